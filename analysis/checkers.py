@@ -1,0 +1,134 @@
+"""Invariant checkers: pure functions from a finished run to a verdict with evidence.
+
+A checker reads only the run's durable results (the records in the source log, the rows in the sink
+table, how the run ended), never live objects, so it can be fed a hand-made run in a test. Every
+check is a few vectorised numpy operations over record-id columns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+__all__ = ["Verdict", "INVARIANTS", "check", "no_loss", "no_duplicates", "exactly_once", "drained", "SHOW_IDS"]
+
+SHOW_IDS = 5  # how many example record ids a verdict carries
+
+
+class RunLike(Protocol):
+    """What a checker reads: `source` and `sink` columns (with "record_id") and `status`."""
+
+    source: dict[str, np.ndarray]
+    sink: dict[str, np.ndarray]
+    status: str
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Whether one invariant held in one run, with the evidence (JSON-able: ints, strings, lists)."""
+
+    invariant: str
+    held: bool
+    summary: str
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"invariant": self.invariant, "held": self.held, "summary": self.summary, "evidence": dict(self.evidence)}
+
+
+def _first(ids: np.ndarray) -> list[int]:
+    return [int(i) for i in ids[:SHOW_IDS]]
+
+
+def _tally(run: RunLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(source ids, copies in the sink of each id up to the largest id seen, sink ids)."""
+    src = np.asarray(run.source["record_id"], dtype=np.int64)
+    dst = np.asarray(run.sink["record_id"], dtype=np.int64)
+    top = int(max(src.max(initial=-1), dst.max(initial=-1))) + 1
+    copies = np.bincount(dst, minlength=top) if len(dst) else np.zeros(top, dtype=np.int64)
+    return src, copies, dst
+
+
+def _loss(src: np.ndarray, copies: np.ndarray) -> np.ndarray:
+    return np.sort(src[copies[src] == 0])
+
+
+def _dups(copies: np.ndarray) -> tuple[np.ndarray, int]:
+    ids = np.flatnonzero(copies > 1)
+    return ids, int((copies[ids] - 1).sum())
+
+
+def no_loss(run: RunLike) -> Verdict:
+    """Every record in the source log has at least one row in the sink."""
+    src, copies, _ = _tally(run)
+    lost = _loss(src, copies)
+    evidence = {"produced": len(src), "lost": len(lost), "first_lost_ids": _first(lost)}
+    if len(lost):
+        return Verdict("no_loss", False, f"{len(lost)} of {len(src)} records never reached the sink; "
+                       f"first ids {_first(lost)}", evidence)
+    return Verdict("no_loss", True, f"all {len(src)} records reached the sink", evidence)
+
+
+def no_duplicates(run: RunLike) -> Verdict:
+    """No record has more than one row in the sink."""
+    _, copies, dst = _tally(run)
+    dup_ids, extra = _dups(copies)
+    evidence = {"sink_rows": len(dst), "duplicated": len(dup_ids), "extra_rows": extra, "first_duplicated_ids": _first(dup_ids)}
+    if len(dup_ids):
+        return Verdict("no_duplicates", False, f"{len(dup_ids)} records have more than one row ({extra} extra rows); "
+                       f"first ids {_first(dup_ids)}", evidence)
+    return Verdict("no_duplicates", True, f"no record has more than one of the {len(dst)} rows", evidence)
+
+
+def exactly_once(run: RunLike) -> Verdict:
+    """Every source record has exactly one row in the sink, and the sink has no row from elsewhere."""
+    src, copies, dst = _tally(run)
+    lost = _loss(src, copies)
+    dup_ids, extra = _dups(copies)
+    in_source = np.zeros(len(copies), dtype=bool)
+    in_source[src] = True
+    phantom = np.flatnonzero((copies > 0) & ~in_source)
+    evidence = {"produced": len(src), "sink_rows": len(dst), "lost": len(lost), "duplicated": len(dup_ids),
+                "phantom": len(phantom), "first_lost_ids": _first(lost), "first_duplicated_ids": _first(dup_ids),
+                "first_phantom_ids": _first(phantom)}
+    problems = []
+    if len(lost):
+        problems.append(f"{len(lost)} lost (first {_first(lost)})")
+    if len(dup_ids):
+        problems.append(f"{len(dup_ids)} duplicated (first {_first(dup_ids)})")
+    if len(phantom):
+        problems.append(f"{len(phantom)} rows for records the source never had (first {_first(phantom)})")
+    if problems:
+        return Verdict("exactly_once", False, "; ".join(problems), evidence)
+    return Verdict("exactly_once", True, f"each of {len(src)} records is in the sink exactly once", evidence)
+
+
+def drained(run: RunLike) -> Verdict:
+    """The run ended because the pipeline finished its work, not because a guard stopped it."""
+    if run.status == "drained":
+        return Verdict("drained", True, "the pipeline processed everything and stopped", {"status": run.status})
+    why = {"time_limit": "simulated time reached run.max_time first",
+           "event_limit": "the event budget run.max_events ran out first",
+           "stalled": "nothing was left to happen, yet work was unfinished"}.get(run.status, run.status)
+    return Verdict("drained", False, f"did not drain: {why}", {"status": run.status})
+
+
+#: Every invariant weir checks, by name (scenario files name these in [expect]).
+INVARIANTS: dict[str, Callable[[RunLike], Verdict]] = {
+    "no_loss": no_loss,
+    "no_duplicates": no_duplicates,
+    "exactly_once": exactly_once,
+    "drained": drained,
+}
+
+
+def check(run: RunLike, names: Iterable[str] | None = None) -> tuple[Verdict, ...]:
+    """Run the named checkers (all of them by default), in INVARIANTS order."""
+    wanted = set(INVARIANTS) if names is None else set(names)
+    unknown = sorted(wanted - set(INVARIANTS))
+    if unknown:
+        raise ValueError(f"unknown invariant {unknown[0]!r}; known: {', '.join(INVARIANTS)}")
+    return tuple(fn(run) for name, fn in INVARIANTS.items() if name in wanted)

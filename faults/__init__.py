@@ -1,0 +1,20 @@
+"""Faults that weir injects, and the schedules that place them in time."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sim.kernel import World
+from sim.scenario import Fault
+
+from .crash import install_crash
+
+__all__ = ["Fault", "install", "install_crash"]
+
+_INSTALLERS = {"crash": install_crash}
+
+
+def install(world: World, faults: Iterable[Fault]) -> None:
+    """Schedule every fault of a schedule in `world`, in the order given."""
+    for fault in faults:
+        _INSTALLERS[fault.kind](world, fault)

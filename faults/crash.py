@@ -1,0 +1,22 @@
+"""Crash-restart: a node stops at `at`, loses its volatile state, and comes back `down_for` later."""
+
+from __future__ import annotations
+
+from sim.kernel import World
+from sim.scenario import Fault
+
+__all__ = ["install_crash"]
+
+
+def install_crash(world: World, fault: Fault) -> None:
+    """Schedule the crash. The run may not end before the node is back up."""
+    release = world.hold()
+    node = world.node(fault.node)
+
+    def _fault():
+        yield world.env.timeout(fault.at)
+        if node.crash(fault.down_for):
+            yield world.env.timeout(fault.down_for)
+        release()
+
+    world.env.process(_fault())

@@ -1,0 +1,70 @@
+"""Record batches: numpy columns, the unit in which records move."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["RecordBatch", "Column"]
+
+
+@dataclass(frozen=True, eq=False)
+class RecordBatch:
+    """Consecutive records of one partition: offsets first_offset .. first_offset + len - 1.
+
+    The columns are record id, key, event time and value; partition and offset are the same for a
+    whole batch, so they are stored once and expanded only when asked for.
+    """
+
+    partition_id: int
+    first_offset: int
+    record_id: np.ndarray
+    key: np.ndarray
+    event_time: np.ndarray
+    value: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.record_id)
+
+    @property
+    def end_offset(self) -> int:
+        """The offset after the last record: what a consumer commits once it is done with the batch."""
+        return self.first_offset + len(self.record_id)
+
+    @property
+    def partition(self) -> np.ndarray:
+        return np.full(len(self), self.partition_id, dtype=np.int64)
+
+    @property
+    def offset(self) -> np.ndarray:
+        return np.arange(self.first_offset, self.end_offset, dtype=np.int64)
+
+
+class Column:
+    """A growable int64 column (amortised O(1) append of a block)."""
+
+    __slots__ = ("_data", "_n")
+
+    def __init__(self, capacity: int = 1024):
+        self._data = np.empty(max(capacity, 16), dtype=np.int64)
+        self._n = 0
+
+    def __len__(self) -> int:
+        return self._n
+
+    def extend(self, values: np.ndarray) -> None:
+        k = len(values)
+        need = self._n + k
+        if need > len(self._data):
+            grown = np.empty(max(need, 2 * len(self._data)), dtype=np.int64)
+            grown[: self._n] = self._data[: self._n]
+            self._data = grown
+        self._data[self._n : need] = values
+        self._n = need
+
+    def view(self, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """A read-only view of [start, stop) (no copy)."""
+        v = self._data[start : self._n if stop is None else min(stop, self._n)]
+        v.flags.writeable = False
+        return v

@@ -1,0 +1,26 @@
+"""Per-node clocks: what a node believes the time is, given the true simulated time."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["NodeClock"]
+
+
+@dataclass(frozen=True)
+class NodeClock:
+    """A clock with a fixed offset and a constant drift.
+
+    `read(t)` is the node's local time at true time `t` (both integer microseconds):
+    `t + offset + floor(t * drift_ppm / 1e6)`. A clock that runs 50 ppm fast gains 50 us per second.
+    Components that stamp event time or processing time read their own node's clock, so a skewed
+    producer stamps skewed event times.
+    """
+
+    offset: int = 0
+    drift_ppm: int = 0
+
+    def read(self, true_time: int) -> int:
+        if self.drift_ppm:
+            return true_time + self.offset + (true_time * self.drift_ppm) // 1_000_000
+        return true_time + self.offset

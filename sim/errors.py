@@ -1,0 +1,44 @@
+"""weir's errors: one root, a few subclasses that also inherit the builtin they resemble."""
+
+from __future__ import annotations
+
+__all__ = ["WeirError", "ScenarioError", "SimulationError"]
+
+
+class WeirError(Exception):
+    """Root of every error weir raises on purpose."""
+
+
+class ScenarioError(WeirError, ValueError):
+    """A scenario (file or Python object) has a value weir does not accept.
+
+    The message is always one line: where (file), which key, what it got, what it accepts.
+    """
+
+    def __init__(self, key: str, got: object, accepts: str, file: str | None = None):
+        self.key = key
+        self.got = got
+        self.accepts = accepts
+        self.file = file
+        super().__init__(self._line())
+
+    def _line(self) -> str:
+        where = f"{self.file}: " if self.file else ""
+        got = self.got if isinstance(self.got, _Raw) else repr(self.got)
+        return f"{where}{self.key}: got {got}; accepts {self.accepts}"
+
+    def in_file(self, file: str) -> "ScenarioError":
+        """The same error, naming the file it came from."""
+        return ScenarioError(self.key, self.got, self.accepts, file)
+
+
+class _Raw(str):
+    """A `got` value to print as is (already descriptive), not repr'd."""
+
+
+def raw(text: str) -> _Raw:
+    return _Raw(text)
+
+
+class SimulationError(WeirError, RuntimeError):
+    """The model reached a state it must never reach (a bug in weir or in a user's component)."""

@@ -1,0 +1,245 @@
+"""The deterministic kernel: a World over simpy with integer-microsecond time.
+
+A World owns the simpy Environment, the named random streams, the trace, the nodes and the network.
+Nodes go up -> crashed -> up; a crash interrupts the processes a node runs and tells its listeners,
+which drop the volatile state they keep for that node; durable state lives elsewhere and survives.
+`World.run()` steps the event queue under two guards (maximum simulated time, maximum events), so a
+run that never finishes ends with a verdict instead of hanging.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Generator
+from typing import Any
+
+import simpy
+
+from .clock import NodeClock
+from .errors import SimulationError
+from .rng import Draws, RngStreams
+from .trace import Kind, Trace
+
+__all__ = ["World", "Node", "Network", "Status", "TIMED_OUT"]
+
+
+class Status:
+    """How a run ended."""
+
+    DRAINED = "drained"  # the pipeline finished its work: every produced record went through
+    TIME_LIMIT = "time_limit"  # simulated time passed the scenario's max_time first
+    EVENT_LIMIT = "event_limit"  # the event budget ran out first
+    STALLED = "stalled"  # nothing left to happen, yet not drained
+
+    CODES = {DRAINED: 0, TIME_LIMIT: 1, EVENT_LIMIT: 2, STALLED: 3}
+
+
+class Node:
+    """A named machine: a clock, a lifecycle, and the processes running on it."""
+
+    def __init__(self, world: "World", index: int, name: str, clock: NodeClock):
+        self.world = world
+        self.index = index
+        self.name = name
+        self.clock = clock
+        self.up = True
+        self._procs: list[simpy.Process] = []
+        self._on_crash: list[Callable[["Node"], None]] = []
+        self._on_restart: list[Callable[["Node"], None]] = []
+        self._up_waiters: list[simpy.Event] = []
+
+    def __repr__(self) -> str:
+        return f"Node({self.name!r}, {'up' if self.up else 'crashed'})"
+
+    def local_time(self) -> int:
+        """What this node's clock reads now."""
+        return self.clock.read(self.world.env.now)
+
+    def spawn(self, gen: Generator) -> simpy.Process:
+        """Run a process on this node; a crash of the node interrupts it."""
+        if not self.up:
+            raise SimulationError(f"cannot start a process on crashed node {self.name!r}")
+        proc = self.world.env.process(gen)
+        self._procs = [p for p in self._procs if p.is_alive]
+        self._procs.append(proc)
+        return proc
+
+    def on_crash(self, listener: Callable[["Node"], None]) -> None:
+        """Call `listener(node)` whenever this node crashes (to drop volatile state it keeps)."""
+        self._on_crash.append(listener)
+
+    def on_restart(self, listener: Callable[["Node"], None]) -> None:
+        """Call `listener(node)` whenever this node comes back up (to restart what it runs)."""
+        self._on_restart.append(listener)
+
+    def crash(self, down_for: int) -> bool:
+        """Crash now and restart after `down_for` us; False (and nothing happens) if already down."""
+        if not self.up:
+            return False
+        self.up = False
+        self.world.trace.add(Kind.CRASH, self.index, down_for)
+        procs, self._procs = self._procs, []
+        for proc in procs:
+            if proc.is_alive:
+                proc.interrupt("crash")
+        for listener in self._on_crash:
+            listener(self)
+        self.world.env.timeout(down_for).callbacks.append(lambda _ev: self._restart())
+        return True
+
+    def _restart(self) -> None:
+        self.up = True
+        self.world.trace.add(Kind.RESTART, self.index)
+        waiters, self._up_waiters = self._up_waiters, []
+        for ev in waiters:
+            ev.succeed()
+        for listener in self._on_restart:
+            listener(self)
+
+    def when_up(self) -> simpy.Event:
+        """An event that fires when the node is up (at once if it is up now)."""
+        ev = self.world.env.event()
+        if self.up:
+            ev.succeed()
+        else:
+            self._up_waiters.append(ev)
+        return ev
+
+
+TIMED_OUT = object()  # the value of a request that got no answer in time
+
+
+class Network:
+    """Messages between nodes: each link is FIFO, with a base latency plus seeded jitter.
+
+    A message is delivered only if its destination is up when it arrives; a message already on the
+    wire still arrives after its sender crashes. Delivery order on a link never changes (TCP), so
+    barriers never overtake records.
+    """
+
+    def __init__(self, world: "World", latency: int, jitter: int):
+        self.world = world
+        self.latency = latency
+        self._jitter = Draws(world.rngs.stream("network.jitter"), 0, jitter)
+        self._last_arrival: dict[tuple[int, int], int] = {}
+
+    def send(self, src: Node, dst: Node, deliver: Callable[..., Any], *args: Any) -> None:
+        """Deliver `deliver(*args)` at `dst` after the link's latency, if `dst` is up then."""
+        env = self.world.env
+        now = env.now
+        link = (src.index, dst.index)
+        arrival = now + self.latency + self._jitter.next()
+        last = self._last_arrival.get(link, 0)
+        if arrival < last:
+            arrival = last
+        self._last_arrival[link] = arrival
+
+        def _arrive(_ev: simpy.Event) -> None:
+            if dst.up:
+                deliver(*args)
+
+        env.timeout(arrival - now).callbacks.append(_arrive)
+
+    def request(self, src: Node, dst: Node, serve: Callable[[], Any], timeout: int) -> simpy.Event:
+        """Ask `dst` to run `serve()` and send back its result.
+
+        The returned event's value is the result, or TIMED_OUT if no answer came within `timeout`
+        (the destination was down, or it crashed before answering). The caller retries if it wants.
+        """
+        env = self.world.env
+        answer = env.event()
+
+        def _reply(value: Any) -> None:
+            if not answer.triggered:
+                answer.succeed(value)
+
+        def _serve() -> None:
+            self.send(dst, src, _reply, serve())
+
+        def _expire(_ev: simpy.Event) -> None:
+            if not answer.triggered:
+                self.world.trace.add(Kind.TIMEOUT, src.index, dst.index)
+                answer.succeed(TIMED_OUT)
+
+        self.send(src, dst, _serve)
+        env.timeout(timeout).callbacks.append(_expire)
+        return answer
+
+    def call(self, src: Node, dst: Node, serve: Callable[[], Any], timeout: int) -> Generator:
+        """Request until answered (a process step: `value = yield from net.call(...)`)."""
+        while True:
+            answer = yield self.request(src, dst, serve, timeout)
+            if answer is not TIMED_OUT:
+                return answer
+
+
+class World:
+    """One run's universe: environment, random streams, trace, nodes, network."""
+
+    def __init__(self, seed: int, nodes: dict[str, NodeClock], *, latency: int = 0, jitter: int = 0,
+                 max_time: int, max_events: int):
+        self.env = simpy.Environment(initial_time=0)
+        self.seed = seed
+        self.rngs = RngStreams(seed)
+        names = tuple(nodes)
+        self.trace = Trace(names, lambda: self.env.now)
+        self.nodes = {name: Node(self, i, name, clock) for i, (name, clock) in enumerate(nodes.items())}
+        self.net = Network(self, latency, jitter)
+        self.max_time = max_time
+        self.max_events = max_events
+        self.status: str | None = None
+        self.events = 0
+        self.end_time = 0
+        self._holds = 0  # things (faults not yet healed) that must finish before the run may end
+
+    @property
+    def now(self) -> int:
+        return self.env.now
+
+    def node(self, name: str) -> Node:
+        return self.nodes[name]
+
+    def hold(self) -> Callable[[], None]:
+        """Keep the run from ending until the returned release function is called."""
+        self._holds += 1
+        released = False
+
+        def release() -> None:
+            nonlocal released
+            if not released:
+                released = True
+                self._holds -= 1
+
+        return release
+
+    @property
+    def held(self) -> bool:
+        return self._holds > 0
+
+    def finish(self, status: str) -> None:
+        """End the run after the current event (first call wins)."""
+        if self.status is None:
+            self.status = status
+
+    def run(self) -> str:
+        """Step events until something calls `finish`, or a guard ends the run. Returns the status."""
+        env = self.env
+        step, peek = env.step, env.peek
+        limit_time, limit_events = self.max_time, self.max_events
+        n = 0
+        while self.status is None:
+            t = peek()
+            if t == math.inf:
+                self.status = Status.STALLED
+                break
+            if t > limit_time:
+                self.status = Status.TIME_LIMIT
+                break
+            step()
+            n += 1
+            if n >= limit_events and self.status is None:
+                self.status = Status.EVENT_LIMIT
+        self.events = n
+        self.end_time = limit_time if self.status == Status.TIME_LIMIT else env.now
+        self.trace.add(Kind.RUN_END, 0, Status.CODES[self.status], n)
+        return self.status

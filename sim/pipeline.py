@@ -1,0 +1,410 @@
+"""The pipeline: a producer, and a job of four tasks (source, processor, sink, coordinator).
+
+Durable state lives in the Broker (log, committed offsets), the CheckpointStore (completed
+checkpoints) and the sink table. Everything the job keeps in memory lives in one `_Attempt` (Flink's
+name for one execution of a job); when any task's node crashes, the attempt is failed, its processes
+are interrupted and the whole object is dropped. The restart builds a new attempt from durable
+state only: the latest completed checkpoint when checkpointing is on (offsets and operator state
+together), otherwise the consumer group's committed offsets and empty state.
+
+Delivery modes differ in one thing, when offsets are committed:
+- at_most_once:  right after the poll, before processing (a crash loses what was in flight);
+- at_least_once: every commit_interval, up to what the sink acknowledged (a crash replays what
+  was written after the last commit, so the sink sees it twice);
+- exactly_once:  when a checkpoint completes, and restarts use the checkpoint's offsets; with an
+  idempotent sink the replay overwrites its own rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import simpy
+
+from .kernel import Node, Status, World
+from .log import Broker
+from .operators import KeyedTotals
+from .scenario import JOB_NODES, Scenario
+from .sinks import AppendSink, UpsertSink
+from .trace import Kind
+
+__all__ = ["Producer", "Checkpoint", "CheckpointStore", "Job", "Barrier"]
+
+
+class Producer:
+    """Writes the workload to the broker in batches, one batch every produce_interval.
+
+    The workload (keys and values of every record) is drawn up front from the `workload` stream:
+    it stands for an upstream system whose data is durable. `next_id` (the first record not yet
+    acknowledged by the broker) is durable too, so a producer crash delays production but never
+    skips or reorders it; a retried batch is dropped by the broker's producer-id check.
+    """
+
+    def __init__(self, world: World, node: Node, broker: Broker, scenario: Scenario):
+        w = scenario.workload
+        rng = world.rngs.stream("workload")
+        self.keys = rng.integers(0, w.keys, w.records, dtype=np.int64)
+        self.values = rng.integers(1, 1000, w.records, dtype=np.int64)
+        self.world, self.node, self.broker = world, node, broker
+        self.batch, self.interval = w.produce_batch, w.produce_interval
+        self.timeout = scenario.pipeline.request_timeout
+        self.next_id = 0  # durable
+        self.done = False
+        self._on_done: list = []
+        node.on_restart(lambda _n: self._start())
+
+    def on_done(self, listener) -> None:
+        self._on_done.append(listener)
+
+    def start(self) -> None:
+        self._start()
+
+    def _start(self) -> None:
+        if not self.done:
+            self.node.spawn(self._run())
+
+    def _run(self):
+        total = len(self.keys)
+        try:
+            while self.next_id < total:
+                first = self.next_id
+                stop = min(first + self.batch, total)
+                event_time = np.full(stop - first, self.node.local_time(), dtype=np.int64)
+                keys, values = self.keys[first:stop], self.values[first:stop]
+                yield from self.world.net.call(self.node, self.broker.node,
+                                               lambda: self.broker.append(first, keys, event_time, values), self.timeout)
+                self.next_id = stop
+                if stop < total:
+                    yield self.world.env.timeout(self.interval)
+            self.done = True
+            for listener in self._on_done:
+                listener()
+        except simpy.Interrupt:
+            return
+
+
+@dataclass(frozen=True, eq=False)
+class Checkpoint:
+    """A completed checkpoint: source offsets and operator state taken at the same barrier."""
+
+    id: int
+    offsets: tuple[int, ...]
+    state: np.ndarray
+    completed_at: int
+
+
+class CheckpointStore:
+    """Durable storage for completed checkpoints (the last `retain`) and the checkpoint id counter."""
+
+    def __init__(self, retain: int):
+        self.retain = retain
+        self.completed: list[Checkpoint] = []
+        self.total_completed = 0
+        self._next_id = 1
+
+    def new_id(self) -> int:
+        n = self._next_id
+        self._next_id += 1
+        return n
+
+    def add(self, checkpoint: Checkpoint) -> None:
+        self.completed.append(checkpoint)
+        self.total_completed += 1
+        del self.completed[: -self.retain]
+
+    def latest(self) -> Checkpoint | None:
+        return self.completed[-1] if self.completed else None
+
+
+@dataclass(frozen=True)
+class Barrier:
+    """Checkpoint barrier n, flowing in the record stream behind every record before it."""
+
+    id: int
+
+
+class _Attempt:
+    """Everything the job keeps in memory during one execution attempt. A failover drops it all."""
+
+    def __init__(self, job: "Job", generation: int, offsets: list[int] | None, state: KeyedTotals,
+                 checkpoint_id: int):
+        env = job.world.env
+        self.job = job
+        self.generation = generation
+        self.alive = True
+        self.restored_from = checkpoint_id  # -1: committed offsets, 0: job start, n: checkpoint n
+        # source task
+        self.positions = offsets  # next offset to fetch per partition (None until joined)
+        self.acked = list(offsets) if offsets else None  # end of what the sink acknowledged
+        self.confirmed = list(offsets) if offsets else None  # what the broker confirmed committed
+        self.next_partition = 0
+        self.in_flight = 0  # batches polled and not yet acknowledged by the sink
+        self.credit: simpy.Event | None = None
+        self.barrier_request: int | None = None
+        # processor and sink tasks
+        self.state = state
+        self.processor_inbox = simpy.Store(env)
+        self.sink_inbox = simpy.Store(env)
+        # coordinator
+        self.pending: dict | None = None
+        self.procs: list[simpy.Process] = []
+
+    # Message handlers: each runs on arrival at its node, and only while this attempt is alive.
+    def to_processor(self, msg) -> None:
+        if self.alive:
+            self.processor_inbox.put(msg)
+
+    def to_sink(self, msg) -> None:
+        if self.alive:
+            self.sink_inbox.put(msg)
+
+    def on_ack(self, p: int, first: int, n: int) -> None:
+        if not self.alive:
+            return
+        self.in_flight -= 1
+        self.acked[p] = first + n
+        self.job.world.trace.add(Kind.ACK, self.job.source.index, p, first, n, self.generation)
+        self._wake()
+        self.job.check_drained()
+
+    def request_barrier(self, n: int) -> None:
+        if self.alive:
+            self.barrier_request = n
+            self._wake()
+
+    def _wake(self) -> None:
+        if self.credit is not None and not self.credit.triggered:
+            self.credit.succeed()
+
+
+class Job:
+    """The streaming job: tasks on four nodes, one restart strategy (restart all tasks)."""
+
+    def __init__(self, world: World, scenario: Scenario, broker: Broker, sink: AppendSink | UpsertSink,
+                 store: CheckpointStore | None, producer: Producer):
+        self.world, self.scenario, self.broker, self.sink_table = world, scenario, broker, sink
+        self.store, self.producer = store, producer
+        p = scenario.pipeline
+        self.mode = p.mode
+        self.cfg = p
+        self.partitions = scenario.workload.partitions
+        self.keys = scenario.workload.keys
+        self.checkpoint = scenario.checkpoint
+        self.source, self.processor, self.sink, self.coordinator = (world.node(n) for n in JOB_NODES)
+        self.generation = 0
+        self.attempt: _Attempt | None = None
+        self.restarts = 0
+        self._restarting = False
+        for node in (self.source, self.processor, self.sink, self.coordinator):
+            node.on_crash(self._node_crashed)
+        broker.on_commit(self.check_drained)
+        producer.on_done(self.check_drained)
+
+    # ---- lifecycle -------------------------------------------------------------------------
+    def start(self) -> None:
+        self._deploy()
+
+    def _node_crashed(self, node: Node) -> None:
+        a = self.attempt
+        if a is not None:
+            a.alive = False
+            self.world.trace.add(Kind.JOB_FAIL, node.index, a.generation, a.in_flight)
+            for proc in a.procs:
+                if proc.is_alive:
+                    proc.interrupt("job failover")
+            self.attempt = None
+        if not self._restarting:
+            self._restarting = True
+            self.world.env.process(self._restart())
+
+    def _restart(self):
+        """The restart strategy (it runs in the cluster, on no node): wait for all task nodes, then redeploy."""
+        nodes = (self.source, self.processor, self.sink, self.coordinator)
+        while True:
+            for node in nodes:
+                yield node.when_up()
+            yield self.world.env.timeout(self.cfg.restart_delay)
+            if all(node.up for node in nodes):
+                break
+        self._restarting = False
+        self.restarts += 1
+        self.world.trace.add(Kind.JOB_RESTART, self.coordinator.index, self.generation + 1)
+        self._deploy()
+
+    def _deploy(self) -> None:
+        self.generation += 1
+        offsets, state, restored = None, KeyedTotals(self.keys), -1
+        if self.store is not None:
+            cp = self.store.latest()
+            if cp is None:
+                offsets, restored = [0] * self.partitions, 0
+            else:
+                offsets, state, restored = list(cp.offsets), KeyedTotals(self.keys, cp.state), cp.id
+        a = self.attempt = _Attempt(self, self.generation, offsets, state, restored)
+        a.procs.append(self.source.spawn(self._source_task(a)))
+        a.procs.append(self.processor.spawn(self._processor_task(a)))
+        a.procs.append(self.sink.spawn(self._sink_task(a)))
+        if self.store is not None:
+            a.procs.append(self.coordinator.spawn(self._coordinator_task(a)))
+
+    def check_drained(self) -> None:
+        """End the run once every produced record went through and all faults have healed."""
+        a = self.attempt
+        if (a is None or a.in_flight or a.positions is None or not self.producer.done or self.world.held
+                or not self.broker.caught_up()):
+            return
+        self.world.finish(Status.DRAINED)
+
+    # ---- tasks -------------------------------------------------------------------------------
+    def _source_task(self, a: _Attempt):
+        world, broker, node, cfg = self.world, self.broker, self.source, self.cfg
+        env, net, trace = world.env, world.net, world.trace
+        try:
+            # Join the consumer group: fences commits of older generations, returns committed offsets.
+            committed = yield from net.call(node, broker.node, lambda: broker.join(a.generation), cfg.request_timeout)
+            if a.positions is None:
+                a.positions, a.acked, a.confirmed = list(committed), list(committed), list(committed)
+            behind = sum(broker.log.end_offsets()) - sum(a.positions)
+            trace.add(Kind.RESTORE, node.index, a.restored_from, a.generation, behind)
+            if self.mode == "at_least_once":
+                a.procs.append(node.spawn(self._committer_task(a)))
+            while True:
+                if a.barrier_request is not None:
+                    self._inject_barrier(a)
+                if a.in_flight >= cfg.max_in_flight:
+                    a.credit = env.event()
+                    yield a.credit
+                    continue
+                batch = yield from net.call(node, broker.node,
+                                            lambda: broker.fetch(a.positions, a.next_partition, cfg.batch_size),
+                                            cfg.request_timeout)
+                if batch is None:
+                    self.check_drained()
+                    yield env.timeout(cfg.poll_interval)
+                    continue
+                p, end = batch.partition_id, batch.end_offset
+                a.next_partition = (p + 1) % self.partitions
+                a.positions[p] = end
+                a.in_flight += 1
+                trace.add(Kind.POLL, node.index, p, batch.first_offset, len(batch), a.generation)
+                if self.mode == "at_most_once":
+                    yield from net.call(node, broker.node, lambda: broker.commit({p: end}, a.generation),
+                                        cfg.request_timeout)
+                net.send(node, self.processor, a.to_processor, batch)
+        except simpy.Interrupt:
+            return
+
+    def _inject_barrier(self, a: _Attempt) -> None:
+        n, a.barrier_request = a.barrier_request, None
+        offsets = tuple(a.positions)
+        for p, offset in enumerate(offsets):
+            self.world.trace.add(Kind.CKPT_SNAPSHOT, self.source.index, n, p, offset)
+        self.world.net.send(self.source, self.coordinator, self._checkpoint_part, a, n, "offsets", offsets)
+        self.world.net.send(self.source, self.processor, a.to_processor, Barrier(n))
+
+    def _committer_task(self, a: _Attempt):
+        """at_least_once: every commit_interval, commit what the sink acknowledged (if it changed)."""
+        world, broker, node = self.world, self.broker, self.source
+        try:
+            while True:
+                yield world.env.timeout(self.cfg.commit_interval)
+                changed = {p: a.acked[p] for p in range(self.partitions) if a.acked[p] != a.confirmed[p]}
+                if not changed:
+                    self.check_drained()
+                    continue
+                answer = world.net.request(node, broker.node, lambda: broker.commit(changed, a.generation),
+                                           self.cfg.request_timeout)
+                answer.callbacks.append(lambda ev, changed=changed: self._confirmed(a, changed, ev.value))
+        except simpy.Interrupt:
+            return
+
+    def _confirmed(self, a: _Attempt, offsets: dict[int, int], accepted) -> None:
+        if accepted is True and a.alive:
+            for p, offset in offsets.items():
+                a.confirmed[p] = max(a.confirmed[p], offset)
+
+    def _processor_task(self, a: _Attempt):
+        world, node = self.world, self.processor
+        env, net, trace = world.env, world.net, world.trace
+        per_record = self.cfg.process_time
+        try:
+            while True:
+                msg = yield a.processor_inbox.get()
+                if type(msg) is Barrier:
+                    snapshot = a.state.snapshot()
+                    trace.add(Kind.CKPT_SNAPSHOT, node.index, msg.id, -1, len(snapshot))
+                    net.send(node, self.coordinator, self._checkpoint_part, a, msg.id, "state", snapshot)
+                    net.send(node, self.sink, a.to_sink, msg)
+                    continue
+                out = a.state.apply(msg.key, msg.value)
+                if per_record:
+                    yield env.timeout(per_record * len(msg))
+                trace.add(Kind.PROCESS, node.index, msg.partition_id, msg.first_offset, len(msg), a.generation)
+                net.send(node, self.sink, a.to_sink, (msg, out))
+        except simpy.Interrupt:
+            return
+
+    def _sink_task(self, a: _Attempt):
+        world, node, table = self.world, self.sink, self.sink_table
+        env, net, trace = world.env, world.net, world.trace
+        write_time = self.cfg.write_time
+        try:
+            while True:
+                msg = yield a.sink_inbox.get()
+                if type(msg) is Barrier:
+                    trace.add(Kind.CKPT_SNAPSHOT, node.index, msg.id, -1, 0)
+                    net.send(node, self.coordinator, self._checkpoint_part, a, msg.id, "sink", None)
+                    continue
+                batch, out = msg
+                if write_time:
+                    yield env.timeout(write_time)  # the write lands, whole, at the end of this
+                rewritten = table.write(batch, out, node.local_time())
+                trace.add(Kind.WRITE, node.index, batch.partition_id, batch.first_offset, len(batch), rewritten)
+                net.send(node, self.source, a.on_ack, batch.partition_id, batch.first_offset, len(batch))
+        except simpy.Interrupt:
+            return
+
+    def _coordinator_task(self, a: _Attempt):
+        """Trigger a checkpoint every interval, at most one in flight."""
+        world, node = self.world, self.coordinator
+        try:
+            while True:
+                yield world.env.timeout(self.checkpoint.interval)
+                if a.pending is not None:
+                    continue
+                n = self.store.new_id()
+                a.pending = {"id": n, "started": world.now, "parts": {}}
+                world.trace.add(Kind.CKPT_TRIGGER, node.index, n, a.generation)
+                world.net.send(node, self.source, a.request_barrier, n)
+        except simpy.Interrupt:
+            return
+
+    def _checkpoint_part(self, a: _Attempt, n: int, part: str, payload) -> None:
+        """A task's share of checkpoint n arrived at the coordinator; persist once all three are in."""
+        pending = a.pending
+        if not a.alive or pending is None or pending["id"] != n:
+            return
+        pending["parts"][part] = payload
+        if len(pending["parts"]) == 3:
+            self.world.env.timeout(self.checkpoint.store_write_time).callbacks.append(
+                lambda _ev: self._persisted(a, n))
+
+    def _persisted(self, a: _Attempt, n: int) -> None:
+        pending = a.pending
+        if not a.alive or pending is None or pending["id"] != n:
+            return  # the job failed while the snapshot was being written: the checkpoint never completed
+        world = self.world
+        parts = pending["parts"]
+        cp = Checkpoint(n, parts["offsets"], parts["state"], world.now)
+        self.store.add(cp)
+        a.pending = None
+        world.trace.add(Kind.CKPT_COMPLETE, self.coordinator.index, n, world.now - pending["started"], len(cp.state))
+        if self.mode == "exactly_once":
+            # notifyCheckpointComplete: the source commits the checkpoint's offsets to the broker.
+            world.net.send(self.coordinator, self.source, self._commit_checkpoint, a, cp)
+
+    def _commit_checkpoint(self, a: _Attempt, cp: Checkpoint) -> None:
+        if a.alive:
+            offsets = dict(enumerate(cp.offsets))
+            self.world.net.send(self.source, self.broker.node, self.broker.commit, offsets, a.generation)

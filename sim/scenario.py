@@ -1,0 +1,355 @@
+"""Scenarios: frozen dataclasses validated on construction, and the TOML loader.
+
+Every value is checked in `__post_init__`, so a scenario built in Python is held to the same rules
+as one read from a file, and a bad value raises `ScenarioError` naming the key, what it got and
+what it accepts. Durations may be given as whole microseconds or as strings with units ("15ms").
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from .errors import ScenarioError, raw
+from .units import DURATION_FORMS, parse_duration
+
+__all__ = [
+    "MODES", "SINKS", "NODES", "FAULT_KINDS",
+    "Workload", "Pipeline", "Checkpointing", "NodeSpec", "Fault", "Expect", "RunLimits", "Scenario",
+    "load_scenario", "builtin_scenarios", "parse_scenario",
+]
+
+MODES = ("at_most_once", "at_least_once", "exactly_once")
+SINKS = ("append", "upsert")
+#: The nodes of the pipeline, in trace order. The job's tasks run on source, processor, sink and
+#: coordinator; a crash of any of them fails the whole job over (Flink's full restart strategy).
+NODES = ("producer", "broker", "source", "processor", "sink", "coordinator")
+JOB_NODES = ("source", "processor", "sink", "coordinator")
+FAULT_KINDS = ("crash",)
+
+
+def _spec(kind: str, **opts: Any) -> dict:
+    return {"kind": kind, **opts}
+
+
+def _validate(obj: Any, section: str) -> None:
+    """Check and normalise every field of a dataclass from its metadata; raise ScenarioError."""
+    for f in fields(obj):
+        meta = f.metadata
+        if "kind" not in meta:
+            continue
+        key = f"{section}.{f.name}"
+        value = getattr(obj, f.name)
+        kind = meta["kind"]
+        if value is None and meta.get("optional"):
+            continue
+        if kind == "count":
+            low = meta.get("min", 0)
+            if not isinstance(value, int) or isinstance(value, bool) or value < low:
+                raise ScenarioError(key, value, f"a whole number >= {low}")
+        elif kind == "duration":
+            try:
+                us = parse_duration(value)
+            except ValueError:
+                raise ScenarioError(key, value, DURATION_FORMS) from None
+            low = meta.get("min", 0)
+            if us < low:
+                raise ScenarioError(key, value, f"a duration of at least {low}us")
+            object.__setattr__(obj, f.name, us)
+        elif kind == "signed_duration":
+            magnitude, negative = value, False
+            if isinstance(value, str) and value.strip().startswith("-"):
+                magnitude, negative = value.strip()[1:], True
+            elif isinstance(value, int) and not isinstance(value, bool) and value < 0:
+                magnitude, negative = -value, True
+            try:
+                us = parse_duration(magnitude)
+            except ValueError:
+                raise ScenarioError(key, value, "a duration (" + DURATION_FORMS + "), optionally negative") from None
+            object.__setattr__(obj, f.name, -us if negative else us)
+        elif kind == "int":
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise ScenarioError(key, value, "a whole number")
+        elif kind == "choice":
+            if value not in meta["choices"]:
+                raise ScenarioError(key, value, "one of " + ", ".join(meta["choices"]))
+        elif kind == "names":
+            if isinstance(value, str) or not isinstance(value, (list, tuple)):
+                raise ScenarioError(key, value, "a list of names, each one of " + ", ".join(meta["choices"]()))
+            for name in value:
+                if name not in meta["choices"]():
+                    raise ScenarioError(key, name, "one of " + ", ".join(meta["choices"]()))
+            object.__setattr__(obj, f.name, tuple(value))
+        elif kind == "text":
+            if not isinstance(value, str):
+                raise ScenarioError(key, value, "a string")
+
+
+@dataclass(frozen=True)
+class Workload:
+    """What the producer writes: `records` records with random keys, spread over partitions."""
+
+    records: int = field(default=20_000, metadata=_spec("count", min=1))
+    partitions: int = field(default=4, metadata=_spec("count", min=1))
+    keys: int = field(default=100, metadata=_spec("count", min=1))
+    produce_batch: int = field(default=200, metadata=_spec("count", min=1))
+    produce_interval: int | str = field(default="5ms", metadata=_spec("duration"))
+
+    def __post_init__(self) -> None:
+        _validate(self, "workload")
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """The job: delivery mode, sink kind, batch size and the costs of each step."""
+
+    mode: str = field(default="at_least_once", metadata=_spec("choice", choices=MODES))
+    sink: str | None = field(default=None, metadata=_spec("choice", choices=SINKS, optional=True))
+    batch_size: int = field(default=100, metadata=_spec("count", min=1))
+    max_in_flight: int = field(default=4, metadata=_spec("count", min=1))
+    poll_interval: int | str = field(default="1ms", metadata=_spec("duration", min=1))
+    process_time: int | str = field(default="50us", metadata=_spec("duration"))
+    write_time: int | str = field(default="1ms", metadata=_spec("duration"))
+    commit_interval: int | str = field(default="100ms", metadata=_spec("duration", min=1))
+    network_latency: int | str = field(default="500us", metadata=_spec("duration"))
+    network_jitter: int | str = field(default="200us", metadata=_spec("duration"))
+    request_timeout: int | str = field(default="20ms", metadata=_spec("duration", min=1))
+    restart_delay: int | str = field(default="100ms", metadata=_spec("duration"))
+
+    def __post_init__(self) -> None:
+        _validate(self, "pipeline")
+        if self.sink is None:
+            object.__setattr__(self, "sink", "upsert" if self.mode == "exactly_once" else "append")
+        round_trip = 2 * (self.network_latency + self.network_jitter)
+        if self.request_timeout <= round_trip:
+            raise ScenarioError("pipeline.request_timeout", self.request_timeout,
+                                f"more than one round trip, 2 * (network_latency + network_jitter) = {round_trip}us")
+
+
+@dataclass(frozen=True)
+class Checkpointing:
+    """Periodic barrier checkpoints of operator state and source offsets, together."""
+
+    interval: int | str = field(default="100ms", metadata=_spec("duration", min=1))
+    store_write_time: int | str = field(default="2ms", metadata=_spec("duration"))
+    retain: int = field(default=3, metadata=_spec("count", min=1))
+
+    def __post_init__(self) -> None:
+        _validate(self, "checkpoint")
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    """A node's clock: a fixed offset and a drift in parts per million."""
+
+    name: str = field(metadata=_spec("choice", choices=NODES))
+    clock_offset: int | str = field(default=0, metadata=_spec("signed_duration"))
+    clock_drift_ppm: int = field(default=0, metadata=_spec("int"))
+
+    def __post_init__(self) -> None:
+        if self.name not in NODES:
+            raise ScenarioError("nodes", self.name, "a table named for one of " + ", ".join(NODES))
+        _validate(self, f"nodes.{self.name}")
+        if not -1_000_000 < self.clock_drift_ppm < 1_000_000:
+            raise ScenarioError(f"nodes.{self.name}.clock_drift_ppm", self.clock_drift_ppm,
+                                "a whole number of parts per million between -999999 and 999999")
+
+
+@dataclass(frozen=True)
+class Fault:
+    """A scripted fault. For now one kind: `crash` a node at `at` and restart it `down_for` later."""
+
+    kind: str = field(default="crash", metadata=_spec("choice", choices=FAULT_KINDS))
+    node: str = field(default="processor", metadata=_spec("choice", choices=NODES))
+    at: int | str = field(default=0, metadata=_spec("duration"))
+    down_for: int | str = field(default="100ms", metadata=_spec("duration", min=1))
+
+    def __post_init__(self) -> None:
+        _validate(self, "faults")
+
+    def describe(self) -> str:
+        from .units import format_duration
+        return f"t={format_duration(self.at)} crash {self.node} for {format_duration(self.down_for)}"
+
+
+def _invariant_names() -> tuple[str, ...]:
+    from analysis.checkers import INVARIANTS  # the checkers are the one list of names
+    return tuple(INVARIANTS)
+
+
+@dataclass(frozen=True)
+class Expect:
+    """Which invariants the scenario claims hold, and which it claims are violated."""
+
+    hold: tuple[str, ...] = field(default=(), metadata=_spec("names", choices=_invariant_names))
+    violate: tuple[str, ...] = field(default=(), metadata=_spec("names", choices=_invariant_names))
+
+    def __post_init__(self) -> None:
+        _validate(self, "expect")
+        both = sorted(set(self.hold) & set(self.violate))
+        if both:
+            raise ScenarioError("expect.violate", both[0], "a name that is not also in expect.hold")
+
+    def expected(self, name: str) -> str | None:
+        if name in self.hold:
+            return "hold"
+        if name in self.violate:
+            return "violate"
+        return None
+
+
+@dataclass(frozen=True)
+class RunLimits:
+    """Guards that end a run that does not finish: simulated time and number of events."""
+
+    max_time: int | str = field(default="120s", metadata=_spec("duration", min=1))
+    max_events: int = field(default=5_000_000, metadata=_spec("count", min=1))
+
+    def __post_init__(self) -> None:
+        _validate(self, "run")
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A whole scenario: workload, pipeline, checkpoints, node clocks, faults, expectations."""
+
+    name: str = field(default="scenario", metadata=_spec("text"))
+    description: str = field(default="", metadata=_spec("text"))
+    seed: int = field(default=1, metadata=_spec("count"))
+    workload: Workload = field(default_factory=Workload)
+    pipeline: Pipeline = field(default_factory=Pipeline)
+    checkpoint: Checkpointing | None = None
+    nodes: tuple[NodeSpec, ...] = ()
+    faults: tuple[Fault, ...] = ()
+    expect: Expect = field(default_factory=Expect)
+    run: RunLimits = field(default_factory=RunLimits)
+
+    def __post_init__(self) -> None:
+        _validate(self, "scenario")
+        object.__setattr__(self, "nodes", tuple(self.nodes))
+        object.__setattr__(self, "faults", tuple(self.faults))
+        mode = self.pipeline.mode
+        if mode == "exactly_once":
+            if self.checkpoint is None:
+                raise ScenarioError("checkpoint", raw("no [checkpoint] table"),
+                                    "a [checkpoint] table when pipeline.mode = 'exactly_once' (offsets live in checkpoints)")
+            if self.pipeline.sink != "upsert":
+                raise ScenarioError("pipeline.sink", self.pipeline.sink,
+                                    "'upsert' when pipeline.mode = 'exactly_once' (replays must not duplicate)")
+        if mode == "at_most_once" and self.checkpoint is not None:
+            raise ScenarioError("checkpoint", raw("a [checkpoint] table"),
+                                "no [checkpoint] table when pipeline.mode = 'at_most_once' (it restarts from offsets committed at poll)")
+        seen = set()
+        for spec in self.nodes:
+            if spec.name in seen:
+                raise ScenarioError(f"nodes.{spec.name}", spec.name, "each node at most once")
+            seen.add(spec.name)
+        for i, fault in enumerate(self.faults):
+            if fault.at >= self.run.max_time:
+                raise ScenarioError(f"faults[{i}].at", fault.at, f"a time before run.max_time ({self.run.max_time}us)")
+
+    def clocks(self) -> dict[str, tuple[int, int]]:
+        """(offset, drift_ppm) for every node, in trace order."""
+        given = {spec.name: (spec.clock_offset, spec.clock_drift_ppm) for spec in self.nodes}
+        return {name: given.get(name, (0, 0)) for name in NODES}
+
+    def with_faults(self, faults: tuple[Fault, ...]) -> "Scenario":
+        """The same scenario with another fault schedule."""
+        return replace(self, faults=tuple(faults))
+
+
+# ---------------------------------------------------------------------------------------------
+# The TOML loader
+
+_SECTIONS = {"workload": Workload, "pipeline": Pipeline, "checkpoint": Checkpointing,
+             "expect": Expect, "run": RunLimits}
+_TOP = ("name", "description", "seed", "workload", "pipeline", "checkpoint", "nodes", "faults", "expect", "run")
+
+
+def _keys_of(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in fields(cls))
+
+
+def _table(value: Any, key: str, cls: type, extra: dict | None = None) -> Any:
+    if not isinstance(value, dict):
+        raise ScenarioError(key, value, f"a table [{key}]")
+    allowed = [k for k in _keys_of(cls) if not (extra and k in extra)]
+    for k in value:
+        if k not in allowed:
+            raise ScenarioError(f"{key}.{k}", raw("an unknown key"), "one of " + ", ".join(allowed))
+    return cls(**value, **(extra or {}))
+
+
+def parse_scenario(doc: dict, default_name: str = "scenario") -> Scenario:
+    """Build a Scenario from a parsed TOML document (a dict); raise ScenarioError on bad input."""
+    for k in doc:
+        if k not in _TOP:
+            raise ScenarioError(k, raw("an unknown key"), "one of " + ", ".join(_TOP))
+    kwargs: dict[str, Any] = {"name": doc.get("name", default_name)}
+    for k in ("description", "seed"):
+        if k in doc:
+            kwargs[k] = doc[k]
+    for key, cls in _SECTIONS.items():
+        if key in doc:
+            kwargs[key] = _table(doc[key], key, cls)
+    if "nodes" in doc:
+        nodes = doc["nodes"]
+        if not isinstance(nodes, dict):
+            raise ScenarioError("nodes", nodes, "tables [nodes.NAME] with NAME one of " + ", ".join(NODES))
+        specs = []
+        for name, table in nodes.items():
+            if name not in NODES:
+                raise ScenarioError(f"nodes.{name}", raw("an unknown node"), "one of " + ", ".join(NODES))
+            specs.append(_table(table, f"nodes.{name}", NodeSpec, {"name": name}))
+        kwargs["nodes"] = tuple(specs)
+    if "faults" in doc:
+        faults = doc["faults"]
+        if not isinstance(faults, list):
+            raise ScenarioError("faults", faults, "an array of tables [[faults]]")
+        out = []
+        for i, table in enumerate(faults):
+            try:
+                out.append(_table(table, "faults", Fault))
+            except ScenarioError as e:
+                key = e.key.replace("faults", f"faults[{i}]", 1)
+                raise ScenarioError(key, e.got, e.accepts) from None
+        kwargs["faults"] = tuple(out)
+    return Scenario(**kwargs)
+
+
+def builtin_scenarios() -> dict[str, Path]:
+    """The scenarios that ship with weir, by name, sorted."""
+    root = resources.files("scenarios")
+    found = {}
+    for entry in root.iterdir():
+        if entry.name.endswith(".toml"):
+            found[entry.name[:-5]] = Path(str(entry))
+    return dict(sorted(found.items()))
+
+
+def load_scenario(ref: str | Path) -> Scenario:
+    """Load a scenario by built-in name or by path to a TOML file; raise ScenarioError on bad input."""
+    ref = str(ref)
+    builtin = builtin_scenarios()
+    if ref in builtin and not Path(ref).exists():
+        path = builtin[ref]
+    else:
+        path = Path(ref)
+        if not path.exists():
+            raise ScenarioError("scenario", ref, "a built-in name (see `weir list`: " + ", ".join(builtin) + ") or a path to a .toml file")
+    shown = ref if ref not in builtin or Path(ref).exists() else f"{ref} ({path.name})"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise ScenarioError("(file)", raw(f"an unreadable file ({e.__class__.__name__})"), "a UTF-8 TOML file", shown) from None
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ScenarioError("(file)", raw(f"text that is not TOML ({e})"), "a TOML document", shown) from None
+    try:
+        return parse_scenario(doc, default_name=path.stem)
+    except ScenarioError as e:
+        raise e.in_file(shown) from None

@@ -1,0 +1,117 @@
+"""Sink tables: where the pipeline's output lands. Both kinds are durable.
+
+- `AppendSink` writes every row it is given, like a file or an append-only table: a replayed batch
+  becomes duplicate rows.
+- `UpsertSink` runs real SQL on SQLite: `INSERT ... ON CONFLICT (record_id) DO UPDATE`, the
+  statement a user would write for an idempotent sink, so a replayed batch overwrites its own rows.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+import numpy as np
+
+from .batch import Column, RecordBatch
+
+__all__ = ["AppendSink", "UpsertSink", "make_sink", "SINK_COLUMNS"]
+
+SINK_COLUMNS = ("record_id", "key", "partition", "offset", "value", "written_at")
+
+
+class AppendSink:
+    """An append-only table held as numpy columns."""
+
+    kind = "append"
+
+    def __init__(self, capacity: int = 1024):
+        self._cols = {name: Column(capacity) for name in SINK_COLUMNS}
+        self.writes = 0  # rows written, replays included
+
+    def write(self, batch: RecordBatch, value: np.ndarray, written_at: int) -> int:
+        """Append the batch's rows; return how many rows already existed (always 0: append never checks)."""
+        n = len(batch)
+        cols = self._cols
+        cols["record_id"].extend(batch.record_id)
+        cols["key"].extend(batch.key)
+        cols["partition"].extend(batch.partition)
+        cols["offset"].extend(batch.offset)
+        cols["value"].extend(value)
+        cols["written_at"].extend(np.full(n, written_at, dtype=np.int64))
+        self.writes += n
+        return 0
+
+    def contents(self) -> dict[str, np.ndarray]:
+        """The table's rows, in the order they were written."""
+        return {name: np.array(col.view()) for name, col in self._cols.items()}
+
+    def close(self) -> None:
+        pass
+
+
+_DDL = """
+CREATE TABLE sink (
+    record_id  INTEGER PRIMARY KEY,
+    key        INTEGER NOT NULL,
+    partition  INTEGER NOT NULL,
+    "offset"   INTEGER NOT NULL,
+    value      INTEGER NOT NULL,
+    written_at INTEGER NOT NULL
+)
+"""
+
+_UPSERT = """
+INSERT INTO sink (record_id, key, partition, "offset", value, written_at)
+VALUES (?, ?, ?, ?, ?, ?)
+ON CONFLICT (record_id) DO UPDATE SET
+    key = excluded.key,
+    partition = excluded.partition,
+    "offset" = excluded."offset",
+    value = excluded.value,
+    written_at = excluded.written_at
+"""
+
+
+class UpsertSink:
+    """An idempotent table on SQLite, keyed by record id."""
+
+    kind = "upsert"
+
+    def __init__(self, capacity: int = 1024):
+        self._db = sqlite3.connect(":memory:", isolation_level=None)
+        self._db.execute(_DDL)
+        self.writes = 0
+        # Which record ids have a row: bookkeeping for the trace's rewrite count only (the table is
+        # the truth); SQLite's count(*) is a full scan, too slow to ask on every batch.
+        self._has_row = np.zeros(max(capacity, 16), dtype=bool)
+
+    def write(self, batch: RecordBatch, value: np.ndarray, written_at: int) -> int:
+        """Upsert the batch's rows in one transaction; return how many rows already existed."""
+        n = len(batch)
+        ids = batch.record_id.tolist()
+        rows = zip(ids, batch.key.tolist(), [batch.partition_id] * n, batch.offset.tolist(), value.tolist(),
+                   [written_at] * n)
+        db = self._db
+        db.execute("BEGIN")
+        db.executemany(_UPSERT, rows)
+        db.execute("COMMIT")
+        self.writes += n
+        top = int(batch.record_id.max()) + 1 if n else 0
+        if top > len(self._has_row):
+            self._has_row = np.concatenate([self._has_row, np.zeros(max(top, 2 * len(self._has_row)) - len(self._has_row), bool)])
+        rewritten = int(self._has_row[batch.record_id].sum())
+        self._has_row[batch.record_id] = True
+        return rewritten
+
+    def contents(self) -> dict[str, np.ndarray]:
+        """The table's rows, by record id."""
+        rows = self._db.execute('SELECT record_id, key, partition, "offset", value, written_at FROM sink ORDER BY record_id').fetchall()
+        data = np.array(rows, dtype=np.int64).reshape(-1, len(SINK_COLUMNS))
+        return {name: np.ascontiguousarray(data[:, i]) for i, name in enumerate(SINK_COLUMNS)}
+
+    def close(self) -> None:
+        self._db.close()
+
+
+def make_sink(kind: str, capacity: int = 1024) -> AppendSink | UpsertSink:
+    return {"append": AppendSink, "upsert": UpsertSink}[kind](capacity)

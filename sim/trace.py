@@ -1,0 +1,138 @@
+"""The trace: an append-only, columnar log of everything that happened in a run.
+
+Every event is seven integers: time (us), kind, node, and four fields a, b, c, d whose meaning
+depends on the kind (see `FIELDS`). During the run events are appended to one flat `array('q')`
+(one call per event, the cheapest append Python has); `freeze()` turns it into numpy columns, and
+the canonical SHA-256 is computed over those columns and the name tables, so two runs have the same
+hash exactly when they did the same things at the same times.
+
+Batches are traced, not records: a batch is identified by (partition, first offset, count), which
+names every record in it, so a million records at batch size 500 cost a few thousand events.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from array import array
+from dataclasses import dataclass
+from enum import IntEnum
+
+import numpy as np
+
+__all__ = ["Kind", "FIELDS", "Trace", "FrozenTrace"]
+
+
+class Kind(IntEnum):
+    """What an event records."""
+
+    RUN_START = 1
+    PRODUCE = 2
+    POLL = 3
+    SEND = 4
+    PROCESS = 5
+    WRITE = 6
+    ACK = 7
+    COMMIT = 8
+    CKPT_TRIGGER = 9
+    CKPT_SNAPSHOT = 10
+    CKPT_COMPLETE = 11
+    RESTORE = 12
+    CRASH = 13
+    RESTART = 14
+    JOB_FAIL = 15
+    JOB_RESTART = 16
+    TIMEOUT = 17
+    RUN_END = 18
+
+
+#: What a, b, c and d mean for each kind (unused fields are 0).
+FIELDS: dict[Kind, tuple[str, str, str, str]] = {
+    Kind.RUN_START: ("seed", "records", "partitions", "mode"),
+    Kind.PRODUCE: ("first_record_id", "count", "duplicate", "checksum"),
+    Kind.POLL: ("partition", "first_offset", "count", "generation"),
+    Kind.SEND: ("to_node", "partition", "first_offset", "count"),
+    Kind.PROCESS: ("partition", "first_offset", "count", "generation"),
+    Kind.WRITE: ("partition", "first_offset", "count", "rows_rewritten"),
+    Kind.ACK: ("partition", "first_offset", "count", "generation"),
+    Kind.COMMIT: ("partition", "offset", "generation", "accepted"),
+    Kind.CKPT_TRIGGER: ("checkpoint", "generation", "", ""),
+    Kind.CKPT_SNAPSHOT: ("checkpoint", "partition_or_-1", "offset_or_state_keys", ""),
+    Kind.CKPT_COMPLETE: ("checkpoint", "duration_us", "state_keys", ""),
+    Kind.RESTORE: ("checkpoint_or_-1", "generation", "records_behind", ""),
+    Kind.CRASH: ("down_for_us", "", "", ""),
+    Kind.RESTART: ("", "", "", ""),
+    Kind.JOB_FAIL: ("generation", "in_flight_batches", "", ""),
+    Kind.JOB_RESTART: ("generation", "", "", ""),
+    Kind.TIMEOUT: ("to_node", "", "", ""),
+    Kind.RUN_END: ("status", "events", "", ""),
+}
+
+_WIDTH = 7
+_COLUMNS = ("time", "kind", "node", "a", "b", "c", "d")
+_DTYPES = {"time": "<i8", "kind": "<u1", "node": "<u2", "a": "<i8", "b": "<i8", "c": "<i8", "d": "<i8"}
+
+
+class Trace:
+    """The trace while a run is going on: append only."""
+
+    __slots__ = ("nodes", "_rows", "_clock")
+
+    def __init__(self, nodes: tuple[str, ...], clock):
+        self.nodes = nodes
+        self._rows = array("q")
+        self._clock = clock  # a zero-argument callable returning the current time in us
+
+    def add(self, kind: Kind, node: int, a: int = 0, b: int = 0, c: int = 0, d: int = 0) -> None:
+        self._rows.extend((self._clock(), kind, node, a, b, c, d))
+
+    def __len__(self) -> int:
+        return len(self._rows) // _WIDTH
+
+    def freeze(self) -> "FrozenTrace":
+        flat = np.frombuffer(self._rows, dtype=np.int64).reshape(-1, _WIDTH)
+        cols = {name: np.ascontiguousarray(flat[:, i]).astype(_DTYPES[name]) for i, name in enumerate(_COLUMNS)}
+        return FrozenTrace(nodes=self.nodes, columns=cols)
+
+
+@dataclass(frozen=True, eq=False)
+class FrozenTrace:
+    """A finished trace: numpy columns plus the node-name table."""
+
+    nodes: tuple[str, ...]
+    columns: dict[str, np.ndarray]
+
+    def __len__(self) -> int:
+        return len(self.columns["time"])
+
+    @property
+    def nbytes(self) -> int:
+        return sum(col.nbytes for col in self.columns.values())
+
+    def sha256(self) -> str:
+        """The canonical hash: column names, dtypes and little-endian bytes, and the name tables."""
+        h = hashlib.sha256()
+        h.update(b"weir-trace-v1\n")
+        h.update(("nodes=" + ",".join(self.nodes) + "\n").encode())
+        h.update(("kinds=" + ",".join(f"{k.value}:{k.name}" for k in Kind) + "\n").encode())
+        for name in _COLUMNS:
+            col = self.columns[name]
+            h.update(f"{name}:{col.dtype.str}:{len(col)}\n".encode())
+            h.update(col.tobytes())
+        return h.hexdigest()
+
+    def of_kind(self, kind: Kind) -> np.ndarray:
+        """Row indices of the events of one kind, in order."""
+        return np.flatnonzero(self.columns["kind"] == kind)
+
+    def rows(self, start: int = 0, stop: int | None = None) -> list[dict]:
+        """Events as readable dicts (for printing and tests, not for analysis of big runs)."""
+        stop = len(self) if stop is None else stop
+        out = []
+        for i in range(start, stop):
+            kind = Kind(int(self.columns["kind"][i]))
+            row = {"time": int(self.columns["time"][i]), "kind": kind.name, "node": self.nodes[int(self.columns["node"][i])]}
+            for field, col in zip(FIELDS[kind], "abcd"):
+                if field:
+                    row[field] = int(self.columns[col][i])
+            out.append(row)
+        return out

@@ -1,0 +1,43 @@
+"""Simulated time is integer microseconds. Durations in scenarios may be written with units."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal, InvalidOperation
+
+__all__ = ["US", "MS", "S", "parse_duration", "format_duration", "DURATION_FORMS"]
+
+US = 1
+MS = 1_000
+S = 1_000_000
+
+_UNITS = {"us": US, "ms": MS, "s": S, "min": 60 * S, "h": 3600 * S}
+_PATTERN = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*(us|ms|s|min|h)\s*$")
+DURATION_FORMS = "a whole number of microseconds >= 0, or a string like '250us', '15ms', '1.5s', '2min', '1h'"
+
+
+def parse_duration(value: object) -> int:
+    """Return `value` as whole microseconds; raise ValueError when it is not a valid duration."""
+    if isinstance(value, bool):
+        raise ValueError(value)
+    if isinstance(value, int):
+        if value < 0:
+            raise ValueError(value)
+        return value
+    if isinstance(value, str):
+        match = _PATTERN.match(value)
+        if match:
+            try:
+                amount = Decimal(match.group(1)) * _UNITS[match.group(2)]
+            except InvalidOperation:  # pragma: no cover - the pattern admits only digits
+                raise ValueError(value) from None
+            if amount == amount.to_integral_value():
+                return int(amount)
+    raise ValueError(value)
+
+
+def format_duration(us: int) -> str:
+    """Microseconds as seconds with millisecond precision, or finer when needed: '12.000s'."""
+    if us % MS == 0:
+        return f"{us / S:.3f}s"
+    return f"{us / S:.6f}s"
