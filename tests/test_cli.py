@@ -1,0 +1,83 @@
+"""The command line: list, run (table and JSON), demo, and exit codes."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from weir.cli import main
+
+
+def run_cli(capsys, *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_list_prints_one_line_per_builtin(capsys):
+    code, out, _ = run_cli(capsys, "list")
+    lines = out.splitlines()
+    assert code == 0
+    assert [line.split()[0] for line in lines] == ["at_least_once_crash", "at_most_once_crash", "exactly_once_crash"]
+    assert all(len(line.split()) > 2 for line in lines)
+
+
+@pytest.mark.parametrize("name, verdicts", [
+    ("at_most_once_crash", {"no_loss": "violated", "no_duplicates": "held", "exactly_once": "violated"}),
+    ("at_least_once_crash", {"no_loss": "held", "no_duplicates": "violated", "exactly_once": "violated"}),
+    ("exactly_once_crash", {"no_loss": "held", "no_duplicates": "held", "exactly_once": "held"}),
+])
+def test_run_prints_verdicts_and_ends_with_the_trace_hash(capsys, name, verdicts):
+    code, out, err = run_cli(capsys, "run", name, "--seed", "3")
+    assert code == 0 and err == ""
+    assert re.fullmatch(r"trace sha256: [0-9a-f]{64}", out.splitlines()[-1])
+    for invariant, verdict in verdicts.items():
+        row = next(line for line in out.splitlines() if line.startswith(invariant + " "))
+        assert verdict in row.split(), row
+    assert "outcome: as expected" in out
+
+
+def test_run_json_has_the_same_facts(capsys):
+    code, out, _ = run_cli(capsys, "run", "at_most_once_crash", "--seed", "3", "--json")
+    data = json.loads(out)
+    _, table, _ = run_cli(capsys, "run", "at_most_once_crash", "--seed", "3")
+    assert code == 0
+    assert data["seed"] == 3 and data["as_expected"] is True and data["status"] == "drained"
+    assert data["counts"]["lost"] > 0 and data["counts"]["produced"] == 20_000
+    assert {v["invariant"]: v["held"] for v in data["verdicts"]} == {
+        "no_loss": False, "no_duplicates": True, "exactly_once": False, "drained": True}
+    assert table.splitlines()[-1] == f"trace sha256: {data['trace']['sha256']}"
+
+
+def test_run_exits_1_when_the_outcome_is_not_as_expected(tmp_path, capsys):
+    path = tmp_path / "claims_too_much.toml"
+    path.write_text('[workload]\nrecords = 2000\n[pipeline]\nmode = "at_most_once"\n'
+                    '[[faults]]\nnode = "processor"\nat = "30ms"\ndown_for = "10ms"\n'
+                    '[expect]\nhold = ["no_loss"]\n')
+    code, out, _ = run_cli(capsys, "run", str(path), "--seed", "1")
+    assert code == 1
+    assert "NOT as expected" in out
+    row = next(line for line in out.splitlines() if line.startswith("no_loss "))
+    assert "violated" in row and "NO" in row
+
+
+def test_demo_prints_the_spectrum_side_by_side(capsys):
+    code, out, _ = run_cli(capsys, "demo", "--seed", "2")
+    assert code == 0
+    rows = {line.split()[0]: line.split() for line in out.splitlines()
+            if line.split() and line.split()[0] in ("at_most_once", "at_least_once", "exactly_once")}
+    assert set(rows) == {"at_most_once", "at_least_once", "exactly_once"}
+    produced, lost, dup = (int(x) for x in rows["at_most_once"][1:4])
+    assert produced == 20_000 and lost > 0 and dup == 0
+    produced, lost, dup = (int(x) for x in rows["at_least_once"][1:4])
+    assert lost == 0 and dup > 0
+    assert rows["exactly_once"][1:4] == ["20000", "0", "0"] and rows["exactly_once"][5] == "held"
+    assert all(r[-1] == "2" for r in rows.values())
+
+
+def test_demo_json(capsys):
+    code, out, _ = run_cli(capsys, "demo", "--json")
+    data = json.loads(out)
+    assert code == 0 and [d["mode"] for d in data] == ["at_most_once", "at_least_once", "exactly_once"]

@@ -1,0 +1,216 @@
+"""The kernel: guards, node lifecycle, network order, request timeouts, clocks, random streams."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import simpy
+
+from sim.clock import NodeClock
+from sim.kernel import TIMED_OUT, Status, World
+from sim.rng import Draws, RngStreams, stable_hash
+from sim.trace import Kind
+
+
+def world(**kw) -> World:
+    opts = dict(latency=100, jitter=0, max_time=10_000, max_events=1_000)
+    opts.update(kw)
+    return World(1, {"a": NodeClock(), "b": NodeClock()}, **opts)
+
+
+def ticker(w: World, period: int):
+    while True:
+        yield w.env.timeout(period)
+
+
+def test_time_guard_ends_a_run_that_never_finishes():
+    w = world(max_time=5_000)
+    w.env.process(ticker(w, 100))
+    assert w.run() == Status.TIME_LIMIT
+    assert w.end_time == 5_000
+    assert w.env.now == 5_000  # the last event run was at 5000; the one at 5100 was not
+
+
+def test_event_guard_ends_a_run_that_never_finishes():
+    w = world(max_time=10**12, max_events=50)
+    w.env.process(ticker(w, 1))
+    assert w.run() == Status.EVENT_LIMIT
+    assert w.events == 50
+
+
+def test_a_run_with_nothing_left_to_do_is_stalled_not_hung():
+    w = world()
+
+    def short():
+        yield w.env.timeout(10)
+
+    w.env.process(short())
+    assert w.run() == Status.STALLED
+    assert w.end_time == 10
+
+
+def test_finish_ends_the_run_with_its_status():
+    w = world()
+
+    def stopper():
+        yield w.env.timeout(300)
+        w.finish(Status.DRAINED)
+
+    w.env.process(ticker(w, 10))
+    w.env.process(stopper())
+    assert w.run() == Status.DRAINED
+    assert w.end_time == 300
+    assert Kind(int(w.trace.freeze().columns["kind"][-1])) == Kind.RUN_END
+
+
+def test_time_is_integer_microseconds():
+    w = world()
+    w.env.process(ticker(w, 7))
+    w.run()
+    assert isinstance(w.env.now, int)
+    assert w.trace.freeze().columns["time"].dtype == np.int64
+
+
+def test_crash_interrupts_the_nodes_processes_and_restarts_after_down_for():
+    w = world()
+    a = w.node("a")
+    seen = []
+
+    def worker():
+        try:
+            yield w.env.timeout(10_000)
+        except simpy.Interrupt as i:
+            seen.append(("interrupted", w.now, i.cause))
+
+    a.on_crash(lambda node: seen.append(("listener", w.now, node.name)))
+    a.on_restart(lambda node: seen.append(("restarted", w.now, node.name)))
+    a.spawn(worker())
+    w.env.timeout(1_000).callbacks.append(lambda _e: a.crash(500))
+    w.run()
+    # simpy delivers an interrupt as an event of its own, so the listener (called at once) runs first.
+    assert seen == [("listener", 1_000, "a"), ("interrupted", 1_000, "crash"), ("restarted", 1_500, "a")]
+    rows = [r for r in w.trace.freeze().rows() if r["kind"] in ("CRASH", "RESTART")]
+    assert rows == [{"time": 1_000, "kind": "CRASH", "node": "a", "down_for_us": 500},
+                    {"time": 1_500, "kind": "RESTART", "node": "a"}]
+
+
+def test_crashing_a_node_that_is_down_does_nothing():
+    w = world()
+    a = w.node("a")
+    assert a.crash(1_000) is True
+    assert a.crash(1_000) is False
+    assert a.up is False
+
+
+def test_when_up_waits_for_restart():
+    w = world()
+    a = w.node("a")
+    a.crash(700)
+    times = []
+
+    def waiter():
+        yield a.when_up()
+        times.append(w.now)
+
+    w.env.process(waiter())
+    w.run()
+    assert times == [700]
+
+
+def test_network_links_are_fifo_even_with_jitter():
+    w = world(jitter=5_000, max_time=10**9)
+    a, b = w.node("a"), w.node("b")
+    got = []
+
+    def sender():
+        for i in range(200):
+            w.net.send(a, b, got.append, i)
+            yield w.env.timeout(10)
+
+    w.env.process(sender())
+    w.run()
+    assert got == list(range(200))
+
+
+def test_messages_to_a_crashed_node_are_lost():
+    w = world()
+    a, b = w.node("a"), w.node("b")
+    got = []
+    w.net.send(a, b, got.append, "before")
+    b.crash(1_000)
+    w.run()
+    assert got == []
+
+
+def test_request_to_a_down_node_times_out():
+    w = world()
+    a, b = w.node("a"), w.node("b")
+    b.crash(5_000)
+    answers = []
+
+    def client():
+        answers.append((yield w.net.request(a, b, lambda: "pong", timeout=1_000)))
+        answers.append(w.now)
+        answers.append((yield w.net.request(a, b, lambda: "pong", timeout=1_000)))
+
+    w.env.process(client())
+    w.run()
+    assert answers[0] is TIMED_OUT and answers[1] == 1_000
+    assert answers[2] is TIMED_OUT  # still down at 1000..2000
+
+
+def test_call_retries_until_answered():
+    w = world(max_time=100_000)
+    a, b = w.node("a"), w.node("b")
+    b.crash(3_500)
+    answers = []
+
+    def client():
+        answers.append((yield from w.net.call(a, b, lambda: "pong", timeout=1_000)))
+        answers.append(w.now)
+
+    w.env.process(client())
+    w.run()
+    assert answers == ["pong", 4_200]  # timeouts at 1000, 2000, 3000, 4000; the 5th try lands at 4100
+
+
+def test_clock_offset_and_drift():
+    assert NodeClock().read(123) == 123
+    assert NodeClock(offset=-2_000_000).read(5_000_000) == 3_000_000
+    assert NodeClock(drift_ppm=50).read(1_000_000) == 1_000_050  # 50 us fast per second
+    assert NodeClock(offset=10, drift_ppm=-100).read(2_000_000) == 2_000_010 - 200
+
+
+def test_node_local_time_reads_its_own_clock():
+    w = World(1, {"a": NodeClock(offset=1_000), "b": NodeClock(drift_ppm=1_000)}, max_time=10**9, max_events=10)
+    w.env.process(ticker(w, 1_000_000))
+    w.run()
+    assert w.node("a").local_time() == w.now + 1_000
+    assert w.node("b").local_time() == w.now + w.now // 1_000
+
+
+def test_stable_hash_is_pinned():
+    # These values must never change: they decide every stream of every saved seed.
+    assert stable_hash("network.jitter") == 969590443144840669
+    assert stable_hash("") == 1449310910991872227
+
+
+def test_streams_depend_on_seed_and_name_only():
+    assert RngStreams(7).stream("workload").integers(0, 1000, 5).tolist() == [517, 82, 35, 514, 757]
+    r = RngStreams(7)
+    r.stream("other").integers(0, 10, 100)  # creating and using another stream first changes nothing
+    assert r.stream("workload").integers(0, 1000, 5).tolist() == [517, 82, 35, 514, 757]
+    assert RngStreams(8).stream("workload").integers(0, 1000, 5).tolist() != [517, 82, 35, 514, 757]
+
+
+def test_draws_hands_out_the_generators_sequence():
+    expected = np.random.Generator(np.random.PCG64(3)).integers(10, 21, 4096)[:10].tolist()
+    d = Draws(np.random.Generator(np.random.PCG64(3)), 10, 20)
+    assert [d.next() for _ in range(10)] == expected
+    assert Draws(np.random.Generator(np.random.PCG64(3)), 4, 4).next() == 4
+
+
+@pytest.mark.parametrize("bad", [-1, 1.5, "7", True])
+def test_seed_must_be_a_whole_number(bad):
+    with pytest.raises(ValueError, match="seed"):
+        RngStreams(bad)

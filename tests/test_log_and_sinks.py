@@ -1,0 +1,120 @@
+"""The partitioned log, the broker's rules, the sinks, and the keyed operator."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
+
+from sim.clock import NodeClock
+from sim.kernel import World
+from sim.log import Broker, PartitionedLog
+from sim.operators import running_totals
+from sim.sinks import AppendSink, UpsertSink
+from sim.batch import RecordBatch
+
+
+def arr(*xs):
+    return np.array(xs, dtype=np.int64)
+
+
+def test_log_offsets_are_dense_per_partition_and_reads_are_bounded():
+    log = PartitionedLog(2, capacity=2)  # tiny capacity: appends must grow the columns
+    assert log.append(0, arr(10, 11, 12), arr(0, 2, 4), arr(5, 5, 5), arr(1, 2, 3)) == 0
+    assert log.append(1, arr(13), arr(1), arr(6), arr(4)) == 0
+    assert log.append(0, arr(14, 15), arr(0, 0), arr(7, 7), arr(5, 6)) == 3
+    assert log.end_offsets() == [5, 1]
+    batch = log.read(0, 2, 2)
+    assert (batch.partition_id, batch.first_offset, batch.end_offset) == (0, 2, 4)
+    assert batch.record_id.tolist() == [12, 14]
+    assert batch.offset.tolist() == [2, 3] and batch.partition.tolist() == [0, 0]
+    assert len(log.read(0, 5, 10)) == 0
+    c = log.contents()
+    assert c["record_id"].tolist() == [10, 11, 12, 14, 15, 13]
+    assert c["offset"].tolist() == [0, 1, 2, 3, 4, 0]
+
+
+def broker(partitions: int = 2) -> Broker:
+    w = World(1, {"broker": NodeClock()}, max_time=10, max_events=10)
+    return Broker(w, w.node("broker"), partitions, capacity=8)
+
+
+def test_broker_splits_a_producer_batch_by_key_and_drops_a_retried_batch():
+    b = broker(2)
+    keys, values = arr(0, 1, 2, 3), arr(9, 8, 7, 6)
+    b.append(0, keys, arr(0, 0, 0, 0), values)
+    assert b.log.end_offsets() == [2, 2]
+    b.append(0, keys, arr(0, 0, 0, 0), values)  # the producer retried: no answer reached it
+    assert b.log.end_offsets() == [2, 2]
+    b.append(4, arr(1), arr(0), arr(5))
+    assert b.log.contents()["record_id"].tolist() == [0, 2, 1, 3, 4]
+    dup_flags = [r["duplicate"] for r in b.world.trace.freeze().rows() if r["kind"] == "PRODUCE"]
+    assert dup_flags == [0, 1, 0]
+
+
+def test_broker_rejects_commits_from_an_older_generation():
+    b = broker(2)
+    b.join(1)
+    assert b.commit({0: 5}, 1) is True
+    assert b.join(2) == [5, 0]
+    assert b.commit({0: 9, 1: 3}, 1) is False  # a zombie of generation 1
+    assert b.committed == [5, 0]
+    assert b.commit({1: 3}, 2) is True
+    assert b.committed == [5, 3]
+
+
+def test_fetch_goes_round_robin_over_partitions_with_records():
+    b = broker(3)
+    b.append(0, arr(0, 1, 2, 0), arr(0, 0, 0, 0), arr(1, 1, 1, 1))
+    positions = [0, 0, 0]
+    assert b.fetch(positions, 1, 10).partition_id == 1
+    positions = [2, 1, 0]
+    assert b.fetch(positions, 0, 10).partition_id == 2
+    assert b.fetch([2, 1, 1], 0, 10) is None
+
+
+def batch(ids, p=0, first=0):
+    ids = np.asarray(ids, dtype=np.int64)
+    return RecordBatch(p, first, ids, ids % 3, np.zeros_like(ids), ids * 10)
+
+
+def test_append_sink_keeps_every_row_it_is_given():
+    s = AppendSink(capacity=1)
+    assert s.write(batch([1, 2]), arr(5, 6), written_at=100) == 0
+    s.write(batch([2, 3], first=1), arr(6, 7), written_at=200)
+    c = s.contents()
+    assert c["record_id"].tolist() == [1, 2, 2, 3]
+    assert c["written_at"].tolist() == [100, 100, 200, 200]
+    assert s.writes == 4
+
+
+def test_upsert_sink_overwrites_rows_by_record_id_in_sqlite():
+    s = UpsertSink(capacity=2)
+    assert s.write(batch([1, 2]), arr(5, 6), written_at=100) == 0
+    assert s.write(batch([2, 3], first=1), arr(60, 7), written_at=200) == 1
+    c = s.contents()
+    assert c["record_id"].tolist() == [1, 2, 3]
+    assert c["value"].tolist() == [5, 60, 7]
+    assert c["offset"].tolist() == [0, 1, 2]
+    assert s.writes == 4
+    assert s._db.execute("SELECT count(*) FROM sink").fetchone()[0] == 3  # the table itself, by SQL
+    s.close()
+
+
+def loop_totals(keys, values, totals):
+    out = []
+    for k, v in zip(keys, values):
+        totals[k] += v
+        out.append(int(totals[k]))
+    return out
+
+
+@given(st.lists(st.tuples(st.integers(0, 5), st.integers(-50, 50)), max_size=60),
+       st.lists(st.integers(-100, 100), min_size=6, max_size=6))
+def test_running_totals_equal_the_record_by_record_loop(pairs, start):
+    keys = np.array([k for k, _ in pairs], dtype=np.int64)
+    values = np.array([v for _, v in pairs], dtype=np.int64)
+    fast_totals = np.array(start, dtype=np.int64)
+    slow_totals = list(start)
+    assert running_totals(keys, values, fast_totals).tolist() == loop_totals(keys, values, slow_totals)
+    assert fast_totals.tolist() == slow_totals

@@ -1,0 +1,139 @@
+"""Scenario files: the built-ins load, and every kind of bad input gets a one-line error."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sim.errors import ScenarioError
+from sim.scenario import (
+    Checkpointing, Expect, Fault, NodeSpec, Pipeline, Scenario, Workload, builtin_scenarios, load_scenario,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+
+GOOD = """
+name = "mine"
+[workload]
+records = 500
+[pipeline]
+mode = "at_least_once"
+[[faults]]
+node = "sink"
+at = "20ms"
+down_for = "5ms"
+[expect]
+hold = ["no_loss"]
+"""
+
+
+def test_builtins_are_listed_and_load():
+    names = list(builtin_scenarios())
+    assert {"at_most_once_crash", "at_least_once_crash", "exactly_once_crash"} <= set(names)
+    for name in names:
+        s = load_scenario(name)
+        assert s.name == name and s.description and (s.expect.hold or s.expect.violate)
+
+
+def test_a_file_loads_with_defaults_and_units(tmp_path):
+    path = tmp_path / "mine.toml"
+    path.write_text(GOOD)
+    s = load_scenario(path)
+    assert s.workload.records == 500 and s.workload.produce_interval == 5_000
+    assert s.faults == (Fault(kind="crash", node="sink", at=20_000, down_for=5_000),)
+    assert s.pipeline.sink == "append" and s.checkpoint is None
+
+
+def test_durations_accept_units_and_whole_microseconds():
+    assert Pipeline(poll_interval="1.5ms").poll_interval == 1_500
+    assert Pipeline(poll_interval=250).poll_interval == 250
+    assert Pipeline(restart_delay="2min").restart_delay == 120_000_000
+    assert NodeSpec("producer", clock_offset="-2s").clock_offset == -2_000_000
+
+
+def cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "weir.cli", *args], cwd=ROOT, capture_output=True, text=True)
+
+
+BAD = {
+    "not_toml": ("records = = 3\n", "(file): got text that is not TOML", "accepts a TOML document"),
+    "unknown_top_key": ("colour = 'red'\n", "colour: got an unknown key", "accepts one of name, description"),
+    "unknown_section_key": ("[pipeline]\nmood = 'happy'\n", "pipeline.mood: got an unknown key", "accepts one of mode, sink"),
+    "wrong_type": ("[workload]\nrecords = 'many'\n", "workload.records: got 'many'", "accepts a whole number >= 1"),
+    "negative_duration": ("[[faults]]\nnode = 'sink'\nat = -5\n", "faults[0].at: got -5", "accepts a whole number of microseconds >= 0"),
+    "negative_duration_string": ("[[faults]]\nnode = 'sink'\nat = '-5ms'\n", "faults[0].at: got '-5ms'", "accepts a whole number"),
+    "unknown_node": ("[[faults]]\nnode = 'database'\nat = '1s'\n", "faults[0].node: got 'database'",
+                     "accepts one of producer, broker, source, processor, sink, coordinator"),
+    "unknown_mode": ("[pipeline]\nmode = 'twice'\n", "pipeline.mode: got 'twice'", "accepts one of at_most_once, at_least_once, exactly_once"),
+    "exactly_once_without_checkpoint": ("[pipeline]\nmode = 'exactly_once'\n", "checkpoint: got no [checkpoint] table", "accepts a [checkpoint] table"),
+    "unknown_invariant": ("[expect]\nhold = ['fast']\n", "expect.hold: got 'fast'", "accepts one of no_loss"),
+    "section_not_table": ("workload = 3\n", "workload: got 3", "accepts a table [workload]"),
+    "fault_after_max_time": ("[run]\nmax_time = '1s'\n[[faults]]\nat = '2s'\n", "faults[0].at: got 2000000", "accepts a time before run.max_time"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_bad_scenario_file_is_one_line_and_exit_2(tmp_path, case):
+    text, where, accepts = BAD[case]
+    path = tmp_path / f"{case}.toml"
+    path.write_text(text)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    out = cli("run", str(path))
+    assert out.returncode == 2, out.stderr
+    assert out.stdout == ""
+    lines = out.stderr.splitlines()
+    assert len(lines) == 1, out.stderr
+    assert "Traceback" not in out.stderr
+    assert lines[0].startswith(f"weir: {path}: {where}"), lines[0]
+    assert accepts in lines[0], lines[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing written, the file untouched
+    assert path.read_text() == text
+
+
+def test_a_scenario_that_does_not_exist():
+    out = cli("run", "no_such_scenario")
+    assert out.returncode == 2 and out.stdout == ""
+    assert out.stderr.startswith("weir: scenario: got 'no_such_scenario'; accepts a built-in name")
+    assert len(out.stderr.splitlines()) == 1 and "exactly_once_crash" in out.stderr
+
+
+def test_a_file_that_is_not_utf8(tmp_path):
+    path = tmp_path / "binary.toml"
+    path.write_bytes(b"\xff\xfe\x00")
+    out = cli("run", str(path))
+    assert out.returncode == 2 and "(file): got an unreadable file" in out.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (("run", "exactly_once_crash", "--seed", "-3"), "--seed: got -3; accepts a whole number >= 0"),
+    (("run", "exactly_once_crash", "--seed", "abc"), "--seed: got 'abc'"),
+    (("launch",), "invalid choice: 'launch'"),
+])
+def test_bad_command_line_is_one_line_and_exit_2(args, message):
+    out = cli(*args)
+    assert out.returncode == 2 and out.stdout == ""
+    assert len(out.stderr.splitlines()) == 1 and message in out.stderr, out.stderr
+
+
+@pytest.mark.parametrize("build, key", [
+    (lambda: Workload(records=0), "workload.records"),
+    (lambda: Pipeline(batch_size=True), "pipeline.batch_size"),
+    (lambda: Pipeline(network_latency="5ms", request_timeout="8ms"), "pipeline.request_timeout"),
+    (lambda: Checkpointing(interval=0), "checkpoint.interval"),
+    (lambda: NodeSpec("db"), "nodes"),
+    (lambda: NodeSpec("sink", clock_drift_ppm=2_000_000), "nodes.sink.clock_drift_ppm"),
+    (lambda: Expect(hold=["no_loss"], violate=["no_loss"]), "expect.violate"),
+    (lambda: Expect(hold="no_loss"), "expect.hold"),
+    (lambda: Scenario(pipeline=Pipeline(mode="exactly_once", sink="append"), checkpoint=Checkpointing()), "pipeline.sink"),
+    (lambda: Scenario(pipeline=Pipeline(mode="at_most_once"), checkpoint=Checkpointing()), "checkpoint"),
+    (lambda: Scenario(nodes=(NodeSpec("sink"), NodeSpec("sink"))), "nodes.sink"),
+])
+def test_python_api_gets_the_same_errors(build, key):
+    with pytest.raises(ScenarioError) as info:
+        build()
+    assert info.value.key == key
+    assert isinstance(info.value, ValueError)
+    assert "\n" not in str(info.value)

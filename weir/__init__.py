@@ -1,0 +1,23 @@
+"""weir: deterministic simulation and chaos testing for data pipelines.
+
+The public API: `run` a scenario with a seed and get a `RunResult`; `load_scenario` from a file or
+by built-in name; build a `Scenario` in Python from its parts.
+"""
+
+from analysis.checkers import INVARIANTS, Verdict, check
+from sim.errors import ScenarioError, SimulationError, WeirError
+from sim.run import Run, execute
+from sim.scenario import (
+    Checkpointing, Expect, Fault, NodeSpec, Pipeline, RunLimits, Scenario, Workload, builtin_scenarios,
+    load_scenario,
+)
+
+from .api import SPECTRUM, Expectation, RunResult, result_of, run, spectrum
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "INVARIANTS", "Verdict", "check", "ScenarioError", "SimulationError", "WeirError", "Run", "execute",
+    "Checkpointing", "Expect", "Fault", "NodeSpec", "Pipeline", "RunLimits", "Scenario", "Workload",
+    "builtin_scenarios", "load_scenario", "SPECTRUM", "Expectation", "RunResult", "result_of", "run", "spectrum",
+]

@@ -1,0 +1,125 @@
+"""The Python API: what the command line does, as plain calls.
+
+`run()` is a pure function of (scenario, seed, fault schedule) that returns a small, picklable,
+JSON-able `RunResult`; `spectrum()` runs the three delivery-mode scenarios side by side.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from analysis.checkers import Verdict, check
+from sim.run import Run, execute
+from sim.scenario import Fault, Scenario, load_scenario
+
+__all__ = ["RunResult", "Expectation", "run", "result_of", "spectrum", "SPECTRUM"]
+
+SPECTRUM = ("at_most_once_crash", "at_least_once_crash", "exactly_once_crash")
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """What the scenario said of one invariant, and whether the run bore it out."""
+
+    invariant: str
+    expected: str | None  # "hold", "violate", or None (not stated: reported, not judged)
+    held: bool
+
+    @property
+    def met(self) -> bool:
+        return self.expected is None or self.held == (self.expected == "hold")
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """The small result of one run: verdicts, counts, the trace hash. Picklable and JSON-able."""
+
+    scenario: str
+    description: str
+    seed: int
+    mode: str
+    sink: str
+    records: int
+    partitions: int
+    batch_size: int
+    faults: tuple[str, ...]
+    status: str
+    end_time_us: int
+    events: int
+    restarts: int
+    checkpoints: int
+    produced: int
+    sink_rows: int
+    lost: int
+    duplicated: int
+    extra_rows: int
+    verdicts: tuple[Verdict, ...]
+    expectations: tuple[Expectation, ...]
+    trace_events: int
+    trace_bytes: int
+    trace_sha256: str
+
+    @property
+    def matches(self) -> bool:
+        """Whether every stated expectation was borne out."""
+        return all(e.met for e in self.expectations)
+
+    def verdict(self, invariant: str) -> Verdict:
+        for v in self.verdicts:
+            if v.invariant == invariant:
+                return v
+        raise KeyError(invariant)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able data (the same facts `weir run --json` prints)."""
+        return {
+            "scenario": self.scenario, "seed": self.seed, "mode": self.mode, "sink": self.sink,
+            "records": self.records, "partitions": self.partitions, "batch_size": self.batch_size,
+            "faults": list(self.faults), "status": self.status, "end_time_us": self.end_time_us,
+            "events": self.events, "restarts": self.restarts, "checkpoints": self.checkpoints,
+            "counts": {"produced": self.produced, "sink_rows": self.sink_rows, "lost": self.lost,
+                       "duplicated": self.duplicated, "extra_rows": self.extra_rows},
+            "verdicts": [
+                {**v.to_dict(), "expected": e.expected, "as_expected": e.met}
+                for v, e in zip(self.verdicts, self.expectations)
+            ],
+            "as_expected": self.matches,
+            "trace": {"events": self.trace_events, "bytes": self.trace_bytes, "sha256": self.trace_sha256},
+        }
+
+
+def result_of(finished: Run) -> RunResult:
+    """Check a finished run against its scenario's expectations and summarise it."""
+    s = finished.scenario
+    verdicts = check(finished)
+    expectations = []
+    for v in verdicts:
+        expected = s.expect.expected(v.invariant)
+        if expected is None and v.invariant == "drained":
+            expected = "hold"  # a run that a guard had to stop never matches unless the scenario says so
+        expectations.append(Expectation(v.invariant, expected, v.held))
+    by_name = {v.invariant: v for v in verdicts}
+    return RunResult(
+        scenario=s.name, description=s.description, seed=finished.seed, mode=s.pipeline.mode, sink=s.pipeline.sink,
+        records=s.workload.records, partitions=s.workload.partitions, batch_size=s.pipeline.batch_size,
+        faults=tuple(f.describe() for f in s.faults), status=finished.status, end_time_us=finished.end_time,
+        events=finished.events, restarts=finished.restarts, checkpoints=finished.checkpoints_completed,
+        produced=len(finished.source["record_id"]), sink_rows=len(finished.sink["record_id"]),
+        lost=by_name["no_loss"].evidence["lost"], duplicated=by_name["no_duplicates"].evidence["duplicated"],
+        extra_rows=by_name["no_duplicates"].evidence["extra_rows"],
+        verdicts=verdicts, expectations=tuple(expectations), trace_events=len(finished.trace),
+        trace_bytes=finished.trace.nbytes, trace_sha256=finished.trace_sha256,
+    )
+
+
+def run(scenario: Scenario | str, seed: int | None = None, faults: tuple[Fault, ...] | None = None) -> RunResult:
+    """Run a scenario (object, built-in name or TOML path) and check it. Same inputs, same result."""
+    if not isinstance(scenario, Scenario):
+        scenario = load_scenario(scenario)
+    return result_of(execute(scenario, seed, faults))
+
+
+def spectrum(seed: int = 1) -> tuple[RunResult, ...]:
+    """The same workload and crash under at-most-once, at-least-once and exactly-once."""
+    return tuple(run(name, seed) for name in SPECTRUM)

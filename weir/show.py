@@ -1,0 +1,78 @@
+"""Rendering results for a person: verdict tables and the spectrum table (rich, plain in CI logs)."""
+
+from __future__ import annotations
+
+import shutil
+
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+from sim.units import format_duration
+
+from .api import RunResult
+
+__all__ = ["console", "run_table", "print_run", "spectrum_table", "print_spectrum"]
+
+
+def console(file=None) -> Console:
+    """A console at least 120 columns wide, so tables do not wrap in CI logs."""
+    width = max(120, shutil.get_terminal_size((120, 24)).columns)
+    return Console(file=file, width=width, soft_wrap=False, highlight=False)
+
+
+def run_table(result: RunResult) -> Table:
+    table = Table(box=box.SIMPLE_HEAVY, show_edge=False, pad_edge=False)
+    table.add_column("invariant")
+    table.add_column("expected")
+    table.add_column("verdict")
+    table.add_column("as expected")
+    table.add_column("evidence", overflow="fold")
+    for v, e in zip(result.verdicts, result.expectations):
+        verdict = "[green]held[/]" if v.held else "[red]violated[/]"
+        met = "-" if e.expected is None else ("yes" if e.met else "[bold red]NO[/]")
+        table.add_row(v.invariant, e.expected or "-", verdict, met, v.summary)
+    return table
+
+
+def print_run(result: RunResult, out: Console) -> None:
+    r = result
+    out.print(f"[bold]{r.scenario}[/]  seed {r.seed}")
+    if r.description:
+        out.print(f"  {r.description}", overflow="fold")
+    out.print(f"  mode {r.mode}, sink {r.sink}, {r.records} records in {r.partitions} partitions, batch size {r.batch_size}")
+    out.print("  faults: " + ("; ".join(r.faults) if r.faults else "none"))
+    out.print(f"  ended: {r.status} at t={format_duration(r.end_time_us)} after {r.events} events; "
+              f"{r.restarts} job restart(s), {r.checkpoints} checkpoint(s) completed")
+    out.print(f"  sink: {r.sink_rows} rows for {r.produced} produced records: {r.lost} lost, "
+              f"{r.duplicated} duplicated ({r.extra_rows} extra rows)")
+    out.print()
+    out.print(run_table(r))
+    out.print()
+    out.print("outcome: " + ("as expected" if r.matches else "[bold red]NOT as expected[/]"))
+    out.print(f"trace sha256: {r.trace_sha256}")
+
+
+def spectrum_table(results: tuple[RunResult, ...]) -> Table:
+    table = Table(title="The delivery-semantics spectrum, measured: same workload, same crash",
+                  box=box.SIMPLE_HEAVY, show_edge=False, pad_edge=False)
+    for name, justify in (("mode", "left"), ("produced", "right"), ("lost", "right"), ("duplicated", "right"),
+                          ("extra rows", "right"), ("exactly-once", "left"), ("seed", "right")):
+        table.add_column(name, justify=justify)
+    for r in results:
+        eo = r.verdict("exactly_once")
+        table.add_row(r.mode, str(r.produced), str(r.lost), str(r.duplicated), str(r.extra_rows),
+                      "[green]held[/]" if eo.held else "[red]violated[/]", str(r.seed))
+    return table
+
+
+def print_spectrum(results: tuple[RunResult, ...], out: Console) -> None:
+    faults = results[0].faults if results else ()
+    out.print(spectrum_table(results))
+    out.print()
+    out.print(f"each row: {results[0].records} records through source -> processor -> sink; "
+              f"faults: {'; '.join(faults) or 'none'}")
+    out.print("lost = records with no row in the sink; duplicated = records with more than one row.")
+    for r in results:
+        flag = "as expected" if r.matches else "NOT as expected"
+        out.print(f"  {r.scenario}: {flag}; replay with `weir run {r.scenario} --seed {r.seed}`")
