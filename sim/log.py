@@ -20,10 +20,11 @@ __all__ = ["PartitionedLog", "Broker"]
 class PartitionedLog:
     """N partitions, each an append-only sequence of records with dense offsets from 0."""
 
-    def __init__(self, partitions: int, capacity: int = 1024):
+    def __init__(self, partitions: int, capacity: int | list[int] = 1024):
         self.partitions = partitions
-        self._cols = [{name: Column(capacity) for name in ("record_id", "key", "event_time", "value")}
-                      for _ in range(partitions)]
+        caps = capacity if isinstance(capacity, list) else [capacity] * partitions
+        self._cols = [{name: Column(caps[p]) for name in ("record_id", "key", "event_time", "value")}
+                      for p in range(partitions)]
 
     def end_offset(self, p: int) -> int:
         """The offset the next record appended to partition `p` will get (its length)."""
@@ -51,14 +52,12 @@ class PartitionedLog:
 
     def contents(self) -> dict[str, np.ndarray]:
         """Every record as columns (partition, offset, record_id, key, event_time, value), by partition then offset."""
-        parts = {name: [] for name in ("partition", "offset", "record_id", "key", "event_time", "value")}
-        for p in range(self.partitions):
-            n = self.end_offset(p)
-            parts["partition"].append(np.full(n, p, dtype=np.int64))
-            parts["offset"].append(np.arange(n, dtype=np.int64))
-            for name in ("record_id", "key", "event_time", "value"):
-                parts[name].append(np.array(self._cols[p][name].view()))
-        return {name: (np.concatenate(arrs) if arrs else np.empty(0, np.int64)) for name, arrs in parts.items()}
+        sizes = self.end_offsets()
+        out = {"partition": np.repeat(np.arange(self.partitions, dtype=np.int64), sizes),
+               "offset": np.concatenate([np.arange(n, dtype=np.int64) for n in sizes])}
+        for name in ("record_id", "key", "event_time", "value"):
+            out[name] = np.concatenate([self._cols[p][name].view() for p in range(self.partitions)])
+        return out
 
 
 class Broker:
@@ -70,7 +69,7 @@ class Broker:
     rejects commits with an illegal generation after a rebalance).
     """
 
-    def __init__(self, world: World, node: Node, partitions: int, capacity: int):
+    def __init__(self, world: World, node: Node, partitions: int, capacity: int | list[int]):
         self.world = world
         self.node = node
         self.log = PartitionedLog(partitions, capacity)
@@ -91,10 +90,13 @@ class Broker:
             return True
         record_id = np.arange(first_id, first_id + n, dtype=np.int64)
         part = key % self.log.partitions
+        order = np.argsort(part, kind="stable")  # by partition, keeping the batch's order within each
+        bounds = np.searchsorted(part[order], np.arange(self.log.partitions + 1))
         for p in range(self.log.partitions):
-            mask = part == p
-            if mask.any():
-                self.log.append(p, record_id[mask], key[mask], event_time[mask], value[mask])
+            lo, hi = bounds[p], bounds[p + 1]
+            if hi > lo:
+                idx = order[lo:hi]
+                self.log.append(p, record_id[idx], key[idx], event_time[idx], value[idx])
         self._producer_next_id = first_id + n
         self.world.trace.add(Kind.PRODUCE, self.node.index, first_id, n, 0, checksum)
         return True

@@ -29,7 +29,7 @@ from .scenario import JOB_NODES, Scenario
 from .sinks import AppendSink, UpsertSink
 from .trace import Kind
 
-__all__ = ["Producer", "Checkpoint", "CheckpointStore", "Job", "Barrier"]
+__all__ = ["draw_workload", "Producer", "Checkpoint", "CheckpointStore", "Job", "Barrier"]
 
 
 class Producer:
@@ -41,11 +41,10 @@ class Producer:
     skips or reorders it; a retried batch is dropped by the broker's producer-id check.
     """
 
-    def __init__(self, world: World, node: Node, broker: Broker, scenario: Scenario):
+    def __init__(self, world: World, node: Node, broker: Broker, scenario: Scenario,
+                 workload: tuple[np.ndarray, np.ndarray]):
         w = scenario.workload
-        rng = world.rngs.stream("workload")
-        self.keys = rng.integers(0, w.keys, w.records, dtype=np.int64)
-        self.values = rng.integers(1, 1000, w.records, dtype=np.int64)
+        self.keys, self.values = workload
         self.world, self.node, self.broker = world, node, broker
         self.batch, self.interval = w.produce_batch, w.produce_interval
         self.timeout = scenario.pipeline.request_timeout
@@ -82,6 +81,13 @@ class Producer:
                 listener()
         except simpy.Interrupt:
             return
+
+
+def draw_workload(world: World, scenario: Scenario) -> tuple[np.ndarray, np.ndarray]:
+    """The keys and values of every record, from the run's `workload` stream."""
+    w = scenario.workload
+    rng = world.rngs.stream("workload")
+    return rng.integers(0, w.keys, w.records, dtype=np.int64), rng.integers(1, 1000, w.records, dtype=np.int64)
 
 
 @dataclass(frozen=True, eq=False)

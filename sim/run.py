@@ -9,7 +9,7 @@ import numpy as np
 from .clock import NodeClock
 from .kernel import World
 from .log import Broker
-from .pipeline import CheckpointStore, Job, Producer
+from .pipeline import CheckpointStore, Job, Producer, draw_workload
 from .scenario import MODES, Fault, Scenario
 from .sinks import make_sink
 from .trace import FrozenTrace, Kind
@@ -57,9 +57,11 @@ def execute(scenario: Scenario, seed: int | None = None, faults: tuple[Fault, ..
     world = World(seed, clocks, latency=p.network_latency, jitter=p.network_jitter,
                   max_time=scenario.run.max_time, max_events=scenario.run.max_events)
     world.trace.add(Kind.RUN_START, 0, seed, w.records, w.partitions, MODES.index(p.mode))
-    capacity = w.records // w.partitions + 16
-    broker = Broker(world, world.node("broker"), w.partitions, capacity)
-    producer = Producer(world, world.node("producer"), broker, scenario)
+    keys, values = draw_workload(world, scenario)
+    # The workload is known up front, so each partition is sized for it (growth still works past it).
+    sizes = np.bincount(keys % w.partitions, minlength=w.partitions)
+    broker = Broker(world, world.node("broker"), w.partitions, [int(n) + 16 for n in sizes])
+    producer = Producer(world, world.node("producer"), broker, scenario, (keys, values))
     sink = make_sink(p.sink, w.records + 16)
     store = CheckpointStore(scenario.checkpoint.retain) if scenario.checkpoint else None
     job = Job(world, scenario, broker, sink, store, producer)

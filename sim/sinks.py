@@ -42,8 +42,8 @@ class AppendSink:
         return 0
 
     def contents(self) -> dict[str, np.ndarray]:
-        """The table's rows, in the order they were written."""
-        return {name: np.array(col.view()) for name, col in self._cols.items()}
+        """The table's rows, in the order they were written (read-only views, no copy)."""
+        return {name: col.view() for name, col in self._cols.items()}
 
     def close(self) -> None:
         pass
