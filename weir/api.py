@@ -51,6 +51,7 @@ class RunResult:
     checkpoints: int
     produced: int
     sink_rows: int
+    sink_writes: int
     lost: int
     duplicated: int
     extra_rows: int
@@ -78,7 +79,8 @@ class RunResult:
             "records": self.records, "partitions": self.partitions, "batch_size": self.batch_size,
             "faults": list(self.faults), "status": self.status, "end_time_us": self.end_time_us,
             "events": self.events, "restarts": self.restarts, "checkpoints": self.checkpoints,
-            "counts": {"produced": self.produced, "sink_rows": self.sink_rows, "lost": self.lost,
+            "counts": {"produced": self.produced, "sink_rows": self.sink_rows, "sink_writes": self.sink_writes,
+                       "lost": self.lost,
                        "duplicated": self.duplicated, "extra_rows": self.extra_rows},
             "verdicts": [
                 {**v.to_dict(), "expected": e.expected, "as_expected": e.met}
@@ -106,6 +108,7 @@ def result_of(finished: Run) -> RunResult:
         faults=tuple(f.describe() for f in s.faults), status=finished.status, end_time_us=finished.end_time,
         events=finished.events, restarts=finished.restarts, checkpoints=finished.checkpoints_completed,
         produced=len(finished.source["record_id"]), sink_rows=len(finished.sink["record_id"]),
+        sink_writes=finished.sink_writes,
         lost=by_name["no_loss"].evidence["lost"], duplicated=by_name["no_duplicates"].evidence["duplicated"],
         extra_rows=by_name["no_duplicates"].evidence["extra_rows"],
         verdicts=verdicts, expectations=tuple(expectations), trace_events=len(finished.trace),

@@ -46,6 +46,9 @@ def print_run(result: RunResult, out: Console) -> None:
               f"{r.restarts} job restart(s), {r.checkpoints} checkpoint(s) completed")
     out.print(f"  sink: {r.sink_rows} rows for {r.produced} produced records: {r.lost} lost, "
               f"{r.duplicated} duplicated ({r.extra_rows} extra rows)")
+    overwritten = r.sink_writes - r.sink_rows
+    if r.sink == "upsert" and overwritten:
+        out.print(f"  the upsert sink overwrote {overwritten} rows in place: replays it absorbed")
     out.print()
     out.print(run_table(r))
     out.print()
