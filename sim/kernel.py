@@ -18,7 +18,7 @@ import simpy
 from .clock import NodeClock
 from .errors import SimulationError
 from .rng import Draws, RngStreams
-from .trace import Kind, Trace
+from .trace import Kind, Msg, Trace
 
 __all__ = ["World", "Node", "Network", "Status", "TIMED_OUT"]
 
@@ -35,21 +35,29 @@ class Status:
 
 
 class Node:
-    """A named machine: a clock, a lifecycle, and the processes running on it."""
+    """A named machine: a clock, a lifecycle, and the processes running on it.
 
-    def __init__(self, world: "World", index: int, name: str, clock: NodeClock):
+    Lifecycle: up -> crashed (for the crash's down_for) -> restarting (for the node's boot_time)
+    -> up. Only an up node runs processes and receives messages.
+    """
+
+    UP, CRASHED, RESTARTING = "up", "crashed", "restarting"
+
+    def __init__(self, world: "World", index: int, name: str, clock: NodeClock, boot_time: int = 0):
         self.world = world
         self.index = index
         self.name = name
         self.clock = clock
-        self.up = True
+        self.boot_time = boot_time
+        self.state = Node.UP
+        self.up = True  # state == UP; kept as a plain attribute because every delivery reads it
         self._procs: list[simpy.Process] = []
         self._on_crash: list[Callable[["Node"], None]] = []
         self._on_restart: list[Callable[["Node"], None]] = []
         self._up_waiters: list[simpy.Event] = []
 
     def __repr__(self) -> str:
-        return f"Node({self.name!r}, {'up' if self.up else 'crashed'})"
+        return f"Node({self.name!r}, {self.state})"
 
     def local_time(self) -> int:
         """What this node's clock reads now."""
@@ -73,10 +81,13 @@ class Node:
         self._on_restart.append(listener)
 
     def crash(self, down_for: int) -> bool:
-        """Crash now and restart after `down_for` us; False (and nothing happens) if already down."""
+        """Crash now; after `down_for` us start restarting, and be up `boot_time` us after that.
+
+        Returns False (and nothing happens) if the node is not up.
+        """
         if not self.up:
             return False
-        self.up = False
+        self.state, self.up = Node.CRASHED, False
         self.world.trace.add(Kind.CRASH, self.index, down_for)
         procs, self._procs = self._procs, []
         for proc in procs:
@@ -88,8 +99,16 @@ class Node:
         return True
 
     def _restart(self) -> None:
-        self.up = True
-        self.world.trace.add(Kind.RESTART, self.index)
+        self.state = Node.RESTARTING
+        self.world.trace.add(Kind.RESTART, self.index, self.boot_time)
+        if self.boot_time:
+            self.world.env.timeout(self.boot_time).callbacks.append(lambda _ev: self._come_up())
+        else:
+            self._come_up()
+
+    def _come_up(self) -> None:
+        self.state, self.up = Node.UP, True
+        self.world.trace.add(Kind.UP, self.index)
         waiters, self._up_waiters = self._up_waiters, []
         for ev in waiters:
             ev.succeed()
@@ -123,9 +142,17 @@ class Network:
         self._jitter = Draws(world.rngs.stream("network.jitter"), 0, jitter)
         self._last_arrival: dict[tuple[int, int], int] = {}
 
-    def send(self, src: Node, dst: Node, deliver: Callable[..., Any], *args: Any) -> None:
-        """Deliver `deliver(*args)` at `dst` after the link's latency, if `dst` is up then."""
+    def send(self, src: Node, dst: Node, msg: Msg, deliver: Callable[..., Any], *args: Any,
+             ref: tuple[int, int] = (0, 0)) -> None:
+        """Deliver `deliver(*args)` at `dst` after the link's latency, if `dst` is up then.
+
+        The trace gets SEND now and RECV (or DROP, if `dst` is down) on arrival, each with the
+        message kind and two integers `ref` that say which batch, checkpoint or request it is.
+        """
         env = self.world.env
+        trace = self.world.trace
+        r1, r2 = ref
+        trace.add(Kind.SEND, src.index, dst.index, msg, r1, r2)
         now = env.now
         link = (src.index, dst.index)
         arrival = now + self.latency + self._jitter.next()
@@ -136,11 +163,15 @@ class Network:
 
         def _arrive(_ev: simpy.Event) -> None:
             if dst.up:
+                trace.add(Kind.RECV, dst.index, src.index, msg, r1, r2)
                 deliver(*args)
+            else:
+                trace.add(Kind.DROP, dst.index, src.index, msg, r1, r2)
 
         env.timeout(arrival - now).callbacks.append(_arrive)
 
-    def request(self, src: Node, dst: Node, serve: Callable[[], Any], timeout: int) -> simpy.Event:
+    def request(self, src: Node, dst: Node, msg: Msg, serve: Callable[[], Any], timeout: int,
+                ref: tuple[int, int] = (0, 0)) -> simpy.Event:
         """Ask `dst` to run `serve()` and send back its result.
 
         The returned event's value is the result, or TIMED_OUT if no answer came within `timeout`
@@ -154,21 +185,22 @@ class Network:
                 answer.succeed(value)
 
         def _serve() -> None:
-            self.send(dst, src, _reply, serve())
+            self.send(dst, src, Msg.REPLY, _reply, serve(), ref=(msg, ref[0]))
 
         def _expire(_ev: simpy.Event) -> None:
             if not answer.triggered:
                 self.world.trace.add(Kind.TIMEOUT, src.index, dst.index)
                 answer.succeed(TIMED_OUT)
 
-        self.send(src, dst, _serve)
+        self.send(src, dst, msg, _serve, ref=ref)
         env.timeout(timeout).callbacks.append(_expire)
         return answer
 
-    def call(self, src: Node, dst: Node, serve: Callable[[], Any], timeout: int) -> Generator:
+    def call(self, src: Node, dst: Node, msg: Msg, serve: Callable[[], Any], timeout: int,
+             ref: tuple[int, int] = (0, 0)) -> Generator:
         """Request until answered (a process step: `value = yield from net.call(...)`)."""
         while True:
-            answer = yield self.request(src, dst, serve, timeout)
+            answer = yield self.request(src, dst, msg, serve, timeout, ref)
             if answer is not TIMED_OUT:
                 return answer
 
@@ -177,13 +209,14 @@ class World:
     """One run's universe: environment, random streams, trace, nodes, network."""
 
     def __init__(self, seed: int, nodes: dict[str, NodeClock], *, latency: int = 0, jitter: int = 0,
-                 max_time: int, max_events: int):
+                 max_time: int, max_events: int, boot_times: dict[str, int] | None = None):
         self.env = simpy.Environment(initial_time=0)
         self.seed = seed
         self.rngs = RngStreams(seed)
         names = tuple(nodes)
         self.trace = Trace(names, lambda: self.env.now)
-        self.nodes = {name: Node(self, i, name, clock) for i, (name, clock) in enumerate(nodes.items())}
+        boot = boot_times or {}
+        self.nodes = {name: Node(self, i, name, clock, boot.get(name, 0)) for i, (name, clock) in enumerate(nodes.items())}
         self.net = Network(self, latency, jitter)
         self.max_time = max_time
         self.max_events = max_events

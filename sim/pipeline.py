@@ -27,7 +27,7 @@ from .log import Broker
 from .operators import KeyedTotals
 from .scenario import JOB_NODES, Scenario
 from .sinks import AppendSink, UpsertSink
-from .trace import Kind
+from .trace import Kind, Msg
 
 __all__ = ["draw_workload", "Producer", "Checkpoint", "CheckpointStore", "Job", "Barrier"]
 
@@ -71,8 +71,9 @@ class Producer:
                 stop = min(first + self.batch, total)
                 event_time = np.full(stop - first, self.node.local_time(), dtype=np.int64)
                 keys, values = self.keys[first:stop], self.values[first:stop]
-                yield from self.world.net.call(self.node, self.broker.node,
-                                               lambda: self.broker.append(first, keys, event_time, values), self.timeout)
+                yield from self.world.net.call(self.node, self.broker.node, Msg.PRODUCE,
+                                               lambda: self.broker.append(first, keys, event_time, values), self.timeout,
+                                               ref=(first, stop - first))
                 self.next_id = stop
                 if stop < total:
                     yield self.world.env.timeout(self.interval)
@@ -268,7 +269,8 @@ class Job:
         env, net, trace = world.env, world.net, world.trace
         try:
             # Join the consumer group: fences commits of older generations, returns committed offsets.
-            committed = yield from net.call(node, broker.node, lambda: broker.join(a.generation), cfg.request_timeout)
+            committed = yield from net.call(node, broker.node, Msg.JOIN, lambda: broker.join(a.generation),
+                                            cfg.request_timeout, ref=(a.generation, 0))
             if a.positions is None:
                 a.positions, a.acked, a.confirmed = list(committed), list(committed), list(committed)
             behind = sum(broker.log.end_offsets()) - sum(a.positions)
@@ -282,9 +284,9 @@ class Job:
                     a.credit = env.event()
                     yield a.credit
                     continue
-                batch = yield from net.call(node, broker.node,
+                batch = yield from net.call(node, broker.node, Msg.FETCH,
                                             lambda: broker.fetch(a.positions, a.next_partition, cfg.batch_size),
-                                            cfg.request_timeout)
+                                            cfg.request_timeout, ref=(a.next_partition, cfg.batch_size))
                 if batch is None:
                     self.check_drained()
                     yield env.timeout(cfg.poll_interval)
@@ -295,9 +297,9 @@ class Job:
                 a.in_flight += 1
                 trace.add(Kind.POLL, node.index, p, batch.first_offset, len(batch), a.generation)
                 if self.mode == "at_most_once":
-                    yield from net.call(node, broker.node, lambda: broker.commit({p: end}, a.generation),
-                                        cfg.request_timeout)
-                net.send(node, self.processor, a.to_processor, batch)
+                    yield from net.call(node, broker.node, Msg.COMMIT, lambda: broker.commit({p: end}, a.generation),
+                                        cfg.request_timeout, ref=(a.generation, 1))
+                net.send(node, self.processor, Msg.BATCH, a.to_processor, batch, ref=(p, batch.first_offset))
         except simpy.Interrupt:
             return
 
@@ -306,8 +308,9 @@ class Job:
         offsets = tuple(a.positions)
         for p, offset in enumerate(offsets):
             self.world.trace.add(Kind.CKPT_SNAPSHOT, self.source.index, n, p, offset)
-        self.world.net.send(self.source, self.coordinator, self._checkpoint_part, a, n, "offsets", offsets)
-        self.world.net.send(self.source, self.processor, a.to_processor, Barrier(n))
+        self.world.net.send(self.source, self.coordinator, Msg.SNAPSHOT, self._checkpoint_part, a, n, "offsets", offsets,
+                            ref=(n, 0))
+        self.world.net.send(self.source, self.processor, Msg.BARRIER, a.to_processor, Barrier(n), ref=(n, 0))
 
     def _committer_task(self, a: _Attempt):
         """at_least_once: every commit_interval, commit what the sink acknowledged (if it changed)."""
@@ -319,8 +322,8 @@ class Job:
                 if not changed:
                     self.check_drained()
                     continue
-                answer = world.net.request(node, broker.node, lambda: broker.commit(changed, a.generation),
-                                           self.cfg.request_timeout)
+                answer = world.net.request(node, broker.node, Msg.COMMIT, lambda: broker.commit(changed, a.generation),
+                                           self.cfg.request_timeout, ref=(a.generation, len(changed)))
                 answer.callbacks.append(lambda ev, changed=changed: self._confirmed(a, changed, ev.value))
         except simpy.Interrupt:
             return
@@ -340,14 +343,15 @@ class Job:
                 if type(msg) is Barrier:
                     snapshot = a.state.snapshot()
                     trace.add(Kind.CKPT_SNAPSHOT, node.index, msg.id, -1, len(snapshot))
-                    net.send(node, self.coordinator, self._checkpoint_part, a, msg.id, "state", snapshot)
-                    net.send(node, self.sink, a.to_sink, msg)
+                    net.send(node, self.coordinator, Msg.SNAPSHOT, self._checkpoint_part, a, msg.id, "state", snapshot,
+                             ref=(msg.id, 0))
+                    net.send(node, self.sink, Msg.BARRIER, a.to_sink, msg, ref=(msg.id, 0))
                     continue
                 out = a.state.apply(msg.key, msg.value)
                 if per_record:
                     yield env.timeout(per_record * len(msg))
                 trace.add(Kind.PROCESS, node.index, msg.partition_id, msg.first_offset, len(msg), a.generation)
-                net.send(node, self.sink, a.to_sink, (msg, out))
+                net.send(node, self.sink, Msg.BATCH, a.to_sink, (msg, out), ref=(msg.partition_id, msg.first_offset))
         except simpy.Interrupt:
             return
 
@@ -360,14 +364,16 @@ class Job:
                 msg = yield a.sink_inbox.get()
                 if type(msg) is Barrier:
                     trace.add(Kind.CKPT_SNAPSHOT, node.index, msg.id, -1, 0)
-                    net.send(node, self.coordinator, self._checkpoint_part, a, msg.id, "sink", None)
+                    net.send(node, self.coordinator, Msg.SNAPSHOT, self._checkpoint_part, a, msg.id, "sink", None,
+                             ref=(msg.id, 0))
                     continue
                 batch, out = msg
                 if write_time:
                     yield env.timeout(write_time)  # the write lands, whole, at the end of this
                 rewritten = table.write(batch, out, node.local_time())
                 trace.add(Kind.WRITE, node.index, batch.partition_id, batch.first_offset, len(batch), rewritten)
-                net.send(node, self.source, a.on_ack, batch.partition_id, batch.first_offset, len(batch))
+                net.send(node, self.source, Msg.ACK, a.on_ack, batch.partition_id, batch.first_offset, len(batch),
+                         ref=(batch.partition_id, batch.first_offset))
         except simpy.Interrupt:
             return
 
@@ -382,7 +388,7 @@ class Job:
                 n = self.store.new_id()
                 a.pending = {"id": n, "started": world.now, "parts": {}}
                 world.trace.add(Kind.CKPT_TRIGGER, node.index, n, a.generation)
-                world.net.send(node, self.source, a.request_barrier, n)
+                world.net.send(node, self.source, Msg.TRIGGER, a.request_barrier, n, ref=(n, 0))
         except simpy.Interrupt:
             return
 
@@ -408,9 +414,10 @@ class Job:
         world.trace.add(Kind.CKPT_COMPLETE, self.coordinator.index, n, world.now - pending["started"], len(cp.state))
         if self.mode == "exactly_once":
             # notifyCheckpointComplete: the source commits the checkpoint's offsets to the broker.
-            world.net.send(self.coordinator, self.source, self._commit_checkpoint, a, cp)
+            world.net.send(self.coordinator, self.source, Msg.NOTIFY, self._commit_checkpoint, a, cp, ref=(cp.id, 0))
 
     def _commit_checkpoint(self, a: _Attempt, cp: Checkpoint) -> None:
         if a.alive:
             offsets = dict(enumerate(cp.offsets))
-            self.world.net.send(self.source, self.broker.node, self.broker.commit, offsets, a.generation)
+            self.world.net.send(self.source, self.broker.node, Msg.COMMIT, self.broker.commit, offsets, a.generation,
+                                ref=(a.generation, len(offsets)))

@@ -10,7 +10,7 @@ from .clock import NodeClock
 from .kernel import World
 from .log import Broker
 from .pipeline import CheckpointStore, Job, Producer, draw_workload
-from .scenario import MODES, Fault, Scenario
+from .scenario import MODES, NODES, Fault, Scenario
 from .sinks import make_sink
 from .trace import FrozenTrace, Kind
 
@@ -53,9 +53,10 @@ def execute(scenario: Scenario, seed: int | None = None, faults: tuple[Fault, ..
     seed = scenario.seed if seed is None else seed
     faults = scenario.faults if faults is None else tuple(faults)
     p, w = scenario.pipeline, scenario.workload
-    clocks = {name: NodeClock(offset, drift) for name, (offset, drift) in scenario.clocks().items()}
-    world = World(seed, clocks, latency=p.network_latency, jitter=p.network_jitter,
-                  max_time=scenario.run.max_time, max_events=scenario.run.max_events)
+    specs = [scenario.node_spec(name) for name in NODES]
+    world = World(seed, {n.name: NodeClock(n.clock_offset, n.clock_drift_ppm) for n in specs},
+                  latency=p.network_latency, jitter=p.network_jitter, max_time=scenario.run.max_time,
+                  max_events=scenario.run.max_events, boot_times={n.name: n.boot_time for n in specs})
     world.trace.add(Kind.RUN_START, 0, seed, w.records, w.partitions, MODES.index(p.mode))
     keys, values = draw_workload(world, scenario)
     # The workload is known up front, so each partition is sized for it (growth still works past it).

@@ -143,11 +143,12 @@ class Checkpointing:
 
 @dataclass(frozen=True)
 class NodeSpec:
-    """A node's clock: a fixed offset and a drift in parts per million."""
+    """A node's clock (a fixed offset and a drift in parts per million) and how long it takes to boot."""
 
     name: str = field(metadata=_spec("choice", choices=NODES))
     clock_offset: int | str = field(default=0, metadata=_spec("signed_duration"))
     clock_drift_ppm: int = field(default=0, metadata=_spec("int"))
+    boot_time: int | str = field(default=0, metadata=_spec("duration"))
 
     def __post_init__(self) -> None:
         if self.name not in NODES:
@@ -251,10 +252,12 @@ class Scenario:
             if fault.at >= self.run.max_time:
                 raise ScenarioError(f"faults[{i}].at", fault.at, f"a time before run.max_time ({self.run.max_time}us)")
 
-    def clocks(self) -> dict[str, tuple[int, int]]:
-        """(offset, drift_ppm) for every node, in trace order."""
-        given = {spec.name: (spec.clock_offset, spec.clock_drift_ppm) for spec in self.nodes}
-        return {name: given.get(name, (0, 0)) for name in NODES}
+    def node_spec(self, name: str) -> NodeSpec:
+        """The scenario's settings for node `name` (defaults if it has no [nodes.NAME] table)."""
+        for spec in self.nodes:
+            if spec.name == name:
+                return spec
+        return NodeSpec(name)
 
     def with_faults(self, faults: tuple[Fault, ...]) -> "Scenario":
         """The same scenario with another fault schedule."""

@@ -19,7 +19,7 @@ from enum import IntEnum
 
 import numpy as np
 
-__all__ = ["Kind", "FIELDS", "Trace", "FrozenTrace"]
+__all__ = ["Kind", "Msg", "FIELDS", "Trace", "FrozenTrace"]
 
 
 class Kind(IntEnum):
@@ -43,6 +43,25 @@ class Kind(IntEnum):
     JOB_RESTART = 16
     TIMEOUT = 17
     RUN_END = 18
+    RECV = 19
+    DROP = 20
+    UP = 21
+
+
+class Msg(IntEnum):
+    """What a message between nodes carries (the `message` field of SEND, RECV and DROP)."""
+
+    PRODUCE = 1  # producer -> broker: a batch of records (ref: first record id, count)
+    JOIN = 2  # source -> broker: join the consumer group (ref: generation)
+    FETCH = 3  # source -> broker: fetch the next batch (ref: next partition, batch size)
+    COMMIT = 4  # source -> broker: commit offsets (ref: generation, partitions)
+    BATCH = 5  # source -> processor -> sink: records (ref: partition, first offset)
+    BARRIER = 6  # source -> processor -> sink: checkpoint barrier (ref: checkpoint)
+    ACK = 7  # sink -> source: a batch is written (ref: partition, first offset)
+    TRIGGER = 8  # coordinator -> source: inject a barrier (ref: checkpoint)
+    SNAPSHOT = 9  # task -> coordinator: its share of a checkpoint (ref: checkpoint)
+    NOTIFY = 10  # coordinator -> source: checkpoint complete (ref: checkpoint)
+    REPLY = 11  # the answer to a request (ref: the request's message, its first ref)
 
 
 #: What a, b, c and d mean for each kind (unused fields are 0).
@@ -50,7 +69,9 @@ FIELDS: dict[Kind, tuple[str, str, str, str]] = {
     Kind.RUN_START: ("seed", "records", "partitions", "mode"),
     Kind.PRODUCE: ("first_record_id", "count", "duplicate", "checksum"),
     Kind.POLL: ("partition", "first_offset", "count", "generation"),
-    Kind.SEND: ("to_node", "partition", "first_offset", "count"),
+    Kind.SEND: ("to_node", "message", "ref1", "ref2"),
+    Kind.RECV: ("from_node", "message", "ref1", "ref2"),
+    Kind.DROP: ("from_node", "message", "ref1", "ref2"),
     Kind.PROCESS: ("partition", "first_offset", "count", "generation"),
     Kind.WRITE: ("partition", "first_offset", "count", "rows_rewritten"),
     Kind.ACK: ("partition", "first_offset", "count", "generation"),
@@ -60,7 +81,8 @@ FIELDS: dict[Kind, tuple[str, str, str, str]] = {
     Kind.CKPT_COMPLETE: ("checkpoint", "duration_us", "state_keys", ""),
     Kind.RESTORE: ("checkpoint_or_-1", "generation", "records_behind", ""),
     Kind.CRASH: ("down_for_us", "", "", ""),
-    Kind.RESTART: ("", "", "", ""),
+    Kind.RESTART: ("boot_time_us", "", "", ""),
+    Kind.UP: ("", "", "", ""),
     Kind.JOB_FAIL: ("generation", "in_flight_batches", "", ""),
     Kind.JOB_RESTART: ("generation", "", "", ""),
     Kind.TIMEOUT: ("to_node", "", "", ""),
@@ -133,6 +155,12 @@ class FrozenTrace:
             row = {"time": int(self.columns["time"][i]), "kind": kind.name, "node": self.nodes[int(self.columns["node"][i])]}
             for field, col in zip(FIELDS[kind], "abcd"):
                 if field:
-                    row[field] = int(self.columns[col][i])
+                    value = int(self.columns[col][i])
+                    if field == "message":
+                        row[field] = Msg(value).name
+                    elif field in ("to_node", "from_node"):
+                        row[field] = self.nodes[value]
+                    else:
+                        row[field] = value
             out.append(row)
         return out

@@ -9,7 +9,7 @@ import simpy
 from sim.clock import NodeClock
 from sim.kernel import TIMED_OUT, Status, World
 from sim.rng import Draws, RngStreams, stable_hash
-from sim.trace import Kind
+from sim.trace import Kind, Msg
 
 
 def world(**kw) -> World:
@@ -89,9 +89,24 @@ def test_crash_interrupts_the_nodes_processes_and_restarts_after_down_for():
     w.run()
     # simpy delivers an interrupt as an event of its own, so the listener (called at once) runs first.
     assert seen == [("listener", 1_000, "a"), ("interrupted", 1_000, "crash"), ("restarted", 1_500, "a")]
-    rows = [r for r in w.trace.freeze().rows() if r["kind"] in ("CRASH", "RESTART")]
+    rows = [r for r in w.trace.freeze().rows() if r["kind"] in ("CRASH", "RESTART", "UP")]
     assert rows == [{"time": 1_000, "kind": "CRASH", "node": "a", "down_for_us": 500},
-                    {"time": 1_500, "kind": "RESTART", "node": "a"}]
+                    {"time": 1_500, "kind": "RESTART", "node": "a", "boot_time_us": 0},
+                    {"time": 1_500, "kind": "UP", "node": "a"}]
+
+
+def test_a_node_with_a_boot_time_is_restarting_before_it_is_up():
+    w = World(1, {"a": NodeClock()}, max_time=10**6, max_events=100, boot_times={"a": 300})
+    a = w.node("a")
+    states = []
+    w.env.timeout(1_000).callbacks.append(lambda _e: a.crash(500))  # scheduled first: runs first at t=1000
+    for t in (0, 999, 1_001, 1_499, 1_501, 1_799, 1_801):
+        w.env.timeout(t).callbacks.append(lambda _e: states.append((w.now, a.state, a.up)))
+    w.run()
+    assert states == [(0, "up", True), (999, "up", True), (1_001, "crashed", False), (1_499, "crashed", False),
+                      (1_501, "restarting", False), (1_799, "restarting", False), (1_801, "up", True)]
+    assert [r["kind"] for r in w.trace.freeze().rows() if r["kind"] in ("CRASH", "RESTART", "UP")] == \
+        ["CRASH", "RESTART", "UP"]
 
 
 def test_crashing_a_node_that_is_down_does_nothing():
@@ -124,7 +139,7 @@ def test_network_links_are_fifo_even_with_jitter():
 
     def sender():
         for i in range(200):
-            w.net.send(a, b, got.append, i)
+            w.net.send(a, b, Msg.BATCH, got.append, i)
             yield w.env.timeout(10)
 
     w.env.process(sender())
@@ -136,10 +151,32 @@ def test_messages_to_a_crashed_node_are_lost():
     w = world()
     a, b = w.node("a"), w.node("b")
     got = []
-    w.net.send(a, b, got.append, "before")
+    w.net.send(a, b, Msg.BATCH, got.append, "before", ref=(3, 40))
     b.crash(1_000)
     w.run()
     assert got == []
+    rows = [r for r in w.trace.freeze().rows() if r["kind"] in ("SEND", "RECV", "DROP")]
+    assert rows == [
+        {"time": 0, "kind": "SEND", "node": "a", "to_node": "b", "message": "BATCH", "ref1": 3, "ref2": 40},
+        {"time": 100, "kind": "DROP", "node": "b", "from_node": "a", "message": "BATCH", "ref1": 3, "ref2": 40},
+    ]
+
+
+def test_every_message_is_traced_when_sent_and_when_received():
+    w = world()
+    a, b = w.node("a"), w.node("b")
+    answers = []
+
+    def client():
+        answers.append((yield w.net.request(a, b, Msg.FETCH, lambda: "pong", timeout=1_000, ref=(2, 9))))
+
+    w.env.process(client())
+    w.run()
+    assert answers == ["pong"]
+    rows = [(r["time"], r["kind"], r["node"], r["message"], r["ref1"], r["ref2"])
+            for r in w.trace.freeze().rows() if r["kind"] in ("SEND", "RECV")]
+    assert rows == [(0, "SEND", "a", "FETCH", 2, 9), (100, "RECV", "b", "FETCH", 2, 9),
+                    (100, "SEND", "b", "REPLY", Msg.FETCH, 2), (200, "RECV", "a", "REPLY", Msg.FETCH, 2)]
 
 
 def test_request_to_a_down_node_times_out():
@@ -149,9 +186,9 @@ def test_request_to_a_down_node_times_out():
     answers = []
 
     def client():
-        answers.append((yield w.net.request(a, b, lambda: "pong", timeout=1_000)))
+        answers.append((yield w.net.request(a, b, Msg.FETCH, lambda: "pong", timeout=1_000)))
         answers.append(w.now)
-        answers.append((yield w.net.request(a, b, lambda: "pong", timeout=1_000)))
+        answers.append((yield w.net.request(a, b, Msg.FETCH, lambda: "pong", timeout=1_000)))
 
     w.env.process(client())
     w.run()
@@ -166,7 +203,7 @@ def test_call_retries_until_answered():
     answers = []
 
     def client():
-        answers.append((yield from w.net.call(a, b, lambda: "pong", timeout=1_000)))
+        answers.append((yield from w.net.call(a, b, Msg.FETCH, lambda: "pong", timeout=1_000)))
         answers.append(w.now)
 
     w.env.process(client())
