@@ -9,7 +9,7 @@ __all__ = ["install_crash"]
 
 
 def install_crash(world: World, fault: Fault) -> None:
-    """Schedule the crash. The run may not end before the node is back up."""
+    """Schedule the crash. The run may not end before the node is up again (boot time included)."""
     release = world.hold()
     node = world.node(fault.node)
 
@@ -17,6 +17,7 @@ def install_crash(world: World, fault: Fault) -> None:
         yield world.env.timeout(fault.at)
         if node.crash(fault.down_for):
             yield world.env.timeout(fault.down_for)
+            yield node.when_up()
         release()
 
     world.env.process(_fault())

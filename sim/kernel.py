@@ -274,5 +274,5 @@ class World:
                 self.status = Status.EVENT_LIMIT
         self.events = n
         self.end_time = limit_time if self.status == Status.TIME_LIMIT else env.now
-        self.trace.add(Kind.RUN_END, 0, Status.CODES[self.status], n)
+        self.trace.add(Kind.RUN_END, 0, Status.CODES[self.status])  # not the step count: kernel bookkeeping
         return self.status

@@ -297,7 +297,8 @@ class Job:
                 a.in_flight += 1
                 trace.add(Kind.POLL, node.index, p, batch.first_offset, len(batch), a.generation)
                 if self.mode == "at_most_once":
-                    yield from net.call(node, broker.node, Msg.COMMIT, lambda: broker.commit({p: end}, a.generation),
+                    yield from net.call(node, broker.node, Msg.COMMIT,
+                                        lambda p=p, end=end: broker.commit({p: end}, a.generation),
                                         cfg.request_timeout, ref=(a.generation, 1))
                 net.send(node, self.processor, Msg.BATCH, a.to_processor, batch, ref=(p, batch.first_offset))
         except simpy.Interrupt:

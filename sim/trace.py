@@ -86,7 +86,7 @@ FIELDS: dict[Kind, tuple[str, str, str, str]] = {
     Kind.JOB_FAIL: ("generation", "in_flight_batches", "", ""),
     Kind.JOB_RESTART: ("generation", "", "", ""),
     Kind.TIMEOUT: ("to_node", "", "", ""),
-    Kind.RUN_END: ("status", "events", "", ""),
+    Kind.RUN_END: ("status", "", "", ""),
 }
 
 _WIDTH = 7

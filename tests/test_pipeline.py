@@ -117,3 +117,15 @@ def test_at_least_once_never_loses_and_at_most_once_never_duplicates(faults, see
     assert alo.status == amo.status == "drained", f"seed {seed}"
     assert alo.lost == 0, f"seed {seed}, faults {faults}: at_least_once lost {alo.lost}"
     assert amo.duplicated == 0, f"seed {seed}, faults {faults}: at_most_once duplicated {amo.duplicated}"
+
+
+def test_a_run_ends_only_after_every_crashed_node_is_up_again_boot_time_included():
+    from dataclasses import replace
+    from sim.scenario import NodeSpec
+    scenario = replace(small("at_least_once", (Fault(node="broker", at="1s", down_for="10ms"),)),
+                       nodes=(NodeSpec("broker", boot_time="150ms"),))
+    run = execute(scenario, seed=1)
+    assert run.status == "drained"
+    assert run.end_time >= 1_160_000, run.end_time
+    kinds = [(r["kind"], r["time"]) for r in run.trace.rows() if r["kind"] in ("CRASH", "RESTART", "UP")]
+    assert kinds == [("CRASH", 1_000_000), ("RESTART", 1_010_000), ("UP", 1_160_000)]
