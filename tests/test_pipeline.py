@@ -129,3 +129,16 @@ def test_a_run_ends_only_after_every_crashed_node_is_up_again_boot_time_included
     assert run.end_time >= 1_160_000, run.end_time
     kinds = [(r["kind"], r["time"]) for r in run.trace.rows() if r["kind"] in ("CRASH", "RESTART", "UP")]
     assert kinds == [("CRASH", 1_000_000), ("RESTART", 1_010_000), ("UP", 1_160_000)]
+
+
+def test_event_time_comes_from_the_producers_clock_and_written_at_from_the_sinks():
+    from dataclasses import replace
+    from sim.scenario import NodeSpec
+    base = small("at_least_once")
+    skewed = replace(base, nodes=(NodeSpec("producer", clock_offset="-2s", clock_drift_ppm=1000),
+                                  NodeSpec("sink", clock_offset="5s")))
+    plain, off = execute(base, seed=3), execute(skewed, seed=3)
+    # Same seed, same workload, same timings: only the stamps differ, by exactly the clocks' settings.
+    true_time = plain.source["event_time"]
+    assert off.source["event_time"].tolist() == (true_time - 2_000_000 + true_time // 1000).tolist()
+    assert (off.sink["written_at"] - plain.sink["written_at"]).tolist() == [5_000_000] * len(plain.sink["written_at"])
