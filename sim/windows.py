@@ -1,0 +1,435 @@
+"""Event-time windows with triggers, panes and allowed lateness, as Flink and Beam define them.
+
+A `WindowOperator` takes elements (key, timestamp, value), watermarks and processing-time advances,
+and emits `Pane`s. The rules, with where they come from:
+
+- A window `[start, end)` has `max_ts = end - 1`. Tumbling, sliding and session windows.
+- Default trigger (Flink `EventTimeTrigger`, Beam `AfterWatermark.pastEndOfWindow()`): the ON_TIME
+  pane fires when the watermark reaches `max_ts`; an element that lands in a window whose `max_ts`
+  is already <= the watermark fires a LATE pane at once (or after `late_every_n` such elements).
+- Optional early firings (Beam `AfterWatermark(early=...)`): every N elements, or a processing-time
+  delay after the first element of a pane.
+- Accumulation: DISCARDING (a pane holds what arrived since the previous pane) or ACCUMULATING
+  (everything so far).
+- Allowed lateness L, with the boundary rule named:
+  - "flink" (`WindowOperator.isWindowLate`): a window expires when `max_ts + L <= W`;
+  - "beam" (`canDropDueToExpiredWindow`): when `max_ts + L < W`.
+  An element is dropped from each expired window it belongs to; an element dropped from all its
+  windows goes to the late side output, or is counted as dropped: never silently lost.
+- Watermark timers fire in time order (at one time, on-time firings before cleanups, then in the
+  order they were registered), before the operator's watermark moves (Flink's `processWatermark`).
+- A window that opens after its end has passed (its first element is late, within lateness) never
+  has an ON_TIME pane: everything it fires is LATE.
+
+Where weir chooses for itself, it says so: an ON_TIME pane is emitted only if it has something to
+show (DISCARDING with new elements, or ACCUMULATING with any), like Flink and unlike Beam's default
+FIRE_ALWAYS; when a window is cleaned up with late elements not yet fired (late_every_n > 1) a last
+pane fires for them, marked is_last (Beam's FIRE_IF_NON_EMPTY closing behaviour).
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from .errors import ScenarioError
+
+__all__ = [
+    "MIN_TIME", "MAX_TIME", "Window", "Tumbling", "Sliding", "Session", "Trigger", "Timing", "Pane",
+    "Aggregate", "COUNT", "SUM", "MIN", "MAX", "reduce", "WindowSpec", "WindowOperator", "LateElement",
+]
+
+MIN_TIME = -(2**63)  # Flink's Long.MIN_VALUE: the watermark before any element
+MAX_TIME = 2**63 - 1  # the watermark at the end of input ("infinity")
+
+
+@dataclass(frozen=True, order=True)
+class Window:
+    """The half-open interval [start, end) of event time."""
+
+    start: int
+    end: int
+
+    @property
+    def max_ts(self) -> int:
+        return self.end - 1
+
+    def intersects(self, other: "Window") -> bool:
+        """Overlapping or touching (Flink's `TimeWindow.intersects`, used to merge sessions)."""
+        return self.start <= other.end and self.end >= other.start
+
+    def cover(self, other: "Window") -> "Window":
+        return Window(min(self.start, other.start), max(self.end, other.end))
+
+
+def _positive(key: str, value: int) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        raise ScenarioError(key, value, "a whole number of microseconds > 0")
+
+
+@dataclass(frozen=True)
+class Tumbling:
+    """Fixed windows of `size`, aligned to `offset`: [k*size + offset, (k+1)*size + offset)."""
+
+    size: int
+    offset: int = 0
+
+    def __post_init__(self) -> None:
+        _positive("windows.size", self.size)
+
+    def assign(self, ts: int) -> list[Window]:
+        start = ts - (ts - self.offset) % self.size
+        return [Window(start, start + self.size)]
+
+
+@dataclass(frozen=True)
+class Sliding:
+    """Windows of `size` starting every `slide`; an element is in size/slide of them."""
+
+    size: int
+    slide: int
+    offset: int = 0
+
+    def __post_init__(self) -> None:
+        _positive("windows.size", self.size)
+        _positive("windows.slide", self.slide)
+
+    def assign(self, ts: int) -> list[Window]:
+        last = ts - (ts - self.offset) % self.slide
+        out = []
+        start = last
+        while start > ts - self.size:
+            out.append(Window(start, start + self.size))
+            start -= self.slide
+        return out  # latest window first, as Flink's SlidingEventTimeWindows
+
+
+@dataclass(frozen=True)
+class Session:
+    """Per-key sessions: an element opens [ts, ts + gap), and windows that touch merge."""
+
+    gap: int
+
+    def __post_init__(self) -> None:
+        _positive("windows.gap", self.gap)
+
+    def assign(self, ts: int) -> list[Window]:
+        return [Window(ts, ts + self.gap)]
+
+
+@dataclass(frozen=True)
+class Trigger:
+    """When panes fire besides ON_TIME: early (by count or processing-time delay) and late (by count)."""
+
+    early_every_n: int | None = None
+    early_after: int | None = None
+    late_every_n: int = 1
+
+    def __post_init__(self) -> None:
+        for name in ("early_every_n", "early_after"):
+            value = getattr(self, name)
+            if value is not None:
+                _positive(f"trigger.{name}", value)
+        _positive("trigger.late_every_n", self.late_every_n)
+
+
+class Timing(str, Enum):
+    EARLY = "EARLY"
+    ON_TIME = "ON_TIME"
+    LATE = "LATE"
+
+
+@dataclass(frozen=True)
+class Pane:
+    """One firing of one key's window: its value and where it stands (Beam's PaneInfo)."""
+
+    key: Hashable
+    window: Window
+    timing: Timing
+    index: int
+    is_last: bool
+    value: Any
+    count: int
+    watermark: int  # the operator's input watermark when the pane fired
+    processing_time: int
+
+
+@dataclass(frozen=True)
+class LateElement:
+    """An element that every one of its windows had already expired for."""
+
+    key: Hashable
+    timestamp: int
+    value: Any
+    watermark: int
+
+
+@dataclass(frozen=True)
+class Aggregate:
+    """How a window combines values: `add(acc, value)` from `empty`, and `merge` of two accumulators."""
+
+    name: str
+    empty: Any
+    add: Callable[[Any, Any], Any]
+    merge: Callable[[Any, Any], Any]
+
+
+def _min(a, b):
+    return b if a is None else a if b is None else min(a, b)
+
+
+def _max(a, b):
+    return b if a is None else a if b is None else max(a, b)
+
+
+COUNT = Aggregate("count", 0, lambda acc, v: acc + 1, lambda a, b: a + b)
+SUM = Aggregate("sum", 0, lambda acc, v: acc + v, lambda a, b: a + b)
+MIN = Aggregate("min", None, _min, _min)
+MAX = Aggregate("max", None, _max, _max)
+AGGREGATES = {"count": COUNT, "sum": SUM, "min": MIN, "max": MAX}
+
+
+def reduce(fn: Callable[[Any, Any], Any], name: str = "reduce") -> Aggregate:
+    """A user reduce function `fn(a, b) -> c` (associative) as an aggregate."""
+    def combine(a, b):
+        return b if a is None else a if b is None else fn(a, b)
+    return Aggregate(name, None, combine, combine)
+
+
+@dataclass(frozen=True)
+class WindowSpec:
+    """Everything that defines a windowed aggregation."""
+
+    windows: Tumbling | Sliding | Session
+    aggregate: Aggregate = SUM
+    trigger: Trigger = field(default_factory=Trigger)
+    accumulation: str = "discarding"
+    allowed_lateness: int = 0
+    lateness_rule: str = "flink"
+    side_output_late: bool = True
+
+    def __post_init__(self) -> None:
+        if self.accumulation not in ("discarding", "accumulating"):
+            raise ScenarioError("window.accumulation", self.accumulation, "one of discarding, accumulating")
+        if self.lateness_rule not in ("flink", "beam"):
+            raise ScenarioError("window.lateness_rule", self.lateness_rule, "one of flink, beam")
+        if not isinstance(self.allowed_lateness, int) or self.allowed_lateness < 0:
+            raise ScenarioError("window.allowed_lateness", self.allowed_lateness, "a whole number of microseconds >= 0")
+        if isinstance(self.aggregate, str):
+            if self.aggregate not in AGGREGATES:
+                raise ScenarioError("window.aggregate", self.aggregate, "one of " + ", ".join(AGGREGATES))
+            object.__setattr__(self, "aggregate", AGGREGATES[self.aggregate])
+
+    def cleanup_time(self, window: Window) -> int:
+        """The watermark at which `window` expires: its state is dropped, later elements are late."""
+        return window.max_ts + self.allowed_lateness + (0 if self.lateness_rule == "flink" else 1)
+
+
+class _WindowState:
+    """One key's window: accumulators since the start and since the last pane, and pane bookkeeping."""
+
+    __slots__ = ("window", "epoch", "acc_all", "n_all", "acc_new", "n_new", "panes", "on_time_fired",
+                 "late_pending", "early_timer_set")
+
+    def __init__(self, window: Window, epoch: int, empty: Any):
+        self.window, self.epoch = window, epoch
+        self.acc_all, self.n_all, self.acc_new, self.n_new = empty, 0, empty, 0
+        self.panes = 0
+        self.on_time_fired = False
+        self.late_pending = 0
+        self.early_timer_set = False
+
+
+_ON_TIME, _CLEANUP, _EARLY = 0, 1, 2
+
+
+class WindowOperator:
+    """A keyed window operator. Feed it with `process`, `advance_watermark`, `advance_processing_time`.
+
+    Panes go to `self.panes`; late elements to `self.late` (if the spec keeps a side output) or to
+    the `self.dropped` counter. `snapshot()` / `restore()` copy its whole state for checkpoints.
+    """
+
+    def __init__(self, spec: WindowSpec):
+        self.spec = spec
+        self.watermark = MIN_TIME
+        self.processing_time = 0
+        self.panes: list[Pane] = []
+        self.late: list[LateElement] = []
+        self.dropped = 0
+        self.elements = 0
+        self._state: dict[Hashable, dict[Window, _WindowState]] = {}
+        self._event_timers: list[tuple[int, int, int, Hashable, Window, int]] = []
+        self._processing_timers: list[tuple[int, int, int, Hashable, Window, int]] = []
+        self._seq = 0
+
+    # ---- input ---------------------------------------------------------------------------------
+    def process(self, key: Hashable, timestamp: int, value: Any) -> None:
+        """One element. It joins every window it belongs to that has not expired."""
+        spec = self.spec
+        self.elements += 1
+        accepted = False
+        for window in spec.windows.assign(timestamp):
+            state = self._window_for(key, window)
+            if state is None:
+                continue
+            accepted = True
+            self._add(key, state, value)
+        if not accepted:
+            if spec.side_output_late:
+                self.late.append(LateElement(key, timestamp, value, self.watermark))
+            else:
+                self.dropped += 1
+
+    def advance_watermark(self, watermark: int) -> None:
+        """The input watermark moves to `watermark` (never backwards: a lower value is ignored)."""
+        if watermark <= self.watermark:
+            return
+        timers = self._event_timers
+        while timers and timers[0][0] <= watermark:
+            time, _order, _seq, key, window, epoch = heapq.heappop(timers)
+            state = self._live(key, window, epoch)
+            if state is None:
+                continue
+            if _order == _ON_TIME:
+                self._on_time(key, state, watermark)
+            else:
+                self._cleanup(key, state)
+        self.watermark = watermark
+
+    def advance_processing_time(self, now: int) -> None:
+        """Processing time (the node's clock) moves to `now`: early processing-time firings."""
+        if now <= self.processing_time:
+            return
+        self.processing_time = now
+        timers = self._processing_timers
+        while timers and timers[0][0] <= now:
+            _time, _order, _seq, key, window, epoch = heapq.heappop(timers)
+            state = self._live(key, window, epoch)
+            if state is None:
+                continue
+            state.early_timer_set = False
+            if not state.on_time_fired and state.n_new and state.window.max_ts > self.watermark:
+                self._fire(key, state, Timing.EARLY, False)
+
+    # ---- state ---------------------------------------------------------------------------------
+    def open_windows(self) -> int:
+        return sum(len(ws) for ws in self._state.values())
+
+    def snapshot(self) -> dict:
+        """A deep copy of everything (for a checkpoint); `restore` takes it back."""
+        import copy
+        return copy.deepcopy({k: v for k, v in self.__dict__.items() if k not in ("spec", "panes", "late")})
+
+    def restore(self, snapshot: dict) -> None:
+        import copy
+        self.__dict__.update(copy.deepcopy(snapshot))
+
+    # ---- internals -----------------------------------------------------------------------------
+    def _next(self) -> int:
+        self._seq += 1
+        return self._seq
+
+    def _expired(self, window: Window) -> bool:
+        return self.spec.cleanup_time(window) <= self.watermark
+
+    def _window_for(self, key: Hashable, window: Window) -> _WindowState | None:
+        """The state of the window the element joins (merging sessions first), or None if expired."""
+        windows = self._state.setdefault(key, {})
+        if isinstance(self.spec.windows, Session):
+            merged = [w for w in windows if w.intersects(window)]
+            if merged and not (len(merged) == 1 and merged[0].start <= window.start and merged[0].end >= window.end):
+                return self._merge(key, window, merged)
+            if merged:
+                window = merged[0]
+        state = windows.get(window)
+        if state is not None:
+            return state
+        if self._expired(window):
+            if not windows:
+                del self._state[key]
+            return None
+        state = windows[window] = _WindowState(window, self._next(), self.spec.aggregate.empty)
+        self._register(key, state)
+        return state
+
+    def _merge(self, key: Hashable, window: Window, merged: list[Window]) -> _WindowState | None:
+        windows = self._state[key]
+        cover = window
+        for w in merged:
+            cover = cover.cover(w)
+        if self._expired(cover):
+            return None
+        agg = self.spec.aggregate
+        new = _WindowState(cover, self._next(), agg.empty)
+        for w in sorted(merged):
+            old = windows.pop(w)
+            new.acc_all, new.n_all = agg.merge(new.acc_all, old.acc_all), new.n_all + old.n_all
+            new.acc_new, new.n_new = agg.merge(new.acc_new, old.acc_new), new.n_new + old.n_new
+            new.panes = max(new.panes, old.panes)
+            new.late_pending += old.late_pending
+        windows[cover] = new
+        self._register(key, new)
+        return new
+
+    def _register(self, key: Hashable, state: _WindowState) -> None:
+        """Timers for a new window: ON_TIME at max_ts (unless that moment has passed), cleanup at expiry."""
+        window = state.window
+        if window.max_ts > self.watermark:
+            heapq.heappush(self._event_timers, (window.max_ts, _ON_TIME, self._next(), key, window, state.epoch))
+        else:
+            state.on_time_fired = True  # it opened after its end: every pane it fires is LATE
+        heapq.heappush(self._event_timers,
+                       (self.spec.cleanup_time(window), _CLEANUP, self._next(), key, window, state.epoch))
+
+    def _live(self, key: Hashable, window: Window, epoch: int) -> _WindowState | None:
+        state = self._state.get(key, {}).get(window)
+        return state if state is not None and state.epoch == epoch else None
+
+    def _add(self, key: Hashable, state: _WindowState, value: Any) -> None:
+        agg, trigger = self.spec.aggregate, self.spec.trigger
+        state.acc_all, state.n_all = agg.add(state.acc_all, value), state.n_all + 1
+        state.acc_new, state.n_new = agg.add(state.acc_new, value), state.n_new + 1
+        if state.window.max_ts <= self.watermark:  # past its end, not expired: a late element
+            state.late_pending += 1
+            if state.late_pending >= trigger.late_every_n:
+                self._fire(key, state, Timing.LATE, False)
+            return
+        if trigger.early_every_n and state.n_new >= trigger.early_every_n:
+            self._fire(key, state, Timing.EARLY, False)
+        elif trigger.early_after and not state.early_timer_set:
+            state.early_timer_set = True
+            heapq.heappush(self._processing_timers, (self.processing_time + trigger.early_after, _EARLY,
+                                                     self._next(), key, state.window, state.epoch))
+
+    def _on_time(self, key: Hashable, state: _WindowState, watermark: int) -> None:
+        state.on_time_fired = True
+        show = state.n_new if self.spec.accumulation == "discarding" else state.n_all
+        if show:
+            last = self.spec.cleanup_time(state.window) <= watermark
+            self._fire(key, state, Timing.ON_TIME, last, watermark)
+            if last:
+                state.late_pending = 0
+
+    def _cleanup(self, key: Hashable, state: _WindowState) -> None:
+        if state.late_pending and state.n_new:
+            self._fire(key, state, Timing.LATE if state.on_time_fired else Timing.ON_TIME, True)
+        windows = self._state[key]
+        del windows[state.window]
+        if not windows:
+            del self._state[key]
+
+    def _fire(self, key: Hashable, state: _WindowState, timing: Timing, is_last: bool,
+              watermark: int | None = None) -> None:
+        accumulating = self.spec.accumulation == "accumulating"
+        self.panes.append(Pane(
+            key=key, window=state.window, timing=timing, index=state.panes, is_last=is_last,
+            value=state.acc_all if accumulating else state.acc_new,
+            count=state.n_all if accumulating else state.n_new,
+            watermark=self.watermark if watermark is None else watermark, processing_time=self.processing_time,
+        ))
+        state.panes += 1
+        state.acc_new, state.n_new, state.late_pending = self.spec.aggregate.empty, 0, 0

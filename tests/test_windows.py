@@ -1,0 +1,240 @@
+"""Window semantics against hand-written cases with exact expected panes."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sim.errors import ScenarioError
+from sim.teststream import TestStream
+from sim.windows import (
+    COUNT, MAX, MAX_TIME, MIN, SUM, Session, Sliding, Trigger, Tumbling, Window, WindowOperator, WindowSpec, reduce,
+)
+
+S10 = Tumbling(10_000)  # windows [0, 10000), [10000, 20000), ...; max_ts 9999, 19999
+
+
+def panes(result):
+    return [(p.key, p.window.start, p.timing.value, p.index, p.is_last, p.value, p.count) for p in result.panes]
+
+
+def test_assigners():
+    assert Tumbling(10, offset=3).assign(12) == [Window(3, 13)]
+    assert Tumbling(10).assign(-1) == [Window(-10, 0)]
+    assert Sliding(10, 5).assign(12) == [Window(10, 20), Window(5, 15)]
+    assert Sliding(10, 5).assign(10) == [Window(10, 20), Window(5, 15)]
+    assert Session(7).assign(3) == [Window(3, 10)]
+    assert Window(0, 10).max_ts == 9
+
+
+def test_on_time_pane_fires_when_the_watermark_reaches_max_ts_not_before():
+    base = TestStream().add_elements(("a", 1_000, 5), ("a", 9_999, 7), ("b", 4_000, 1))
+    assert panes(base.advance_watermark_to(9_998).run(WindowSpec(S10))) == []
+    result = base.advance_watermark_to(9_999).run(WindowSpec(S10))
+    assert panes(result) == [("a", 0, "ON_TIME", 0, True, 12, 2), ("b", 0, "ON_TIME", 0, True, 1, 1)]
+    assert [p.watermark for p in result.panes] == [9_999, 9_999]
+
+
+def test_an_element_in_the_next_window_waits_for_its_own_end():
+    result = (TestStream().add_elements(("a", 1, 1), ("a", 10_000, 2)).advance_watermark_to(15_000)
+              .advance_watermark_to(19_999).run(WindowSpec(S10)))
+    assert panes(result) == [("a", 0, "ON_TIME", 0, True, 1, 1), ("a", 10_000, "ON_TIME", 0, True, 2, 1)]
+    assert [p.watermark for p in result.panes] == [15_000, 19_999]
+
+
+def boundary_stream():
+    # Window [0, 10000) has max_ts 9999; with lateness 5000 it expires at W = 14999 (Flink) or 15000 (Beam).
+    return (TestStream().add_elements(("k", 100, 1)).advance_watermark_to(14_999)
+            .add_elements(("k", 3_000, 10)).advance_watermark_to_infinity())
+
+
+def test_flink_drops_at_exactly_max_ts_plus_lateness():
+    r = boundary_stream().run(WindowSpec(S10, allowed_lateness=5_000, lateness_rule="flink"))
+    assert panes(r) == [("k", 0, "ON_TIME", 0, True, 1, 1)]  # the watermark is already at cleanup: last pane
+    assert [(e.key, e.timestamp, e.value, e.watermark) for e in r.late] == [("k", 3_000, 10, 14_999)]
+
+
+def test_beam_keeps_at_exactly_max_ts_plus_lateness():
+    r = boundary_stream().run(WindowSpec(S10, allowed_lateness=5_000, lateness_rule="beam"))
+    assert panes(r) == [("k", 0, "ON_TIME", 0, False, 1, 1), ("k", 0, "LATE", 1, False, 10, 1)]
+    assert r.late == ()
+
+
+def test_one_tick_later_both_drop():
+    stream = (TestStream().add_elements(("k", 100, 1)).advance_watermark_to(15_000)
+              .add_elements(("k", 3_000, 10)).advance_watermark_to_infinity())
+    for rule in ("flink", "beam"):
+        r = stream.run(WindowSpec(S10, allowed_lateness=5_000, lateness_rule=rule))
+        assert len(r.late) == 1, rule
+
+
+def late_stream():
+    return (TestStream().add_elements(("k", 1, 1), ("k", 2, 2)).advance_watermark_to(10_000)
+            .add_elements(("k", 3, 4)).add_elements(("k", 4, 8)).advance_watermark_to(12_000)
+            .add_elements(("k", 5, 16)).advance_watermark_to_infinity())
+
+
+def test_late_panes_discarding_and_accumulating():
+    discarding = late_stream().run(WindowSpec(S10, allowed_lateness=5_000))
+    assert panes(discarding) == [("k", 0, "ON_TIME", 0, False, 3, 2), ("k", 0, "LATE", 1, False, 4, 1),
+                                 ("k", 0, "LATE", 2, False, 8, 1), ("k", 0, "LATE", 3, False, 16, 1)]
+    accumulating = late_stream().run(WindowSpec(S10, allowed_lateness=5_000, accumulation="accumulating"))
+    assert [(p.timing.value, p.value, p.count) for p in accumulating.panes] == [
+        ("ON_TIME", 3, 2), ("LATE", 7, 3), ("LATE", 15, 4), ("LATE", 31, 5)]
+
+
+def test_late_every_n_batches_late_elements_and_the_cleanup_flushes_the_rest():
+    r = late_stream().run(WindowSpec(S10, allowed_lateness=5_000, trigger=Trigger(late_every_n=2)))
+    assert panes(r) == [("k", 0, "ON_TIME", 0, False, 3, 2), ("k", 0, "LATE", 1, False, 12, 2),
+                        ("k", 0, "LATE", 2, True, 16, 1)]
+
+
+def test_without_a_side_output_late_elements_are_counted_as_dropped():
+    stream = TestStream().add_elements(("k", 1, 1)).advance_watermark_to(20_000).add_elements(("k", 2, 2), ("k", 3, 3))
+    kept = stream.run(WindowSpec(S10))
+    counted = stream.run(WindowSpec(S10, side_output_late=False))
+    assert len(kept.late) == 2 and kept.dropped == 0
+    assert counted.late == () and counted.dropped == 2
+
+
+def test_early_firings_every_n_elements():
+    stream = (TestStream().add_elements(*[("k", t, 1) for t in range(1, 6)]).advance_watermark_to(9_999))
+    r = stream.run(WindowSpec(S10, aggregate=COUNT, trigger=Trigger(early_every_n=2)))
+    assert panes(r) == [("k", 0, "EARLY", 0, False, 2, 2), ("k", 0, "EARLY", 1, False, 2, 2),
+                        ("k", 0, "ON_TIME", 2, True, 1, 1)]
+    acc = stream.run(WindowSpec(S10, aggregate=COUNT, accumulation="accumulating", trigger=Trigger(early_every_n=2)))
+    assert [(p.timing.value, p.value) for p in acc.panes] == [("EARLY", 2), ("EARLY", 4), ("ON_TIME", 5)]
+
+
+def test_early_firing_after_a_processing_time_delay_from_the_panes_first_element():
+    r = (TestStream().add_elements(("k", 1, 1)).advance_processing_time(400).add_elements(("k", 2, 2))
+         .advance_processing_time(600).add_elements(("k", 3, 4)).advance_processing_time(999)
+         .advance_processing_time(1).advance_watermark_to(9_999)
+         .run(WindowSpec(S10, trigger=Trigger(early_after=1_000))))
+    # Timer at 1000 (first element at 0); the next pane's first element comes at 1000, so its timer is at 2000.
+    # Discarding: nothing new is left for an on-time pane to show, so none fires.
+    assert [(p.timing.value, p.value, p.processing_time) for p in r.panes] == [("EARLY", 3, 1_000), ("EARLY", 4, 2_000)]
+
+
+def test_sliding_windows_put_an_element_in_each_window_it_falls_in():
+    r = TestStream().add_elements(("k", 12, 1)).advance_watermark_to_infinity().run(WindowSpec(Sliding(10, 5)))
+    assert [(p.window.start, p.window.end, p.value) for p in r.panes] == [(5, 15, 1), (10, 20, 1)]
+
+
+def test_session_windows_merge_when_a_bridge_arrives():
+    spec = WindowSpec(Session(gap=10), aggregate=SUM)
+    apart = TestStream().add_elements(("u", 0, 1), ("u", 30, 2)).advance_watermark_to_infinity().run(spec)
+    assert [(p.window.start, p.window.end, p.value) for p in apart.panes] == [(0, 10, 1), (30, 40, 2)]
+    # [0, 10) and [20, 30) are apart; an element at 10 opens [10, 20), which touches both.
+    bridged = (TestStream().add_elements(("u", 0, 1), ("u", 20, 2), ("u", 10, 4), ("v", 1, 8))
+               .advance_watermark_to_infinity().run(spec))
+    assert [(p.key, p.window.start, p.window.end, p.value) for p in bridged.panes] == [
+        ("v", 1, 11, 8), ("u", 0, 30, 7)]
+    near_miss = (TestStream().add_elements(("u", 0, 1), ("u", 30, 2), ("u", 15, 4))
+                 .advance_watermark_to_infinity().run(spec))
+    assert [(p.window.start, p.window.end) for p in near_miss.panes] == [(0, 10), (15, 25), (30, 40)]
+
+
+def test_a_late_element_that_extends_an_open_session_is_kept():
+    spec = WindowSpec(Session(gap=10), allowed_lateness=100)
+    r = (TestStream().add_elements(("u", 0, 1)).advance_watermark_to(9).add_elements(("u", 5, 2))
+         .advance_watermark_to_infinity().run(spec))
+    assert [(p.window.start, p.window.end, p.timing.value, p.value) for p in r.panes] == [
+        (0, 10, "ON_TIME", 1), (0, 15, "ON_TIME", 2)]
+
+
+def test_a_window_that_opens_after_its_end_has_only_late_panes():
+    r = (TestStream().advance_watermark_to(10_500).add_elements(("k", 100, 3), ("k", 200, 4))
+         .advance_watermark_to_infinity().run(WindowSpec(S10, allowed_lateness=5_000, accumulation="accumulating")))
+    assert [(p.timing.value, p.value) for p in r.panes] == [("LATE", 3), ("LATE", 7)]
+
+
+@pytest.mark.parametrize("aggregate, expected", [(COUNT, 3), (SUM, 9), (MIN, 1), (MAX, 5),
+                                                  (reduce(lambda a, b: a * b, "product"), 15)])
+def test_aggregations(aggregate, expected):
+    r = (TestStream().add_elements(("k", 1, 3), ("k", 2, 1), ("k", 3, 5)).advance_watermark_to_infinity()
+         .run(WindowSpec(S10, aggregate=aggregate)))
+    assert [p.value for p in r.panes] == [expected]
+
+
+def test_teststream_refuses_a_watermark_that_does_not_move_forward():
+    stream = TestStream().advance_watermark_to(100)
+    for bad in (100, 99):
+        with pytest.raises(ScenarioError, match=r"advance_watermark_to: got \d+; accepts a watermark after the current one \(100\)"):
+            stream.advance_watermark_to(bad)
+    with pytest.raises(ScenarioError, match="advance_processing_time"):
+        TestStream().advance_processing_time(0)
+    with pytest.raises(ScenarioError, match=r"add_elements\[0\]"):
+        TestStream().add_elements(("k", "soon", 1))
+
+
+def test_operator_watermark_never_moves_backwards():
+    op = WindowOperator(WindowSpec(S10))
+    op.advance_watermark(50)
+    op.advance_watermark(20)
+    assert op.watermark == 50
+
+
+def test_snapshot_and_restore_give_the_same_future():
+    spec = WindowSpec(S10, allowed_lateness=5_000, accumulation="accumulating")
+    op = WindowOperator(spec)
+    for t in (1, 2, 3):
+        op.process("k", t, t)
+    op.advance_watermark(9_999)
+    snap = op.snapshot()
+    op.process("k", 4, 4)
+    op.advance_watermark(MAX_TIME)
+    after = [(p.timing, p.value) for p in op.panes]
+    again = WindowOperator(spec)
+    again.restore(snap)
+    again.process("k", 4, 4)
+    again.advance_watermark(MAX_TIME)
+    assert [(p.timing, p.value) for p in again.panes] == after[1:]
+
+
+def test_spec_validation_is_one_line():
+    with pytest.raises(ScenarioError, match="window.lateness_rule: got 'spark'"):
+        WindowSpec(S10, lateness_rule="spark")
+    with pytest.raises(ScenarioError, match="windows.size"):
+        Tumbling(0)
+    with pytest.raises(ScenarioError, match="window.aggregate: got 'avg'"):
+        WindowSpec(S10, aggregate="avg")
+
+
+steps = st.lists(st.one_of(
+    st.tuples(st.just("e"), st.integers(0, 3), st.integers(0, 60_000), st.integers(-5, 5)),
+    st.tuples(st.just("w"), st.integers(0, 70_000)),
+    st.tuples(st.just("p"), st.integers(1, 3_000)),
+), max_size=60)
+
+
+@settings(max_examples=200)
+@given(steps=steps, lateness=st.integers(0, 20_000), rule=st.sampled_from(["flink", "beam"]),
+       trigger=st.builds(Trigger, early_every_n=st.none() | st.integers(1, 4), early_after=st.none() | st.integers(1, 2_000),
+                         late_every_n=st.integers(1, 3)),
+       side_output=st.booleans())
+def test_nothing_is_silently_lost(steps, lateness, rule, trigger, side_output):
+    """Every element ends in exactly one discarding pane, the late side output, or the drop counter."""
+    op = WindowOperator(WindowSpec(S10, aggregate=SUM, trigger=trigger, allowed_lateness=lateness,
+                                   lateness_rule=rule, side_output_late=side_output))
+    total = 0
+    for step in steps:
+        if step[0] == "e":
+            op.process(step[1], step[2], step[3])
+            total += step[3]
+        elif step[0] == "w":
+            op.advance_watermark(step[1])
+        else:
+            op.advance_processing_time(op.processing_time + step[1])
+    op.advance_watermark(MAX_TIME)
+    assert op.open_windows() == 0
+    assert sum(p.count for p in op.panes) + len(op.late) + op.dropped == op.elements
+    if side_output:
+        assert sum(p.value for p in op.panes) + sum(e.value for e in op.late) == total
+    for p in op.panes:
+        assert p.timing.value != "EARLY" or p.window.max_ts > p.watermark
+    last = {}
+    for p in op.panes:
+        assert p.index == last.get((p.key, p.window), -1) + 1
+        last[(p.key, p.window)] = p.index
