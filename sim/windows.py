@@ -288,13 +288,8 @@ class WindowOperator:
         """The input watermark moves to `watermark` (never backwards: a lower value is ignored)."""
         if watermark <= self.watermark:
             return
-        timers = self._event_timers
-        while timers and timers[0][0] <= watermark:
-            time, _order, _seq, key, window, epoch = heapq.heappop(timers)
-            state = self._live(key, window, epoch)
-            if state is None:
-                continue
-            if _order == _ON_TIME:
+        for kind, key, state in self._due(self._event_timers, watermark):
+            if kind == _ON_TIME:
                 self._on_time(key, state, watermark)
             else:
                 self._cleanup(key, state)
@@ -305,12 +300,7 @@ class WindowOperator:
         if now <= self.processing_time:
             return
         self.processing_time = now
-        timers = self._processing_timers
-        while timers and timers[0][0] <= now:
-            _time, _order, _seq, key, window, epoch = heapq.heappop(timers)
-            state = self._live(key, window, epoch)
-            if state is None:
-                continue
+        for _kind, key, state in self._due(self._processing_timers, now):
             state.early_timer_set = False
             if not state.on_time_fired and state.n_new and state.window.max_ts > self.watermark:
                 self._fire(key, state, Timing.EARLY, False)
@@ -385,9 +375,13 @@ class WindowOperator:
         heapq.heappush(self._event_timers,
                        (self.spec.cleanup_time(window), _CLEANUP, self._next(), key, window, state.epoch))
 
-    def _live(self, key: Hashable, window: Window, epoch: int) -> _WindowState | None:
-        state = self._state.get(key, {}).get(window)
-        return state if state is not None and state.epoch == epoch else None
+    def _due(self, timers: list, until: int):
+        """Pop the timers due at or before `until`, in order; yield (kind, key, state) for live windows."""
+        while timers and timers[0][0] <= until:
+            _time, kind, _seq, key, window, epoch = heapq.heappop(timers)
+            state = self._state.get(key, {}).get(window)
+            if state is not None and state.epoch == epoch:  # not cleaned up or merged away since
+                yield kind, key, state
 
     def _add(self, key: Hashable, state: _WindowState, value: Any) -> None:
         agg, trigger = self.spec.aggregate, self.spec.trigger
