@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-__all__ = ["Verdict", "INVARIANTS", "check", "no_loss", "no_duplicates", "exactly_once", "drained", "SHOW_IDS"]
+__all__ = ["Verdict", "INVARIANTS", "applicable", "check", "no_loss", "no_duplicates", "exactly_once", "drained", "SHOW_IDS"]
 
 SHOW_IDS = 5  # how many example record ids a verdict carries
 
@@ -116,19 +116,48 @@ def drained(run: RunLike) -> Verdict:
     return Verdict("drained", False, f"did not drain: {why}", {"status": run.status})
 
 
-#: Every invariant weir checks, by name (scenario files name these in [expect]).
-INVARIANTS: dict[str, Callable[[RunLike], Verdict]] = {
-    "no_loss": no_loss,
-    "no_duplicates": no_duplicates,
-    "exactly_once": exactly_once,
-    "drained": drained,
+def _records(scenario: Any) -> bool:
+    return scenario is None or getattr(scenario, "window", None) is None
+
+
+def _windowed(scenario: Any) -> bool:
+    return not _records(scenario)
+
+
+def _any(scenario: Any) -> bool:
+    return True
+
+
+def _lazy(name: str) -> Callable[[RunLike], Verdict]:
+    def run_checker(run: RunLike) -> Verdict:
+        from . import windowed
+        return getattr(windowed, name)(run)
+    run_checker.__name__ = name
+    return run_checker
+
+
+#: Every invariant weir checks, by name (scenario files name these in [expect]): its checker, and
+#: which scenarios it applies to (record pipelines write records; windowed ones write panes).
+INVARIANTS: dict[str, tuple[Callable[[RunLike], Verdict], Callable[[Any], bool]]] = {
+    "no_loss": (no_loss, _records),
+    "no_duplicates": (no_duplicates, _records),
+    "exactly_once": (exactly_once, _records),
+    "window_complete": (_lazy("window_complete"), _windowed),
+    "no_late_records": (_lazy("no_late_records"), _windowed),
+    "drained": (drained, _any),
 }
 
 
+def applicable(scenario: Any) -> tuple[str, ...]:
+    """The invariants that apply to a scenario (all record ones, or all window ones, and drained)."""
+    return tuple(name for name, (_fn, applies) in INVARIANTS.items() if applies(scenario))
+
+
 def check(run: RunLike, names: Iterable[str] | None = None) -> tuple[Verdict, ...]:
-    """Run the named checkers (all of them by default), in INVARIANTS order."""
-    wanted = set(INVARIANTS) if names is None else set(names)
+    """Run the named checkers (by default every one that applies to the run), in INVARIANTS order."""
+    scenario = getattr(run, "scenario", None)
+    wanted = set(applicable(scenario)) if names is None else set(names)
     unknown = sorted(wanted - set(INVARIANTS))
     if unknown:
         raise ValueError(f"unknown invariant {unknown[0]!r}; known: {', '.join(INVARIANTS)}")
-    return tuple(fn(run) for name, fn in INVARIANTS.items() if name in wanted)
+    return tuple(fn(run) for name, (fn, _applies) in INVARIANTS.items() if name in wanted)

@@ -131,6 +131,9 @@ TIMED_OUT = object()  # the value of a request that got no answer in time
 class Network:
     """Messages between nodes: each link is FIFO, with a base latency plus seeded jitter.
 
+    Each link draws its jitter from its own stream (`network.jitter.SRC->DST`), so a run's timing
+    on one link does not depend on how much traffic another carries.
+
     A message is delivered only if its destination is up when it arrives; a message already on the
     wire still arrives after its sender crashes. Delivery order on a link never changes (TCP), so
     barriers never overtake records.
@@ -139,8 +142,17 @@ class Network:
     def __init__(self, world: "World", latency: int, jitter: int):
         self.world = world
         self.latency = latency
-        self._jitter = Draws(world.rngs.stream("network.jitter"), 0, jitter)
+        self.jitter = jitter
+        self._jitter: dict[tuple[int, int], Draws] = {}  # one stream per link: traffic on one never shifts another's
         self._last_arrival: dict[tuple[int, int], int] = {}
+
+    def _draws(self, src: Node, dst: Node) -> Draws:
+        link = (src.index, dst.index)
+        draws = self._jitter.get(link)
+        if draws is None:
+            stream = self.world.rngs.stream(f"network.jitter.{src.name}->{dst.name}")
+            draws = self._jitter[link] = Draws(stream, 0, self.jitter)
+        return draws
 
     def send(self, src: Node, dst: Node, msg: Msg, deliver: Callable[..., Any], *args: Any,
              ref: tuple[int, int] = (0, 0)) -> None:
@@ -155,7 +167,7 @@ class Network:
         trace.add(Kind.SEND, src.index, dst.index, msg, r1, r2)
         now = env.now
         link = (src.index, dst.index)
-        arrival = now + self.latency + self._jitter.next()
+        arrival = now + self.latency + self._draws(src, dst).next()
         last = self._last_arrival.get(link, 0)
         if arrival < last:
             arrival = last

@@ -1,10 +1,20 @@
-"""The keyed processor's logic: running totals per key, vectorised over a batch."""
+"""What the processor computes: operators that turn batches (and watermarks) into output.
+
+An operator has volatile state that a checkpoint snapshots and a restore rebuilds:
+- `RunningTotals`: each record's key total after it (a record in, a row out);
+- `WindowedAggregation`: a keyed event-time window aggregation (panes out, late records aside).
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
-__all__ = ["KeyedTotals", "running_totals"]
+from .batch import RecordBatch
+from .windows import MIN_TIME, LateElement, Pane, WindowOperator, WindowSpec
+
+__all__ = ["KeyedTotals", "running_totals", "RunningTotals", "WindowedAggregation", "WindowOutput"]
 
 
 def running_totals(keys: np.ndarray, values: np.ndarray, totals: np.ndarray) -> np.ndarray:
@@ -44,3 +54,80 @@ class KeyedTotals:
 
     def snapshot(self) -> np.ndarray:
         return self.totals.copy()
+
+
+class RunningTotals:
+    """Per-key running totals: the output of a record is its key's total after it."""
+
+    windowed = False
+
+    def __init__(self, keys: int, snapshot: np.ndarray | None = None):
+        self.state = KeyedTotals(keys, snapshot)
+
+    def on_batch(self, batch: RecordBatch, now: int) -> np.ndarray:
+        return self.state.apply(batch.key, batch.value)
+
+    def on_watermark(self, watermark: int, now: int) -> None:
+        return None
+
+    def snapshot(self) -> np.ndarray:
+        return self.state.snapshot()
+
+    def state_size(self) -> int:
+        return len(self.state.totals)
+
+
+@dataclass(frozen=True)
+class WindowOutput:
+    """What a windowed step produced: panes that fired and records that were too late."""
+
+    panes: tuple[Pane, ...]
+    late: tuple[LateElement, ...]
+    dropped: int = 0  # late records counted and dropped (no side output)
+
+    def __bool__(self) -> bool:
+        return bool(self.panes or self.late)
+
+
+class WindowedAggregation:
+    """A keyed window aggregation over the records' event times and values.
+
+    After a restore its watermark starts again from MIN_TIME, as Flink's timer service does: the
+    watermark is not part of a checkpoint, the timers are.
+    """
+
+    windowed = True
+
+    def __init__(self, spec: WindowSpec, snapshot: dict | None = None):
+        self.op = WindowOperator(spec)
+        if snapshot is not None:
+            self.op.restore(snapshot)
+            self.op.watermark = MIN_TIME
+        self._dropped_reported = self.op.dropped
+
+    def _take(self) -> WindowOutput:
+        op = self.op
+        out = WindowOutput(tuple(op.panes), tuple(op.late), op.dropped - self._dropped_reported)
+        self._dropped_reported = op.dropped
+        op.panes.clear()
+        op.late.clear()
+        return out
+
+    def on_batch(self, batch: RecordBatch, now: int) -> WindowOutput:
+        op = self.op
+        op.advance_processing_time(now)
+        for key, ts, value, rid in zip(batch.key.tolist(), batch.event_time.tolist(), batch.value.tolist(),
+                                       batch.record_id.tolist()):
+            op.process(key, ts, value, rid)
+        return self._take()
+
+    def on_watermark(self, watermark: int, now: int) -> WindowOutput:
+        self.op.advance_processing_time(now)
+        self.op.advance_watermark(watermark)
+        return self._take()
+
+    def snapshot(self) -> dict:
+        return self.op.snapshot()
+
+    def state_size(self) -> int:
+        return self.op.open_windows()

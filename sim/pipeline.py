@@ -1,7 +1,7 @@
-"""The pipeline: a producer, and a job of four tasks (source, processor, sink, coordinator).
+"""The job: four tasks (source, processor, sink, coordinator) on four nodes, and its failover.
 
 Durable state lives in the Broker (log, committed offsets), the CheckpointStore (completed
-checkpoints) and the sink table. Everything the job keeps in memory lives in one `_Attempt` (Flink's
+checkpoints) and the sink tables. Everything the job keeps in memory lives in one `_Attempt` (Flink's
 name for one execution of a job); when any task's node crashes, the attempt is failed, its processes
 are interrupted and the whole object is dropped. The restart builds a new attempt from durable
 state only: the latest completed checkpoint when checkpointing is on (offsets and operator state
@@ -13,115 +13,29 @@ Delivery modes differ in one thing, when offsets are committed:
   was written after the last commit, so the sink sees it twice);
 - exactly_once:  when a checkpoint completes, and restarts use the checkpoint's offsets; with an
   idempotent sink the replay overwrites its own rows.
+
+With a `[window]` the processor runs a keyed event-time window aggregation. The source then keeps
+a watermark generator per partition and, every watermark interval, sends the merged watermark
+downstream in the stream itself, behind the records it covers (Flink's per-split watermarks).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import simpy
 
+from .checkpoint import Checkpoint, CheckpointStore
 from .kernel import Node, Status, World
 from .log import Broker
-from .operators import KeyedTotals
+from .operators import RunningTotals, WindowedAggregation
 from .scenario import JOB_NODES, Scenario
-from .sinks import AppendSink, UpsertSink
+from .sinks import AppendSink, UpsertSink, WindowResults
 from .trace import Kind, Msg
+from .watermarks import PartitionWatermarks
+from .workload import Producer
 
-__all__ = ["draw_workload", "Producer", "Checkpoint", "CheckpointStore", "Job", "Barrier"]
-
-
-class Producer:
-    """Writes the workload to the broker in batches, one batch every produce_interval.
-
-    The workload (keys and values of every record) is drawn up front from the `workload` stream:
-    it stands for an upstream system whose data is durable. `next_id` (the first record not yet
-    acknowledged by the broker) is durable too, so a producer crash delays production but never
-    skips or reorders it; a retried batch is dropped by the broker's producer-id check.
-    """
-
-    def __init__(self, world: World, node: Node, broker: Broker, scenario: Scenario,
-                 workload: tuple[np.ndarray, np.ndarray]):
-        w = scenario.workload
-        self.keys, self.values = workload
-        self.world, self.node, self.broker = world, node, broker
-        self.batch, self.interval = w.produce_batch, w.produce_interval
-        self.timeout = scenario.pipeline.request_timeout
-        self.next_id = 0  # durable
-        self.done = False
-        self._on_done: list = []
-        node.on_restart(lambda _n: self._start())
-
-    def on_done(self, listener) -> None:
-        self._on_done.append(listener)
-
-    def start(self) -> None:
-        self._start()
-
-    def _start(self) -> None:
-        if not self.done:
-            self.node.spawn(self._run())
-
-    def _run(self):
-        total = len(self.keys)
-        try:
-            while self.next_id < total:
-                first = self.next_id
-                stop = min(first + self.batch, total)
-                event_time = np.full(stop - first, self.node.local_time(), dtype=np.int64)
-                keys, values = self.keys[first:stop], self.values[first:stop]
-                yield from self.world.net.call(self.node, self.broker.node, Msg.PRODUCE,
-                                               lambda: self.broker.append(first, keys, event_time, values), self.timeout,
-                                               ref=(first, stop - first))
-                self.next_id = stop
-                if stop < total:
-                    yield self.world.env.timeout(self.interval)
-            self.done = True
-            for listener in self._on_done:
-                listener()
-        except simpy.Interrupt:
-            return
-
-
-def draw_workload(world: World, scenario: Scenario) -> tuple[np.ndarray, np.ndarray]:
-    """The keys and values of every record, from the run's `workload` stream."""
-    w = scenario.workload
-    rng = world.rngs.stream("workload")
-    return rng.integers(0, w.keys, w.records, dtype=np.int64), rng.integers(1, 1000, w.records, dtype=np.int64)
-
-
-@dataclass(frozen=True, eq=False)
-class Checkpoint:
-    """A completed checkpoint: source offsets and operator state taken at the same barrier."""
-
-    id: int
-    offsets: tuple[int, ...]
-    state: np.ndarray
-    completed_at: int
-
-
-class CheckpointStore:
-    """Durable storage for completed checkpoints (the last `retain`) and the checkpoint id counter."""
-
-    def __init__(self, retain: int):
-        self.retain = retain
-        self.completed: list[Checkpoint] = []
-        self.total_completed = 0
-        self._next_id = 1
-
-    def new_id(self) -> int:
-        n = self._next_id
-        self._next_id += 1
-        return n
-
-    def add(self, checkpoint: Checkpoint) -> None:
-        self.completed.append(checkpoint)
-        self.total_completed += 1
-        del self.completed[: -self.retain]
-
-    def latest(self) -> Checkpoint | None:
-        return self.completed[-1] if self.completed else None
+__all__ = ["Job", "Barrier", "Watermark"]
 
 
 @dataclass(frozen=True)
@@ -131,11 +45,17 @@ class Barrier:
     id: int
 
 
+@dataclass(frozen=True)
+class Watermark:
+    """A watermark flowing in the record stream: no more records with event time <= value."""
+
+    value: int
+
+
 class _Attempt:
     """Everything the job keeps in memory during one execution attempt. A failover drops it all."""
 
-    def __init__(self, job: "Job", generation: int, offsets: list[int] | None, state: KeyedTotals,
-                 checkpoint_id: int):
+    def __init__(self, job: "Job", generation: int, offsets: list[int] | None, operator, checkpoint_id: int):
         env = job.world.env
         self.job = job
         self.generation = generation
@@ -149,8 +69,14 @@ class _Attempt:
         self.in_flight = 0  # batches polled and not yet acknowledged by the sink
         self.credit: simpy.Event | None = None
         self.barrier_request: int | None = None
+        self.watermarks: PartitionWatermarks | None = None
+        self.next_watermark_at = 0
+        self.last_read_at = -1  # when the source last read records
+        self.last_emit_at = -1  # when it last emitted (or found nothing new to emit)
         # processor and sink tasks
-        self.state = state
+        self.operator = operator
+        self.watermarks_in_flight = 0  # watermarks sent by the source, not yet taken in by the processor
+        self.outputs_in_flight = 0  # watermark-fired outputs on their way to the sink
         self.processor_inbox = simpy.Store(env)
         self.sink_inbox = simpy.Store(env)
         # coordinator
@@ -189,19 +115,21 @@ class Job:
     """The streaming job: tasks on four nodes, one restart strategy (restart all tasks)."""
 
     def __init__(self, world: World, scenario: Scenario, broker: Broker, sink: AppendSink | UpsertSink,
-                 store: CheckpointStore | None, producer: Producer):
+                 store: CheckpointStore | None, producer: Producer, results: WindowResults | None = None):
         self.world, self.scenario, self.broker, self.sink_table = world, scenario, broker, sink
-        self.store, self.producer = store, producer
+        self.store, self.producer, self.results = store, producer, results
         p = scenario.pipeline
         self.mode = p.mode
         self.cfg = p
         self.partitions = scenario.workload.partitions
-        self.keys = scenario.workload.keys
         self.checkpoint = scenario.checkpoint
+        self.window_spec = scenario.window.spec() if scenario.window else None
         self.source, self.processor, self.sink, self.coordinator = (world.node(n) for n in JOB_NODES)
         self.generation = 0
         self.attempt: _Attempt | None = None
         self.restarts = 0
+        self.final_watermark: int | None = None  # the window operator's, when the run ended
+        self.late_dropped = 0  # metric (numLateRecordsDropped): reported as it happens, so it survives failovers
         self._restarting = False
         for node in (self.source, self.processor, self.sink, self.coordinator):
             node.on_crash(self._node_crashed)
@@ -239,16 +167,21 @@ class Job:
         self.world.trace.add(Kind.JOB_RESTART, self.coordinator.index, self.generation + 1)
         self._deploy()
 
+    def _new_operator(self, snapshot=None):
+        if self.window_spec is not None:
+            return WindowedAggregation(self.window_spec, snapshot)
+        return RunningTotals(self.scenario.workload.keys, snapshot)
+
     def _deploy(self) -> None:
         self.generation += 1
-        offsets, state, restored = None, KeyedTotals(self.keys), -1
+        offsets, snapshot, restored = None, None, -1
         if self.store is not None:
             cp = self.store.latest()
             if cp is None:
                 offsets, restored = [0] * self.partitions, 0
             else:
-                offsets, state, restored = list(cp.offsets), KeyedTotals(self.keys, cp.state), cp.id
-        a = self.attempt = _Attempt(self, self.generation, offsets, state, restored)
+                offsets, snapshot, restored = list(cp.offsets), cp.state, cp.id
+        a = self.attempt = _Attempt(self, self.generation, offsets, self._new_operator(snapshot), restored)
         a.procs.append(self.source.spawn(self._source_task(a)))
         a.procs.append(self.processor.spawn(self._processor_task(a)))
         a.procs.append(self.sink.spawn(self._sink_task(a)))
@@ -256,14 +189,23 @@ class Job:
             a.procs.append(self.coordinator.spawn(self._coordinator_task(a)))
 
     def check_drained(self) -> None:
-        """End the run once every produced record went through and all faults have healed."""
+        """End the run once every produced record went through and all faults have healed.
+
+        With windows, also once the source has emitted its watermark for the last records and
+        the window operator has taken it in (so windows the data closes have fired).
+        """
         a = self.attempt
         if (a is None or a.in_flight or a.positions is None or not self.producer.done or self.world.held
                 or not self.broker.caught_up()):
             return
+        if a.watermarks is not None and (a.watermarks_in_flight or a.outputs_in_flight
+                                         or a.last_emit_at <= a.last_read_at):
+            return
+        if a.operator.windowed:
+            self.final_watermark = a.operator.op.watermark
         self.world.finish(Status.DRAINED)
 
-    # ---- tasks -------------------------------------------------------------------------------
+    # ---- source ------------------------------------------------------------------------------
     def _source_task(self, a: _Attempt):
         world, broker, node, cfg = self.world, self.broker, self.source, self.cfg
         env, net, trace = world.env, world.net, world.trace
@@ -275,6 +217,11 @@ class Job:
                 a.positions, a.acked, a.confirmed = list(committed), list(committed), list(committed)
             behind = sum(broker.log.end_offsets()) - sum(a.positions)
             trace.add(Kind.RESTORE, node.index, a.restored_from, a.generation, behind)
+            wm = self.scenario.watermarks
+            if self.window_spec is not None:
+                a.watermarks = PartitionWatermarks(self.partitions, wm.strategy, wm.bound, wm.idle_timeout,
+                                                   start_time=node.local_time())
+                a.next_watermark_at = env.now + wm.interval
             if self.mode == "at_least_once":
                 a.procs.append(node.spawn(self._committer_task(a)))
             while True:
@@ -288,6 +235,7 @@ class Job:
                                             lambda: broker.fetch(a.positions, a.next_partition, cfg.batch_size),
                                             cfg.request_timeout, ref=(a.next_partition, cfg.batch_size))
                 if batch is None:
+                    self._emit_watermark(a)
                     self.check_drained()
                     yield env.timeout(cfg.poll_interval)
                     continue
@@ -301,8 +249,25 @@ class Job:
                                         lambda p=p, end=end: broker.commit({p: end}, a.generation),
                                         cfg.request_timeout, ref=(a.generation, 1))
                 net.send(node, self.processor, Msg.BATCH, a.to_processor, batch, ref=(p, batch.first_offset))
+                if a.watermarks is not None:
+                    a.watermarks.on_event(p, int(batch.event_time.max()), node.local_time())
+                    a.last_read_at = env.now
+                    self._emit_watermark(a)
         except simpy.Interrupt:
             return
+
+    def _emit_watermark(self, a: _Attempt) -> None:
+        """Every watermark interval: merge the partitions' watermarks and send it on if it moved."""
+        env = self.world.env
+        if a.watermarks is None or env.now < a.next_watermark_at:
+            return
+        a.next_watermark_at = env.now + self.scenario.watermarks.interval
+        a.last_emit_at = env.now
+        merged = a.watermarks.on_periodic_emit(self.source.local_time())
+        if merged is not None:
+            a.watermarks_in_flight += 1
+            self.world.net.send(self.source, self.processor, Msg.WATERMARK, a.to_processor, Watermark(merged),
+                                ref=(merged, 0))
 
     def _inject_barrier(self, a: _Attempt) -> None:
         n, a.barrier_request = a.barrier_request, None
@@ -334,30 +299,44 @@ class Job:
             for p, offset in offsets.items():
                 a.confirmed[p] = max(a.confirmed[p], offset)
 
+    # ---- processor and sink ------------------------------------------------------------------
     def _processor_task(self, a: _Attempt):
         world, node = self.world, self.processor
         env, net, trace = world.env, world.net, world.trace
         per_record = self.cfg.process_time
+        op = a.operator
         try:
             while True:
                 msg = yield a.processor_inbox.get()
-                if type(msg) is Barrier:
-                    snapshot = a.state.snapshot()
-                    trace.add(Kind.CKPT_SNAPSHOT, node.index, msg.id, -1, len(snapshot))
-                    net.send(node, self.coordinator, Msg.SNAPSHOT, self._checkpoint_part, a, msg.id, "state", snapshot,
-                             ref=(msg.id, 0))
+                kind = type(msg)
+                if kind is Barrier:
+                    snapshot = op.snapshot()
+                    trace.add(Kind.CKPT_SNAPSHOT, node.index, msg.id, -1, op.state_size())
+                    net.send(node, self.coordinator, Msg.SNAPSHOT, self._checkpoint_part, a, msg.id, "state",
+                             (snapshot, op.state_size()), ref=(msg.id, 0))
                     net.send(node, self.sink, Msg.BARRIER, a.to_sink, msg, ref=(msg.id, 0))
-                    continue
-                out = a.state.apply(msg.key, msg.value)
-                if per_record:
-                    yield env.timeout(per_record * len(msg))
-                trace.add(Kind.PROCESS, node.index, msg.partition_id, msg.first_offset, len(msg), a.generation)
-                net.send(node, self.sink, Msg.BATCH, a.to_sink, (msg, out), ref=(msg.partition_id, msg.first_offset))
+                elif kind is Watermark:
+                    a.watermarks_in_flight -= 1
+                    out = op.on_watermark(msg.value, node.local_time())
+                    self.late_dropped += out.dropped
+                    if out:
+                        a.outputs_in_flight += 1
+                        net.send(node, self.sink, Msg.PANES, a.to_sink, (None, out), ref=(len(out.panes), len(out.late)))
+                    else:
+                        self.check_drained()
+                else:
+                    out = op.on_batch(msg, node.local_time())
+                    if op.windowed:
+                        self.late_dropped += out.dropped
+                    if per_record:
+                        yield env.timeout(per_record * len(msg))
+                    trace.add(Kind.PROCESS, node.index, msg.partition_id, msg.first_offset, len(msg), a.generation)
+                    net.send(node, self.sink, Msg.BATCH, a.to_sink, (msg, out), ref=(msg.partition_id, msg.first_offset))
         except simpy.Interrupt:
             return
 
     def _sink_task(self, a: _Attempt):
-        world, node, table = self.world, self.sink, self.sink_table
+        world, node = self.world, self.sink
         env, net, trace = world.env, world.net, world.trace
         write_time = self.cfg.write_time
         try:
@@ -371,13 +350,22 @@ class Job:
                 batch, out = msg
                 if write_time:
                     yield env.timeout(write_time)  # the write lands, whole, at the end of this
-                rewritten = table.write(batch, out, node.local_time())
-                trace.add(Kind.WRITE, node.index, batch.partition_id, batch.first_offset, len(batch), rewritten)
+                if self.results is not None:
+                    self.results.write(out.panes, out.late, node.local_time())
+                    trace.add(Kind.WRITE, node.index, -1, len(out.panes), len(out.late), 0)
+                    if batch is None:
+                        a.outputs_in_flight -= 1
+                        self.check_drained()
+                        continue
+                else:
+                    rewritten = self.sink_table.write(batch, out, node.local_time())
+                    trace.add(Kind.WRITE, node.index, batch.partition_id, batch.first_offset, len(batch), rewritten)
                 net.send(node, self.source, Msg.ACK, a.on_ack, batch.partition_id, batch.first_offset, len(batch),
                          ref=(batch.partition_id, batch.first_offset))
         except simpy.Interrupt:
             return
 
+    # ---- checkpoints -------------------------------------------------------------------------
     def _coordinator_task(self, a: _Attempt):
         """Trigger a checkpoint every interval, at most one in flight."""
         world, node = self.world, self.coordinator
@@ -409,10 +397,11 @@ class Job:
             return  # the job failed while the snapshot was being written: the checkpoint never completed
         world = self.world
         parts = pending["parts"]
-        cp = Checkpoint(n, parts["offsets"], parts["state"], world.now)
+        state, size = parts["state"]
+        cp = Checkpoint(n, parts["offsets"], state, size, world.now)
         self.store.add(cp)
         a.pending = None
-        world.trace.add(Kind.CKPT_COMPLETE, self.coordinator.index, n, world.now - pending["started"], len(cp.state))
+        world.trace.add(Kind.CKPT_COMPLETE, self.coordinator.index, n, world.now - pending["started"], size)
         if self.mode == "exactly_once":
             # notifyCheckpointComplete: the source commits the checkpoint's offsets to the broker.
             world.net.send(self.coordinator, self.source, Msg.NOTIFY, self._commit_checkpoint, a, cp, ref=(cp.id, 0))

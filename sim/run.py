@@ -9,9 +9,11 @@ import numpy as np
 from .clock import NodeClock
 from .kernel import World
 from .log import Broker
-from .pipeline import CheckpointStore, Job, Producer, draw_workload
+from .checkpoint import CheckpointStore
+from .pipeline import Job
+from .workload import Producer, draw_workload
 from .scenario import MODES, NODES, Fault, Scenario
-from .sinks import make_sink
+from .sinks import WindowResults, make_sink
 from .trace import FrozenTrace, Kind
 
 __all__ = ["Run", "execute"]
@@ -37,6 +39,10 @@ class Run:
     committed: tuple[int, ...]
     checkpoints_completed: int
     restarts: int
+    windows: dict[str, np.ndarray] | None = None  # panes written by a windowed job (see sinks.WINDOW_COLUMNS)
+    late: dict[str, np.ndarray] | None = None  # its late side output
+    window_watermark: int | None = None  # the window operator's watermark when the run ended
+    late_dropped: int = 0  # late records the window operator counted and dropped
 
     @property
     def trace_sha256(self) -> str:
@@ -58,25 +64,30 @@ def execute(scenario: Scenario, seed: int | None = None, faults: tuple[Fault, ..
                   latency=p.network_latency, jitter=p.network_jitter, max_time=scenario.run.max_time,
                   max_events=scenario.run.max_events, boot_times={n.name: n.boot_time for n in specs})
     world.trace.add(Kind.RUN_START, 0, seed, w.records, w.partitions, MODES.index(p.mode))
-    keys, values = draw_workload(world, scenario)
+    data = draw_workload(world, scenario)
     # The workload is known up front, so each partition is sized for it (growth still works past it).
-    sizes = np.bincount(keys % w.partitions, minlength=w.partitions)
+    sizes = np.bincount(data.keys % w.partitions, minlength=w.partitions)
     broker = Broker(world, world.node("broker"), w.partitions, [int(n) + 16 for n in sizes])
-    producer = Producer(world, world.node("producer"), broker, scenario, (keys, values))
+    producer = Producer(world, world.node("producer"), broker, scenario, data)
     sink = make_sink(p.sink, w.records + 16)
+    results = WindowResults() if scenario.window else None
     store = CheckpointStore(scenario.checkpoint.retain) if scenario.checkpoint else None
-    job = Job(world, scenario, broker, sink, store, producer)
+    job = Job(world, scenario, broker, sink, store, producer, results)
     fault_kinds.install(world, faults)
     producer.start()
     job.start()
     status = world.run()
     try:
         sink_rows = sink.contents()
+        windows, late = results.contents() if results else (None, None)
     finally:
         sink.close()
+        if results:
+            results.close()
     return Run(
         scenario=scenario.with_faults(faults), seed=seed, status=status, end_time=world.end_time,
         events=world.events, trace=world.trace.freeze(), source=broker.log.contents(), sink=sink_rows,
         sink_writes=sink.writes, committed=tuple(broker.committed),
         checkpoints_completed=store.total_completed if store else 0, restarts=job.restarts,
+        windows=windows, late=late, window_watermark=job.final_watermark, late_dropped=job.late_dropped,
     )

@@ -18,7 +18,7 @@ from .units import DURATION_FORMS, parse_duration
 
 __all__ = [
     "MODES", "SINKS", "NODES", "FAULT_KINDS",
-    "Workload", "Pipeline", "Checkpointing", "NodeSpec", "Fault", "Expect", "RunLimits", "Scenario",
+    "Workload", "Pipeline", "Checkpointing", "WindowSettings", "WatermarkSettings", "NodeSpec", "Fault", "Expect", "RunLimits", "Scenario",
     "load_scenario", "builtin_scenarios", "parse_scenario",
 ]
 
@@ -86,6 +86,18 @@ def _validate(obj: Any, section: str) -> None:
         elif kind == "text":
             if not isinstance(value, str):
                 raise ScenarioError(key, value, "a string")
+        elif kind == "fraction":
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+                raise ScenarioError(key, value, "a number from 0 to 1")
+            object.__setattr__(obj, f.name, float(value))
+        elif kind == "flag":
+            if not isinstance(value, bool):
+                raise ScenarioError(key, value, "true or false")
+        elif kind == "partitions":
+            if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)) or not all(
+                    isinstance(p, int) and not isinstance(p, bool) and p >= 0 for p in value):
+                raise ScenarioError(key, value, "a list of partition numbers (whole numbers >= 0)")
+            object.__setattr__(obj, f.name, tuple(sorted(set(value))))
 
 
 @dataclass(frozen=True)
@@ -97,9 +109,22 @@ class Workload:
     keys: int = field(default=100, metadata=_spec("count", min=1))
     produce_batch: int = field(default=200, metadata=_spec("count", min=1))
     produce_interval: int | str = field(default="5ms", metadata=_spec("duration"))
+    out_of_order: int | str = field(default=0, metadata=_spec("duration"))
+    late_fraction: float = field(default=0.0, metadata=_spec("fraction"))
+    late_by: int | str = field(default=0, metadata=_spec("duration"))
+    idle_partitions: tuple[int, ...] = field(default=(), metadata=_spec("partitions"))
+    idle_from: int | str = field(default=0, metadata=_spec("duration"))
+    idle_until: int | str | None = field(default=None, metadata=_spec("duration", optional=True))
 
     def __post_init__(self) -> None:
         _validate(self, "workload")
+        for p in self.idle_partitions:
+            if p >= self.partitions:
+                raise ScenarioError("workload.idle_partitions", p, f"partition numbers below workload.partitions ({self.partitions})")
+        if len(set(self.idle_partitions)) >= self.partitions:
+            raise ScenarioError("workload.idle_partitions", list(self.idle_partitions), "at least one partition left with data")
+        if self.idle_partitions and self.keys < self.partitions:
+            raise ScenarioError("workload.keys", self.keys, f"at least workload.partitions ({self.partitions}) keys when some partitions are idle")
 
 
 @dataclass(frozen=True)
@@ -139,6 +164,59 @@ class Checkpointing:
 
     def __post_init__(self) -> None:
         _validate(self, "checkpoint")
+
+
+WINDOW_KINDS = ("tumbling", "sliding", "session")
+AGGREGATE_NAMES = ("count", "sum", "min", "max")
+WATERMARK_STRATEGIES = ("bounded_out_of_orderness", "ingestion_time")
+
+
+@dataclass(frozen=True)
+class WindowSettings:
+    """A keyed event-time window aggregation in the processor (its presence turns it on)."""
+
+    kind: str = field(default="tumbling", metadata=_spec("choice", choices=WINDOW_KINDS))
+    size: int | str = field(default="100ms", metadata=_spec("duration", min=1))
+    slide: int | str | None = field(default=None, metadata=_spec("duration", min=1, optional=True))
+    gap: int | str | None = field(default=None, metadata=_spec("duration", min=1, optional=True))
+    aggregate: str = field(default="sum", metadata=_spec("choice", choices=AGGREGATE_NAMES))
+    accumulation: str = field(default="discarding", metadata=_spec("choice", choices=("discarding", "accumulating")))
+    allowed_lateness: int | str = field(default=0, metadata=_spec("duration"))
+    lateness_rule: str = field(default="flink", metadata=_spec("choice", choices=("flink", "beam")))
+    side_output: bool = field(default=False, metadata=_spec("flag"))
+    early_every_n: int | None = field(default=None, metadata=_spec("count", min=1, optional=True))
+    early_after: int | str | None = field(default=None, metadata=_spec("duration", min=1, optional=True))
+    late_every_n: int = field(default=1, metadata=_spec("count", min=1))
+
+    def __post_init__(self) -> None:
+        _validate(self, "window")
+        if self.kind == "sliding" and self.slide is None:
+            raise ScenarioError("window.slide", raw("nothing"), "a duration when window.kind = 'sliding'")
+        if self.kind == "session" and self.gap is None:
+            raise ScenarioError("window.gap", raw("nothing"), "a duration when window.kind = 'session'")
+
+    def spec(self):
+        """The WindowSpec this describes."""
+        from .windows import Session, Sliding, Trigger, Tumbling, WindowSpec
+        windows = {"tumbling": lambda: Tumbling(self.size), "sliding": lambda: Sliding(self.size, self.slide),
+                   "session": lambda: Session(self.gap)}[self.kind]()
+        return WindowSpec(windows, aggregate=self.aggregate, accumulation=self.accumulation,
+                          trigger=Trigger(self.early_every_n, self.early_after, self.late_every_n),
+                          allowed_lateness=self.allowed_lateness, lateness_rule=self.lateness_rule,
+                          side_output_late=self.side_output)
+
+
+@dataclass(frozen=True)
+class WatermarkSettings:
+    """How the source derives watermarks from the records it reads."""
+
+    strategy: str = field(default="bounded_out_of_orderness", metadata=_spec("choice", choices=WATERMARK_STRATEGIES))
+    bound: int | str = field(default="10ms", metadata=_spec("duration"))
+    interval: int | str = field(default="10ms", metadata=_spec("duration", min=1))
+    idle_timeout: int | str | None = field(default=None, metadata=_spec("duration", min=1, optional=True))
+
+    def __post_init__(self) -> None:
+        _validate(self, "watermarks")
 
 
 @dataclass(frozen=True)
@@ -223,6 +301,8 @@ class Scenario:
     workload: Workload = field(default_factory=Workload)
     pipeline: Pipeline = field(default_factory=Pipeline)
     checkpoint: Checkpointing | None = None
+    window: WindowSettings | None = None
+    watermarks: WatermarkSettings | None = None
     nodes: tuple[NodeSpec, ...] = ()
     faults: tuple[Fault, ...] = ()
     expect: Expect = field(default_factory=Expect)
@@ -243,6 +323,15 @@ class Scenario:
         if mode == "at_most_once" and self.checkpoint is not None:
             raise ScenarioError("checkpoint", raw("a [checkpoint] table"),
                                 "no [checkpoint] table when pipeline.mode = 'at_most_once' (it restarts from offsets committed at poll)")
+        if self.window is not None and self.watermarks is None:
+            object.__setattr__(self, "watermarks", WatermarkSettings())
+        from analysis.checkers import applicable
+        fits = applicable(self)
+        for part in ("hold", "violate"):
+            for name in getattr(self.expect, part):
+                if name not in fits:
+                    kind = "a windowed scenario" if self.window else "a scenario without [window]"
+                    raise ScenarioError(f"expect.{part}", name, f"an invariant that applies to {kind}: " + ", ".join(fits))
         seen = set()
         for spec in self.nodes:
             if spec.name in seen:
@@ -267,9 +356,10 @@ class Scenario:
 # ---------------------------------------------------------------------------------------------
 # The TOML loader
 
-_SECTIONS = {"workload": Workload, "pipeline": Pipeline, "checkpoint": Checkpointing,
-             "expect": Expect, "run": RunLimits}
-_TOP = ("name", "description", "seed", "workload", "pipeline", "checkpoint", "nodes", "faults", "expect", "run")
+_SECTIONS = {"workload": Workload, "pipeline": Pipeline, "checkpoint": Checkpointing, "window": WindowSettings,
+             "watermarks": WatermarkSettings, "expect": Expect, "run": RunLimits}
+_TOP = ("name", "description", "seed", "workload", "pipeline", "checkpoint", "window", "watermarks", "nodes",
+        "faults", "expect", "run")
 
 
 def _keys_of(cls: type) -> tuple[str, ...]:

@@ -115,3 +115,74 @@ class UpsertSink:
 
 def make_sink(kind: str, capacity: int = 1024) -> AppendSink | UpsertSink:
     return {"append": AppendSink, "upsert": UpsertSink}[kind](capacity)
+
+
+_RESULTS_DDL = (
+    """CREATE TABLE window_results (
+        key INTEGER NOT NULL, window_start INTEGER NOT NULL, window_end INTEGER NOT NULL,
+        pane_index INTEGER NOT NULL, timing TEXT NOT NULL, is_last INTEGER NOT NULL,
+        value INTEGER, count INTEGER NOT NULL, watermark INTEGER NOT NULL, written_at INTEGER NOT NULL,
+        PRIMARY KEY (key, window_start, window_end, pane_index))""",
+    """CREATE TABLE late_records (
+        record_id INTEGER PRIMARY KEY, key INTEGER NOT NULL, event_time INTEGER NOT NULL,
+        value INTEGER NOT NULL, watermark INTEGER NOT NULL, written_at INTEGER NOT NULL)""",
+)
+_PANE_UPSERT = """
+INSERT INTO window_results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (key, window_start, window_end, pane_index) DO UPDATE SET
+    timing = excluded.timing, is_last = excluded.is_last, value = excluded.value, count = excluded.count,
+    watermark = excluded.watermark, written_at = excluded.written_at
+"""
+_LATE_UPSERT = """
+INSERT INTO late_records VALUES (?, ?, ?, ?, ?, ?)
+ON CONFLICT (record_id) DO UPDATE SET watermark = excluded.watermark, written_at = excluded.written_at
+"""
+TIMINGS = ("EARLY", "ON_TIME", "LATE")
+WINDOW_COLUMNS = ("key", "window_start", "window_end", "pane_index", "timing", "is_last", "value", "count",
+                  "watermark", "written_at")
+LATE_COLUMNS = ("record_id", "key", "event_time", "value", "watermark", "written_at")
+
+
+class WindowResults:
+    """Where a windowed job writes: panes by (key, window, pane index), late records by id. SQLite.
+
+    Both tables are upserted, so a pane or a late record written again after a restore replaces
+    its own row: the results of a replay are the results, not a second copy of them.
+    """
+
+    def __init__(self) -> None:
+        self._db = sqlite3.connect(":memory:", isolation_level=None)
+        for ddl in _RESULTS_DDL:
+            self._db.execute(ddl)
+        self.pane_writes = 0
+
+    def write(self, panes, late, written_at: int) -> None:
+        db = self._db
+        db.execute("BEGIN")
+        db.executemany(_PANE_UPSERT, [
+            (p.key, p.window.start, p.window.end, p.index, p.timing.value, int(p.is_last), p.value, p.count,
+             p.watermark, written_at) for p in panes])
+        db.executemany(_LATE_UPSERT, [(e.ref, e.key, e.timestamp, e.value, e.watermark, written_at) for e in late])
+        db.execute("COMMIT")
+        self.pane_writes += len(panes)
+
+    def _columns(self, sql: str, names: tuple[str, ...]) -> dict[str, np.ndarray]:
+        rows = self._db.execute(sql).fetchall()
+        cols = list(zip(*rows)) if rows else [()] * len(names)
+        out = {}
+        for name, col in zip(names, cols):
+            if name == "timing":
+                out[name] = np.array([TIMINGS.index(t) for t in col], dtype=np.int64)
+            else:
+                out[name] = np.array([0 if v is None else v for v in col], dtype=np.int64)
+        return out
+
+    def contents(self) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """(panes, late records) as numpy columns; timing coded as an index into TIMINGS."""
+        panes = self._columns("SELECT * FROM window_results ORDER BY key, window_start, window_end, pane_index",
+                              WINDOW_COLUMNS)
+        late = self._columns("SELECT * FROM late_records ORDER BY record_id", LATE_COLUMNS)
+        return panes, late
+
+    def close(self) -> None:
+        self._db.close()

@@ -62,6 +62,8 @@ class Msg(IntEnum):
     SNAPSHOT = 9  # task -> coordinator: its share of a checkpoint (ref: checkpoint)
     NOTIFY = 10  # coordinator -> source: checkpoint complete (ref: checkpoint)
     REPLY = 11  # the answer to a request (ref: the request's message, its first ref)
+    WATERMARK = 12  # source -> processor: the merged watermark (ref: its value)
+    PANES = 13  # processor -> sink: panes a watermark fired (ref: panes, late records)
 
 
 #: What a, b, c and d mean for each kind (unused fields are 0).

@@ -165,6 +165,7 @@ class LateElement:
     timestamp: int
     value: Any
     watermark: int
+    ref: Any = None  # what the caller passed along with the element (a record id, say)
 
 
 @dataclass(frozen=True)
@@ -232,7 +233,7 @@ class _WindowState:
     """One key's window: accumulators since the start and since the last pane, and pane bookkeeping."""
 
     __slots__ = ("window", "epoch", "acc_all", "n_all", "acc_new", "n_new", "panes", "on_time_fired",
-                 "late_pending", "early_timer_set")
+                 "late_pending", "early_timer_set", "refire_timer_set")
 
     def __init__(self, window: Window, epoch: int, empty: Any):
         self.window, self.epoch = window, epoch
@@ -241,6 +242,7 @@ class _WindowState:
         self.on_time_fired = False
         self.late_pending = 0
         self.early_timer_set = False
+        self.refire_timer_set = False
 
 
 _ON_TIME, _CLEANUP, _EARLY = 0, 1, 2
@@ -267,7 +269,7 @@ class WindowOperator:
         self._seq = 0
 
     # ---- input ---------------------------------------------------------------------------------
-    def process(self, key: Hashable, timestamp: int, value: Any) -> None:
+    def process(self, key: Hashable, timestamp: int, value: Any, ref: Any = None) -> None:
         """One element. It joins every window it belongs to that has not expired."""
         spec = self.spec
         self.elements += 1
@@ -280,7 +282,7 @@ class WindowOperator:
             self._add(key, state, value)
         if not accepted:
             if spec.side_output_late:
-                self.late.append(LateElement(key, timestamp, value, self.watermark))
+                self.late.append(LateElement(key, timestamp, value, self.watermark, ref))
             else:
                 self.dropped += 1
 
@@ -392,6 +394,15 @@ class WindowOperator:
             if state.late_pending >= trigger.late_every_n:
                 self._fire(key, state, Timing.LATE, False)
             return
+        if state.on_time_fired:
+            # Only after a restore, when the watermark starts again from MIN_TIME: the window already
+            # fired on time, so (like Flink's EventTimeTrigger, which registers a timer at max_ts on
+            # every element) it fires again, LATE, when the watermark passes its end once more.
+            if not state.refire_timer_set:
+                state.refire_timer_set = True
+                heapq.heappush(self._event_timers, (state.window.max_ts, _ON_TIME, self._next(), key, state.window,
+                                                    state.epoch))
+            return
         if trigger.early_every_n and state.n_new >= trigger.early_every_n:
             self._fire(key, state, Timing.EARLY, False)
         elif trigger.early_after and not state.early_timer_set:
@@ -400,6 +411,11 @@ class WindowOperator:
                                                      self._next(), key, state.window, state.epoch))
 
     def _on_time(self, key: Hashable, state: _WindowState, watermark: int) -> None:
+        if state.on_time_fired:  # a re-fire after a restore (see _add)
+            state.refire_timer_set = False
+            if state.n_new:
+                self._fire(key, state, Timing.LATE, self.spec.cleanup_time(state.window) <= watermark, watermark)
+            return
         state.on_time_fired = True
         show = state.n_new if self.spec.accumulation == "discarding" else state.n_all
         if show:

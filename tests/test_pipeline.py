@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import weir
-from sim.pipeline import Checkpoint, CheckpointStore
+from sim.checkpoint import Checkpoint, CheckpointStore
 from sim.run import execute
 from sim.scenario import NODES, Fault
 
@@ -76,7 +76,7 @@ def test_checkpoint_store_keeps_the_last_k():
     store = CheckpointStore(retain=2)
     for _ in range(5):
         n = store.new_id()
-        store.add(Checkpoint(n, (n,), np.zeros(1, np.int64), n))
+        store.add(Checkpoint(n, (n,), np.zeros(1, np.int64), 1, n))
     assert [c.id for c in store.completed] == [4, 5]
     assert store.latest().id == 5 and store.total_completed == 5
 

@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 
 import weir
-from sim.scenario import Checkpointing, Expect, Fault, NodeSpec, Pipeline, RunLimits, Workload
+from sim.scenario import (
+    Checkpointing, Expect, Fault, NodeSpec, Pipeline, RunLimits, WatermarkSettings, WindowSettings, Workload,
+)
 from weir.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -27,13 +29,16 @@ def test_the_scenario_example_runs_as_it_claims(tmp_path, capsys):
     assert main(["run", str(path)]) == 0, capsys.readouterr().out
 
 
-def test_the_python_example_runs():
-    (example,) = blocks("python")
-    exec(compile(example, "README.md", "exec"), {})
+def test_the_python_examples_run():
+    examples = blocks("python")
+    assert len(examples) >= 2
+    for example in examples:
+        exec(compile(example, "README.md", "exec"), {})
 
 
 @pytest.mark.parametrize("cls, heading", [
     (Workload, "### `[workload]`"), (Pipeline, "### `[pipeline]`"), (Checkpointing, "### `[checkpoint]`"),
+    (WindowSettings, "### `[window]`"), (WatermarkSettings, "### `[watermarks]`"),
     (NodeSpec, "### `[nodes.NAME]`"), (Fault, "### `[[faults]]`"), (Expect, "### `[expect]`"),
     (RunLimits, "### `[run]`"),
 ])

@@ -52,14 +52,16 @@ class RunResult:
     produced: int
     sink_rows: int
     sink_writes: int
-    lost: int
-    duplicated: int
-    extra_rows: int
+    lost: int | None  # record pipelines only (None for windowed ones)
+    duplicated: int | None
+    extra_rows: int | None
     verdicts: tuple[Verdict, ...]
     expectations: tuple[Expectation, ...]
     trace_events: int
     trace_bytes: int
     trace_sha256: str
+    panes: int | None = None  # windowed pipelines only: pane rows written
+    late_records: int | None = None  # records too late for their windows (side output + dropped)
 
     @property
     def matches(self) -> bool:
@@ -80,8 +82,8 @@ class RunResult:
             "faults": list(self.faults), "status": self.status, "end_time_us": self.end_time_us,
             "events": self.events, "restarts": self.restarts, "checkpoints": self.checkpoints,
             "counts": {"produced": self.produced, "sink_rows": self.sink_rows, "sink_writes": self.sink_writes,
-                       "lost": self.lost,
-                       "duplicated": self.duplicated, "extra_rows": self.extra_rows},
+                       "lost": self.lost, "duplicated": self.duplicated, "extra_rows": self.extra_rows,
+                       "panes": self.panes, "late_records": self.late_records},
             "verdicts": [
                 {**v.to_dict(), "expected": e.expected, "as_expected": e.met}
                 for v, e in zip(self.verdicts, self.expectations)
@@ -102,6 +104,11 @@ def result_of(finished: Run) -> RunResult:
             expected = "hold"  # a run that a guard had to stop never matches unless the scenario says so
         expectations.append(Expectation(v.invariant, expected, v.held))
     by_name = {v.invariant: v for v in verdicts}
+
+    def count(invariant: str, field: str) -> int | None:
+        return by_name[invariant].evidence[field] if invariant in by_name else None
+
+    windowed = finished.windows is not None
     return RunResult(
         scenario=s.name, description=s.description, seed=finished.seed, mode=s.pipeline.mode, sink=s.pipeline.sink,
         records=s.workload.records, partitions=s.workload.partitions, batch_size=s.pipeline.batch_size,
@@ -109,10 +116,12 @@ def result_of(finished: Run) -> RunResult:
         events=finished.events, restarts=finished.restarts, checkpoints=finished.checkpoints_completed,
         produced=len(finished.source["record_id"]), sink_rows=len(finished.sink["record_id"]),
         sink_writes=finished.sink_writes,
-        lost=by_name["no_loss"].evidence["lost"], duplicated=by_name["no_duplicates"].evidence["duplicated"],
-        extra_rows=by_name["no_duplicates"].evidence["extra_rows"],
+        lost=count("no_loss", "lost"), duplicated=count("no_duplicates", "duplicated"),
+        extra_rows=count("no_duplicates", "extra_rows"),
         verdicts=verdicts, expectations=tuple(expectations), trace_events=len(finished.trace),
         trace_bytes=finished.trace.nbytes, trace_sha256=finished.trace_sha256,
+        panes=len(finished.windows["key"]) if windowed else None,
+        late_records=len(finished.late["record_id"]) + finished.late_dropped if windowed else None,
     )
 
 

@@ -44,11 +44,15 @@ def print_run(result: RunResult, out: Console) -> None:
     out.print("  faults: " + ("; ".join(r.faults) if r.faults else "none"))
     out.print(f"  ended: {r.status} at t={format_duration(r.end_time_us)} after {r.events} events; "
               f"{r.restarts} job restart(s), {r.checkpoints} checkpoint(s) completed")
-    out.print(f"  sink: {r.sink_rows} rows for {r.produced} produced records: {r.lost} lost, "
-              f"{r.duplicated} duplicated ({r.extra_rows} extra rows)")
-    overwritten = r.sink_writes - r.sink_rows
-    if r.sink == "upsert" and overwritten:
-        out.print(f"  the upsert sink overwrote {overwritten} rows in place: replays it absorbed")
+    if r.panes is not None:
+        out.print(f"  windows: {r.panes} panes written for {r.produced} produced records; "
+                  f"{r.late_records} records too late for their windows")
+    else:
+        out.print(f"  sink: {r.sink_rows} rows for {r.produced} produced records: {r.lost} lost, "
+                  f"{r.duplicated} duplicated ({r.extra_rows} extra rows)")
+        overwritten = r.sink_writes - r.sink_rows
+        if r.sink == "upsert" and overwritten:
+            out.print(f"  the upsert sink overwrote {overwritten} rows in place: replays it absorbed")
     out.print()
     out.print(run_table(r))
     out.print()

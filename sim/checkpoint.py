@@ -1,0 +1,42 @@
+"""Completed checkpoints and the durable store that keeps them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["Checkpoint", "CheckpointStore"]
+
+
+@dataclass(frozen=True, eq=False)
+class Checkpoint:
+    """A completed checkpoint: source offsets and operator state taken at the same barrier."""
+
+    id: int
+    offsets: tuple[int, ...]
+    state: Any  # the operator's snapshot
+    state_size: int  # keys or open windows in it
+    completed_at: int
+
+
+class CheckpointStore:
+    """Durable storage for completed checkpoints (the last `retain`) and the checkpoint id counter."""
+
+    def __init__(self, retain: int):
+        self.retain = retain
+        self.completed: list[Checkpoint] = []
+        self.total_completed = 0
+        self._next_id = 1
+
+    def new_id(self) -> int:
+        n = self._next_id
+        self._next_id += 1
+        return n
+
+    def add(self, checkpoint: Checkpoint) -> None:
+        self.completed.append(checkpoint)
+        self.total_completed += 1
+        del self.completed[: -self.retain]
+
+    def latest(self) -> Checkpoint | None:
+        return self.completed[-1] if self.completed else None

@@ -1,0 +1,110 @@
+"""The workload and the producer that writes it to the broker."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import simpy
+
+from .kernel import Node, World
+from .log import Broker
+from .scenario import Scenario
+from .trace import Msg
+
+__all__ = ["WorkloadData", "draw_workload", "Producer"]
+
+
+@dataclass(frozen=True, eq=False)
+class WorkloadData:
+    """Every record's key, value and event-time delay, drawn up front (the upstream's durable data)."""
+
+    keys: np.ndarray
+    values: np.ndarray
+    delays: np.ndarray  # how long before it was produced each event happened (its event time is that much earlier)
+
+
+def draw_workload(world: World, scenario: Scenario) -> WorkloadData:
+    """Draw the workload from the run's `workload` and `workload.delays` streams.
+
+    Keys are uniform over 0 .. keys-1. A record produced (nominally) while its partition is to be
+    idle, from `idle_from` until `idle_until`, gets the next key that maps elsewhere, so an idle
+    partition receives nothing in that time. Delays are uniform over 0 .. out_of_order, plus `late_by` for a `late_fraction`.
+    """
+    w = scenario.workload
+    n = w.records
+    rng = world.rngs.stream("workload")
+    keys = rng.integers(0, w.keys, n, dtype=np.int64)
+    values = rng.integers(1, 1000, n, dtype=np.int64)
+    if w.idle_partitions:
+        idle_set = np.array(w.idle_partitions, dtype=np.int64)
+        nominal = (np.arange(n) // w.produce_batch) * w.produce_interval  # when each record is produced, faults aside
+        quiet = nominal >= w.idle_from
+        if w.idle_until is not None:
+            quiet &= nominal < w.idle_until
+        moved = quiet & np.isin(keys % w.partitions, idle_set)
+        while moved.any():
+            keys[moved] = (keys[moved] + 1) % w.keys
+            moved &= np.isin(keys % w.partitions, idle_set)
+    delays = np.zeros(n, dtype=np.int64)
+    if w.out_of_order or w.late_fraction:
+        drng = world.rngs.stream("workload.delays")
+        delays = drng.integers(0, w.out_of_order + 1, n, dtype=np.int64)
+        delays[drng.random(n) < w.late_fraction] += w.late_by
+    return WorkloadData(keys, values, delays)
+
+
+class Producer:
+    """Writes the workload to the broker in batches, on a schedule: batch k is due at k * produce_interval.
+
+    Upstream events happen at their own pace, so the schedule does not wait for the broker: a batch
+    goes out when it is due, or as soon as the one before it is acknowledged if that is later (a
+    producer that was down catches up). Event time is the producer's clock at sending, minus each
+    record's delay. `next_id` (the first
+    record not yet acknowledged by the broker) is durable, so a producer crash delays production
+    but never skips or reorders it; a retried batch is dropped by the broker's producer-id check.
+    """
+
+    def __init__(self, world: World, node: Node, broker: Broker, scenario: Scenario, workload: WorkloadData):
+        w = scenario.workload
+        self.data = workload
+        self.world, self.node, self.broker = world, node, broker
+        self.batch, self.interval = w.produce_batch, w.produce_interval
+        self.timeout = scenario.pipeline.request_timeout
+        self.next_id = 0  # durable
+        self.done = False
+        self._on_done: list = []
+        node.on_restart(lambda _n: self._start())
+
+    def on_done(self, listener) -> None:
+        self._on_done.append(listener)
+
+    def start(self) -> None:
+        self._start()
+
+    def _start(self) -> None:
+        if not self.done:
+            self.node.spawn(self._run())
+
+    def _run(self):
+        data = self.data
+        total = len(data.keys)
+        env = self.world.env
+        try:
+            while self.next_id < total:
+                first = self.next_id
+                due = (first // self.batch) * self.interval  # batch k is due at k * produce_interval
+                if env.now < due:
+                    yield env.timeout(due - env.now)
+                stop = min(first + self.batch, total)
+                event_time = self.node.local_time() - data.delays[first:stop]
+                keys, values = data.keys[first:stop], data.values[first:stop]
+                yield from self.world.net.call(self.node, self.broker.node, Msg.PRODUCE,
+                                               lambda: self.broker.append(first, keys, event_time, values), self.timeout,
+                                               ref=(first, stop - first))
+                self.next_id = stop
+            self.done = True
+            for listener in self._on_done:
+                listener()
+        except simpy.Interrupt:
+            return
