@@ -116,9 +116,7 @@ class WindowedAggregation:
     def on_batch(self, batch: RecordBatch, now: int) -> WindowOutput:
         op = self.op
         op.advance_processing_time(now)
-        for key, ts, value, rid in zip(batch.key.tolist(), batch.event_time.tolist(), batch.value.tolist(),
-                                       batch.record_id.tolist()):
-            op.process(key, ts, value, rid)
+        op.process_batch(batch.key, batch.event_time, batch.value, batch.record_id)
         return self._take()
 
     def on_watermark(self, watermark: int, now: int) -> WindowOutput:

@@ -238,3 +238,41 @@ def test_nothing_is_silently_lost(steps, lateness, rule, trigger, side_output):
     for p in op.panes:
         assert p.index == last.get((p.key, p.window), -1) + 1
         last[(p.key, p.window)] = p.index
+
+
+batches = st.lists(st.one_of(
+    st.lists(st.tuples(st.integers(0, 3), st.integers(0, 60_000), st.integers(-5, 5)), min_size=1, max_size=12),
+    st.integers(0, 70_000),  # a watermark between batches
+), max_size=15)
+
+
+@settings(max_examples=200)
+@given(steps=batches, windows=st.sampled_from([Tumbling(10_000), Sliding(10_000, 2_500), Sliding(7_000, 3_000)]),
+       aggregate=st.sampled_from([SUM, COUNT, MIN, MAX]), accumulation=st.sampled_from(["discarding", "accumulating"]),
+       lateness=st.integers(0, 20_000), early_after=st.none() | st.integers(1, 500))
+def test_process_batch_equals_one_element_at_a_time(steps, windows, aggregate, accumulation, lateness, early_after):
+    import numpy as np
+
+    spec = WindowSpec(windows, aggregate=aggregate, accumulation=accumulation, allowed_lateness=lateness,
+                      trigger=Trigger(early_after=early_after))
+    one, many = WindowOperator(spec), WindowOperator(spec)
+    for i, step in enumerate(steps):
+        for op in (one, many):
+            op.advance_processing_time(100 * (i + 1))
+        if isinstance(step, int):
+            one.advance_watermark(step)
+            many.advance_watermark(step)
+            continue
+        for n, (k, t, v) in enumerate(step):
+            one.process(k, t, v, ref=(i, n))
+        many.process_batch(np.array([k for k, _, _ in step]), np.array([t for _, t, _ in step]),
+                           np.array([v for _, _, v in step]), [(i, n) for n in range(len(step))])
+    for op in (one, many):
+        op.advance_watermark(MAX_TIME)
+
+    def norm(op):
+        return sorted((p.key, p.window, p.index, p.timing.value, p.is_last, p.value, p.count) for p in op.panes)
+
+    assert norm(one) == norm(many)
+    assert sorted(one.late, key=lambda e: e.ref) == sorted(many.late, key=lambda e: e.ref)
+    assert (one.dropped, one.elements) == (many.dropped, many.elements)
