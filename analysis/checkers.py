@@ -13,7 +13,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-__all__ = ["Verdict", "INVARIANTS", "applicable", "check", "no_loss", "no_duplicates", "exactly_once", "drained", "SHOW_IDS"]
+__all__ = ["Verdict", "INVARIANTS", "applicable", "check", "no_loss", "no_duplicates", "exactly_once", "drained",
+           "checkpoints_succeed", "SHOW_IDS"]
 
 SHOW_IDS = 5  # how many example record ids a verdict carries
 
@@ -116,6 +117,23 @@ def drained(run: RunLike) -> Verdict:
     return Verdict("drained", False, f"did not drain: {why}", {"status": run.status})
 
 
+def checkpoints_succeed(run: RunLike) -> Verdict:
+    """No checkpoint failed: every one triggered completed, or was cut short by a failover (none timed out)."""
+    stats = dict(run.checkpoint_stats or {})
+    timed_out, completed = stats.get("timed_out", 0), stats.get("completed", 0)
+    longest = stats.get("max_duration_us", 0)
+    if timed_out:
+        return Verdict("checkpoints_succeed", False,
+                       f"{timed_out} of {stats.get('triggered', 0)} checkpoints timed out ({completed} completed; "
+                       f"the longest ran {longest / 1000:.1f}ms, writing up to {stats.get('max_bytes', 0):,} bytes)", stats)
+    return Verdict("checkpoints_succeed", True, f"{completed} checkpoints completed, none timed out "
+                   f"(the longest took {longest / 1000:.1f}ms)", stats)
+
+
+def _checkpointed(scenario: Any) -> bool:
+    return scenario is not None and getattr(scenario, "checkpoint", None) is not None
+
+
 def _records(scenario: Any) -> bool:
     return scenario is None or getattr(scenario, "window", None) is None
 
@@ -144,6 +162,7 @@ INVARIANTS: dict[str, tuple[Callable[[RunLike], Verdict], Callable[[Any], bool]]
     "exactly_once": (exactly_once, _records),
     "window_complete": (_lazy("window_complete"), _windowed),
     "no_late_records": (_lazy("no_late_records"), _windowed),
+    "checkpoints_succeed": (checkpoints_succeed, _checkpointed),
     "drained": (drained, _any),
 }
 

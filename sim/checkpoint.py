@@ -27,6 +27,14 @@ class CheckpointStore:
         self.completed: list[Checkpoint] = []
         self.total_completed = 0
         self._next_id = 1
+        # The coordinator's bookkeeping, kept with the store (Flink keeps it in its HA services).
+        self.triggered = 0
+        self.timed_out = 0
+        self.consecutive_failures = 0
+        self.last_end = -(2**62)  # when the last checkpoint completed or failed (for min_pause)
+        self.max_duration = 0
+        self.max_bytes = 0
+        self.unwritten_entries = 0  # changes an aborted incremental checkpoint did not get to write
 
     def new_id(self) -> int:
         n = self._next_id

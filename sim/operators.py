@@ -48,11 +48,14 @@ class KeyedTotals:
 
     def __init__(self, keys: int, totals: np.ndarray | None = None):
         self.totals = np.zeros(keys, dtype=np.int64) if totals is None else totals.copy()
+        self.dirty = np.zeros(keys, dtype=bool)  # keys changed since the last snapshot
 
     def apply(self, keys: np.ndarray, values: np.ndarray) -> np.ndarray:
+        self.dirty[keys] = True
         return running_totals(keys, values, self.totals)
 
     def snapshot(self) -> np.ndarray:
+        self.dirty[:] = False
         return self.totals.copy()
 
 
@@ -75,6 +78,10 @@ class RunningTotals:
 
     def state_size(self) -> int:
         return len(self.state.totals)
+
+    def changed_entries(self) -> int:
+        """Keys changed since the last snapshot (what an incremental snapshot writes)."""
+        return int(self.state.dirty.sum())
 
 
 @dataclass(frozen=True)
@@ -125,7 +132,12 @@ class WindowedAggregation:
         return self._take()
 
     def snapshot(self) -> dict:
+        self.op.touched.clear()
         return self.op.snapshot()
 
     def state_size(self) -> int:
         return self.op.open_windows()
+
+    def changed_entries(self) -> int:
+        """Windows opened or updated since the last snapshot."""
+        return len(self.op.touched)

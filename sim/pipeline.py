@@ -141,6 +141,10 @@ class Job:
         self._deploy()
 
     def _node_crashed(self, node: Node) -> None:
+        self._fail(node)
+
+    def _fail(self, node: Node) -> None:
+        """Fail the job over: stop every task, drop the attempt, and restart when all task nodes are up."""
         a = self.attempt
         if a is not None:
             a.alive = False
@@ -310,10 +314,11 @@ class Job:
                 msg = yield a.processor_inbox.get()
                 kind = type(msg)
                 if kind is Barrier:
+                    changed = op.changed_entries()  # before the snapshot, which starts the count again
                     snapshot = op.snapshot()
                     trace.add(Kind.CKPT_SNAPSHOT, node.index, msg.id, -1, op.state_size())
                     net.send(node, self.coordinator, Msg.SNAPSHOT, self._checkpoint_part, a, msg.id, "state",
-                             (snapshot, op.state_size()), ref=(msg.id, 0))
+                             (snapshot, op.state_size(), changed), ref=(msg.id, 0))
                     net.send(node, self.sink, Msg.BARRIER, a.to_sink, msg, ref=(msg.id, 0))
                 elif kind is Watermark:
                     a.watermarks_in_flight -= 1
@@ -367,44 +372,77 @@ class Job:
 
     # ---- checkpoints -------------------------------------------------------------------------
     def _coordinator_task(self, a: _Attempt):
-        """Trigger a checkpoint every interval, at most one in flight."""
-        world, node = self.world, self.coordinator
+        """Trigger a checkpoint every interval: at most one in flight, and min_pause after the last ended."""
+        world, node, cfg, store = self.world, self.coordinator, self.checkpoint, self.store
         try:
             while True:
-                yield world.env.timeout(self.checkpoint.interval)
-                if a.pending is not None:
+                yield world.env.timeout(cfg.interval)
+                if a.pending is not None or world.now - store.last_end < cfg.min_pause:
                     continue
-                n = self.store.new_id()
+                n = store.new_id()
+                store.triggered += 1
                 a.pending = {"id": n, "started": world.now, "parts": {}}
                 world.trace.add(Kind.CKPT_TRIGGER, node.index, n, a.generation)
                 world.net.send(node, self.source, Msg.TRIGGER, a.request_barrier, n, ref=(n, 0))
+                world.env.timeout(cfg.timeout).callbacks.append(lambda _ev, n=n: self._expired(a, n))
         except simpy.Interrupt:
             return
 
     def _checkpoint_part(self, a: _Attempt, n: int, part: str, payload) -> None:
-        """A task's share of checkpoint n arrived at the coordinator; persist once all three are in."""
+        """A task's share of checkpoint n arrived at the coordinator; persist once all three are in.
+
+        Persisting takes the store's fixed write time plus the snapshot's bytes over its bandwidth:
+        every entry for a full snapshot, only the entries changed since the last one (and any an
+        aborted one did not get to write) for an incremental one.
+        """
         pending = a.pending
         if not a.alive or pending is None or pending["id"] != n:
             return
         pending["parts"][part] = payload
         if len(pending["parts"]) == 3:
-            self.world.env.timeout(self.checkpoint.store_write_time).callbacks.append(
-                lambda _ev: self._persisted(a, n))
+            cfg, store = self.checkpoint, self.store
+            _state, size, changed = pending["parts"]["state"]
+            pending["changed"] = changed
+            entries = min(size, changed + store.unwritten_entries) if cfg.incremental else size
+            pending["bytes"] = entries * cfg.state_entry_bytes
+            self.world.env.timeout(cfg.write_time(entries)).callbacks.append(lambda _ev: self._persisted(a, n))
 
     def _persisted(self, a: _Attempt, n: int) -> None:
         pending = a.pending
         if not a.alive or pending is None or pending["id"] != n:
-            return  # the job failed while the snapshot was being written: the checkpoint never completed
-        world = self.world
+            return  # the job failed, or the checkpoint timed out, while the snapshot was being written
+        world, store = self.world, self.store
         parts = pending["parts"]
-        state, size = parts["state"]
+        state, size, _changed = parts["state"]
         cp = Checkpoint(n, parts["offsets"], state, size, world.now)
-        self.store.add(cp)
+        store.add(cp)
+        duration = world.now - pending["started"]
+        store.consecutive_failures, store.unwritten_entries, store.last_end = 0, 0, world.now
+        store.max_duration = max(store.max_duration, duration)
+        store.max_bytes = max(store.max_bytes, pending["bytes"])
         a.pending = None
-        world.trace.add(Kind.CKPT_COMPLETE, self.coordinator.index, n, world.now - pending["started"], size)
+        world.trace.add(Kind.CKPT_COMPLETE, self.coordinator.index, n, duration, size, pending["bytes"])
         if self.mode == "exactly_once":
             # notifyCheckpointComplete: the source commits the checkpoint's offsets to the broker.
             world.net.send(self.coordinator, self.source, Msg.NOTIFY, self._commit_checkpoint, a, cp, ref=(cp.id, 0))
+
+    def _expired(self, a: _Attempt, n: int) -> None:
+        """Checkpoint n did not complete within the timeout: abort it, and fail the job over once
+        more checkpoints failed in a row than `tolerable_failures` allows (Flink's default: none)."""
+        pending = a.pending
+        if not a.alive or pending is None or pending["id"] != n:
+            return
+        world, store = self.world, self.store
+        duration = world.now - pending["started"]
+        store.timed_out += 1
+        store.consecutive_failures += 1
+        store.unwritten_entries += pending.get("changed", 0)
+        store.last_end = world.now
+        store.max_duration = max(store.max_duration, duration)
+        a.pending = None
+        world.trace.add(Kind.CKPT_ABORT, self.coordinator.index, n, duration, store.consecutive_failures)
+        if store.consecutive_failures > self.checkpoint.tolerable_failures:
+            self._fail(self.coordinator)
 
     def _commit_checkpoint(self, a: _Attempt, cp: Checkpoint) -> None:
         if a.alive:

@@ -43,6 +43,7 @@ class Run:
     late: dict[str, np.ndarray] | None = None  # its late side output
     window_watermark: int | None = None  # the window operator's watermark when the run ended
     late_dropped: int = 0  # late records the window operator counted and dropped
+    checkpoint_stats: dict[str, int] | None = None  # triggered, completed, timed_out, max_duration_us, max_bytes
 
     @property
     def trace_sha256(self) -> str:
@@ -90,4 +91,7 @@ def execute(scenario: Scenario, seed: int | None = None, faults: tuple[Fault, ..
         sink_writes=sink.writes, committed=tuple(broker.committed),
         checkpoints_completed=store.total_completed if store else 0, restarts=job.restarts,
         windows=windows, late=late, window_watermark=job.final_watermark, late_dropped=job.late_dropped,
+        checkpoint_stats=None if store is None else {
+            "triggered": store.triggered, "completed": store.total_completed, "timed_out": store.timed_out,
+            "max_duration_us": store.max_duration, "max_bytes": store.max_bytes},
     )

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ScenarioError, raw
-from .units import DURATION_FORMS, parse_duration
+from .units import DURATION_FORMS, RATE_FORMS, parse_duration, parse_rate
 
 __all__ = [
     "MODES", "SINKS", "NODES", "FAULT_KINDS",
@@ -70,6 +70,11 @@ def _validate(obj: Any, section: str) -> None:
             except ValueError:
                 raise ScenarioError(key, value, "a duration (" + DURATION_FORMS + "), optionally negative") from None
             object.__setattr__(obj, f.name, -us if negative else us)
+        elif kind == "rate":
+            try:
+                object.__setattr__(obj, f.name, parse_rate(value))
+            except ValueError:
+                raise ScenarioError(key, value, RATE_FORMS) from None
         elif kind == "int":
             if not isinstance(value, int) or isinstance(value, bool):
                 raise ScenarioError(key, value, "a whole number")
@@ -161,9 +166,22 @@ class Checkpointing:
     interval: int | str = field(default="100ms", metadata=_spec("duration", min=1))
     store_write_time: int | str = field(default="2ms", metadata=_spec("duration"))
     retain: int = field(default=3, metadata=_spec("count", min=1))
+    min_pause: int | str = field(default=0, metadata=_spec("duration"))
+    timeout: int | str = field(default="10s", metadata=_spec("duration", min=1))
+    tolerable_failures: int = field(default=0, metadata=_spec("count"))
+    store_bandwidth: int | str | None = field(default=None, metadata=_spec("rate", optional=True))
+    state_entry_bytes: int = field(default=8, metadata=_spec("count", min=1))
+    incremental: bool = field(default=False, metadata=_spec("flag"))
 
     def __post_init__(self) -> None:
         _validate(self, "checkpoint")
+
+    def write_time(self, entries: int) -> int:
+        """How long persisting a snapshot of `entries` state entries takes, in us."""
+        extra = 0
+        if self.store_bandwidth:
+            extra = -(-entries * self.state_entry_bytes * 1_000_000 // self.store_bandwidth)  # ceiling
+        return self.store_write_time + extra
 
 
 WINDOW_KINDS = ("tumbling", "sliding", "session")

@@ -46,6 +46,7 @@ class Kind(IntEnum):
     RECV = 19
     DROP = 20
     UP = 21
+    CKPT_ABORT = 22
 
 
 class Msg(IntEnum):
@@ -80,7 +81,8 @@ FIELDS: dict[Kind, tuple[str, str, str, str]] = {
     Kind.COMMIT: ("partition", "offset", "generation", "accepted"),
     Kind.CKPT_TRIGGER: ("checkpoint", "generation", "", ""),
     Kind.CKPT_SNAPSHOT: ("checkpoint", "partition_or_-1", "offset_or_state_keys", ""),
-    Kind.CKPT_COMPLETE: ("checkpoint", "duration_us", "state_keys", ""),
+    Kind.CKPT_COMPLETE: ("checkpoint", "duration_us", "state_entries", "bytes_written"),
+    Kind.CKPT_ABORT: ("checkpoint", "duration_us", "consecutive_failures", ""),
     Kind.RESTORE: ("checkpoint_or_-1", "generation", "records_behind", ""),
     Kind.CRASH: ("down_for_us", "", "", ""),
     Kind.RESTART: ("boot_time_us", "", "", ""),

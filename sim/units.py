@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from decimal import Decimal, InvalidOperation
 
-__all__ = ["US", "MS", "S", "parse_duration", "format_duration", "DURATION_FORMS"]
+__all__ = ["US", "MS", "S", "parse_duration", "format_duration", "DURATION_FORMS", "parse_rate", "RATE_FORMS"]
 
 US = 1
 MS = 1_000
@@ -41,3 +41,23 @@ def format_duration(us: int) -> str:
     if us % MS == 0:
         return f"{us / S:.3f}s"
     return f"{us / S:.6f}s"
+
+
+_RATE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*(B|KB|MB|GB)/s\s*$")
+_RATE_UNITS = {"B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9}
+RATE_FORMS = "a whole number of bytes per second > 0, or a string like '500KB/s', '50MB/s', '1.5GB/s'"
+
+
+def parse_rate(value: object) -> int:
+    """Return `value` as whole bytes per second (> 0); raise ValueError when it is not a valid rate."""
+    if isinstance(value, bool):
+        raise ValueError(value)
+    if isinstance(value, int) and value > 0:
+        return value
+    if isinstance(value, str):
+        match = _RATE.match(value)
+        if match:
+            rate = Decimal(match.group(1)) * _RATE_UNITS[match.group(2)]
+            if rate == rate.to_integral_value() and rate > 0:
+                return int(rate)
+    raise ValueError(value)

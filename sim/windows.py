@@ -281,6 +281,7 @@ class WindowOperator:
         self._event_timers: list[tuple[int, int, int, Hashable, Window, int]] = []
         self._processing_timers: list[tuple[int, int, int, Hashable, Window, int]] = []
         self._seq = 0
+        self.touched: set[tuple[Hashable, Window]] = set()  # windows changed since the last snapshot (only counted)
 
     # ---- input ---------------------------------------------------------------------------------
     def process(self, key: Hashable, timestamp: int, value: Any, ref: Any = None) -> None:
@@ -377,7 +378,7 @@ class WindowOperator:
     def snapshot(self) -> dict:
         """A deep copy of everything (for a checkpoint); `restore` takes it back."""
         import copy
-        return copy.deepcopy({k: v for k, v in self.__dict__.items() if k not in ("spec", "panes", "late")})
+        return copy.deepcopy({k: v for k, v in self.__dict__.items() if k not in ("spec", "panes", "late", "touched")})
 
     def restore(self, snapshot: dict) -> None:
         import copy
@@ -450,6 +451,7 @@ class WindowOperator:
 
     def _add(self, key: Hashable, state: _WindowState, value: Any) -> None:
         agg, trigger = self.spec.aggregate, self.spec.trigger
+        self.touched.add((key, state.window))
         state.acc_all, state.n_all = agg.add(state.acc_all, value), state.n_all + 1
         state.acc_new, state.n_new = agg.add(state.acc_new, value), state.n_new + 1
         if state.window.max_ts <= self.watermark:  # past its end, not expired: a late element
@@ -476,6 +478,7 @@ class WindowOperator:
     def _add_group(self, key: Hashable, state: _WindowState, value: Any, count: int) -> None:
         """`count` on-time elements whose aggregate is `value` (only from process_batch's fast path)."""
         agg, trigger = self.spec.aggregate, self.spec.trigger
+        self.touched.add((key, state.window))
         state.acc_all, state.n_all = agg.merge(state.acc_all, value), state.n_all + count
         state.acc_new, state.n_new = agg.merge(state.acc_new, value), state.n_new + count
         if trigger.early_after and not state.early_timer_set:

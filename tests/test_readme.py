@@ -43,14 +43,22 @@ def test_the_python_examples_run():
     (RunLimits, "### `[run]`"),
 ])
 def test_every_key_is_documented(cls, heading):
-    section = README.split(heading, 1)[1].split("\n### ", 1)[0].split("\n## ", 1)[0]
-    documented = set(re.findall(r"^\| `(\w+)` \|", section, flags=re.M))
+    table = first_table(README.split(heading, 1)[1])
+    documented = set(re.findall(r"^\| `(\w+)` \|", table, flags=re.M))
     keys = {f.name for f in fields(cls)} - {"name"}
     assert keys == documented, f"{heading}: undocumented {sorted(keys - documented)}, stale {sorted(documented - keys)}"
 
 
+def first_table(section: str) -> str:
+    """The first markdown table in `section`: its consecutive lines that start with '|'."""
+    lines = section.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("|"))
+    end = next((i for i in range(start, len(lines)) if not lines[i].startswith("|")), len(lines))
+    return "\n".join(lines[start:end])
+
+
 def test_the_invariants_table_names_every_checker():
-    table = README.split("### Invariants", 1)[1].split("\n## ", 1)[0]
+    table = first_table(README.split("### Invariants", 1)[1])
     assert set(re.findall(r"^\| `(\w+)` \|", table, flags=re.M)) == set(weir.INVARIANTS)
 
 
