@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .batch import RecordBatch
+from .components import Operator
 from .windows import MIN_TIME, LateElement, Pane, WindowOperator, WindowSpec
 
 __all__ = ["KeyedTotals", "running_totals", "RunningTotals", "WindowedAggregation", "WindowOutput"]
@@ -59,13 +60,14 @@ class KeyedTotals:
         return self.totals.copy()
 
 
-class RunningTotals:
+class RunningTotals(Operator):
     """Per-key running totals: the output of a record is its key's total after it."""
 
-    windowed = False
+    def __init__(self, keys: int):
+        self.state = KeyedTotals(keys)
 
-    def __init__(self, keys: int, snapshot: np.ndarray | None = None):
-        self.state = KeyedTotals(keys, snapshot)
+    def restore(self, snapshot: np.ndarray) -> None:
+        self.state = KeyedTotals(len(snapshot), snapshot)
 
     def on_batch(self, batch: RecordBatch, now: int) -> np.ndarray:
         return self.state.apply(batch.key, batch.value)
@@ -96,8 +98,8 @@ class WindowOutput:
         return bool(self.panes or self.late)
 
 
-class WindowedAggregation:
-    """A keyed window aggregation over the records' event times and values.
+class WindowedAggregation(Operator):
+    """A keyed window aggregation over the records' event times and values (writes panes, not rows).
 
     After a restore its watermark starts again from MIN_TIME, as Flink's timer service does: the
     watermark is not part of a checkpoint, the timers are.
@@ -105,11 +107,13 @@ class WindowedAggregation:
 
     windowed = True
 
-    def __init__(self, spec: WindowSpec, snapshot: dict | None = None):
+    def __init__(self, spec: WindowSpec):
         self.op = WindowOperator(spec)
-        if snapshot is not None:
-            self.op.restore(snapshot)
-            self.op.watermark = MIN_TIME
+        self._dropped_reported = 0
+
+    def restore(self, snapshot: dict) -> None:
+        self.op.restore(snapshot)
+        self.op.watermark = MIN_TIME
         self._dropped_reported = self.op.dropped
 
     def _take(self) -> WindowOutput:

@@ -130,6 +130,7 @@ class Job:
         self.restarts = 0
         self.final_watermark: int | None = None  # the window operator's, when the run ended
         self.late_dropped = 0  # metric (numLateRecordsDropped): reported as it happens, so it survives failovers
+        self.rows_written = 0  # rows handed to the sink, replays included
         self._restarting = False
         for node in (self.source, self.processor, self.sink, self.coordinator):
             node.on_crash(self._node_crashed)
@@ -172,9 +173,16 @@ class Job:
         self._deploy()
 
     def _new_operator(self, snapshot=None):
-        if self.window_spec is not None:
-            return WindowedAggregation(self.window_spec, snapshot)
-        return RunningTotals(self.scenario.workload.keys, snapshot)
+        """A fresh operator (the user's, a window aggregation, or running totals), restored if given a snapshot."""
+        if self.scenario.operator is not None:
+            op = self.scenario.operator.build()
+        elif self.window_spec is not None:
+            op = WindowedAggregation(self.window_spec)
+        else:
+            op = RunningTotals(self.scenario.workload.keys)
+        if snapshot is not None:
+            op.restore(snapshot)
+        return op
 
     def _deploy(self) -> None:
         self.generation += 1
@@ -222,9 +230,9 @@ class Job:
             behind = sum(broker.log.end_offsets()) - sum(a.positions)
             trace.add(Kind.RESTORE, node.index, a.restored_from, a.generation, behind)
             wm = self.scenario.watermarks
-            if self.window_spec is not None:
-                a.watermarks = PartitionWatermarks(self.partitions, wm.strategy, wm.bound, wm.idle_timeout,
-                                                   start_time=node.local_time())
+            if wm is not None:
+                a.watermarks = PartitionWatermarks(self.partitions, wm.generator(), wm.bound, wm.idle_timeout,
+                                                   start_time=node.local_time(), params=wm.params)
                 a.next_watermark_at = env.now + wm.interval
             if self.mode == "at_least_once":
                 a.procs.append(node.spawn(self._committer_task(a)))
@@ -323,6 +331,9 @@ class Job:
                 elif kind is Watermark:
                     a.watermarks_in_flight -= 1
                     out = op.on_watermark(msg.value, node.local_time())
+                    if not op.windowed:  # a record operator writes nothing at a watermark
+                        self.check_drained()
+                        continue
                     self.late_dropped += out.dropped
                     if out:
                         a.outputs_in_flight += 1
@@ -364,6 +375,7 @@ class Job:
                         continue
                 else:
                     rewritten = self.sink_table.write(batch, out, node.local_time())
+                    self.rows_written += len(batch)
                     trace.add(Kind.WRITE, node.index, batch.partition_id, batch.first_offset, len(batch), rewritten)
                 net.send(node, self.source, Msg.ACK, a.on_ack, batch.partition_id, batch.first_offset, len(batch),
                          ref=(batch.partition_id, batch.first_offset))

@@ -70,7 +70,7 @@ def execute(scenario: Scenario, seed: int | None = None, faults: tuple[Fault, ..
     sizes = np.bincount(data.keys % w.partitions, minlength=w.partitions)
     broker = Broker(world, world.node("broker"), w.partitions, [int(n) + 16 for n in sizes])
     producer = Producer(world, world.node("producer"), broker, scenario, data)
-    sink = make_sink(p.sink, w.records + 16)
+    sink = p.sink_spec.build() if p.sink_spec is not None else make_sink(p.sink, w.records + 16)
     results = WindowResults() if scenario.window else None
     store = CheckpointStore(scenario.checkpoint.retain) if scenario.checkpoint else None
     job = Job(world, scenario, broker, sink, store, producer, results)
@@ -88,7 +88,7 @@ def execute(scenario: Scenario, seed: int | None = None, faults: tuple[Fault, ..
     return Run(
         scenario=scenario.with_faults(faults), seed=seed, status=status, end_time=world.end_time,
         events=world.events, trace=world.trace.freeze(), source=broker.log.contents(), sink=sink_rows,
-        sink_writes=sink.writes, committed=tuple(broker.committed),
+        sink_writes=job.rows_written, committed=tuple(broker.committed),
         checkpoints_completed=store.total_completed if store else 0, restarts=job.restarts,
         windows=windows, late=late, window_watermark=job.final_watermark, late_dropped=job.late_dropped,
         checkpoint_stats=None if store is None else {

@@ -35,6 +35,50 @@ def _spec(kind: str, **opts: Any) -> dict:
     return {"kind": kind, **opts}
 
 
+def _operator_base():
+    from .components import Operator
+    return Operator
+
+
+def _sink_base():
+    from .components import Sink
+    return Sink
+
+
+def _watermark_base():
+    from .components import WatermarkStrategy
+    return WatermarkStrategy
+
+
+def _source_base():
+    from .components import Source
+    return Source
+
+
+#: kind -> (the key that names the class, the key that holds its parameters)
+_COMPONENT_KEYS = {"source": ("workload.source", "workload.source_params"),
+                   "sink": ("pipeline.sink", "pipeline.sink_params"),
+                   "watermarks": ("watermarks.strategy", "watermarks.params")}
+
+
+def _resolve(path: str | None, kind: str, base, params: dict):
+    """The ComponentSpec for a 'module:Class' value (None for a built-in name)."""
+    if path is None or ":" not in path:
+        return None
+    from .components import SEARCH_PATHS, ComponentSpec, load_class
+    class_key, params_key = _COMPONENT_KEYS[kind]
+    cls = load_class(path, base(), class_key, tuple(SEARCH_PATHS))
+    try:
+        return ComponentSpec(cls, params, kind)
+    except ScenarioError as e:
+        raise ScenarioError(params_key, e.got, e.accepts) from None
+
+
+def _check_component(path: str | None, kind: str, base, params: dict) -> None:
+    """Resolve a 'module:Class' value now, so a bad class or bad parameters fail at load time."""
+    _resolve(path, kind, base, params)
+
+
 def _validate(obj: Any, section: str) -> None:
     """Check and normalise every field of a dataclass from its metadata; raise ScenarioError."""
     for f in fields(obj):
@@ -70,6 +114,18 @@ def _validate(obj: Any, section: str) -> None:
             except ValueError:
                 raise ScenarioError(key, value, "a duration (" + DURATION_FORMS + "), optionally negative") from None
             object.__setattr__(obj, f.name, -us if negative else us)
+        elif kind == "component":  # a built-in name, or 'module:Class' of the right base class
+            if value in meta.get("choices", ()):
+                continue
+            if not isinstance(value, str) or ":" not in value:
+                names = ", ".join(meta.get("choices", ()))
+                raise ScenarioError(key, value, (f"one of {names}, or " if names else "") +
+                                    f"an importable 'module:Class' that subclasses weir.{meta['base']().__name__}")
+            from .components import SEARCH_PATHS, load_class
+            load_class(value, meta["base"](), key, tuple(SEARCH_PATHS))
+        elif kind == "params":
+            if not isinstance(value, dict):
+                raise ScenarioError(key, value, "a table of parameters")
         elif kind == "rate":
             try:
                 object.__setattr__(obj, f.name, parse_rate(value))
@@ -120,6 +176,13 @@ class Workload:
     idle_partitions: tuple[int, ...] = field(default=(), metadata=_spec("partitions"))
     idle_from: int | str = field(default=0, metadata=_spec("duration"))
     idle_until: int | str | None = field(default=None, metadata=_spec("duration", optional=True))
+    source: str | None = field(default=None, metadata=_spec("component", base=_source_base, optional=True))
+    source_params: dict = field(default_factory=dict, metadata=_spec("params"))
+
+    @property
+    def source_spec(self):
+        """The user's Source (a ComponentSpec), or None for the built-in uniform keys."""
+        return _resolve(self.source, "source", _source_base, self.source_params)
 
     def __post_init__(self) -> None:
         _validate(self, "workload")
@@ -128,6 +191,9 @@ class Workload:
                 raise ScenarioError("workload.idle_partitions", p, f"partition numbers below workload.partitions ({self.partitions})")
         if len(set(self.idle_partitions)) >= self.partitions:
             raise ScenarioError("workload.idle_partitions", list(self.idle_partitions), "at least one partition left with data")
+        if self.source is not None and ":" not in self.source:
+            raise ScenarioError("workload.source", self.source, "an importable 'module:Class' that subclasses weir.Source")
+        _check_component(self.source, "source", _source_base, self.source_params)
         if self.idle_partitions and self.keys < self.partitions:
             raise ScenarioError("workload.keys", self.keys, f"at least workload.partitions ({self.partitions}) keys when some partitions are idle")
 
@@ -137,7 +203,8 @@ class Pipeline:
     """The job: delivery mode, sink kind, batch size and the costs of each step."""
 
     mode: str = field(default="at_least_once", metadata=_spec("choice", choices=MODES))
-    sink: str | None = field(default=None, metadata=_spec("choice", choices=SINKS, optional=True))
+    sink: str | None = field(default=None, metadata=_spec("component", choices=SINKS, base=_sink_base, optional=True))
+    sink_params: dict = field(default_factory=dict, metadata=_spec("params"))
     batch_size: int = field(default=100, metadata=_spec("count", min=1))
     max_in_flight: int = field(default=4, metadata=_spec("count", min=1))
     poll_interval: int | str = field(default="1ms", metadata=_spec("duration", min=1))
@@ -149,8 +216,14 @@ class Pipeline:
     request_timeout: int | str = field(default="20ms", metadata=_spec("duration", min=1))
     restart_delay: int | str = field(default="100ms", metadata=_spec("duration"))
 
+    @property
+    def sink_spec(self):
+        """The user's Sink (a ComponentSpec), or None for a built-in one."""
+        return _resolve(self.sink, "sink", _sink_base, self.sink_params)
+
     def __post_init__(self) -> None:
         _validate(self, "pipeline")
+        _check_component(self.sink, "sink", _sink_base, self.sink_params)
         if self.sink is None:
             object.__setattr__(self, "sink", "upsert" if self.mode == "exactly_once" else "append")
         round_trip = 2 * (self.network_latency + self.network_jitter)
@@ -228,13 +301,21 @@ class WindowSettings:
 class WatermarkSettings:
     """How the source derives watermarks from the records it reads."""
 
-    strategy: str = field(default="bounded_out_of_orderness", metadata=_spec("choice", choices=WATERMARK_STRATEGIES))
+    strategy: str = field(default="bounded_out_of_orderness",
+                          metadata=_spec("component", choices=WATERMARK_STRATEGIES, base=_watermark_base))
+    params: dict = field(default_factory=dict, metadata=_spec("params"))
     bound: int | str = field(default="10ms", metadata=_spec("duration"))
     interval: int | str = field(default="10ms", metadata=_spec("duration", min=1))
     idle_timeout: int | str | None = field(default=None, metadata=_spec("duration", min=1, optional=True))
 
+    def generator(self):
+        """The strategy: a built-in's name, or the user's WatermarkStrategy class."""
+        spec = _resolve(self.strategy, "watermarks", _watermark_base, self.params)
+        return self.strategy if spec is None else spec.cls
+
     def __post_init__(self) -> None:
         _validate(self, "watermarks")
+        _check_component(self.strategy, "watermarks", _watermark_base, self.params)
 
 
 @dataclass(frozen=True)
@@ -321,6 +402,7 @@ class Scenario:
     checkpoint: Checkpointing | None = None
     window: WindowSettings | None = None
     watermarks: WatermarkSettings | None = None
+    operator: Any = None  # a components.ComponentSpec for a user Operator (instead of running totals)
     nodes: tuple[NodeSpec, ...] = ()
     faults: tuple[Fault, ...] = ()
     expect: Expect = field(default_factory=Expect)
@@ -331,13 +413,19 @@ class Scenario:
         object.__setattr__(self, "nodes", tuple(self.nodes))
         object.__setattr__(self, "faults", tuple(self.faults))
         mode = self.pipeline.mode
+        if self.operator is not None:
+            from .components import ComponentSpec
+            if not isinstance(self.operator, ComponentSpec) or self.operator.kind != "operator":
+                raise ScenarioError("operator", self.operator, "a ComponentSpec of a weir.Operator subclass")
+            if self.window is not None:
+                raise ScenarioError("operator", raw("an [operator] table"), "either [operator] or [window], not both")
         if mode == "exactly_once":
             if self.checkpoint is None:
                 raise ScenarioError("checkpoint", raw("no [checkpoint] table"),
                                     "a [checkpoint] table when pipeline.mode = 'exactly_once' (offsets live in checkpoints)")
-            if self.pipeline.sink != "upsert":
+            if self.pipeline.sink == "append":
                 raise ScenarioError("pipeline.sink", self.pipeline.sink,
-                                    "'upsert' when pipeline.mode = 'exactly_once' (replays must not duplicate)")
+                                    "'upsert' or your own sink when pipeline.mode = 'exactly_once' (replays must not duplicate)")
         if mode == "at_most_once" and self.checkpoint is not None:
             raise ScenarioError("checkpoint", raw("a [checkpoint] table"),
                                 "no [checkpoint] table when pipeline.mode = 'at_most_once' (it restarts from offsets committed at poll)")
@@ -376,8 +464,8 @@ class Scenario:
 
 _SECTIONS = {"workload": Workload, "pipeline": Pipeline, "checkpoint": Checkpointing, "window": WindowSettings,
              "watermarks": WatermarkSettings, "expect": Expect, "run": RunLimits}
-_TOP = ("name", "description", "seed", "workload", "pipeline", "checkpoint", "window", "watermarks", "nodes",
-        "faults", "expect", "run")
+_TOP = ("name", "description", "seed", "workload", "pipeline", "checkpoint", "window", "watermarks", "operator",
+        "nodes", "faults", "expect", "run")
 
 
 def _keys_of(cls: type) -> tuple[str, ...]:
@@ -406,6 +494,18 @@ def parse_scenario(doc: dict, default_name: str = "scenario") -> Scenario:
     for key, cls in _SECTIONS.items():
         if key in doc:
             kwargs[key] = _table(doc[key], key, cls)
+    if "operator" in doc:
+        table = doc["operator"]
+        if not isinstance(table, dict):
+            raise ScenarioError("operator", table, "a table [operator] with class = 'module:Class' and params")
+        for k in table:
+            if k not in ("class", "params"):
+                raise ScenarioError(f"operator.{k}", raw("an unknown key"), "one of class, params")
+        if "class" not in table:
+            raise ScenarioError("operator.class", raw("nothing"), "an importable 'module:Class' that subclasses weir.Operator")
+        from .components import SEARCH_PATHS, ComponentSpec, Operator, load_class
+        cls = load_class(table["class"], Operator, "operator.class", tuple(SEARCH_PATHS))
+        kwargs["operator"] = ComponentSpec(cls, table.get("params", {}), "operator")
     if "nodes" in doc:
         nodes = doc["nodes"]
         if not isinstance(nodes, dict):
@@ -460,7 +560,11 @@ def load_scenario(ref: str | Path) -> Scenario:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ScenarioError("(file)", raw(f"text that is not TOML ({e})"), "a TOML document", shown) from None
+    from .components import SEARCH_PATHS
+    SEARCH_PATHS.append(path.resolve().parent)  # components named in the file import from its folder
     try:
         return parse_scenario(doc, default_name=path.stem)
     except ScenarioError as e:
         raise e.in_file(shown) from None
+    finally:
+        SEARCH_PATHS.pop()

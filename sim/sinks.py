@@ -13,13 +13,14 @@ import sqlite3
 import numpy as np
 
 from .batch import Column, RecordBatch
+from .components import Sink
 
 __all__ = ["AppendSink", "UpsertSink", "make_sink", "SINK_COLUMNS"]
 
 SINK_COLUMNS = ("record_id", "key", "partition", "offset", "value", "written_at")
 
 
-class AppendSink:
+class AppendSink(Sink):
     """An append-only table held as numpy columns."""
 
     kind = "append"
@@ -72,7 +73,7 @@ ON CONFLICT (record_id) DO UPDATE SET
 """
 
 
-class UpsertSink:
+class UpsertSink(Sink):
     """An idempotent table on SQLite, keyed by record id."""
 
     kind = "upsert"

@@ -15,16 +15,17 @@ A watermark W means: no more events with timestamp <= W are expected.
 
 from __future__ import annotations
 
+from .components import WatermarkStrategy
 from .windows import MIN_TIME
 
 __all__ = ["BoundedOutOfOrderness", "Punctuated", "IngestionTime", "PartitionWatermarks", "STRATEGIES"]
 
 
-class BoundedOutOfOrderness:
+class BoundedOutOfOrderness(WatermarkStrategy):
     """Events may arrive up to `bound` us out of order."""
 
     def __init__(self, bound: int):
-        self.bound = bound
+        super().__init__(bound)
         self.max_ts = MIN_TIME + bound + 1
 
     def on_event(self, ts: int, marker: bool = False) -> None:
@@ -35,7 +36,7 @@ class BoundedOutOfOrderness:
         return self.max_ts - self.bound - 1
 
 
-class Punctuated:
+class Punctuated(WatermarkStrategy):
     """Watermarks come only from marker records in the stream."""
 
     def __init__(self, bound: int = 0):
@@ -49,7 +50,7 @@ class Punctuated:
         return self.watermark
 
 
-class IngestionTime:
+class IngestionTime(WatermarkStrategy):
     """Event time is assigned on reading, from the reader's clock (monotone, so W = last - 1)."""
 
     def __init__(self, bound: int = 0):
@@ -70,9 +71,11 @@ STRATEGIES = {"bounded_out_of_orderness": BoundedOutOfOrderness, "punctuated": P
 class PartitionWatermarks:
     """Per-partition generators, merged into the source's watermark."""
 
-    def __init__(self, partitions: int, strategy: str = "bounded_out_of_orderness", bound: int = 0,
-                 idle_timeout: int | None = None, start_time: int = 0):
-        self.generators = [STRATEGIES[strategy](bound) for _ in range(partitions)]
+    def __init__(self, partitions: int, strategy="bounded_out_of_orderness", bound: int = 0,
+                 idle_timeout: int | None = None, start_time: int = 0, params: dict | None = None):
+        """`strategy` is a name in STRATEGIES or a WatermarkStrategy subclass, built as cls(bound, **params)."""
+        cls = STRATEGIES[strategy] if isinstance(strategy, str) else strategy
+        self.generators = [cls(bound, **(params or {})) for _ in range(partitions)]
         self.idle_timeout = idle_timeout
         self.last_activity = [start_time] * partitions
         self.idle = [False] * partitions

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import simpy
 
+from .errors import SimulationError
 from .kernel import Node, World
 from .log import Broker
 from .scenario import Scenario
@@ -34,8 +35,12 @@ def draw_workload(world: World, scenario: Scenario) -> WorkloadData:
     w = scenario.workload
     n = w.records
     rng = world.rngs.stream("workload")
-    keys = rng.integers(0, w.keys, n, dtype=np.int64)
-    values = rng.integers(1, 1000, n, dtype=np.int64)
+    user_delays = None
+    if w.source_spec is not None:
+        keys, values, user_delays = _generated(w.source_spec.build().generate(rng, n, w.keys), n, w.keys, w.source)
+    else:
+        keys = rng.integers(0, w.keys, n, dtype=np.int64)
+        values = rng.integers(1, 1000, n, dtype=np.int64)
     if w.idle_partitions:
         idle_set = np.array(w.idle_partitions, dtype=np.int64)
         nominal = (np.arange(n) // w.produce_batch) * w.produce_interval  # when each record is produced, faults aside
@@ -51,7 +56,26 @@ def draw_workload(world: World, scenario: Scenario) -> WorkloadData:
         drng = world.rngs.stream("workload.delays")
         delays = drng.integers(0, w.out_of_order + 1, n, dtype=np.int64)
         delays[drng.random(n) < w.late_fraction] += w.late_by
+    if user_delays is not None:
+        delays = delays + user_delays
     return WorkloadData(keys, values, delays)
+
+
+def _generated(out, n: int, keys: int, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Check what a user's Source.generate returned: three int64 arrays of length n, keys in range."""
+    try:
+        k, v, d = (np.asarray(a) for a in out)
+    except (TypeError, ValueError):
+        raise SimulationError(f"{name}.generate must return (keys, values, delays), got {type(out).__name__}") from None
+    for label, arr in (("keys", k), ("values", v), ("delays", d)):
+        if arr.shape != (n,) or not np.issubdtype(arr.dtype, np.integer):
+            raise SimulationError(f"{name}.generate: {label} must be {n} whole numbers, got shape {arr.shape} "
+                                  f"of {arr.dtype}")
+    if len(k) and (k.min() < 0 or k.max() >= keys):
+        raise SimulationError(f"{name}.generate: keys must be in 0..{keys - 1}, got {int(k.min())}..{int(k.max())}")
+    if len(d) and d.min() < 0:
+        raise SimulationError(f"{name}.generate: delays must be >= 0, got {int(d.min())}")
+    return k.astype(np.int64), v.astype(np.int64), d.astype(np.int64)
 
 
 class Producer:

@@ -5,6 +5,8 @@ by built-in name; build a `Scenario` in Python from its parts.
 """
 
 from analysis.checkers import INVARIANTS, Verdict, check
+from sim.batch import RecordBatch
+from sim.components import ComponentSpec, Operator, Sink, Source, WatermarkStrategy
 from sim.errors import ScenarioError, SimulationError, WeirError
 from sim.run import Run, execute
 from sim.scenario import (
@@ -20,4 +22,5 @@ __all__ = [
     "INVARIANTS", "Verdict", "check", "ScenarioError", "SimulationError", "WeirError", "Run", "execute",
     "Checkpointing", "Expect", "Fault", "NodeSpec", "Pipeline", "RunLimits", "Scenario", "Workload",
     "builtin_scenarios", "load_scenario", "SPECTRUM", "Expectation", "RunResult", "result_of", "run", "spectrum",
+    "RecordBatch", "ComponentSpec", "Operator", "Sink", "Source", "WatermarkStrategy",
 ]
