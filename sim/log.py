@@ -12,6 +12,7 @@ import numpy as np
 
 from .batch import Column, RecordBatch
 from .kernel import Node, World
+from .partitioner import partition_for
 from .trace import Kind
 
 __all__ = ["PartitionedLog", "Broker"]
@@ -82,14 +83,14 @@ class Broker:
         self._on_commit.append(listener)
 
     def append(self, first_id: int, key: np.ndarray, event_time: np.ndarray, value: np.ndarray) -> bool:
-        """Append a producer batch of records first_id.. (split by partition = key mod partitions)."""
+        """Append a producer batch of records first_id.. (each to its key's partition, as Kafka's partitioner does)."""
         n = len(key)
         checksum = zlib.crc32(value.tobytes(), zlib.crc32(key.tobytes()))
         if first_id < self._producer_next_id:  # a retry of a batch already written
             self.world.trace.add(Kind.PRODUCE, self.node.index, first_id, n, 1, checksum)
             return True
         record_id = np.arange(first_id, first_id + n, dtype=np.int64)
-        part = key % self.log.partitions
+        part = partition_for(key, self.log.partitions)
         order = np.argsort(part, kind="stable")  # by partition, keeping the batch's order within each
         bounds = np.searchsorted(part[order], np.arange(self.log.partitions + 1))
         for p in range(self.log.partitions):

@@ -9,6 +9,7 @@ import numpy as np
 from .clock import NodeClock
 from .kernel import World
 from .log import Broker
+from .partitioner import partition_for
 from .checkpoint import CheckpointStore
 from .pipeline import Job
 from .workload import Producer, draw_workload
@@ -67,7 +68,7 @@ def execute(scenario: Scenario, seed: int | None = None, faults: tuple[Fault, ..
     world.trace.add(Kind.RUN_START, 0, seed, w.records, w.partitions, MODES.index(p.mode))
     data = draw_workload(world, scenario)
     # The workload is known up front, so each partition is sized for it (growth still works past it).
-    sizes = np.bincount(data.keys % w.partitions, minlength=w.partitions)
+    sizes = np.bincount(partition_for(data.keys, w.partitions), minlength=w.partitions)
     broker = Broker(world, world.node("broker"), w.partitions, [int(n) + 16 for n in sizes])
     producer = Producer(world, world.node("producer"), broker, scenario, data)
     sink = p.sink_spec.build() if p.sink_spec is not None else make_sink(p.sink, w.records + 16)

@@ -194,8 +194,13 @@ class Workload:
         if self.source is not None and ":" not in self.source:
             raise ScenarioError("workload.source", self.source, "an importable 'module:Class' that subclasses weir.Source")
         _check_component(self.source, "source", _source_base, self.source_params)
-        if self.idle_partitions and self.keys < self.partitions:
-            raise ScenarioError("workload.keys", self.keys, f"at least workload.partitions ({self.partitions}) keys when some partitions are idle")
+        if self.idle_partitions:
+            import numpy as np
+            from .partitioner import partition_for
+            busy = set(partition_for(np.arange(self.keys), self.partitions).tolist()) - set(self.idle_partitions)
+            if not busy:
+                raise ScenarioError("workload.idle_partitions", list(self.idle_partitions),
+                                    f"partitions that leave at least one of the {self.keys} keys a partition with data")
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ import simpy
 from .errors import SimulationError
 from .kernel import Node, World
 from .log import Broker
+from .partitioner import partition_for
 from .scenario import Scenario
 from .trace import Msg
 
@@ -29,7 +30,8 @@ def draw_workload(world: World, scenario: Scenario) -> WorkloadData:
     """Draw the workload from the run's `workload` and `workload.delays` streams.
 
     Keys are uniform over 0 .. keys-1. A record produced (nominally) while its partition is to be
-    idle, from `idle_from` until `idle_until`, gets the next key that maps elsewhere, so an idle
+    idle, from `idle_from` until `idle_until`, gets the next key whose partition (Kafka's murmur2
+    partitioner) is not idle, so an idle
     partition receives nothing in that time. Delays are uniform over 0 .. out_of_order, plus `late_by` for a `late_fraction`.
     """
     w = scenario.workload
@@ -42,15 +44,11 @@ def draw_workload(world: World, scenario: Scenario) -> WorkloadData:
         keys = rng.integers(0, w.keys, n, dtype=np.int64)
         values = rng.integers(1, 1000, n, dtype=np.int64)
     if w.idle_partitions:
-        idle_set = np.array(w.idle_partitions, dtype=np.int64)
         nominal = (np.arange(n) // w.produce_batch) * w.produce_interval  # when each record is produced, faults aside
         quiet = nominal >= w.idle_from
         if w.idle_until is not None:
             quiet &= nominal < w.idle_until
-        moved = quiet & np.isin(keys % w.partitions, idle_set)
-        while moved.any():
-            keys[moved] = (keys[moved] + 1) % w.keys
-            moved &= np.isin(keys % w.partitions, idle_set)
+        keys[quiet] = _away_from_idle(w)[keys[quiet]]
     delays = np.zeros(n, dtype=np.int64)
     if w.out_of_order or w.late_fraction:
         drng = world.rngs.stream("workload.delays")
@@ -59,6 +57,15 @@ def draw_workload(world: World, scenario: Scenario) -> WorkloadData:
     if user_delays is not None:
         delays = delays + user_delays
     return WorkloadData(keys, values, delays)
+
+
+def _away_from_idle(w) -> np.ndarray:
+    """For each key, itself if its partition is not idle, else the next key (cyclically) whose partition is not."""
+    all_keys = np.arange(w.keys, dtype=np.int64)
+    allowed = ~np.isin(partition_for(all_keys, w.partitions), np.array(w.idle_partitions, dtype=np.int64))
+    ok = np.flatnonzero(allowed)  # Workload validation guarantees at least one
+    nxt = np.searchsorted(ok, all_keys)  # the first allowed key at or after each key
+    return ok[np.where(nxt < len(ok), nxt, 0)]
 
 
 def _generated(out, n: int, keys: int, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

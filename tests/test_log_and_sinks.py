@@ -41,13 +41,13 @@ def broker(partitions: int = 2) -> Broker:
 
 def test_broker_splits_a_producer_batch_by_key_and_drops_a_retried_batch():
     b = broker(2)
-    keys, values = arr(0, 1, 2, 3), arr(9, 8, 7, 6)
+    keys, values = arr(0, 1, 2, 3), arr(9, 8, 7, 6)  # murmur2 puts keys 1, 2 in partition 0 and 0, 3 in 1
     b.append(0, keys, arr(0, 0, 0, 0), values)
     assert b.log.end_offsets() == [2, 2]
     b.append(0, keys, arr(0, 0, 0, 0), values)  # the producer retried: no answer reached it
     assert b.log.end_offsets() == [2, 2]
     b.append(4, arr(1), arr(0), arr(5))
-    assert b.log.contents()["record_id"].tolist() == [0, 2, 1, 3, 4]
+    assert b.log.contents()["record_id"].tolist() == [1, 2, 4, 0, 3]
     dup_flags = [r["duplicate"] for r in b.world.trace.freeze().rows() if r["kind"] == "PRODUCE"]
     assert dup_flags == [0, 1, 0]
 
@@ -65,12 +65,23 @@ def test_broker_rejects_commits_from_an_older_generation():
 
 def test_fetch_goes_round_robin_over_partitions_with_records():
     b = broker(3)
-    b.append(0, arr(0, 1, 2, 0), arr(0, 0, 0, 0), arr(1, 1, 1, 1))
-    positions = [0, 0, 0]
-    assert b.fetch(positions, 1, 10).partition_id == 1
-    positions = [2, 1, 0]
-    assert b.fetch(positions, 0, 10).partition_id == 2
+    b.append(0, arr(1, 3, 0, 1), arr(0, 0, 0, 0), arr(1, 1, 1, 1))  # keys 1 -> partition 0, 3 -> 1, 0 -> 2
+    assert b.log.end_offsets() == [2, 1, 1]
+    assert b.fetch([0, 0, 0], 1, 10).partition_id == 1
+    assert b.fetch([2, 1, 0], 0, 10).partition_id == 2
     assert b.fetch([2, 1, 1], 0, 10) is None
+
+
+def test_keyed_partitioning_is_kafkas_murmur2():
+    from sim.partitioner import murmur2, partition_for
+    # Kafka's own vectors (UtilsTest.testMurmur2 in the Java client)
+    cases = {b"21": -973932308, b"foobar": -790332482, b"a-little-bit-long-string": -985981536,
+             b"a-little-bit-longer-string": -1486304829,
+             b"lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8": -58897971, b"abc": 479470107}
+    assert {k: murmur2(k) for k in cases} == cases
+    keys = np.array([0, 1, 42, -5, 2**40 + 3, 2**63 - 1, -(2**63)], dtype=np.int64)
+    expected = [(murmur2(int(k).to_bytes(8, "big", signed=True)) & 0x7FFFFFFF) % 7 for k in keys]
+    assert partition_for(keys, 7).tolist() == expected
 
 
 def batch(ids, p=0, first=0):
@@ -118,3 +129,10 @@ def test_running_totals_equal_the_record_by_record_loop(pairs, start):
     slow_totals = list(start)
     assert running_totals(keys, values, fast_totals).tolist() == loop_totals(keys, values, slow_totals)
     assert fast_totals.tolist() == slow_totals
+
+
+@given(st.lists(st.integers(-(2**63), 2**63 - 1), max_size=50), st.integers(1, 64))
+def test_vectorised_partitioner_equals_the_reference(keys, partitions):
+    from sim.partitioner import murmur2, partition_for
+    expected = [(murmur2(k.to_bytes(8, "big", signed=True)) & 0x7FFFFFFF) % partitions for k in keys]
+    assert partition_for(np.array(keys, dtype=np.int64), partitions).tolist() == expected

@@ -70,3 +70,14 @@ def test_the_demo_sample_is_what_demo_prints(capsys):
     printed = [line.rstrip() for line in capsys.readouterr().out.splitlines()]
     sample = [line.rstrip() for line in README.split("`make demo` runs one workload", 1)[1].split("```")[1].splitlines()[1:]]
     assert [line for line in sample if line.strip()] == [line for line in printed if line.strip()]
+
+
+def test_the_run_sample_is_what_run_prints(capsys):
+    assert main(["run", "exactly_once_crash"]) == 0
+    printed = [line.rstrip() for line in capsys.readouterr().out.splitlines()]
+    sample = README.split("$ weir run exactly_once_crash\n", 1)[1].split("```", 1)[0].rstrip("\n").splitlines()
+    # the sample shortens the description (which wraps) to one line ending in "..."
+    assert sample[0] == printed[0]
+    assert sample[1].endswith("...") and printed[1].startswith(sample[1][:-3].rstrip())
+    after_description = next(i for i, line in enumerate(printed) if line.startswith("  mode "))
+    assert sample[2:] == printed[after_description:]
