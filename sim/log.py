@@ -65,14 +65,16 @@ class Broker:
     """The log's node: appends from the producer, fetches and offset commits from the consumer.
 
     Durable: the log, the committed offsets, the producer's next expected record id (so a retried
-    append is not written twice: Kafka's idempotent producer, for a single producer) and the group
+    append is not written twice: Kafka's idempotent producer, for a single producer; with
+    `idempotent` off a retry is appended again, a duplicate in the log) and the group
     generation (a commit from an older generation of the consumer group is rejected, as Kafka
     rejects commits with an illegal generation after a rebalance).
     """
 
-    def __init__(self, world: World, node: Node, partitions: int, capacity: int | list[int]):
+    def __init__(self, world: World, node: Node, partitions: int, capacity: int | list[int], idempotent: bool = True):
         self.world = world
         self.node = node
+        self.idempotent = idempotent
         self.log = PartitionedLog(partitions, capacity)
         self.committed = [0] * partitions
         self.generation = 0
@@ -86,7 +88,7 @@ class Broker:
         """Append a producer batch of records first_id.. (each to its key's partition, as Kafka's partitioner does)."""
         n = len(key)
         checksum = zlib.crc32(value.tobytes(), zlib.crc32(key.tobytes()))
-        if first_id < self._producer_next_id:  # a retry of a batch already written
+        if self.idempotent and first_id < self._producer_next_id:  # a retry of a batch already written
             self.world.trace.add(Kind.PRODUCE, self.node.index, first_id, n, 1, checksum)
             return True
         record_id = np.arange(first_id, first_id + n, dtype=np.int64)
@@ -98,7 +100,7 @@ class Broker:
             if hi > lo:
                 idx = order[lo:hi]
                 self.log.append(p, record_id[idx], key[idx], event_time[idx], value[idx])
-        self._producer_next_id = first_id + n
+        self._producer_next_id = max(self._producer_next_id, first_id + n)
         self.world.trace.add(Kind.PRODUCE, self.node.index, first_id, n, 0, checksum)
         return True
 

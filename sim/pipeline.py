@@ -7,12 +7,15 @@ are interrupted and the whole object is dropped. The restart builds a new attemp
 state only: the latest completed checkpoint when checkpointing is on (offsets and operator state
 together), otherwise the consumer group's committed offsets and empty state.
 
-Delivery modes differ in one thing, when offsets are committed:
-- at_most_once:  right after the poll, before processing (a crash loses what was in flight);
-- at_least_once: every commit_interval, up to what the sink acknowledged (a crash replays what
-  was written after the last commit, so the sink sees it twice);
-- exactly_once:  when a checkpoint completes, and restarts use the checkpoint's offsets; with an
-  idempotent sink the replay overwrites its own rows.
+Delivery modes differ mainly in when offsets are committed (`pipeline.offset_commit`, defaulted
+from the mode):
+- before_processing (at_most_once): right after the poll (a crash loses what was in flight);
+- after_ack (at_least_once): every commit_interval, up to what the sink acknowledged (a crash
+  replays what was written after the last commit, so the sink sees it twice);
+- on_checkpoint (exactly_once): when a checkpoint completes, and restarts use the checkpoint's
+  offsets; with an idempotent sink the replay overwrites its own rows;
+- auto: every commit_interval, whatever was polled, processed or not (Kafka's auto-commit): a
+  crash can both lose records and duplicate them.
 
 With a `[window]` the processor runs a keyed event-time window aggregation. The source then keeps
 a watermark generator per partition and, every watermark interval, sends the merged watermark
@@ -234,7 +237,7 @@ class Job:
                 a.watermarks = PartitionWatermarks(self.partitions, wm.generator(), wm.bound, wm.idle_timeout,
                                                    start_time=node.local_time(), params=wm.params)
                 a.next_watermark_at = env.now + wm.interval
-            if self.mode == "at_least_once":
+            if self.cfg.offset_commit in ("after_ack", "auto"):
                 a.procs.append(node.spawn(self._committer_task(a)))
             while True:
                 if a.barrier_request is not None:
@@ -256,7 +259,7 @@ class Job:
                 a.positions[p] = end
                 a.in_flight += 1
                 trace.add(Kind.POLL, node.index, p, batch.first_offset, len(batch), a.generation)
-                if self.mode == "at_most_once":
+                if self.cfg.offset_commit == "before_processing":
                     yield from net.call(node, broker.node, Msg.COMMIT,
                                         lambda p=p, end=end: broker.commit({p: end}, a.generation),
                                         cfg.request_timeout, ref=(a.generation, 1))
@@ -291,12 +294,14 @@ class Job:
         self.world.net.send(self.source, self.processor, Msg.BARRIER, a.to_processor, Barrier(n), ref=(n, 0))
 
     def _committer_task(self, a: _Attempt):
-        """at_least_once: every commit_interval, commit what the sink acknowledged (if it changed)."""
+        """Every commit_interval, commit offsets if they moved: what the sink acknowledged ("after_ack"),
+        or what was polled, processed or not ("auto", Kafka's enable.auto.commit)."""
         world, broker, node = self.world, self.broker, self.source
+        done = a.acked if self.cfg.offset_commit == "after_ack" else a.positions
         try:
             while True:
                 yield world.env.timeout(self.cfg.commit_interval)
-                changed = {p: a.acked[p] for p in range(self.partitions) if a.acked[p] != a.confirmed[p]}
+                changed = {p: done[p] for p in range(self.partitions) if done[p] != a.confirmed[p]}
                 if not changed:
                     self.check_drained()
                     continue
@@ -434,7 +439,7 @@ class Job:
         store.max_bytes = max(store.max_bytes, pending["bytes"])
         a.pending = None
         world.trace.add(Kind.CKPT_COMPLETE, self.coordinator.index, n, duration, size, pending["bytes"])
-        if self.mode == "exactly_once":
+        if self.cfg.offset_commit == "on_checkpoint":
             # notifyCheckpointComplete: the source commits the checkpoint's offsets to the broker.
             world.net.send(self.coordinator, self.source, Msg.NOTIFY, self._commit_checkpoint, a, cp, ref=(cp.id, 0))
 

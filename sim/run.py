@@ -69,7 +69,7 @@ def execute(scenario: Scenario, seed: int | None = None, faults: tuple[Fault, ..
     data = draw_workload(world, scenario)
     # The workload is known up front, so each partition is sized for it (growth still works past it).
     sizes = np.bincount(partition_for(data.keys, w.partitions), minlength=w.partitions)
-    broker = Broker(world, world.node("broker"), w.partitions, [int(n) + 16 for n in sizes])
+    broker = Broker(world, world.node("broker"), w.partitions, [int(n) + 16 for n in sizes], w.idempotent)
     producer = Producer(world, world.node("producer"), broker, scenario, data)
     sink = p.sink_spec.build() if p.sink_spec is not None else make_sink(p.sink, w.records + 16)
     results = WindowResults() if scenario.window else None

@@ -23,6 +23,9 @@ __all__ = [
 ]
 
 MODES = ("at_most_once", "at_least_once", "exactly_once")
+#: When the consumer commits offsets (Kafka's commit policies); each mode has its default.
+OFFSET_COMMITS = ("before_processing", "after_ack", "auto", "on_checkpoint")
+DEFAULT_COMMIT = {"at_most_once": "before_processing", "at_least_once": "after_ack", "exactly_once": "on_checkpoint"}
 SINKS = ("append", "upsert")
 #: The nodes of the pipeline, in trace order. The job's tasks run on source, processor, sink and
 #: coordinator; a crash of any of them fails the whole job over (Flink's full restart strategy).
@@ -178,6 +181,7 @@ class Workload:
     idle_until: int | str | None = field(default=None, metadata=_spec("duration", optional=True))
     source: str | None = field(default=None, metadata=_spec("component", base=_source_base, optional=True))
     source_params: dict = field(default_factory=dict, metadata=_spec("params"))
+    idempotent: bool = field(default=True, metadata=_spec("flag"))
 
     @property
     def source_spec(self):
@@ -208,6 +212,7 @@ class Pipeline:
     """The job: delivery mode, sink kind, batch size and the costs of each step."""
 
     mode: str = field(default="at_least_once", metadata=_spec("choice", choices=MODES))
+    offset_commit: str | None = field(default=None, metadata=_spec("choice", choices=OFFSET_COMMITS, optional=True))
     sink: str | None = field(default=None, metadata=_spec("component", choices=SINKS, base=_sink_base, optional=True))
     sink_params: dict = field(default_factory=dict, metadata=_spec("params"))
     batch_size: int = field(default=100, metadata=_spec("count", min=1))
@@ -231,6 +236,11 @@ class Pipeline:
         _check_component(self.sink, "sink", _sink_base, self.sink_params)
         if self.sink is None:
             object.__setattr__(self, "sink", "upsert" if self.mode == "exactly_once" else "append")
+        if self.offset_commit is None:
+            object.__setattr__(self, "offset_commit", DEFAULT_COMMIT[self.mode])
+        if self.mode == "exactly_once" and self.offset_commit != "on_checkpoint":
+            raise ScenarioError("pipeline.offset_commit", self.offset_commit,
+                                "'on_checkpoint' when pipeline.mode = 'exactly_once' (offsets live in checkpoints)")
         round_trip = 2 * (self.network_latency + self.network_jitter)
         if self.request_timeout <= round_trip:
             raise ScenarioError("pipeline.request_timeout", self.request_timeout,
@@ -431,6 +441,8 @@ class Scenario:
             if self.pipeline.sink == "append":
                 raise ScenarioError("pipeline.sink", self.pipeline.sink,
                                     "'upsert' or your own sink when pipeline.mode = 'exactly_once' (replays must not duplicate)")
+        if self.pipeline.offset_commit == "on_checkpoint" and self.checkpoint is None:
+            raise ScenarioError("pipeline.offset_commit", "on_checkpoint", "another policy, or a [checkpoint] table to commit on")
         if mode == "at_most_once" and self.checkpoint is not None:
             raise ScenarioError("checkpoint", raw("a [checkpoint] table"),
                                 "no [checkpoint] table when pipeline.mode = 'at_most_once' (it restarts from offsets committed at poll)")

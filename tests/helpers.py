@@ -9,14 +9,19 @@ import numpy as np
 from sim.scenario import Checkpointing, Expect, Fault, Pipeline, Scenario, Workload
 
 
-def small(mode: str = "exactly_once", faults: tuple[Fault, ...] = (), records: int = 4000, **pipeline) -> Scenario:
-    """A quick version of the spectrum scenario: 4000 records, all in the log by t=0.1s."""
+def small(mode: str = "exactly_once", faults: tuple[Fault, ...] = (), records: int = 4000,
+          checkpoint: Checkpointing | None = None, **pipeline) -> Scenario:
+    """A quick version of the spectrum scenario: 4000 records, all in the log by t=0.1s.
+
+    exactly_once checkpoints every 50ms unless `checkpoint` says otherwise; other modes only if given one.
+    """
+    if checkpoint is None and mode == "exactly_once":
+        checkpoint = Checkpointing(interval="50ms")
     return Scenario(
         name=f"small_{mode}",
         workload=Workload(records=records, partitions=4, keys=50, produce_batch=200, produce_interval="5ms"),
         pipeline=Pipeline(mode=mode, **pipeline),
-        checkpoint=None if mode == "at_most_once" else Checkpointing(interval="50ms")
-        if mode == "exactly_once" else None,
+        checkpoint=checkpoint,
         faults=faults,
         expect=Expect(),
     )

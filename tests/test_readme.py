@@ -81,3 +81,9 @@ def test_the_run_sample_is_what_run_prints(capsys):
     assert sample[1].endswith("...") and printed[1].startswith(sample[1][:-3].rstrip())
     after_description = next(i for i, line in enumerate(printed) if line.startswith("  mode "))
     assert sample[2:] == printed[after_description:]
+
+
+def test_the_builtin_scenarios_table_names_every_builtin():
+    table = first_table(README.split("## Built-in scenarios", 1)[1])
+    assert re.findall(r"^\| `(\w+)` \|", table, flags=re.M) and \
+        set(re.findall(r"^\| `(\w+)` \|", table, flags=re.M)) == set(weir.builtin_scenarios())

@@ -49,10 +49,12 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _cmd_list(args, out) -> int:
-    for name in builtin_scenarios():
+    names = list(builtin_scenarios())
+    width = max(map(len, names), default=0)
+    for name in names:
         scenario = load_scenario(name)
         first = scenario.description.split(". ")[0].rstrip(".")
-        out.print(f"{name:<24} {scenario.pipeline.mode:<14} {first}", overflow="ellipsis", no_wrap=True)
+        out.print(f"{name:<{width}}  {scenario.pipeline.mode:<14} {first}", overflow="ellipsis", no_wrap=True)
     return EXIT_OK
 
 
