@@ -17,6 +17,7 @@ class Checkpoint:
     state: Any  # the operator's snapshot
     state_size: int  # keys or open windows in it
     completed_at: int
+    sink_state: Any = None  # a transactional sink's pending transactions, as (checkpoint, txn) pairs
 
 
 class CheckpointStore:

@@ -82,6 +82,11 @@ class _Attempt:
         self.outputs_in_flight = 0  # watermark-fired outputs on their way to the sink
         self.processor_inbox = simpy.Store(env)
         self.sink_inbox = simpy.Store(env)
+        # sink task, with a transactional sink (Flink's TwoPhaseCommitSinkFunction)
+        self.txn = 0  # the open transaction
+        self.txn_seq = 0
+        self.sink_pending: list[tuple[int, int]] = []  # (checkpoint, txn) pre-committed, awaiting its completion
+        self.restored_sink: list[tuple[int, int]] = []  # the restored checkpoint's pending transactions
         # coordinator
         self.pending: dict | None = None
         self.procs: list[simpy.Process] = []
@@ -134,6 +139,7 @@ class Job:
         self.final_watermark: int | None = None  # the window operator's, when the run ended
         self.late_dropped = 0  # metric (numLateRecordsDropped): reported as it happens, so it survives failovers
         self.rows_written = 0  # rows handed to the sink, replays included
+        self.transactional = getattr(sink, "kind", None) == "transactional"
         self._restarting = False
         for node in (self.source, self.processor, self.sink, self.coordinator):
             node.on_crash(self._node_crashed)
@@ -189,14 +195,15 @@ class Job:
 
     def _deploy(self) -> None:
         self.generation += 1
-        offsets, snapshot, restored = None, None, -1
+        offsets, snapshot, restored, sink_state = None, None, -1, None
         if self.store is not None:
             cp = self.store.latest()
             if cp is None:
                 offsets, restored = [0] * self.partitions, 0
             else:
-                offsets, snapshot, restored = list(cp.offsets), cp.state, cp.id
+                offsets, snapshot, restored, sink_state = list(cp.offsets), cp.state, cp.id, cp.sink_state
         a = self.attempt = _Attempt(self, self.generation, offsets, self._new_operator(snapshot), restored)
+        a.restored_sink = list(sink_state or [])
         a.procs.append(self.source.spawn(self._source_task(a)))
         a.procs.append(self.processor.spawn(self._processor_task(a)))
         a.procs.append(self.sink.spawn(self._sink_task(a)))
@@ -216,6 +223,8 @@ class Job:
         if a.watermarks is not None and (a.watermarks_in_flight or a.outputs_in_flight
                                          or a.last_emit_at <= a.last_read_at):
             return
+        if self.transactional and (a.sink_pending or self.sink_table.staged_rows()):
+            return  # rows still staged: the next checkpoint will commit them
         if a.operator.windowed:
             self.final_watermark = a.operator.op.watermark
         self.world.finish(Status.DRAINED)
@@ -360,12 +369,19 @@ class Job:
         world, node = self.world, self.sink
         env, net, trace = world.env, world.net, world.trace
         write_time = self.cfg.write_time
+        if self.transactional:
+            self._recover_transactions(a)
         try:
             while True:
                 msg = yield a.sink_inbox.get()
                 if type(msg) is Barrier:
-                    trace.add(Kind.CKPT_SNAPSHOT, node.index, msg.id, -1, 0)
-                    net.send(node, self.coordinator, Msg.SNAPSHOT, self._checkpoint_part, a, msg.id, "sink", None,
+                    sink_state = None
+                    if self.transactional:  # pre-commit: the open transaction waits for checkpoint msg.id
+                        a.sink_pending.append((msg.id, a.txn))
+                        self._begin_transaction(a)
+                        sink_state = list(a.sink_pending)
+                    trace.add(Kind.CKPT_SNAPSHOT, node.index, msg.id, -1, len(a.sink_pending))
+                    net.send(node, self.coordinator, Msg.SNAPSHOT, self._checkpoint_part, a, msg.id, "sink", sink_state,
                              ref=(msg.id, 0))
                     continue
                 batch, out = msg
@@ -378,6 +394,10 @@ class Job:
                         a.outputs_in_flight -= 1
                         self.check_drained()
                         continue
+                elif self.transactional:
+                    self.sink_table.write(batch, out, node.local_time(), txn=a.txn)
+                    trace.add(Kind.WRITE, node.index, batch.partition_id, batch.first_offset, len(batch), 0)
+                    self.rows_written += len(batch)
                 else:
                     rewritten = self.sink_table.write(batch, out, node.local_time())
                     self.rows_written += len(batch)
@@ -386,6 +406,33 @@ class Job:
                          ref=(batch.partition_id, batch.first_offset))
         except simpy.Interrupt:
             return
+
+    def _begin_transaction(self, a: _Attempt) -> None:
+        a.txn_seq += 1
+        a.txn = a.generation * 1_000_000 + a.txn_seq  # unique across attempts, deterministic
+
+    def _recover_transactions(self, a: _Attempt) -> None:
+        """On restore: commit the restored checkpoint's pending transactions (they may be committed
+        already: commit is idempotent), then abort every other staged one: the transaction that was
+        open, and any pre-committed for a checkpoint that never completed."""
+        table, now = self.sink_table, self.sink.local_time()
+        for n, txn in a.restored_sink:
+            committed = table.commit(txn, now)
+            self.world.trace.add(Kind.TXN_COMMIT, self.sink.index, n, txn, int(committed))
+        aborted = table.abort_all_but(set())
+        self.world.trace.add(Kind.TXN_ABORT, self.sink.index, aborted, a.generation)
+        self._begin_transaction(a)
+
+    def _commit_transactions(self, a: _Attempt, n: int) -> None:
+        """Checkpoint n completed: commit every transaction pre-committed for a checkpoint up to n."""
+        if not a.alive:
+            return
+        due = [(m, txn) for m, txn in a.sink_pending if m <= n]
+        a.sink_pending = [(m, txn) for m, txn in a.sink_pending if m > n]
+        for m, txn in due:
+            committed = self.sink_table.commit(txn, self.sink.local_time())
+            self.world.trace.add(Kind.TXN_COMMIT, self.sink.index, m, txn, int(committed))
+        self.check_drained()
 
     # ---- checkpoints -------------------------------------------------------------------------
     def _coordinator_task(self, a: _Attempt):
@@ -431,7 +478,7 @@ class Job:
         world, store = self.world, self.store
         parts = pending["parts"]
         state, size, _changed = parts["state"]
-        cp = Checkpoint(n, parts["offsets"], state, size, world.now)
+        cp = Checkpoint(n, parts["offsets"], state, size, world.now, parts["sink"])
         store.add(cp)
         duration = world.now - pending["started"]
         store.consecutive_failures, store.unwritten_entries, store.last_end = 0, 0, world.now
@@ -439,6 +486,8 @@ class Job:
         store.max_bytes = max(store.max_bytes, pending["bytes"])
         a.pending = None
         world.trace.add(Kind.CKPT_COMPLETE, self.coordinator.index, n, duration, size, pending["bytes"])
+        if self.transactional:
+            world.net.send(self.coordinator, self.sink, Msg.NOTIFY, self._commit_transactions, a, n, ref=(n, 1))
         if self.cfg.offset_commit == "on_checkpoint":
             # notifyCheckpointComplete: the source commits the checkpoint's offsets to the broker.
             world.net.send(self.coordinator, self.source, Msg.NOTIFY, self._commit_checkpoint, a, cp, ref=(cp.id, 0))

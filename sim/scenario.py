@@ -26,7 +26,7 @@ MODES = ("at_most_once", "at_least_once", "exactly_once")
 #: When the consumer commits offsets (Kafka's commit policies); each mode has its default.
 OFFSET_COMMITS = ("before_processing", "after_ack", "auto", "on_checkpoint")
 DEFAULT_COMMIT = {"at_most_once": "before_processing", "at_least_once": "after_ack", "exactly_once": "on_checkpoint"}
-SINKS = ("append", "upsert")
+SINKS = ("append", "upsert", "transactional")
 #: The nodes of the pipeline, in trace order. The job's tasks run on source, processor, sink and
 #: coordinator; a crash of any of them fails the whole job over (Flink's full restart strategy).
 NODES = ("producer", "broker", "source", "processor", "sink", "coordinator")
@@ -441,6 +441,8 @@ class Scenario:
             if self.pipeline.sink == "append":
                 raise ScenarioError("pipeline.sink", self.pipeline.sink,
                                     "'upsert' or your own sink when pipeline.mode = 'exactly_once' (replays must not duplicate)")
+        if self.pipeline.sink == "transactional" and self.checkpoint is None:
+            raise ScenarioError("pipeline.sink", "transactional", "another sink, or a [checkpoint] table (it commits on checkpoints)")
         if self.pipeline.offset_commit == "on_checkpoint" and self.checkpoint is None:
             raise ScenarioError("pipeline.offset_commit", "on_checkpoint", "another policy, or a [checkpoint] table to commit on")
         if mode == "at_most_once" and self.checkpoint is not None:

@@ -15,7 +15,7 @@ import numpy as np
 from .batch import Column, RecordBatch
 from .components import Sink
 
-__all__ = ["AppendSink", "UpsertSink", "make_sink", "SINK_COLUMNS"]
+__all__ = ["AppendSink", "UpsertSink", "TransactionalSink", "WindowResults", "make_sink", "SINK_COLUMNS"]
 
 SINK_COLUMNS = ("record_id", "key", "partition", "offset", "value", "written_at")
 
@@ -114,8 +114,8 @@ class UpsertSink(Sink):
         self._db.close()
 
 
-def make_sink(kind: str, capacity: int = 1024) -> AppendSink | UpsertSink:
-    return {"append": AppendSink, "upsert": UpsertSink}[kind](capacity)
+def make_sink(kind: str, capacity: int = 1024) -> Sink:
+    return {"append": AppendSink, "upsert": UpsertSink, "transactional": TransactionalSink}[kind](capacity)
 
 
 _RESULTS_DDL = (
@@ -184,6 +184,91 @@ class WindowResults:
                               WINDOW_COLUMNS)
         late = self._columns("SELECT * FROM late_records ORDER BY record_id", LATE_COLUMNS)
         return panes, late
+
+    def close(self) -> None:
+        self._db.close()
+
+
+_TXN_DDL = (
+    """CREATE TABLE sink (
+        record_id INTEGER NOT NULL, key INTEGER NOT NULL, partition INTEGER NOT NULL, "offset" INTEGER NOT NULL,
+        value INTEGER NOT NULL, written_at INTEGER NOT NULL, txn INTEGER NOT NULL)""",
+    """CREATE TABLE staging (
+        txn INTEGER NOT NULL, record_id INTEGER NOT NULL, key INTEGER NOT NULL, partition INTEGER NOT NULL,
+        "offset" INTEGER NOT NULL, value INTEGER NOT NULL, written_at INTEGER NOT NULL)""",
+    "CREATE INDEX staging_txn ON staging (txn)",
+    """CREATE TABLE commit_log (txn INTEGER PRIMARY KEY, rows INTEGER NOT NULL, committed_at INTEGER NOT NULL)""",
+)
+_PUBLISH = """
+INSERT INTO sink (record_id, key, partition, "offset", value, written_at, txn)
+SELECT record_id, key, partition, "offset", value, written_at, txn FROM staging WHERE txn = ?
+"""
+
+
+class TransactionalSink(Sink):
+    """A table written through transactions that become visible at once, on SQLite.
+
+    Rows are written to a staging table under a transaction id. Committing a transaction moves its
+    rows into the table and records it in a commit log, in one SQLite transaction: it happens
+    whole or not at all, and committing it again does nothing (the log says it is done), in the
+    spirit of Delta Lake's `_delta_log`. Aborting deletes its staged rows. Readers see only the
+    table. The job drives it as Flink's TwoPhaseCommitSinkFunction does: pre-commit on a barrier,
+    commit when the checkpoint completes, recover-and-commit and abort-the-rest on restore.
+    """
+
+    kind = "transactional"
+
+    def __init__(self, capacity: int = 1024):
+        self._db = sqlite3.connect(":memory:", isolation_level=None)
+        for ddl in _TXN_DDL:
+            self._db.execute(ddl)
+
+    def write(self, batch: RecordBatch, value: np.ndarray, written_at: int, txn: int = 0) -> int:
+        """Stage the batch's rows under transaction `txn` (invisible until it commits)."""
+        n = len(batch)
+        rows = zip([txn] * n, batch.record_id.tolist(), batch.key.tolist(), [batch.partition_id] * n,
+                   batch.offset.tolist(), value.tolist(), [written_at] * n)
+        db = self._db
+        db.execute("BEGIN")
+        db.executemany("INSERT INTO staging VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+        db.execute("COMMIT")
+        return 0
+
+    def commit(self, txn: int, now: int) -> bool:
+        """Publish a transaction's rows atomically; False if it was committed before (idempotent)."""
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        if db.execute("SELECT 1 FROM commit_log WHERE txn = ?", (txn,)).fetchone():
+            db.execute("COMMIT")
+            return False
+        moved = db.execute(_PUBLISH, (txn,)).rowcount
+        db.execute("INSERT INTO commit_log VALUES (?, ?, ?)", (txn, moved, now))
+        db.execute("DELETE FROM staging WHERE txn = ?", (txn,))
+        db.execute("COMMIT")
+        return True
+
+    def abort_all_but(self, keep: set[int]) -> int:
+        """Abort every staged transaction not in `keep` (lingering ones after a restore); return how many."""
+        db = self._db
+        txns = [t for (t,) in db.execute("SELECT DISTINCT txn FROM staging ORDER BY txn") if t not in keep]
+        db.execute("BEGIN")
+        for t in txns:
+            db.execute("DELETE FROM staging WHERE txn = ?", (t,))
+        db.execute("COMMIT")
+        return len(txns)
+
+    def staged_rows(self) -> int:
+        return self._db.execute("SELECT count(*) FROM staging").fetchone()[0]
+
+    def committed(self) -> list[int]:
+        return [t for (t,) in self._db.execute("SELECT txn FROM commit_log ORDER BY txn")]
+
+    def contents(self) -> dict[str, np.ndarray]:
+        """The committed table's rows (what a reader sees), by record id."""
+        rows = self._db.execute('SELECT record_id, key, partition, "offset", value, written_at FROM sink '
+                                "ORDER BY record_id, txn").fetchall()
+        data = np.array(rows, dtype=np.int64).reshape(-1, len(SINK_COLUMNS))
+        return {name: np.ascontiguousarray(data[:, i]) for i, name in enumerate(SINK_COLUMNS)}
 
     def close(self) -> None:
         self._db.close()

@@ -47,6 +47,8 @@ class Kind(IntEnum):
     DROP = 20
     UP = 21
     CKPT_ABORT = 22
+    TXN_COMMIT = 23
+    TXN_ABORT = 24
 
 
 class Msg(IntEnum):
@@ -83,6 +85,8 @@ FIELDS: dict[Kind, tuple[str, str, str, str]] = {
     Kind.CKPT_SNAPSHOT: ("checkpoint", "partition_or_-1", "offset_or_state_keys", ""),
     Kind.CKPT_COMPLETE: ("checkpoint", "duration_us", "state_entries", "bytes_written"),
     Kind.CKPT_ABORT: ("checkpoint", "duration_us", "consecutive_failures", ""),
+    Kind.TXN_COMMIT: ("checkpoint", "txn", "newly_committed", ""),
+    Kind.TXN_ABORT: ("transactions", "generation", "", ""),
     Kind.RESTORE: ("checkpoint_or_-1", "generation", "records_behind", ""),
     Kind.CRASH: ("down_for_us", "", "", ""),
     Kind.RESTART: ("boot_time_us", "", "", ""),
@@ -139,7 +143,9 @@ class FrozenTrace:
         h = hashlib.sha256()
         h.update(b"weir-trace-v1\n")
         h.update(("nodes=" + ",".join(self.nodes) + "\n").encode())
-        h.update(("kinds=" + ",".join(f"{k.value}:{k.name}" for k in Kind) + "\n").encode())
+        # The names of the kinds that occur (codes are never reused): adding a kind leaves hashes alone.
+        present = set(np.unique(self.columns["kind"]).tolist())
+        h.update(("kinds=" + ",".join(f"{k.value}:{k.name}" for k in Kind if k.value in present) + "\n").encode())
         for name in _COLUMNS:
             col = self.columns[name]
             h.update(f"{name}:{col.dtype.str}:{len(col)}\n".encode())
