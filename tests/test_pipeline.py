@@ -8,9 +8,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import weir
+from faults import strategies
 from sim.checkpoint import Checkpoint, CheckpointStore
 from sim.run import execute
-from sim.scenario import NODES, Fault
+from sim.scenario import Fault
 
 from .helpers import oracle_running_totals, small
 
@@ -96,9 +97,7 @@ def test_a_run_that_cannot_drain_in_time_says_so():
     assert not r.verdict("drained").held and not r.matches
 
 
-crashes = st.lists(
-    st.builds(Fault, node=st.sampled_from(NODES), at=st.integers(0, 300_000), down_for=st.integers(1, 300_000)),
-    min_size=1, max_size=3)
+crashes = strategies.crashes()
 
 
 @settings(max_examples=40)

@@ -8,10 +8,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import weir
+from faults import strategies
 from sim.batch import RecordBatch
 from sim.errors import ScenarioError
 from sim.run import execute
-from sim.scenario import Checkpointing, Fault, NODES, Pipeline, Scenario
+from sim.scenario import Checkpointing, Pipeline, Scenario
 from sim.sinks import TransactionalSink
 
 from .helpers import small
@@ -53,9 +54,7 @@ def test_transactional_needs_checkpoints():
         Scenario(pipeline=Pipeline(sink="transactional"))
 
 
-crashes = st.lists(
-    st.builds(Fault, node=st.sampled_from(NODES), at=st.integers(0, 300_000), down_for=st.integers(1, 300_000)),
-    min_size=1, max_size=3)
+crashes = strategies.crashes()
 
 
 @settings(max_examples=30)
