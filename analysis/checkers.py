@@ -14,7 +14,7 @@ from typing import Any, Protocol
 import numpy as np
 
 __all__ = ["Verdict", "INVARIANTS", "applicable", "check", "no_loss", "no_duplicates", "exactly_once", "drained",
-           "checkpoints_succeed", "SHOW_IDS"]
+           "checkpoints_succeed", "no_aborted_reads", "SHOW_IDS"]
 
 SHOW_IDS = 5  # how many example record ids a verdict carries
 
@@ -44,9 +44,16 @@ def _first(ids: np.ndarray) -> list[int]:
     return [int(i) for i in ids[:SHOW_IDS]]
 
 
+def _committed(source: dict[str, np.ndarray]) -> np.ndarray:
+    """The ids of the records the log holds as committed (a transaction's aborted records never were)."""
+    ids = np.asarray(source["record_id"], dtype=np.int64)
+    state = source.get("state")
+    return ids if state is None else ids[np.asarray(state) == 0]
+
+
 def _tally(run: RunLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(source ids, copies in the sink of each id up to the largest id seen, sink ids)."""
-    src = np.asarray(run.source["record_id"], dtype=np.int64)
+    """(committed source ids, copies in the sink of each id up to the largest id seen, sink ids)."""
+    src = np.unique(_committed(run.source))
     dst = np.asarray(run.sink["record_id"], dtype=np.int64)
     top = int(max(src.max(initial=-1), dst.max(initial=-1))) + 1
     copies = np.bincount(dst, minlength=top) if len(dst) else np.zeros(top, dtype=np.int64)
@@ -117,6 +124,23 @@ def drained(run: RunLike) -> Verdict:
     return Verdict("drained", False, f"did not drain: {why}", {"status": run.status})
 
 
+def no_aborted_reads(run: RunLike) -> Verdict:
+    """No sink row came from a record of an aborted transaction (Jepsen's "aborted read")."""
+    src, sink = run.source, run.sink
+    if "partition" not in sink or "offset" not in sink:
+        return Verdict("no_aborted_reads", True, "the sink keeps no partition and offset: not judged", {"judged": False})
+    sizes = np.bincount(src["partition"], minlength=int(sink["partition"].max(initial=-1)) + 1)
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    where = starts[sink["partition"]] + sink["offset"]
+    aborted = np.asarray(src["state"])[where] == 2 if len(where) else np.zeros(0, bool)
+    ids = np.asarray(sink["record_id"])[aborted]
+    evidence = {"judged": True, "aborted_reads": int(aborted.sum()), "first_ids": _first(np.unique(ids))}
+    if aborted.any():
+        return Verdict("no_aborted_reads", False, f"{int(aborted.sum())} sink rows came from aborted transactions; "
+                       f"first ids {_first(np.unique(ids))}", evidence)
+    return Verdict("no_aborted_reads", True, "no sink row came from an aborted transaction", evidence)
+
+
 def checkpoints_succeed(run: RunLike) -> Verdict:
     """No checkpoint failed: every one triggered completed, or was cut short by a failover (none timed out)."""
     stats = dict(run.checkpoint_stats or {})
@@ -132,6 +156,10 @@ def checkpoints_succeed(run: RunLike) -> Verdict:
 
 def _checkpointed(scenario: Any) -> bool:
     return scenario is not None and getattr(scenario, "checkpoint", None) is not None
+
+
+def _transactional(scenario: Any) -> bool:
+    return _records(scenario) and scenario is not None and scenario.workload.transactional
 
 
 def _records(scenario: Any) -> bool:
@@ -163,6 +191,7 @@ INVARIANTS: dict[str, tuple[Callable[[RunLike], Verdict], Callable[[Any], bool]]
     "window_complete": (_lazy("window_complete"), _windowed),
     "no_late_records": (_lazy("no_late_records"), _windowed),
     "checkpoints_succeed": (checkpoints_succeed, _checkpointed),
+    "no_aborted_reads": (no_aborted_reads, _transactional),
     "drained": (drained, _any),
 }
 

@@ -11,10 +11,12 @@ __all__ = ["RecordBatch", "Column"]
 
 @dataclass(frozen=True, eq=False)
 class RecordBatch:
-    """Consecutive records of one partition: offsets first_offset .. first_offset + len - 1.
+    """Records of one partition read from offset first_offset on.
 
-    The columns are record id, key, event time and value; partition and offset are the same for a
-    whole batch, so they are stored once and expanded only when asked for.
+    The columns are record id, key, event time and value. Usually the records are consecutive,
+    offsets first_offset .. first_offset + len - 1, and the offsets are not stored. A
+    read_committed fetch skips aborted records: then `offsets` holds the offsets of the records
+    kept, and `next_offset` where the consumer continues (past the skipped ones too).
     """
 
     partition_id: int
@@ -23,14 +25,16 @@ class RecordBatch:
     key: np.ndarray
     event_time: np.ndarray
     value: np.ndarray
+    offsets: np.ndarray | None = None
+    next_offset: int | None = None
 
     def __len__(self) -> int:
         return len(self.record_id)
 
     @property
     def end_offset(self) -> int:
-        """The offset after the last record: what a consumer commits once it is done with the batch."""
-        return self.first_offset + len(self.record_id)
+        """Where the consumer continues: what it commits once it is done with the batch."""
+        return self.first_offset + len(self.record_id) if self.next_offset is None else self.next_offset
 
     @property
     def partition(self) -> np.ndarray:
@@ -38,7 +42,9 @@ class RecordBatch:
 
     @property
     def offset(self) -> np.ndarray:
-        return np.arange(self.first_offset, self.end_offset, dtype=np.int64)
+        if self.offsets is not None:
+            return self.offsets
+        return np.arange(self.first_offset, self.first_offset + len(self.record_id), dtype=np.int64)
 
 
 class Column:
@@ -62,6 +68,10 @@ class Column:
             self._data = grown
         self._data[self._n : need] = values
         self._n = need
+
+    def fill(self, start: int, stop: int, value: int) -> None:
+        """Set [start, stop) to `value` (for marking, such as a transaction's outcome)."""
+        self._data[start:stop] = value
 
     def view(self, start: int = 0, stop: int | None = None) -> np.ndarray:
         """A read-only view of [start, stop) (no copy)."""

@@ -15,7 +15,11 @@ from .kernel import Node, World
 from .partitioner import partition_for
 from .trace import Kind
 
-__all__ = ["PartitionedLog", "Broker"]
+__all__ = ["PartitionedLog", "Broker", "COMMITTED", "OPEN", "ABORTED"]
+
+
+COMMITTED, OPEN, ABORTED = 0, 1, 2  # a record's transaction state (plain records are committed at once)
+_COLUMNS = ("record_id", "key", "event_time", "value", "state")
 
 
 class PartitionedLog:
@@ -24,8 +28,7 @@ class PartitionedLog:
     def __init__(self, partitions: int, capacity: int | list[int] = 1024):
         self.partitions = partitions
         caps = capacity if isinstance(capacity, list) else [capacity] * partitions
-        self._cols = [{name: Column(caps[p]) for name in ("record_id", "key", "event_time", "value")}
-                      for p in range(partitions)]
+        self._cols = [{name: Column(caps[p]) for name in _COLUMNS} for p in range(partitions)]
 
     def end_offset(self, p: int) -> int:
         """The offset the next record appended to partition `p` will get (its length)."""
@@ -34,7 +37,8 @@ class PartitionedLog:
     def end_offsets(self) -> list[int]:
         return [self.end_offset(p) for p in range(self.partitions)]
 
-    def append(self, p: int, record_id: np.ndarray, key: np.ndarray, event_time: np.ndarray, value: np.ndarray) -> int:
+    def append(self, p: int, record_id: np.ndarray, key: np.ndarray, event_time: np.ndarray, value: np.ndarray,
+               state: int = COMMITTED) -> int:
         """Append records to partition `p`; return the offset of the first."""
         first = self.end_offset(p)
         cols = self._cols[p]
@@ -42,21 +46,31 @@ class PartitionedLog:
         cols["key"].extend(key)
         cols["event_time"].extend(event_time)
         cols["value"].extend(value)
+        cols["state"].extend(np.full(len(record_id), state, dtype=np.int64))
         return first
 
-    def read(self, p: int, offset: int, max_records: int) -> RecordBatch:
-        """Up to `max_records` records of partition `p` from `offset` (an empty batch at the end)."""
+    def mark(self, p: int, start: int, stop: int, state: int) -> None:
+        """Set the transaction state of partition p's records [start, stop)."""
+        self._cols[p]["state"].fill(start, stop, state)
+
+    def read(self, p: int, offset: int, stop: int, skip_aborted: bool = False) -> RecordBatch:
+        """The records of partition `p` in [offset, stop); without the aborted ones if asked."""
         cols = self._cols[p]
-        stop = offset + max_records
-        return RecordBatch(p, offset, cols["record_id"].view(offset, stop), cols["key"].view(offset, stop),
-                           cols["event_time"].view(offset, stop), cols["value"].view(offset, stop))
+        columns = [cols[name].view(offset, stop) for name in ("record_id", "key", "event_time", "value")]
+        if skip_aborted:
+            kept = cols["state"].view(offset, stop) != ABORTED
+            if not kept.all():
+                offsets = np.flatnonzero(kept) + offset
+                return RecordBatch(p, offset, *(c[kept] for c in columns), offsets=offsets,
+                                   next_offset=min(stop, self.end_offset(p)))
+        return RecordBatch(p, offset, *columns)
 
     def contents(self) -> dict[str, np.ndarray]:
-        """Every record as columns (partition, offset, record_id, key, event_time, value), by partition then offset."""
+        """Every record as columns (partition, offset, record_id, key, event_time, value, state), by partition then offset."""
         sizes = self.end_offsets()
         out = {"partition": np.repeat(np.arange(self.partitions, dtype=np.int64), sizes),
                "offset": np.concatenate([np.arange(n, dtype=np.int64) for n in sizes])}
-        for name in ("record_id", "key", "event_time", "value"):
+        for name in _COLUMNS:
             out[name] = np.concatenate([self._cols[p][name].view() for p in range(self.partitions)])
         return out
 
@@ -80,14 +94,69 @@ class Broker:
         self.generation = 0
         self._producer_next_id = 0
         self._on_commit: list = []
+        # The transaction coordinator's view of the one transactional producer:
+        self.producer_epoch = 0
+        self.producer_position = 0  # the upstream position, committed with each transaction (sendOffsetsToTransaction)
+        self.open_txn: int | None = None
+        self._open_ranges: dict[int, list[int]] = {}  # partition -> [first, end) of the open transaction's records
+        self.fenced = 0  # requests refused from an older epoch (zombies)
 
     def on_commit(self, listener) -> None:
         self._on_commit.append(listener)
 
-    def append(self, first_id: int, key: np.ndarray, event_time: np.ndarray, value: np.ndarray) -> bool:
-        """Append a producer batch of records first_id.. (each to its key's partition, as Kafka's partitioner does)."""
+    # ---- transactions ------------------------------------------------------------------------
+    def init_producer(self) -> tuple[int, int]:
+        """A transactional producer (re)starts: bump the epoch, fencing the older one, and abort its
+        open transaction. Returns (epoch, the upstream position its last committed transaction stored)."""
+        if self.open_txn is not None:
+            self._end(self.open_txn, commit=False)
+        self.producer_epoch += 1
+        self._producer_next_id = 0  # sequences start again with the epoch
+        return self.producer_epoch, self.producer_position
+
+    def end_txn(self, epoch: int, txn: int, commit: bool, position: int | None = None) -> bool:
+        """Commit or abort the open transaction; False (fenced) from an older epoch.
+
+        A commit stores `position` (how far upstream the producer has read) with the transaction,
+        atomically, as Kafka's sendOffsetsToTransaction does: a producer that crashes before it
+        hears the answer learns from init_producer whether the commit happened.
+        """
+        if epoch != self.producer_epoch:
+            self.fenced += 1
+            self.world.trace.add(Kind.FENCED, self.node.index, epoch, self.producer_epoch, txn)
+            return False
+        if self.open_txn == txn:
+            self._end(txn, commit)
+            if commit and position is not None:
+                self.producer_position = position
+        return True  # ended before: a retried request
+
+    def _end(self, txn: int, commit: bool) -> None:
+        state = COMMITTED if commit else ABORTED
+        for p, (start, stop) in self._open_ranges.items():
+            self.log.mark(p, start, stop, state)
+        self.world.trace.add(Kind.TXN_END, self.node.index, txn, int(commit), self.producer_epoch)
+        self.open_txn, self._open_ranges = None, {}
+
+    def last_stable_offset(self, p: int) -> int:
+        """Where read_committed consumers stop: the first record of the open transaction, or the end."""
+        open_range = self._open_ranges.get(p)
+        return open_range[0] if open_range else self.log.end_offset(p)
+
+    # ---- records ---------------------------------------------------------------------------
+    def append(self, first_id: int, key: np.ndarray, event_time: np.ndarray, value: np.ndarray,
+               epoch: int | None = None, txn: int | None = None) -> bool:
+        """Append a producer batch of records first_id.. (each to its key's partition, as Kafka's partitioner does).
+
+        A transactional batch carries the producer's epoch and transaction: from an older epoch it is
+        refused (a zombie is fenced), otherwise its records stay OPEN until the transaction ends.
+        """
         n = len(key)
         checksum = zlib.crc32(value.tobytes(), zlib.crc32(key.tobytes()))
+        if epoch is not None and epoch != self.producer_epoch:
+            self.fenced += 1
+            self.world.trace.add(Kind.FENCED, self.node.index, epoch, self.producer_epoch, first_id)
+            return False
         if self.idempotent and first_id < self._producer_next_id:  # a retry of a batch already written
             self.world.trace.add(Kind.PRODUCE, self.node.index, first_id, n, 1, checksum)
             return True
@@ -99,7 +168,12 @@ class Broker:
             lo, hi = bounds[p], bounds[p + 1]
             if hi > lo:
                 idx = order[lo:hi]
-                self.log.append(p, record_id[idx], key[idx], event_time[idx], value[idx])
+                state = COMMITTED if txn is None else OPEN
+                first = self.log.append(p, record_id[idx], key[idx], event_time[idx], value[idx], state)
+                if txn is not None:
+                    self.open_txn = txn
+                    span = self._open_ranges.setdefault(p, [first, first])
+                    span[1] = first + (hi - lo)
         self._producer_next_id = max(self._producer_next_id, first_id + n)
         self.world.trace.add(Kind.PRODUCE, self.node.index, first_id, n, 0, checksum)
         return True
@@ -109,13 +183,19 @@ class Broker:
         self.generation = max(self.generation, generation)
         return list(self.committed)
 
-    def fetch(self, positions: list[int], start: int, max_records: int) -> RecordBatch | None:
-        """The next batch from the first partition, round-robin from `start`, that has records."""
+    def fetch(self, positions: list[int], start: int, max_records: int, read_committed: bool = False) -> RecordBatch | None:
+        """The next batch from the first partition, round-robin from `start`, that has records to read.
+
+        read_uncommitted (Kafka's default) reads to the end of the log; read_committed reads only to
+        the last stable offset and skips aborted records (the batch may then hold fewer, or none,
+        while still moving the consumer on).
+        """
         log = self.log
         for i in range(log.partitions):
             p = (start + i) % log.partitions
-            if positions[p] < log.end_offset(p):
-                return log.read(p, positions[p], max_records)
+            limit = self.last_stable_offset(p) if read_committed else log.end_offset(p)
+            if positions[p] < limit:
+                return log.read(p, positions[p], min(positions[p] + max_records, limit), skip_aborted=read_committed)
         return None
 
     def commit(self, offsets: dict[int, int], generation: int) -> bool:

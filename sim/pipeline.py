@@ -100,11 +100,11 @@ class _Attempt:
         if self.alive:
             self.sink_inbox.put(msg)
 
-    def on_ack(self, p: int, first: int, n: int) -> None:
+    def on_ack(self, p: int, first: int, n: int, end: int) -> None:
         if not self.alive:
             return
         self.in_flight -= 1
-        self.acked[p] = first + n
+        self.acked[p] = end
         self.job.world.trace.add(Kind.ACK, self.job.source.index, p, first, n, self.generation)
         self._wake()
         self.job.check_drained()
@@ -233,6 +233,7 @@ class Job:
     def _source_task(self, a: _Attempt):
         world, broker, node, cfg = self.world, self.broker, self.source, self.cfg
         env, net, trace = world.env, world.net, world.trace
+        read_committed = cfg.isolation == "read_committed"
         try:
             # Join the consumer group: fences commits of older generations, returns committed offsets.
             committed = yield from net.call(node, broker.node, Msg.JOIN, lambda: broker.join(a.generation),
@@ -256,7 +257,8 @@ class Job:
                     yield a.credit
                     continue
                 batch = yield from net.call(node, broker.node, Msg.FETCH,
-                                            lambda: broker.fetch(a.positions, a.next_partition, cfg.batch_size),
+                                            lambda: broker.fetch(a.positions, a.next_partition, cfg.batch_size,
+                                                                 read_committed),
                                             cfg.request_timeout, ref=(a.next_partition, cfg.batch_size))
                 if batch is None:
                     self._emit_watermark(a)
@@ -266,6 +268,9 @@ class Job:
                 p, end = batch.partition_id, batch.end_offset
                 a.next_partition = (p + 1) % self.partitions
                 a.positions[p] = end
+                if not len(batch):  # read_committed skipped only aborted records: move on, nothing to process
+                    trace.add(Kind.POLL, node.index, p, batch.first_offset, 0, a.generation)
+                    continue
                 a.in_flight += 1
                 trace.add(Kind.POLL, node.index, p, batch.first_offset, len(batch), a.generation)
                 if self.cfg.offset_commit == "before_processing":
@@ -403,7 +408,7 @@ class Job:
                     self.rows_written += len(batch)
                     trace.add(Kind.WRITE, node.index, batch.partition_id, batch.first_offset, len(batch), rewritten)
                 net.send(node, self.source, Msg.ACK, a.on_ack, batch.partition_id, batch.first_offset, len(batch),
-                         ref=(batch.partition_id, batch.first_offset))
+                         batch.end_offset, ref=(batch.partition_id, batch.first_offset))
         except simpy.Interrupt:
             return
 

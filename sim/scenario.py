@@ -182,6 +182,8 @@ class Workload:
     source: str | None = field(default=None, metadata=_spec("component", base=_source_base, optional=True))
     source_params: dict = field(default_factory=dict, metadata=_spec("params"))
     idempotent: bool = field(default=True, metadata=_spec("flag"))
+    transactional: bool = field(default=False, metadata=_spec("flag"))
+    txn_batches: int = field(default=5, metadata=_spec("count", min=1))
 
     @property
     def source_spec(self):
@@ -213,6 +215,7 @@ class Pipeline:
 
     mode: str = field(default="at_least_once", metadata=_spec("choice", choices=MODES))
     offset_commit: str | None = field(default=None, metadata=_spec("choice", choices=OFFSET_COMMITS, optional=True))
+    isolation: str = field(default="read_uncommitted", metadata=_spec("choice", choices=("read_uncommitted", "read_committed")))
     sink: str | None = field(default=None, metadata=_spec("component", choices=SINKS, base=_sink_base, optional=True))
     sink_params: dict = field(default_factory=dict, metadata=_spec("params"))
     batch_size: int = field(default=100, metadata=_spec("count", min=1))

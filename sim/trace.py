@@ -49,6 +49,8 @@ class Kind(IntEnum):
     CKPT_ABORT = 22
     TXN_COMMIT = 23
     TXN_ABORT = 24
+    TXN_END = 25
+    FENCED = 26
 
 
 class Msg(IntEnum):
@@ -67,6 +69,8 @@ class Msg(IntEnum):
     REPLY = 11  # the answer to a request (ref: the request's message, its first ref)
     WATERMARK = 12  # source -> processor: the merged watermark (ref: its value)
     PANES = 13  # processor -> sink: panes a watermark fired (ref: panes, late records)
+    INIT = 14  # producer -> broker: a transactional producer starts (a new epoch)
+    END_TXN = 15  # producer -> broker: commit or abort a transaction (ref: txn, commit)
 
 
 #: What a, b, c and d mean for each kind (unused fields are 0).
@@ -87,6 +91,8 @@ FIELDS: dict[Kind, tuple[str, str, str, str]] = {
     Kind.CKPT_ABORT: ("checkpoint", "duration_us", "consecutive_failures", ""),
     Kind.TXN_COMMIT: ("checkpoint", "txn", "newly_committed", ""),
     Kind.TXN_ABORT: ("transactions", "generation", "", ""),
+    Kind.TXN_END: ("txn", "committed", "epoch", ""),
+    Kind.FENCED: ("epoch", "current_epoch", "ref", ""),
     Kind.RESTORE: ("checkpoint_or_-1", "generation", "records_behind", ""),
     Kind.CRASH: ("down_for_us", "", "", ""),
     Kind.RESTART: ("boot_time_us", "", "", ""),

@@ -102,7 +102,9 @@ class Producer:
         self.world, self.node, self.broker = world, node, broker
         self.batch, self.interval = w.produce_batch, w.produce_interval
         self.timeout = scenario.pipeline.request_timeout
-        self.next_id = 0  # durable
+        self.transactional, self.txn_batches = w.transactional, w.txn_batches
+        self.next_id = 0  # durable: the first record not yet acknowledged (transactional: not yet committed)
+        self.txn_seq = 0  # durable: transaction ids are never reused
         self.done = False
         self._on_done: list = []
         node.on_restart(lambda _n: self._start())
@@ -118,24 +120,69 @@ class Producer:
             self.node.spawn(self._run())
 
     def _run(self):
-        data = self.data
-        total = len(data.keys)
-        env = self.world.env
+        if self.transactional:
+            yield from self._run_transactional()
+            return
+        total = len(self.data.keys)
         try:
             while self.next_id < total:
                 first = self.next_id
-                due = (first // self.batch) * self.interval  # batch k is due at k * produce_interval
-                if env.now < due:
-                    yield env.timeout(due - env.now)
+                yield from self._due(first)  # batch k is due at k * produce_interval
                 stop = min(first + self.batch, total)
-                event_time = self.node.local_time() - data.delays[first:stop]
-                keys, values = data.keys[first:stop], data.values[first:stop]
-                yield from self.world.net.call(self.node, self.broker.node, Msg.PRODUCE,
-                                               lambda: self.broker.append(first, keys, event_time, values), self.timeout,
-                                               ref=(first, stop - first))
+                yield from self._send(first, stop)
                 self.next_id = stop
-            self.done = True
-            for listener in self._on_done:
-                listener()
+            self._finish()
+        except simpy.Interrupt:
+            return
+
+    def _finish(self) -> None:
+        self.done = True
+        for listener in self._on_done:
+            listener()
+
+    def _due(self, first: int):
+        """Wait until the batch starting at record `first` is due on the schedule."""
+        env = self.world.env
+        due = (first // self.batch) * self.interval
+        if env.now < due:
+            yield env.timeout(due - env.now)
+
+    def _send(self, first: int, stop: int, **txn):
+        """Send records [first, stop) to the broker until it answers; its answer (False: fenced)."""
+        data = self.data
+        event_time = self.node.local_time() - data.delays[first:stop]
+        keys, values = data.keys[first:stop], data.values[first:stop]
+        return (yield from self.world.net.call(
+            self.node, self.broker.node, Msg.PRODUCE,
+            lambda: self.broker.append(first, keys, event_time, values, **txn), self.timeout, ref=(first, stop - first)))
+
+    def _run_transactional(self):
+        """Kafka's transactional producer: init (a new epoch fences the old one and aborts its open
+        transaction), then batches in transactions of txn_batches, each committed before the next.
+        A crash loses the open transaction: the next instance sends its records again. Where to
+        start is read back from the broker, which stores the upstream position with each commit, so
+        a commit whose answer the crash swallowed is not sent twice."""
+        net, broker, node = self.world.net, self.broker, self.node
+        total = len(self.data.keys)
+        try:
+            epoch, first = yield from net.call(node, broker.node, Msg.INIT, broker.init_producer, self.timeout)
+            while first < total:
+                self.txn_seq += 1
+                txn = self.txn_seq
+                for _ in range(self.txn_batches):
+                    if first >= total:
+                        break
+                    yield from self._due(first)
+                    stop = min(first + self.batch, total)
+                    if not (yield from self._send(first, stop, epoch=epoch, txn=txn)):
+                        return  # fenced: a newer instance owns the transactional id
+                    first = stop
+                ended = yield from net.call(node, broker.node, Msg.END_TXN,
+                                            lambda txn=txn, first=first: broker.end_txn(epoch, txn, True, first),
+                                            self.timeout, ref=(txn, 1))
+                if not ended:
+                    return
+                self.next_id = first
+            self._finish()
         except simpy.Interrupt:
             return

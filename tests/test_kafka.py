@@ -1,17 +1,25 @@
-"""Kafka behaviours: the idempotent producer, offset-commit policies."""
+"""Kafka behaviours: the idempotent producer, offset-commit policies, transactions and read_committed."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import weir
+from faults.strategies import crashes
+from sim.clock import NodeClock
 from sim.errors import ScenarioError
+from sim.kernel import World
+from sim.log import ABORTED, COMMITTED, OPEN, Broker
 from sim.run import execute
 from sim.scenario import Checkpointing, Pipeline, Scenario
 
 from .helpers import small
 
-NEW = ("producer_retry_duplicates", "producer_idempotent", "auto_commit_crash")
+NEW = ("producer_retry_duplicates", "producer_idempotent", "auto_commit_crash", "txn_read_uncommitted",
+       "txn_read_committed")
 
 
 @pytest.mark.parametrize("name", NEW)
@@ -73,3 +81,68 @@ def test_at_least_once_can_commit_on_checkpoints():
     scenario = small("at_least_once", offset_commit="on_checkpoint", checkpoint=Checkpointing(interval="30ms"))
     run = execute(scenario, 1)
     assert run.status == "drained" and commits(run)
+
+
+# ---- transactions -----------------------------------------------------------------------------
+
+
+def broker() -> Broker:
+    w = World(1, {"broker": NodeClock()}, max_time=10, max_events=10)
+    return Broker(w, w.node("broker"), 1, capacity=8)
+
+
+def put(b: Broker, first: int, n: int, **txn) -> bool:
+    keys = np.zeros(n, dtype=np.int64)
+    return b.append(first, keys, keys, keys + 1, **txn)
+
+
+def test_a_new_epoch_aborts_the_open_transaction_and_fences_the_old_producer():
+    b = broker()
+    e1, position = b.init_producer()
+    assert position == 0
+    assert put(b, 0, 2, epoch=e1, txn=1) and b.end_txn(e1, 1, True, position=2)
+    assert put(b, 2, 3, epoch=e1, txn=2)  # open when the producer "dies"
+    assert b.last_stable_offset(0) == 2
+    e2, position = b.init_producer()  # its next instance
+    assert e2 == e1 + 1 and position == 2 and b.last_stable_offset(0) == 5
+    assert b.log.contents()["state"].tolist() == [COMMITTED] * 2 + [ABORTED] * 3
+    assert put(b, 2, 3, epoch=e1, txn=3) is False  # the zombie is fenced
+    assert b.end_txn(e1, 2, True) is False and b.fenced == 2
+    assert put(b, 2, 3, epoch=e2, txn=3) and b.log.contents()["state"].tolist()[-3:] == [OPEN] * 3
+    fenced = [r for r in b.world.trace.freeze().rows() if r["kind"] == "FENCED"]
+    assert [(r["epoch"], r["current_epoch"]) for r in fenced] == [(1, 2), (1, 2)]
+
+
+def test_read_committed_stops_at_the_last_stable_offset_and_skips_aborted_records():
+    b = broker()
+    e1, _ = b.init_producer()
+    put(b, 0, 2, epoch=e1, txn=1)
+    b.end_txn(e1, 1, False)  # aborted
+    put(b, 2, 2, epoch=e1, txn=2)
+    b.end_txn(e1, 2, True)
+    put(b, 4, 2, epoch=e1, txn=3)  # open
+    uncommitted = b.fetch([0], 0, 100)
+    assert uncommitted.record_id.tolist() == [0, 1, 2, 3, 4, 5]
+    committed = b.fetch([0], 0, 100, read_committed=True)
+    assert committed.record_id.tolist() == [2, 3] and committed.offset.tolist() == [2, 3]
+    assert committed.end_offset == 4  # the consumer moves past the aborted ones, up to the open transaction
+    assert b.fetch([4], 0, 100, read_committed=True) is None
+
+
+def test_a_commit_whose_answer_the_crash_swallowed_is_not_sent_again():
+    """The END_TXN request is on the wire when the producer crashes: the broker commits it, and the
+    next instance reads the stored position instead of resending (found by the property below)."""
+    scenario = weir.load_scenario("txn_read_committed").with_faults(
+        (weir.Fault(node="producer", at=96_072, down_for=1),))
+    r = weir.run(scenario, 2)
+    assert r.verdict("exactly_once").held, r.verdict("exactly_once").summary
+
+
+@settings(max_examples=25)
+@given(faults=crashes(nodes=("producer",), max_at="400ms", max_down="100ms"), seed=st.integers(0, 2**32 - 1))
+def test_read_committed_never_passes_on_an_aborted_record(faults, seed):
+    scenario = weir.load_scenario("txn_read_committed")
+    r = weir.run(scenario.with_faults(faults), seed)
+    assert r.status == "drained", f"seed {seed}"
+    assert r.verdict("no_aborted_reads").held and r.verdict("exactly_once").held, \
+        f"seed {seed}, faults {faults}: {[v.summary for v in r.verdicts if not v.held]}"

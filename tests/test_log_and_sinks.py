@@ -24,11 +24,11 @@ def test_log_offsets_are_dense_per_partition_and_reads_are_bounded():
     assert log.append(1, arr(13), arr(1), arr(6), arr(4)) == 0
     assert log.append(0, arr(14, 15), arr(0, 0), arr(7, 7), arr(5, 6)) == 3
     assert log.end_offsets() == [5, 1]
-    batch = log.read(0, 2, 2)
+    batch = log.read(0, 2, 4)
     assert (batch.partition_id, batch.first_offset, batch.end_offset) == (0, 2, 4)
     assert batch.record_id.tolist() == [12, 14]
     assert batch.offset.tolist() == [2, 3] and batch.partition.tolist() == [0, 0]
-    assert len(log.read(0, 5, 10)) == 0
+    assert len(log.read(0, 5, 15)) == 0
     c = log.contents()
     assert c["record_id"].tolist() == [10, 11, 12, 14, 15, 13]
     assert c["offset"].tolist() == [0, 1, 2, 3, 4, 0]
