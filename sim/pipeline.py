@@ -139,7 +139,9 @@ class Job:
         self.final_watermark: int | None = None  # the window operator's, when the run ended
         self.late_dropped = 0  # metric (numLateRecordsDropped): reported as it happens, so it survives failovers
         self.rows_written = 0  # rows handed to the sink, replays included
-        self.transactional = getattr(sink, "kind", None) == "transactional"
+        self.transactional = scenario.pipeline.sink == "transactional"
+        # the table that two-phase commit drives: the window results for a windowed job, else the sink
+        self.txn_table = (results if results is not None else sink) if self.transactional else None
         self._restarting = False
         for node in (self.source, self.processor, self.sink, self.coordinator):
             node.on_crash(self._node_crashed)
@@ -223,7 +225,7 @@ class Job:
         if a.watermarks is not None and (a.watermarks_in_flight or a.outputs_in_flight
                                          or a.last_emit_at <= a.last_read_at):
             return
-        if self.transactional and (a.sink_pending or self.sink_table.staged_rows()):
+        if self.transactional and (a.sink_pending or self.txn_table.staged_rows()):
             return  # rows still staged: the next checkpoint will commit them
         if a.operator.windowed:
             self.final_watermark = a.operator.op.watermark
@@ -393,7 +395,7 @@ class Job:
                 if write_time:
                     yield env.timeout(write_time)  # the write lands, whole, at the end of this
                 if self.results is not None:
-                    self.results.write(out.panes, out.late, node.local_time())
+                    self.results.write(out.panes, out.late, node.local_time(), a.txn if self.transactional else None)
                     trace.add(Kind.WRITE, node.index, -1, len(out.panes), len(out.late), 0)
                     if batch is None:
                         a.outputs_in_flight -= 1
@@ -420,7 +422,7 @@ class Job:
         """On restore: commit the restored checkpoint's pending transactions (they may be committed
         already: commit is idempotent), then abort every other staged one: the transaction that was
         open, and any pre-committed for a checkpoint that never completed."""
-        table, now = self.sink_table, self.sink.local_time()
+        table, now = self.txn_table, self.sink.local_time()
         for n, txn in a.restored_sink:
             committed = table.commit(txn, now)
             self.world.trace.add(Kind.TXN_COMMIT, self.sink.index, n, txn, int(committed))
@@ -435,7 +437,7 @@ class Job:
         due = [(m, txn) for m, txn in a.sink_pending if m <= n]
         a.sink_pending = [(m, txn) for m, txn in a.sink_pending if m > n]
         for m, txn in due:
-            committed = self.sink_table.commit(txn, self.sink.local_time())
+            committed = self.txn_table.commit(txn, self.sink.local_time())
             self.world.trace.add(Kind.TXN_COMMIT, self.sink.index, m, txn, int(committed))
         self.check_drained()
 

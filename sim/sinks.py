@@ -128,16 +128,22 @@ _RESULTS_DDL = (
         record_id INTEGER PRIMARY KEY, key INTEGER NOT NULL, event_time INTEGER NOT NULL,
         value INTEGER NOT NULL, watermark INTEGER NOT NULL, written_at INTEGER NOT NULL)""",
 )
-_PANE_UPSERT = """
-INSERT INTO window_results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+_PANE_CONFLICT = """
 ON CONFLICT (key, window_start, window_end, pane_index) DO UPDATE SET
     timing = excluded.timing, is_last = excluded.is_last, value = excluded.value, count = excluded.count,
     watermark = excluded.watermark, written_at = excluded.written_at
 """
-_LATE_UPSERT = """
-INSERT INTO late_records VALUES (?, ?, ?, ?, ?, ?)
+_LATE_CONFLICT = """
 ON CONFLICT (record_id) DO UPDATE SET watermark = excluded.watermark, written_at = excluded.written_at
 """
+_PANE_UPSERT = "INSERT INTO window_results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)" + _PANE_CONFLICT
+_LATE_UPSERT = "INSERT INTO late_records VALUES (?, ?, ?, ?, ?, ?)" + _LATE_CONFLICT
+_RESULTS_STAGING_DDL = (
+    "CREATE TABLE panes_staging (txn INTEGER NOT NULL, key, window_start, window_end, pane_index, timing, is_last, "
+    "value, count, watermark, written_at)",
+    "CREATE TABLE late_staging (txn INTEGER NOT NULL, record_id, key, event_time, value, watermark, written_at)",
+    "CREATE TABLE commit_log (txn INTEGER PRIMARY KEY, rows INTEGER NOT NULL, committed_at INTEGER NOT NULL)",
+)
 TIMINGS = ("EARLY", "ON_TIME", "LATE")
 WINDOW_COLUMNS = ("key", "window_start", "window_end", "pane_index", "timing", "is_last", "value", "count",
                   "watermark", "written_at")
@@ -148,24 +154,66 @@ class WindowResults:
     """Where a windowed job writes: panes by (key, window, pane index), late records by id. SQLite.
 
     Both tables are upserted, so a pane or a late record written again after a restore replaces
-    its own row: the results of a replay are the results, not a second copy of them.
+    its own row. With the transactional sink the writes are staged under a transaction and
+    published at once when their checkpoint completes (as TransactionalSink does for records), so
+    panes from after the restored checkpoint are aborted, never left behind.
     """
 
     def __init__(self) -> None:
         self._db = sqlite3.connect(":memory:", isolation_level=None)
-        for ddl in _RESULTS_DDL:
+        for ddl in _RESULTS_DDL + _RESULTS_STAGING_DDL:
             self._db.execute(ddl)
         self.pane_writes = 0
 
-    def write(self, panes, late, written_at: int) -> None:
+    def write(self, panes, late, written_at: int, txn: int | None = None) -> None:
+        """Upsert panes and late records; stage them under `txn` instead, if given."""
+        pane_rows = [(p.key, p.window.start, p.window.end, p.index, p.timing.value, int(p.is_last), p.value, p.count,
+                      p.watermark, written_at) for p in panes]
+        late_rows = [(e.ref, e.key, e.timestamp, e.value, e.watermark, written_at) for e in late]
         db = self._db
         db.execute("BEGIN")
-        db.executemany(_PANE_UPSERT, [
-            (p.key, p.window.start, p.window.end, p.index, p.timing.value, int(p.is_last), p.value, p.count,
-             p.watermark, written_at) for p in panes])
-        db.executemany(_LATE_UPSERT, [(e.ref, e.key, e.timestamp, e.value, e.watermark, written_at) for e in late])
+        if txn is None:
+            db.executemany(_PANE_UPSERT, pane_rows)
+            db.executemany(_LATE_UPSERT, late_rows)
+        else:
+            db.executemany("INSERT INTO panes_staging VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                           [(txn, *row) for row in pane_rows])
+            db.executemany("INSERT INTO late_staging VALUES (?, ?, ?, ?, ?, ?, ?)", [(txn, *row) for row in late_rows])
         db.execute("COMMIT")
         self.pane_writes += len(panes)
+
+    def commit(self, txn: int, now: int) -> bool:
+        """Publish a staged transaction's panes and late records atomically; False if done before."""
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        if db.execute("SELECT 1 FROM commit_log WHERE txn = ?", (txn,)).fetchone():
+            db.execute("COMMIT")
+            return False
+        panes = db.execute("INSERT INTO window_results SELECT key, window_start, window_end, pane_index, timing, "
+                           "is_last, value, count, watermark, written_at FROM panes_staging WHERE txn = ? ORDER BY rowid"
+                           + _PANE_CONFLICT, (txn,)).rowcount
+        db.execute("INSERT INTO late_records SELECT record_id, key, event_time, value, watermark, written_at "
+                   "FROM late_staging WHERE txn = ? ORDER BY rowid" + _LATE_CONFLICT, (txn,))
+        db.execute("INSERT INTO commit_log VALUES (?, ?, ?)", (txn, panes, now))
+        db.execute("DELETE FROM panes_staging WHERE txn = ?", (txn,))
+        db.execute("DELETE FROM late_staging WHERE txn = ?", (txn,))
+        db.execute("COMMIT")
+        return True
+
+    def abort_all_but(self, keep: set[int]) -> int:
+        db = self._db
+        txns = sorted({t for (t,) in db.execute("SELECT txn FROM panes_staging UNION SELECT txn FROM late_staging")}
+                      - keep)
+        db.execute("BEGIN")
+        for t in txns:
+            db.execute("DELETE FROM panes_staging WHERE txn = ?", (t,))
+            db.execute("DELETE FROM late_staging WHERE txn = ?", (t,))
+        db.execute("COMMIT")
+        return len(txns)
+
+    def staged_rows(self) -> int:
+        return (self._db.execute("SELECT count(*) FROM panes_staging").fetchone()[0]
+                + self._db.execute("SELECT count(*) FROM late_staging").fetchone()[0])
 
     def _columns(self, sql: str, names: tuple[str, ...]) -> dict[str, np.ndarray]:
         rows = self._db.execute(sql).fetchall()

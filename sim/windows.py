@@ -459,6 +459,13 @@ class WindowOperator:
             if state.late_pending >= trigger.late_every_n:
                 self._fire(key, state, Timing.LATE, False)
             return
+        if trigger.early_every_n and not state.on_time_fired and state.n_new >= trigger.early_every_n:
+            self._fire(key, state, Timing.EARLY, False)
+        else:
+            self._arm(key, state)
+
+    def _arm(self, key: Hashable, state: _WindowState) -> None:
+        """Set the timers an element that is not late calls for (after it was added to `state`)."""
         if state.on_time_fired:
             # Only after a restore, when the watermark starts again from MIN_TIME: the window already
             # fired on time, so (like Flink's EventTimeTrigger, which registers a timer at max_ts on
@@ -467,24 +474,18 @@ class WindowOperator:
                 state.refire_timer_set = True
                 heapq.heappush(self._event_timers, (state.window.max_ts, _ON_TIME, self._next(), key, state.window,
                                                     state.epoch))
-            return
-        if trigger.early_every_n and state.n_new >= trigger.early_every_n:
-            self._fire(key, state, Timing.EARLY, False)
-        elif trigger.early_after and not state.early_timer_set:
+        elif self.spec.trigger.early_after and not state.early_timer_set:
             state.early_timer_set = True
-            heapq.heappush(self._processing_timers, (self.processing_time + trigger.early_after, _EARLY,
+            heapq.heappush(self._processing_timers, (self.processing_time + self.spec.trigger.early_after, _EARLY,
                                                      self._next(), key, state.window, state.epoch))
 
     def _add_group(self, key: Hashable, state: _WindowState, value: Any, count: int) -> None:
         """`count` on-time elements whose aggregate is `value` (only from process_batch's fast path)."""
-        agg, trigger = self.spec.aggregate, self.spec.trigger
+        agg = self.spec.aggregate
         self.touched.add((key, state.window))
         state.acc_all, state.n_all = agg.merge(state.acc_all, value), state.n_all + count
         state.acc_new, state.n_new = agg.merge(state.acc_new, value), state.n_new + count
-        if trigger.early_after and not state.early_timer_set:
-            state.early_timer_set = True
-            heapq.heappush(self._processing_timers, (self.processing_time + trigger.early_after, _EARLY,
-                                                     self._next(), key, state.window, state.epoch))
+        self._arm(key, state)
 
     def _on_time(self, key: Hashable, state: _WindowState, watermark: int) -> None:
         if state.on_time_fired:  # a re-fire after a restore (see _add)

@@ -249,14 +249,28 @@ batches = st.lists(st.one_of(
 @settings(max_examples=200)
 @given(steps=batches, windows=st.sampled_from([Tumbling(10_000), Sliding(10_000, 2_500), Sliding(7_000, 3_000)]),
        aggregate=st.sampled_from([SUM, COUNT, MIN, MAX]), accumulation=st.sampled_from(["discarding", "accumulating"]),
-       lateness=st.integers(0, 20_000), early_after=st.none() | st.integers(1, 500))
-def test_process_batch_equals_one_element_at_a_time(steps, windows, aggregate, accumulation, lateness, early_after):
+       lateness=st.integers(0, 20_000), early_after=st.none() | st.integers(1, 500),
+       restore_at=st.none() | st.integers(0, 15))
+def test_process_batch_equals_one_element_at_a_time(steps, windows, aggregate, accumulation, lateness, early_after,
+                                                     restore_at):
+    """Also across a restore (the watermark starts again from MIN_TIME, as after a failover)."""
     import numpy as np
+
+    from sim.windows import MIN_TIME
 
     spec = WindowSpec(windows, aggregate=aggregate, accumulation=accumulation, allowed_lateness=lateness,
                       trigger=Trigger(early_after=early_after))
     one, many = WindowOperator(spec), WindowOperator(spec)
     for i, step in enumerate(steps):
+        if i == restore_at:
+            restored = []
+            for op in (one, many):
+                again = WindowOperator(spec)
+                again.restore(op.snapshot())
+                again.watermark = MIN_TIME
+                again.panes, again.late = op.panes, op.late  # outputs so far stay emitted
+                restored.append(again)
+            one, many = restored
         for op in (one, many):
             op.advance_processing_time(100 * (i + 1))
         if isinstance(step, int):
