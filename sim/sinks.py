@@ -150,7 +150,55 @@ WINDOW_COLUMNS = ("key", "window_start", "window_end", "pane_index", "timing", "
 LATE_COLUMNS = ("record_id", "key", "event_time", "value", "watermark", "written_at")
 
 
-class WindowResults:
+class _TwoPhaseTables:
+    """The commit-log protocol shared by stores written through transactions (on SQLite).
+
+    A subclass names its staging tables and publishes a transaction's staged rows in `_publish`;
+    this class makes the publish atomic and idempotent (recorded in `commit_log`), aborts staged
+    transactions, and counts what is staged.
+    """
+
+    _db: sqlite3.Connection
+    _staging: tuple[str, ...] = ()
+
+    def _publish(self, txn: int) -> int:
+        """Move transaction `txn`'s staged rows into the visible tables; return how many."""
+        raise NotImplementedError
+
+    def commit(self, txn: int, now: int) -> bool:
+        """Publish a transaction atomically; False if it was committed before (idempotent)."""
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        if db.execute("SELECT 1 FROM commit_log WHERE txn = ?", (txn,)).fetchone():
+            db.execute("COMMIT")
+            return False
+        moved = self._publish(txn)
+        db.execute("INSERT INTO commit_log VALUES (?, ?, ?)", (txn, moved, now))
+        for table in self._staging:
+            db.execute(f"DELETE FROM {table} WHERE txn = ?", (txn,))
+        db.execute("COMMIT")
+        return True
+
+    def abort_all_but(self, keep: set[int]) -> int:
+        """Abort every staged transaction not in `keep` (lingering ones after a restore); return how many."""
+        db = self._db
+        union = " UNION ".join(f"SELECT txn FROM {table}" for table in self._staging)
+        txns = sorted({t for (t,) in db.execute(union)} - keep)
+        db.execute("BEGIN")
+        for t in txns:
+            for table in self._staging:
+                db.execute(f"DELETE FROM {table} WHERE txn = ?", (t,))
+        db.execute("COMMIT")
+        return len(txns)
+
+    def staged_rows(self) -> int:
+        return sum(self._db.execute(f"SELECT count(*) FROM {table}").fetchone()[0] for table in self._staging)
+
+    def committed(self) -> list[int]:
+        return [t for (t,) in self._db.execute("SELECT txn FROM commit_log ORDER BY txn")]
+
+
+class WindowResults(_TwoPhaseTables):
     """Where a windowed job writes: panes by (key, window, pane index), late records by id. SQLite.
 
     Both tables are upserted, so a pane or a late record written again after a restore replaces
@@ -182,38 +230,16 @@ class WindowResults:
         db.execute("COMMIT")
         self.pane_writes += len(panes)
 
-    def commit(self, txn: int, now: int) -> bool:
-        """Publish a staged transaction's panes and late records atomically; False if done before."""
+    _staging = ("panes_staging", "late_staging")
+
+    def _publish(self, txn: int) -> int:
         db = self._db
-        db.execute("BEGIN IMMEDIATE")
-        if db.execute("SELECT 1 FROM commit_log WHERE txn = ?", (txn,)).fetchone():
-            db.execute("COMMIT")
-            return False
         panes = db.execute("INSERT INTO window_results SELECT key, window_start, window_end, pane_index, timing, "
                            "is_last, value, count, watermark, written_at FROM panes_staging WHERE txn = ? ORDER BY rowid"
                            + _PANE_CONFLICT, (txn,)).rowcount
         db.execute("INSERT INTO late_records SELECT record_id, key, event_time, value, watermark, written_at "
                    "FROM late_staging WHERE txn = ? ORDER BY rowid" + _LATE_CONFLICT, (txn,))
-        db.execute("INSERT INTO commit_log VALUES (?, ?, ?)", (txn, panes, now))
-        db.execute("DELETE FROM panes_staging WHERE txn = ?", (txn,))
-        db.execute("DELETE FROM late_staging WHERE txn = ?", (txn,))
-        db.execute("COMMIT")
-        return True
-
-    def abort_all_but(self, keep: set[int]) -> int:
-        db = self._db
-        txns = sorted({t for (t,) in db.execute("SELECT txn FROM panes_staging UNION SELECT txn FROM late_staging")}
-                      - keep)
-        db.execute("BEGIN")
-        for t in txns:
-            db.execute("DELETE FROM panes_staging WHERE txn = ?", (t,))
-            db.execute("DELETE FROM late_staging WHERE txn = ?", (t,))
-        db.execute("COMMIT")
-        return len(txns)
-
-    def staged_rows(self) -> int:
-        return (self._db.execute("SELECT count(*) FROM panes_staging").fetchone()[0]
-                + self._db.execute("SELECT count(*) FROM late_staging").fetchone()[0])
+        return panes
 
     def _columns(self, sql: str, names: tuple[str, ...]) -> dict[str, np.ndarray]:
         rows = self._db.execute(sql).fetchall()
@@ -253,7 +279,7 @@ SELECT record_id, key, partition, "offset", value, written_at, txn FROM staging 
 """
 
 
-class TransactionalSink(Sink):
+class TransactionalSink(_TwoPhaseTables, Sink):
     """A table written through transactions that become visible at once, on SQLite.
 
     Rows are written to a staging table under a transaction id. Committing a transaction moves its
@@ -282,34 +308,10 @@ class TransactionalSink(Sink):
         db.execute("COMMIT")
         return 0
 
-    def commit(self, txn: int, now: int) -> bool:
-        """Publish a transaction's rows atomically; False if it was committed before (idempotent)."""
-        db = self._db
-        db.execute("BEGIN IMMEDIATE")
-        if db.execute("SELECT 1 FROM commit_log WHERE txn = ?", (txn,)).fetchone():
-            db.execute("COMMIT")
-            return False
-        moved = db.execute(_PUBLISH, (txn,)).rowcount
-        db.execute("INSERT INTO commit_log VALUES (?, ?, ?)", (txn, moved, now))
-        db.execute("DELETE FROM staging WHERE txn = ?", (txn,))
-        db.execute("COMMIT")
-        return True
+    _staging = ("staging",)
 
-    def abort_all_but(self, keep: set[int]) -> int:
-        """Abort every staged transaction not in `keep` (lingering ones after a restore); return how many."""
-        db = self._db
-        txns = [t for (t,) in db.execute("SELECT DISTINCT txn FROM staging ORDER BY txn") if t not in keep]
-        db.execute("BEGIN")
-        for t in txns:
-            db.execute("DELETE FROM staging WHERE txn = ?", (t,))
-        db.execute("COMMIT")
-        return len(txns)
-
-    def staged_rows(self) -> int:
-        return self._db.execute("SELECT count(*) FROM staging").fetchone()[0]
-
-    def committed(self) -> list[int]:
-        return [t for (t,) in self._db.execute("SELECT txn FROM commit_log ORDER BY txn")]
+    def _publish(self, txn: int) -> int:
+        return self._db.execute(_PUBLISH, (txn,)).rowcount
 
     def contents(self) -> dict[str, np.ndarray]:
         """The committed table's rows (what a reader sees), by record id."""

@@ -1,0 +1,124 @@
+"""Reading scenarios: TOML files (or a parsed document) into a validated Scenario, and the built-ins."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import fields
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from .errors import ScenarioError, raw
+from .scenario import (
+    NODES, Checkpointing, Expect, Fault, NodeSpec, Pipeline, RunLimits, Scenario, WatermarkSettings, WindowSettings,
+    Workload,
+)
+
+__all__ = ["parse_scenario", "builtin_scenarios", "load_scenario"]
+
+_SECTIONS = {"workload": Workload, "pipeline": Pipeline, "checkpoint": Checkpointing, "window": WindowSettings,
+             "watermarks": WatermarkSettings, "expect": Expect, "run": RunLimits}
+_TOP = ("name", "description", "seed", "workload", "pipeline", "checkpoint", "window", "watermarks", "operator",
+        "nodes", "faults", "expect", "run")
+
+
+def _keys_of(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in fields(cls))
+
+
+def _table(value: Any, key: str, cls: type, extra: dict | None = None) -> Any:
+    if not isinstance(value, dict):
+        raise ScenarioError(key, value, f"a table [{key}]")
+    allowed = [k for k in _keys_of(cls) if not (extra and k in extra)]
+    for k in value:
+        if k not in allowed:
+            raise ScenarioError(f"{key}.{k}", raw("an unknown key"), "one of " + ", ".join(allowed))
+    return cls(**value, **(extra or {}))
+
+
+def parse_scenario(doc: dict, default_name: str = "scenario") -> Scenario:
+    """Build a Scenario from a parsed TOML document (a dict); raise ScenarioError on bad input."""
+    for k in doc:
+        if k not in _TOP:
+            raise ScenarioError(k, raw("an unknown key"), "one of " + ", ".join(_TOP))
+    kwargs: dict[str, Any] = {"name": doc.get("name", default_name)}
+    for k in ("description", "seed"):
+        if k in doc:
+            kwargs[k] = doc[k]
+    for key, cls in _SECTIONS.items():
+        if key in doc:
+            kwargs[key] = _table(doc[key], key, cls)
+    if "operator" in doc:
+        table = doc["operator"]
+        if not isinstance(table, dict):
+            raise ScenarioError("operator", table, "a table [operator] with class = 'module:Class' and params")
+        for k in table:
+            if k not in ("class", "params"):
+                raise ScenarioError(f"operator.{k}", raw("an unknown key"), "one of class, params")
+        if "class" not in table:
+            raise ScenarioError("operator.class", raw("nothing"), "an importable 'module:Class' that subclasses weir.Operator")
+        from .components import SEARCH_PATHS, ComponentSpec, Operator, load_class
+        cls = load_class(table["class"], Operator, "operator.class", tuple(SEARCH_PATHS))
+        kwargs["operator"] = ComponentSpec(cls, table.get("params", {}), "operator")
+    if "nodes" in doc:
+        nodes = doc["nodes"]
+        if not isinstance(nodes, dict):
+            raise ScenarioError("nodes", nodes, "tables [nodes.NAME] with NAME one of " + ", ".join(NODES))
+        specs = []
+        for name, table in nodes.items():
+            if name not in NODES:
+                raise ScenarioError(f"nodes.{name}", raw("an unknown node"), "one of " + ", ".join(NODES))
+            specs.append(_table(table, f"nodes.{name}", NodeSpec, {"name": name}))
+        kwargs["nodes"] = tuple(specs)
+    if "faults" in doc:
+        faults = doc["faults"]
+        if not isinstance(faults, list):
+            raise ScenarioError("faults", faults, "an array of tables [[faults]]")
+        out = []
+        for i, table in enumerate(faults):
+            try:
+                out.append(_table(table, "faults", Fault))
+            except ScenarioError as e:
+                key = e.key.replace("faults", f"faults[{i}]", 1)
+                raise ScenarioError(key, e.got, e.accepts) from None
+        kwargs["faults"] = tuple(out)
+    return Scenario(**kwargs)
+
+
+def builtin_scenarios() -> dict[str, Path]:
+    """The scenarios that ship with weir, by name, sorted."""
+    root = resources.files("scenarios")
+    found = {}
+    for entry in root.iterdir():
+        if entry.name.endswith(".toml"):
+            found[entry.name[:-5]] = Path(str(entry))
+    return dict(sorted(found.items()))
+
+
+def load_scenario(ref: str | Path) -> Scenario:
+    """Load a scenario by built-in name or by path to a TOML file; raise ScenarioError on bad input."""
+    ref = str(ref)
+    builtin = builtin_scenarios()
+    if ref in builtin and not Path(ref).exists():
+        path = builtin[ref]
+    else:
+        path = Path(ref)
+        if not path.exists():
+            raise ScenarioError("scenario", ref, "a built-in name (see `weir list`: " + ", ".join(builtin) + ") or a path to a .toml file")
+    shown = ref if ref not in builtin or Path(ref).exists() else f"{ref} ({path.name})"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise ScenarioError("(file)", raw(f"an unreadable file ({e.__class__.__name__})"), "a UTF-8 TOML file", shown) from None
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ScenarioError("(file)", raw(f"text that is not TOML ({e})"), "a TOML document", shown) from None
+    from .components import SEARCH_PATHS
+    SEARCH_PATHS.append(path.resolve().parent)  # components named in the file import from its folder
+    try:
+        return parse_scenario(doc, default_name=path.stem)
+    except ScenarioError as e:
+        raise e.in_file(shown) from None
+    finally:
+        SEARCH_PATHS.pop()
