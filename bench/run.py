@@ -11,6 +11,7 @@ from __future__ import annotations
 import platform
 import resource
 import statistics
+from dataclasses import replace
 import sys
 import time
 from pathlib import Path
@@ -95,6 +96,17 @@ def main() -> None:
         weir_rate, bare_rate, run = measure(records, batch_size, windowed, WINDOWED_PRODUCE_BATCH)
         print(f"{batch_size:>6} {records:>9} {weir_rate:>12,.0f} {bare_rate:>12,.0f} {weir_rate / bare_rate:>6.2f}"
               f"   ({len(run.windows['key']):,} panes)")
+    print("the cost of correctness: the same pipeline at batch size 500, exactly-once, by sink (same run):")
+    sinks = {}
+    for sink in ("append", "upsert", "transactional"):
+        sc = scenario(200_000, 500)
+        mode = "at_least_once" if sink == "append" else "exactly_once"
+        sc = replace(sc, name=f"bench_{sink}", pipeline=replace(sc.pipeline, mode=mode, sink=sink,
+                                                               offset_commit=None))
+        times = [timed(lambda sc=sc: execute(sc))[0] for _ in range(REPEATS)]
+        sinks[sink] = 200_000 / statistics.median(times)
+    for sink, rate in sinks.items():
+        print(f"  {sink:<14} {rate:>12,.0f} rec/s   {rate / sinks['append']:.2f} of append")
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak resident memory of this process: {peak:.0f} MB")
     print(f"weir/bare-simpy throughput ratio: {ratio_500:.2f}")
