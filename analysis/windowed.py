@@ -15,6 +15,8 @@ from __future__ import annotations
 from typing import Any
 
 
+from sim.units import format_duration
+
 from .checkers import SHOW_IDS, Verdict
 
 __all__ = ["window_complete", "no_late_records", "batch_windows", "job_windows", "closing_watermark"]
@@ -115,7 +117,8 @@ def window_complete(run: Any) -> Verdict:
         if stalled:
             why = "; the watermark never advanced (stalled at -inf)"
         elif run.window_watermark < closing:
-            why = f"; the watermark stalled at {run.window_watermark}, short of {closing}"
+            why = (f"; the watermark stalled at {format_duration(run.window_watermark)} of event time, "
+                   f"short of {format_duration(closing)}")
         else:
             why = ""
         parts.append(f"{len(missing)} of {len(closed)} closed windows never fired{why}")

@@ -130,6 +130,11 @@ class WindowedAggregation(Operator):
         op.process_batch(batch.key, batch.event_time, batch.value, batch.record_id)
         return self._take()
 
+    @property
+    def watermark(self) -> int:
+        """The operator's input watermark (MIN_TIME until one arrives, and again after a restore)."""
+        return self.op.watermark
+
     def on_watermark(self, watermark: int, now: int) -> WindowOutput:
         self.op.advance_processing_time(now)
         self.op.advance_watermark(watermark)

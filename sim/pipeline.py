@@ -34,7 +34,8 @@ from .kernel import Node, Status, World
 from .log import Broker
 from .operators import RunningTotals, WindowedAggregation
 from .scenario import JOB_NODES, Scenario
-from .sinks import AppendSink, UpsertSink, WindowResults
+from .components import Sink
+from .sinks import WindowResults
 from .trace import Kind, Msg
 from .watermarks import PartitionWatermarks
 from .workload import Producer
@@ -126,7 +127,7 @@ class Job(CheckpointCoordination):
     The checkpoint protocol (coordinator, snapshots, two-phase commit) is in sim/coordination.py.
     """
 
-    def __init__(self, world: World, scenario: Scenario, broker: Broker, sink: AppendSink | UpsertSink,
+    def __init__(self, world: World, scenario: Scenario, broker: Broker, sink: Sink,
                  store: CheckpointStore | None, producer: Producer, results: WindowResults | None = None):
         self.world, self.scenario, self.broker, self.sink_table = world, scenario, broker, sink
         self.store, self.producer, self.results = store, producer, results
@@ -232,7 +233,7 @@ class Job(CheckpointCoordination):
         if self.transactional and (a.sink_pending or self.txn_table.staged_rows()):
             return  # rows still staged: the next checkpoint will commit them
         if a.operator.windowed:
-            self.final_watermark = a.operator.op.watermark
+            self.final_watermark = a.operator.watermark
         self.world.finish(Status.DRAINED)
 
     # ---- source ------------------------------------------------------------------------------

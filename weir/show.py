@@ -40,7 +40,11 @@ def print_run(result: RunResult, out: Console) -> None:
     out.print(f"[bold]{r.scenario}[/]  seed {r.seed}")
     if r.description:
         out.print(f"  {r.description}", overflow="fold")
-    out.print(f"  mode {r.mode}, sink {r.sink}, {r.records} records in {r.partitions} partitions, batch size {r.batch_size}")
+    if r.panes is None:
+        output = f"sink {r.sink}"
+    else:  # a windowed job writes panes to the results table: upserted, or through two-phase commit
+        output = "window results (" + ("two-phase commit" if r.sink == "transactional" else "upserted") + ")"
+    out.print(f"  mode {r.mode}, {output}, {r.records} records in {r.partitions} partitions, batch size {r.batch_size}")
     out.print("  faults: " + ("; ".join(r.faults) if r.faults else "none"))
     out.print(f"  ended: {r.status} at t={format_duration(r.end_time_us)} after {r.events} events; "
               f"{r.restarts} job restart(s), {r.checkpoints} checkpoint(s) completed")
