@@ -18,11 +18,6 @@ def _spec(kind: str, **opts: Any) -> dict:
     return {"kind": kind, **opts}
 
 
-def _operator_base():
-    from .components import Operator
-    return Operator
-
-
 def _sink_base():
     from .components import Sink
     return Sink

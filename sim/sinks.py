@@ -27,7 +27,6 @@ class AppendSink(Sink):
 
     def __init__(self, capacity: int = 1024):
         self._cols = {name: Column(capacity) for name in SINK_COLUMNS}
-        self.writes = 0  # rows written, replays included
 
     def write(self, batch: RecordBatch, value: np.ndarray, written_at: int) -> int:
         """Append the batch's rows; return how many rows already existed (always 0: append never checks)."""
@@ -39,7 +38,6 @@ class AppendSink(Sink):
         cols["offset"].extend(batch.offset)
         cols["value"].extend(value)
         cols["written_at"].extend(np.full(n, written_at, dtype=np.int64))
-        self.writes += n
         return 0
 
     def contents(self) -> dict[str, np.ndarray]:
@@ -81,7 +79,6 @@ class UpsertSink(Sink):
     def __init__(self, capacity: int = 1024):
         self._db = sqlite3.connect(":memory:", isolation_level=None)
         self._db.execute(_DDL)
-        self.writes = 0
         # Which record ids have a row: bookkeeping for the trace's rewrite count only (the table is
         # the truth); SQLite's count(*) is a full scan, too slow to ask on every batch.
         self._has_row = np.zeros(max(capacity, 16), dtype=bool)
@@ -96,7 +93,6 @@ class UpsertSink(Sink):
         db.execute("BEGIN")
         db.executemany(_UPSERT, rows)
         db.execute("COMMIT")
-        self.writes += n
         top = int(batch.record_id.max()) + 1 if n else 0
         if top > len(self._has_row):
             self._has_row = np.concatenate([self._has_row, np.zeros(max(top, 2 * len(self._has_row)) - len(self._has_row), bool)])
@@ -211,7 +207,6 @@ class WindowResults(_TwoPhaseTables):
         self._db = sqlite3.connect(":memory:", isolation_level=None)
         for ddl in _RESULTS_DDL + _RESULTS_STAGING_DDL:
             self._db.execute(ddl)
-        self.pane_writes = 0
 
     def write(self, panes, late, written_at: int, txn: int | None = None) -> None:
         """Upsert panes and late records; stage them under `txn` instead, if given."""
@@ -228,7 +223,6 @@ class WindowResults(_TwoPhaseTables):
                            [(txn, *row) for row in pane_rows])
             db.executemany("INSERT INTO late_staging VALUES (?, ?, ?, ?, ?, ?, ?)", [(txn, *row) for row in late_rows])
         db.execute("COMMIT")
-        self.pane_writes += len(panes)
 
     _staging = ("panes_staging", "late_staging")
 

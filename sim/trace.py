@@ -158,10 +158,6 @@ class FrozenTrace:
             h.update(col.tobytes())
         return h.hexdigest()
 
-    def of_kind(self, kind: Kind) -> np.ndarray:
-        """Row indices of the events of one kind, in order."""
-        return np.flatnonzero(self.columns["kind"] == kind)
-
     def rows(self, start: int = 0, stop: int | None = None) -> list[dict]:
         """Events as readable dicts (for printing and tests, not for analysis of big runs)."""
         stop = len(self) if stop is None else stop

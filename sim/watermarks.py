@@ -101,6 +101,3 @@ class PartitionWatermarks:
             self.emitted = merged
             return merged
         return None
-
-    def partition_watermarks(self) -> list[int]:
-        return [g.current() for g in self.generators]
