@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-__all__ = ["Verdict", "INVARIANTS", "applicable", "check", "no_loss", "no_duplicates", "exactly_once", "drained",
+__all__ = ["Verdict", "INVARIANTS", "applicable", "check", "produced_ids", "no_loss", "no_duplicates", "exactly_once", "drained",
            "checkpoints_succeed", "no_aborted_reads", "SHOW_IDS"]
 
 SHOW_IDS = 5  # how many example record ids a verdict carries
@@ -44,6 +44,11 @@ def _first(ids: np.ndarray) -> list[int]:
     return [int(i) for i in ids[:SHOW_IDS]]
 
 
+def produced_ids(source: dict[str, np.ndarray]) -> np.ndarray:
+    """The distinct ids of the records produced: committed in the log, each once however often it was written."""
+    return np.unique(_committed(source))
+
+
 def _committed(source: dict[str, np.ndarray]) -> np.ndarray:
     """The ids of the records the log holds as committed (a transaction's aborted records never were)."""
     ids = np.asarray(source["record_id"], dtype=np.int64)
@@ -53,7 +58,7 @@ def _committed(source: dict[str, np.ndarray]) -> np.ndarray:
 
 def _tally(run: RunLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(committed source ids, copies in the sink of each id up to the largest id seen, sink ids)."""
-    src = np.unique(_committed(run.source))
+    src = produced_ids(run.source)
     dst = np.asarray(run.sink["record_id"], dtype=np.int64)
     top = int(max(src.max(initial=-1), dst.max(initial=-1))) + 1
     copies = np.bincount(dst, minlength=top) if len(dst) else np.zeros(top, dtype=np.int64)

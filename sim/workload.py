@@ -103,7 +103,9 @@ class Producer:
         self.batch, self.interval = w.produce_batch, w.produce_interval
         self.timeout = scenario.pipeline.request_timeout
         self.transactional, self.txn_batches = w.transactional, w.txn_batches
-        self.next_id = 0  # durable: the first record not yet acknowledged (transactional: not yet committed)
+        # durable: the first record not yet acknowledged. A transactional producer reads where to start
+        # from the broker (init_producer), which stores it with each commit; next_id only mirrors that.
+        self.next_id = 0
         self.txn_seq = 0  # durable: transaction ids are never reused
         self.done = False
         self._on_done: list = []

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from analysis.checkers import Verdict, check
+from analysis.checkers import Verdict, check, produced_ids
 from sim.run import Run, execute
 from sim.scenario import Fault, Scenario, load_scenario
 
@@ -49,7 +49,7 @@ class RunResult:
     events: int
     restarts: int
     checkpoints: int
-    produced: int
+    produced: int  # distinct records committed in the log (a retried or aborted write is not another record)
     sink_rows: int
     sink_writes: int
     lost: int | None  # record pipelines only (None for windowed ones)
@@ -114,7 +114,7 @@ def result_of(finished: Run) -> RunResult:
         records=s.workload.records, partitions=s.workload.partitions, batch_size=s.pipeline.batch_size,
         faults=tuple(f.describe() for f in s.faults), status=finished.status, end_time_us=finished.end_time,
         events=finished.events, restarts=finished.restarts, checkpoints=finished.checkpoints_completed,
-        produced=len(finished.source["record_id"]), sink_rows=len(finished.sink["record_id"]),
+        produced=len(produced_ids(finished.source)), sink_rows=len(finished.sink["record_id"]),
         sink_writes=finished.sink_writes,
         lost=count("no_loss", "lost"), duplicated=count("no_duplicates", "duplicated"),
         extra_rows=count("no_duplicates", "extra_rows"),
