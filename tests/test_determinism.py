@@ -40,6 +40,8 @@ def test_different_faults_give_a_different_hash():
 
 
 _CHILD = "import weir; r = weir.run('{name}', seed=5); print(r.trace_sha256)"
+_ALL = ("import weir, sys; names = sorted(weir.builtin_scenarios()) + [sys.argv[1]]\n"
+        "for n in names: print(n.rsplit('/', 1)[-1], weir.run(n, seed=3).trace_sha256)")
 
 
 @pytest.mark.parametrize("name", weir.SPECTRUM)
@@ -52,6 +54,21 @@ def test_hash_is_the_same_across_processes_and_hash_seeds(name):
                              capture_output=True, text=True, check=True)
         seen.append(out.stdout.strip())
     assert seen == [here, here], f"{name} seed 5: hashes {seen} vs in-process {here}"
+
+
+@pytest.mark.slow
+def test_every_builtin_scenario_and_the_example_replay_across_processes():
+    """Windows, SQLite tables, transactions, user components: every kind of run hashes the same
+    in two processes with different hash seeds."""
+    example = str(ROOT / "examples" / "user_components.toml")
+    outs = []
+    for hashseed in ("1", "98765"):
+        env = {**os.environ, "PYTHONHASHSEED": hashseed}
+        out = subprocess.run([sys.executable, "-c", _ALL, example], env=env, cwd=ROOT, capture_output=True,
+                             text=True, check=True)
+        outs.append(out.stdout.splitlines())
+    assert len(outs[0]) == len(weir.builtin_scenarios()) + 1
+    assert outs[0] == outs[1], [(a, b) for a, b in zip(*outs) if a != b]
 
 
 # ---- the source scan ------------------------------------------------------------------------
