@@ -7,10 +7,16 @@ import pickle
 
 import weir
 
-# The trace hash of `weir run exactly_once_crash --seed 1`. It may change only when the model changes
-# on purpose; then update it in the same commit and say why. A change without a model change means
-# determinism broke (a new platform, a numpy or simpy upgrade that changed a stream or an order).
-GOLDEN = {("exactly_once_crash", 1): "fecd86870f00bc8cb375cd22ef2c8dbf6a009a990d4fe2df1dda34b9d9d5aeb1"}
+# Trace hashes of `weir run NAME --seed 1`: a record pipeline, a windowed one, two-phase commit and a
+# transactional producer. They may change only when the model changes on purpose; then update them
+# in the same commit and say why. A change without a model change means determinism broke (a new
+# platform, or a numpy, simpy or SQLite upgrade that changed a stream or an order).
+GOLDEN = {
+    ("exactly_once_crash", 1): "fecd86870f00bc8cb375cd22ef2c8dbf6a009a990d4fe2df1dda34b9d9d5aeb1",
+    ("late_data_side_output", 1): "b9cb1b126572a150ddd407b213c109dfb24c0c04fef4c6388554eacc2f7dfd4f",
+    ("kafka_to_delta", 1): "bc5c1eeff60c2dc37ef60e892966c66fef6bc95f78277bc82431de27bd7087f3",
+    ("txn_read_committed", 1): "67c32eda05f5c342f98c7dc2b2897e535d47f0d6ad3b9d3ba20251615a1286b2",
+}
 
 
 def test_golden_hash():
