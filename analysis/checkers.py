@@ -14,7 +14,7 @@ from typing import Any, Protocol
 import numpy as np
 
 __all__ = ["Verdict", "INVARIANTS", "applicable", "check", "produced_ids", "no_loss", "no_duplicates", "exactly_once", "drained",
-           "checkpoints_succeed", "no_aborted_reads", "SHOW_IDS"]
+           "checkpoints_succeed", "no_aborted_reads", "load_balanced", "SHOW_IDS"]
 
 SHOW_IDS = 5  # how many example record ids a verdict carries
 
@@ -159,6 +159,32 @@ def checkpoints_succeed(run: RunLike) -> Verdict:
                    f"(the longest took {longest / 1000:.1f}ms)", stats)
 
 
+def load_balanced(run: RunLike) -> Verdict:
+    """No processor subtask took in more than `expect.max_skew` times the mean number of records.
+
+    The seed's "data skew causing hotspots": one subtask, given a hot key, does most of the work
+    while its peers idle, and its full queue back-pressures the sources.
+    """
+    subtasks = list(getattr(run, "subtasks", ()) or ())
+    limit = run.scenario.expect.max_skew if getattr(run, "scenario", None) is not None else 1.5
+    records = [s["records"] for s in subtasks]
+    mean = sum(records) / len(records) if records else 0.0
+    skew = max(records) / mean if mean else 1.0
+    busiest = records.index(max(records)) if records else 0
+    stalled = sum(s.get("backpressured_us", 0) for s in getattr(run, "sources", ()) or ())
+    evidence = {"records_per_subtask": records, "skew": round(skew, 3), "max_skew": limit, "busiest_subtask": busiest,
+                "source_backpressured_us": stalled}
+    share = f"subtask {busiest} took in {max(records) if records else 0} records, {skew:.2f}x the mean of {mean:.0f}"
+    if skew > limit:
+        return Verdict("load_balanced", False, f"{share} (more than {limit}x); the sources were back-pressured for "
+                       f"{stalled / 1000:.0f}ms in all", evidence)
+    return Verdict("load_balanced", True, f"{share} (at most {limit}x)", evidence)
+
+
+def _parallel(scenario: Any) -> bool:
+    return scenario is not None and scenario.pipeline.parallelism > 1
+
+
 def _checkpointed(scenario: Any) -> bool:
     return scenario is not None and getattr(scenario, "checkpoint", None) is not None
 
@@ -197,12 +223,13 @@ INVARIANTS: dict[str, tuple[Callable[[RunLike], Verdict], Callable[[Any], bool]]
     "no_late_records": (_lazy("no_late_records"), _windowed),
     "checkpoints_succeed": (checkpoints_succeed, _checkpointed),
     "no_aborted_reads": (no_aborted_reads, _transactional),
+    "load_balanced": (load_balanced, _parallel),
     "drained": (drained, _any),
 }
 
 
 def applicable(scenario: Any) -> tuple[str, ...]:
-    """The invariants that apply to a scenario (all record ones, or all window ones, and drained)."""
+    """The invariants that apply to a scenario (record or window ones, checkpoint, parallel ones, drained)."""
     return tuple(name for name, (_fn, applies) in INVARIANTS.items() if applies(scenario))
 
 

@@ -69,28 +69,38 @@ def job_windows(run: Any) -> dict[tuple[int, int, int], tuple[Any, int]]:
     """(key, start, end) -> (value, count) as the job's panes add up to.
 
     DISCARDING: the panes of a window combine. ACCUMULATING: the pane written last is the window's
-    result (an update-mode sink: it is what a reader of the table sees).
+    result (an update-mode sink: it is what a reader of the table sees). With key salting, each
+    subtask's result is partial, and the subtasks' results combine (the second phase).
     """
     spec = run.scenario.window.spec()
     agg = spec.aggregate
     panes = run.windows
-    out: dict[tuple[int, int, int], tuple[Any, int]] = {}
     accumulating = spec.accumulation == "accumulating"
+    subtasks = panes["subtask"].tolist() if "subtask" in panes else [0] * len(panes["key"])
     rows = zip(panes["key"].tolist(), panes["window_start"].tolist(), panes["window_end"].tolist(),
-               panes["value"].tolist(), panes["count"].tolist())
-    latest: dict[tuple[int, int, int], int] = {}
-    for (k, start, end, value, count), written in zip(rows, panes["written_at"].tolist()):
+               panes["value"].tolist(), panes["count"].tolist(), panes["written_at"].tolist(), subtasks)
+    partial: dict[tuple[int, int, int, int], tuple[Any, int]] = {}
+    latest: dict[tuple[int, int, int, int], int] = {}
+    for k, start, end, value, count, written, subtask in rows:
         if spec.aggregate.name in ("min", "max") and count == 0:
             continue
-        w = (k, start, end)
-        if accumulating:  # each pane holds everything so far: the window's result is the last one written
+        w = (k, start, end, subtask)
+        if accumulating:  # each pane holds everything so far: the subtask's result is the last one written
             if written >= latest.get(w, written):
-                out[w], latest[w] = (value, count), written
-        elif w not in out:
-            out[w] = (value, count)
+                partial[w], latest[w] = (value, count), written
+        elif w not in partial:
+            partial[w] = (value, count)
         else:
+            acc, n = partial[w]
+            partial[w] = (agg.merge(acc, value), n + count)
+    out: dict[tuple[int, int, int], tuple[Any, int]] = {}
+    for (k, start, end, _subtask), (value, count) in partial.items():
+        w = (k, start, end)
+        if w in out:
             acc, n = out[w]
             out[w] = (agg.merge(acc, value), n + count)
+        else:
+            out[w] = (value, count)
     return out
 
 

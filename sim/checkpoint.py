@@ -14,8 +14,8 @@ class Checkpoint:
 
     id: int
     offsets: tuple[int, ...]
-    state: Any  # the operator's snapshot
-    state_size: int  # keys or open windows in it
+    state: Any  # per processor subtask: (its operator's snapshot, the in-flight batches an unaligned checkpoint saved)
+    state_size: int  # keys or open windows in it, over all subtasks
     completed_at: int
     sink_state: Any = None  # a transactional sink's pending transactions, as (checkpoint, txn) pairs
 

@@ -4,10 +4,11 @@ A mixin of `Job` (it uses the job's world, nodes, store, sink table and configur
 path lives in sim/pipeline.py, the protocol that makes it recoverable lives here.
 
 - The coordinator triggers checkpoint n every interval (at most one in flight, min_pause after the
-  last ended); the source injects barrier n and snapshots its offsets, the processor snapshots its
-  state, the sink pre-commits; once all three have reported, the snapshot is written to the store
-  (time from its bytes) and the checkpoint completes; or it times out and is aborted, and too
-  many failures in a row fail the job over.
+  last ended); every source subtask injects barrier n and snapshots its offsets, every processor
+  subtask snapshots its state (with the in-flight records an unaligned checkpoint saves), every
+  sink subtask pre-commits; once all have reported, the snapshot is written to the store (time
+  from its bytes) and the checkpoint completes; or it times out and is aborted, and too many
+  failures in a row fail the job over.
 - On completion the source commits the checkpoint's offsets (on_checkpoint) and a transactional
   sink commits every transaction pending up to it; a restore commits the restored checkpoint's
   pending transactions and aborts every other staged one.
@@ -23,7 +24,7 @@ from .checkpoint import Checkpoint
 from .trace import Kind, Msg
 
 if TYPE_CHECKING:
-    from .pipeline import _Attempt
+    from .pipeline import _Attempt, _Subtask
 
 __all__ = ["CheckpointCoordination"]
 
@@ -32,9 +33,9 @@ class CheckpointCoordination:
     """The checkpoint and two-phase-commit steps of a Job."""
 
     # ---- the sink's transactions (Flink's TwoPhaseCommitSinkFunction) ------------------------
-    def _begin_transaction(self, a: "_Attempt") -> None:
+    def _begin_transaction(self, a: "_Attempt", t: "_Subtask") -> None:
         a.txn_seq += 1
-        a.txn = a.generation * 1_000_000 + a.txn_seq  # unique across attempts, deterministic
+        t.txn = a.generation * 1_000_000 + a.txn_seq  # unique across attempts and subtasks, deterministic
 
     def _recover_transactions(self, a: "_Attempt") -> None:
         """On restore: commit the restored checkpoint's pending transactions (they may be committed
@@ -46,17 +47,17 @@ class CheckpointCoordination:
             self.world.trace.add(Kind.TXN_COMMIT, self.sink.index, n, txn, int(committed))
         aborted = table.abort_all_but(set())
         self.world.trace.add(Kind.TXN_ABORT, self.sink.index, aborted, a.generation)
-        self._begin_transaction(a)
 
     def _commit_transactions(self, a: "_Attempt", n: int) -> None:
         """Checkpoint n completed: commit every transaction pre-committed for a checkpoint up to n."""
         if not a.alive:
             return
-        due = [(m, txn) for m, txn in a.sink_pending if m <= n]
-        a.sink_pending = [(m, txn) for m, txn in a.sink_pending if m > n]
-        for m, txn in due:
-            committed = self.txn_table.commit(txn, self.sink.local_time())
-            self.world.trace.add(Kind.TXN_COMMIT, self.sink.index, m, txn, int(committed))
+        for t in a.subtasks:
+            due = [(m, txn) for m, txn in t.sink_pending if m <= n]
+            t.sink_pending = [(m, txn) for m, txn in t.sink_pending if m > n]
+            for m, txn in due:
+                committed = self.txn_table.commit(txn, self.sink.local_time())
+                self.world.trace.add(Kind.TXN_COMMIT, self.sink.index, m, txn, int(committed))
         self.check_drained()
 
     # ---- the coordinator ----------------------------------------------------------------------
@@ -77,22 +78,28 @@ class CheckpointCoordination:
         except simpy.Interrupt:
             return
 
-    def _checkpoint_part(self, a: "_Attempt", n: int, part: str, payload) -> None:
-        """A task's share of checkpoint n arrived at the coordinator; persist once all three are in.
+    def _checkpoint_part(self, a: "_Attempt", n: int, part: tuple[str, int], payload) -> None:
+        """A subtask's share of checkpoint n arrived at the coordinator; persist once all are in.
 
         Persisting takes the store's fixed write time plus the snapshot's bytes over its bandwidth:
         every entry for a full snapshot, only the entries changed since the last one (and any an
-        aborted one did not get to write) for an incremental one.
+        aborted one did not get to write) for an incremental one; plus, for an unaligned one, the
+        in-flight records it saved (an entry each).
         """
         pending = a.pending
         if not a.alive or pending is None or pending["id"] != n:
             return
-        pending["parts"][part] = payload
-        if len(pending["parts"]) == 3:
+        parts = pending["parts"]
+        parts[part] = payload
+        if len(parts) == self.source_parallelism + 2 * self.parallelism:
             cfg, store = self.checkpoint, self.store
-            _state, size, changed = pending["parts"]["state"]
+            states = [parts[("state", j)] for j in range(self.parallelism)]
+            size = sum(s[1] for s in states)
+            changed = sum(s[2] for s in states)
+            in_flight = sum(len(b) for s in states for b in s[3])
             pending["changed"] = changed
             entries = min(size, changed + store.unwritten_entries) if cfg.incremental else size
+            entries += in_flight
             pending["bytes"] = entries * cfg.state_entry_bytes
             self.world.env.timeout(cfg.write_time(entries)).callbacks.append(lambda _ev: self._persisted(a, n))
 
@@ -102,8 +109,16 @@ class CheckpointCoordination:
             return  # the job failed, or the checkpoint timed out, while the snapshot was being written
         world, store = self.world, self.store
         parts = pending["parts"]
-        state, size, _changed = parts["state"]
-        cp = Checkpoint(n, parts["offsets"], state, size, world.now, parts["sink"])
+        offsets = [0] * self.partitions
+        for i in range(self.source_parallelism):
+            for p, offset in parts[("offsets", i)].items():
+                offsets[p] = offset
+        states = tuple((parts[("state", j)][0], tuple(parts[("state", j)][3])) for j in range(self.parallelism))
+        size = sum(parts[("state", j)][1] for j in range(self.parallelism))
+        sink_state = None
+        if self.transactional:
+            sink_state = sorted(pair for j in range(self.parallelism) for pair in parts[("sink", j)])
+        cp = Checkpoint(n, tuple(offsets), states, size, world.now, sink_state)
         store.add(cp)
         duration = world.now - pending["started"]
         store.consecutive_failures, store.unwritten_entries, store.last_end = 0, 0, world.now

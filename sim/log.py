@@ -183,16 +183,20 @@ class Broker:
         self.generation = max(self.generation, generation)
         return list(self.committed)
 
-    def fetch(self, positions: list[int], start: int, max_records: int, read_committed: bool = False) -> RecordBatch | None:
-        """The next batch from the first partition, round-robin from `start`, that has records to read.
+    def fetch(self, positions: list[int], start: int, max_records: int, read_committed: bool = False,
+              assigned: tuple[int, ...] | None = None) -> RecordBatch | None:
+        """The next batch from the first partition, round-robin from partition `start`, that has records to read.
 
+        `assigned` limits the fetch to those partitions (a consumer's assignment; default all).
         read_uncommitted (Kafka's default) reads to the end of the log; read_committed reads only to
         the last stable offset and skips aborted records (the batch may then hold fewer, or none,
         while still moving the consumer on).
         """
         log = self.log
-        for i in range(log.partitions):
-            p = (start + i) % log.partitions
+        order = range(log.partitions) if assigned is None else assigned
+        first = order.index(start)
+        for i in range(len(order)):
+            p = order[(first + i) % len(order)]
             limit = self.last_stable_offset(p) if read_committed else log.end_offset(p)
             if positions[p] < limit:
                 return log.read(p, positions[p], min(positions[p] + max_records, limit), skip_aborted=read_committed)

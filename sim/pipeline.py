@@ -1,4 +1,4 @@
-"""The job: four tasks (source, processor, sink, coordinator) on four nodes, and its failover.
+"""The job: source, processor and sink subtasks and a coordinator on four nodes, and its failover.
 
 Durable state lives in the Broker (log, committed offsets), the CheckpointStore (completed
 checkpoints) and the sink tables. Everything the job keeps in memory lives in one `_Attempt` (Flink's
@@ -17,112 +17,175 @@ from the mode):
 - auto: every commit_interval, whatever was polled, processed or not (Kafka's auto-commit): a
   crash can both lose records and duplicate them.
 
-With a `[window]` the processor runs a keyed event-time window aggregation. The source then keeps
-a watermark generator per partition and, every watermark interval, sends the merged watermark
-downstream in the stream itself, behind the records it covers (Flink's per-split watermarks).
+Parallelism (sim/exchange.py): `source_parallelism` source subtasks on the source node, each
+reading its share of the partitions, and `parallelism` processor subtasks on the processor node,
+each chained to a sink subtask on the sink node. Records reach processor subtasks through a keyed
+exchange over bounded channels. A processor subtask with several inputs aligns barriers (or not,
+per `checkpoint.mode` and `checkpoint.unaligned`) and takes the minimum of its inputs' watermarks.
+
+With a `[window]` the processor runs a keyed event-time window aggregation. A source subtask then
+keeps a watermark generator per partition and, every watermark interval, sends the merged
+watermark downstream in the stream itself, behind the records it covers (Flink's per-split
+watermarks).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import simpy
 
+from .batch import RecordBatch
 from .checkpoint import CheckpointStore
+from .components import Sink
 from .coordination import CheckpointCoordination
+from .exchange import Barrier, Gate, PendingAcks, Watermark, split
 from .kernel import Node, Status, World
 from .log import Broker
 from .operators import RunningTotals, WindowedAggregation
 from .scenario import JOB_NODES, Scenario
-from .components import Sink
 from .sinks import WindowResults
 from .trace import Kind, Msg
 from .watermarks import PartitionWatermarks
+from .windows import MIN_TIME
 from .workload import Producer
 
 __all__ = ["Job", "Barrier", "Watermark"]
 
 
-@dataclass(frozen=True)
-class Barrier:
-    """Checkpoint barrier n, flowing in the record stream behind every record before it."""
+class _SourceTask:
+    """One source subtask: the partitions it reads and its position in them."""
 
-    id: int
+    def __init__(self, index: int, partitions: tuple[int, ...]):
+        self.index = index
+        self.partitions = partitions
+        self.next = 0  # index into `partitions` of where the next fetch starts
+        self.in_flight = 0  # batches polled and not yet acknowledged by every sink subtask they went to
+        self.acks = PendingAcks()
+        self.credit: simpy.Event | None = None
+        self.barrier_request: int | None = None
+        self.watermarks: PartitionWatermarks | None = None
+        self.idle_sent = False  # told downstream that all its partitions are idle
+        self.next_watermark_at = 0
+        self.last_read_at = -1  # when it last read records
+        self.last_emit_at = -1  # when it last emitted (or found nothing new to emit)
+
+    def wake(self) -> None:
+        if self.credit is not None and not self.credit.triggered:
+            self.credit.succeed()
 
 
-@dataclass(frozen=True)
-class Watermark:
-    """A watermark flowing in the record stream: no more records with event time <= value."""
+class _Subtask:
+    """One processor subtask and the sink subtask chained to it."""
 
-    value: int
+    def __init__(self, env: simpy.Environment, index: int, operator, inputs: int, replay: list):
+        self.index = index
+        self.operator = operator
+        self.gate = Gate(env, inputs)
+        self.sink_inbox = simpy.Store(env)
+        self.replay = replay  # in-flight records restored from an unaligned checkpoint: processed first
+        self.input_watermarks = [MIN_TIME] * inputs
+        self.input_idle = [False] * inputs
+        self.watermark = MIN_TIME  # the minimum over active inputs, as last passed to the operator
+        # the checkpoint being aligned: its id, which inputs delivered its barrier, when the first did
+        self.aligning: int | None = None
+        self.seen = [False] * inputs
+        self.align_started = 0
+        self.snapshot_taken = False
+        self.snapshot = None
+        self.done = 0  # the last checkpoint it snapshotted
+        # unaligned checkpoints: in-flight records captured for the checkpoint `capture_id`
+        self.capture_id = 0
+        self.capturing = [False] * inputs
+        self.captured: list[RecordBatch] = []
+        # sink subtask, with a transactional sink (Flink's TwoPhaseCommitSinkFunction)
+        self.txn = 0  # the open transaction
+        self.sink_pending: list[tuple[int, int]] = []  # (checkpoint, txn) pre-committed, awaiting its completion
 
 
 class _Attempt:
     """Everything the job keeps in memory during one execution attempt. A failover drops it all."""
 
-    def __init__(self, job: "Job", generation: int, offsets: list[int] | None, operator, checkpoint_id: int):
+    def __init__(self, job: "Job", generation: int, offsets: list[int] | None, operators: list, channel_state: list,
+                 checkpoint_id: int):
         env = job.world.env
         self.job = job
         self.generation = generation
         self.alive = True
         self.restored_from = checkpoint_id  # -1: committed offsets, 0: job start, n: checkpoint n
-        # source task
+        # source subtasks (positions, acked and confirmed are per partition, each owned by one subtask)
         self.positions = offsets  # next offset to fetch per partition (None until joined)
-        self.acked = list(offsets) if offsets else None  # end of what the sink acknowledged
+        self.acked = list(offsets) if offsets else None  # end of what the sinks acknowledged
         self.confirmed = list(offsets) if offsets else None  # what the broker confirmed committed
-        self.next_partition = 0
-        self.in_flight = 0  # batches polled and not yet acknowledged by the sink
-        self.credit: simpy.Event | None = None
-        self.barrier_request: int | None = None
-        self.watermarks: PartitionWatermarks | None = None
-        self.next_watermark_at = 0
-        self.last_read_at = -1  # when the source last read records
-        self.last_emit_at = -1  # when it last emitted (or found nothing new to emit)
-        # processor and sink tasks
-        self.operator = operator
-        self.watermarks_in_flight = 0  # watermarks sent by the source, not yet taken in by the processor
-        self.outputs_in_flight = 0  # watermark-fired outputs on their way to the sink
-        self.processor_inbox = simpy.Store(env)
-        self.sink_inbox = simpy.Store(env)
-        # sink task, with a transactional sink (Flink's TwoPhaseCommitSinkFunction)
-        self.txn = 0  # the open transaction
+        s = job.source_parallelism
+        self.sources = [_SourceTask(i, tuple(range(i, job.partitions, s))) for i in range(s)]
+        # credits[i][j]: free places in the channel from source subtask i to processor subtask j
+        self.credits = [[job.cfg.queue_capacity] * job.parallelism for _ in range(s)]
+        # processor and sink subtasks
+        self.subtasks = [_Subtask(env, j, op, s, replay) for j, (op, replay) in enumerate(zip(operators, channel_state))]
+        if job.unaligned:
+            for t in self.subtasks:
+                t.gate.urgent_barriers = True
+        self.watermarks_in_flight = 0  # watermark messages sent by sources, not yet taken in by a subtask
+        self.outputs_in_flight = 0  # watermark-fired outputs on their way to a sink subtask
+        self.replays_in_flight = 0  # restored in-flight batches not yet written by their sink subtask
         self.txn_seq = 0
-        self.sink_pending: list[tuple[int, int]] = []  # (checkpoint, txn) pre-committed, awaiting its completion
         self.restored_sink: list[tuple[int, int]] = []  # the restored checkpoint's pending transactions
         # coordinator
         self.pending: dict | None = None
         self.procs: list[simpy.Process] = []
 
+    @property
+    def in_flight(self) -> int:
+        return sum(s.in_flight for s in self.sources)
+
     # Message handlers: each runs on arrival at its node, and only while this attempt is alive.
-    def to_processor(self, msg) -> None:
-        if self.alive:
-            self.processor_inbox.put(msg)
-
-    def to_sink(self, msg) -> None:
-        if self.alive:
-            self.sink_inbox.put(msg)
-
-    def on_ack(self, p: int, first: int, n: int, end: int) -> None:
+    def to_processor(self, j: int, channel: int, msg) -> None:
         if not self.alive:
             return
-        self.in_flight -= 1
-        self.acked[p] = end
+        t = self.subtasks[j]
+        if self.job.unaligned:
+            self._capture(t, channel, msg)
+        t.gate.put((channel, msg))
+
+    def _capture(self, t: _Subtask, channel: int, msg) -> None:
+        """Unaligned checkpoints: keep a copy of every record that arrives ahead of its input's barrier."""
+        kind = type(msg)
+        if kind is RecordBatch:
+            if t.capturing[channel]:
+                t.captured.append(msg)
+        elif kind is Barrier and msg.id >= t.capture_id:
+            if msg.id > t.capture_id:  # the first barrier of this checkpoint: what is queued is ahead of it
+                t.capture_id = msg.id
+                queued = [m for _c, m in t.gate.items if type(m) is RecordBatch]
+                t.captured = list(t.replay) + queued  # restored records not yet processed come first
+                t.capturing = [True] * len(t.capturing)
+            t.capturing[channel] = False
+
+    def to_sink(self, j: int, msg) -> None:
+        if self.alive:
+            self.subtasks[j].sink_inbox.put(msg)
+
+    def on_ack(self, i: int, p: int, first: int, n: int, end: int) -> None:
+        if not self.alive:
+            return
+        src = self.sources[i]
+        done, acked = src.acks.ack(p, first)
+        if done:
+            src.in_flight -= 1
+        if acked is not None:
+            self.acked[p] = acked
         self.job.world.trace.add(Kind.ACK, self.job.source.index, p, first, n, self.generation)
-        self._wake()
+        src.wake()
         self.job.check_drained()
 
     def request_barrier(self, n: int) -> None:
         if self.alive:
-            self.barrier_request = n
-            self._wake()
-
-    def _wake(self) -> None:
-        if self.credit is not None and not self.credit.triggered:
-            self.credit.succeed()
+            for src in self.sources:
+                src.barrier_request = n
+                src.wake()
 
 
 class Job(CheckpointCoordination):
-    """The streaming job: tasks on four nodes, one restart strategy (restart all tasks).
+    """The streaming job: subtasks on four nodes, one restart strategy (restart all tasks).
 
     The checkpoint protocol (coordinator, snapshots, two-phase commit) is in sim/coordination.py.
     """
@@ -135,15 +198,30 @@ class Job(CheckpointCoordination):
         self.mode = p.mode
         self.cfg = p
         self.partitions = scenario.workload.partitions
+        self.parallelism = p.parallelism
+        self.source_parallelism = p.source_parallelism
         self.checkpoint = scenario.checkpoint
+        self.barrier_mode = "aligned"
+        if self.checkpoint is not None:
+            if self.checkpoint.mode == "at_least_once":
+                self.barrier_mode = "at_least_once"
+            elif self.checkpoint.unaligned:
+                self.barrier_mode = "unaligned"
+        self.unaligned = self.barrier_mode == "unaligned"
         self.window_spec = scenario.window.spec() if scenario.window else None
         self.source, self.processor, self.sink, self.coordinator = (world.node(n) for n in JOB_NODES)
         self.generation = 0
         self.attempt: _Attempt | None = None
         self.restarts = 0
-        self.final_watermark: int | None = None  # the window operator's, when the run ended
+        self.final_watermark: int | None = None  # the window operators' lowest, when the run ended
         self.late_dropped = 0  # metric (numLateRecordsDropped): reported as it happens, so it survives failovers
         self.rows_written = 0  # rows handed to the sink, replays included
+        # per-subtask metrics, over all attempts: records taken in, time busy processing, deepest queue
+        self.subtask_records = [0] * self.parallelism
+        self.subtask_busy = [0] * self.parallelism
+        self.subtask_max_queued = [0] * self.parallelism
+        self.source_backpressured = [0] * self.source_parallelism  # time a source subtask could not poll
+        self.replayed_in_flight = 0  # records restored from unaligned checkpoints' in-flight data and processed
         self.transactional = scenario.pipeline.sink == "transactional"
         # the table that two-phase commit drives: the window results for a windowed job, else the sink
         self.txn_table = (results if results is not None else sink) if self.transactional else None
@@ -169,10 +247,15 @@ class Job(CheckpointCoordination):
             for proc in a.procs:
                 if proc.is_alive:
                     proc.interrupt("job failover")
+            self._keep_queue_metrics(a)
             self.attempt = None
         if not self._restarting:
             self._restarting = True
             self.world.env.process(self._restart())
+
+    def _keep_queue_metrics(self, a: _Attempt) -> None:
+        for t in a.subtasks:
+            self.subtask_max_queued[t.index] = max(self.subtask_max_queued[t.index], t.gate.max_queued_records)
 
     def _restart(self):
         """The restart strategy (it runs in the cluster, on no node): wait for all task nodes, then redeploy."""
@@ -202,117 +285,151 @@ class Job(CheckpointCoordination):
 
     def _deploy(self) -> None:
         self.generation += 1
-        offsets, snapshot, restored, sink_state = None, None, -1, None
+        offsets, states, restored, sink_state = None, None, -1, None
         if self.store is not None:
             cp = self.store.latest()
             if cp is None:
                 offsets, restored = [0] * self.partitions, 0
             else:
-                offsets, snapshot, restored, sink_state = list(cp.offsets), cp.state, cp.id, cp.sink_state
-        a = self.attempt = _Attempt(self, self.generation, offsets, self._new_operator(snapshot), restored)
+                offsets, states, restored, sink_state = list(cp.offsets), cp.state, cp.id, cp.sink_state
+        if states is None:
+            states = [(None, [])] * self.parallelism
+        operators = [self._new_operator(snapshot) for snapshot, _channels in states]
+        a = self.attempt = _Attempt(self, self.generation, offsets, operators, [list(ch) for _s, ch in states],
+                                    restored)
         a.restored_sink = list(sink_state or [])
-        a.procs.append(self.source.spawn(self._source_task(a)))
-        a.procs.append(self.processor.spawn(self._processor_task(a)))
-        a.procs.append(self.sink.spawn(self._sink_task(a)))
+        for src in a.sources:
+            a.procs.append(self.source.spawn(self._source_task(a, src)))
+        for t in a.subtasks:
+            a.procs.append(self.processor.spawn(self._processor_task(a, t)))
+        for t in a.subtasks:
+            a.procs.append(self.sink.spawn(self._sink_task(a, t)))
         if self.store is not None:
             a.procs.append(self.coordinator.spawn(self._coordinator_task(a)))
 
     def check_drained(self) -> None:
         """End the run once every produced record went through and all faults have healed.
 
-        With windows, also once the source has emitted its watermark for the last records and
-        the window operator has taken it in (so windows the data closes have fired).
+        With windows, also once every source subtask has emitted its watermark for the last
+        records and the window operators have taken it in (so windows the data closes have fired).
         """
         a = self.attempt
-        if (a is None or a.in_flight or a.positions is None or not self.producer.done or self.world.held
-                or not self.broker.caught_up()):
+        if (a is None or a.in_flight or a.replays_in_flight or a.positions is None or not self.producer.done
+                or self.world.held or not self.broker.caught_up()):
             return
-        if a.watermarks is not None and (a.watermarks_in_flight or a.outputs_in_flight
-                                         or a.last_emit_at <= a.last_read_at):
+        if a.sources[0].watermarks is not None and (a.watermarks_in_flight or a.outputs_in_flight or any(
+                s.last_emit_at <= s.last_read_at for s in a.sources)):
             return
-        if self.transactional and (a.sink_pending or self.txn_table.staged_rows()):
+        if self.transactional and (any(t.sink_pending for t in a.subtasks) or self.txn_table.staged_rows()):
             return  # rows still staged: the next checkpoint will commit them
-        if a.operator.windowed:
-            self.final_watermark = a.operator.watermark
+        if a.subtasks[0].operator.windowed:
+            self.final_watermark = min(t.operator.watermark for t in a.subtasks)
+        self._keep_queue_metrics(a)
         self.world.finish(Status.DRAINED)
 
     # ---- source ------------------------------------------------------------------------------
-    def _source_task(self, a: _Attempt):
+    def _source_task(self, a: _Attempt, src: _SourceTask):
         world, broker, node, cfg = self.world, self.broker, self.source, self.cfg
         env, net, trace = world.env, world.net, world.trace
         read_committed = cfg.isolation == "read_committed"
+        parallelism, salts = self.parallelism, cfg.salts
+        credits = a.credits[src.index]
         try:
             # Join the consumer group: fences commits of older generations, returns committed offsets.
             committed = yield from net.call(node, broker.node, Msg.JOIN, lambda: broker.join(a.generation),
                                             cfg.request_timeout, ref=(a.generation, 0))
             if a.positions is None:
                 a.positions, a.acked, a.confirmed = list(committed), list(committed), list(committed)
-            behind = sum(broker.log.end_offsets()) - sum(a.positions)
-            trace.add(Kind.RESTORE, node.index, a.restored_from, a.generation, behind)
+            if src.index == 0:
+                behind = sum(broker.log.end_offsets()) - sum(a.positions)
+                trace.add(Kind.RESTORE, node.index, a.restored_from, a.generation, behind)
             wm = self.scenario.watermarks
             if wm is not None:
-                a.watermarks = PartitionWatermarks(self.partitions, wm.generator(), wm.bound, wm.idle_timeout,
-                                                   start_time=node.local_time(), params=wm.params)
-                a.next_watermark_at = env.now + wm.interval
-            if self.cfg.offset_commit in ("after_ack", "auto"):
+                src.watermarks = PartitionWatermarks(len(src.partitions), wm.generator(), wm.bound, wm.idle_timeout,
+                                                     start_time=node.local_time(), params=wm.params)
+                src.next_watermark_at = env.now + wm.interval
+            if src.index == 0 and self.cfg.offset_commit in ("after_ack", "auto"):
                 a.procs.append(node.spawn(self._committer_task(a)))
             while True:
-                if a.barrier_request is not None:
-                    self._inject_barrier(a)
-                if a.in_flight >= cfg.max_in_flight:
-                    a.credit = env.event()
-                    yield a.credit
+                if src.barrier_request is not None:
+                    self._inject_barrier(a, src)
+                if src.in_flight >= cfg.max_in_flight or 0 in credits:
+                    waited = env.now
+                    src.credit = env.event()
+                    yield src.credit
+                    self.source_backpressured[src.index] += env.now - waited
                     continue
+                start = src.partitions[src.next]
                 batch = yield from net.call(node, broker.node, Msg.FETCH,
-                                            lambda: broker.fetch(a.positions, a.next_partition, cfg.batch_size,
-                                                                 read_committed),
-                                            cfg.request_timeout, ref=(a.next_partition, cfg.batch_size))
+                                            lambda: broker.fetch(a.positions, start, cfg.batch_size, read_committed,
+                                                                 src.partitions),
+                                            cfg.request_timeout, ref=(start, cfg.batch_size))
                 if batch is None:
-                    self._emit_watermark(a)
+                    self._emit_watermark(a, src)
                     self.check_drained()
                     yield env.timeout(cfg.poll_interval)
                     continue
                 p, end = batch.partition_id, batch.end_offset
-                a.next_partition = (p + 1) % self.partitions
+                src.next = (src.partitions.index(p) + 1) % len(src.partitions)
                 a.positions[p] = end
                 if not len(batch):  # read_committed skipped only aborted records: move on, nothing to process
                     trace.add(Kind.POLL, node.index, p, batch.first_offset, 0, a.generation)
                     continue
-                a.in_flight += 1
                 trace.add(Kind.POLL, node.index, p, batch.first_offset, len(batch), a.generation)
                 if self.cfg.offset_commit == "before_processing":
                     yield from net.call(node, broker.node, Msg.COMMIT,
                                         lambda p=p, end=end: broker.commit({p: end}, a.generation),
                                         cfg.request_timeout, ref=(a.generation, 1))
-                net.send(node, self.processor, Msg.BATCH, a.to_processor, batch, ref=(p, batch.first_offset))
-                if a.watermarks is not None:
-                    a.watermarks.on_event(p, int(batch.event_time.max()), node.local_time())
-                    a.last_read_at = env.now
-                    self._emit_watermark(a)
+                parts = split(batch, parallelism, salts)
+                src.in_flight += 1
+                src.acks.add(p, batch.first_offset, end, len(parts))
+                for j, part in parts:
+                    credits[j] -= 1
+                    if parallelism > 1:
+                        trace.add(Kind.EXCHANGE, node.index, j, p, batch.first_offset, len(part))
+                    net.send(node, self.processor, Msg.BATCH, a.to_processor, j, src.index, part,
+                             ref=(p, batch.first_offset))
+                if src.watermarks is not None:
+                    src.watermarks.on_event(src.partitions.index(p), int(batch.event_time.max()), node.local_time())
+                    src.last_read_at = env.now
+                    self._emit_watermark(a, src)
         except simpy.Interrupt:
             return
 
-    def _emit_watermark(self, a: _Attempt) -> None:
-        """Every watermark interval: merge the partitions' watermarks and send it on if it moved."""
-        env = self.world.env
-        if a.watermarks is None or env.now < a.next_watermark_at:
-            return
-        a.next_watermark_at = env.now + self.scenario.watermarks.interval
-        a.last_emit_at = env.now
-        merged = a.watermarks.on_periodic_emit(self.source.local_time())
-        if merged is not None:
-            a.watermarks_in_flight += 1
-            self.world.net.send(self.source, self.processor, Msg.WATERMARK, a.to_processor, Watermark(merged),
-                                ref=(merged, 0))
+    def _broadcast(self, a: _Attempt, src: _SourceTask, kind: Msg, msg, ref: tuple[int, int]) -> None:
+        """Send a barrier or a watermark from a source subtask to every processor subtask."""
+        for j in range(self.parallelism):
+            self.world.net.send(self.source, self.processor, kind, a.to_processor, j, src.index, msg, ref=ref)
 
-    def _inject_barrier(self, a: _Attempt) -> None:
-        n, a.barrier_request = a.barrier_request, None
-        offsets = tuple(a.positions)
-        for p, offset in enumerate(offsets):
+    def _emit_watermark(self, a: _Attempt, src: _SourceTask) -> None:
+        """Every watermark interval: merge the subtask's partitions' watermarks and send it on if it moved.
+
+        With several source subtasks, one whose partitions are all idle says so (and says when it
+        is active again), so that the processors leave it out of their minimum meanwhile.
+        """
+        env = self.world.env
+        if src.watermarks is None or env.now < src.next_watermark_at:
+            return
+        src.next_watermark_at = env.now + self.scenario.watermarks.interval
+        src.last_emit_at = env.now
+        merged = src.watermarks.on_periodic_emit(self.source.local_time())
+        if self.source_parallelism > 1:
+            idle = all(src.watermarks.idle)
+            if idle != src.idle_sent:
+                src.idle_sent = idle
+                merged = src.watermarks.emitted
+        if merged is not None:
+            a.watermarks_in_flight += self.parallelism
+            self._broadcast(a, src, Msg.WATERMARK, Watermark(merged, src.idle_sent), (merged, 0))
+
+    def _inject_barrier(self, a: _Attempt, src: _SourceTask) -> None:
+        n, src.barrier_request = src.barrier_request, None
+        offsets = {p: a.positions[p] for p in src.partitions}
+        for p, offset in offsets.items():
             self.world.trace.add(Kind.CKPT_SNAPSHOT, self.source.index, n, p, offset)
-        self.world.net.send(self.source, self.coordinator, Msg.SNAPSHOT, self._checkpoint_part, a, n, "offsets", offsets,
-                            ref=(n, 0))
-        self.world.net.send(self.source, self.processor, Msg.BARRIER, a.to_processor, Barrier(n), ref=(n, 0))
+        self.world.net.send(self.source, self.coordinator, Msg.SNAPSHOT, self._checkpoint_part, a, n,
+                            ("offsets", src.index), offsets, ref=(n, 0))
+        self._broadcast(a, src, Msg.BARRIER, Barrier(n), (n, 0))
 
     def _committer_task(self, a: _Attempt):
         """Every commit_interval, commit offsets if they moved: what the sink acknowledged ("after_ack"),
@@ -338,83 +455,174 @@ class Job(CheckpointCoordination):
                 a.confirmed[p] = max(a.confirmed[p], offset)
 
     # ---- processor and sink ------------------------------------------------------------------
-    def _processor_task(self, a: _Attempt):
-        world, node = self.world, self.processor
-        env, net, trace = world.env, world.net, world.trace
-        per_record = self.cfg.process_time
-        op = a.operator
+    def _processor_task(self, a: _Attempt, t: _Subtask):
+        gate, j = t.gate, t.index
+        a.replays_in_flight += len(t.replay)
         try:
+            while t.replay:  # an unaligned checkpoint's in-flight records come before anything new
+                yield from self._process(a, t, t.replay.pop(0), replayed=True)
             while True:
-                msg = yield a.processor_inbox.get()
+                channel, msg = yield gate.get(gate.open)
                 kind = type(msg)
-                if kind is Barrier:
-                    changed = op.changed_entries()  # before the snapshot, which starts the count again
-                    snapshot = op.snapshot()
-                    trace.add(Kind.CKPT_SNAPSHOT, node.index, msg.id, -1, op.state_size())
-                    net.send(node, self.coordinator, Msg.SNAPSHOT, self._checkpoint_part, a, msg.id, "state",
-                             (snapshot, op.state_size(), changed), ref=(msg.id, 0))
-                    net.send(node, self.sink, Msg.BARRIER, a.to_sink, msg, ref=(msg.id, 0))
+                if kind is RecordBatch:
+                    credits = a.credits[channel]
+                    credits[j] += 1
+                    if credits[j] == 1:
+                        a.sources[channel].wake()
+                    yield from self._process(a, t, msg)
                 elif kind is Watermark:
                     a.watermarks_in_flight -= 1
-                    out = op.on_watermark(msg.value, node.local_time())
-                    if not op.windowed:  # a record operator writes nothing at a watermark
-                        self.check_drained()
-                        continue
-                    self.late_dropped += out.dropped
-                    if out:
-                        a.outputs_in_flight += 1
-                        net.send(node, self.sink, Msg.PANES, a.to_sink, (None, out), ref=(len(out.panes), len(out.late)))
-                    else:
-                        self.check_drained()
-                else:
-                    out = op.on_batch(msg, node.local_time())
-                    if op.windowed:
-                        self.late_dropped += out.dropped
-                    if per_record:
-                        yield env.timeout(per_record * len(msg))
-                    trace.add(Kind.PROCESS, node.index, msg.partition_id, msg.first_offset, len(msg), a.generation)
-                    net.send(node, self.sink, Msg.BATCH, a.to_sink, (msg, out), ref=(msg.partition_id, msg.first_offset))
+                    self._on_watermark(a, t, channel, msg)
+                elif kind is Barrier:
+                    self._on_barrier(a, t, channel, msg)
+                else:  # pragma: no cover - nothing else is ever sent to a processor
+                    raise TypeError(kind)
         except simpy.Interrupt:
             return
 
-    def _sink_task(self, a: _Attempt):
+    def _process(self, a: _Attempt, t: _Subtask, batch: RecordBatch, replayed: bool = False):
+        op, node = t.operator, self.processor
+        out = op.on_batch(batch, node.local_time())
+        if op.windowed:
+            self.late_dropped += out.dropped
+        cost = self.cfg.process_time * len(batch)
+        self.subtask_records[t.index] += len(batch)
+        if replayed:
+            self.replayed_in_flight += len(batch)
+        if cost:
+            yield self.world.env.timeout(cost)
+            self.subtask_busy[t.index] += cost
+        self.world.trace.add(Kind.PROCESS, node.index, batch.partition_id, batch.first_offset, len(batch), a.generation)
+        self.world.net.send(node, self.sink, Msg.BATCH, a.to_sink, t.index, (batch, out, replayed),
+                            ref=(batch.partition_id, batch.first_offset))
+
+    def _on_watermark(self, a: _Attempt, t: _Subtask, channel: int, msg: Watermark) -> None:
+        """Take in an input's watermark; pass the minimum over active inputs on once it moves."""
+        op, node = t.operator, self.processor
+        t.input_idle[channel] = msg.idle
+        t.input_watermarks[channel] = max(t.input_watermarks[channel], msg.value)
+        active = [w for w, idle in zip(t.input_watermarks, t.input_idle) if not idle]
+        if not active or min(active) <= t.watermark:
+            self.check_drained()
+            return
+        t.watermark = min(active)
+        out = op.on_watermark(t.watermark, node.local_time())
+        if not op.windowed:  # a record operator writes nothing at a watermark
+            self.check_drained()
+            return
+        self.late_dropped += out.dropped
+        if out:
+            a.outputs_in_flight += 1
+            self.world.net.send(node, self.sink, Msg.PANES, a.to_sink, t.index, (None, out, False),
+                                ref=(len(out.panes), len(out.late)))
+        else:
+            self.check_drained()
+
+    def _on_barrier(self, a: _Attempt, t: _Subtask, channel: int, msg: Barrier) -> None:
+        """A barrier from one input. Aligned: block that input until every input's barrier is in,
+        then snapshot. At-least-once: snapshot when the last one is in, blocking nothing.
+        Unaligned: snapshot at the first (it overtook the queue), with the in-flight records
+        captured until the last one is in."""
+        if msg.id <= t.done or (t.aligning is not None and msg.id < t.aligning):
+            return  # from a checkpoint given up on: a newer one is being aligned, or was
+        if t.aligning is None or msg.id > t.aligning:
+            self._reset_alignment(t)
+            t.aligning, t.align_started = msg.id, self.world.now
+        t.seen[channel] = True
+        complete = all(t.seen)
+        mode = self.barrier_mode
+        if mode == "unaligned":
+            if not t.snapshot_taken:
+                self._take_snapshot(t)
+                self._forward_barrier(a, t, msg)
+            if complete:
+                self._report_snapshot(a, t, msg.id, list(t.captured))
+                t.done = msg.id
+                self._reset_alignment(t)
+            return
+        if not complete:
+            if mode == "aligned":
+                t.gate.blocked[channel] = True
+            return
+        self._take_snapshot(t)
+        self._report_snapshot(a, t, msg.id, [])
+        self._forward_barrier(a, t, msg)
+        t.done = msg.id
+        self._reset_alignment(t)
+
+    def _reset_alignment(self, t: _Subtask) -> None:
+        t.aligning, t.snapshot_taken, t.snapshot = None, False, None
+        t.seen = [False] * len(t.seen)
+        t.gate.blocked = [False] * len(t.gate.blocked)
+
+    def _take_snapshot(self, t: _Subtask) -> None:
+        op = t.operator
+        changed = op.changed_entries()  # before the snapshot, which starts the count again
+        t.snapshot = (op.snapshot(), op.state_size(), changed)
+        t.snapshot_taken = True
+
+    def _forward_barrier(self, a: _Attempt, t: _Subtask, msg: Barrier) -> None:
+        self.world.net.send(self.processor, self.sink, Msg.BARRIER, a.to_sink, t.index, msg, ref=(msg.id, 0))
+
+    def _report_snapshot(self, a: _Attempt, t: _Subtask, n: int, in_flight: list[RecordBatch]) -> None:
+        state, size, changed = t.snapshot
+        records = sum(len(b) for b in in_flight)
+        self.world.trace.add(Kind.CKPT_SNAPSHOT, self.processor.index, n, -1, size)
+        if self.source_parallelism > 1 or self.parallelism > 1:
+            self.world.trace.add(Kind.ALIGNED, self.processor.index, n, t.index, self.world.now - t.align_started, records)
+        self.world.net.send(self.processor, self.coordinator, Msg.SNAPSHOT, self._checkpoint_part, a, n,
+                            ("state", t.index), (state, size, changed, in_flight), ref=(n, 0))
+
+    def _sink_task(self, a: _Attempt, t: _Subtask):
         world, node = self.world, self.sink
         env, net, trace = world.env, world.net, world.trace
         write_time = self.cfg.write_time
         if self.transactional:
-            self._recover_transactions(a)
+            if t.index == 0:
+                self._recover_transactions(a)
+            self._begin_transaction(a, t)
         try:
             while True:
-                msg = yield a.sink_inbox.get()
+                msg = yield t.sink_inbox.get()
                 if type(msg) is Barrier:
                     sink_state = None
                     if self.transactional:  # pre-commit: the open transaction waits for checkpoint msg.id
-                        a.sink_pending.append((msg.id, a.txn))
-                        self._begin_transaction(a)
-                        sink_state = list(a.sink_pending)
-                    trace.add(Kind.CKPT_SNAPSHOT, node.index, msg.id, -1, len(a.sink_pending))
-                    net.send(node, self.coordinator, Msg.SNAPSHOT, self._checkpoint_part, a, msg.id, "sink", sink_state,
-                             ref=(msg.id, 0))
+                        t.sink_pending.append((msg.id, t.txn))
+                        self._begin_transaction(a, t)
+                        sink_state = list(t.sink_pending)
+                    trace.add(Kind.CKPT_SNAPSHOT, node.index, msg.id, -1, len(t.sink_pending))
+                    net.send(node, self.coordinator, Msg.SNAPSHOT, self._checkpoint_part, a, msg.id, ("sink", t.index),
+                             sink_state, ref=(msg.id, 0))
                     continue
-                batch, out = msg
+                batch, out, replayed = msg
                 if write_time:
                     yield env.timeout(write_time)  # the write lands, whole, at the end of this
+                txn = t.txn if self.transactional else None
                 if self.results is not None:
-                    self.results.write(out.panes, out.late, node.local_time(), a.txn if self.transactional else None)
+                    self.results.write(out.panes, out.late, node.local_time(), txn, t.index)
                     trace.add(Kind.WRITE, node.index, -1, len(out.panes), len(out.late), 0)
                     if batch is None:
                         a.outputs_in_flight -= 1
                         self.check_drained()
                         continue
                 elif self.transactional:
-                    self.sink_table.write(batch, out, node.local_time(), txn=a.txn)
+                    self.sink_table.write(batch, out, node.local_time(), txn=txn)
                     trace.add(Kind.WRITE, node.index, batch.partition_id, batch.first_offset, len(batch), 0)
                     self.rows_written += len(batch)
                 else:
                     rewritten = self.sink_table.write(batch, out, node.local_time())
                     self.rows_written += len(batch)
                     trace.add(Kind.WRITE, node.index, batch.partition_id, batch.first_offset, len(batch), rewritten)
-                net.send(node, self.source, Msg.ACK, a.on_ack, batch.partition_id, batch.first_offset, len(batch),
+                if replayed:  # restored from the checkpoint: no source subtask of this attempt waits for it
+                    a.replays_in_flight -= 1
+                    self.check_drained()
+                    continue
+                i = self.partition_owner(batch.partition_id)
+                net.send(node, self.source, Msg.ACK, a.on_ack, i, batch.partition_id, batch.first_offset, len(batch),
                          batch.end_offset, ref=(batch.partition_id, batch.first_offset))
         except simpy.Interrupt:
             return
+
+    def partition_owner(self, p: int) -> int:
+        """The source subtask that reads partition p."""
+        return p % self.source_parallelism

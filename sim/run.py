@@ -45,6 +45,10 @@ class Run:
     window_watermark: int | None = None  # the window operator's watermark when the run ended
     late_dropped: int = 0  # late records the window operator counted and dropped
     checkpoint_stats: dict[str, int] | None = None  # triggered, completed, timed_out, max_duration_us, max_bytes
+    checkpoints: tuple = ()  # the completed checkpoints the store retained (sim.checkpoint.Checkpoint)
+    subtasks: tuple[dict[str, int], ...] = ()  # per processor subtask: records, busy_us, max_queued_records
+    sources: tuple[dict[str, int], ...] = ()  # per source subtask: partitions, backpressured_us
+    replayed_in_flight: int = 0  # records an unaligned checkpoint saved in flight and a restore processed again
 
     @property
     def trace_sha256(self) -> str:
@@ -95,4 +99,9 @@ def execute(scenario: Scenario, seed: int | None = None, faults: tuple[Fault, ..
         checkpoint_stats=None if store is None else {
             "triggered": store.triggered, "completed": store.total_completed, "timed_out": store.timed_out,
             "max_duration_us": store.max_duration, "max_bytes": store.max_bytes},
+        checkpoints=tuple(store.completed) if store else (), replayed_in_flight=job.replayed_in_flight,
+        subtasks=tuple({"subtask": j, "records": job.subtask_records[j], "busy_us": job.subtask_busy[j],
+                        "max_queued_records": job.subtask_max_queued[j]} for j in range(job.parallelism)),
+        sources=tuple({"subtask": i, "partitions": len(range(i, w.partitions, job.source_parallelism)),
+                       "backpressured_us": job.source_backpressured[i]} for i in range(job.source_parallelism)),
     )

@@ -50,6 +50,8 @@ class Workload:
     idle_until: int | str | None = field(default=None, metadata=_spec("duration", optional=True))
     source: str | None = field(default=None, metadata=_spec("component", base=_source_base, optional=True))
     source_params: dict = field(default_factory=dict, metadata=_spec("params"))
+    hot_keys: int = field(default=1, metadata=_spec("count", min=1))
+    hot_fraction: float = field(default=0.0, metadata=_spec("fraction"))
     idempotent: bool = field(default=True, metadata=_spec("flag"))
     transactional: bool = field(default=False, metadata=_spec("flag"))
     txn_batches: int = field(default=5, metadata=_spec("count", min=1))
@@ -69,6 +71,8 @@ class Workload:
         if self.source is not None and ":" not in self.source:
             raise ScenarioError("workload.source", self.source, "an importable 'module:Class' that subclasses weir.Source")
         _check_component(self.source, "source", _source_base, self.source_params)
+        if self.hot_keys > self.keys:
+            raise ScenarioError("workload.hot_keys", self.hot_keys, f"at most workload.keys ({self.keys})")
         if self.idle_partitions:
             import numpy as np
             from .partitioner import partition_for
@@ -89,6 +93,10 @@ class Pipeline:
     sink_params: dict = field(default_factory=dict, metadata=_spec("params"))
     batch_size: int = field(default=100, metadata=_spec("count", min=1))
     max_in_flight: int = field(default=4, metadata=_spec("count", min=1))
+    parallelism: int = field(default=1, metadata=_spec("count", min=1))
+    source_parallelism: int = field(default=1, metadata=_spec("count", min=1))
+    queue_capacity: int = field(default=4, metadata=_spec("count", min=1))
+    salts: int = field(default=1, metadata=_spec("count", min=1))
     poll_interval: int | str = field(default="1ms", metadata=_spec("duration", min=1))
     process_time: int | str = field(default="50us", metadata=_spec("duration"))
     write_time: int | str = field(default="1ms", metadata=_spec("duration"))
@@ -132,9 +140,14 @@ class Checkpointing:
     store_bandwidth: int | str | None = field(default=None, metadata=_spec("rate", optional=True))
     state_entry_bytes: int = field(default=8, metadata=_spec("count", min=1))
     incremental: bool = field(default=False, metadata=_spec("flag"))
+    mode: str = field(default="exactly_once", metadata=_spec("choice", choices=("exactly_once", "at_least_once")))
+    unaligned: bool = field(default=False, metadata=_spec("flag"))
 
     def __post_init__(self) -> None:
         _validate(self, "checkpoint")
+        if self.unaligned and self.mode != "exactly_once":
+            raise ScenarioError("checkpoint.unaligned", True, "false when checkpoint.mode = 'at_least_once' "
+                                "(unaligned barriers are an exactly-once mode)")
 
     def write_time(self, entries: int) -> int:
         """How long persisting a snapshot of `entries` state entries takes, in us."""
@@ -254,6 +267,7 @@ class Expect:
 
     hold: tuple[str, ...] = field(default=(), metadata=_spec("names", choices=_invariant_names))
     violate: tuple[str, ...] = field(default=(), metadata=_spec("names", choices=_invariant_names))
+    max_skew: float = field(default=1.5, metadata=_spec("ratio"))
 
     def __post_init__(self) -> None:
         _validate(self, "expect")
@@ -325,6 +339,12 @@ class Scenario:
                                 "no [checkpoint] table when pipeline.mode = 'at_most_once' (it restarts from offsets committed at poll)")
         if self.window is not None and self.watermarks is None:
             object.__setattr__(self, "watermarks", WatermarkSettings())
+        if self.pipeline.source_parallelism > self.workload.partitions:
+            raise ScenarioError("pipeline.source_parallelism", self.pipeline.source_parallelism,
+                                f"at most workload.partitions ({self.workload.partitions}): a source subtask reads whole partitions")
+        if self.pipeline.salts > 1 and (self.window is None or self.window.kind == "session"):
+            raise ScenarioError("pipeline.salts", self.pipeline.salts, "1 unless there is a tumbling or sliding [window] "
+                                "(salted partial results are merged per window; sessions and running totals do not merge)")
         from analysis.checkers import applicable
         fits = applicable(self)
         for part in ("hold", "violate"):

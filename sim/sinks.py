@@ -119,30 +119,31 @@ _RESULTS_DDL = (
         key INTEGER NOT NULL, window_start INTEGER NOT NULL, window_end INTEGER NOT NULL,
         pane_index INTEGER NOT NULL, timing TEXT NOT NULL, is_last INTEGER NOT NULL,
         value INTEGER, count INTEGER NOT NULL, watermark INTEGER NOT NULL, written_at INTEGER NOT NULL,
-        PRIMARY KEY (key, window_start, window_end, pane_index))""",
+        subtask INTEGER NOT NULL,
+        PRIMARY KEY (key, window_start, window_end, subtask, pane_index))""",
     """CREATE TABLE late_records (
         record_id INTEGER PRIMARY KEY, key INTEGER NOT NULL, event_time INTEGER NOT NULL,
         value INTEGER NOT NULL, watermark INTEGER NOT NULL, written_at INTEGER NOT NULL)""",
 )
 _PANE_CONFLICT = """
-ON CONFLICT (key, window_start, window_end, pane_index) DO UPDATE SET
+ON CONFLICT (key, window_start, window_end, subtask, pane_index) DO UPDATE SET
     timing = excluded.timing, is_last = excluded.is_last, value = excluded.value, count = excluded.count,
     watermark = excluded.watermark, written_at = excluded.written_at
 """
 _LATE_CONFLICT = """
 ON CONFLICT (record_id) DO UPDATE SET watermark = excluded.watermark, written_at = excluded.written_at
 """
-_PANE_UPSERT = "INSERT INTO window_results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)" + _PANE_CONFLICT
+_PANE_UPSERT = "INSERT INTO window_results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)" + _PANE_CONFLICT
 _LATE_UPSERT = "INSERT INTO late_records VALUES (?, ?, ?, ?, ?, ?)" + _LATE_CONFLICT
 _RESULTS_STAGING_DDL = (
     "CREATE TABLE panes_staging (txn INTEGER NOT NULL, key, window_start, window_end, pane_index, timing, is_last, "
-    "value, count, watermark, written_at)",
+    "value, count, watermark, written_at, subtask)",
     "CREATE TABLE late_staging (txn INTEGER NOT NULL, record_id, key, event_time, value, watermark, written_at)",
     "CREATE TABLE commit_log (txn INTEGER PRIMARY KEY, rows INTEGER NOT NULL, committed_at INTEGER NOT NULL)",
 )
 TIMINGS = ("EARLY", "ON_TIME", "LATE")
 WINDOW_COLUMNS = ("key", "window_start", "window_end", "pane_index", "timing", "is_last", "value", "count",
-                  "watermark", "written_at")
+                  "watermark", "written_at", "subtask")
 LATE_COLUMNS = ("record_id", "key", "event_time", "value", "watermark", "written_at")
 
 
@@ -195,7 +196,12 @@ class _TwoPhaseTables:
 
 
 class WindowResults(_TwoPhaseTables):
-    """Where a windowed job writes: panes by (key, window, pane index), late records by id. SQLite.
+    """Where a windowed job writes: panes by (key, window, subtask, pane index), late records by id. SQLite.
+
+    Each processor subtask writes its own panes (`subtask`): without key salting a key lives on one
+    subtask only; with it, a key's records are spread over several, and each writes a partial
+    result for the window. `merged()` is the second phase of that two-phase aggregation: the SQL
+    that combines the partials into one result per key and window.
 
     Both tables are upserted, so a pane or a late record written again after a restore replaces
     its own row. With the transactional sink the writes are staged under a transaction and
@@ -208,10 +214,10 @@ class WindowResults(_TwoPhaseTables):
         for ddl in _RESULTS_DDL + _RESULTS_STAGING_DDL:
             self._db.execute(ddl)
 
-    def write(self, panes, late, written_at: int, txn: int | None = None) -> None:
-        """Upsert panes and late records; stage them under `txn` instead, if given."""
+    def write(self, panes, late, written_at: int, txn: int | None = None, subtask: int = 0) -> None:
+        """Upsert panes (from processor `subtask`) and late records; stage them under `txn` instead, if given."""
         pane_rows = [(p.key, p.window.start, p.window.end, p.index, p.timing.value, int(p.is_last), p.value, p.count,
-                      p.watermark, written_at) for p in panes]
+                      p.watermark, written_at, subtask) for p in panes]
         late_rows = [(e.ref, e.key, e.timestamp, e.value, e.watermark, written_at) for e in late]
         db = self._db
         db.execute("BEGIN")
@@ -219,7 +225,7 @@ class WindowResults(_TwoPhaseTables):
             db.executemany(_PANE_UPSERT, pane_rows)
             db.executemany(_LATE_UPSERT, late_rows)
         else:
-            db.executemany("INSERT INTO panes_staging VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            db.executemany("INSERT INTO panes_staging VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                            [(txn, *row) for row in pane_rows])
             db.executemany("INSERT INTO late_staging VALUES (?, ?, ?, ?, ?, ?, ?)", [(txn, *row) for row in late_rows])
         db.execute("COMMIT")
@@ -229,7 +235,7 @@ class WindowResults(_TwoPhaseTables):
     def _publish(self, txn: int) -> int:
         db = self._db
         panes = db.execute("INSERT INTO window_results SELECT key, window_start, window_end, pane_index, timing, "
-                           "is_last, value, count, watermark, written_at FROM panes_staging WHERE txn = ? ORDER BY rowid"
+                           "is_last, value, count, watermark, written_at, subtask FROM panes_staging WHERE txn = ? ORDER BY rowid"
                            + _PANE_CONFLICT, (txn,)).rowcount
         db.execute("INSERT INTO late_records SELECT record_id, key, event_time, value, watermark, written_at "
                    "FROM late_staging WHERE txn = ? ORDER BY rowid" + _LATE_CONFLICT, (txn,))
@@ -248,10 +254,27 @@ class WindowResults(_TwoPhaseTables):
 
     def contents(self) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
         """(panes, late records) as numpy columns; timing coded as an index into TIMINGS."""
-        panes = self._columns("SELECT * FROM window_results ORDER BY key, window_start, window_end, pane_index",
+        panes = self._columns("SELECT * FROM window_results ORDER BY key, window_start, window_end, subtask, pane_index",
                               WINDOW_COLUMNS)
         late = self._columns("SELECT * FROM late_records ORDER BY record_id", LATE_COLUMNS)
         return panes, late
+
+    def merged(self, aggregate: str, accumulating: bool = False) -> dict[str, np.ndarray]:
+        """Phase two: one result per (key, window), combining the subtasks' partial panes in SQL.
+
+        Discarding panes add up (a subtask's panes are increments); accumulating panes each hold
+        everything so far, so the subtask's latest one stands for it. Columns: key, window_start,
+        window_end, value, count. `aggregate` is count, sum, min or max.
+        """
+        combine = {"count": "SUM", "sum": "SUM", "min": "MIN", "max": "MAX"}[aggregate]
+        panes = "window_results WHERE count > 0"
+        if accumulating:
+            panes = ("(SELECT *, ROW_NUMBER() OVER (PARTITION BY key, window_start, window_end, subtask "
+                     "ORDER BY written_at DESC, pane_index DESC) AS newest FROM window_results WHERE count > 0) "
+                     "WHERE newest = 1")
+        sql = (f"SELECT key, window_start, window_end, {combine}(value), SUM(count) FROM {panes} "
+               "GROUP BY key, window_start, window_end ORDER BY key, window_start, window_end")
+        return self._columns(sql, ("key", "window_start", "window_end", "value", "count"))
 
     def close(self) -> None:
         self._db.close()

@@ -51,6 +51,8 @@ class Kind(IntEnum):
     TXN_ABORT = 24
     TXN_END = 25
     FENCED = 26
+    EXCHANGE = 27
+    ALIGNED = 28
 
 
 class Msg(IntEnum):
@@ -101,6 +103,10 @@ FIELDS: dict[Kind, tuple[str, str, str, str]] = {
     Kind.JOB_RESTART: ("generation", "", "", ""),
     Kind.TIMEOUT: ("to_node", "", "", ""),
     Kind.RUN_END: ("status", "", "", ""),
+    # parallel jobs only: which processor subtask a batch's records went to, and a subtask's
+    # snapshot (how long since the checkpoint's first barrier reached it, in-flight records saved)
+    Kind.EXCHANGE: ("to_subtask", "partition", "first_offset", "count"),
+    Kind.ALIGNED: ("checkpoint", "subtask", "alignment_us", "in_flight_records"),
 }
 
 _WIDTH = 7

@@ -29,7 +29,8 @@ class WorkloadData:
 def draw_workload(world: World, scenario: Scenario) -> WorkloadData:
     """Draw the workload from the run's `workload` and `workload.delays` streams.
 
-    Keys are uniform over 0 .. keys-1. A record produced (nominally) while its partition is to be
+    Keys are uniform over 0 .. keys-1, except that a `hot_fraction` of the records (drawn from
+    their own stream, `workload.hot`) take one of the hot keys 0 .. hot_keys-1. A record produced (nominally) while its partition is to be
     idle, from `idle_from` until `idle_until`, gets the next key whose partition (Kafka's murmur2
     partitioner) is not idle, so an idle
     partition receives nothing in that time. Delays are uniform over 0 .. out_of_order, plus `late_by` for a `late_fraction`.
@@ -43,6 +44,10 @@ def draw_workload(world: World, scenario: Scenario) -> WorkloadData:
     else:
         keys = rng.integers(0, w.keys, n, dtype=np.int64)
         values = rng.integers(1, 1000, n, dtype=np.int64)
+    if w.hot_fraction:  # a hot-key skew: that share of the records goes to keys 0 .. hot_keys-1
+        hrng = world.rngs.stream("workload.hot")
+        hot = hrng.random(n) < w.hot_fraction
+        keys[hot] = hrng.integers(0, w.hot_keys, int(hot.sum()), dtype=np.int64)
     if w.idle_partitions:
         nominal = (np.arange(n) // w.produce_batch) * w.produce_interval  # when each record is produced, faults aside
         quiet = nominal >= w.idle_from

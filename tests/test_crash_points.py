@@ -47,9 +47,13 @@ def step_times(run, checkpoint: int) -> dict[str, int]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("sink", ["upsert", "transactional"])
-def test_exactly_once_survives_a_crash_at_every_checkpoint_step(sink):
-    scenario = small("exactly_once", records=3_000, sink=sink, checkpoint=Checkpointing(interval="40ms"))
+@pytest.mark.parametrize("sink,parallelism,unaligned", [("upsert", 1, False), ("transactional", 1, False),
+                                                        ("transactional", 2, False), ("upsert", 2, True)])
+def test_exactly_once_survives_a_crash_at_every_checkpoint_step(sink, parallelism, unaligned):
+    """Also with two source and two processor subtasks (each step timed at its first occurrence),
+    aligned with two-phase commit per sink subtask, and unaligned."""
+    scenario = small("exactly_once", records=3_000, sink=sink, parallelism=parallelism, source_parallelism=parallelism,
+                     checkpoint=Checkpointing(interval="40ms", unaligned=unaligned))
     reference = execute(scenario, 1)
     times = step_times(reference, checkpoint=2)
     expected_steps = len(STEPS) - (0 if sink == "transactional" else 1)  # no sink NOTIFY without 2PC
@@ -62,5 +66,5 @@ def test_exactly_once_survives_a_crash_at_every_checkpoint_step(sink):
                 run = execute(scenario.with_faults((Fault(node=node, at=t + offset, down_for="15ms"),)), 1)
                 r = weir.result_of(run)
                 if not (r.status == "drained" and r.verdict("exactly_once").held):
-                    failures.append((step, node, offset, r.status, r.verdict("exactly_once").summary))
+                    failures.append((step, node, offset, r.status, r.verdict("exactly_once").summary, "seed 1"))
     assert failures == []

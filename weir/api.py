@@ -62,6 +62,9 @@ class RunResult:
     trace_sha256: str
     panes: int | None = None  # windowed pipelines only: pane rows written
     late_records: int | None = None  # records too late for their windows (side output + dropped)
+    parallelism: int = 1
+    subtasks: tuple[dict[str, int], ...] = ()  # per processor subtask: records, busy_us, max_queued_records
+    sources: tuple[dict[str, int], ...] = ()  # per source subtask: partitions, backpressured_us
 
     @property
     def matches(self) -> bool:
@@ -89,6 +92,9 @@ class RunResult:
                 for v, e in zip(self.verdicts, self.expectations)
             ],
             "as_expected": self.matches,
+            "parallelism": self.parallelism,
+            "subtasks": [dict(t) for t in self.subtasks],
+            "sources": [dict(t) for t in self.sources],
             "trace": {"events": self.trace_events, "bytes": self.trace_bytes, "sha256": self.trace_sha256},
         }
 
@@ -122,6 +128,7 @@ def result_of(finished: Run) -> RunResult:
         trace_bytes=finished.trace.nbytes, trace_sha256=finished.trace_sha256,
         panes=len(finished.windows["key"]) if windowed else None,
         late_records=len(finished.late["record_id"]) + finished.late_dropped if windowed else None,
+        parallelism=s.pipeline.parallelism, subtasks=finished.subtasks, sources=finished.sources,
     )
 
 

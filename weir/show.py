@@ -12,7 +12,7 @@ from sim.units import format_duration
 
 from .api import RunResult
 
-__all__ = ["console", "run_table", "print_run", "spectrum_table", "print_spectrum"]
+__all__ = ["console", "run_table", "subtask_table", "print_run", "spectrum_table", "print_spectrum"]
 
 
 def console(file=None) -> Console:
@@ -32,6 +32,20 @@ def run_table(result: RunResult) -> Table:
         verdict = "[green]held[/]" if v.held else "[red]violated[/]"
         met = "-" if e.expected is None else ("yes" if e.met else "[bold red]NO[/]")
         table.add_row(v.invariant, e.expected or "-", verdict, met, v.summary)
+    return table
+
+
+def subtask_table(result: RunResult) -> Table:
+    """Per processor subtask: records taken in, share of the total, time busy, deepest input queue."""
+    table = Table(title="processor subtasks", box=box.SIMPLE_HEAVY, show_edge=False, pad_edge=False)
+    for name in ("subtask", "records", "share", "busy", "max queued records"):
+        table.add_column(name, justify="right")
+    total = sum(t["records"] for t in result.subtasks) or 1
+    busiest = max(t["records"] for t in result.subtasks)
+    for t in result.subtasks:
+        style = "[bold]" if t["records"] == busiest and len(result.subtasks) > 1 else ""
+        table.add_row(f"{style}{t['subtask']}", f"{style}{t['records']}", f"{100 * t['records'] / total:.1f}%",
+                      format_duration(t["busy_us"]), str(t["max_queued_records"]))
     return table
 
 
@@ -57,6 +71,11 @@ def print_run(result: RunResult, out: Console) -> None:
         overwritten = r.sink_writes - r.sink_rows
         if r.sink == "upsert" and overwritten:
             out.print(f"  the upsert sink overwrote {overwritten} rows in place: replays it absorbed")
+    if r.parallelism > 1 or len(r.sources) > 1:
+        stalled = ", ".join(f"{format_duration(t['backpressured_us'])} (subtask {t['subtask']})" for t in r.sources)
+        out.print(f"  parallelism {r.parallelism}; sources back-pressured (could not poll): {stalled}")
+        out.print()
+        out.print(subtask_table(r))
     out.print()
     out.print(run_table(r))
     out.print()

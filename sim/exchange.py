@@ -1,0 +1,145 @@
+"""Parallel subtasks and what connects them: the keyed exchange, input gates with credits, acks.
+
+A job runs S source subtasks (each reads the partitions p with p % S == i) and P processor
+subtasks, each chained to its own sink subtask. Every source subtask has one channel to every
+processor subtask; a record goes to its key's home subtask `partition_for(key, P)` (Kafka's
+murmur2, as for partitions). With key salting, `(home + salt) % P` where the salt is
+`offset % salts`: a key's records spread evenly over `min(salts, P)` subtasks (hashing the salted
+key instead would leave that to chance), and a replay routes every record as the first time did.
+
+Each channel is a bounded queue: a source subtask holds `queue_capacity` credits for each of its
+channels, spends one per batch it sends on it and gets it back when the processor subtask takes
+the batch out of its queue (Flink's credit-based flow control; the credit announcement is modelled
+as immediate, not as a message). A source subtask polls only while every channel it may send on
+has a credit, so a slow subtask's full queue stops its sources: backpressure. Barriers and
+watermarks need no credit.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+import simpy
+
+from .batch import RecordBatch
+from .partitioner import partition_for
+
+__all__ = ["Barrier", "Watermark", "Gate", "PendingAcks", "route", "split"]
+
+
+@dataclass(frozen=True)
+class Barrier:
+    """Checkpoint barrier n, flowing in the record stream behind every record before it."""
+
+    id: int
+
+
+@dataclass(frozen=True)
+class Watermark:
+    """A watermark flowing in the record stream: no more records with event time <= value.
+
+    `idle` marks a source subtask all of whose partitions are idle (Flink's WatermarkStatus.IDLE):
+    the processor leaves that input out of its minimum until a watermark says it is active again.
+    """
+
+    value: int
+    idle: bool = False
+
+
+def route(batch: RecordBatch, parallelism: int, salts: int = 1) -> np.ndarray:
+    """The processor subtask of each record of `batch` (the keyed exchange)."""
+    home = partition_for(batch.key, parallelism)
+    if salts > 1:
+        return (home + batch.offset % salts) % parallelism
+    return home
+
+
+def split(batch: RecordBatch, parallelism: int, salts: int = 1) -> list[tuple[int, RecordBatch]]:
+    """The batch cut into one sub-batch per subtask that gets records, in subtask order.
+
+    A sub-batch keeps the batch's partition, first offset and end offset (what the source
+    acknowledges) and carries its records' own offsets.
+    """
+    if parallelism == 1:
+        return [(0, batch)]
+    target = route(batch, parallelism, salts)
+    offsets = batch.offset
+    parts = []
+    for j in np.unique(target).tolist():
+        m = target == j
+        parts.append((j, RecordBatch(batch.partition_id, batch.first_offset, batch.record_id[m], batch.key[m],
+                                     batch.event_time[m], batch.value[m], offsets[m], batch.end_offset)))
+    return parts
+
+
+class Gate(simpy.FilterStore):
+    """A processor subtask's input: items (channel, message) in arrival order.
+
+    The subtask takes the first item whose channel is not blocked (aligned checkpoints block the
+    channels whose barrier arrived). In unaligned mode a barrier jumps the queue (`urgent`).
+    """
+
+    def __init__(self, env: simpy.Environment, channels: int):
+        super().__init__(env)
+        self.blocked = [False] * channels
+        self.queued_records = 0
+        self.max_queued_records = 0
+        self.urgent_barriers = False
+
+    def open(self, item) -> bool:
+        return not self.blocked[item[0]]
+
+    def _do_put(self, event):
+        item = event.item
+        if self.urgent_barriers and type(item[1]) is Barrier:
+            self.items.insert(0, item)
+        else:
+            self.items.append(item)
+            if type(item[1]) is RecordBatch:
+                self.queued_records += len(item[1])
+                if self.queued_records > self.max_queued_records:
+                    self.max_queued_records = self.queued_records
+        event.succeed()
+
+    def _do_get(self, event):
+        items = self.items
+        for i, item in enumerate(items):
+            if event.filter(item):
+                del items[i]
+                if type(item[1]) is RecordBatch:
+                    self.queued_records -= len(item[1])
+                event.succeed(item)
+                break
+        return True
+
+
+class PendingAcks:
+    """A source subtask's batches in flight per partition, acknowledged piece by piece.
+
+    A batch cut into k sub-batches is done when all k are acknowledged; the committed end of a
+    partition moves over the prefix of batches that are done (sub-batches finish out of order).
+    """
+
+    def __init__(self) -> None:
+        self._batches: dict[int, deque] = {}
+
+    def add(self, p: int, first: int, end: int, parts: int) -> None:
+        self._batches.setdefault(p, deque()).append([first, end, parts])
+
+    def ack(self, p: int, first: int) -> tuple[bool, int | None]:
+        """One sub-batch of the batch at `first` is written: (whether that batch is now done, the
+        partition's new acknowledged end or None if it did not move)."""
+        q = self._batches[p]
+        for entry in q:
+            if entry[0] == first:
+                entry[2] -= 1
+                done = entry[2] == 0
+                break
+        else:
+            raise KeyError((p, first))
+        end = None
+        while q and q[0][2] == 0:
+            end = q.popleft()[1]
+        return done, end
