@@ -1,7 +1,7 @@
 """Checkers for windowed jobs: results against a batch oracle, and late records.
 
 `window_complete` recomputes every window as a batch job would, over every record in the source
-log (late or not), and compares it with what the job wrote, for each window the data has closed:
+log (late or not; with ingestion time, at the time the source stamped on it), and compares it with what the job wrote, for each window the data has closed:
 those whose max_ts is at or below the closing watermark, the latest event time in the log minus
 the watermark bound minus 1, less one window (the size, or a session's gap) of slack, because the
 partitions' last records differ by a little and the last window may rightly still be open. A
@@ -24,9 +24,18 @@ __all__ = ["window_complete", "no_late_records", "batch_windows", "job_windows",
 MIN_TIME = -(2**63)
 
 
+def event_times(run: Any):
+    """Each source record's event time: from the log, or with ingestion time the source's stamp
+    (the latest, if it read the record more than once; -1 for a record it never read)."""
+    stamped = getattr(run, "ingested_at", None)
+    if stamped is None:
+        return run.source["event_time"]
+    return stamped[run.source["record_id"]]
+
+
 def closing_watermark(run: Any) -> int:
     """The watermark the data closes windows up to (see the module docstring)."""
-    times = run.source["event_time"]
+    times = event_times(run)
     if not len(times):
         return MIN_TIME
     windows = run.scenario.window
@@ -40,7 +49,9 @@ def batch_windows(run: Any) -> dict[tuple[int, int, int], tuple[Any, int]]:
     agg = spec.aggregate
     src = run.source
     out: dict[tuple[int, int, int], tuple[Any, int]] = {}
-    keys, times, values = src["key"].tolist(), src["event_time"].tolist(), src["value"].tolist()
+    times = event_times(run)
+    read = times >= 0 if getattr(run, "ingested_at", None) is not None else slice(None)  # never read: no ingestion time
+    keys, times, values = src["key"][read].tolist(), times[read].tolist(), src["value"][read].tolist()
     if hasattr(spec.windows, "gap"):  # sessions: per key, sorted by time, merge windows that touch
         gap = spec.windows.gap
         by_key: dict[int, list[tuple[int, int]]] = {}

@@ -31,6 +31,9 @@ watermarks).
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+import numpy as np
 import simpy
 
 from .batch import RecordBatch
@@ -46,7 +49,7 @@ from .sinks import WindowResults
 from .trace import Kind, Msg
 from .watermarks import PartitionWatermarks
 from .windows import MIN_TIME
-from .workload import Producer
+from .workload import Producer, marker_mask
 
 __all__ = ["Job", "Barrier", "Watermark"]
 
@@ -209,6 +212,11 @@ class Job(CheckpointCoordination):
                 self.barrier_mode = "unaligned"
         self.unaligned = self.barrier_mode == "unaligned"
         self.window_spec = scenario.window.spec() if scenario.window else None
+        wm = scenario.watermarks
+        self.marker_every = scenario.workload.marker_every if wm is not None and wm.strategy == "punctuated" else 0
+        # ingestion time: the source stamps what it reads; each record's latest stamp, for the checkers
+        self.ingested_at = np.full(scenario.workload.records, -1, dtype=np.int64) if (
+            wm is not None and wm.strategy == "ingestion_time") else None
         self.source, self.processor, self.sink, self.coordinator = (world.node(n) for n in JOB_NODES)
         self.generation = 0
         self.attempt: _Attempt | None = None
@@ -376,6 +384,10 @@ class Job(CheckpointCoordination):
                     trace.add(Kind.POLL, node.index, p, batch.first_offset, 0, a.generation)
                     continue
                 trace.add(Kind.POLL, node.index, p, batch.first_offset, len(batch), a.generation)
+                if self.ingested_at is not None:  # ingestion time: event time is when the source read it
+                    stamp = node.local_time()
+                    batch = replace(batch, event_time=np.full(len(batch), stamp, dtype=np.int64))
+                    self.ingested_at[batch.record_id] = stamp
                 if self.cfg.offset_commit == "before_processing":
                     yield from net.call(node, broker.node, Msg.COMMIT,
                                         lambda p=p, end=end: broker.commit({p: end}, a.generation),
@@ -390,7 +402,12 @@ class Job(CheckpointCoordination):
                     net.send(node, self.processor, Msg.BATCH, a.to_processor, j, src.index, part,
                              ref=(p, batch.first_offset))
                 if src.watermarks is not None:
-                    src.watermarks.on_event(src.partitions.index(p), int(batch.event_time.max()), node.local_time())
+                    local = src.partitions.index(p)
+                    src.watermarks.on_event(local, int(batch.event_time.max()), node.local_time())
+                    if self.marker_every:
+                        markers = marker_mask(batch.record_id, self.marker_every)
+                        if markers.any():
+                            src.watermarks.on_event(local, int(batch.event_time[markers].max()), node.local_time(), True)
                     src.last_read_at = env.now
                     self._emit_watermark(a, src)
         except simpy.Interrupt:

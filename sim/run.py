@@ -48,6 +48,7 @@ class Run:
     checkpoints: tuple = ()  # the completed checkpoints the store retained (sim.checkpoint.Checkpoint)
     subtasks: tuple[dict[str, int], ...] = ()  # per processor subtask: records, busy_us, max_queued_records
     sources: tuple[dict[str, int], ...] = ()  # per source subtask: partitions, backpressured_us
+    ingested_at: np.ndarray | None = None  # ingestion time: each record's event time as the source last stamped it
     replayed_in_flight: int = 0  # records an unaligned checkpoint saved in flight and a restore processed again
 
     @property
@@ -100,6 +101,7 @@ def execute(scenario: Scenario, seed: int | None = None, faults: tuple[Fault, ..
             "triggered": store.triggered, "completed": store.total_completed, "timed_out": store.timed_out,
             "max_duration_us": store.max_duration, "max_bytes": store.max_bytes},
         checkpoints=tuple(store.completed) if store else (), replayed_in_flight=job.replayed_in_flight,
+        ingested_at=job.ingested_at,
         subtasks=tuple({"subtask": j, "records": job.subtask_records[j], "busy_us": job.subtask_busy[j],
                         "max_queued_records": job.subtask_max_queued[j]} for j in range(job.parallelism)),
         sources=tuple({"subtask": i, "partitions": len(range(i, w.partitions, job.source_parallelism)),

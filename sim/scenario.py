@@ -50,6 +50,7 @@ class Workload:
     idle_until: int | str | None = field(default=None, metadata=_spec("duration", optional=True))
     source: str | None = field(default=None, metadata=_spec("component", base=_source_base, optional=True))
     source_params: dict = field(default_factory=dict, metadata=_spec("params"))
+    marker_every: int = field(default=0, metadata=_spec("count"))
     hot_keys: int = field(default=1, metadata=_spec("count", min=1))
     hot_fraction: float = field(default=0.0, metadata=_spec("fraction"))
     idempotent: bool = field(default=True, metadata=_spec("flag"))
@@ -159,10 +160,9 @@ class Checkpointing:
 
 WINDOW_KINDS = ("tumbling", "sliding", "session")
 AGGREGATE_NAMES = ("count", "sum", "min", "max")
-# Scenario files offer bounded out-of-orderness (or your own strategy). sim.watermarks also has
-# Punctuated and IngestionTime for the Python API: the pipeline has no marker records yet, and does
-# not stamp ingestion times on the records it reads, so neither would mean what it says here.
-WATERMARK_STRATEGIES = ("bounded_out_of_orderness",)
+#: punctuated needs marker records (workload.marker_every); ingestion_time has the source stamp
+#: every record it reads with its node's clock.
+WATERMARK_STRATEGIES = ("bounded_out_of_orderness", "punctuated", "ingestion_time")
 
 
 @dataclass(frozen=True)
@@ -339,6 +339,9 @@ class Scenario:
                                 "no [checkpoint] table when pipeline.mode = 'at_most_once' (it restarts from offsets committed at poll)")
         if self.window is not None and self.watermarks is None:
             object.__setattr__(self, "watermarks", WatermarkSettings())
+        if self.watermarks is not None and self.watermarks.strategy == "punctuated" and not self.workload.marker_every:
+            raise ScenarioError("workload.marker_every", 0, "a whole number >= 1 when watermarks.strategy = 'punctuated' "
+                                "(its watermarks come only from marker records)")
         if self.pipeline.source_parallelism > self.workload.partitions:
             raise ScenarioError("pipeline.source_parallelism", self.pipeline.source_parallelism,
                                 f"at most workload.partitions ({self.workload.partitions}): a source subtask reads whole partitions")

@@ -14,7 +14,7 @@ from .partitioner import partition_for
 from .scenario import Scenario
 from .trace import Msg
 
-__all__ = ["WorkloadData", "draw_workload", "Producer"]
+__all__ = ["WorkloadData", "draw_workload", "marker_mask", "Producer"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -61,7 +61,19 @@ def draw_workload(world: World, scenario: Scenario) -> WorkloadData:
         delays[drng.random(n) < w.late_fraction] += w.late_by
     if user_delays is not None:
         delays = delays + user_delays
+    if w.marker_every:  # marker records: every Nth happened just before anything produced with or after it
+        delays[marker_mask(np.arange(n, dtype=np.int64), w.marker_every)] = w.out_of_order + 1
     return WorkloadData(keys, values, delays)
+
+
+def marker_mask(record_ids: np.ndarray, every: int) -> np.ndarray:
+    """Which records are markers (punctuation): every `every`-th by record id.
+
+    A marker's event time is its produce time minus `out_of_order` minus 1, so every record of its
+    partition produced with it or later has a later event time: the marker's event time is a
+    correct watermark for its partition (late records, by `late_fraction`, excepted: they are late).
+    """
+    return record_ids % every == every - 1
 
 
 def _away_from_idle(w) -> np.ndarray:
