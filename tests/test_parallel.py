@@ -251,6 +251,16 @@ def test_hot_key_scenarios():
     assert skew.to_dict()["subtasks"][3]["records"] == max(t["records"] for t in skew.subtasks)
 
 
+def test_unaligned_checkpoints_complete_where_aligned_ones_time_out():
+    aligned = execute(weir.load_scenario("checkpoint_aligned_backpressure"))
+    unaligned = execute(weir.load_scenario("checkpoint_unaligned"))
+    assert aligned.checkpoint_stats["timed_out"] >= 10 and unaligned.checkpoint_stats["timed_out"] == 0
+    assert unaligned.checkpoint_stats["max_duration_us"] <= 0.5 * 30_000
+    assert unaligned.restarts == 1 and unaligned.replayed_in_flight > 0
+    for run in (aligned, unaligned):
+        assert weir.result_of(run).matches, run.scenario.name
+
+
 def test_load_balanced_checker_on_hand_made_runs():
     def hand(records, max_skew=1.5):
         return SimpleNamespace(subtasks=[{"records": n} for n in records], sources=[{"backpressured_us": 5000}],
