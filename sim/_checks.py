@@ -129,6 +129,10 @@ def _validate(obj: Any, section: str) -> None:
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
                 raise ScenarioError(key, value, "a number from 0 to 1")
             object.__setattr__(obj, f.name, float(value))
+        elif kind == "node":
+            from .scenario import NODE_FORMS, is_node_name
+            if not is_node_name(value):
+                raise ScenarioError(key, value, "one of " + NODE_FORMS)
         elif kind == "ratio":
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 1:
                 raise ScenarioError(key, value, "a number of at least 1")

@@ -73,7 +73,8 @@ class CheckpointCoordination:
                 store.triggered += 1
                 a.pending = {"id": n, "started": world.now, "parts": {}}
                 world.trace.add(Kind.CKPT_TRIGGER, node.index, n, a.generation)
-                world.net.send(node, self.source, Msg.TRIGGER, a.request_barrier, n, ref=(n, 0))
+                for i, source in enumerate(self.source_nodes):
+                    world.net.send(node, source, Msg.TRIGGER, a.request_barrier, i, n, ref=(n, 0))
                 world.env.timeout(cfg.timeout).callbacks.append(lambda _ev, n=n: self._expired(a, n))
         except simpy.Interrupt:
             return

@@ -10,7 +10,8 @@ from typing import Any
 
 from .errors import ScenarioError, raw
 from .scenario import (
-    NODES, Checkpointing, Expect, Fault, NodeSpec, Pipeline, RunLimits, Scenario, WatermarkSettings, WindowSettings,
+    NODE_FORMS, Checkpointing, Expect, Fault, NodeSpec, Pipeline, RunLimits, Scenario, WatermarkSettings, WindowSettings,
+    is_node_name,
     Workload,
 )
 
@@ -63,11 +64,11 @@ def parse_scenario(doc: dict, default_name: str = "scenario") -> Scenario:
     if "nodes" in doc:
         nodes = doc["nodes"]
         if not isinstance(nodes, dict):
-            raise ScenarioError("nodes", nodes, "tables [nodes.NAME] with NAME one of " + ", ".join(NODES))
+            raise ScenarioError("nodes", nodes, "tables [nodes.NAME] with NAME one of " + NODE_FORMS)
         specs = []
         for name, table in nodes.items():
-            if name not in NODES:
-                raise ScenarioError(f"nodes.{name}", raw("an unknown node"), "one of " + ", ".join(NODES))
+            if not is_node_name(name):
+                raise ScenarioError(f"nodes.{name}", raw("an unknown node"), "one of " + NODE_FORMS)
             specs.append(_table(table, f"nodes.{name}", NodeSpec, {"name": name}))
         kwargs["nodes"] = tuple(specs)
     if "faults" in doc:

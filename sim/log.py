@@ -78,8 +78,8 @@ class PartitionedLog:
 class Broker:
     """The log's node: appends from the producer, fetches and offset commits from the consumer.
 
-    Durable: the log, the committed offsets, the producer's next expected record id (so a retried
-    append is not written twice: Kafka's idempotent producer, for a single producer; with
+    Durable: the log, the committed offsets, each producer's next expected record id (so a retried
+    append is not written twice: Kafka's idempotent producer, by producer id and sequence; with
     `idempotent` off a retry is appended again, a duplicate in the log) and the group
     generation (a commit from an older generation of the consumer group is rejected, as Kafka
     rejects commits with an illegal generation after a rebalance).
@@ -92,7 +92,7 @@ class Broker:
         self.log = PartitionedLog(partitions, capacity)
         self.committed = [0] * partitions
         self.generation = 0
-        self._producer_next_id = 0
+        self._producer_next_id: dict[int, int] = {}  # per producer id: the next record id it may send
         self._on_commit: list = []
         # The transaction coordinator's view of the one transactional producer:
         self.producer_epoch = 0
@@ -111,7 +111,7 @@ class Broker:
         if self.open_txn is not None:
             self._end(self.open_txn, commit=False)
         self.producer_epoch += 1
-        self._producer_next_id = 0  # sequences start again with the epoch
+        self._producer_next_id = {}  # sequences start again with the epoch
         return self.producer_epoch, self.producer_position
 
     def end_txn(self, epoch: int, txn: int, commit: bool, position: int | None = None) -> bool:
@@ -145,7 +145,7 @@ class Broker:
 
     # ---- records ---------------------------------------------------------------------------
     def append(self, first_id: int, key: np.ndarray, event_time: np.ndarray, value: np.ndarray,
-               epoch: int | None = None, txn: int | None = None) -> bool:
+               epoch: int | None = None, txn: int | None = None, producer: int = 0) -> bool:
         """Append a producer batch of records first_id.. (each to its key's partition, as Kafka's partitioner does).
 
         A transactional batch carries the producer's epoch and transaction: from an older epoch it is
@@ -157,7 +157,7 @@ class Broker:
             self.fenced += 1
             self.world.trace.add(Kind.FENCED, self.node.index, epoch, self.producer_epoch, first_id)
             return False
-        if self.idempotent and first_id < self._producer_next_id:  # a retry of a batch already written
+        if self.idempotent and first_id < self._producer_next_id.get(producer, 0):  # a retry of a batch already written
             self.world.trace.add(Kind.PRODUCE, self.node.index, first_id, n, 1, checksum)
             return True
         record_id = np.arange(first_id, first_id + n, dtype=np.int64)
@@ -174,7 +174,7 @@ class Broker:
                     self.open_txn = txn
                     span = self._open_ranges.setdefault(p, [first, first])
                     span[1] = first + (hi - lo)
-        self._producer_next_id = max(self._producer_next_id, first_id + n)
+        self._producer_next_id[producer] = max(self._producer_next_id.get(producer, 0), first_id + n)
         self.world.trace.add(Kind.PRODUCE, self.node.index, first_id, n, 0, checksum)
         return True
 

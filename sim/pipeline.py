@@ -176,15 +176,15 @@ class _Attempt:
             src.in_flight -= 1
         if acked is not None:
             self.acked[p] = acked
-        self.job.world.trace.add(Kind.ACK, self.job.source.index, p, first, n, self.generation)
+        self.job.world.trace.add(Kind.ACK, self.job.source_nodes[i].index, p, first, n, self.generation)
         src.wake()
         self.job.check_drained()
 
-    def request_barrier(self, n: int) -> None:
+    def request_barrier(self, i: int, n: int) -> None:
         if self.alive:
-            for src in self.sources:
-                src.barrier_request = n
-                src.wake()
+            src = self.sources[i]
+            src.barrier_request = n
+            src.wake()
 
 
 class Job(CheckpointCoordination):
@@ -218,6 +218,8 @@ class Job(CheckpointCoordination):
         self.ingested_at = np.full(scenario.workload.records, -1, dtype=np.int64) if (
             wm is not None and wm.strategy == "ingestion_time") else None
         self.source, self.processor, self.sink, self.coordinator = (world.node(n) for n in JOB_NODES)
+        # source subtask i runs on node source-i (subtask 0 on source)
+        self.source_nodes = [self.source] + [world.node(f"source-{i}") for i in range(1, self.source_parallelism)]
         self.generation = 0
         self.attempt: _Attempt | None = None
         self.restarts = 0
@@ -234,7 +236,7 @@ class Job(CheckpointCoordination):
         # the table that two-phase commit drives: the window results for a windowed job, else the sink
         self.txn_table = (results if results is not None else sink) if self.transactional else None
         self._restarting = False
-        for node in (self.source, self.processor, self.sink, self.coordinator):
+        for node in self.task_nodes:
             node.on_crash(self._node_crashed)
         broker.on_commit(self.check_drained)
         producer.on_done(self.check_drained)
@@ -267,7 +269,7 @@ class Job(CheckpointCoordination):
 
     def _restart(self):
         """The restart strategy (it runs in the cluster, on no node): wait for all task nodes, then redeploy."""
-        nodes = (self.source, self.processor, self.sink, self.coordinator)
+        nodes = self.task_nodes
         while True:
             for node in nodes:
                 yield node.when_up()
@@ -307,13 +309,18 @@ class Job(CheckpointCoordination):
                                     restored)
         a.restored_sink = list(sink_state or [])
         for src in a.sources:
-            a.procs.append(self.source.spawn(self._source_task(a, src)))
+            a.procs.append(self.source_nodes[src.index].spawn(self._source_task(a, src)))
         for t in a.subtasks:
             a.procs.append(self.processor.spawn(self._processor_task(a, t)))
         for t in a.subtasks:
             a.procs.append(self.sink.spawn(self._sink_task(a, t)))
         if self.store is not None:
             a.procs.append(self.coordinator.spawn(self._coordinator_task(a)))
+
+    @property
+    def task_nodes(self) -> list[Node]:
+        """The nodes the job's tasks run on: a crash of any fails the job over."""
+        return self.source_nodes + [self.processor, self.sink, self.coordinator]
 
     def check_drained(self) -> None:
         """End the run once every produced record went through and all faults have healed.
@@ -337,7 +344,7 @@ class Job(CheckpointCoordination):
 
     # ---- source ------------------------------------------------------------------------------
     def _source_task(self, a: _Attempt, src: _SourceTask):
-        world, broker, node, cfg = self.world, self.broker, self.source, self.cfg
+        world, broker, node, cfg = self.world, self.broker, self.source_nodes[src.index], self.cfg
         env, net, trace = world.env, world.net, world.trace
         read_committed = cfg.isolation == "read_committed"
         parallelism, salts = self.parallelism, cfg.salts
@@ -416,7 +423,7 @@ class Job(CheckpointCoordination):
     def _broadcast(self, a: _Attempt, src: _SourceTask, kind: Msg, msg, ref: tuple[int, int]) -> None:
         """Send a barrier or a watermark from a source subtask to every processor subtask."""
         for j in range(self.parallelism):
-            self.world.net.send(self.source, self.processor, kind, a.to_processor, j, src.index, msg, ref=ref)
+            self.world.net.send(self.source_nodes[src.index], self.processor, kind, a.to_processor, j, src.index, msg, ref=ref)
 
     def _emit_watermark(self, a: _Attempt, src: _SourceTask) -> None:
         """Every watermark interval: merge the subtask's partitions' watermarks and send it on if it moved.
@@ -429,7 +436,7 @@ class Job(CheckpointCoordination):
             return
         src.next_watermark_at = env.now + self.scenario.watermarks.interval
         src.last_emit_at = env.now
-        merged = src.watermarks.on_periodic_emit(self.source.local_time())
+        merged = src.watermarks.on_periodic_emit(self.source_nodes[src.index].local_time())
         if self.source_parallelism > 1:
             idle = all(src.watermarks.idle)
             if idle != src.idle_sent:
@@ -443,8 +450,8 @@ class Job(CheckpointCoordination):
         n, src.barrier_request = src.barrier_request, None
         offsets = {p: a.positions[p] for p in src.partitions}
         for p, offset in offsets.items():
-            self.world.trace.add(Kind.CKPT_SNAPSHOT, self.source.index, n, p, offset)
-        self.world.net.send(self.source, self.coordinator, Msg.SNAPSHOT, self._checkpoint_part, a, n,
+            self.world.trace.add(Kind.CKPT_SNAPSHOT, self.source_nodes[src.index].index, n, p, offset)
+        self.world.net.send(self.source_nodes[src.index], self.coordinator, Msg.SNAPSHOT, self._checkpoint_part, a, n,
                             ("offsets", src.index), offsets, ref=(n, 0))
         self._broadcast(a, src, Msg.BARRIER, Barrier(n), (n, 0))
 
@@ -635,7 +642,7 @@ class Job(CheckpointCoordination):
                     self.check_drained()
                     continue
                 i = self.partition_owner(batch.partition_id)
-                net.send(node, self.source, Msg.ACK, a.on_ack, i, batch.partition_id, batch.first_offset, len(batch),
+                net.send(node, self.source_nodes[i], Msg.ACK, a.on_ack, i, batch.partition_id, batch.first_offset, len(batch),
                          batch.end_offset, ref=(batch.partition_id, batch.first_offset))
         except simpy.Interrupt:
             return

@@ -13,7 +13,7 @@ from .partitioner import partition_for
 from .checkpoint import CheckpointStore
 from .pipeline import Job
 from .workload import Producer, draw_workload
-from .scenario import MODES, NODES, Fault, Scenario
+from .scenario import MODES, Fault, Scenario
 from .sinks import WindowResults, make_sink
 from .trace import FrozenTrace, Kind
 
@@ -66,7 +66,7 @@ def execute(scenario: Scenario, seed: int | None = None, faults: tuple[Fault, ..
     seed = scenario.seed if seed is None else seed
     faults = scenario.faults if faults is None else tuple(faults)
     p, w = scenario.pipeline, scenario.workload
-    specs = [scenario.node_spec(name) for name in NODES]
+    specs = [scenario.node_spec(name) for name in scenario.node_names]
     world = World(seed, {n.name: NodeClock(n.clock_offset, n.clock_drift_ppm) for n in specs},
                   latency=p.network_latency, jitter=p.network_jitter, max_time=scenario.run.max_time,
                   max_events=scenario.run.max_events, boot_times={n.name: n.boot_time for n in specs})
@@ -75,7 +75,8 @@ def execute(scenario: Scenario, seed: int | None = None, faults: tuple[Fault, ..
     # The workload is known up front, so each partition is sized for it (growth still works past it).
     sizes = np.bincount(partition_for(data.keys, w.partitions), minlength=w.partitions)
     broker = Broker(world, world.node("broker"), w.partitions, [int(n) + 16 for n in sizes], w.idempotent)
-    producer = Producer(world, world.node("producer"), broker, scenario, data)
+    producers = [world.node(n) for n in scenario.node_names if n == "producer" or n.startswith("producer-")]
+    producer = Producer(world, producers, broker, scenario, data)
     sink = p.sink_spec.build() if p.sink_spec is not None else make_sink(p.sink, w.records + 16)
     results = WindowResults() if scenario.window else None
     store = CheckpointStore(scenario.checkpoint.retain) if scenario.checkpoint else None

@@ -16,7 +16,7 @@ from ._checks import (
 from .errors import ScenarioError, raw
 
 __all__ = [
-    "MODES", "SINKS", "NODES", "FAULT_KINDS",
+    "MODES", "SINKS", "NODES", "FAULT_KINDS", "node_names", "is_node_name",
     "Workload", "Pipeline", "Checkpointing", "WindowSettings", "WatermarkSettings", "NodeSpec", "Fault", "Expect", "RunLimits", "Scenario",
     "load_scenario", "builtin_scenarios", "parse_scenario",
 ]
@@ -30,6 +30,27 @@ SINKS = ("append", "upsert", "transactional")
 #: coordinator; a crash of any of them fails the whole job over (Flink's full restart strategy).
 NODES = ("producer", "broker", "source", "processor", "sink", "coordinator")
 JOB_NODES = ("source", "processor", "sink", "coordinator")
+#: Extra nodes, when there are several producers or source subtasks: `producer-i` runs producer
+#: instance i and `source-i` source subtask i (i >= 1; instance 0 and subtask 0 keep `producer`
+#: and `source`).
+EXTRA_NODE_KINDS = ("producer", "source")
+NODE_FORMS = ", ".join(NODES) + ", or producer-N / source-N (N >= 1) for extra producers and source subtasks"
+
+
+def is_node_name(name) -> bool:
+    """Whether `name` can name a node in some scenario (NODES, or an extra producer or source)."""
+    if not isinstance(name, str):
+        return False
+    if name in NODES:
+        return True
+    kind, _, number = name.partition("-")
+    return kind in EXTRA_NODE_KINDS and number.isdigit() and number[0] != "0"
+
+
+def node_names(producers: int = 1, sources: int = 1) -> tuple[str, ...]:
+    """The nodes of a run, in trace order: NODES, then extra producers, then extra source subtasks."""
+    return (NODES + tuple(f"producer-{i}" for i in range(1, producers))
+            + tuple(f"source-{i}" for i in range(1, sources)))
 FAULT_KINDS = ("crash",)
 
 
@@ -56,6 +77,7 @@ class Workload:
     idempotent: bool = field(default=True, metadata=_spec("flag"))
     transactional: bool = field(default=False, metadata=_spec("flag"))
     txn_batches: int = field(default=5, metadata=_spec("count", min=1))
+    producers: int = field(default=1, metadata=_spec("count", min=1))
 
     @property
     def source_spec(self):
@@ -72,6 +94,9 @@ class Workload:
         if self.source is not None and ":" not in self.source:
             raise ScenarioError("workload.source", self.source, "an importable 'module:Class' that subclasses weir.Source")
         _check_component(self.source, "source", _source_base, self.source_params)
+        if self.transactional and self.producers > 1:
+            raise ScenarioError("workload.producers", self.producers, "1 when workload.transactional = true "
+                                "(one transactional producer for now)")
         if self.hot_keys > self.keys:
             raise ScenarioError("workload.hot_keys", self.hot_keys, f"at most workload.keys ({self.keys})")
         if self.idle_partitions:
@@ -225,14 +250,14 @@ class WatermarkSettings:
 class NodeSpec:
     """A node's clock (a fixed offset and a drift in parts per million) and how long it takes to boot."""
 
-    name: str = field(metadata=_spec("choice", choices=NODES))
+    name: str = field(metadata=_spec("node"))
     clock_offset: int | str = field(default=0, metadata=_spec("signed_duration"))
     clock_drift_ppm: int = field(default=0, metadata=_spec("int"))
     boot_time: int | str = field(default=0, metadata=_spec("duration"))
 
     def __post_init__(self) -> None:
-        if self.name not in NODES:
-            raise ScenarioError("nodes", self.name, "a table named for one of " + ", ".join(NODES))
+        if not is_node_name(self.name):
+            raise ScenarioError("nodes", self.name, "a table named for one of " + NODE_FORMS)
         _validate(self, f"nodes.{self.name}")
         if not -1_000_000 < self.clock_drift_ppm < 1_000_000:
             raise ScenarioError(f"nodes.{self.name}.clock_drift_ppm", self.clock_drift_ppm,
@@ -244,7 +269,7 @@ class Fault:
     """A scripted fault. For now one kind: `crash` a node at `at` and restart it `down_for` later."""
 
     kind: str = field(default="crash", metadata=_spec("choice", choices=FAULT_KINDS))
-    node: str = field(default="processor", metadata=_spec("choice", choices=NODES))
+    node: str = field(default="processor", metadata=_spec("node"))
     at: int | str = field(default=0, metadata=_spec("duration"))
     down_for: int | str = field(default="100ms", metadata=_spec("duration", min=1))
 
@@ -356,13 +381,23 @@ class Scenario:
                     kind = "a windowed scenario" if self.window else "a scenario without [window]"
                     raise ScenarioError(f"expect.{part}", name, f"an invariant that applies to {kind}: " + ", ".join(fits))
         seen = set()
+        names = self.node_names
         for spec in self.nodes:
             if spec.name in seen:
                 raise ScenarioError(f"nodes.{spec.name}", spec.name, "each node at most once")
+            if spec.name not in names:
+                raise ScenarioError(f"nodes.{spec.name}", spec.name, "a node of this scenario: " + ", ".join(names))
             seen.add(spec.name)
         for i, fault in enumerate(self.faults):
+            if fault.node not in names:
+                raise ScenarioError(f"faults[{i}].node", fault.node, "a node of this scenario: " + ", ".join(names))
             if fault.at >= self.run.max_time:
                 raise ScenarioError(f"faults[{i}].at", fault.at, f"a time before run.max_time ({self.run.max_time}us)")
+
+    @property
+    def node_names(self) -> tuple[str, ...]:
+        """This scenario's nodes, in trace order (see `node_names`)."""
+        return node_names(self.workload.producers, self.pipeline.source_parallelism)
 
     def node_spec(self, name: str) -> NodeSpec:
         """The scenario's settings for node `name` (defaults if it has no [nodes.NAME] table)."""

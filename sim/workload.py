@@ -105,59 +105,77 @@ def _generated(out, n: int, keys: int, name: str) -> tuple[np.ndarray, np.ndarra
 class Producer:
     """Writes the workload to the broker in batches, on a schedule: batch k is due at k * produce_interval.
 
+    With `workload.producers = N`, N producer instances on their own nodes share the schedule:
+    instance i sends batches i, i + N, i + 2N, ..., stamping event times from its own node's clock
+    (so a producer's clock skew shows in the event times of its records). Instance 0 runs on node
+    `producer`, instance i on `producer-i`.
+
     Upstream events happen at their own pace, so the schedule does not wait for the broker: a batch
-    goes out when it is due, or as soon as the one before it is acknowledged if that is later (a
-    producer that was down catches up). Event time is the producer's clock at sending, minus each
-    record's delay. `next_id` (the first
-    record not yet acknowledged by the broker) is durable, so a producer crash delays production
-    but never skips or reorders it; a retried batch is dropped by the broker's producer-id check.
+    goes out when it is due, or as soon as the instance's previous one is acknowledged if that is
+    later (a producer that was down catches up). Event time is the producer's clock at sending,
+    minus each record's delay. Each instance's next batch (the first not yet acknowledged by the
+    broker) is durable, so a crash delays its production but never skips or reorders it; a
+    retried batch is dropped by the broker's check of the producer's id and sequence.
     """
 
-    def __init__(self, world: World, node: Node, broker: Broker, scenario: Scenario, workload: WorkloadData):
+    def __init__(self, world: World, nodes: list[Node], broker: Broker, scenario: Scenario, workload: WorkloadData):
         w = scenario.workload
         self.data = workload
-        self.world, self.node, self.broker = world, node, broker
+        self.world, self.nodes, self.broker = world, nodes, broker
+        self.node = nodes[0]
         self.batch, self.interval = w.produce_batch, w.produce_interval
         self.timeout = scenario.pipeline.request_timeout
         self.transactional, self.txn_batches = w.transactional, w.txn_batches
-        # durable: the first record not yet acknowledged. A transactional producer reads where to start
-        # from the broker (init_producer), which stores it with each commit; next_id only mirrors that.
-        self.next_id = 0
+        # durable: per instance, the first record not yet acknowledged. A transactional producer reads
+        # where to start from the broker (init_producer), which stores it with each commit; next_id
+        # only mirrors that.
+        self.next_ids = [i * self.batch for i in range(len(nodes))]
         self.txn_seq = 0  # durable: transaction ids are never reused
+        self.finished = [False] * len(nodes)
         self.done = False
         self._on_done: list = []
-        node.on_restart(lambda _n: self._start())
+        for i, node in enumerate(nodes):
+            node.on_restart(lambda _n, i=i: self._start(i))
+
+    @property
+    def next_id(self) -> int:
+        """The first record not yet acknowledged, over all instances."""
+        return min(n for n, done in zip(self.next_ids, self.finished) if not done) if not self.done else len(self.data.keys)
 
     def on_done(self, listener) -> None:
         self._on_done.append(listener)
 
     def start(self) -> None:
-        self._start()
+        for i in range(len(self.nodes)):
+            self._start(i)
 
-    def _start(self) -> None:
-        if not self.done:
-            self.node.spawn(self._run())
+    def _start(self, i: int) -> None:
+        if not self.finished[i]:
+            self.nodes[i].spawn(self._run(i))
 
-    def _run(self):
+    def _run(self, i: int):
         if self.transactional:
             yield from self._run_transactional()
             return
         total = len(self.data.keys)
+        step = self.batch * len(self.nodes)
         try:
-            while self.next_id < total:
-                first = self.next_id
+            while self.next_ids[i] < total:
+                first = self.next_ids[i]
                 yield from self._due(first)  # batch k is due at k * produce_interval
                 stop = min(first + self.batch, total)
-                yield from self._send(first, stop)
-                self.next_id = stop
-            self._finish()
+                yield from self._send(first, stop, instance=i)
+                self.next_ids[i] = first + step
+            self._finish(i)
         except simpy.Interrupt:
             return
 
-    def _finish(self) -> None:
-        self.done = True
-        for listener in self._on_done:
-            listener()
+    def _finish(self, i: int = 0) -> None:
+        self.finished[i] = True
+        if all(self.finished):
+            self.done = True
+            for listener in self._on_done:
+                listener()
 
     def _due(self, first: int):
         """Wait until the batch starting at record `first` is due on the schedule."""
@@ -166,13 +184,15 @@ class Producer:
         if env.now < due:
             yield env.timeout(due - env.now)
 
-    def _send(self, first: int, stop: int, **txn):
+    def _send(self, first: int, stop: int, instance: int = 0, **txn):
         """Send records [first, stop) to the broker until it answers; its answer (False: fenced)."""
-        data = self.data
-        event_time = self.node.local_time() - data.delays[first:stop]
+        data, node = self.data, self.nodes[instance]
+        event_time = node.local_time() - data.delays[first:stop]
         keys, values = data.keys[first:stop], data.values[first:stop]
+        if instance:
+            txn["producer"] = instance
         return (yield from self.world.net.call(
-            self.node, self.broker.node, Msg.PRODUCE,
+            node, self.broker.node, Msg.PRODUCE,
             lambda: self.broker.append(first, keys, event_time, values, **txn), self.timeout, ref=(first, stop - first)))
 
     def _run_transactional(self):
@@ -201,7 +221,7 @@ class Producer:
                                             self.timeout, ref=(txn, 1))
                 if not ended:
                     return
-                self.next_id = first
-            self._finish()
+                self.next_ids[0] = first
+            self._finish(0)
         except simpy.Interrupt:
             return

@@ -160,7 +160,7 @@ def alignment_order(run) -> tuple[int, int, int]:
     rows = run.trace.rows()
     offsets: dict[int, dict[int, int]] = {}
     for r in rows:
-        if r["kind"] == "CKPT_SNAPSHOT" and r["node"] == "source":
+        if r["kind"] == "CKPT_SNAPSHOT" and r["node"].startswith("source"):
             offsets.setdefault(r["checkpoint"], {})[r["partition_or_-1"]] = r["offset_or_state_keys"]
     snapshot_at = {(r["checkpoint"], r["subtask"]): r["time"] for r in rows if r["kind"] == "ALIGNED"}
     routed = [(r["to_subtask"], r["partition"], r["first_offset"], r["count"]) for r in rows if r["kind"] == "EXCHANGE"]
@@ -222,7 +222,7 @@ def test_an_unaligned_restore_processes_the_saved_records_first():
 
 
 def test_at_least_once_checkpoints_count_records_twice_after_a_crash():
-    run = execute(parallel("at_least_once", faults=(Fault(node="processor", at="200ms", down_for="20ms"),)))
+    run = execute(parallel("at_least_once", faults=(Fault(node="processor", at="750ms", down_for="20ms"),)))
     verdict = window_complete(run)
     assert not verdict.held and verdict.evidence["wrong"] > 0, f"seed {run.seed}: {verdict.summary}"
     for key, start, end, expected, got in verdict.evidence["first_wrong"]:
@@ -246,7 +246,7 @@ def test_hot_key_scenarios():
     assert skew.matches and salted.matches
     assert not skew.verdict("load_balanced").held and salted.verdict("load_balanced").held
     assert salted.end_time_us < 0.6 * skew.end_time_us
-    assert [t["records"] for t in salted.subtasks] == [10352, 10352, 10351, 10352]
+    assert max(t["records"] for t in salted.subtasks) - min(t["records"] for t in salted.subtasks) <= 2
     assert skew.verdict("window_complete").held and salted.verdict("window_complete").held
     assert skew.to_dict()["subtasks"][3]["records"] == max(t["records"] for t in skew.subtasks)
 
