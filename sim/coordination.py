@@ -85,7 +85,7 @@ class CheckpointCoordination:
         Persisting takes the store's fixed write time plus the snapshot's bytes over its bandwidth:
         every entry for a full snapshot, only the entries changed since the last one (and any an
         aborted one did not get to write) for an incremental one; plus, for an unaligned one, the
-        in-flight records it saved (an entry each).
+        in-flight records it saved, in the subtasks' queues and at the sources (an entry each).
         """
         pending = a.pending
         if not a.alive or pending is None or pending["id"] != n:
@@ -98,6 +98,8 @@ class CheckpointCoordination:
             size = sum(s[1] for s in states)
             changed = sum(s[2] for s in states)
             in_flight = sum(len(b) for s in states for b in s[3])
+            in_flight += sum(len(b) for i in range(self.source_parallelism)
+                             for batches in parts[("offsets", i)][1].values() for b in batches)
             pending["changed"] = changed
             entries = min(size, changed + store.unwritten_entries) if cfg.incremental else size
             entries += in_flight
@@ -112,9 +114,13 @@ class CheckpointCoordination:
         parts = pending["parts"]
         offsets = [0] * self.partitions
         for i in range(self.source_parallelism):
-            for p, offset in parts[("offsets", i)].items():
+            for p, offset in parts[("offsets", i)][0].items():
                 offsets[p] = offset
-        states = tuple((parts[("state", j)][0], tuple(parts[("state", j)][3])) for j in range(self.parallelism))
+        # in-flight records an unaligned checkpoint saved, per processor subtask, in stream order:
+        # those its barriers overtook in the subtask's queue, then those still waiting at the sources
+        states = tuple((parts[("state", j)][0], tuple(parts[("state", j)][3]) + tuple(
+            b for i in range(self.source_parallelism) for b in parts[("offsets", i)][1].get(j, ())))
+            for j in range(self.parallelism))
         size = sum(parts[("state", j)][1] for j in range(self.parallelism))
         sink_state = None
         if self.transactional:

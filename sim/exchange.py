@@ -7,12 +7,14 @@ murmur2, as for partitions). With key salting, `(home + salt) % P` where the sal
 `offset % salts`: a key's records spread evenly over `min(salts, P)` subtasks (hashing the salted
 key instead would leave that to chance), and a replay routes every record as the first time did.
 
-Each channel is a bounded queue: a source subtask holds `queue_capacity` credits for each of its
-channels, spends one per batch it sends on it and gets it back when the processor subtask takes
-the batch out of its queue (Flink's credit-based flow control; the credit announcement is modelled
-as immediate, not as a message). A source subtask polls only while every channel it may send on
-has a credit, so a slow subtask's full queue stops its sources: backpressure. Barriers and
-watermarks need no credit.
+Each channel is bounded at both ends, as in Flink's credit-based flow control: the receiver
+buffers at most `queue_capacity` batches (the sender holds that many credits, spends one per batch
+it sends and gets it back when the processor subtask takes the batch out of its queue; the credit
+announcement is modelled as immediate, not as a message), and what has no credit waits in the
+sender's queue for the channel. A source subtask polls only while each of its sender queues holds
+fewer than `queue_capacity` batches, so a slow subtask stops its sources: backpressure. Watermarks
+and barriers need no credit but keep their place behind the batches before them, at the sender as
+at the receiver; an unaligned barrier overtakes both queues.
 """
 
 from __future__ import annotations

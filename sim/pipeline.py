@@ -31,6 +31,7 @@ watermarks).
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import replace
 
 import numpy as np
@@ -57,9 +58,13 @@ __all__ = ["Job", "Barrier", "Watermark"]
 class _SourceTask:
     """One source subtask: the partitions it reads and its position in them."""
 
-    def __init__(self, index: int, partitions: tuple[int, ...]):
+    def __init__(self, index: int, partitions: tuple[int, ...], channels: int):
         self.index = index
         self.partitions = partitions
+        # per processor subtask: what waits to be sent (message kind, payload, ref), and how many
+        # of those are batches (which need a credit)
+        self.out = [deque() for _ in range(channels)]
+        self.queued = [0] * channels
         self.next = 0  # index into `partitions` of where the next fetch starts
         self.in_flight = 0  # batches polled and not yet acknowledged by every sink subtask they went to
         self.acks = PendingAcks()
@@ -119,7 +124,7 @@ class _Attempt:
         self.acked = list(offsets) if offsets else None  # end of what the sinks acknowledged
         self.confirmed = list(offsets) if offsets else None  # what the broker confirmed committed
         s = job.source_parallelism
-        self.sources = [_SourceTask(i, tuple(range(i, job.partitions, s))) for i in range(s)]
+        self.sources = [_SourceTask(i, tuple(range(i, job.partitions, s)), job.parallelism) for i in range(s)]
         # credits[i][j]: free places in the channel from source subtask i to processor subtask j
         self.credits = [[job.cfg.queue_capacity] * job.parallelism for _ in range(s)]
         # processor and sink subtasks
@@ -348,7 +353,6 @@ class Job(CheckpointCoordination):
         env, net, trace = world.env, world.net, world.trace
         read_committed = cfg.isolation == "read_committed"
         parallelism, salts = self.parallelism, cfg.salts
-        credits = a.credits[src.index]
         try:
             # Join the consumer group: fences commits of older generations, returns committed offsets.
             committed = yield from net.call(node, broker.node, Msg.JOIN, lambda: broker.join(a.generation),
@@ -368,7 +372,7 @@ class Job(CheckpointCoordination):
             while True:
                 if src.barrier_request is not None:
                     self._inject_barrier(a, src)
-                if src.in_flight >= cfg.max_in_flight or 0 in credits:
+                if src.in_flight >= cfg.max_in_flight or max(src.queued) >= cfg.queue_capacity:
                     waited = env.now
                     src.credit = env.event()
                     yield src.credit
@@ -403,11 +407,9 @@ class Job(CheckpointCoordination):
                 src.in_flight += 1
                 src.acks.add(p, batch.first_offset, end, len(parts))
                 for j, part in parts:
-                    credits[j] -= 1
                     if parallelism > 1:
                         trace.add(Kind.EXCHANGE, node.index, j, p, batch.first_offset, len(part))
-                    net.send(node, self.processor, Msg.BATCH, a.to_processor, j, src.index, part,
-                             ref=(p, batch.first_offset))
+                    self._enqueue(a, src, j, Msg.BATCH, part, (p, batch.first_offset))
                 if src.watermarks is not None:
                     local = src.partitions.index(p)
                     src.watermarks.on_event(local, int(batch.event_time.max()), node.local_time())
@@ -420,10 +422,43 @@ class Job(CheckpointCoordination):
         except simpy.Interrupt:
             return
 
+    def _enqueue(self, a: _Attempt, src: _SourceTask, j: int, kind: Msg, payload, ref: tuple[int, int]) -> None:
+        """Put a message on the channel from source subtask `src` to processor subtask j, behind
+        what waits there already, and send what can go."""
+        src.out[j].append((kind, payload, ref))
+        if kind is Msg.BATCH:
+            src.queued[j] += 1
+        self._pump(a, src, j)
+
+    def _pump(self, a: _Attempt, src: _SourceTask, j: int) -> None:
+        """Send from the head of the channel's queue: a batch while there is a credit for it (the
+        receiver has room), a watermark or barrier as soon as everything ahead of it is sent."""
+        queue, credits = src.out[j], a.credits[src.index]
+        node = self.source_nodes[src.index]
+        while queue:
+            kind, payload, ref = queue[0]
+            if kind is Msg.BATCH:
+                if not credits[j]:
+                    return
+                credits[j] -= 1
+                src.queued[j] -= 1
+            queue.popleft()
+            self.world.net.send(node, self.processor, kind, a.to_processor, j, src.index, payload, ref=ref)
+
+    def _credit(self, a: _Attempt, i: int, j: int) -> None:
+        """Processor subtask j took a batch from source subtask i's channel: one more credit."""
+        src = a.sources[i]
+        a.credits[i][j] += 1
+        was_full = src.queued[j] >= self.cfg.queue_capacity
+        self._pump(a, src, j)
+        if was_full and src.queued[j] < self.cfg.queue_capacity:
+            src.wake()
+
     def _broadcast(self, a: _Attempt, src: _SourceTask, kind: Msg, msg, ref: tuple[int, int]) -> None:
-        """Send a barrier or a watermark from a source subtask to every processor subtask."""
+        """Send a barrier or a watermark from a source subtask to every processor subtask, each
+        behind the batches on its channel."""
         for j in range(self.parallelism):
-            self.world.net.send(self.source_nodes[src.index], self.processor, kind, a.to_processor, j, src.index, msg, ref=ref)
+            self._enqueue(a, src, j, kind, msg, ref)
 
     def _emit_watermark(self, a: _Attempt, src: _SourceTask) -> None:
         """Every watermark interval: merge the subtask's partitions' watermarks and send it on if it moved.
@@ -451,9 +486,17 @@ class Job(CheckpointCoordination):
         offsets = {p: a.positions[p] for p in src.partitions}
         for p, offset in offsets.items():
             self.world.trace.add(Kind.CKPT_SNAPSHOT, self.source_nodes[src.index].index, n, p, offset)
-        self.world.net.send(self.source_nodes[src.index], self.coordinator, Msg.SNAPSHOT, self._checkpoint_part, a, n,
-                            ("offsets", src.index), offsets, ref=(n, 0))
-        self._broadcast(a, src, Msg.BARRIER, Barrier(n), (n, 0))
+        node = self.source_nodes[src.index]
+        saved: dict[int, list[RecordBatch]] = {}
+        if self.unaligned:  # the barrier overtakes the batches waiting to be sent; they go into the snapshot
+            for j, queue in enumerate(src.out):
+                saved[j] = [payload for kind, payload, _ref in queue if kind is Msg.BATCH]
+                self.world.net.send(node, self.processor, Msg.BARRIER, a.to_processor, j, src.index, Barrier(n),
+                                    ref=(n, 0))
+        self.world.net.send(node, self.coordinator, Msg.SNAPSHOT, self._checkpoint_part, a, n,
+                            ("offsets", src.index), (offsets, saved), ref=(n, 0))
+        if not self.unaligned:
+            self._broadcast(a, src, Msg.BARRIER, Barrier(n), (n, 0))
 
     def _committer_task(self, a: _Attempt):
         """Every commit_interval, commit offsets if they moved: what the sink acknowledged ("after_ack"),
@@ -489,10 +532,7 @@ class Job(CheckpointCoordination):
                 channel, msg = yield gate.get(gate.open)
                 kind = type(msg)
                 if kind is RecordBatch:
-                    credits = a.credits[channel]
-                    credits[j] += 1
-                    if credits[j] == 1:
-                        a.sources[channel].wake()
+                    self._credit(a, channel, j)
                     yield from self._process(a, t, msg)
                 elif kind is Watermark:
                     a.watermarks_in_flight -= 1

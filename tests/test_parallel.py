@@ -129,11 +129,15 @@ def snapshot_errors(run) -> list[int]:
     return errors
 
 
-@pytest.mark.parametrize("mode,unaligned", [("exactly_once", False), ("exactly_once", True)])
-def test_aligned_and_unaligned_snapshots_are_exactly_the_records_before_the_barrier(mode, unaligned):
-    run = execute(parallel(mode, unaligned, window=False))
+@pytest.mark.parametrize("unaligned,max_in_flight", [(False, 4), (True, 4), (False, 16), (True, 16)])
+def test_aligned_and_unaligned_snapshots_are_exactly_the_records_before_the_barrier(unaligned, max_in_flight):
+    """With 16 batches in flight and 2 per channel, batches also wait at the sources, behind which
+    an aligned barrier waits and which an unaligned one overtakes (saving them)."""
+    run = execute(parallel("exactly_once", unaligned, window=False, max_in_flight=max_in_flight, queue_capacity=2))
     assert len(run.checkpoints) >= 15
     assert snapshot_errors(run) == [0] * len(run.checkpoints), f"seed {run.seed}"
+    saved = sum(len(b) for cp in run.checkpoints for _state, in_flight in cp.state for b in in_flight)
+    assert (saved > 0) == unaligned
 
 
 def test_at_least_once_snapshots_take_in_records_from_after_the_barrier():
@@ -207,10 +211,11 @@ def test_unaligned_barriers_overtake_queues_and_save_what_they_overtook():
 CRASH_TIMES = st.integers(100_000, 900_000)
 
 
-@settings(max_examples=6, deadline=None)
-@given(CRASH_TIMES, st.booleans())
-def test_windows_are_exact_after_a_crash_aligned_or_unaligned(at, unaligned):
-    run = execute(parallel(unaligned=unaligned, faults=(Fault(node="processor", at=at, down_for="20ms"),)))
+@settings(max_examples=8, deadline=None)
+@given(CRASH_TIMES, st.booleans(), st.sampled_from([4, 16]))
+def test_windows_are_exact_after_a_crash_aligned_or_unaligned(at, unaligned, max_in_flight):
+    run = execute(parallel(unaligned=unaligned, max_in_flight=max_in_flight, queue_capacity=2,
+                           faults=(Fault(node="processor", at=at, down_for="20ms"),)))
     verdict = window_complete(run)
     assert run.status == "drained" and verdict.held, f"crash at {at}us, unaligned={unaligned}, seed {run.seed}: {verdict.summary}"
 
