@@ -42,6 +42,7 @@ from .checkpoint import CheckpointStore
 from .components import Sink
 from .coordination import CheckpointCoordination
 from .exchange import Barrier, Gate, PendingAcks, Watermark, split
+from .group import Assignment, ConsumerGroup
 from .kernel import Node, Status, World
 from .log import Broker
 from .operators import RunningTotals, WindowedAggregation
@@ -61,6 +62,8 @@ class _SourceTask:
     def __init__(self, index: int, partitions: tuple[int, ...], channels: int):
         self.index = index
         self.partitions = partitions
+        self.generation = 0  # the consumer group's generation this consumer last joined (rebalance mode)
+        self.tag = 0  # batches carry it, and their acknowledgements: one from an older tag is ignored
         # per processor subtask: what waits to be sent (message kind, payload, ref), and how many
         # of those are batches (which need a credit)
         self.out = [deque() for _ in range(channels)]
@@ -136,6 +139,7 @@ class _Attempt:
         self.outputs_in_flight = 0  # watermark-fired outputs on their way to a sink subtask
         self.replays_in_flight = 0  # restored in-flight batches not yet written by their sink subtask
         self.txn_seq = 0
+        self.tags = 0  # the last tag handed to a source subtask (rebalance mode: a new one per assignment)
         self.restored_sink: list[tuple[int, int]] = []  # the restored checkpoint's pending transactions
         # coordinator
         self.pending: dict | None = None
@@ -146,13 +150,13 @@ class _Attempt:
         return sum(s.in_flight for s in self.sources)
 
     # Message handlers: each runs on arrival at its node, and only while this attempt is alive.
-    def to_processor(self, j: int, channel: int, msg) -> None:
+    def to_processor(self, j: int, channel: int, msg, tag: int = 0) -> None:
         if not self.alive:
             return
         t = self.subtasks[j]
         if self.job.unaligned:
             self._capture(t, channel, msg)
-        t.gate.put((channel, msg))
+        t.gate.put((channel, msg, tag))
 
     def _capture(self, t: _Subtask, channel: int, msg) -> None:
         """Unaligned checkpoints: keep a copy of every record that arrives ahead of its input's barrier."""
@@ -163,7 +167,7 @@ class _Attempt:
         elif kind is Barrier and msg.id >= t.capture_id:
             if msg.id > t.capture_id:  # the first barrier of this checkpoint: what is queued is ahead of it
                 t.capture_id = msg.id
-                queued = [m for _c, m in t.gate.items if type(m) is RecordBatch]
+                queued = [item[1] for item in t.gate.items if type(item[1]) is RecordBatch]
                 t.captured = list(t.replay) + queued  # restored records not yet processed come first
                 t.capturing = [True] * len(t.capturing)
             t.capturing[channel] = False
@@ -172,10 +176,12 @@ class _Attempt:
         if self.alive:
             self.subtasks[j].sink_inbox.put(msg)
 
-    def on_ack(self, i: int, p: int, first: int, n: int, end: int) -> None:
+    def on_ack(self, i: int, tag: int, p: int, first: int, n: int, end: int) -> None:
         if not self.alive:
             return
         src = self.sources[i]
+        if tag != src.tag:  # sent before a rebalance (or by a crashed instance): it counts for nothing now
+            return
         done, acked = src.acks.ack(p, first)
         if done:
             src.in_flight -= 1
@@ -225,6 +231,14 @@ class Job(CheckpointCoordination):
         self.source, self.processor, self.sink, self.coordinator = (world.node(n) for n in JOB_NODES)
         # source subtask i runs on node source-i (subtask 0 on source)
         self.source_nodes = [self.source] + [world.node(f"source-{i}") for i in range(1, self.source_parallelism)]
+        # rebalance mode: source subtasks are the members of a Kafka consumer group; a crash of one
+        # is not a job failure, the group deals its partitions out to the others
+        self.rebalance = p.source_failover == "rebalance"
+        if self.rebalance:
+            broker.group = ConsumerGroup(world, broker, p.session_timeout)
+            for i, node in enumerate(self.source_nodes):
+                node.on_crash(lambda _n, i=i: self._consumer_crashed(i))
+                node.on_restart(lambda _n, i=i: self._consumer_back(i))
         self.generation = 0
         self.attempt: _Attempt | None = None
         self.restarts = 0
@@ -314,7 +328,8 @@ class Job(CheckpointCoordination):
                                     restored)
         a.restored_sink = list(sink_state or [])
         for src in a.sources:
-            a.procs.append(self.source_nodes[src.index].spawn(self._source_task(a, src)))
+            if self.source_nodes[src.index].up:  # in rebalance mode a consumer that is down joins when back
+                self._start_source(a, src)
         for t in a.subtasks:
             a.procs.append(self.processor.spawn(self._processor_task(a, t)))
         for t in a.subtasks:
@@ -324,8 +339,62 @@ class Job(CheckpointCoordination):
 
     @property
     def task_nodes(self) -> list[Node]:
-        """The nodes the job's tasks run on: a crash of any fails the job over."""
-        return self.source_nodes + [self.processor, self.sink, self.coordinator]
+        """The nodes whose crash fails the job over (in rebalance mode, not the consumers')."""
+        sources = [] if self.rebalance else self.source_nodes
+        return sources + [self.processor, self.sink, self.coordinator]
+
+    # ---- consumers in a group (rebalance mode) ----------------------------------------------------
+    def _consumer_crashed(self, i: int) -> None:
+        """Consumer i's node crashed: its processes are gone; a fresh, idle subtask stands in until
+        the node is back, and the group coordinator will expire it after the session timeout."""
+        a = self.attempt
+        if a is not None:
+            a.sources[i] = _SourceTask(i, (), self.parallelism)
+
+    def _consumer_back(self, i: int) -> None:
+        a = self.attempt
+        if a is not None and a.alive:
+            self._start_source(a, a.sources[i])
+
+    def _start_source(self, a: _Attempt, src: _SourceTask) -> None:
+        node = self.source_nodes[src.index]
+        a.procs.append(node.spawn(self._source_task(a, src)))
+        if self.rebalance:
+            a.procs.append(node.spawn(self._heartbeat_task(a, src)))
+
+    def _heartbeat_task(self, a: _Attempt, src: _SourceTask):
+        """Kafka's heartbeat thread: every heartbeat_interval, tell the coordinator it is alive."""
+        world, node, group = self.world, self.source_nodes[src.index], self.broker.group
+        try:
+            while True:
+                yield world.env.timeout(self.cfg.heartbeat_interval)
+                world.net.send(node, self.broker.node, Msg.HEARTBEAT, group.heartbeat, src.index,
+                               ref=(src.index, src.generation))
+        except simpy.Interrupt:
+            return
+
+    def _assign(self, a: _Attempt, src: _SourceTask, assignment: Assignment) -> None:
+        """A rebalance reached consumer src: take the new generation and partitions. Eager rebalancing:
+        every partition starts again from its committed offset, and what was in flight no longer
+        counts (its acknowledgements are ignored)."""
+        src.generation = assignment.generation
+        src.partitions = assignment.partitions
+        src.next = 0
+        for p, committed in zip(assignment.partitions, assignment.committed):
+            a.positions[p] = a.acked[p] = a.confirmed[p] = committed
+        a.tags += 1
+        src.tag = a.tags
+        src.in_flight = 0
+        src.acks = PendingAcks()
+        wm = self.scenario.watermarks
+        if wm is not None:
+            emitted = src.watermarks.emitted if src.watermarks is not None else None
+            src.watermarks = PartitionWatermarks(len(src.partitions), wm.generator(), wm.bound, wm.idle_timeout,
+                                                 start_time=self.source_nodes[src.index].local_time(),
+                                                 params=wm.params)
+            if emitted is not None:
+                src.watermarks.emitted = emitted  # never backwards
+        src.wake()
 
     def check_drained(self) -> None:
         """End the run once every produced record went through and all faults have healed.
@@ -354,21 +423,29 @@ class Job(CheckpointCoordination):
         read_committed = cfg.isolation == "read_committed"
         parallelism, salts = self.parallelism, cfg.salts
         try:
-            # Join the consumer group: fences commits of older generations, returns committed offsets.
-            committed = yield from net.call(node, broker.node, Msg.JOIN, lambda: broker.join(a.generation),
-                                            cfg.request_timeout, ref=(a.generation, 0))
-            if a.positions is None:
-                a.positions, a.acked, a.confirmed = list(committed), list(committed), list(committed)
+            if self.rebalance:  # join the group: a rebalance, and this consumer's share of the partitions
+                group = broker.group
+                assignment = yield from net.call(node, broker.node, Msg.JOIN, lambda: group.join(src.index),
+                                                 cfg.request_timeout, ref=(src.index, 0))
+                if a.positions is None:
+                    a.positions, a.acked, a.confirmed = list(broker.committed), list(broker.committed), list(broker.committed)
+                self._assign(a, src, assignment)
+            else:  # join the group as the job's generation: fences older generations' commits
+                committed = yield from net.call(node, broker.node, Msg.JOIN, lambda: broker.join(a.generation),
+                                                cfg.request_timeout, ref=(a.generation, 0))
+                if a.positions is None:
+                    a.positions, a.acked, a.confirmed = list(committed), list(committed), list(committed)
             if src.index == 0:
                 behind = sum(broker.log.end_offsets()) - sum(a.positions)
                 trace.add(Kind.RESTORE, node.index, a.restored_from, a.generation, behind)
             wm = self.scenario.watermarks
             if wm is not None:
-                src.watermarks = PartitionWatermarks(len(src.partitions), wm.generator(), wm.bound, wm.idle_timeout,
-                                                     start_time=node.local_time(), params=wm.params)
+                if src.watermarks is None:
+                    src.watermarks = PartitionWatermarks(len(src.partitions), wm.generator(), wm.bound,
+                                                         wm.idle_timeout, start_time=node.local_time(), params=wm.params)
                 src.next_watermark_at = env.now + wm.interval
-            if src.index == 0 and self.cfg.offset_commit in ("after_ack", "auto"):
-                a.procs.append(node.spawn(self._committer_task(a)))
+            if self.cfg.offset_commit in ("after_ack", "auto") and (self.rebalance or src.index == 0):
+                a.procs.append(node.spawn(self._committer_task(a, src)))
             while True:
                 if src.barrier_request is not None:
                     self._inject_barrier(a, src)
@@ -378,11 +455,10 @@ class Job(CheckpointCoordination):
                     yield src.credit
                     self.source_backpressured[src.index] += env.now - waited
                     continue
-                start = src.partitions[src.next]
-                batch = yield from net.call(node, broker.node, Msg.FETCH,
-                                            lambda: broker.fetch(a.positions, start, cfg.batch_size, read_committed,
-                                                                 src.partitions),
-                                            cfg.request_timeout, ref=(start, cfg.batch_size))
+                batch = yield from self._poll(a, src, node, read_committed)
+                if type(batch) is Assignment:
+                    self._assign(a, src, batch)
+                    continue
                 if batch is None:
                     self._emit_watermark(a, src)
                     self.check_drained()
@@ -422,6 +498,25 @@ class Job(CheckpointCoordination):
         except simpy.Interrupt:
             return
 
+    def _poll(self, a: _Attempt, src: _SourceTask, node: Node, read_committed: bool):
+        """Fetch the next batch of the subtask's partitions (None if there is nothing new). In
+        rebalance mode the fetch carries the consumer's generation: if a rebalance happened since,
+        the answer is the consumer's new Assignment instead."""
+        broker, cfg = self.broker, self.cfg
+        start = src.partitions[src.next] if src.partitions else -1
+
+        def serve():
+            if self.rebalance:
+                change = broker.group.current(src.index, src.generation)
+                if change is not None:
+                    return change
+                if not src.partitions:
+                    return None
+            return broker.fetch(a.positions, start, cfg.batch_size, read_committed, src.partitions)
+
+        return (yield from self.world.net.call(node, broker.node, Msg.FETCH, serve, cfg.request_timeout,
+                                               ref=(start, cfg.batch_size)))
+
     def _enqueue(self, a: _Attempt, src: _SourceTask, j: int, kind: Msg, payload, ref: tuple[int, int]) -> None:
         """Put a message on the channel from source subtask `src` to processor subtask j, behind
         what waits there already, and send what can go."""
@@ -443,7 +538,9 @@ class Job(CheckpointCoordination):
                 credits[j] -= 1
                 src.queued[j] -= 1
             queue.popleft()
-            self.world.net.send(node, self.processor, kind, a.to_processor, j, src.index, payload, ref=ref)
+            if kind is Msg.WATERMARK:
+                a.watermarks_in_flight += 1
+            self.world.net.send(node, self.processor, kind, a.to_processor, j, src.index, payload, src.tag, ref=ref)
 
     def _credit(self, a: _Attempt, i: int, j: int) -> None:
         """Processor subtask j took a batch from source subtask i's channel: one more credit."""
@@ -478,7 +575,6 @@ class Job(CheckpointCoordination):
                 src.idle_sent = idle
                 merged = src.watermarks.emitted
         if merged is not None:
-            a.watermarks_in_flight += self.parallelism
             self._broadcast(a, src, Msg.WATERMARK, Watermark(merged, src.idle_sent), (merged, 0))
 
     def _inject_barrier(self, a: _Attempt, src: _SourceTask) -> None:
@@ -498,20 +594,25 @@ class Job(CheckpointCoordination):
         if not self.unaligned:
             self._broadcast(a, src, Msg.BARRIER, Barrier(n), (n, 0))
 
-    def _committer_task(self, a: _Attempt):
+    def _committer_task(self, a: _Attempt, src: _SourceTask):
         """Every commit_interval, commit offsets if they moved: what the sink acknowledged ("after_ack"),
-        or what was polled, processed or not ("auto", Kafka's enable.auto.commit)."""
-        world, broker, node = self.world, self.broker, self.source
+        or what was polled, processed or not ("auto", Kafka's enable.auto.commit). One committer
+        for all partitions, with the job's generation; in rebalance mode one per consumer, for its
+        own partitions, with its group generation."""
+        world, broker, node = self.world, self.broker, self.source_nodes[src.index]
         done = a.acked if self.cfg.offset_commit == "after_ack" else a.positions
         try:
             while True:
                 yield world.env.timeout(self.cfg.commit_interval)
-                changed = {p: done[p] for p in range(self.partitions) if done[p] != a.confirmed[p]}
+                owned = src.partitions if self.rebalance else range(self.partitions)
+                generation = src.generation if self.rebalance else a.generation
+                changed = {p: done[p] for p in owned if done[p] != a.confirmed[p]}
                 if not changed:
                     self.check_drained()
                     continue
-                answer = world.net.request(node, broker.node, Msg.COMMIT, lambda: broker.commit(changed, a.generation),
-                                           self.cfg.request_timeout, ref=(a.generation, len(changed)))
+                answer = world.net.request(node, broker.node, Msg.COMMIT,
+                                           lambda changed=changed, g=generation: broker.commit(changed, g),
+                                           self.cfg.request_timeout, ref=(generation, len(changed)))
                 answer.callbacks.append(lambda ev, changed=changed: self._confirmed(a, changed, ev.value))
         except simpy.Interrupt:
             return
@@ -529,11 +630,11 @@ class Job(CheckpointCoordination):
             while t.replay:  # an unaligned checkpoint's in-flight records come before anything new
                 yield from self._process(a, t, t.replay.pop(0), replayed=True)
             while True:
-                channel, msg = yield gate.get(gate.open)
+                channel, msg, tag = yield gate.get(gate.open)
                 kind = type(msg)
                 if kind is RecordBatch:
                     self._credit(a, channel, j)
-                    yield from self._process(a, t, msg)
+                    yield from self._process(a, t, msg, tag=(channel, tag))
                 elif kind is Watermark:
                     a.watermarks_in_flight -= 1
                     self._on_watermark(a, t, channel, msg)
@@ -544,7 +645,8 @@ class Job(CheckpointCoordination):
         except simpy.Interrupt:
             return
 
-    def _process(self, a: _Attempt, t: _Subtask, batch: RecordBatch, replayed: bool = False):
+    def _process(self, a: _Attempt, t: _Subtask, batch: RecordBatch, replayed: bool = False,
+                 tag: tuple[int, int] | None = None):
         op, node = t.operator, self.processor
         out = op.on_batch(batch, node.local_time())
         if op.windowed:
@@ -557,7 +659,7 @@ class Job(CheckpointCoordination):
             yield self.world.env.timeout(cost)
             self.subtask_busy[t.index] += cost
         self.world.trace.add(Kind.PROCESS, node.index, batch.partition_id, batch.first_offset, len(batch), a.generation)
-        self.world.net.send(node, self.sink, Msg.BATCH, a.to_sink, t.index, (batch, out, replayed),
+        self.world.net.send(node, self.sink, Msg.BATCH, a.to_sink, t.index, (batch, out, tag),
                             ref=(batch.partition_id, batch.first_offset))
 
     def _on_watermark(self, a: _Attempt, t: _Subtask, channel: int, msg: Watermark) -> None:
@@ -577,7 +679,7 @@ class Job(CheckpointCoordination):
         self.late_dropped += out.dropped
         if out:
             a.outputs_in_flight += 1
-            self.world.net.send(node, self.sink, Msg.PANES, a.to_sink, t.index, (None, out, False),
+            self.world.net.send(node, self.sink, Msg.PANES, a.to_sink, t.index, (None, out, None),
                                 ref=(len(out.panes), len(out.late)))
         else:
             self.check_drained()
@@ -658,7 +760,7 @@ class Job(CheckpointCoordination):
                     net.send(node, self.coordinator, Msg.SNAPSHOT, self._checkpoint_part, a, msg.id, ("sink", t.index),
                              sink_state, ref=(msg.id, 0))
                     continue
-                batch, out, replayed = msg
+                batch, out, origin = msg  # origin: (source subtask, tag) to acknowledge, or None if replayed
                 if write_time:
                     yield env.timeout(write_time)  # the write lands, whole, at the end of this
                 txn = t.txn if self.transactional else None
@@ -677,16 +779,12 @@ class Job(CheckpointCoordination):
                     rewritten = self.sink_table.write(batch, out, node.local_time())
                     self.rows_written += len(batch)
                     trace.add(Kind.WRITE, node.index, batch.partition_id, batch.first_offset, len(batch), rewritten)
-                if replayed:  # restored from the checkpoint: no source subtask of this attempt waits for it
+                if origin is None:  # restored from the checkpoint: no source subtask of this attempt waits for it
                     a.replays_in_flight -= 1
                     self.check_drained()
                     continue
-                i = self.partition_owner(batch.partition_id)
-                net.send(node, self.source_nodes[i], Msg.ACK, a.on_ack, i, batch.partition_id, batch.first_offset, len(batch),
+                i, tag = origin
+                net.send(node, self.source_nodes[i], Msg.ACK, a.on_ack, i, tag, batch.partition_id, batch.first_offset, len(batch),
                          batch.end_offset, ref=(batch.partition_id, batch.first_offset))
         except simpy.Interrupt:
             return
-
-    def partition_owner(self, p: int) -> int:
-        """The source subtask that reads partition p."""
-        return p % self.source_parallelism

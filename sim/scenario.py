@@ -123,6 +123,9 @@ class Pipeline:
     source_parallelism: int = field(default=1, metadata=_spec("count", min=1))
     queue_capacity: int = field(default=4, metadata=_spec("count", min=1))
     salts: int = field(default=1, metadata=_spec("count", min=1))
+    source_failover: str = field(default="job", metadata=_spec("choice", choices=("job", "rebalance")))
+    session_timeout: int | str = field(default="30ms", metadata=_spec("duration", min=1))
+    heartbeat_interval: int | str = field(default="10ms", metadata=_spec("duration", min=1))
     poll_interval: int | str = field(default="1ms", metadata=_spec("duration", min=1))
     process_time: int | str = field(default="50us", metadata=_spec("duration"))
     write_time: int | str = field(default="1ms", metadata=_spec("duration"))
@@ -147,6 +150,9 @@ class Pipeline:
         if self.mode == "exactly_once" and self.offset_commit != "on_checkpoint":
             raise ScenarioError("pipeline.offset_commit", self.offset_commit,
                                 "'on_checkpoint' when pipeline.mode = 'exactly_once' (offsets live in checkpoints)")
+        if self.heartbeat_interval >= self.session_timeout:
+            raise ScenarioError("pipeline.heartbeat_interval", self.heartbeat_interval,
+                                f"less than pipeline.session_timeout ({self.session_timeout}us)")
         round_trip = 2 * (self.network_latency + self.network_jitter)
         if self.request_timeout <= round_trip:
             raise ScenarioError("pipeline.request_timeout", self.request_timeout,
@@ -367,6 +373,9 @@ class Scenario:
         if self.watermarks is not None and self.watermarks.strategy == "punctuated" and not self.workload.marker_every:
             raise ScenarioError("workload.marker_every", 0, "a whole number >= 1 when watermarks.strategy = 'punctuated' "
                                 "(its watermarks come only from marker records)")
+        if self.pipeline.source_failover == "rebalance" and self.checkpoint is not None:
+            raise ScenarioError("pipeline.source_failover", "rebalance", "'job' when there is a [checkpoint] table "
+                                "(a checkpoint ties every source's offsets to the state: the whole job restarts)")
         if self.pipeline.source_parallelism > self.workload.partitions:
             raise ScenarioError("pipeline.source_parallelism", self.pipeline.source_parallelism,
                                 f"at most workload.partitions ({self.workload.partitions}): a source subtask reads whole partitions")

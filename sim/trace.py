@@ -53,6 +53,7 @@ class Kind(IntEnum):
     FENCED = 26
     EXCHANGE = 27
     ALIGNED = 28
+    REBALANCE = 29
 
 
 class Msg(IntEnum):
@@ -73,6 +74,7 @@ class Msg(IntEnum):
     PANES = 13  # processor -> sink: panes a watermark fired (ref: panes, late records)
     INIT = 14  # producer -> broker: a transactional producer starts (a new epoch)
     END_TXN = 15  # producer -> broker: commit or abort a transaction (ref: txn, commit)
+    HEARTBEAT = 16  # consumer -> broker: still alive, in a consumer group (ref: member, generation)
 
 
 #: What a, b, c and d mean for each kind (unused fields are 0).
@@ -107,6 +109,8 @@ FIELDS: dict[Kind, tuple[str, str, str, str]] = {
     # snapshot (how long since the checkpoint's first barrier reached it, in-flight records saved)
     Kind.EXCHANGE: ("to_subtask", "partition", "first_offset", "count"),
     Kind.ALIGNED: ("checkpoint", "subtask", "alignment_us", "in_flight_records"),
+    # consumer groups (pipeline.source_failover = "rebalance"): why (0 a member joined, 1 one expired)
+    Kind.REBALANCE: ("generation", "members", "member", "reason"),
 }
 
 _WIDTH = 7

@@ -1,0 +1,142 @@
+"""Consumer groups: the coordinator's generations and assignment, expiry, and rebalance without loss."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+import weir
+from analysis.checkers import check
+from sim.clock import NodeClock
+from sim.errors import ScenarioError
+from sim.group import EXPIRED, JOINED, ConsumerGroup
+from sim.kernel import World
+from sim.log import Broker
+from sim.run import execute
+from sim.scenario import Checkpointing, Fault, Pipeline, Scenario, Workload
+
+
+def group_world(session_timeout: int = 30):
+    world = World(1, {"broker": NodeClock()}, max_time=10**9, max_events=10**6)
+    broker = Broker(world, world.node("broker"), 5, 16)
+    return world, broker, ConsumerGroup(world, broker, session_timeout)
+
+
+def test_each_join_is_a_rebalance_with_round_robin_assignment():
+    world, broker, group = group_world()
+    first = group.join(0)
+    assert first.generation == 1 and first.partitions == (0, 1, 2, 3, 4)
+    broker.committed[3] = 7
+    second = group.join(1)
+    assert second.generation == 2 and second.partitions == (1, 3) and second.committed == (0, 7)
+    assert group.current(0, 1).partitions == (0, 2, 4)  # member 0 is told at its next poll
+    assert group.current(0, 2) is None
+    assert not broker.commit({0: 5}, 1)  # a commit from the older generation is refused
+    assert broker.commit({0: 5}, 2)
+
+
+def test_a_member_expires_no_earlier_than_the_session_timeout():
+    world, broker, group = group_world(session_timeout=30)
+    group.join(0)
+    group.join(1)
+
+    def beat(member, until):
+        while world.now < until:
+            yield world.env.timeout(10)
+            group.heartbeat(member)
+
+    world.env.process(beat(0, 200))
+    world.env.process(beat(1, 50))  # member 1 stops after its heartbeat at t=50
+    world.env.run(until=79)
+    assert sorted(group.last_heartbeat) == [0, 1]  # 29us after the last heartbeat: still a member
+    world.env.run(until=81)
+    assert sorted(group.last_heartbeat) == [0]
+    assert group.assignment == {0: (0, 1, 2, 3, 4)} and broker.generation == 3
+    rows = world.trace.freeze().rows()
+    assert [(r["generation"], r["member"], r["reason"]) for r in rows if r["kind"] == "REBALANCE"] == [
+        (1, 0, JOINED), (2, 1, JOINED), (3, 1, EXPIRED)]
+
+
+def test_a_coordinator_that_was_down_expires_nobody_for_it():
+    world = World(1, {"broker": NodeClock()}, max_time=10**9, max_events=10**6)
+    broker = Broker(world, world.node("broker"), 2, 16)
+    group = ConsumerGroup(world, broker, 30)
+    group.join(0)
+    world.node("broker").crash(100)  # no heartbeat can arrive meanwhile
+    world.env.run(until=129)
+    assert list(group.last_heartbeat) == [0] and broker.generation == 1  # a fresh session from t=100
+    world.env.run(until=131)
+    assert list(group.last_heartbeat) == [] and broker.generation == 2
+
+
+def rebalancing(faults=(), commit: str = "after_ack", sink: str = "append", consumers: int = 2, seed: int = 1):
+    return Scenario(name="rebalance", seed=seed,
+                    workload=Workload(records=6000, partitions=4, produce_batch=60),
+                    pipeline=Pipeline(mode="at_least_once", offset_commit=commit, sink=sink, parallelism=2,
+                                      source_parallelism=consumers, source_failover="rebalance",
+                                      commit_interval="30ms"),
+                    faults=tuple(faults))
+
+
+def polls_by_node(run) -> dict[str, set[int]]:
+    out: dict[str, set[int]] = {}
+    for r in run.trace.rows():
+        if r["kind"] == "POLL" and r["count"]:
+            out.setdefault(r["node"], set()).add(r["partition"])
+    return out
+
+
+def test_a_crashed_consumers_partitions_move_and_come_back():
+    run = execute(rebalancing(faults=(Fault(node="source-1", at="150ms", down_for="150ms"),)))
+    rows = run.trace.rows()
+    rebalances = [r for r in rows if r["kind"] == "REBALANCE"]
+    assert [(r["members"], r["reason"]) for r in rebalances] == [(1, JOINED), (2, JOINED), (1, EXPIRED), (2, JOINED)]
+    expired, rejoined = rebalances[2]["time"], rebalances[3]["time"]
+    assert 150_000 < expired <= 150_000 + 30_000 + 10_000  # session timeout, from the last heartbeat
+    during = {r["partition"] for r in rows if r["kind"] == "POLL" and r["node"] == "source" and r["count"]
+              and expired < r["time"] < rejoined}
+    assert during >= {1, 3}  # source took over source-1's partitions
+    after = {r["partition"] for r in rows if r["kind"] == "POLL" and r["node"] == "source-1" and r["count"]
+             and r["time"] > rejoined}
+    assert after and after <= {1, 3}
+    verdicts = {v.invariant: v.held for v in check(run)}
+    assert verdicts["no_loss"] and verdicts["drained"] and not verdicts["no_duplicates"]
+    assert run.restarts == 0  # a consumer's crash is not a job failure
+
+
+@settings(max_examples=6, deadline=None)
+@given(st.sampled_from(["source", "source-1", "source-2"]), st.integers(0, 250_000), st.integers(1, 200_000))
+def test_rebalance_without_loss(node, at, down_for):
+    """After-ack commits: whichever consumer crashes whenever, no record is lost."""
+    run = execute(rebalancing(faults=(Fault(node=node, at=at, down_for=down_for),), consumers=3))
+    verdicts = {v.invariant: v for v in check(run)}
+    assert run.status == "drained" and verdicts["no_loss"].held, (
+        f"{node} down at {at}us for {down_for}us, seed {run.seed}: {verdicts['no_loss'].summary}")
+
+
+def test_an_idempotent_sink_absorbs_the_replays():
+    run = execute(rebalancing(faults=(Fault(node="source", at="200ms", down_for="100ms"),), sink="upsert"))
+    assert {v.invariant: v.held for v in check(run)}["exactly_once"]
+
+
+def test_more_consumers_than_partitions_leaves_some_idle():
+    run = execute(rebalancing(consumers=4))
+    owners = polls_by_node(run)
+    assert sorted(owners) == ["source", "source-1", "source-2", "source-3"]
+    assert all(len(parts) == 1 for parts in owners.values())
+    assert {v.invariant: v.held for v in check(run)}["no_loss"]
+
+
+def test_rebalance_scenarios():
+    broken, remedy = weir.run("consumer_rebalance"), weir.run("consumer_rebalance_upsert")
+    assert broken.matches and remedy.matches
+    assert broken.lost == 0 and broken.duplicated > 0 and remedy.duplicated == 0
+
+
+def test_rebalance_mode_refuses_checkpoints():
+    with pytest.raises(ScenarioError) as e:
+        Scenario(pipeline=Pipeline(source_failover="rebalance"), checkpoint=Checkpointing())
+    assert e.value.key == "pipeline.source_failover"
+    with pytest.raises(ScenarioError) as e:
+        Pipeline(heartbeat_interval="40ms", session_timeout="30ms")
+    assert e.value.key == "pipeline.heartbeat_interval"
