@@ -181,6 +181,10 @@ def load_balanced(run: RunLike) -> Verdict:
     return Verdict("load_balanced", True, f"{share} (at most {limit}x)", evidence)
 
 
+def _reconciling(scenario: Any) -> bool:
+    return scenario is not None and getattr(scenario, "reconcile", None) is not None
+
+
 def _parallel(scenario: Any) -> bool:
     return scenario is not None and scenario.pipeline.parallelism > 1
 
@@ -205,10 +209,10 @@ def _any(scenario: Any) -> bool:
     return True
 
 
-def _lazy(name: str) -> Callable[[RunLike], Verdict]:
+def _lazy(name: str, module: str = "windowed") -> Callable[[RunLike], Verdict]:
     def run_checker(run: RunLike) -> Verdict:
-        from . import windowed
-        return getattr(windowed, name)(run)
+        from importlib import import_module
+        return getattr(import_module(f"analysis.{module}"), name)(run)
     run_checker.__name__ = name
     return run_checker
 
@@ -224,6 +228,7 @@ INVARIANTS: dict[str, tuple[Callable[[RunLike], Verdict], Callable[[Any], bool]]
     "checkpoints_succeed": (checkpoints_succeed, _checkpointed),
     "no_aborted_reads": (no_aborted_reads, _transactional),
     "load_balanced": (load_balanced, _parallel),
+    "reconciled": (_lazy("reconciled", "reconcile"), _reconciling),
     "drained": (drained, _any),
 }
 

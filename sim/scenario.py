@@ -17,7 +17,7 @@ from .errors import ScenarioError, raw
 
 __all__ = [
     "MODES", "SINKS", "NODES", "FAULT_KINDS", "node_names", "is_node_name",
-    "Workload", "Pipeline", "Checkpointing", "WindowSettings", "WatermarkSettings", "NodeSpec", "Fault", "Expect", "RunLimits", "Scenario",
+    "Workload", "Pipeline", "Checkpointing", "Reconcile", "WindowSettings", "WatermarkSettings", "NodeSpec", "Fault", "Expect", "RunLimits", "Scenario",
     "load_scenario", "builtin_scenarios", "parse_scenario",
 ]
 
@@ -315,6 +315,17 @@ class Expect:
 
 
 @dataclass(frozen=True)
+class Reconcile:
+    """The reconciliation job (the seed's daily query, on SQLite) over the source log and the sink."""
+
+    period: int | str = field(default="100ms", metadata=_spec("duration", min=1))
+    threshold: float = field(default=0.001, metadata=_spec("fraction"))
+
+    def __post_init__(self) -> None:
+        _validate(self, "reconcile")
+
+
+@dataclass(frozen=True)
 class RunLimits:
     """Guards that end a run that does not finish: simulated time and number of events."""
 
@@ -342,6 +353,7 @@ class Scenario:
     faults: tuple[Fault, ...] = ()
     expect: Expect = field(default_factory=Expect)
     run: RunLimits = field(default_factory=RunLimits)
+    reconcile: Reconcile | None = None
 
     def __post_init__(self) -> None:
         _validate(self, "scenario")
@@ -368,6 +380,9 @@ class Scenario:
         if mode == "at_most_once" and self.checkpoint is not None:
             raise ScenarioError("checkpoint", raw("a [checkpoint] table"),
                                 "no [checkpoint] table when pipeline.mode = 'at_most_once' (it restarts from offsets committed at poll)")
+        if self.reconcile is not None and self.window is not None:
+            raise ScenarioError("reconcile", raw("a [reconcile] table"), "no [reconcile] with a [window] "
+                                "(it compares records, and a windowed job writes panes)")
         if self.window is not None and self.watermarks is None:
             object.__setattr__(self, "watermarks", WatermarkSettings())
         if self.watermarks is not None and self.watermarks.strategy == "punctuated" and not self.workload.marker_every:

@@ -65,6 +65,7 @@ class RunResult:
     parallelism: int = 1
     subtasks: tuple[dict[str, int], ...] = ()  # per processor subtask: records, busy_us, max_queued_records
     sources: tuple[dict[str, int], ...] = ()  # per source subtask: partitions, backpressured_us
+    reconciliation: tuple[dict[str, Any], ...] = ()  # the reconciliation job's rows (with [reconcile])
 
     @property
     def matches(self) -> bool:
@@ -95,6 +96,7 @@ class RunResult:
             "parallelism": self.parallelism,
             "subtasks": [dict(t) for t in self.subtasks],
             "sources": [dict(t) for t in self.sources],
+            "reconciliation": [dict(r) for r in self.reconciliation],
             "trace": {"events": self.trace_events, "bytes": self.trace_bytes, "sha256": self.trace_sha256},
         }
 
@@ -129,6 +131,7 @@ def result_of(finished: Run) -> RunResult:
         panes=len(finished.windows["key"]) if windowed else None,
         late_records=len(finished.late["record_id"]) + finished.late_dropped if windowed else None,
         parallelism=s.pipeline.parallelism, subtasks=finished.subtasks, sources=finished.sources,
+        reconciliation=tuple(by_name["reconciled"].evidence["rows"]) if "reconciled" in by_name else (),
     )
 
 

@@ -12,7 +12,7 @@ from sim.units import format_duration
 
 from .api import RunResult
 
-__all__ = ["console", "run_table", "subtask_table", "print_run", "spectrum_table", "print_spectrum"]
+__all__ = ["console", "run_table", "subtask_table", "reconciliation_table", "print_run", "spectrum_table", "print_spectrum"]
 
 
 def console(file=None) -> Console:
@@ -49,6 +49,21 @@ def subtask_table(result: RunResult) -> Table:
     return table
 
 
+def reconciliation_table(result: RunResult) -> Table:
+    """The reconciliation job's rows, as the seed's query returns them (worst status first)."""
+    table = Table(title="reconciliation (source log vs sink, per day and source system)", box=box.SIMPLE_HEAVY,
+                  show_edge=False, pad_edge=False)
+    names = ("day", "source system", "source", "source unique", "sink", "sink unique", "missing", "duplicate", "status")
+    for name in names:
+        table.add_column(name, justify="left" if name in ("source system", "status") else "right")
+    colour = {"OK": "green", "WARN": "yellow", "CRITICAL": "red"}
+    for r in result.reconciliation:
+        cells = [r["event_date"], r["source_system"], r["source_count"], r["source_unique"], r["sink_count"],
+                 r["sink_unique"], r["missing_records"], r["duplicate_records"]]
+        table.add_row(*("-" if c is None else str(c) for c in cells), f"[{colour[r['status']]}]{r['status']}[/]")
+    return table
+
+
 def print_run(result: RunResult, out: Console) -> None:
     r = result
     out.print(f"[bold]{r.scenario}[/]  seed {r.seed}")
@@ -76,6 +91,9 @@ def print_run(result: RunResult, out: Console) -> None:
         out.print(f"  parallelism {r.parallelism}; sources back-pressured (could not poll): {stalled}")
         out.print()
         out.print(subtask_table(r))
+    if r.reconciliation:
+        out.print()
+        out.print(reconciliation_table(r))
     out.print()
     out.print(run_table(r))
     out.print()
