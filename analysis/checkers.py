@@ -14,7 +14,7 @@ from typing import Any, Protocol
 import numpy as np
 
 __all__ = ["Verdict", "INVARIANTS", "applicable", "check", "produced_ids", "no_loss", "no_duplicates", "exactly_once", "drained",
-           "checkpoints_succeed", "no_aborted_reads", "load_balanced", "SHOW_IDS"]
+           "checkpoints_succeed", "no_aborted_reads", "no_silent_drops", "load_balanced", "SHOW_IDS"]
 
 SHOW_IDS = 5  # how many example record ids a verdict carries
 
@@ -181,6 +181,36 @@ def load_balanced(run: RunLike) -> Verdict:
     return Verdict("load_balanced", True, f"{share} (at most {limit}x)", evidence)
 
 
+def no_silent_drops(run: RunLike) -> Verdict:
+    """Every record in the source log is in the sink or in the dead-letter queue: what failed was
+    put aside with its metadata, never dropped without a trace (the seed's "don't drop data")."""
+    src, copies, _ = _tally(run)
+    dlq = getattr(run, "dlq", None)
+    parked = np.zeros(len(copies), dtype=bool)
+    if dlq is not None and len(dlq["record_id"]):
+        ids = np.asarray(dlq["record_id"])
+        ids = ids[ids < len(copies)]
+        parked[ids] = True
+    in_sink = copies[src] > 0
+    only_dlq = ~in_sink & parked[src]
+    dropped = np.sort(src[~in_sink & ~parked[src]])
+    waiting = int((dlq["processed"] == 0).sum()) if dlq is not None else 0
+    evidence = {"produced": len(src), "in_sink": int(in_sink.sum()), "only_in_dlq": int(only_dlq.sum()),
+                "dlq_depth": waiting, "dropped": len(dropped), "first_dropped_ids": _first(dropped)}
+    accounted = f"{int(in_sink.sum())} in the sink + {int(only_dlq.sum())} only in the DLQ"
+    if len(dropped):
+        return Verdict("no_silent_drops", False, f"{len(dropped)} of {len(src)} records are neither in the sink nor "
+                       f"in the DLQ ({accounted}); first ids {_first(dropped)}", evidence)
+    return Verdict("no_silent_drops", True, f"all {len(src)} records accounted for: {accounted}", evidence)
+
+
+def _writes_can_fail(scenario: Any) -> bool:
+    if scenario is None or not _records(scenario):
+        return False
+    return bool(scenario.workload.poison_every or scenario.retry.failure_rate
+                or any(f.kind != "crash" for f in scenario.faults))
+
+
 def _reconciling(scenario: Any) -> bool:
     return scenario is not None and getattr(scenario, "reconcile", None) is not None
 
@@ -227,6 +257,7 @@ INVARIANTS: dict[str, tuple[Callable[[RunLike], Verdict], Callable[[Any], bool]]
     "no_late_records": (_lazy("no_late_records"), _windowed),
     "checkpoints_succeed": (checkpoints_succeed, _checkpointed),
     "no_aborted_reads": (no_aborted_reads, _transactional),
+    "no_silent_drops": (no_silent_drops, _writes_can_fail),
     "load_balanced": (load_balanced, _parallel),
     "reconciled": (_lazy("reconciled", "reconcile"), _reconciling),
     "drained": (drained, _any),

@@ -8,10 +8,12 @@ from sim.kernel import World
 from sim.scenario import Fault
 
 from .crash import install_crash
+from .sink import install_sink_fault
 
-__all__ = ["Fault", "install", "install_crash"]
+__all__ = ["Fault", "install", "install_crash", "install_sink_fault"]
 
-_INSTALLERS = {"crash": install_crash}
+_INSTALLERS = {"crash": install_crash, "sink_fail": install_sink_fault, "sink_slow": install_sink_fault,
+               "sink_ack_lost": install_sink_fault}
 
 
 def install(world: World, faults: Iterable[Fault]) -> None:

@@ -40,6 +40,12 @@ class RecordBatch:
     def partition(self) -> np.ndarray:
         return np.full(len(self), self.partition_id, dtype=np.int64)
 
+    def take(self, mask: np.ndarray) -> "RecordBatch":
+        """The records where `mask` is set, as a batch of the same partition, first offset and end
+        offset (what acknowledging it moves the consumer to), carrying their own offsets."""
+        return RecordBatch(self.partition_id, self.first_offset, self.record_id[mask], self.key[mask],
+                           self.event_time[mask], self.value[mask], self.offset[mask], self.end_offset)
+
     @property
     def offset(self) -> np.ndarray:
         if self.offsets is not None:

@@ -67,13 +67,7 @@ def split(batch: RecordBatch, parallelism: int, salts: int = 1) -> list[tuple[in
     if parallelism == 1:
         return [(0, batch)]
     target = route(batch, parallelism, salts)
-    offsets = batch.offset
-    parts = []
-    for j in np.unique(target).tolist():
-        m = target == j
-        parts.append((j, RecordBatch(batch.partition_id, batch.first_offset, batch.record_id[m], batch.key[m],
-                                     batch.event_time[m], batch.value[m], offsets[m], batch.end_offset)))
-    return parts
+    return [(j, batch.take(target == j)) for j in np.unique(target).tolist()]
 
 
 class Gate(simpy.FilterStore):

@@ -225,6 +225,7 @@ class World:
         self.env = simpy.Environment(initial_time=0)
         self.seed = seed
         self.rngs = RngStreams(seed)
+        self.sink_faults: list = []  # scheduled sink faults (faults.sink): windows the sink's writes consult
         names = tuple(nodes)
         self.trace = Trace(names, lambda: self.env.now)
         boot = boot_times or {}

@@ -10,7 +10,7 @@ from typing import Any
 
 from .errors import ScenarioError, raw
 from .scenario import (
-    NODE_FORMS, Checkpointing, Expect, Fault, NodeSpec, Pipeline, Reconcile, RunLimits, Scenario, WatermarkSettings, WindowSettings,
+    NODE_FORMS, Checkpointing, Expect, Fault, NodeSpec, Pipeline, Reconcile, RetryPolicy, RunLimits, Scenario, WatermarkSettings, WindowSettings,
     is_node_name,
     Workload,
 )
@@ -18,9 +18,10 @@ from .scenario import (
 __all__ = ["parse_scenario", "builtin_scenarios", "load_scenario"]
 
 _SECTIONS = {"workload": Workload, "pipeline": Pipeline, "checkpoint": Checkpointing, "window": WindowSettings,
-             "watermarks": WatermarkSettings, "expect": Expect, "run": RunLimits, "reconcile": Reconcile}
+             "watermarks": WatermarkSettings, "expect": Expect, "run": RunLimits, "reconcile": Reconcile,
+             "retry": RetryPolicy}
 _TOP = ("name", "description", "seed", "workload", "pipeline", "checkpoint", "window", "watermarks", "operator",
-        "nodes", "faults", "expect", "run", "reconcile")
+        "nodes", "faults", "expect", "run", "reconcile", "retry")
 
 
 def _keys_of(cls: type) -> tuple[str, ...]:

@@ -41,6 +41,7 @@ from .batch import RecordBatch
 from .checkpoint import CheckpointStore
 from .components import Sink
 from .coordination import CheckpointCoordination
+from .dlq import DeadLetterQueue, backoff_delay, poison_mask
 from .exchange import Barrier, Gate, PendingAcks, Watermark, split
 from .group import Assignment, ConsumerGroup
 from .kernel import Node, Status, World
@@ -251,6 +252,12 @@ class Job(CheckpointCoordination):
         self.subtask_max_queued = [0] * self.parallelism
         self.source_backpressured = [0] * self.source_parallelism  # time a source subtask could not poll
         self.replayed_in_flight = 0  # records restored from unaligned checkpoints' in-flight data and processed
+        # retries and the dead-letter queue (record pipelines): durable, like the sink
+        self.dlq = DeadLetterQueue() if scenario.window is None else None
+        self.skipped = 0  # records given up on with retry.exhausted = "skip" (dropped)
+        self.replayed = 0  # records the DLQ replay job wrote to the sink
+        self.retry_rng = world.rngs.stream("sink.retry")  # backoff jitter
+        self.failure_rng = world.rngs.stream("sink.failures")  # retry.failure_rate
         self.transactional = scenario.pipeline.sink == "transactional"
         # the table that two-phase commit drives: the window results for a windowed job, else the sink
         self.txn_table = (results if results is not None else sink) if self.transactional else None
@@ -263,6 +270,9 @@ class Job(CheckpointCoordination):
     # ---- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
         self._deploy()
+        if self.dlq is not None and self.scenario.retry.replay_after is not None:
+            self.sink.spawn(self._replay_task())
+            self.sink.on_restart(lambda node: node.spawn(self._replay_task()))
 
     def _node_crashed(self, node: Node) -> None:
         self._fail(node)
@@ -409,6 +419,9 @@ class Job(CheckpointCoordination):
         if a.sources[0].watermarks is not None and (a.watermarks_in_flight or a.outputs_in_flight or any(
                 s.last_emit_at <= s.last_read_at for s in a.sources)):
             return
+        if self.dlq is not None and self.scenario.retry.replay_after is not None and (
+                self.world.now < self.scenario.retry.replay_after or self.dlq.depth()):
+            return  # the replay job has records to write
         if self.transactional and (any(t.sink_pending for t in a.subtasks) or self.txn_table.staged_rows()):
             return  # rows still staged: the next checkpoint will commit them
         if a.subtasks[0].operator.windowed:
@@ -761,24 +774,18 @@ class Job(CheckpointCoordination):
                              sink_state, ref=(msg.id, 0))
                     continue
                 batch, out, origin = msg  # origin: (source subtask, tag) to acknowledge, or None if replayed
-                if write_time:
-                    yield env.timeout(write_time)  # the write lands, whole, at the end of this
                 txn = t.txn if self.transactional else None
                 if self.results is not None:
+                    if write_time:
+                        yield env.timeout(write_time)  # the write lands, whole, at the end of this
                     self.results.write(out.panes, out.late, node.local_time(), txn, t.index)
                     trace.add(Kind.WRITE, node.index, -1, len(out.panes), len(out.late), 0)
                     if batch is None:
                         a.outputs_in_flight -= 1
                         self.check_drained()
                         continue
-                elif self.transactional:
-                    self.sink_table.write(batch, out, node.local_time(), txn=txn)
-                    trace.add(Kind.WRITE, node.index, batch.partition_id, batch.first_offset, len(batch), 0)
-                    self.rows_written += len(batch)
                 else:
-                    rewritten = self.sink_table.write(batch, out, node.local_time())
-                    self.rows_written += len(batch)
-                    trace.add(Kind.WRITE, node.index, batch.partition_id, batch.first_offset, len(batch), rewritten)
+                    yield from self._write_records(batch, out, txn)
                 if origin is None:  # restored from the checkpoint: no source subtask of this attempt waits for it
                     a.replays_in_flight -= 1
                     self.check_drained()
@@ -786,5 +793,98 @@ class Job(CheckpointCoordination):
                 i, tag = origin
                 net.send(node, self.source_nodes[i], Msg.ACK, a.on_ack, i, tag, batch.partition_id, batch.first_offset, len(batch),
                          batch.end_offset, ref=(batch.partition_id, batch.first_offset))
+        except simpy.Interrupt:
+            return
+
+    # ---- record writes: retries, poison records, the dead-letter queue ------------------------------
+    def _sink_fault(self, kind: str):
+        """The `kind` sink fault whose window covers now (faults/sink.py), or None."""
+        now = self.world.now
+        for fault in self.world.sink_faults:
+            if fault.kind == kind and fault.at <= now < fault.at + fault.down_for:
+                return fault
+        return None
+
+    def _apply(self, batch: RecordBatch, out, txn: int | None) -> None:
+        node, trace = self.sink, self.world.trace
+        if self.transactional:
+            self.sink_table.write(batch, out, node.local_time(), txn=txn)
+            rewritten = 0
+        else:
+            rewritten = self.sink_table.write(batch, out, node.local_time())
+        self.rows_written += len(batch)
+        trace.add(Kind.WRITE, node.index, batch.partition_id, batch.first_offset, len(batch), rewritten)
+
+    def _write_records(self, batch: RecordBatch, out, txn: int | None):
+        """Write a batch's rows (each write takes write_time, the write landing whole at its end),
+        retrying what fails after a backoff; dead-letter (or skip) what still fails when the
+        retries run out (sim/dlq.py)."""
+        env, trace, policy = self.world.env, self.world.trace, self.scenario.retry
+        write_time, every = self.cfg.write_time, self.scenario.workload.poison_every
+        poison = poison_mask(batch.record_id, every) if every else None
+        pending = None  # the rows not yet written (None: all of them)
+        attempt = 0
+        while True:
+            slow = self._sink_fault("sink_slow")
+            if write_time or slow:
+                yield env.timeout(write_time + (slow.slow_by if slow else 0))
+            if self._sink_fault("sink_fail") or (policy.failure_rate and self.failure_rng.random() < policy.failure_rate):
+                error = ("TransientWriteError", "the write failed: nothing was applied")
+            else:
+                todo = np.ones(len(batch), dtype=bool) if pending is None else pending
+                good = todo if poison is None else todo & ~poison
+                if good.all():
+                    self._apply(batch, out, txn)
+                elif good.any():
+                    self._apply(batch.take(good), out[good], txn)
+                if self._sink_fault("sink_ack_lost"):
+                    pending = todo  # applied, but the sink cannot know: it will write them again
+                    error = ("AckLostError", "the write was applied but its acknowledgement was lost (timed out)")
+                else:
+                    pending = todo & ~good
+                    if not pending.any():
+                        return
+                    error = ("PoisonRecordError", "the record fails the sink's validation")
+            attempt += 1
+            failing = np.ones(len(batch), dtype=bool) if pending is None else pending
+            if not policy.forever and attempt > policy.max_retries:
+                if policy.exhausted == "dlq":
+                    n = self.dlq.add(batch, failing, *error, attempt - 1, policy.max_retries, self.sink.local_time())
+                    trace.add(Kind.DEAD_LETTER, self.sink.index, batch.partition_id, batch.first_offset, n, attempt - 1)
+                else:
+                    self.skipped += int(failing.sum())
+                return
+            delay = backoff_delay(attempt, policy.backoff, policy.multiplier, policy.max_backoff, policy.jitter,
+                                  self.retry_rng.random())
+            trace.add(Kind.RETRY, self.sink.index, batch.partition_id, batch.first_offset, attempt, delay)
+            yield env.timeout(delay)
+
+    def _replay_task(self):
+        """The DLQ replay job (on the sink node): from `retry.replay_after`, every replay_interval,
+        fix what waits in the dead-letter queue, write it to the sink and mark it processed. A crash
+        between the write and the mark writes it again next time: harmless with an idempotent sink."""
+        policy, world, dlq = self.scenario.retry, self.world, self.dlq
+        try:
+            if world.now < policy.replay_after:
+                yield world.env.timeout(policy.replay_after - world.now)
+            while True:
+                rows = dlq.pending(policy.replay_batch)
+                if rows and not self._sink_fault("sink_fail"):
+                    by_partition: dict[int, list] = {}
+                    for row in rows:
+                        by_partition.setdefault(row[4], []).append(row)
+                    for p, entries in sorted(by_partition.items()):
+                        ids, keys, values, offsets = (np.array([e[c] for e in entries], dtype=np.int64)
+                                                      for c in (1, 2, 3, 5))
+                        fixed = RecordBatch(p, int(offsets.min()), ids, keys, np.zeros(len(ids), dtype=np.int64),
+                                            values, offsets, int(offsets.max()) + 1)
+                        if self.cfg.write_time:
+                            yield world.env.timeout(self.cfg.write_time)
+                        self._apply(fixed, values, None)
+                    dlq.mark_processed([row[0] for row in rows], self.sink.local_time())
+                    self.replayed += len(rows)
+                    world.trace.add(Kind.REPLAY, self.sink.index, len(rows), dlq.depth())
+                self.check_drained()
+                yield world.env.timeout(policy.replay_interval)
         except simpy.Interrupt:
             return

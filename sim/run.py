@@ -48,6 +48,10 @@ class Run:
     checkpoints: tuple = ()  # the completed checkpoints the store retained (sim.checkpoint.Checkpoint)
     subtasks: tuple[dict[str, int], ...] = ()  # per processor subtask: records, busy_us, max_queued_records
     sources: tuple[dict[str, int], ...] = ()  # per source subtask: partitions, backpressured_us
+    dlq: dict[str, np.ndarray] | None = None  # the dead-letter queue (see sim/dlq.DLQ_COLUMNS)
+    dlq_messages: tuple[dict, ...] = ()  # its entries with the seed's DeadLetterHandler metadata
+    dlq_max_depth: int = 0
+    skipped: int = 0  # records given up on with retry.exhausted = "skip"
     ingested_at: np.ndarray | None = None  # ingestion time: each record's event time as the source last stamped it
     replayed_in_flight: int = 0  # records an unaligned checkpoint saved in flight and a restore processed again
 
@@ -88,10 +92,14 @@ def execute(scenario: Scenario, seed: int | None = None, faults: tuple[Fault, ..
     try:
         sink_rows = sink.contents()
         windows, late = results.contents() if results else (None, None)
+        dlq = job.dlq.contents() if job.dlq else None
+        dlq_messages = tuple(job.dlq.messages()) if job.dlq else ()
     finally:
         sink.close()
         if results:
             results.close()
+        if job.dlq:
+            job.dlq.close()
     return Run(
         scenario=scenario.with_faults(faults), seed=seed, status=status, end_time=world.end_time,
         events=world.events, trace=world.trace.freeze(), source=broker.log.contents(), sink=sink_rows,
@@ -102,7 +110,8 @@ def execute(scenario: Scenario, seed: int | None = None, faults: tuple[Fault, ..
             "triggered": store.triggered, "completed": store.total_completed, "timed_out": store.timed_out,
             "max_duration_us": store.max_duration, "max_bytes": store.max_bytes},
         checkpoints=tuple(store.completed) if store else (), replayed_in_flight=job.replayed_in_flight,
-        ingested_at=job.ingested_at,
+        ingested_at=job.ingested_at, dlq=dlq, dlq_messages=dlq_messages,
+        dlq_max_depth=job.dlq.max_depth if job.dlq else 0, skipped=job.skipped,
         subtasks=tuple({"subtask": j, "records": job.subtask_records[j], "busy_us": job.subtask_busy[j],
                         "max_queued_records": job.subtask_max_queued[j]} for j in range(job.parallelism)),
         sources=tuple({"subtask": i, "partitions": len(range(i, w.partitions, job.source_parallelism)),

@@ -17,7 +17,7 @@ from .errors import ScenarioError, raw
 
 __all__ = [
     "MODES", "SINKS", "NODES", "FAULT_KINDS", "node_names", "is_node_name",
-    "Workload", "Pipeline", "Checkpointing", "Reconcile", "WindowSettings", "WatermarkSettings", "NodeSpec", "Fault", "Expect", "RunLimits", "Scenario",
+    "Workload", "Pipeline", "Checkpointing", "Reconcile", "RetryPolicy", "WindowSettings", "WatermarkSettings", "NodeSpec", "Fault", "Expect", "RunLimits", "Scenario",
     "load_scenario", "builtin_scenarios", "parse_scenario",
 ]
 
@@ -51,7 +51,10 @@ def node_names(producers: int = 1, sources: int = 1) -> tuple[str, ...]:
     """The nodes of a run, in trace order: NODES, then extra producers, then extra source subtasks."""
     return (NODES + tuple(f"producer-{i}" for i in range(1, producers))
             + tuple(f"source-{i}" for i in range(1, sources)))
-FAULT_KINDS = ("crash",)
+#: crash: a node stops and restarts. The sink faults (node = "sink") last `down_for` from `at`:
+#: sink_fail, every write fails; sink_slow, every write takes `slow_by` longer; sink_ack_lost,
+#: every write is applied but its acknowledgement is lost, so the sink sees a timeout.
+FAULT_KINDS = ("crash", "sink_fail", "sink_slow", "sink_ack_lost")
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,7 @@ class Workload:
     source: str | None = field(default=None, metadata=_spec("component", base=_source_base, optional=True))
     source_params: dict = field(default_factory=dict, metadata=_spec("params"))
     marker_every: int = field(default=0, metadata=_spec("count"))
+    poison_every: int = field(default=0, metadata=_spec("count"))
     hot_keys: int = field(default=1, metadata=_spec("count", min=1))
     hot_fraction: float = field(default=0.0, metadata=_spec("fraction"))
     idempotent: bool = field(default=True, metadata=_spec("flag"))
@@ -272,19 +276,26 @@ class NodeSpec:
 
 @dataclass(frozen=True)
 class Fault:
-    """A scripted fault. For now one kind: `crash` a node at `at` and restart it `down_for` later."""
+    """A scripted fault: `crash` a node at `at` and restart it `down_for` later, or a sink fault
+    (sink_fail, sink_slow, sink_ack_lost) on the sink's writes from `at` for `down_for`."""
 
     kind: str = field(default="crash", metadata=_spec("choice", choices=FAULT_KINDS))
     node: str = field(default="processor", metadata=_spec("node"))
     at: int | str = field(default=0, metadata=_spec("duration"))
     down_for: int | str = field(default="100ms", metadata=_spec("duration", min=1))
+    slow_by: int | str = field(default="10ms", metadata=_spec("duration"))
 
     def __post_init__(self) -> None:
         _validate(self, "faults")
+        if self.kind != "crash" and self.node != "sink":
+            raise ScenarioError("faults.node", self.node, f"'sink' for kind = '{self.kind}' (a fault of the sink's writes)")
 
     def describe(self) -> str:
         from .units import format_duration
-        return f"t={format_duration(self.at)} crash {self.node} for {format_duration(self.down_for)}"
+        what = {"crash": f"crash {self.node}", "sink_fail": "sink writes fail",
+                "sink_slow": f"sink writes {format_duration(self.slow_by)} slower",
+                "sink_ack_lost": "sink write acknowledgements lost"}[self.kind]
+        return f"t={format_duration(self.at)} {what} for {format_duration(self.down_for)}"
 
 
 def _invariant_names() -> tuple[str, ...]:
@@ -312,6 +323,29 @@ class Expect:
         if name in self.violate:
             return "violate"
         return None
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How the sink retries a failed write, and where records go when retries run out (sim/dlq.py)."""
+
+    max_retries: int = field(default=3, metadata=_spec("count"))
+    forever: bool = field(default=False, metadata=_spec("flag"))
+    backoff: int | str = field(default="1ms", metadata=_spec("duration", min=1))
+    multiplier: float = field(default=2.0, metadata=_spec("ratio"))
+    max_backoff: int | str = field(default="100ms", metadata=_spec("duration", min=1))
+    jitter: float = field(default=0.2, metadata=_spec("fraction"))
+    failure_rate: float = field(default=0.0, metadata=_spec("fraction"))
+    exhausted: str = field(default="dlq", metadata=_spec("choice", choices=("dlq", "skip")))
+    replay_after: int | str | None = field(default=None, metadata=_spec("duration", optional=True))
+    replay_interval: int | str = field(default="50ms", metadata=_spec("duration", min=1))
+    replay_batch: int = field(default=100, metadata=_spec("count", min=1))
+
+    def __post_init__(self) -> None:
+        _validate(self, "retry")
+        if self.replay_after is not None and self.exhausted != "dlq":
+            raise ScenarioError("retry.replay_after", self.replay_after, "nothing when retry.exhausted = 'skip' "
+                                "(there is no dead-letter queue to replay)")
 
 
 @dataclass(frozen=True)
@@ -354,6 +388,7 @@ class Scenario:
     expect: Expect = field(default_factory=Expect)
     run: RunLimits = field(default_factory=RunLimits)
     reconcile: Reconcile | None = None
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
 
     def __post_init__(self) -> None:
         _validate(self, "scenario")
@@ -380,6 +415,9 @@ class Scenario:
         if mode == "at_most_once" and self.checkpoint is not None:
             raise ScenarioError("checkpoint", raw("a [checkpoint] table"),
                                 "no [checkpoint] table when pipeline.mode = 'at_most_once' (it restarts from offsets committed at poll)")
+        if self.workload.poison_every and self.window is not None:
+            raise ScenarioError("workload.poison_every", self.workload.poison_every, "0 with a [window] "
+                                "(poison records fail the sink's record writes; a windowed job writes panes)")
         if self.reconcile is not None and self.window is not None:
             raise ScenarioError("reconcile", raw("a [reconcile] table"), "no [reconcile] with a [window] "
                                 "(it compares records, and a windowed job writes panes)")

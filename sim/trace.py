@@ -54,6 +54,9 @@ class Kind(IntEnum):
     EXCHANGE = 27
     ALIGNED = 28
     REBALANCE = 29
+    RETRY = 30
+    DEAD_LETTER = 31
+    REPLAY = 32
 
 
 class Msg(IntEnum):
@@ -111,6 +114,10 @@ FIELDS: dict[Kind, tuple[str, str, str, str]] = {
     Kind.ALIGNED: ("checkpoint", "subtask", "alignment_us", "in_flight_records"),
     # consumer groups (pipeline.source_failover = "rebalance"): why (0 a member joined, 1 one expired)
     Kind.REBALANCE: ("generation", "members", "member", "reason"),
+    # sink retries and the dead-letter queue (sim/dlq.py): error 0 transient, 1 poison, 2 ack lost
+    Kind.RETRY: ("partition", "first_offset", "attempt", "delay_us"),
+    Kind.DEAD_LETTER: ("partition", "first_offset", "count", "retries"),
+    Kind.REPLAY: ("records", "depth_after", "", ""),
 }
 
 _WIDTH = 7

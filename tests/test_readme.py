@@ -11,7 +11,7 @@ import pytest
 import weir
 from sim.components import ComponentSpec
 from sim.scenario import (
-    Checkpointing, Expect, Fault, NodeSpec, Pipeline, Reconcile, RunLimits, WatermarkSettings, WindowSettings, Workload,
+    Checkpointing, Expect, Fault, NodeSpec, Pipeline, Reconcile, RetryPolicy, RunLimits, WatermarkSettings, WindowSettings, Workload,
 )
 from weir.cli import main
 
@@ -41,7 +41,7 @@ def test_the_python_examples_run():
     (Workload, "### `[workload]`"), (Pipeline, "### `[pipeline]`"), (Checkpointing, "### `[checkpoint]`"),
     (WindowSettings, "### `[window]`"), (WatermarkSettings, "### `[watermarks]`"), (ComponentSpec, "### `[operator]`"),
     (NodeSpec, "### `[nodes.NAME]`"), (Fault, "### `[[faults]]`"), (Expect, "### `[expect]`"),
-    (RunLimits, "### `[run]`"), (Reconcile, "### `[reconcile]`"),
+    (RunLimits, "### `[run]`"), (Reconcile, "### `[reconcile]`"), (RetryPolicy, "### `[retry]`"),
 ])
 def test_every_key_is_documented(cls, heading):
     table = first_table(README.split(heading, 1)[1])

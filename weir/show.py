@@ -83,6 +83,10 @@ def print_run(result: RunResult, out: Console) -> None:
     else:
         out.print(f"  sink: {r.sink_rows} rows for {r.produced} produced records: {r.lost} lost, "
                   f"{r.duplicated} duplicated ({r.extra_rows} extra rows)")
+        if r.dlq and (r.dlq["dead_lettered"] or r.dlq["skipped"]):
+            out.print(f"  dead-letter queue: {r.dlq['dead_lettered']} records dead-lettered, {r.dlq['replayed']} "
+                      f"replayed, {r.dlq['depth']} still waiting (deepest {r.dlq['max_depth']}); "
+                      f"{r.dlq['skipped']} skipped")
         overwritten = r.sink_writes - r.sink_rows
         if r.sink == "upsert" and overwritten:
             out.print(f"  the upsert sink overwrote {overwritten} rows in place: replays it absorbed")
