@@ -14,7 +14,7 @@ from typing import Any, Protocol
 import numpy as np
 
 __all__ = ["Verdict", "INVARIANTS", "applicable", "check", "produced_ids", "no_loss", "no_duplicates", "exactly_once", "drained",
-           "checkpoints_succeed", "no_aborted_reads", "no_silent_drops", "load_balanced", "SHOW_IDS"]
+           "checkpoints_succeed", "no_aborted_reads", "no_silent_drops", "no_double_charge", "payments_complete", "load_balanced", "SHOW_IDS"]
 
 SHOW_IDS = 5  # how many example record ids a verdict carries
 
@@ -204,6 +204,42 @@ def no_silent_drops(run: RunLike) -> Verdict:
     return Verdict("no_silent_drops", True, f"all {len(src)} records accounted for: {accounted}", evidence)
 
 
+def _payment_counts(run: RunLike) -> tuple[np.ndarray, np.ndarray]:
+    """(the payments in the source log, charges per payment id)."""
+    payment_of = np.asarray(run.payment_of)
+    payments = np.unique(payment_of[produced_ids(run.source)])
+    charged = np.asarray(run.charges["payment_id"], dtype=np.int64)
+    top = int(max(payments.max(initial=-1), charged.max(initial=-1))) + 1
+    return payments, np.bincount(charged, minlength=top)
+
+
+def no_double_charge(run: RunLike) -> Verdict:
+    """No payment was charged more than once (the seed's "a payment should never be processed twice")."""
+    _payments_seen, charges = _payment_counts(run)
+    twice = np.flatnonzero(charges > 1)
+    amounts = dict(zip(np.asarray(run.charges["payment_id"]).tolist(), np.asarray(run.charges["amount"]).tolist()))
+    overcharged = sum(amounts[int(p)] * int(charges[p] - 1) for p in twice)
+    evidence = {"charges": int(charges.sum()), "charged_twice_or_more": len(twice), "extra_charges": int((charges[twice] - 1).sum()),
+                "overcharged_amount": overcharged, "first_payment_ids": _first(twice)}
+    if len(twice):
+        return Verdict("no_double_charge", False, f"{len(twice)} payments were charged more than once "
+                       f"({overcharged} overcharged); first payment ids {_first(twice)}", evidence)
+    return Verdict("no_double_charge", True, f"no payment was charged twice ({int(charges.sum())} charges)", evidence)
+
+
+def payments_complete(run: RunLike) -> Verdict:
+    """Every payment in the source log was charged and recorded in the payments table."""
+    payments, charges = _payment_counts(run)
+    recorded = np.zeros(len(charges), dtype=bool)
+    recorded[np.asarray(run.sink["payment_id"], dtype=np.int64)] = True
+    missing = payments[(charges[payments] == 0) | ~recorded[payments]]
+    evidence = {"payments": len(payments), "missing": len(missing), "first_missing_ids": _first(missing)}
+    if len(missing):
+        return Verdict("payments_complete", False, f"{len(missing)} of {len(payments)} payments were never applied; "
+                       f"first payment ids {_first(missing)}", evidence)
+    return Verdict("payments_complete", True, f"all {len(payments)} payments applied", evidence)
+
+
 def _writes_can_fail(scenario: Any) -> bool:
     if scenario is None or not _records(scenario):
         return False
@@ -228,11 +264,16 @@ def _transactional(scenario: Any) -> bool:
 
 
 def _records(scenario: Any) -> bool:
-    return scenario is None or getattr(scenario, "window", None) is None
+    """The sink holds one row per record (not panes, not payments)."""
+    return scenario is None or (getattr(scenario, "window", None) is None and not _payments(scenario))
+
+
+def _payments(scenario: Any) -> bool:
+    return scenario is not None and scenario.pipeline.sink == "payments"
 
 
 def _windowed(scenario: Any) -> bool:
-    return not _records(scenario)
+    return scenario is not None and getattr(scenario, "window", None) is not None
 
 
 def _any(scenario: Any) -> bool:
@@ -258,6 +299,8 @@ INVARIANTS: dict[str, tuple[Callable[[RunLike], Verdict], Callable[[Any], bool]]
     "checkpoints_succeed": (checkpoints_succeed, _checkpointed),
     "no_aborted_reads": (no_aborted_reads, _transactional),
     "no_silent_drops": (no_silent_drops, _writes_can_fail),
+    "no_double_charge": (no_double_charge, _payments),
+    "payments_complete": (payments_complete, _payments),
     "load_balanced": (load_balanced, _parallel),
     "reconciled": (_lazy("reconciled", "reconcile"), _reconciling),
     "drained": (drained, _any),

@@ -227,7 +227,7 @@ class Job(CheckpointCoordination):
         wm = scenario.watermarks
         self.marker_every = scenario.workload.marker_every if wm is not None and wm.strategy == "punctuated" else 0
         # ingestion time: the source stamps what it reads; each record's latest stamp, for the checkers
-        self.ingested_at = np.full(scenario.workload.records, -1, dtype=np.int64) if (
+        self.ingested_at = np.full(len(producer.data.keys), -1, dtype=np.int64) if (
             wm is not None and wm.strategy == "ingestion_time") else None
         self.source, self.processor, self.sink, self.coordinator = (world.node(n) for n in JOB_NODES)
         # source subtask i runs on node source-i (subtask 0 on source)

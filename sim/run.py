@@ -52,6 +52,8 @@ class Run:
     dlq_messages: tuple[dict, ...] = ()  # its entries with the seed's DeadLetterHandler metadata
     dlq_max_depth: int = 0
     skipped: int = 0  # records given up on with retry.exhausted = "skip"
+    charges: dict[str, np.ndarray] | None = None  # the payments sink: every charge made (payment_id, record_id, ...)
+    payment_of: np.ndarray | None = None  # per record id: the payment it carries
     ingested_at: np.ndarray | None = None  # ingestion time: each record's event time as the source last stamped it
     replayed_in_flight: int = 0  # records an unaligned checkpoint saved in flight and a restore processed again
 
@@ -81,7 +83,14 @@ def execute(scenario: Scenario, seed: int | None = None, faults: tuple[Fault, ..
     broker = Broker(world, world.node("broker"), w.partitions, [int(n) + 16 for n in sizes], w.idempotent)
     producers = [world.node(n) for n in scenario.node_names if n == "producer" or n.startswith("producer-")]
     producer = Producer(world, producers, broker, scenario, data)
-    sink = p.sink_spec.build() if p.sink_spec is not None else make_sink(p.sink, w.records + 16)
+    if p.sink == "payments":
+        from .payments import PaymentsSink
+        instance = (np.arange(w.records) // w.produce_batch) % w.producers
+        systems = [("producer" if i == 0 else f"producer-{i}") for i in instance.tolist()]
+        sink = PaymentsSink(data.payment_of, systems, scenario.payments.dedup, scenario.payments.ttl,
+                            scenario.payments.lock_ttl)
+    else:
+        sink = p.sink_spec.build() if p.sink_spec is not None else make_sink(p.sink, len(data.keys) + 16)
     results = WindowResults() if scenario.window else None
     store = CheckpointStore(scenario.checkpoint.retain) if scenario.checkpoint else None
     job = Job(world, scenario, broker, sink, store, producer, results)
@@ -93,6 +102,7 @@ def execute(scenario: Scenario, seed: int | None = None, faults: tuple[Fault, ..
         sink_rows = sink.contents()
         windows, late = results.contents() if results else (None, None)
         dlq = job.dlq.contents() if job.dlq else None
+        charges = sink.charges() if p.sink == "payments" else None
         dlq_messages = tuple(job.dlq.messages()) if job.dlq else ()
     finally:
         sink.close()
@@ -110,7 +120,7 @@ def execute(scenario: Scenario, seed: int | None = None, faults: tuple[Fault, ..
             "triggered": store.triggered, "completed": store.total_completed, "timed_out": store.timed_out,
             "max_duration_us": store.max_duration, "max_bytes": store.max_bytes},
         checkpoints=tuple(store.completed) if store else (), replayed_in_flight=job.replayed_in_flight,
-        ingested_at=job.ingested_at, dlq=dlq, dlq_messages=dlq_messages,
+        ingested_at=job.ingested_at, dlq=dlq, dlq_messages=dlq_messages, charges=charges, payment_of=data.payment_of,
         dlq_max_depth=job.dlq.max_depth if job.dlq else 0, skipped=job.skipped,
         subtasks=tuple({"subtask": j, "records": job.subtask_records[j], "busy_us": job.subtask_busy[j],
                         "max_queued_records": job.subtask_max_queued[j]} for j in range(job.parallelism)),

@@ -17,7 +17,7 @@ from .errors import ScenarioError, raw
 
 __all__ = [
     "MODES", "SINKS", "NODES", "FAULT_KINDS", "node_names", "is_node_name",
-    "Workload", "Pipeline", "Checkpointing", "Reconcile", "RetryPolicy", "WindowSettings", "WatermarkSettings", "NodeSpec", "Fault", "Expect", "RunLimits", "Scenario",
+    "Workload", "Pipeline", "Checkpointing", "Reconcile", "RetryPolicy", "PaymentSettings", "WindowSettings", "WatermarkSettings", "NodeSpec", "Fault", "Expect", "RunLimits", "Scenario",
     "load_scenario", "builtin_scenarios", "parse_scenario",
 ]
 
@@ -25,7 +25,7 @@ MODES = ("at_most_once", "at_least_once", "exactly_once")
 #: When the consumer commits offsets (Kafka's commit policies); each mode has its default.
 OFFSET_COMMITS = ("before_processing", "after_ack", "auto", "on_checkpoint")
 DEFAULT_COMMIT = {"at_most_once": "before_processing", "at_least_once": "after_ack", "exactly_once": "on_checkpoint"}
-SINKS = ("append", "upsert", "transactional")
+SINKS = ("append", "upsert", "transactional", "payments")
 #: The nodes of the pipeline, in trace order. The job's tasks run on source, processor, sink and
 #: coordinator; a crash of any of them fails the whole job over (Flink's full restart strategy).
 NODES = ("producer", "broker", "source", "processor", "sink", "coordinator")
@@ -76,6 +76,8 @@ class Workload:
     source_params: dict = field(default_factory=dict, metadata=_spec("params"))
     marker_every: int = field(default=0, metadata=_spec("count"))
     poison_every: int = field(default=0, metadata=_spec("count"))
+    resend_fraction: float = field(default=0.0, metadata=_spec("fraction"))
+    resend_after: int | str = field(default="200ms", metadata=_spec("duration"))
     hot_keys: int = field(default=1, metadata=_spec("count", min=1))
     hot_fraction: float = field(default=0.0, metadata=_spec("fraction"))
     idempotent: bool = field(default=True, metadata=_spec("flag"))
@@ -349,6 +351,18 @@ class RetryPolicy:
 
 
 @dataclass(frozen=True)
+class PaymentSettings:
+    """The payments sink (sim/payments.py): dedup with a processed-key store with TTL, a lock, a MERGE."""
+
+    dedup: bool = field(default=True, metadata=_spec("flag"))
+    ttl: int | str = field(default="24h", metadata=_spec("duration", min=1))
+    lock_ttl: int | str = field(default="1s", metadata=_spec("duration", min=1))
+
+    def __post_init__(self) -> None:
+        _validate(self, "payments")
+
+
+@dataclass(frozen=True)
 class Reconcile:
     """The reconciliation job (the seed's daily query, on SQLite) over the source log and the sink."""
 
@@ -389,6 +403,7 @@ class Scenario:
     run: RunLimits = field(default_factory=RunLimits)
     reconcile: Reconcile | None = None
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    payments: PaymentSettings = field(default_factory=PaymentSettings)
 
     def __post_init__(self) -> None:
         _validate(self, "scenario")
@@ -415,6 +430,8 @@ class Scenario:
         if mode == "at_most_once" and self.checkpoint is not None:
             raise ScenarioError("checkpoint", raw("a [checkpoint] table"),
                                 "no [checkpoint] table when pipeline.mode = 'at_most_once' (it restarts from offsets committed at poll)")
+        if self.pipeline.sink == "payments" and self.window is not None:
+            raise ScenarioError("pipeline.sink", "payments", "another sink with a [window] (payments are records)")
         if self.workload.poison_every and self.window is not None:
             raise ScenarioError("workload.poison_every", self.workload.poison_every, "0 with a [window] "
                                 "(poison records fail the sink's record writes; a windowed job writes panes)")

@@ -24,6 +24,7 @@ class WorkloadData:
     keys: np.ndarray
     values: np.ndarray
     delays: np.ndarray  # how long before it was produced each event happened (its event time is that much earlier)
+    payment_of: np.ndarray | None = None  # per record: the payment it carries (a client re-send repeats one)
 
 
 def draw_workload(world: World, scenario: Scenario) -> WorkloadData:
@@ -63,7 +64,16 @@ def draw_workload(world: World, scenario: Scenario) -> WorkloadData:
         delays = delays + user_delays
     if w.marker_every:  # marker records: every Nth happened just before anything produced with or after it
         delays[marker_mask(np.arange(n, dtype=np.int64), w.marker_every)] = w.out_of_order + 1
-    return WorkloadData(keys, values, delays)
+    payment_of = np.arange(n, dtype=np.int64)
+    if w.resend_fraction:  # a client sends some payments again, resend_after later: new records, same payment
+        rrng = world.rngs.stream("workload.resend")
+        again = np.flatnonzero(rrng.random(n) < w.resend_fraction)
+        shift = (w.resend_after // w.produce_interval) * w.produce_batch  # records produced meanwhile
+        position = np.concatenate([np.arange(n) * 2, (again + shift) * 2 + 1])  # a re-send after its slot
+        order = np.argsort(position, kind="stable")
+        payment_of = np.concatenate([payment_of, again])[order]
+        keys, values, delays = keys[payment_of], values[payment_of], delays[payment_of]
+    return WorkloadData(keys, values, delays, payment_of)
 
 
 def marker_mask(record_ids: np.ndarray, every: int) -> np.ndarray:

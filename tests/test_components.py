@@ -83,7 +83,7 @@ def write(tmp_path, text: str) -> Path:
     ('[operator]\nclass = "mine:Op"\ncolour = 1\n', "operator.colour: got an unknown key"),
     ('[operator]\nclass = "mine:Op"\n[window]\nsize = "10ms"\n', "operator: got an [operator] table; accepts either [operator] or [window]"),
     ('[pipeline]\nsink = "mine:Op"\n', "pipeline.sink: got 'mine:Op'; accepts an importable 'module:Class' that subclasses weir.Sink"),
-    ('[pipeline]\nsink = "sqlite"\n', "pipeline.sink: got 'sqlite'; accepts one of append, upsert, transactional, or an importable"),
+    ('[pipeline]\nsink = "sqlite"\n', "pipeline.sink: got 'sqlite'; accepts one of append, upsert, transactional, payments, or an importable"),
     ('[workload]\nsource = "mine:Op"\n', "workload.source: got 'mine:Op'"),
     ('[watermarks]\nstrategy = "mine:Op"\n', "watermarks.strategy: got 'mine:Op'"),
 ])

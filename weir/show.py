@@ -80,6 +80,11 @@ def print_run(result: RunResult, out: Console) -> None:
     if r.panes is not None:
         out.print(f"  windows: {r.panes} panes written for {r.produced} produced records; "
                   f"{r.late_records} records too late for their windows")
+    elif r.payments is not None:
+        pay = r.payments
+        out.print(f"  payments: {pay['applied']} of {pay['payments']} applied, {pay['charges']} charges for "
+                  f"{r.produced} payment records (re-sends and replays included); "
+                  f"{pay['charged_twice_or_more']} charged twice or more")
     else:
         out.print(f"  sink: {r.sink_rows} rows for {r.produced} produced records: {r.lost} lost, "
                   f"{r.duplicated} duplicated ({r.extra_rows} extra rows)")

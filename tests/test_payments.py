@@ -1,0 +1,63 @@
+"""Idempotent payments: the KV store with TTL, the payments sink, and its invariants."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+from hypothesis import given, settings, strategies as st
+
+import weir
+from analysis.checkers import check
+from sim.kv import KVStore
+from sim.run import execute
+from sim.scenario import Fault, PaymentSettings, load_scenario
+
+
+def test_kv_setex_expires_and_set_nx_is_a_lock():
+    kv = KVStore()
+    kv.setex("processed:a", 100, 1, now=0)
+    assert kv.exists("processed:a", 99) and not kv.exists("processed:a", 100)
+    assert kv.expired == 1 and len(kv) == 0
+    assert kv.set_nx("lock:a", "w1", 50, now=0) and not kv.set_nx("lock:a", "w2", 50, now=10)
+    assert kv.get("lock:a", 10) == "w1"
+    assert kv.set_nx("lock:a", "w2", 50, now=50)  # the lock expired: the duplicate window reopens
+    assert kv.delete("lock:a") and not kv.exists("lock:a", 51)
+
+
+def test_resends_are_new_records_carrying_an_earlier_payment():
+    run = execute(load_scenario("payments_idempotent"))
+    payment_of = run.payment_of
+    n = run.scenario.workload.records
+    assert len(payment_of) > n and sorted(set(payment_of.tolist())) == list(range(n))
+    resent = np.flatnonzero(np.bincount(payment_of) == 2)
+    # a re-send comes after the original, about resend_after (40 batches of 100) later
+    first = {p: int(np.flatnonzero(payment_of == p)[0]) for p in resent[:20].tolist()}
+    again = {p: int(np.flatnonzero(payment_of == p)[1]) for p in resent[:20].tolist()}
+    assert all(3900 <= again[p] - first[p] <= 4100 for p in first)
+
+
+def test_payment_scenarios():
+    ok, no_dedup, short = (weir.run(n) for n in ("payments_idempotent", "payments_no_dedup", "dedup_ttl_too_short"))
+    assert ok.matches and no_dedup.matches and short.matches
+    assert ok.payments == {"payments": 10000, "applied": 10000, "charges": 10000, "charged_twice_or_more": 0}
+    assert no_dedup.payments["charged_twice_or_more"] > short.payments["charged_twice_or_more"] > 400
+    assert "no_loss" not in [v.invariant for v in ok.verdicts]  # payments are judged per payment, not per record
+
+
+def test_a_long_enough_ttl_closes_the_window_and_a_short_one_does_not():
+    base = load_scenario("dedup_ttl_too_short")
+    held = {}
+    for ttl in ("50ms", "199ms", "1s"):
+        s = replace(base, payments=PaymentSettings(ttl=ttl), faults=())
+        held[ttl] = {v.invariant: v.held for v in check(execute(s))}["no_double_charge"]
+    assert held == {"50ms": False, "199ms": False, "1s": True}
+
+
+@settings(max_examples=6, deadline=None)
+@given(st.sampled_from(["processor", "sink", "source", "broker"]), st.integers(0, 400_000), st.integers(1, 150_000))
+def test_dedup_holds_for_any_crash(node, at, down_for):
+    s = load_scenario("payments_idempotent").with_faults((Fault(node=node, at=at, down_for=down_for),))
+    verdicts = {v.invariant: v for v in check(execute(s))}
+    assert verdicts["no_double_charge"].held and verdicts["payments_complete"].held, (
+        f"{node} down at {at}us for {down_for}us, seed {s.seed}: {verdicts['no_double_charge'].summary}")
