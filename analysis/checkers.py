@@ -14,7 +14,8 @@ from typing import Any, Protocol
 import numpy as np
 
 __all__ = ["Verdict", "INVARIANTS", "applicable", "check", "produced_ids", "no_loss", "no_duplicates", "exactly_once", "drained",
-           "checkpoints_succeed", "no_aborted_reads", "no_silent_drops", "no_double_charge", "payments_complete", "load_balanced", "SHOW_IDS"]
+           "checkpoints_succeed", "no_aborted_reads", "no_silent_drops", "no_double_charge", "payments_complete", "outbox_consistent", "load_balanced",
+           "SHOW_IDS"]
 
 SHOW_IDS = 5  # how many example record ids a verdict carries
 
@@ -107,16 +108,17 @@ def exactly_once(run: RunLike) -> Verdict:
     evidence = {"produced": len(src), "sink_rows": len(dst), "lost": len(lost), "duplicated": len(dup_ids),
                 "phantom": len(phantom), "first_lost_ids": _first(lost), "first_duplicated_ids": _first(dup_ids),
                 "first_phantom_ids": _first(phantom)}
-    problems = []
-    if len(lost):
-        problems.append(f"{len(lost)} lost (first {_first(lost)})")
-    if len(dup_ids):
-        problems.append(f"{len(dup_ids)} duplicated (first {_first(dup_ids)})")
-    if len(phantom):
-        problems.append(f"{len(phantom)} rows for records the source never had (first {_first(phantom)})")
-    if problems:
-        return Verdict("exactly_once", False, "; ".join(problems), evidence)
-    return Verdict("exactly_once", True, f"each of {len(src)} records is in the sink exactly once", evidence)
+    return _judge("exactly_once", [(lost, "lost"), (dup_ids, "duplicated"),
+                                   (phantom, "rows for records the source never had")],
+                  f"each of {len(src)} records is in the sink exactly once", evidence)
+
+
+def _judge(name: str, problems: list[tuple[np.ndarray, str]], held: str, evidence: dict[str, Any]) -> Verdict:
+    """Violated, naming each kind of problem found ("3 lost (first [...])"), or held with `held`."""
+    found = [f"{len(ids)} {what} (first {_first(ids)})" for ids, what in problems if len(ids)]
+    if found:
+        return Verdict(name, False, "; ".join(found), evidence)
+    return Verdict(name, True, held, evidence)
 
 
 def drained(run: RunLike) -> Verdict:
@@ -240,6 +242,27 @@ def payments_complete(run: RunLike) -> Verdict:
     return Verdict("payments_complete", True, f"all {len(payments)} payments applied", evidence)
 
 
+def outbox_consistent(run: RunLike) -> Verdict:
+    """Every order in the application's database has exactly one event in the log, and every event
+    an order: no row without its event, no event without its row, no event twice."""
+    orders = np.asarray(run.orders, dtype=np.int64)
+    ids = _committed(run.source)
+    events, counts = np.unique(ids, return_counts=True)
+    no_event = np.setdiff1d(orders, events)
+    no_order = np.setdiff1d(events, orders)
+    twice = events[counts > 1]
+    evidence = {"orders": len(orders), "events": len(events), "orders_without_event": len(no_event),
+                "events_without_order": len(no_order), "events_twice": len(twice),
+                "first_orders_without_event": _first(no_event), "first_events_without_order": _first(no_order)}
+    return _judge("outbox_consistent", [(no_event, "orders have no event"), (no_order, "events have no order"),
+                                        (twice, "events are in the log twice")],
+                  f"each of {len(orders)} orders has exactly one event", evidence)
+
+
+def _outbox(scenario: Any) -> bool:
+    return scenario is not None and getattr(scenario, "outbox", None) is not None
+
+
 def _writes_can_fail(scenario: Any) -> bool:
     if scenario is None or not _records(scenario):
         return False
@@ -300,6 +323,7 @@ INVARIANTS: dict[str, tuple[Callable[[RunLike], Verdict], Callable[[Any], bool]]
     "no_aborted_reads": (no_aborted_reads, _transactional),
     "no_silent_drops": (no_silent_drops, _writes_can_fail),
     "no_double_charge": (no_double_charge, _payments),
+    "outbox_consistent": (outbox_consistent, _outbox),
     "payments_complete": (payments_complete, _payments),
     "load_balanced": (load_balanced, _parallel),
     "reconciled": (_lazy("reconciled", "reconcile"), _reconciling),

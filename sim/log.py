@@ -145,8 +145,12 @@ class Broker:
 
     # ---- records ---------------------------------------------------------------------------
     def append(self, first_id: int, key: np.ndarray, event_time: np.ndarray, value: np.ndarray,
-               epoch: int | None = None, txn: int | None = None, producer: int = 0) -> bool:
+               epoch: int | None = None, txn: int | None = None, producer: int = 0,
+               record_ids: np.ndarray | None = None) -> bool:
         """Append a producer batch of records first_id.. (each to its key's partition, as Kafka's partitioner does).
+
+        `record_ids` gives the records' ids when they are not first_id, first_id + 1, ... (an outbox
+        relay publishes the rows it finds, which may skip ids); they must increase, from first_id.
 
         A transactional batch carries the producer's epoch and transaction: from an older epoch it is
         refused (a zombie is fenced), otherwise its records stay OPEN until the transaction ends.
@@ -157,10 +161,20 @@ class Broker:
             self.fenced += 1
             self.world.trace.add(Kind.FENCED, self.node.index, epoch, self.producer_epoch, first_id)
             return False
-        if self.idempotent and first_id < self._producer_next_id.get(producer, 0):  # a retry of a batch already written
+        if record_ids is not None and self.idempotent:
+            # An outbox relay may send again what it sent before a crash, with newer rows behind it:
+            # the records the broker has already are dropped, the rest appended.
+            fresh = record_ids >= self._producer_next_id.get(producer, 0)
+            if not fresh.all():
+                self.world.trace.add(Kind.PRODUCE, self.node.index, first_id, int((~fresh).sum()), 1, checksum)
+                if not fresh.any():
+                    return True
+                record_ids, key, event_time, value = record_ids[fresh], key[fresh], event_time[fresh], value[fresh]
+                first_id, n = int(record_ids[0]), int(fresh.sum())
+        elif self.idempotent and first_id < self._producer_next_id.get(producer, 0):  # a retry of a batch already written
             self.world.trace.add(Kind.PRODUCE, self.node.index, first_id, n, 1, checksum)
             return True
-        record_id = np.arange(first_id, first_id + n, dtype=np.int64)
+        record_id = np.arange(first_id, first_id + n, dtype=np.int64) if record_ids is None else record_ids
         part = partition_for(key, self.log.partitions)
         order = np.argsort(part, kind="stable")  # by partition, keeping the batch's order within each
         bounds = np.searchsorted(part[order], np.arange(self.log.partitions + 1))
@@ -174,7 +188,7 @@ class Broker:
                     self.open_txn = txn
                     span = self._open_ranges.setdefault(p, [first, first])
                     span[1] = first + (hi - lo)
-        self._producer_next_id[producer] = max(self._producer_next_id.get(producer, 0), first_id + n)
+        self._producer_next_id[producer] = max(self._producer_next_id.get(producer, 0), int(record_id[-1]) + 1 if n else first_id)
         self.world.trace.add(Kind.PRODUCE, self.node.index, first_id, n, 0, checksum)
         return True
 

@@ -54,6 +54,7 @@ class Run:
     skipped: int = 0  # records given up on with retry.exhausted = "skip"
     charges: dict[str, np.ndarray] | None = None  # the payments sink: every charge made (payment_id, record_id, ...)
     payment_of: np.ndarray | None = None  # per record id: the payment it carries
+    orders: np.ndarray | None = None  # [outbox]: the ids of the orders the application's database holds
     ingested_at: np.ndarray | None = None  # ingestion time: each record's event time as the source last stamped it
     replayed_in_flight: int = 0  # records an unaligned checkpoint saved in flight and a restore processed again
 
@@ -82,7 +83,11 @@ def execute(scenario: Scenario, seed: int | None = None, faults: tuple[Fault, ..
     sizes = np.bincount(partition_for(data.keys, w.partitions), minlength=w.partitions)
     broker = Broker(world, world.node("broker"), w.partitions, [int(n) + 16 for n in sizes], w.idempotent)
     producers = [world.node(n) for n in scenario.node_names if n == "producer" or n.startswith("producer-")]
-    producer = Producer(world, producers, broker, scenario, data)
+    if scenario.outbox is not None:
+        from .outbox import OutboxApp
+        producer = OutboxApp(world, producers[0], broker, scenario, data)
+    else:
+        producer = Producer(world, producers, broker, scenario, data)
     if p.sink == "payments":
         from .payments import PaymentsSink
         instance = (np.arange(w.records) // w.produce_batch) % w.producers
@@ -103,6 +108,7 @@ def execute(scenario: Scenario, seed: int | None = None, faults: tuple[Fault, ..
         windows, late = results.contents() if results else (None, None)
         dlq = job.dlq.contents() if job.dlq else None
         charges = sink.charges() if p.sink == "payments" else None
+        orders = producer.orders() if scenario.outbox is not None else None
         dlq_messages = tuple(job.dlq.messages()) if job.dlq else ()
     finally:
         sink.close()
@@ -110,6 +116,8 @@ def execute(scenario: Scenario, seed: int | None = None, faults: tuple[Fault, ..
             results.close()
         if job.dlq:
             job.dlq.close()
+        if scenario.outbox is not None:
+            producer.close()
     return Run(
         scenario=scenario.with_faults(faults), seed=seed, status=status, end_time=world.end_time,
         events=world.events, trace=world.trace.freeze(), source=broker.log.contents(), sink=sink_rows,
@@ -121,6 +129,7 @@ def execute(scenario: Scenario, seed: int | None = None, faults: tuple[Fault, ..
             "max_duration_us": store.max_duration, "max_bytes": store.max_bytes},
         checkpoints=tuple(store.completed) if store else (), replayed_in_flight=job.replayed_in_flight,
         ingested_at=job.ingested_at, dlq=dlq, dlq_messages=dlq_messages, charges=charges, payment_of=data.payment_of,
+        orders=orders,
         dlq_max_depth=job.dlq.max_depth if job.dlq else 0, skipped=job.skipped,
         subtasks=tuple({"subtask": j, "records": job.subtask_records[j], "busy_us": job.subtask_busy[j],
                         "max_queued_records": job.subtask_max_queued[j]} for j in range(job.parallelism)),

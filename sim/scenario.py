@@ -17,7 +17,7 @@ from .errors import ScenarioError, raw
 
 __all__ = [
     "MODES", "SINKS", "NODES", "FAULT_KINDS", "node_names", "is_node_name",
-    "Workload", "Pipeline", "Checkpointing", "Reconcile", "RetryPolicy", "PaymentSettings", "WindowSettings", "WatermarkSettings", "NodeSpec", "Fault", "Expect", "RunLimits", "Scenario",
+    "Workload", "Pipeline", "Checkpointing", "Reconcile", "RetryPolicy", "PaymentSettings", "OutboxSettings", "WindowSettings", "WatermarkSettings", "NodeSpec", "Fault", "Expect", "RunLimits", "Scenario",
     "load_scenario", "builtin_scenarios", "parse_scenario",
 ]
 
@@ -363,6 +363,21 @@ class PaymentSettings:
 
 
 @dataclass(frozen=True)
+class OutboxSettings:
+    """An application that stores orders and publishes their events, instead of the producer (sim/outbox.py)."""
+
+    mode: str = field(default="outbox", metadata=_spec("choice", choices=("outbox", "dual_write")))
+    order: str = field(default="db_first", metadata=_spec("choice", choices=("db_first", "log_first")))
+    db_write_time: int | str = field(default="100us", metadata=_spec("duration", min=1))
+    linger: int | str = field(default="1ms", metadata=_spec("duration"))
+    relay_interval: int | str = field(default="5ms", metadata=_spec("duration", min=1))
+    relay_batch: int = field(default=100, metadata=_spec("count", min=1))
+
+    def __post_init__(self) -> None:
+        _validate(self, "outbox")
+
+
+@dataclass(frozen=True)
 class Reconcile:
     """The reconciliation job (the seed's daily query, on SQLite) over the source log and the sink."""
 
@@ -404,6 +419,7 @@ class Scenario:
     reconcile: Reconcile | None = None
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     payments: PaymentSettings = field(default_factory=PaymentSettings)
+    outbox: OutboxSettings | None = None
 
     def __post_init__(self) -> None:
         _validate(self, "scenario")
@@ -430,6 +446,10 @@ class Scenario:
         if mode == "at_most_once" and self.checkpoint is not None:
             raise ScenarioError("checkpoint", raw("a [checkpoint] table"),
                                 "no [checkpoint] table when pipeline.mode = 'at_most_once' (it restarts from offsets committed at poll)")
+        if self.outbox is not None and (self.workload.transactional or self.workload.producers > 1
+                                        or self.workload.resend_fraction):
+            raise ScenarioError("outbox", raw("an [outbox] table"), "one plain producer: workload.transactional = false, "
+                                "producers = 1, resend_fraction = 0 (the application takes the producer's place)")
         if self.pipeline.sink == "payments" and self.window is not None:
             raise ScenarioError("pipeline.sink", "payments", "another sink with a [window] (payments are records)")
         if self.workload.poison_every and self.window is not None:
