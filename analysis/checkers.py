@@ -14,8 +14,8 @@ from typing import Any, Protocol
 import numpy as np
 
 __all__ = ["Verdict", "INVARIANTS", "applicable", "check", "produced_ids", "no_loss", "no_duplicates", "exactly_once", "drained",
-           "checkpoints_succeed", "no_aborted_reads", "no_silent_drops", "no_double_charge", "payments_complete", "outbox_consistent", "load_balanced",
-           "SHOW_IDS"]
+           "checkpoints_succeed", "no_aborted_reads", "no_silent_drops", "no_double_charge", "payments_complete", "outbox_consistent", "saga_atomic",
+           "no_double_compensation", "load_balanced", "SHOW_IDS"]
 
 SHOW_IDS = 5  # how many example record ids a verdict carries
 
@@ -287,8 +287,51 @@ def _transactional(scenario: Any) -> bool:
 
 
 def _records(scenario: Any) -> bool:
-    """The sink holds one row per record (not panes, not payments)."""
-    return scenario is None or (getattr(scenario, "window", None) is None and not _payments(scenario))
+    """The sink holds one row per record (not panes, not payments, and there is a pipeline)."""
+    return scenario is None or (getattr(scenario, "window", None) is None and not _payments(scenario)
+                                and not _sagas(scenario))
+
+
+def _sagas(scenario: Any) -> bool:
+    return scenario is not None and getattr(scenario, "saga", None) is not None
+
+
+def _saga_effects(run: RunLike) -> tuple[np.ndarray, np.ndarray]:
+    """Per (saga, service): steps applied and compensations applied, as two (sagas x 4) arrays."""
+    saga = run.saga
+    n = len(saga["outcome"])
+    done = np.zeros((n, 4), dtype=np.int64)
+    undone = np.zeros((n, 4), dtype=np.int64)
+    do = saga["action"] == 1
+    np.add.at(done, (saga["saga"][do], saga["service"][do]), 1)
+    np.add.at(undone, (saga["saga"][~do], saga["service"][~do]), 1)
+    return done, undone
+
+
+def saga_atomic(run: RunLike) -> Verdict:
+    """Every saga ended all-committed (every step applied once, none undone) or all-compensated
+    (every step it applied undone, so nothing is left in effect)."""
+    done, undone = _saga_effects(run)
+    outcome = run.saga["outcome"]
+    net = done - undone
+    committed = (done == 1).all(axis=1) & (undone == 0).all(axis=1)
+    compensated = (net == 0).all(axis=1)
+    unfinished = np.flatnonzero(outcome < 0)
+    partial = np.flatnonzero(~committed & ~compensated)
+    evidence = {"sagas": len(outcome), "committed": int(committed.sum()), "compensated": int((compensated & ~committed).sum()),
+                "partial": len(partial), "unfinished": len(unfinished), "first_partial": _first(partial)}
+    return _judge("saga_atomic", [(partial, "sagas left partly applied"), (unfinished, "sagas never ended")],
+                  f"all {len(outcome)} sagas ended all-committed ({int(committed.sum())}) or all-compensated "
+                  f"({int((compensated & ~committed).sum())})", evidence)
+
+
+def no_double_compensation(run: RunLike) -> Verdict:
+    """No compensation took effect twice: each step is undone at most as often as it was applied."""
+    done, undone = _saga_effects(run)
+    twice = np.flatnonzero(((undone > 1) | (undone > done)).any(axis=1))
+    evidence = {"compensations": int(undone.sum()), "sagas_compensated_twice": len(twice), "first_sagas": _first(twice)}
+    return _judge("no_double_compensation", [(twice, "sagas had a compensation take effect twice")],
+                  f"no compensation took effect twice ({int(undone.sum())} compensations)", evidence)
 
 
 def _payments(scenario: Any) -> bool:
@@ -324,6 +367,8 @@ INVARIANTS: dict[str, tuple[Callable[[RunLike], Verdict], Callable[[Any], bool]]
     "no_silent_drops": (no_silent_drops, _writes_can_fail),
     "no_double_charge": (no_double_charge, _payments),
     "outbox_consistent": (outbox_consistent, _outbox),
+    "saga_atomic": (saga_atomic, _sagas),
+    "no_double_compensation": (no_double_compensation, _sagas),
     "payments_complete": (payments_complete, _payments),
     "load_balanced": (load_balanced, _parallel),
     "reconciled": (_lazy("reconciled", "reconcile"), _reconciling),

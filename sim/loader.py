@@ -10,7 +10,7 @@ from typing import Any
 
 from .errors import ScenarioError, raw
 from .scenario import (
-    NODE_FORMS, Checkpointing, Expect, Fault, NodeSpec, OutboxSettings, PaymentSettings, Pipeline, Reconcile, RetryPolicy, RunLimits, Scenario, WatermarkSettings, WindowSettings,
+    NODE_FORMS, Checkpointing, Expect, Fault, NodeSpec, OutboxSettings, PaymentSettings, Pipeline, Reconcile, RetryPolicy, RunLimits, SagaSettings, Scenario, WatermarkSettings, WindowSettings,
     is_node_name,
     Workload,
 )
@@ -19,9 +19,10 @@ __all__ = ["parse_scenario", "builtin_scenarios", "load_scenario"]
 
 _SECTIONS = {"workload": Workload, "pipeline": Pipeline, "checkpoint": Checkpointing, "window": WindowSettings,
              "watermarks": WatermarkSettings, "expect": Expect, "run": RunLimits, "reconcile": Reconcile,
-             "retry": RetryPolicy, "payments": PaymentSettings, "outbox": OutboxSettings}
+             "retry": RetryPolicy, "payments": PaymentSettings, "outbox": OutboxSettings,
+             "saga": SagaSettings}
 _TOP = ("name", "description", "seed", "workload", "pipeline", "checkpoint", "window", "watermarks", "operator",
-        "nodes", "faults", "expect", "run", "reconcile", "retry", "payments", "outbox")
+        "nodes", "faults", "expect", "run", "reconcile", "retry", "payments", "outbox", "saga")
 
 
 def _keys_of(cls: type) -> tuple[str, ...]:

@@ -55,6 +55,7 @@ class Run:
     charges: dict[str, np.ndarray] | None = None  # the payments sink: every charge made (payment_id, record_id, ...)
     payment_of: np.ndarray | None = None  # per record id: the payment it carries
     orders: np.ndarray | None = None  # [outbox]: the ids of the orders the application's database holds
+    saga: dict[str, np.ndarray] | None = None  # [saga]: the services' ledger and each saga's outcome (sim/saga.py)
     ingested_at: np.ndarray | None = None  # ingestion time: each record's event time as the source last stamped it
     replayed_in_flight: int = 0  # records an unaligned checkpoint saved in flight and a restore processed again
 
@@ -78,6 +79,8 @@ def execute(scenario: Scenario, seed: int | None = None, faults: tuple[Fault, ..
                   latency=p.network_latency, jitter=p.network_jitter, max_time=scenario.run.max_time,
                   max_events=scenario.run.max_events, boot_times={n.name: n.boot_time for n in specs})
     world.trace.add(Kind.RUN_START, 0, seed, w.records, w.partitions, MODES.index(p.mode))
+    if scenario.saga is not None:
+        return _execute_sagas(world, scenario, seed, faults, fault_kinds)
     data = draw_workload(world, scenario)
     # The workload is known up front, so each partition is sized for it (growth still works past it).
     sizes = np.bincount(partition_for(data.keys, w.partitions), minlength=w.partitions)
@@ -136,3 +139,18 @@ def execute(scenario: Scenario, seed: int | None = None, faults: tuple[Fault, ..
         sources=tuple({"subtask": i, "partitions": len(range(i, w.partitions, job.source_parallelism)),
                        "backpressured_us": job.source_backpressured[i]} for i in range(job.source_parallelism)),
     )
+
+
+def _execute_sagas(world: World, scenario: Scenario, seed: int, faults: tuple[Fault, ...], fault_kinds) -> Run:
+    """A `[saga]` scenario: the orchestrator and its services instead of the pipeline."""
+    from .saga import SagaSystem
+
+    system = SagaSystem(world, scenario)
+    fault_kinds.install(world, faults)
+    system.start()
+    status = world.run()
+    empty = np.zeros(0, dtype=np.int64)
+    source = {name: empty for name in ("record_id", "key", "partition", "offset", "event_time", "value", "state")}
+    return Run(scenario=scenario.with_faults(faults), seed=seed, status=status, end_time=world.end_time,
+               events=world.events, trace=world.trace.freeze(), source=source, sink={"record_id": empty},
+               sink_writes=0, committed=(), checkpoints_completed=0, restarts=0, saga=system.results())

@@ -17,7 +17,7 @@ from .errors import ScenarioError, raw
 
 __all__ = [
     "MODES", "SINKS", "NODES", "FAULT_KINDS", "node_names", "is_node_name",
-    "Workload", "Pipeline", "Checkpointing", "Reconcile", "RetryPolicy", "PaymentSettings", "OutboxSettings", "WindowSettings", "WatermarkSettings", "NodeSpec", "Fault", "Expect", "RunLimits", "Scenario",
+    "Workload", "Pipeline", "Checkpointing", "Reconcile", "RetryPolicy", "PaymentSettings", "OutboxSettings", "SagaSettings", "WindowSettings", "WatermarkSettings", "NodeSpec", "Fault", "Expect", "RunLimits", "Scenario",
     "load_scenario", "builtin_scenarios", "parse_scenario",
 ]
 
@@ -34,23 +34,26 @@ JOB_NODES = ("source", "processor", "sink", "coordinator")
 #: instance i and `source-i` source subtask i (i >= 1; instance 0 and subtask 0 keep `producer`
 #: and `source`).
 EXTRA_NODE_KINDS = ("producer", "source")
-NODE_FORMS = ", ".join(NODES) + ", or producer-N / source-N (N >= 1) for extra producers and source subtasks"
+#: The nodes of a `[saga]` scenario, beside NODES: the orchestrator and its four services.
+SAGA_NODES = ("orchestrator", "order", "payment", "inventory", "shipping")
+NODE_FORMS = (", ".join(NODES) + ", or producer-N / source-N (N >= 1) for extra producers and source subtasks"
+              ", or orchestrator, order, payment, inventory, shipping in a [saga] scenario")
 
 
 def is_node_name(name) -> bool:
     """Whether `name` can name a node in some scenario (NODES, or an extra producer or source)."""
     if not isinstance(name, str):
         return False
-    if name in NODES:
+    if name in NODES or name in SAGA_NODES:
         return True
     kind, _, number = name.partition("-")
     return kind in EXTRA_NODE_KINDS and number.isdigit() and number[0] != "0"
 
 
-def node_names(producers: int = 1, sources: int = 1) -> tuple[str, ...]:
-    """The nodes of a run, in trace order: NODES, then extra producers, then extra source subtasks."""
+def node_names(producers: int = 1, sources: int = 1, saga: bool = False) -> tuple[str, ...]:
+    """The nodes of a run, in trace order: NODES, extra producers, extra source subtasks, saga nodes."""
     return (NODES + tuple(f"producer-{i}" for i in range(1, producers))
-            + tuple(f"source-{i}" for i in range(1, sources)))
+            + tuple(f"source-{i}" for i in range(1, sources)) + (SAGA_NODES if saga else ()))
 #: crash: a node stops and restarts. The sink faults (node = "sink") last `down_for` from `at`:
 #: sink_fail, every write fails; sink_slow, every write takes `slow_by` longer; sink_ack_lost,
 #: every write is applied but its acknowledgement is lost, so the sink sees a timeout.
@@ -378,6 +381,18 @@ class OutboxSettings:
 
 
 @dataclass(frozen=True)
+class SagaSettings:
+    """Sagas with compensation instead of the pipeline (sim/saga.py): one per workload record."""
+
+    failure_rate: float = field(default=0.3, metadata=_spec("fraction"))
+    idempotent_steps: bool = field(default=True, metadata=_spec("flag"))
+    idempotent_compensations: bool = field(default=True, metadata=_spec("flag"))
+
+    def __post_init__(self) -> None:
+        _validate(self, "saga")
+
+
+@dataclass(frozen=True)
 class Reconcile:
     """The reconciliation job (the seed's daily query, on SQLite) over the source log and the sink."""
 
@@ -420,6 +435,7 @@ class Scenario:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     payments: PaymentSettings = field(default_factory=PaymentSettings)
     outbox: OutboxSettings | None = None
+    saga: SagaSettings | None = None
 
     def __post_init__(self) -> None:
         _validate(self, "scenario")
@@ -446,6 +462,9 @@ class Scenario:
         if mode == "at_most_once" and self.checkpoint is not None:
             raise ScenarioError("checkpoint", raw("a [checkpoint] table"),
                                 "no [checkpoint] table when pipeline.mode = 'at_most_once' (it restarts from offsets committed at poll)")
+        if self.saga is not None and (self.window is not None or self.outbox is not None or self.checkpoint is not None):
+            raise ScenarioError("saga", raw("a [saga] table"), "no [window], [outbox] or [checkpoint] with it "
+                                "(the sagas take the pipeline's place)")
         if self.outbox is not None and (self.workload.transactional or self.workload.producers > 1
                                         or self.workload.resend_fraction):
             raise ScenarioError("outbox", raw("an [outbox] table"), "one plain producer: workload.transactional = false, "
@@ -496,7 +515,7 @@ class Scenario:
     @property
     def node_names(self) -> tuple[str, ...]:
         """This scenario's nodes, in trace order (see `node_names`)."""
-        return node_names(self.workload.producers, self.pipeline.source_parallelism)
+        return node_names(self.workload.producers, self.pipeline.source_parallelism, self.saga is not None)
 
     def node_spec(self, name: str) -> NodeSpec:
         """The scenario's settings for node `name` (defaults if it has no [nodes.NAME] table)."""

@@ -57,6 +57,8 @@ class Kind(IntEnum):
     RETRY = 30
     DEAD_LETTER = 31
     REPLAY = 32
+    SAGA_STEP = 33
+    SAGA_END = 34
 
 
 class Msg(IntEnum):
@@ -78,6 +80,7 @@ class Msg(IntEnum):
     INIT = 14  # producer -> broker: a transactional producer starts (a new epoch)
     END_TXN = 15  # producer -> broker: commit or abort a transaction (ref: txn, commit)
     HEARTBEAT = 16  # consumer -> broker: still alive, in a consumer group (ref: member, generation)
+    SAGA = 17  # orchestrator -> service: a saga step or compensation (ref: saga, service * action)
 
 
 #: What a, b, c and d mean for each kind (unused fields are 0).
@@ -118,6 +121,9 @@ FIELDS: dict[Kind, tuple[str, str, str, str]] = {
     Kind.RETRY: ("partition", "first_offset", "attempt", "delay_us"),
     Kind.DEAD_LETTER: ("partition", "first_offset", "count", "retries"),
     Kind.REPLAY: ("records", "depth_after", "", ""),
+    # sagas (sim/saga.py): a service applied an action (1 step, -1 compensation); a saga ended
+    Kind.SAGA_STEP: ("saga", "service", "action", "applied"),
+    Kind.SAGA_END: ("saga", "committed", "", ""),
 }
 
 _WIDTH = 7

@@ -66,6 +66,7 @@ class RunResult:
     subtasks: tuple[dict[str, int], ...] = ()  # per processor subtask: records, busy_us, max_queued_records
     sources: tuple[dict[str, int], ...] = ()  # per source subtask: partitions, backpressured_us
     reconciliation: tuple[dict[str, Any], ...] = ()  # the reconciliation job's rows (with [reconcile])
+    sagas: dict[str, int] | None = None  # [saga]: sagas, committed, compensated, partial, unfinished
     payments: dict[str, int] | None = None  # the payments sink: payments, applied, charges, charged twice or more
     dlq: dict[str, int] | None = None  # record pipelines: dead-lettered, still waiting (depth), max depth, replayed, skipped
 
@@ -101,6 +102,7 @@ class RunResult:
             "reconciliation": [dict(r) for r in self.reconciliation],
             "dlq": None if self.dlq is None else dict(self.dlq),
             "payments": None if self.payments is None else dict(self.payments),
+            "sagas": None if self.sagas is None else dict(self.sagas),
             "trace": {"events": self.trace_events, "bytes": self.trace_bytes, "sha256": self.trace_sha256},
         }
 
@@ -136,6 +138,8 @@ def result_of(finished: Run) -> RunResult:
         late_records=len(finished.late["record_id"]) + finished.late_dropped if windowed else None,
         parallelism=s.pipeline.parallelism, subtasks=finished.subtasks, sources=finished.sources,
         reconciliation=tuple(by_name["reconciled"].evidence["rows"]) if "reconciled" in by_name else (),
+        sagas=None if finished.saga is None else {
+            k: by_name["saga_atomic"].evidence[k] for k in ("sagas", "committed", "compensated", "partial", "unfinished")},
         payments=None if finished.charges is None else {
             "payments": by_name["payments_complete"].evidence["payments"], "applied": len(finished.sink["record_id"]),
             "charges": by_name["no_double_charge"].evidence["charges"],

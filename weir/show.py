@@ -69,15 +69,23 @@ def print_run(result: RunResult, out: Console) -> None:
     out.print(f"[bold]{r.scenario}[/]  seed {r.seed}")
     if r.description:
         out.print(f"  {r.description}", overflow="fold")
-    if r.panes is None:
-        output = f"sink {r.sink}"
-    else:  # a windowed job writes panes to the results table: upserted, or through two-phase commit
-        output = "window results (" + ("two-phase commit" if r.sink == "transactional" else "upserted") + ")"
-    out.print(f"  mode {r.mode}, {output}, {r.records} records in {r.partitions} partitions, batch size {r.batch_size}")
+    if r.sagas is not None:
+        out.print(f"  {r.records} sagas: order -> payment -> inventory -> shipping, compensated last first on failure")
+    else:
+        if r.panes is None:
+            output = f"sink {r.sink}"
+        else:  # a windowed job writes panes to the results table: upserted, or through two-phase commit
+            output = "window results (" + ("two-phase commit" if r.sink == "transactional" else "upserted") + ")"
+        out.print(f"  mode {r.mode}, {output}, {r.records} records in {r.partitions} partitions, "
+                  f"batch size {r.batch_size}")
     out.print("  faults: " + ("; ".join(r.faults) if r.faults else "none"))
     out.print(f"  ended: {r.status} at t={format_duration(r.end_time_us)} after {r.events} events; "
               f"{r.restarts} job restart(s), {r.checkpoints} checkpoint(s) completed")
-    if r.panes is not None:
+    if r.sagas is not None:
+        g = r.sagas
+        out.print(f"  sagas: {g['committed']} committed, {g['compensated']} compensated, {g['partial']} left partly "
+                  f"applied, {g['unfinished']} unfinished")
+    elif r.panes is not None:
         out.print(f"  windows: {r.panes} panes written for {r.produced} produced records; "
                   f"{r.late_records} records too late for their windows")
     elif r.payments is not None:
