@@ -98,7 +98,7 @@ def execute(scenario: Scenario, seed: int | None = None, faults: tuple[Fault, ..
         sink = PaymentsSink(data.payment_of, systems, scenario.payments.dedup, scenario.payments.ttl,
                             scenario.payments.lock_ttl)
     else:
-        sink = p.sink_spec.build() if p.sink_spec is not None else make_sink(p.sink, len(data.keys) + 16)
+        sink = p.sink_spec.build() if p.sink_spec is not None else make_sink(p.sink, len(data.keys) + 16, p.dedup_key)
     results = WindowResults() if scenario.window else None
     store = CheckpointStore(scenario.checkpoint.retain) if scenario.checkpoint else None
     job = Job(world, scenario, broker, sink, store, producer, results)

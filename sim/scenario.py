@@ -126,6 +126,7 @@ class Pipeline:
     isolation: str = field(default="read_uncommitted", metadata=_spec("choice", choices=("read_uncommitted", "read_committed")))
     sink: str | None = field(default=None, metadata=_spec("component", choices=SINKS, base=_sink_base, optional=True))
     sink_params: dict = field(default_factory=dict, metadata=_spec("params"))
+    dedup_key: tuple[str, ...] = field(default=("record_id",), metadata=_spec("names", choices=lambda: _dedup_columns()))
     batch_size: int = field(default=100, metadata=_spec("count", min=1))
     max_in_flight: int = field(default=4, metadata=_spec("count", min=1))
     parallelism: int = field(default=1, metadata=_spec("count", min=1))
@@ -159,6 +160,10 @@ class Pipeline:
         if self.mode == "exactly_once" and self.offset_commit != "on_checkpoint":
             raise ScenarioError("pipeline.offset_commit", self.offset_commit,
                                 "'on_checkpoint' when pipeline.mode = 'exactly_once' (offsets live in checkpoints)")
+        if not self.dedup_key:
+            raise ScenarioError("pipeline.dedup_key", [], "a list of one or more of " + ", ".join(_dedup_columns()))
+        if self.dedup_key != ("record_id",) and self.sink != "upsert":
+            raise ScenarioError("pipeline.dedup_key", list(self.dedup_key), "['record_id'] unless pipeline.sink = 'upsert'")
         if self.heartbeat_interval >= self.session_timeout:
             raise ScenarioError("pipeline.heartbeat_interval", self.heartbeat_interval,
                                 f"less than pipeline.session_timeout ({self.session_timeout}us)")
@@ -301,6 +306,11 @@ class Fault:
                 "sink_slow": f"sink writes {format_duration(self.slow_by)} slower",
                 "sink_ack_lost": "sink write acknowledgements lost"}[self.kind]
         return f"t={format_duration(self.at)} {what} for {format_duration(self.down_for)}"
+
+
+def _dedup_columns() -> tuple[str, ...]:
+    from .sinks import DEDUP_COLUMNS
+    return DEDUP_COLUMNS
 
 
 def _invariant_names() -> tuple[str, ...]:

@@ -2,7 +2,7 @@
 
 - `AppendSink` writes every row it is given, like a file or an append-only table: a replayed batch
   becomes duplicate rows.
-- `UpsertSink` runs real SQL on SQLite: `INSERT ... ON CONFLICT (record_id) DO UPDATE`, the
+- `UpsertSink` runs real SQL on SQLite: `INSERT ... ON CONFLICT (dedup key) DO UPDATE`, the
   statement a user would write for an idempotent sink, so a replayed batch overwrites its own rows.
 """
 
@@ -15,7 +15,8 @@ import numpy as np
 from .batch import Column, RecordBatch
 from .components import Sink
 
-__all__ = ["AppendSink", "UpsertSink", "TransactionalSink", "WindowResults", "make_sink", "SINK_COLUMNS"]
+__all__ = ["AppendSink", "UpsertSink", "TransactionalSink", "WindowResults", "make_sink", "SINK_COLUMNS",
+           "DEDUP_COLUMNS"]
 
 SINK_COLUMNS = ("record_id", "key", "partition", "offset", "value", "written_at")
 
@@ -48,51 +49,60 @@ class AppendSink(Sink):
         pass
 
 
-_DDL = """
-CREATE TABLE sink (
-    record_id  INTEGER PRIMARY KEY,
-    key        INTEGER NOT NULL,
-    partition  INTEGER NOT NULL,
-    "offset"   INTEGER NOT NULL,
-    value      INTEGER NOT NULL,
-    written_at INTEGER NOT NULL
-)
-"""
+#: Columns an upsert sink's dedup key may use (event_date is the record's event time in whole days).
+DEDUP_COLUMNS = ("record_id", "key", "partition", "offset", "event_time", "event_date", "written_at")
+_DAY_US = 86_400_000_000
+_UPSERT_COLUMNS = ("record_id", "key", "partition", '"offset"', "event_time", "event_date", "value", "written_at")
 
-_UPSERT = """
-INSERT INTO sink (record_id, key, partition, "offset", value, written_at)
-VALUES (?, ?, ?, ?, ?, ?)
-ON CONFLICT (record_id) DO UPDATE SET
-    key = excluded.key,
-    partition = excluded.partition,
-    "offset" = excluded."offset",
-    value = excluded.value,
-    written_at = excluded.written_at
-"""
+
+def _quoted(column: str) -> str:
+    return '"offset"' if column == "offset" else column
 
 
 class UpsertSink(Sink):
-    """An idempotent table on SQLite, keyed by record id."""
+    """An idempotent table on SQLite: `INSERT ... ON CONFLICT (dedup key) DO UPDATE`.
+
+    The dedup key is one or more columns (`pipeline.dedup_key`, by default the record id; e.g.
+    `["record_id", "event_date"]` for the seed's `transaction_id, event_date`); it is the table's
+    UNIQUE constraint and the statement's conflict target, so the statement a user would write is
+    the one that runs. A replayed record overwrites its own row; a key that does not identify a
+    record overwrites other records' rows.
+    """
 
     kind = "upsert"
 
-    def __init__(self, capacity: int = 1024):
+    def __init__(self, capacity: int = 1024, dedup_key: tuple[str, ...] = ("record_id",)):
+        self.dedup_key = tuple(dedup_key)
+        key = ", ".join(_quoted(c) for c in self.dedup_key)
         self._db = sqlite3.connect(":memory:", isolation_level=None)
-        self._db.execute(_DDL)
+        self._db.execute(
+            "CREATE TABLE sink (record_id INTEGER NOT NULL, key INTEGER NOT NULL, partition INTEGER NOT NULL, "
+            '"offset" INTEGER NOT NULL, event_time INTEGER NOT NULL, event_date INTEGER NOT NULL, '
+            f"value INTEGER NOT NULL, written_at INTEGER NOT NULL, UNIQUE ({key}))")
+        others = [c for c in _UPSERT_COLUMNS if c not in {_quoted(k) for k in self.dedup_key}]
+        self._upsert = (f"INSERT INTO sink ({', '.join(_UPSERT_COLUMNS)}) VALUES ({', '.join('?' * len(_UPSERT_COLUMNS))}) "
+                        f"ON CONFLICT ({key}) DO UPDATE SET " + ", ".join(f"{c} = excluded.{c}" for c in others))
+        self._by_record = self.dedup_key == ("record_id",)
         # Which record ids have a row: bookkeeping for the trace's rewrite count only (the table is
         # the truth); SQLite's count(*) is a full scan, too slow to ask on every batch.
         self._has_row = np.zeros(max(capacity, 16), dtype=bool)
+        self._rows = 0
 
     def write(self, batch: RecordBatch, value: np.ndarray, written_at: int) -> int:
         """Upsert the batch's rows in one transaction; return how many rows already existed."""
         n = len(batch)
         ids = batch.record_id.tolist()
-        rows = zip(ids, batch.key.tolist(), [batch.partition_id] * n, batch.offset.tolist(), value.tolist(),
-                   [written_at] * n)
+        times = batch.event_time.tolist()
+        rows = zip(ids, batch.key.tolist(), [batch.partition_id] * n, batch.offset.tolist(), times,
+                   [t // _DAY_US for t in times], value.tolist(), [written_at] * n)
         db = self._db
         db.execute("BEGIN")
-        db.executemany(_UPSERT, rows)
+        db.executemany(self._upsert, rows)
         db.execute("COMMIT")
+        if not self._by_record:  # another key: count the table (a scan) to know what was new
+            rows_now = db.execute("SELECT count(*) FROM sink").fetchone()[0]
+            rewritten, self._rows = n - (rows_now - self._rows), rows_now
+            return rewritten
         top = int(batch.record_id.max()) + 1 if n else 0
         if top > len(self._has_row):
             self._has_row = np.concatenate([self._has_row, np.zeros(max(top, 2 * len(self._has_row)) - len(self._has_row), bool)])
@@ -102,7 +112,8 @@ class UpsertSink(Sink):
 
     def contents(self) -> dict[str, np.ndarray]:
         """The table's rows, by record id."""
-        rows = self._db.execute('SELECT record_id, key, partition, "offset", value, written_at FROM sink ORDER BY record_id').fetchall()
+        rows = self._db.execute('SELECT record_id, key, partition, "offset", value, written_at FROM sink '
+                                "ORDER BY record_id, written_at").fetchall()
         data = np.array(rows, dtype=np.int64).reshape(-1, len(SINK_COLUMNS))
         return {name: np.ascontiguousarray(data[:, i]) for i, name in enumerate(SINK_COLUMNS)}
 
@@ -110,8 +121,10 @@ class UpsertSink(Sink):
         self._db.close()
 
 
-def make_sink(kind: str, capacity: int = 1024) -> Sink:
-    return {"append": AppendSink, "upsert": UpsertSink, "transactional": TransactionalSink}[kind](capacity)
+def make_sink(kind: str, capacity: int = 1024, dedup_key: tuple[str, ...] = ("record_id",)) -> Sink:
+    if kind == "upsert":
+        return UpsertSink(capacity, dedup_key)
+    return {"append": AppendSink, "transactional": TransactionalSink}[kind](capacity)
 
 
 _RESULTS_DDL = (

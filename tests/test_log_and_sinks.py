@@ -175,3 +175,27 @@ def test_extra_nodes_must_exist_in_the_scenario():
         Fault(node="producer-0")
     assert e.value.key == "faults.node"
     assert Scenario(workload=Workload(producers=3), faults=(Fault(node="producer-2"),)).node_names[-1] == "producer-2"
+
+
+def test_upsert_dedup_key_is_the_conflict_target():
+    import numpy as np
+    import pytest
+
+    from sim.batch import RecordBatch
+    from sim.errors import ScenarioError
+    from sim.scenario import Pipeline
+    batch = RecordBatch(0, 0, np.array([1, 2, 3]), np.array([7, 7, 8]), np.array([5, 6, 7]), np.array([1, 1, 1]))
+    by_txn_and_day = UpsertSink(16, ("record_id", "event_date"))
+    assert "ON CONFLICT (record_id, event_date) DO UPDATE" in by_txn_and_day._upsert
+    assert by_txn_and_day.write(batch, np.array([10, 20, 30]), 0) == 0
+    assert by_txn_and_day.write(batch, np.array([10, 20, 30]), 1) == 3  # a replay overwrites its own rows
+    assert by_txn_and_day.contents()["record_id"].tolist() == [1, 2, 3]
+    by_account = UpsertSink(16, ("key",))  # not a record's identity: records overwrite each other
+    assert by_account.write(batch, np.array([10, 20, 30]), 0) == 1
+    assert sorted(by_account.contents()["record_id"].tolist()) == [2, 3]
+    with pytest.raises(ScenarioError) as e:
+        Pipeline(sink="append", dedup_key=("key",))
+    assert e.value.key == "pipeline.dedup_key"
+    with pytest.raises(ScenarioError) as e:
+        Pipeline(sink="upsert", dedup_key=("amount",))
+    assert e.value.key == "pipeline.dedup_key"
