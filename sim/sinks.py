@@ -75,10 +75,13 @@ class UpsertSink(Sink):
         self.dedup_key = tuple(dedup_key)
         key = ", ".join(_quoted(c) for c in self.dedup_key)
         self._db = sqlite3.connect(":memory:", isolation_level=None)
+        # keyed by record id alone, the key is the rowid (INTEGER PRIMARY KEY): no second index to keep
+        by_record = self.dedup_key == ("record_id",)
         self._db.execute(
-            "CREATE TABLE sink (record_id INTEGER NOT NULL, key INTEGER NOT NULL, partition INTEGER NOT NULL, "
-            '"offset" INTEGER NOT NULL, event_time INTEGER NOT NULL, event_date INTEGER NOT NULL, '
-            f"value INTEGER NOT NULL, written_at INTEGER NOT NULL, UNIQUE ({key}))")
+            f"CREATE TABLE sink (record_id INTEGER {'PRIMARY KEY' if by_record else 'NOT NULL'}, key INTEGER NOT NULL, "
+            'partition INTEGER NOT NULL, "offset" INTEGER NOT NULL, event_time INTEGER NOT NULL, '
+            "event_date INTEGER NOT NULL, value INTEGER NOT NULL, written_at INTEGER NOT NULL"
+            + ("" if by_record else f", UNIQUE ({key})") + ")")
         others = [c for c in _UPSERT_COLUMNS if c not in {_quoted(k) for k in self.dedup_key}]
         self._upsert = (f"INSERT INTO sink ({', '.join(_UPSERT_COLUMNS)}) VALUES ({', '.join('?' * len(_UPSERT_COLUMNS))}) "
                         f"ON CONFLICT ({key}) DO UPDATE SET " + ", ".join(f"{c} = excluded.{c}" for c in others))

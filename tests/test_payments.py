@@ -61,3 +61,18 @@ def test_dedup_holds_for_any_crash(node, at, down_for):
     verdicts = {v.invariant: v for v in check(execute(s))}
     assert verdicts["no_double_charge"].held and verdicts["payments_complete"].held, (
         f"{node} down at {at}us for {down_for}us, seed {s.seed}: {verdicts['no_double_charge'].summary}")
+
+
+def test_payments_complete_fails_when_a_payment_was_never_charged():
+    from types import SimpleNamespace
+
+    from analysis.checkers import no_double_charge, payments_complete
+    ids = np.arange(4, dtype=np.int64)
+    run = SimpleNamespace(source={"record_id": ids, "state": np.zeros(4, dtype=np.int64)},
+                          payment_of=np.array([0, 1, 2, 0]),  # record 3 re-sends payment 0
+                          charges={"payment_id": np.array([0, 1, 0]), "amount": np.array([5, 6, 5])},
+                          sink={"payment_id": np.array([0, 1])})
+    v = payments_complete(run)
+    assert not v.held and v.evidence["first_missing_ids"] == [2]
+    d = no_double_charge(run)
+    assert not d.held and d.evidence["overcharged_amount"] == 5 and d.evidence["first_payment_ids"] == [0]
