@@ -118,6 +118,20 @@ def main() -> None:
         base_rate = base_rate or rate
         print(f"  parallelism {parallelism}, {sources} source subtask(s) {rate:>12,.0f} rec/s   "
               f"{rate / base_rate:.2f} of parallelism 1")
+    print("explore: runs per second on exactly_once_crash (5s), and finding + shrinking commit_before_ack:")
+    from faults.explore import explore
+    from sim.scenario import load_scenario
+    report = explore(load_scenario("exactly_once_crash"), budget_s=5, seed=0)
+    print(f"  exactly_once_crash: {report.runs} runs in {report.seconds:.1f}s = {report.runs_per_second:.1f} runs/s, "
+          f"{'nothing broken' if report.counterexample is None else 'BROKEN'}")
+    found = []
+    for seed in range(5):
+        report = explore(load_scenario("commit_before_ack"), budget_s=60, seed=seed)
+        assert report.counterexample is not None, f"explore seed {seed} did not refute commit_before_ack"
+        found.append((report.seconds, report.runs, report.shrink_runs, len(report.counterexample.faults)))
+    times = sorted(f[0] for f in found)
+    print(f"  commit_before_ack, 5 search seeds: found and shrunk in a median {statistics.median(times):.2f}s "
+          f"(runs to find {[f[1] for f in found]}, to shrink {[f[2] for f in found]}, faults left {[f[3] for f in found]})")
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak resident memory of this process: {peak:.0f} MB")
     print(f"weir/bare-simpy throughput ratio: {ratio_500:.2f}")

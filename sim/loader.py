@@ -15,7 +15,7 @@ from .scenario import (
     Workload,
 )
 
-__all__ = ["parse_scenario", "builtin_scenarios", "load_scenario"]
+__all__ = ["parse_scenario", "builtin_scenarios", "load_scenario", "load_faults", "faults_toml"]
 
 _SECTIONS = {"workload": Workload, "pipeline": Pipeline, "checkpoint": Checkpointing, "window": WindowSettings,
              "watermarks": WatermarkSettings, "expect": Expect, "run": RunLimits, "reconcile": Reconcile,
@@ -74,18 +74,58 @@ def parse_scenario(doc: dict, default_name: str = "scenario") -> Scenario:
             specs.append(_table(table, f"nodes.{name}", NodeSpec, {"name": name}))
         kwargs["nodes"] = tuple(specs)
     if "faults" in doc:
-        faults = doc["faults"]
-        if not isinstance(faults, list):
-            raise ScenarioError("faults", faults, "an array of tables [[faults]]")
-        out = []
-        for i, table in enumerate(faults):
-            try:
-                out.append(_table(table, "faults", Fault))
-            except ScenarioError as e:
-                key = e.key.replace("faults", f"faults[{i}]", 1)
-                raise ScenarioError(key, e.got, e.accepts) from None
-        kwargs["faults"] = tuple(out)
+        kwargs["faults"] = _parse_faults(doc["faults"])
     return Scenario(**kwargs)
+
+
+def _parse_faults(faults: Any) -> tuple[Fault, ...]:
+    if not isinstance(faults, list):
+        raise ScenarioError("faults", faults, "an array of tables [[faults]]")
+    out = []
+    for i, table in enumerate(faults):
+        try:
+            out.append(_table(table, "faults", Fault))
+        except ScenarioError as e:
+            key = e.key.replace("faults", f"faults[{i}]", 1)
+            raise ScenarioError(key, e.got, e.accepts) from None
+    return tuple(out)
+
+
+def _read_toml(path: Path, shown: str) -> dict:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise ScenarioError("(file)", raw(f"an unreadable file ({e.__class__.__name__})"), "a UTF-8 TOML file", shown) from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ScenarioError("(file)", raw(f"text that is not TOML ({e})"), "a TOML document", shown) from None
+
+
+def load_faults(path: str | Path) -> tuple[Fault, ...]:
+    """A fault schedule from a TOML file of `[[faults]]` tables (what `weir explore` writes)."""
+    path = Path(path)
+    if not path.exists():
+        raise ScenarioError("--faults", str(path), "a path to a TOML file of [[faults]] tables")
+    doc = _read_toml(path, str(path))
+    try:
+        for k in doc:
+            if k != "faults":
+                raise ScenarioError(k, raw("an unknown key"), "only [[faults]] tables")
+        return _parse_faults(doc.get("faults", []))
+    except ScenarioError as e:
+        raise e.in_file(str(path)) from None
+
+
+def faults_toml(faults: tuple[Fault, ...], header: str = "") -> str:
+    """The schedule as `[[faults]]` tables, durations in whole microseconds (read back by load_faults)."""
+    lines = [f"# {line}" for line in header.splitlines()] + ([""] if header else [])
+    for f in faults:
+        lines += ["[[faults]]", f'kind = "{f.kind}"', f'node = "{f.node}"', f"at = {f.at}", f"down_for = {f.down_for}"]
+        if f.kind == "sink_slow":
+            lines.append(f"slow_by = {f.slow_by}")
+        lines.append("")
+    return "\n".join(lines)
 
 
 def builtin_scenarios() -> dict[str, Path]:
@@ -109,14 +149,7 @@ def load_scenario(ref: str | Path) -> Scenario:
         if not path.exists():
             raise ScenarioError("scenario", ref, "a built-in name (see `weir list`: " + ", ".join(builtin) + ") or a path to a .toml file")
     shown = ref if ref not in builtin or Path(ref).exists() else f"{ref} ({path.name})"
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise ScenarioError("(file)", raw(f"an unreadable file ({e.__class__.__name__})"), "a UTF-8 TOML file", shown) from None
-    try:
-        doc = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        raise ScenarioError("(file)", raw(f"text that is not TOML ({e})"), "a TOML document", shown) from None
+    doc = _read_toml(path, shown)
     from .components import SEARCH_PATHS
     SEARCH_PATHS.append(path.resolve().parent)  # components named in the file import from its folder
     try:

@@ -1,7 +1,8 @@
 """weir: deterministic simulation and chaos testing for data pipelines.
 
 The public API: `run` a scenario with a seed and get a `RunResult`; `load_scenario` from a file or
-by built-in name; build a `Scenario` in Python from its parts.
+by built-in name; build a `Scenario` in Python from its parts; `explore` a scenario for a fault
+schedule that breaks its claims.
 """
 
 from analysis.checkers import INVARIANTS, Verdict, check
@@ -10,11 +11,12 @@ from sim.components import ComponentSpec, Operator, Sink, Source, WatermarkStrat
 from sim.errors import ScenarioError, SimulationError, WeirError
 from sim.run import Run, execute
 from sim.scenario import (
-    Checkpointing, Expect, Fault, NodeSpec, Pipeline, RunLimits, Scenario, Workload, builtin_scenarios,
-    load_scenario,
+    Checkpointing, Expect, Fault, NodeSpec, OutboxSettings, PaymentSettings, Pipeline, Reconcile, RetryPolicy,
+    RunLimits, SagaSettings, Scenario, WatermarkSettings, WindowSettings, Workload, builtin_scenarios, load_scenario,
 )
+from sim.loader import faults_toml, load_faults
 
-from .api import SPECTRUM, Expectation, RunResult, result_of, run, spectrum
+from .api import SPECTRUM, Expectation, RunResult, explore, result_of, run, spectrum
 
 __version__ = "0.1.0"
 
@@ -22,5 +24,7 @@ __all__ = [
     "INVARIANTS", "Verdict", "check", "ScenarioError", "SimulationError", "WeirError", "Run", "execute",
     "Checkpointing", "Expect", "Fault", "NodeSpec", "Pipeline", "RunLimits", "Scenario", "Workload",
     "builtin_scenarios", "load_scenario", "SPECTRUM", "Expectation", "RunResult", "result_of", "run", "spectrum",
+    "explore", "load_faults", "faults_toml", "OutboxSettings", "PaymentSettings", "Reconcile", "RetryPolicy",
+    "SagaSettings", "WatermarkSettings", "WindowSettings",
     "RecordBatch", "ComponentSpec", "Operator", "Sink", "Source", "WatermarkStrategy",
 ]

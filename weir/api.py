@@ -13,7 +13,7 @@ from analysis.checkers import Verdict, check, produced_ids
 from sim.run import Run, execute
 from sim.scenario import Fault, Scenario, load_scenario
 
-__all__ = ["RunResult", "Expectation", "run", "result_of", "spectrum", "SPECTRUM"]
+__all__ = ["RunResult", "Expectation", "run", "result_of", "spectrum", "SPECTRUM", "explore", "claims_of"]
 
 SPECTRUM = ("at_most_once_crash", "at_least_once_crash", "exactly_once_crash")
 
@@ -156,6 +156,22 @@ def run(scenario: Scenario | str, seed: int | None = None, faults: tuple[Fault, 
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
     return result_of(execute(scenario, seed, faults))
+
+
+def claims_of(scenario: Scenario) -> tuple[str, ...]:
+    """What `explore` tries to break: the scenario's `expect.hold` invariants, and drained."""
+    from faults.explore import claims
+    return claims(scenario)
+
+
+def explore(scenario: Scenario | str, budget_s: float = 60.0, seed: int = 0, progress=None):
+    """Search crash schedules and seeds for a run that breaks a claim of the scenario, and shrink
+    it (faults.explore). Returns an ExploreReport; its `counterexample` replays with
+    `run(counterexample.scenario, counterexample.seed, counterexample.faults)`."""
+    from faults.explore import explore as search
+    if not isinstance(scenario, Scenario):
+        scenario = load_scenario(scenario)
+    return search(scenario, budget_s, seed, progress=progress)
 
 
 def spectrum(seed: int = 1) -> tuple[RunResult, ...]:

@@ -6,8 +6,12 @@ import argparse
 import json
 import sys
 
-from sim.errors import WeirError
+from dataclasses import replace
+from pathlib import Path
+
+from sim.errors import ScenarioError, WeirError
 from sim.scenario import builtin_scenarios, load_scenario
+from sim.loader import load_faults
 
 from . import api, show
 
@@ -24,14 +28,22 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(EXIT_BAD_INPUT)
 
 
-def _seed(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--seed: got {text!r}; accepts a whole number >= 0") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"--seed: got {value}; accepts a whole number >= 0")
-    return value
+def _number(option: str, cast, ok, accepts: str):
+    """An argparse type: `cast` the text, and accept it if `ok(value)`; else a one-line error."""
+    def parse(text: str):
+        try:
+            value = cast(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{option}: got {text!r}; accepts {accepts}") from None
+        if not ok(value):
+            raise argparse.ArgumentTypeError(f"{option}: got {text}; accepts {accepts}")
+        return value
+    return parse
+
+
+_seed = _number("--seed", int, lambda v: v >= 0, "a whole number >= 0")
+_count = _number("--records", int, lambda v: v >= 1, "a whole number >= 1")
+_seconds = _number("--budget", float, lambda v: v > 0, "a number of seconds > 0")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -42,6 +54,13 @@ def _parser() -> argparse.ArgumentParser:
     p_run.add_argument("scenario", help="a built-in scenario name (see `weir list`) or a path to a TOML file")
     p_run.add_argument("--seed", type=_seed, default=None, help="the seed (default: the scenario's)")
     p_run.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    p_run.add_argument("--faults", default=None, help="a TOML file of [[faults]] tables to run instead of the scenario's")
+    p_run.add_argument("--records", type=_count, default=None, help="run with this many records (workload.records)")
+    p_explore = sub.add_parser("explore", help="search crash schedules for a run that breaks the scenario's claims")
+    p_explore.add_argument("scenario", help="a built-in scenario name or a path to a TOML file")
+    p_explore.add_argument("--budget", type=_seconds, default=60.0, help="seconds to search (default 60)")
+    p_explore.add_argument("--seed", type=_seed, default=0, help="the search's seed (default 0)")
+    p_explore.add_argument("--out", default=".", help="where to write the fault schedule it finds (default: here)")
     p_demo = sub.add_parser("demo", help="the delivery-semantics spectrum, measured side by side")
     p_demo.add_argument("--seed", type=_seed, default=1, help="the seed for all three runs (default 1)")
     p_demo.add_argument("--json", action="store_true", help="print a JSON array instead of the table")
@@ -59,7 +78,11 @@ def _cmd_list(args, out) -> int:
 
 
 def _cmd_run(args, out) -> int:
-    result = api.run(load_scenario(args.scenario), args.seed)
+    scenario = load_scenario(args.scenario)
+    if args.records is not None:
+        scenario = replace(scenario, workload=replace(scenario.workload, records=args.records))
+    faults = load_faults(args.faults) if args.faults is not None else None
+    result = api.run(scenario, args.seed, faults)
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
     else:
@@ -76,11 +99,30 @@ def _cmd_demo(args, out) -> int:
     return EXIT_OK if all(r.matches for r in results) else EXIT_MISMATCH
 
 
+def _cmd_explore(args, out) -> int:
+    scenario = load_scenario(args.scenario)
+    out_dir = Path(args.out)
+    if not out_dir.is_dir():
+        raise ScenarioError("--out", args.out, "an existing folder to write the fault schedule into")
+
+    def progress(report) -> None:
+        sys.stderr.write(f"\rexplore: {report.runs} runs, {report.runs_per_second:.1f} runs/s, "
+                         f"{report.seconds:.0f}s of {args.budget:g}s, nothing broken yet")
+        sys.stderr.flush()
+
+    out.print(f"explore {scenario.name}: claims {', '.join(api.claims_of(scenario))}; budget {args.budget:g}s, "
+              f"search seed {args.seed}")
+    report = api.explore(scenario, args.budget, args.seed, progress=progress)
+    sys.stderr.write("\n")
+    show.print_explore(report, args.scenario, out_dir, out)
+    return EXIT_MISMATCH if report.counterexample is not None else EXIT_OK
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     out = show.console()
     try:
-        return {"list": _cmd_list, "run": _cmd_run, "demo": _cmd_demo}[args.command](args, out)
+        return {"list": _cmd_list, "run": _cmd_run, "demo": _cmd_demo, "explore": _cmd_explore}[args.command](args, out)
     except WeirError as e:
         sys.stderr.write(f"weir: {e}\n")
         return EXIT_BAD_INPUT

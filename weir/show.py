@@ -12,7 +12,7 @@ from sim.units import format_duration
 
 from .api import RunResult
 
-__all__ = ["console", "run_table", "subtask_table", "reconciliation_table", "print_run", "spectrum_table", "print_spectrum"]
+__all__ = ["console", "run_table", "subtask_table", "reconciliation_table", "print_explore", "regression_test", "print_run", "spectrum_table", "print_spectrum"]
 
 
 def console(file=None) -> Console:
@@ -141,3 +141,44 @@ def print_spectrum(results: tuple[RunResult, ...], out: Console) -> None:
     for r in results:
         flag = "as expected" if r.matches else "NOT as expected"
         out.print(f"  {r.scenario}: {flag}; replay with `weir run {r.scenario} --seed {r.seed}`")
+
+
+def regression_test(scenario_ref: str, ce) -> str:
+    """A pytest test that replays a counterexample and asserts the claim it broke (it fails until fixed)."""
+    name = "".join(c if c.isalnum() else "_" for c in ce.scenario.name)
+    faults = ",\n".join(f"        Fault(kind={f.kind!r}, node={f.node!r}, at={f.at}, down_for={f.down_for})"
+                        for f in ce.faults)
+    return (f"def test_{name}_{ce.verdict.invariant}_seed_{ce.seed}():\n"
+            f"    from dataclasses import replace\n\n"
+            f"    import weir\n"
+            f"    from sim.scenario import Fault, load_scenario\n\n"
+            f"    scenario = load_scenario({scenario_ref!r})\n"
+            f"    scenario = replace(scenario, workload=replace(scenario.workload, records={ce.scenario.workload.records}))\n"
+            f"    faults = (\n{faults},\n    )\n"
+            f"    result = weir.run(scenario, seed={ce.seed}, faults=faults)\n"
+            f"    verdict = result.verdict({ce.verdict.invariant!r})\n"
+            f"    assert verdict.held, verdict.summary\n")
+
+
+def print_explore(report, scenario_ref: str, out_dir, out: Console) -> None:
+    """What explore found (or that it found nothing), the replay command and a regression test."""
+    from sim.loader import faults_toml
+    ce = report.counterexample
+    if ce is None:
+        out.print(f"nothing broken: {report.runs} runs in {report.seconds:.1f}s ({report.runs_per_second:.1f} runs/s)")
+        return
+    v = ce.verdict
+    out.print(f"[bold red]{v.invariant} violated[/] after {report.runs} runs; shrunk in {report.shrink_runs} runs "
+              f"from {len(ce.found_faults)} fault(s) to {len(ce.faults)}, with {ce.scenario.workload.records} records "
+              f"({report.seconds:.1f}s in all)")
+    for f in ce.faults:
+        out.print(f"  {f.describe()}")
+    out.print(f"  {v.summary}", overflow="fold")
+    path = out_dir / f"{ce.scenario.name}.seed{ce.seed}.faults.toml"
+    path.write_text(faults_toml(ce.faults, f"found by weir explore {scenario_ref}: {v.invariant} violated\n"
+                                           f"replay: weir run {scenario_ref} --seed {ce.seed} "
+                                           f"--records {ce.scenario.workload.records} --faults {path}"))
+    out.print(f"replay: weir run {scenario_ref} --seed {ce.seed} --records {ce.scenario.workload.records} --faults {path}",
+              soft_wrap=True, markup=False)
+    out.print("regression test:")
+    out.print(regression_test(scenario_ref, ce), markup=False, highlight=False, soft_wrap=True)
