@@ -15,7 +15,7 @@ import numpy as np
 
 __all__ = ["Verdict", "INVARIANTS", "applicable", "check", "produced_ids", "no_loss", "no_duplicates", "exactly_once", "drained",
            "checkpoints_succeed", "no_aborted_reads", "no_silent_drops", "no_double_charge", "payments_complete", "outbox_consistent", "saga_atomic",
-           "no_double_compensation", "load_balanced", "SHOW_IDS"]
+           "no_double_compensation", "load_balanced", "drains_in_time", "SHOW_IDS"]
 
 SHOW_IDS = 5  # how many example record ids a verdict carries
 
@@ -267,7 +267,26 @@ def _writes_can_fail(scenario: Any) -> bool:
     if scenario is None or not _records(scenario):
         return False
     return bool(scenario.workload.poison_every or scenario.retry.failure_rate
-                or any(f.kind != "crash" for f in scenario.faults))
+                or any(f.kind.startswith("sink_") for f in scenario.faults))
+
+
+def drains_in_time(run: RunLike) -> Verdict:
+    """After the last fault healed, the pipeline drained within `run.drain_within` (the liveness phase)."""
+    bound = run.scenario.run.drain_within
+    healed = max((f.heals_at for f in run.scenario.faults), default=0)
+    took = run.end_time - healed
+    evidence = {"status": run.status, "last_fault_healed_at": healed, "drained_after_us": took, "bound_us": bound}
+    if run.status != "drained":
+        return Verdict("drains_in_time", False, f"did not drain at all ({run.status})", evidence)
+    if took > bound:
+        return Verdict("drains_in_time", False, f"drained {took / 1000:.1f}ms after the last fault healed, "
+                       f"more than the {bound / 1000:.1f}ms allowed", evidence)
+    return Verdict("drains_in_time", True, f"drained {max(took, 0) / 1000:.1f}ms after the last fault healed "
+                   f"(at most {bound / 1000:.1f}ms)", evidence)
+
+
+def _liveness_bound(scenario: Any) -> bool:
+    return scenario is not None and getattr(scenario.run, "drain_within", None) is not None
 
 
 def _reconciling(scenario: Any) -> bool:
@@ -373,6 +392,7 @@ INVARIANTS: dict[str, tuple[Callable[[RunLike], Verdict], Callable[[Any], bool]]
     "load_balanced": (load_balanced, _parallel),
     "reconciled": (_lazy("reconciled", "reconcile"), _reconciling),
     "drained": (drained, _any),
+    "drains_in_time": (drains_in_time, _liveness_bound),
 }
 
 

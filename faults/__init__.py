@@ -8,12 +8,13 @@ from sim.kernel import World
 from sim.scenario import Fault
 
 from .crash import install_crash
+from .network import install_clock_step, install_partition
 from .sink import install_sink_fault
 
-__all__ = ["Fault", "install", "install_crash", "install_sink_fault"]
+__all__ = ["Fault", "install", "install_crash", "install_sink_fault", "install_partition", "install_clock_step"]
 
 _INSTALLERS = {"crash": install_crash, "sink_fail": install_sink_fault, "sink_slow": install_sink_fault,
-               "sink_ack_lost": install_sink_fault}
+               "sink_ack_lost": install_sink_fault, "partition": install_partition, "clock_step": install_clock_step}
 
 
 def install(world: World, faults: Iterable[Fault]) -> None:

@@ -1,7 +1,8 @@
 """Exploration: search fault schedules and seeds for a violated claim, then shrink it.
 
-`explore(scenario, budget_s, seed)` runs the scenario again and again with random crash
-schedules from a nemesis (`random_schedule`), its own schedule first, each run with its own seed,
+`explore(scenario, budget_s, seed)` runs the scenario again and again with random fault
+schedules from a nemesis (`random_schedule`: crashes by default; partitions, clock steps and sink
+faults at the rates asked for, optionally in swarm mode), its own schedule first, each run with its own seed,
 until a run breaks one of the scenario's claims (an invariant in `expect.hold`, or `drained`) or
 the time budget is spent. A counterexample is then shrunk, keeping the seed, one step at a time
 and keeping each step only if the claim still breaks:
@@ -29,7 +30,8 @@ from sim.rng import RngStreams
 from sim.run import execute
 from sim.scenario import Fault, Scenario
 
-__all__ = ["Counterexample", "ExploreReport", "explore", "random_schedule", "broken_claim", "shrink"]
+__all__ = ["Counterexample", "ExploreReport", "explore", "random_schedule", "swarm", "broken_claim", "shrink",
+           "NEMESIS_KINDS"]
 
 MIN_RECORDS = 100  # shrinking the workload stops here
 
@@ -74,14 +76,49 @@ def broken_claim(scenario: Scenario, seed: int, faults: tuple[Fault, ...]) -> Ve
     return None
 
 
-def random_schedule(rng: np.random.Generator, nodes: tuple[str, ...], horizon: int, max_faults: int = 3) -> tuple[Fault, ...]:
-    """A nemesis: 1 to max_faults crash-restarts of random nodes at random times before `horizon`,
-    each down for 1ms to a quarter of the horizon, in time order."""
+#: The fault families the nemesis draws from, and how it draws each (beyond node, at, down_for).
+NEMESIS_KINDS = ("crash", "partition", "clock_step", "sink_fail", "sink_ack_lost", "sink_slow")
+
+
+def _one_fault(rng: np.random.Generator, kind: str, nodes: tuple[str, ...], horizon: int) -> Fault:
+    at = int(rng.integers(0, max(horizon, 1)))
+    down_for = int(rng.integers(1_000, max(1_000, horizon // 4) + 1))
+    node = str(nodes[int(rng.integers(len(nodes)))])
+    if kind.startswith("sink_"):
+        return Fault(kind=kind, node="sink", at=at, down_for=down_for, slow_by=int(rng.integers(1_000, 20_001)))
+    if kind == "partition":
+        others = [n for n in nodes if n != node]
+        peers = tuple(sorted(str(p) for p in rng.choice(others, size=int(rng.integers(1, len(others) + 1)),
+                                                       replace=False))) if others else ()
+        direction = ("both", "outbound", "inbound")[int(rng.integers(3))]
+        return Fault(kind=kind, node=node, at=at, down_for=down_for, peers=peers, direction=direction)
+    if kind == "clock_step":
+        return Fault(kind=kind, node=node, at=at, by=int(rng.integers(-2_000_000, 2_000_001)))
+    return Fault(kind="crash", node=node, at=at, down_for=down_for)
+
+
+def random_schedule(rng: np.random.Generator, nodes: tuple[str, ...], horizon: int, max_faults: int = 3,
+                    rates: dict[str, float] | None = None) -> tuple[Fault, ...]:
+    """A nemesis: 1 to max_faults faults at random times before `horizon`, of the kinds in `rates`
+    (drawn in proportion to their rates; default: crash-restarts only), in time order. Outages
+    last 1ms to a quarter of the horizon; clock steps move a clock by up to 2s either way."""
+    rates = rates or {"crash": 1.0}
+    kinds = sorted(rates)
+    weights = np.array([rates[k] for k in kinds], dtype=float)
     k = int(rng.integers(1, max_faults + 1))
-    longest = max(1_000, horizon // 4)
-    faults = [Fault(kind="crash", node=str(nodes[int(rng.integers(len(nodes)))]), at=int(rng.integers(0, max(horizon, 1))),
-                    down_for=int(rng.integers(1_000, longest + 1))) for _ in range(k)]
-    return tuple(sorted(faults, key=lambda f: (f.at, f.node)))
+    picks = rng.choice(len(kinds), size=k, p=weights / weights.sum())
+    faults = [_one_fault(rng, kinds[int(i)], nodes, horizon) for i in picks]
+    return tuple(sorted(faults, key=lambda f: (f.at, f.node, f.kind)))
+
+
+def swarm(rng: np.random.Generator, rates: dict[str, float]) -> dict[str, float]:
+    """Swarm testing (as TigerBeetle's simulator does it): switch each fault family on or off at
+    random for one run, at least one on, so that rare families are not always drowned out."""
+    kinds = sorted(rates)
+    on = rng.random(len(kinds)) < 0.5
+    if not on.any():
+        on[int(rng.integers(len(kinds)))] = True
+    return {k: rates[k] for k, keep in zip(kinds, on) if keep}
 
 
 def _fault_nodes(scenario: Scenario) -> tuple[str, ...]:
@@ -140,8 +177,15 @@ def shrink(scenario: Scenario, seed: int, faults: tuple[Fault, ...], invariant: 
 
 def explore(scenario: Scenario, budget_s: float = 60.0, seed: int = 0, max_faults: int = 3,
             progress: Callable[[ExploreReport], None] | None = None, clock: Callable[[], float] = time.monotonic,
-            shrink_runs: int = 400) -> ExploreReport:
-    """Search for a run that breaks a claim of `scenario` within `budget_s` seconds; shrink it."""
+            shrink_runs: int = 400, rates: dict[str, float] | None = None, swarm_mode: bool = False) -> ExploreReport:
+    """Search for a run that breaks a claim of `scenario` within `budget_s` seconds; shrink it.
+
+    `rates` are the fault families the nemesis draws from, with their relative rates (default:
+    crashes only); `swarm_mode` switches families on and off at random for each run."""
+    rates = dict(rates or {"crash": 1.0})
+    unknown = sorted(set(rates) - set(NEMESIS_KINDS))
+    if unknown or not rates or any(not r > 0 for r in rates.values()):
+        raise ValueError(f"fault rates: got {rates}; accepts positive rates for " + ", ".join(NEMESIS_KINDS))
     report = ExploreReport(claims=claims(scenario))
     start = clock()
     rng = RngStreams(seed).stream("explore")
@@ -155,7 +199,8 @@ def explore(scenario: Scenario, budget_s: float = 60.0, seed: int = 0, max_fault
         if candidates:
             run_seed, faults = candidates.pop()
         else:
-            run_seed, faults = int(rng.integers(0, 2**31)), random_schedule(rng, nodes, horizon, max_faults)
+            kinds = swarm(rng, rates) if swarm_mode else rates
+            run_seed, faults = int(rng.integers(0, 2**31)), random_schedule(rng, nodes, horizon, max_faults, kinds)
         broken = broken_claim(scenario, run_seed, faults)
         report.runs += 1
         if progress is not None and clock() - last_tick >= 1.0:

@@ -133,6 +133,14 @@ def _validate(obj: Any, section: str) -> None:
             from .scenario import NODE_FORMS, is_node_name
             if not is_node_name(value):
                 raise ScenarioError(key, value, "one of " + NODE_FORMS)
+        elif kind == "nodes":
+            from .scenario import NODE_FORMS, is_node_name
+            if isinstance(value, str) or not isinstance(value, (list, tuple)):
+                raise ScenarioError(key, value, "a list of node names, each one of " + NODE_FORMS)
+            for name in value:
+                if not is_node_name(name):
+                    raise ScenarioError(key, name, "one of " + NODE_FORMS)
+            object.__setattr__(obj, f.name, tuple(value))
         elif kind == "ratio":
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 1:
                 raise ScenarioError(key, value, "a number of at least 1")

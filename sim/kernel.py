@@ -134,8 +134,9 @@ class Network:
     Each link draws its jitter from its own stream (`network.jitter.SRC->DST`), so a run's timing
     on one link does not depend on how much traffic another carries.
 
-    A message is delivered only if its destination is up when it arrives; a message already on the
-    wire still arrives after its sender crashes. Delivery order on a link never changes (TCP), so
+    A message is delivered only if its destination is up when it arrives, and no partition cuts
+    its link then (faults/network.py); a message already on the wire still arrives after its
+    sender crashes. Delivery order on a link never changes (TCP), so
     barriers never overtake records.
     """
 
@@ -145,6 +146,7 @@ class Network:
         self.jitter = jitter
         self._jitter: dict[tuple[int, int], Draws] = {}  # one stream per link: traffic on one never shifts another's
         self._last_arrival: dict[tuple[int, int], int] = {}
+        self.cut: dict[tuple[int, int], int] = {}  # links a partition cuts (src, dst) -> how many partitions do
 
     def _draws(self, src: Node, dst: Node) -> Draws:
         link = (src.index, dst.index)
@@ -174,7 +176,7 @@ class Network:
         self._last_arrival[link] = arrival
 
         def _arrive(_ev: simpy.Event) -> None:
-            if dst.up:
+            if dst.up and not self.cut.get(link):
                 trace.add(Kind.RECV, dst.index, src.index, msg, r1, r2)
                 deliver(*args)
             else:

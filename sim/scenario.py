@@ -57,7 +57,10 @@ def node_names(producers: int = 1, sources: int = 1, saga: bool = False) -> tupl
 #: crash: a node stops and restarts. The sink faults (node = "sink") last `down_for` from `at`:
 #: sink_fail, every write fails; sink_slow, every write takes `slow_by` longer; sink_ack_lost,
 #: every write is applied but its acknowledgement is lost, so the sink sees a timeout.
-FAULT_KINDS = ("crash", "sink_fail", "sink_slow", "sink_ack_lost")
+#: partition: from `at` for `down_for`, messages between `node` and `peers` (default: every other
+#: node) are lost, both ways or one way (`direction`). clock_step: at `at`, the node's clock jumps
+#: by `by` (forward, or backward if negative: an NTP correction).
+FAULT_KINDS = ("crash", "sink_fail", "sink_slow", "sink_ack_lost", "partition", "clock_step")
 
 
 @dataclass(frozen=True)
@@ -294,17 +297,32 @@ class Fault:
     at: int | str = field(default=0, metadata=_spec("duration"))
     down_for: int | str = field(default="100ms", metadata=_spec("duration", min=1))
     slow_by: int | str = field(default="10ms", metadata=_spec("duration"))
+    peers: tuple[str, ...] = field(default=(), metadata=_spec("nodes"))
+    direction: str = field(default="both", metadata=_spec("choice", choices=("both", "outbound", "inbound")))
+    by: int | str = field(default=0, metadata=_spec("signed_duration"))
 
     def __post_init__(self) -> None:
         _validate(self, "faults")
-        if self.kind != "crash" and self.node != "sink":
+        if self.kind.startswith("sink_") and self.node != "sink":
             raise ScenarioError("faults.node", self.node, f"'sink' for kind = '{self.kind}' (a fault of the sink's writes)")
+        if self.node in self.peers:
+            raise ScenarioError("faults.peers", self.node, "nodes other than the fault's own node")
+
+    @property
+    def heals_at(self) -> int:
+        """When the fault is over (a clock step is over at once)."""
+        return self.at if self.kind == "clock_step" else self.at + self.down_for
 
     def describe(self) -> str:
         from .units import format_duration
+        if self.kind == "clock_step":
+            sign = "-" if self.by < 0 else "+"
+            return f"t={format_duration(self.at)} {self.node}'s clock steps {sign}{format_duration(abs(self.by))}"
+        arrow = {"both": "<->", "outbound": "->", "inbound": "<-"}[self.direction]
         what = {"crash": f"crash {self.node}", "sink_fail": "sink writes fail",
                 "sink_slow": f"sink writes {format_duration(self.slow_by)} slower",
-                "sink_ack_lost": "sink write acknowledgements lost"}[self.kind]
+                "sink_ack_lost": "sink write acknowledgements lost",
+                "partition": f"partition {self.node} {arrow} {', '.join(self.peers) or 'all others'}"}[self.kind]
         return f"t={format_duration(self.at)} {what} for {format_duration(self.down_for)}"
 
 
@@ -419,6 +437,7 @@ class RunLimits:
 
     max_time: int | str = field(default="120s", metadata=_spec("duration", min=1))
     max_events: int = field(default=5_000_000, metadata=_spec("count", min=1))
+    drain_within: int | str | None = field(default=None, metadata=_spec("duration", min=1, optional=True))
 
     def __post_init__(self) -> None:
         _validate(self, "run")
@@ -517,8 +536,10 @@ class Scenario:
                 raise ScenarioError(f"nodes.{spec.name}", spec.name, "a node of this scenario: " + ", ".join(names))
             seen.add(spec.name)
         for i, fault in enumerate(self.faults):
-            if fault.node not in names:
-                raise ScenarioError(f"faults[{i}].node", fault.node, "a node of this scenario: " + ", ".join(names))
+            for node in (fault.node, *fault.peers):
+                if node not in names:
+                    key = "node" if node == fault.node else "peers"
+                    raise ScenarioError(f"faults[{i}].{key}", node, "a node of this scenario: " + ", ".join(names))
             if fault.at >= self.run.max_time:
                 raise ScenarioError(f"faults[{i}].at", fault.at, f"a time before run.max_time ({self.run.max_time}us)")
 

@@ -86,3 +86,34 @@ def test_bad_explore_input_is_exit_2(capsys, tmp_path):
     with pytest.raises(SystemExit) as e:
         main(["explore", "commit_before_ack", "--budget", "-1"])
     assert e.value.code == 2
+
+
+def test_the_nemesis_draws_the_kinds_asked_for_and_swarm_switches_families():
+    from faults.explore import swarm
+    rng = RngStreams(5).stream("explore")
+    rates = {"crash": 1.0, "partition": 1.0, "clock_step": 1.0, "sink_fail": 1.0}
+    kinds = set()
+    for _ in range(100):
+        for f in random_schedule(rng, ("processor", "sink", "broker"), 200_000, 3, rates):
+            kinds.add(f.kind)
+            if f.kind == "partition":
+                assert f.node not in f.peers and f.peers
+            if f.kind == "sink_fail":
+                assert f.node == "sink"
+    assert kinds == set(rates)
+    subsets = {tuple(sorted(swarm(rng, rates))) for _ in range(200)}
+    assert all(subsets) and len(subsets) > 8
+
+
+def test_swarm_explore_with_sink_faults_refutes_exactly_once_crash():
+    report = explore(load_scenario("exactly_once_crash"), budget_s=30, seed=0,
+                     rates={"crash": 1, "partition": 1, "clock_step": 1, "sink_fail": 1, "sink_ack_lost": 1},
+                     swarm_mode=True)
+    ce = report.counterexample
+    assert ce is not None and len(ce.faults) == 1 and ce.faults[0].kind == "sink_fail"
+
+
+def test_bad_kinds_are_exit_2(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["explore", "commit_before_ack", "--kinds", "meteor=1"])
+    assert e.value.code == 2 and "--kinds" in capsys.readouterr().err

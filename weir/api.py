@@ -164,14 +164,15 @@ def claims_of(scenario: Scenario) -> tuple[str, ...]:
     return claims(scenario)
 
 
-def explore(scenario: Scenario | str, budget_s: float = 60.0, seed: int = 0, progress=None):
+def explore(scenario: Scenario | str, budget_s: float = 60.0, seed: int = 0, progress=None,
+            rates: dict[str, float] | None = None, swarm: bool = False):
     """Search crash schedules and seeds for a run that breaks a claim of the scenario, and shrink
     it (faults.explore). Returns an ExploreReport; its `counterexample` replays with
     `run(counterexample.scenario, counterexample.seed, counterexample.faults)`."""
     from faults.explore import explore as search
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
-    return search(scenario, budget_s, seed, progress=progress)
+    return search(scenario, budget_s, seed, progress=progress, rates=rates, swarm_mode=swarm)
 
 
 def spectrum(seed: int = 1) -> tuple[RunResult, ...]:

@@ -41,6 +41,22 @@ def _number(option: str, cast, ok, accepts: str):
     return parse
 
 
+def _rates(text: str) -> dict[str, float]:
+    from faults.explore import NEMESIS_KINDS
+    accepts = "kind[=rate],... with kinds from " + ", ".join(NEMESIS_KINDS) + " and rates > 0"
+    rates = {}
+    for part in text.split(","):
+        kind, _, rate = part.strip().partition("=")
+        try:
+            value = float(rate) if rate else 1.0
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"--kinds: got {part.strip()!r}; accepts {accepts}") from None
+        if kind not in NEMESIS_KINDS or not value > 0:
+            raise argparse.ArgumentTypeError(f"--kinds: got {part.strip()!r}; accepts {accepts}")
+        rates[kind] = value
+    return rates
+
+
 _seed = _number("--seed", int, lambda v: v >= 0, "a whole number >= 0")
 _count = _number("--records", int, lambda v: v >= 1, "a whole number >= 1")
 _seconds = _number("--budget", float, lambda v: v > 0, "a number of seconds > 0")
@@ -61,6 +77,10 @@ def _parser() -> argparse.ArgumentParser:
     p_explore.add_argument("--budget", type=_seconds, default=60.0, help="seconds to search (default 60)")
     p_explore.add_argument("--seed", type=_seed, default=0, help="the search's seed (default 0)")
     p_explore.add_argument("--out", default=".", help="where to write the fault schedule it finds (default: here)")
+    p_explore.add_argument("--kinds", type=_rates, default={"crash": 1.0},
+                           help="fault families and relative rates, e.g. crash=2,partition=1,clock_step=1 "
+                                "(default: crash)")
+    p_explore.add_argument("--swarm", action="store_true", help="switch fault families on and off at random per run")
     p_demo = sub.add_parser("demo", help="the delivery-semantics spectrum, measured side by side")
     p_demo.add_argument("--seed", type=_seed, default=1, help="the seed for all three runs (default 1)")
     p_demo.add_argument("--json", action="store_true", help="print a JSON array instead of the table")
@@ -112,7 +132,7 @@ def _cmd_explore(args, out) -> int:
 
     out.print(f"explore {scenario.name}: claims {', '.join(api.claims_of(scenario))}; budget {args.budget:g}s, "
               f"search seed {args.seed}")
-    report = api.explore(scenario, args.budget, args.seed, progress=progress)
+    report = api.explore(scenario, args.budget, args.seed, progress=progress, rates=args.kinds, swarm=args.swarm)
     sys.stderr.write("\n")
     show.print_explore(report, args.scenario, out_dir, out)
     return EXIT_MISMATCH if report.counterexample is not None else EXIT_OK

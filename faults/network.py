@@ -1,0 +1,55 @@
+"""Network partitions and clock steps.
+
+A partition cuts the links between `fault.node` and its `peers` (every other node if none are
+named) from `at` for `down_for`: both ways, or only outbound (node -> peers) or inbound (peers ->
+node), so asymmetric partitions are possible. A message that arrives on a cut link is lost (DROP
+in the trace); requests time out and are retried, heartbeats stop arriving. Nodes stay up: nothing
+they hold in memory is lost, which is what makes a partition different from a crash.
+
+A clock step moves one node's clock by `by` at `at` (an NTP correction; negative: backwards).
+Everything that reads that node's clock feels it: event-time stamps of a producer,
+processing-time timers, the sink's `written_at`, TTLs stamped with it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from sim.kernel import World
+from sim.scenario import Fault
+
+__all__ = ["install_partition", "install_clock_step"]
+
+
+def install_partition(world: World, fault: Fault) -> None:
+    release = world.hold()
+    node = world.node(fault.node)
+    peers = [world.node(n) for n in fault.peers] or [n for n in world.nodes.values() if n is not node]
+    links = []
+    for peer in peers:
+        if fault.direction in ("both", "outbound"):
+            links.append((node.index, peer.index))
+        if fault.direction in ("both", "inbound"):
+            links.append((peer.index, node.index))
+    cut = world.net.cut
+
+    def _start(_ev) -> None:
+        for link in links:
+            cut[link] = cut.get(link, 0) + 1
+
+    def _heal(_ev) -> None:
+        for link in links:
+            cut[link] -= 1
+        release()
+
+    world.env.timeout(fault.at).callbacks.append(_start)
+    world.env.timeout(fault.at + fault.down_for).callbacks.append(_heal)
+
+
+def install_clock_step(world: World, fault: Fault) -> None:
+    node = world.node(fault.node)
+
+    def _step(_ev) -> None:
+        node.clock = replace(node.clock, offset=node.clock.offset + fault.by)
+
+    world.env.timeout(fault.at).callbacks.append(_step)
