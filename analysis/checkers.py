@@ -149,10 +149,16 @@ def no_aborted_reads(run: RunLike) -> Verdict:
 
 
 def checkpoints_succeed(run: RunLike) -> Verdict:
-    """No checkpoint failed: every one triggered completed, or was cut short by a failover (none timed out)."""
+    """No checkpoint failed: every one triggered completed, or was cut short by a failover (none timed
+    out, none refused by the store)."""
     stats = dict(run.checkpoint_stats or {})
     timed_out, completed = stats.get("timed_out", 0), stats.get("completed", 0)
     longest = stats.get("max_duration_us", 0)
+    refused = stats.get("write_failures", 0)
+    if refused:
+        return Verdict("checkpoints_succeed", False, f"{refused} of {stats.get('triggered', 0)} checkpoints could not be "
+                       f"written (refused by the store, or torn and caught on read-back); {timed_out} timed out, "
+                       f"{completed} completed", stats)
     if timed_out:
         return Verdict("checkpoints_succeed", False,
                        f"{timed_out} of {stats.get('triggered', 0)} checkpoints timed out ({completed} completed; "

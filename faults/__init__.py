@@ -14,7 +14,8 @@ from .sink import install_sink_fault
 __all__ = ["Fault", "install", "install_crash", "install_sink_fault", "install_partition", "install_clock_step"]
 
 _INSTALLERS = {"crash": install_crash, "sink_fail": install_sink_fault, "sink_slow": install_sink_fault,
-               "sink_ack_lost": install_sink_fault, "partition": install_partition, "clock_step": install_clock_step}
+               "sink_ack_lost": install_sink_fault, "partition": install_partition, "clock_step": install_clock_step,
+               "store_fail": install_sink_fault, "store_slow": install_sink_fault, "store_torn": install_sink_fault}
 
 
 def install(world: World, faults: Iterable[Fault]) -> None:

@@ -77,15 +77,17 @@ def broken_claim(scenario: Scenario, seed: int, faults: tuple[Fault, ...]) -> Ve
 
 
 #: The fault families the nemesis draws from, and how it draws each (beyond node, at, down_for).
-NEMESIS_KINDS = ("crash", "partition", "clock_step", "sink_fail", "sink_ack_lost", "sink_slow")
+NEMESIS_KINDS = ("crash", "partition", "clock_step", "sink_fail", "sink_ack_lost", "sink_slow", "store_fail",
+                 "store_slow", "store_torn")
 
 
 def _one_fault(rng: np.random.Generator, kind: str, nodes: tuple[str, ...], horizon: int) -> Fault:
     at = int(rng.integers(0, max(horizon, 1)))
     down_for = int(rng.integers(1_000, max(1_000, horizon // 4) + 1))
     node = str(nodes[int(rng.integers(len(nodes)))])
-    if kind.startswith("sink_"):
-        return Fault(kind=kind, node="sink", at=at, down_for=down_for, slow_by=int(rng.integers(1_000, 20_001)))
+    if kind.startswith(("sink_", "store_")):
+        return Fault(kind=kind, node="sink" if kind.startswith("sink_") else "coordinator", at=at, down_for=down_for,
+                     slow_by=int(rng.integers(1_000, 20_001)))
     if kind == "partition":
         others = [n for n in nodes if n != node]
         peers = tuple(sorted(str(p) for p in rng.choice(others, size=int(rng.integers(1, len(others) + 1)),

@@ -1,4 +1,5 @@
-"""Sink faults: windows of time in which the sink's writes fail, slow down or lose their acknowledgement.
+"""Sink and checkpoint-store faults: windows of time in which writes fail, slow down, lose their
+acknowledgement (sink) or are torn (checkpoint store: sim/coordination.py consults the same list).
 
 They are hooks, not processes: `install_sink_fault` puts the fault in `world.sink_faults`, and the
 sink consults it on each write (sim/pipeline.py). A write that starts inside a window:

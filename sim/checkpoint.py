@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import zlib
+from dataclasses import dataclass, replace
 from typing import Any
+
+import numpy as np
 
 __all__ = ["Checkpoint", "CheckpointStore"]
 
@@ -18,6 +21,24 @@ class Checkpoint:
     state_size: int  # keys or open windows in it, over all subtasks
     completed_at: int
     sink_state: Any = None  # a transactional sink's pending transactions, as (checkpoint, txn) pairs
+    checksum: int | None = None  # over the id, offsets and size; None: computed (a whole write)
+
+    def __post_init__(self) -> None:
+        if self.checksum is None:
+            object.__setattr__(self, "checksum", self.expected_checksum())
+
+    def expected_checksum(self) -> int:
+        data = np.array([self.id, self.state_size, *self.offsets], dtype=np.int64).tobytes()
+        return zlib.crc32(data)
+
+    @property
+    def intact(self) -> bool:
+        """Whether the stored checksum matches (a torn write does not)."""
+        return self.checksum == self.expected_checksum()
+
+    def torn(self) -> "Checkpoint":
+        """This checkpoint as a torn write leaves it: stored, with a checksum that does not match."""
+        return replace(self, checksum=self.expected_checksum() ^ 0xFFFF)
 
 
 class CheckpointStore:
@@ -36,6 +57,8 @@ class CheckpointStore:
         self.max_duration = 0
         self.max_bytes = 0
         self.unwritten_entries = 0  # changes an aborted incremental checkpoint did not get to write
+        self.write_failures = 0  # checkpoints the store refused to write (store_fail)
+        self.torn_skipped = 0  # torn checkpoints a restore found and skipped
 
     def new_id(self) -> int:
         n = self._next_id
@@ -49,3 +72,12 @@ class CheckpointStore:
 
     def latest(self) -> Checkpoint | None:
         return self.completed[-1] if self.completed else None
+
+    def latest_intact(self) -> tuple[Checkpoint | None, list[Checkpoint]]:
+        """The newest checkpoint whose checksum holds, and the torn ones newer than it (skipped)."""
+        torn = []
+        for cp in reversed(self.completed):
+            if cp.intact:
+                return cp, torn
+            torn.append(cp)
+        return None, torn

@@ -104,13 +104,19 @@ class CheckpointCoordination:
             entries = min(size, changed + store.unwritten_entries) if cfg.incremental else size
             entries += in_flight
             pending["bytes"] = entries * cfg.state_entry_bytes
-            self.world.env.timeout(cfg.write_time(entries)).callbacks.append(lambda _ev: self._persisted(a, n))
+            slow = self._active_fault("store_slow")
+            write_time = cfg.write_time(entries) + (slow.slow_by if slow else 0)
+            self.world.env.timeout(write_time).callbacks.append(lambda _ev: self._persisted(a, n))
 
     def _persisted(self, a: "_Attempt", n: int) -> None:
         pending = a.pending
         if not a.alive or pending is None or pending["id"] != n:
             return  # the job failed, or the checkpoint timed out, while the snapshot was being written
         world, store = self.world, self.store
+        if self._active_fault("store_fail"):  # the store refused the write: the checkpoint fails
+            store.write_failures += 1
+            self._abort(a, n)
+            return
         parts = pending["parts"]
         offsets = [0] * self.partitions
         for i in range(self.source_parallelism):
@@ -126,6 +132,13 @@ class CheckpointCoordination:
         if self.transactional:
             sink_state = sorted(pair for j in range(self.parallelism) for pair in parts[("sink", j)])
         cp = Checkpoint(n, tuple(offsets), states, size, world.now, sink_state)
+        if self._active_fault("store_torn"):  # the write was torn: the store holds it, its checksum is wrong
+            cp = cp.torn()
+            if self.checkpoint.verify_writes:  # read back before completing: the torn write fails the checkpoint
+                store.add(cp)
+                store.write_failures += 1
+                self._abort(a, n)
+                return
         store.add(cp)
         duration = world.now - pending["started"]
         store.consecutive_failures, store.unwritten_entries, store.last_end = 0, 0, world.now
@@ -145,9 +158,15 @@ class CheckpointCoordination:
         pending = a.pending
         if not a.alive or pending is None or pending["id"] != n:
             return
+        self.store.timed_out += 1
+        self._abort(a, n)
+
+    def _abort(self, a: "_Attempt", n: int) -> None:
+        """Checkpoint n failed (timed out, or the store refused it): abort it, and fail the job over
+        once more checkpoints failed in a row than `tolerable_failures` allows."""
+        pending = a.pending
         world, store = self.world, self.store
         duration = world.now - pending["started"]
-        store.timed_out += 1
         store.consecutive_failures += 1
         store.unwritten_entries += pending.get("changed", 0)
         store.last_end = world.now

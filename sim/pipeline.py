@@ -326,7 +326,10 @@ class Job(CheckpointCoordination):
         self.generation += 1
         offsets, states, restored, sink_state = None, None, -1, None
         if self.store is not None:
-            cp = self.store.latest()
+            cp, torn = self.store.latest_intact()
+            for bad in torn:  # a torn write: its checksum does not match, restore from the one before
+                self.store.torn_skipped += 1
+                self.world.trace.add(Kind.CKPT_TORN, self.coordinator.index, bad.id)
             if cp is None:
                 offsets, restored = [0] * self.partitions, 0
             else:
@@ -797,8 +800,8 @@ class Job(CheckpointCoordination):
             return
 
     # ---- record writes: retries, poison records, the dead-letter queue ------------------------------
-    def _sink_fault(self, kind: str):
-        """The `kind` sink fault whose window covers now (faults/sink.py), or None."""
+    def _active_fault(self, kind: str):
+        """The `kind` fault (of the sink, or of the checkpoint store) whose window covers now, or None."""
         now = self.world.now
         for fault in self.world.sink_faults:
             if fault.kind == kind and fault.at <= now < fault.at + fault.down_for:
@@ -825,10 +828,10 @@ class Job(CheckpointCoordination):
         pending = None  # the rows not yet written (None: all of them)
         attempt = 0
         while True:
-            slow = self._sink_fault("sink_slow")
+            slow = self._active_fault("sink_slow")
             if write_time or slow:
                 yield env.timeout(write_time + (slow.slow_by if slow else 0))
-            if self._sink_fault("sink_fail") or (policy.failure_rate and self.failure_rng.random() < policy.failure_rate):
+            if self._active_fault("sink_fail") or (policy.failure_rate and self.failure_rng.random() < policy.failure_rate):
                 error = ("TransientWriteError", "the write failed: nothing was applied")
             else:
                 todo = np.ones(len(batch), dtype=bool) if pending is None else pending
@@ -837,7 +840,7 @@ class Job(CheckpointCoordination):
                     self._apply(batch, out, txn)
                 elif good.any():
                     self._apply(batch.take(good), out[good], txn)
-                if self._sink_fault("sink_ack_lost"):
+                if self._active_fault("sink_ack_lost"):
                     pending = todo  # applied, but the sink cannot know: it will write them again
                     error = ("AckLostError", "the write was applied but its acknowledgement was lost (timed out)")
                 else:
@@ -869,7 +872,7 @@ class Job(CheckpointCoordination):
                 yield world.env.timeout(policy.replay_after - world.now)
             while True:
                 rows = dlq.pending(policy.replay_batch)
-                if rows and not self._sink_fault("sink_fail"):
+                if rows and not self._active_fault("sink_fail"):
                     by_partition: dict[int, list] = {}
                     for row in rows:
                         by_partition.setdefault(row[4], []).append(row)

@@ -129,7 +129,8 @@ def execute(scenario: Scenario, seed: int | None = None, faults: tuple[Fault, ..
         windows=windows, late=late, window_watermark=job.final_watermark, late_dropped=job.late_dropped,
         checkpoint_stats=None if store is None else {
             "triggered": store.triggered, "completed": store.total_completed, "timed_out": store.timed_out,
-            "max_duration_us": store.max_duration, "max_bytes": store.max_bytes},
+            "max_duration_us": store.max_duration, "max_bytes": store.max_bytes,
+            "write_failures": store.write_failures, "torn_skipped": store.torn_skipped},
         checkpoints=tuple(store.completed) if store else (), replayed_in_flight=job.replayed_in_flight,
         ingested_at=job.ingested_at, dlq=dlq, dlq_messages=dlq_messages, charges=charges, payment_of=data.payment_of,
         orders=orders,

@@ -60,7 +60,11 @@ def node_names(producers: int = 1, sources: int = 1, saga: bool = False) -> tupl
 #: partition: from `at` for `down_for`, messages between `node` and `peers` (default: every other
 #: node) are lost, both ways or one way (`direction`). clock_step: at `at`, the node's clock jumps
 #: by `by` (forward, or backward if negative: an NTP correction).
-FAULT_KINDS = ("crash", "sink_fail", "sink_slow", "sink_ack_lost", "partition", "clock_step")
+#: Checkpoint store faults (node = "coordinator", whose writes they are), for down_for from at:
+#: store_fail, snapshots written then are refused (the checkpoint fails); store_slow, each takes
+#: slow_by longer; store_torn, each is stored torn (its checksum does not match; a restore skips it).
+FAULT_KINDS = ("crash", "sink_fail", "sink_slow", "sink_ack_lost", "partition", "clock_step",
+               "store_fail", "store_slow", "store_torn")
 
 
 @dataclass(frozen=True)
@@ -191,6 +195,7 @@ class Checkpointing:
     incremental: bool = field(default=False, metadata=_spec("flag"))
     mode: str = field(default="exactly_once", metadata=_spec("choice", choices=("exactly_once", "at_least_once")))
     unaligned: bool = field(default=False, metadata=_spec("flag"))
+    verify_writes: bool = field(default=True, metadata=_spec("flag"))
 
     def __post_init__(self) -> None:
         _validate(self, "checkpoint")
@@ -305,6 +310,9 @@ class Fault:
         _validate(self, "faults")
         if self.kind.startswith("sink_") and self.node != "sink":
             raise ScenarioError("faults.node", self.node, f"'sink' for kind = '{self.kind}' (a fault of the sink's writes)")
+        if self.kind.startswith("store_") and self.node != "coordinator":
+            raise ScenarioError("faults.node", self.node, f"'coordinator' for kind = '{self.kind}' "
+                                "(a fault of the checkpoint store's writes)")
         if self.node in self.peers:
             raise ScenarioError("faults.peers", self.node, "nodes other than the fault's own node")
 
@@ -322,7 +330,10 @@ class Fault:
         what = {"crash": f"crash {self.node}", "sink_fail": "sink writes fail",
                 "sink_slow": f"sink writes {format_duration(self.slow_by)} slower",
                 "sink_ack_lost": "sink write acknowledgements lost",
-                "partition": f"partition {self.node} {arrow} {', '.join(self.peers) or 'all others'}"}[self.kind]
+                "partition": f"partition {self.node} {arrow} {', '.join(self.peers) or 'all others'}",
+                "store_fail": "checkpoint store refuses writes",
+                "store_slow": f"checkpoint store writes {format_duration(self.slow_by)} slower",
+                "store_torn": "checkpoint store tears writes"}[self.kind]
         return f"t={format_duration(self.at)} {what} for {format_duration(self.down_for)}"
 
 

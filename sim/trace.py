@@ -59,6 +59,7 @@ class Kind(IntEnum):
     REPLAY = 32
     SAGA_STEP = 33
     SAGA_END = 34
+    CKPT_TORN = 35
 
 
 class Msg(IntEnum):
@@ -124,6 +125,7 @@ FIELDS: dict[Kind, tuple[str, str, str, str]] = {
     # sagas (sim/saga.py): a service applied an action (1 step, -1 compensation); a saga ended
     Kind.SAGA_STEP: ("saga", "service", "action", "applied"),
     Kind.SAGA_END: ("saga", "committed", "", ""),
+    Kind.CKPT_TORN: ("checkpoint", "", "", ""),  # a restore found it torn (bad checksum) and skipped it
 }
 
 _WIDTH = 7
