@@ -81,6 +81,9 @@ def _parser() -> argparse.ArgumentParser:
                            help="fault families and relative rates, e.g. crash=2,partition=1,clock_step=1 "
                                 "(default: crash)")
     p_explore.add_argument("--swarm", action="store_true", help="switch fault families on and off at random per run")
+    p_points = sub.add_parser("crashpoints", help="crash each node at each protocol step; a matrix of what held")
+    p_points.add_argument("scenario", help="a built-in scenario name or a path to a TOML file")
+    p_points.add_argument("--seed", type=_seed, default=None, help="the seed (default: the scenario's)")
     p_demo = sub.add_parser("demo", help="the delivery-semantics spectrum, measured side by side")
     p_demo.add_argument("--seed", type=_seed, default=1, help="the seed for all three runs (default 1)")
     p_demo.add_argument("--json", action="store_true", help="print a JSON array instead of the table")
@@ -138,11 +141,21 @@ def _cmd_explore(args, out) -> int:
     return EXIT_MISMATCH if report.counterexample is not None else EXIT_OK
 
 
+def _cmd_crashpoints(args, out) -> int:
+    from faults.coverage import crash_points
+    scenario = load_scenario(args.scenario)
+    out.print(f"crash points of {scenario.name}: claims {', '.join(api.claims_of(scenario))}")
+    coverage = crash_points(scenario, args.seed)
+    show.print_coverage(coverage, out)
+    return EXIT_OK if coverage.held else EXIT_MISMATCH
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     out = show.console()
     try:
-        return {"list": _cmd_list, "run": _cmd_run, "demo": _cmd_demo, "explore": _cmd_explore}[args.command](args, out)
+        return {"list": _cmd_list, "run": _cmd_run, "demo": _cmd_demo, "explore": _cmd_explore,
+                "crashpoints": _cmd_crashpoints}[args.command](args, out)
     except WeirError as e:
         sys.stderr.write(f"weir: {e}\n")
         return EXIT_BAD_INPUT

@@ -12,7 +12,7 @@ from sim.units import format_duration
 
 from .api import RunResult
 
-__all__ = ["console", "run_table", "subtask_table", "reconciliation_table", "print_explore", "regression_test", "print_run", "spectrum_table", "print_spectrum"]
+__all__ = ["console", "run_table", "subtask_table", "reconciliation_table", "print_explore", "regression_test", "print_coverage", "print_run", "spectrum_table", "print_spectrum"]
 
 
 def console(file=None) -> Console:
@@ -182,3 +182,22 @@ def print_explore(report, scenario_ref: str, out_dir, out: Console) -> None:
               soft_wrap=True, markup=False)
     out.print("regression test:")
     out.print(regression_test(scenario_ref, ce), markup=False, highlight=False, soft_wrap=True)
+
+
+def print_coverage(coverage, out: Console) -> None:
+    """The crash-point matrix: a row per protocol step, a column per node, what a crash there broke."""
+    table = Table(box=box.SIMPLE_HEAVY, show_edge=False, pad_edge=False)
+    table.add_column("step (time in the reference run)")
+    for node in coverage.nodes:
+        table.add_column(node)
+    for label, t in coverage.steps:
+        cells = []
+        for node in coverage.nodes:
+            broken = coverage.broken[(label, node)]
+            cells.append("[red]" + ", ".join(broken) + "[/]" if broken else "[green]ok[/]")
+        table.add_row(f"{label} (t={format_duration(t)})", *cells)
+    out.print(table)
+    out.print()
+    bad = sum(1 for b in coverage.broken.values() if b)
+    out.print(f"{coverage.runs} runs: {len(coverage.steps)} steps x {len(coverage.nodes)} nodes, each crashed at the "
+              f"step and 1us after; " + (f"[red]{bad} cells broke a claim[/]" if bad else "every claim held"))
