@@ -77,8 +77,8 @@ def broken_claim(scenario: Scenario, seed: int, faults: tuple[Fault, ...]) -> Ve
 
 
 #: The fault families the nemesis draws from, and how it draws each (beyond node, at, down_for).
-NEMESIS_KINDS = ("crash", "partition", "clock_step", "sink_fail", "sink_ack_lost", "sink_slow", "store_fail",
-                 "store_slow", "store_torn")
+NEMESIS_KINDS = ("crash", "partition", "clock_step", "pause", "slow", "sink_fail", "sink_ack_lost", "sink_slow",
+                 "store_fail", "store_slow", "store_torn")
 
 
 def _one_fault(rng: np.random.Generator, kind: str, nodes: tuple[str, ...], horizon: int) -> Fault:
@@ -96,6 +96,10 @@ def _one_fault(rng: np.random.Generator, kind: str, nodes: tuple[str, ...], hori
         return Fault(kind=kind, node=node, at=at, down_for=down_for, peers=peers, direction=direction)
     if kind == "clock_step":
         return Fault(kind=kind, node=node, at=at, by=int(rng.integers(-2_000_000, 2_000_001)))
+    if kind == "slow":
+        return Fault(kind=kind, node=node, at=at, down_for=down_for, factor=float(rng.integers(2, 11)))
+    if kind == "pause":
+        return Fault(kind=kind, node=node, at=at, down_for=down_for)
     return Fault(kind="crash", node=node, at=at, down_for=down_for)
 
 

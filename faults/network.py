@@ -6,6 +6,10 @@ node), so asymmetric partitions are possible. A message that arrives on a cut li
 in the trace); requests time out and are retried, heartbeats stop arriving. Nodes stay up: nothing
 they hold in memory is lost, which is what makes a partition different from a crash.
 
+A pause freezes a node to the network for `down_for` (a stop-the-world GC pause): what it sends
+leaves when it resumes and what is sent to it is taken in then, so its heartbeats, answers and
+acknowledgements stall; work already under way on it completes (a simplification).
+
 A clock step moves one node's clock by `by` at `at` (an NTP correction; negative: backwards).
 Everything that reads that node's clock feels it: event-time stamps of a producer,
 processing-time timers, the sink's `written_at`, TTLs stamped with it.
@@ -18,7 +22,7 @@ from dataclasses import replace
 from sim.kernel import World
 from sim.scenario import Fault
 
-__all__ = ["install_partition", "install_clock_step"]
+__all__ = ["install_partition", "install_clock_step", "install_pause"]
 
 
 def install_partition(world: World, fault: Fault) -> None:
@@ -53,3 +57,16 @@ def install_clock_step(world: World, fault: Fault) -> None:
         node.clock = replace(node.clock, offset=node.clock.offset + fault.by)
 
     world.env.timeout(fault.at).callbacks.append(_step)
+
+
+def install_pause(world: World, fault: Fault) -> None:
+    """A stop-the-world pause: from `at` for `down_for` the node's messages wait, both ways."""
+    release = world.hold()
+    node = world.node(fault.node)
+
+    def _start(_ev) -> None:
+        until = world.now + fault.down_for
+        world.net.paused_until[node.index] = max(world.net.paused_until.get(node.index, 0), until)
+
+    world.env.timeout(fault.at).callbacks.append(_start)
+    world.env.timeout(fault.at + fault.down_for).callbacks.append(lambda _ev: release())

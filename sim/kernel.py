@@ -147,6 +147,7 @@ class Network:
         self._jitter: dict[tuple[int, int], Draws] = {}  # one stream per link: traffic on one never shifts another's
         self._last_arrival: dict[tuple[int, int], int] = {}
         self.cut: dict[tuple[int, int], int] = {}  # links a partition cuts (src, dst) -> how many partitions do
+        self.paused_until: dict[int, int] = {}  # node index -> when its pause ends (faults/process.py)
 
     def _draws(self, src: Node, dst: Node) -> Draws:
         link = (src.index, dst.index)
@@ -169,13 +170,18 @@ class Network:
         trace.add(Kind.SEND, src.index, dst.index, msg, r1, r2)
         now = env.now
         link = (src.index, dst.index)
-        arrival = now + self.latency + self._draws(src, dst).next()
+        departure = max(now, self.paused_until.get(src.index, 0))  # a paused sender sends when it resumes
+        arrival = departure + self.latency + self._draws(src, dst).next()
         last = self._last_arrival.get(link, 0)
         if arrival < last:
             arrival = last
         self._last_arrival[link] = arrival
 
         def _arrive(_ev: simpy.Event) -> None:
+            resumes = self.paused_until.get(dst.index, 0)
+            if resumes > env.now:  # a paused receiver takes it in when it resumes (in order)
+                env.timeout(resumes - env.now).callbacks.append(_arrive)
+                return
             if dst.up and not self.cut.get(link):
                 trace.add(Kind.RECV, dst.index, src.index, msg, r1, r2)
                 deliver(*args)

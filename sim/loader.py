@@ -129,6 +129,8 @@ def faults_toml(faults: tuple[Fault, ...], header: str = "") -> str:
                       f'direction = "{f.direction}"']
         if f.kind == "clock_step":
             lines.append(f"by = {f.by}")
+        if f.kind == "slow":
+            lines.append(f"factor = {f.factor}")
         lines.append("")
     return "\n".join(lines)
 

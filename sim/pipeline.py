@@ -668,6 +668,9 @@ class Job(CheckpointCoordination):
         if op.windowed:
             self.late_dropped += out.dropped
         cost = self.cfg.process_time * len(batch)
+        slow = self._active_fault("slow", self.processor)
+        if slow:
+            cost = int(cost * slow.factor)
         self.subtask_records[t.index] += len(batch)
         if replayed:
             self.replayed_in_flight += len(batch)
@@ -800,11 +803,13 @@ class Job(CheckpointCoordination):
             return
 
     # ---- record writes: retries, poison records, the dead-letter queue ------------------------------
-    def _active_fault(self, kind: str):
-        """The `kind` fault (of the sink, or of the checkpoint store) whose window covers now, or None."""
+    def _active_fault(self, kind: str, node: Node | None = None):
+        """The `kind` fault (of the sink, of the checkpoint store, or a slow `node`) whose window
+        covers now, or None."""
         now = self.world.now
         for fault in self.world.sink_faults:
-            if fault.kind == kind and fault.at <= now < fault.at + fault.down_for:
+            if (fault.kind == kind and fault.at <= now < fault.at + fault.down_for
+                    and (node is None or fault.node == node.name)):
                 return fault
         return None
 
@@ -829,8 +834,10 @@ class Job(CheckpointCoordination):
         attempt = 0
         while True:
             slow = self._active_fault("sink_slow")
+            node_slow = self._active_fault("slow", self.sink)
             if write_time or slow:
-                yield env.timeout(write_time + (slow.slow_by if slow else 0))
+                took = write_time * (node_slow.factor if node_slow else 1)
+                yield env.timeout(int(took) + (slow.slow_by if slow else 0))
             if self._active_fault("sink_fail") or (policy.failure_rate and self.failure_rng.random() < policy.failure_rate):
                 error = ("TransientWriteError", "the write failed: nothing was applied")
             else:

@@ -63,8 +63,11 @@ def node_names(producers: int = 1, sources: int = 1, saga: bool = False) -> tupl
 #: Checkpoint store faults (node = "coordinator", whose writes they are), for down_for from at:
 #: store_fail, snapshots written then are refused (the checkpoint fails); store_slow, each takes
 #: slow_by longer; store_torn, each is stored torn (its checksum does not match; a restore skips it).
+#: pause: for down_for, the node is frozen to the network (a stop-the-world GC pause): what it sends
+#: leaves when it resumes, what is sent to it is taken in then, so its heartbeats and answers stall.
+#: slow: for down_for, the node's work (processing, writing) takes `factor` times as long.
 FAULT_KINDS = ("crash", "sink_fail", "sink_slow", "sink_ack_lost", "partition", "clock_step",
-               "store_fail", "store_slow", "store_torn")
+               "store_fail", "store_slow", "store_torn", "pause", "slow")
 
 
 @dataclass(frozen=True)
@@ -305,6 +308,7 @@ class Fault:
     peers: tuple[str, ...] = field(default=(), metadata=_spec("nodes"))
     direction: str = field(default="both", metadata=_spec("choice", choices=("both", "outbound", "inbound")))
     by: int | str = field(default=0, metadata=_spec("signed_duration"))
+    factor: float = field(default=2.0, metadata=_spec("ratio"))
 
     def __post_init__(self) -> None:
         _validate(self, "faults")
@@ -333,7 +337,8 @@ class Fault:
                 "partition": f"partition {self.node} {arrow} {', '.join(self.peers) or 'all others'}",
                 "store_fail": "checkpoint store refuses writes",
                 "store_slow": f"checkpoint store writes {format_duration(self.slow_by)} slower",
-                "store_torn": "checkpoint store tears writes"}[self.kind]
+                "store_torn": "checkpoint store tears writes", "pause": f"pause {self.node}",
+                "slow": f"{self.node} works {self.factor:g}x slower"}[self.kind]
         return f"t={format_duration(self.at)} {what} for {format_duration(self.down_for)}"
 
 

@@ -83,3 +83,30 @@ def test_exactly_once_survives_a_partition_of_the_sink():
     run = execute(s, 1, (Fault(kind="partition", node="sink", at="300ms", down_for="100ms", direction="inbound"),))
     verdicts = {v.invariant: v.held for v in check(run)}
     assert verdicts["exactly_once"] and verdicts["drained"] and run.restarts == 1
+
+
+def test_a_paused_node_takes_in_and_sends_nothing_until_it_resumes():
+    pause = Fault(kind="pause", node="sink", at="60ms", down_for="30ms")
+    run = execute(small("at_least_once", faults=(pause,)))
+    rows = run.trace.rows()
+    assert not [r for r in rows if r["kind"] == "RECV" and r["node"] == "sink" and 60_000 <= r["time"] < 90_000]
+    sent = [r for r in rows if r["kind"] == "RECV" and r["from_node"] == "sink" and 61_000 <= r["time"] < 90_000]
+    assert not sent  # nothing the sink sends while paused arrives anywhere (latency is at most 700us)
+    verdicts = {v.invariant: v.held for v in check(run)}
+    assert verdicts["no_loss"] and verdicts["drained"] and run.restarts == 0
+
+
+def test_a_paused_consumer_is_expired_from_its_group():
+    from .test_consumer_group import rebalancing
+    s = rebalancing(faults=(Fault(kind="pause", node="source-1", at="100ms", down_for="80ms"),))
+    run = execute(s)
+    reasons = [r["reason"] for r in run.trace.rows() if r["kind"] == "REBALANCE"]
+    assert 1 in reasons  # expired: its heartbeats stalled for longer than the session timeout
+    assert {v.invariant: v.held for v in check(run)}["no_loss"]
+
+
+def test_a_slow_processor_takes_longer():
+    normal = execute(small("at_least_once"))
+    slow = execute(small("at_least_once", faults=(Fault(kind="slow", node="processor", at=0, down_for="10s",
+                                                         factor=3),)))
+    assert slow.end_time > normal.end_time + 100_000
