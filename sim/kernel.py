@@ -147,7 +147,8 @@ class Network:
         self._jitter: dict[tuple[int, int], Draws] = {}  # one stream per link: traffic on one never shifts another's
         self._last_arrival: dict[tuple[int, int], int] = {}
         self.cut: dict[tuple[int, int], int] = {}  # links a partition cuts (src, dst) -> how many partitions do
-        self.paused_until: dict[int, int] = {}  # node index -> when its pause ends (faults/process.py)
+        self.paused_until: dict[int, int] = {}  # node index -> when its pause ends (faults/network.py)
+        self._on_cut: list[Callable[[Node, Node, Msg], None]] = []
 
     def _draws(self, src: Node, dst: Node) -> Draws:
         link = (src.index, dst.index)
@@ -187,8 +188,16 @@ class Network:
                 deliver(*args)
             else:
                 trace.add(Kind.DROP, dst.index, src.index, msg, r1, r2)
+                if dst.up:  # cut by a partition: the connection broke
+                    for listener in self._on_cut:
+                        listener(src, dst, msg)
 
         env.timeout(arrival - now).callbacks.append(_arrive)
+
+    def on_cut(self, listener: Callable[[Node, Node, Msg], None]) -> None:
+        """Call `listener(src, dst, msg)` when a partition loses a message: the connection between the
+        two broke. (A request's caller finds out by its timeout; a stream's end must be told.)"""
+        self._on_cut.append(listener)
 
     def request(self, src: Node, dst: Node, msg: Msg, serve: Callable[[], Any], timeout: int,
                 ref: tuple[int, int] = (0, 0)) -> simpy.Event:

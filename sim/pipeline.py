@@ -266,6 +266,7 @@ class Job(CheckpointCoordination):
             node.on_crash(self._node_crashed)
         broker.on_commit(self.check_drained)
         producer.on_done(self.check_drained)
+        world.net.on_cut(self._connection_lost)
 
     # ---- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
@@ -276,6 +277,14 @@ class Job(CheckpointCoordination):
 
     def _node_crashed(self, node: Node) -> None:
         self._fail(node)
+
+    def _connection_lost(self, src: Node, dst: Node, msg: Msg) -> None:
+        """A partition lost a message between two of the job's tasks: the channel is broken, and a
+        checkpointed stream needs reliable FIFO channels, so the job fails over (as Flink does when a
+        network connection between tasks breaks). Requests to the broker time out and retry instead."""
+        tasks = self.source_nodes + [self.processor, self.sink, self.coordinator]
+        if src in tasks and dst in tasks and self.attempt is not None:
+            self._fail(dst)
 
     def _fail(self, node: Node) -> None:
         """Fail the job over: stop every task, drop the attempt, and restart when all task nodes are up."""
