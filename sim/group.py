@@ -69,8 +69,11 @@ class ConsumerGroup:
             self._expire_later()
 
     def current(self, member: int, generation: int) -> Assignment | None:
-        """None if `generation` is current; else the member's assignment now (it must rejoin first
-        if it was expired: then it gets no partitions until it does)."""
+        """None if `generation` is current; else the member's assignment now. A member that was
+        expired (a zombie: alive, but its heartbeats did not arrive) is fenced and rejoins: a
+        rebalance, as Kafka's consumer rejoins after UNKNOWN_MEMBER_ID."""
+        if member not in self.last_heartbeat:
+            return self.join(member)
         if generation == self.broker.generation:
             return None
         return self.assignment_of(member)

@@ -13,7 +13,7 @@ from sim.group import EXPIRED, JOINED, ConsumerGroup
 from sim.kernel import World
 from sim.log import Broker
 from sim.run import execute
-from sim.scenario import Checkpointing, Fault, Pipeline, Scenario, Workload
+from sim.scenario import Checkpointing, Fault, Pipeline, Scenario, Workload, load_scenario
 
 
 def group_world(session_timeout: int = 30):
@@ -140,3 +140,13 @@ def test_rebalance_mode_refuses_checkpoints():
     with pytest.raises(ScenarioError) as e:
         Pipeline(heartbeat_interval="40ms", session_timeout="30ms")
     assert e.value.key == "pipeline.heartbeat_interval"
+
+
+def test_a_partitioned_consumer_is_expired_then_fenced_and_rejoins():
+    run = execute(load_scenario("partition_zombie_consumer"))
+    events = [(r["time"], r["members"], r["member"], r["reason"]) for r in run.trace.rows() if r["kind"] == "REBALANCE"]
+    expired = [e for e in events if e[3] == EXPIRED]
+    assert len(expired) == 1 and 300_000 < expired[0][0] < 345_000 and expired[0][2] == 1
+    rejoined = [e for e in events if e[0] > expired[0][0] and e[3] == JOINED]
+    assert rejoined and rejoined[0][0] >= 400_000 and rejoined[0][2] == 1  # after the partition healed
+    assert run.restarts == 0

@@ -137,3 +137,13 @@ def test_python_api_gets_the_same_errors(build, key):
     assert info.value.key == key
     assert isinstance(info.value, ValueError)
     assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("name", list(builtin_scenarios()))
+def test_every_builtin_scenario_is_as_it_claims(name):
+    """Each built-in scenario's [expect] is borne out with its own seed (what `weir run` checks)."""
+    import weir
+    result = weir.run(name)
+    wrong = [f"{e.invariant}: expected {e.expected}, {'held' if e.held else 'violated'}"
+             for e in result.expectations if not e.met]
+    assert result.matches, f"{name} seed {result.seed}: {wrong}"
