@@ -77,8 +77,8 @@ def broken_claim(scenario: Scenario, seed: int, faults: tuple[Fault, ...]) -> Ve
 
 
 #: The fault families the nemesis draws from, and how it draws each (beyond node, at, down_for).
-NEMESIS_KINDS = ("crash", "partition", "clock_step", "pause", "slow", "sink_fail", "sink_ack_lost", "sink_slow",
-                 "store_fail", "store_slow", "store_torn")
+NEMESIS_KINDS = ("crash", "partition", "delay", "loss", "clock_step", "pause", "slow", "sink_fail", "sink_ack_lost",
+                 "sink_slow", "store_fail", "store_slow", "store_torn")
 
 
 def _one_fault(rng: np.random.Generator, kind: str, nodes: tuple[str, ...], horizon: int) -> Fault:
@@ -88,12 +88,13 @@ def _one_fault(rng: np.random.Generator, kind: str, nodes: tuple[str, ...], hori
     if kind.startswith(("sink_", "store_")):
         return Fault(kind=kind, node="sink" if kind.startswith("sink_") else "coordinator", at=at, down_for=down_for,
                      slow_by=int(rng.integers(1_000, 20_001)))
-    if kind == "partition":
+    if kind in ("partition", "delay", "loss"):
         others = [n for n in nodes if n != node]
         peers = tuple(sorted(str(p) for p in rng.choice(others, size=int(rng.integers(1, len(others) + 1)),
                                                        replace=False))) if others else ()
         direction = ("both", "outbound", "inbound")[int(rng.integers(3))]
-        return Fault(kind=kind, node=node, at=at, down_for=down_for, peers=peers, direction=direction)
+        return Fault(kind=kind, node=node, at=at, down_for=down_for, peers=peers, direction=direction,
+                     slow_by=int(rng.integers(1_000, 50_001)), rate=float(rng.uniform(0.01, 0.5)))
     if kind == "clock_step":
         return Fault(kind=kind, node=node, at=at, by=int(rng.integers(-2_000_000, 2_000_001)))
     if kind == "slow":

@@ -10,6 +10,10 @@ A pause freezes a node to the network for `down_for` (a stop-the-world GC pause)
 leaves when it resumes and what is sent to it is taken in then, so its heartbeats, answers and
 acknowledgements stall; work already under way on it completes (a simplification).
 
+A delay makes the messages on the same links take `slow_by` longer (links stay FIFO: TCP does not
+reorder; messages on different links do interleave differently); a loss loses each of them with
+chance `rate`, from the link's own seeded stream, with the same consequences as a partition.
+
 A clock step moves one node's clock by `by` at `at` (an NTP correction; negative: backwards).
 Everything that reads that node's clock feels it: event-time stamps of a producer,
 processing-time timers, the sink's `written_at`, TTLs stamped with it.
@@ -22,11 +26,11 @@ from dataclasses import replace
 from sim.kernel import World
 from sim.scenario import Fault
 
-__all__ = ["install_partition", "install_clock_step", "install_pause"]
+__all__ = ["install_partition", "install_clock_step", "install_pause", "install_link_fault"]
 
 
-def install_partition(world: World, fault: Fault) -> None:
-    release = world.hold()
+def _links(world: World, fault: Fault) -> list[tuple[int, int]]:
+    """The links (src, dst) a partition, delay or loss fault covers."""
     node = world.node(fault.node)
     peers = [world.node(n) for n in fault.peers] or [n for n in world.nodes.values() if n is not node]
     links = []
@@ -35,6 +39,26 @@ def install_partition(world: World, fault: Fault) -> None:
             links.append((node.index, peer.index))
         if fault.direction in ("both", "inbound"):
             links.append((peer.index, node.index))
+    return links
+
+
+def install_link_fault(world: World, fault: Fault) -> None:
+    """delay (messages take slow_by longer) or loss (each is lost with chance `rate`), for down_for."""
+    release = world.hold()
+    entry = (fault, frozenset(_links(world, fault)))
+    active = world.net.link_faults
+    world.env.timeout(fault.at).callbacks.append(lambda _ev: active.append(entry))
+
+    def _heal(_ev) -> None:
+        active.remove(entry)
+        release()
+
+    world.env.timeout(fault.at + fault.down_for).callbacks.append(_heal)
+
+
+def install_partition(world: World, fault: Fault) -> None:
+    release = world.hold()
+    links = _links(world, fault)
     cut = world.net.cut
 
     def _start(_ev) -> None:

@@ -53,12 +53,16 @@ def fault(kinds: tuple[str, ...] = ("crash",), nodes: tuple[str, ...] = NODES, m
         if kind.startswith("store_"):
             return st.builds(Fault, kind=st.just(kind), node=st.just("coordinator"), at=at, down_for=down,
                              slow_by=st.integers(0, 20_000))
-        if kind == "partition":
+        if kind in ("partition", "delay", "loss"):
             return st.sampled_from(nodes).flatmap(lambda node: st.builds(
                 Fault, kind=st.just(kind), node=st.just(node), at=at, down_for=down,
                 peers=st.lists(st.sampled_from([n for n in nodes if n != node] or [node]), unique=True).map(
                     lambda ps: tuple(sorted(p for p in ps if p != node))),
-                direction=st.sampled_from(("both", "outbound", "inbound"))))
+                direction=st.sampled_from(("both", "outbound", "inbound")), slow_by=st.integers(0, 50_000),
+                rate=st.floats(0, 1)))
+        if kind == "late_burst":
+            return st.builds(Fault, kind=st.just(kind), node=st.just("producer"), at=at, down_for=down,
+                             slow_by=st.integers(0, 2_000_000))
         if kind == "clock_step":
             return st.builds(Fault, kind=st.just(kind), node=st.sampled_from(nodes), at=at,
                              by=st.integers(-2_000_000, 2_000_000))

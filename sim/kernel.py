@@ -149,6 +149,7 @@ class Network:
         self.cut: dict[tuple[int, int], int] = {}  # links a partition cuts (src, dst) -> how many partitions do
         self.paused_until: dict[int, int] = {}  # node index -> when its pause ends (faults/network.py)
         self._on_cut: list[Callable[[Node, Node, Msg], None]] = []
+        self.link_faults: list = []  # active delay and loss faults: (fault, set of links it covers)
 
     def _draws(self, src: Node, dst: Node) -> Draws:
         link = (src.index, dst.index)
@@ -173,6 +174,13 @@ class Network:
         link = (src.index, dst.index)
         departure = max(now, self.paused_until.get(src.index, 0))  # a paused sender sends when it resumes
         arrival = departure + self.latency + self._draws(src, dst).next()
+        lost = False
+        for fault, links in self.link_faults:
+            if link in links:
+                if fault.kind == "delay":
+                    arrival += fault.slow_by
+                elif self.world.rngs.stream(f"network.loss.{src.name}->{dst.name}").random() < fault.rate:
+                    lost = True
         last = self._last_arrival.get(link, 0)
         if arrival < last:
             arrival = last
@@ -183,12 +191,12 @@ class Network:
             if resumes > env.now:  # a paused receiver takes it in when it resumes (in order)
                 env.timeout(resumes - env.now).callbacks.append(_arrive)
                 return
-            if dst.up and not self.cut.get(link):
+            if dst.up and not self.cut.get(link) and not lost:
                 trace.add(Kind.RECV, dst.index, src.index, msg, r1, r2)
                 deliver(*args)
             else:
                 trace.add(Kind.DROP, dst.index, src.index, msg, r1, r2)
-                if dst.up:  # cut by a partition: the connection broke
+                if dst.up:  # cut by a partition, or lost: the connection broke
                     for listener in self._on_cut:
                         listener(src, dst, msg)
 

@@ -124,7 +124,11 @@ def faults_toml(faults: tuple[Fault, ...], header: str = "") -> str:
         lines += ["[[faults]]", f'kind = "{f.kind}"', f'node = "{f.node}"', f"at = {f.at}", f"down_for = {f.down_for}"]
         if f.kind == "sink_slow":
             lines.append(f"slow_by = {f.slow_by}")
-        if f.kind == "partition":
+        if f.kind in ("delay", "late_burst"):
+            lines.append(f"slow_by = {f.slow_by}")
+        if f.kind == "loss":
+            lines.append(f"rate = {f.rate}")
+        if f.kind in ("partition", "delay", "loss"):
             lines += [f"peers = [{', '.join(repr(p).replace(chr(39), chr(34)) for p in f.peers)}]",
                       f'direction = "{f.direction}"']
         if f.kind == "clock_step":

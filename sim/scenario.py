@@ -66,8 +66,11 @@ def node_names(producers: int = 1, sources: int = 1, saga: bool = False) -> tupl
 #: pause: for down_for, the node is frozen to the network (a stop-the-world GC pause): what it sends
 #: leaves when it resumes, what is sent to it is taken in then, so its heartbeats and answers stall.
 #: slow: for down_for, the node's work (processing, writing) takes `factor` times as long.
+#: delay: for down_for, messages from and to the node (or between it and `peers`) take slow_by
+#: longer (links stay FIFO). loss: for down_for, each such message is lost with chance `rate`.
+#: late_burst: records produced in the window happened slow_by earlier than usual (late data).
 FAULT_KINDS = ("crash", "sink_fail", "sink_slow", "sink_ack_lost", "partition", "clock_step",
-               "store_fail", "store_slow", "store_torn", "pause", "slow")
+               "store_fail", "store_slow", "store_torn", "pause", "slow", "delay", "loss", "late_burst")
 
 
 @dataclass(frozen=True)
@@ -309,6 +312,7 @@ class Fault:
     direction: str = field(default="both", metadata=_spec("choice", choices=("both", "outbound", "inbound")))
     by: int | str = field(default=0, metadata=_spec("signed_duration"))
     factor: float = field(default=2.0, metadata=_spec("ratio"))
+    rate: float = field(default=0.1, metadata=_spec("fraction"))
 
     def __post_init__(self) -> None:
         _validate(self, "faults")
@@ -317,6 +321,8 @@ class Fault:
         if self.kind.startswith("store_") and self.node != "coordinator":
             raise ScenarioError("faults.node", self.node, f"'coordinator' for kind = '{self.kind}' "
                                 "(a fault of the checkpoint store's writes)")
+        if self.kind == "late_burst" and not self.node.startswith("producer"):
+            raise ScenarioError("faults.node", self.node, "a producer node for kind = 'late_burst' (its records are late)")
         if self.node in self.peers:
             raise ScenarioError("faults.peers", self.node, "nodes other than the fault's own node")
 
@@ -338,7 +344,11 @@ class Fault:
                 "store_fail": "checkpoint store refuses writes",
                 "store_slow": f"checkpoint store writes {format_duration(self.slow_by)} slower",
                 "store_torn": "checkpoint store tears writes", "pause": f"pause {self.node}",
-                "slow": f"{self.node} works {self.factor:g}x slower"}[self.kind]
+                "slow": f"{self.node} works {self.factor:g}x slower",
+                "delay": f"messages of {self.node} {arrow} {', '.join(self.peers) or 'all others'} "
+                         f"{format_duration(self.slow_by)} slower",
+                "loss": f"{self.rate:.0%} of messages of {self.node} {arrow} {', '.join(self.peers) or 'all others'} lost",
+                "late_burst": f"records produced {format_duration(self.slow_by)} late"}[self.kind]
         return f"t={format_duration(self.at)} {what} for {format_duration(self.down_for)}"
 
 

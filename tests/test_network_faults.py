@@ -110,3 +110,35 @@ def test_a_slow_processor_takes_longer():
     slow = execute(small("at_least_once", faults=(Fault(kind="slow", node="processor", at=0, down_for="10s",
                                                          factor=3),)))
     assert slow.end_time > normal.end_time + 100_000
+
+
+def test_a_delay_slows_exactly_its_links_and_keeps_them_in_order():
+    delay = Fault(kind="delay", node="sink", peers=("source",), direction="outbound", at="50ms", down_for="30ms",
+                  slow_by="5ms")
+    run = execute(small("at_least_once", faults=(delay,)))
+    rows = run.trace.rows()
+    sends = {}
+    for r in rows:
+        if r["kind"] == "SEND" and r["node"] == "sink" and r["to_node"] == "source":
+            sends.setdefault((r["ref1"], r["ref2"]), r["time"])
+    late = [r["time"] - sends[(r["ref1"], r["ref2"])] for r in rows if r["kind"] == "RECV" and r["node"] == "source"
+            and r["from_node"] == "sink" and 50_000 <= sends.get((r["ref1"], r["ref2"]), -1) < 80_000]
+    assert late and all(t >= 5_000 for t in late)
+    assert {v.invariant: v.held for v in check(run)}["no_loss"]
+
+
+def test_loss_drops_some_messages_and_the_pipeline_recovers():
+    loss = Fault(kind="loss", node="broker", at="20ms", down_for="60ms", rate=0.3)
+    run = execute(small("exactly_once", faults=(loss,)))
+    assert drops(run)
+    verdicts = {v.invariant: v.held for v in check(run)}
+    assert verdicts["exactly_once"] and verdicts["drained"]
+
+
+def test_a_late_burst_stamps_records_in_the_past():
+    burst = Fault(kind="late_burst", node="producer", at="30ms", down_for="20ms", slow_by="1s")
+    run = execute(small("at_least_once", faults=(burst,)))
+    times = run.source["event_time"]
+    assert (times < -900_000).sum() >= 600  # records 1200..1999 (produced 30-50ms) happened a second early
+    with pytest.raises(ScenarioError):
+        Fault(kind="late_burst", node="broker")
