@@ -1,4 +1,5 @@
-"""Crash-point coverage: crash each node at each protocol step, and show what held.
+"""Crash-point coverage: crash (or pause, partition, delay) each node at each protocol step, and
+show what held.
 
 A reference run (the scenario without faults) gives the time of each protocol step the scenario
 goes through: a poll, a barrier reaching the processor, the sink's pre-commit, a snapshot made
@@ -48,6 +49,7 @@ class Coverage:
     nodes: tuple[str, ...]
     broken: dict[tuple[str, str], tuple[str, ...]]  # (step, node) -> claims broken, at the step or 1us after
     runs: int
+    kind: str = "crash"  # the fault injected at each point
 
     @property
     def held(self) -> bool:
@@ -67,8 +69,11 @@ def step_times(run: Run) -> list[tuple[str, int]]:
     return sorted(found, key=lambda s: s[1])
 
 
-def crash_points(scenario: Scenario, seed: int | None = None, down_for: int = 15_000) -> Coverage:
-    """Crash every node that takes part at every step found; check the scenario's claims each time."""
+def crash_points(scenario: Scenario, seed: int | None = None, down_for: int = 15_000,
+                 kind: str = "crash") -> Coverage:
+    """Fault every node that takes part at every step found (a crash by default; or a `pause`, a
+    `partition` of the node from all others, a `delay` of its messages by `down_for`); check the
+    scenario's claims each time."""
     from analysis.checkers import check
 
     seed = scenario.seed if seed is None else seed
@@ -83,8 +88,9 @@ def crash_points(scenario: Scenario, seed: int | None = None, down_for: int = 15
         for node in nodes:
             bad: set[str] = set()
             for offset in (0, 1):
-                run = execute(scenario, seed, (Fault(node=node, at=t + offset, down_for=down_for),))
+                extra = {"slow_by": down_for} if kind == "delay" else {}
+                run = execute(scenario, seed, (Fault(kind=kind, node=node, at=t + offset, down_for=down_for, **extra),))
                 runs += 1
                 bad |= {v.invariant for v in check(run, wanted) if not v.held}
             broken[(label, node)] = tuple(sorted(bad))
-    return Coverage(scenario.name, wanted, tuple(steps), nodes, broken, runs)
+    return Coverage(scenario.name, wanted, tuple(steps), nodes, broken, runs, kind)

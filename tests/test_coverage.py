@@ -37,3 +37,9 @@ def test_the_command_prints_the_matrix(capsys):
     assert main(["crashpoints", "commit_before_ack"]) == 1
     out = capsys.readouterr().out
     assert "poll" in out and "no_loss" in out and "cells broke a claim" in out
+
+
+def test_other_faults_at_each_point():
+    for kind in ("pause", "partition", "delay"):
+        coverage = crash_points(claimed("exactly_once", sink="upsert"), kind=kind)
+        assert coverage.kind == kind and coverage.held, (kind, {k: v for k, v in coverage.broken.items() if v})

@@ -84,6 +84,8 @@ def _parser() -> argparse.ArgumentParser:
     p_points = sub.add_parser("crashpoints", help="crash each node at each protocol step; a matrix of what held")
     p_points.add_argument("scenario", help="a built-in scenario name or a path to a TOML file")
     p_points.add_argument("--seed", type=_seed, default=None, help="the seed (default: the scenario's)")
+    p_points.add_argument("--kind", choices=("crash", "pause", "partition", "delay"), default="crash",
+                          help="the fault to inject at each point (default crash)")
     p_demo = sub.add_parser("demo", help="the delivery-semantics spectrum, measured side by side")
     p_demo.add_argument("--seed", type=_seed, default=1, help="the seed for all three runs (default 1)")
     p_demo.add_argument("--json", action="store_true", help="print a JSON array instead of the table")
@@ -145,7 +147,7 @@ def _cmd_crashpoints(args, out) -> int:
     from faults.coverage import crash_points
     scenario = load_scenario(args.scenario)
     out.print(f"crash points of {scenario.name}: claims {', '.join(api.claims_of(scenario))}")
-    coverage = crash_points(scenario, args.seed)
+    coverage = crash_points(scenario, args.seed, kind=args.kind)
     show.print_coverage(coverage, out)
     return EXIT_OK if coverage.held else EXIT_MISMATCH
 

@@ -199,5 +199,6 @@ def print_coverage(coverage, out: Console) -> None:
     out.print(table)
     out.print()
     bad = sum(1 for b in coverage.broken.values() if b)
-    out.print(f"{coverage.runs} runs: {len(coverage.steps)} steps x {len(coverage.nodes)} nodes, each crashed at the "
+    what = {"crash": "crashed", "pause": "paused", "partition": "partitioned off", "delay": "delayed"}[coverage.kind]
+    out.print(f"{coverage.runs} runs: {len(coverage.steps)} steps x {len(coverage.nodes)} nodes, each {what} at the "
               f"step and 1us after; " + (f"[red]{bad} cells broke a claim[/]" if bad else "every claim held"))
