@@ -1,11 +1,12 @@
-"""Crash-restart: a node stops at `at`, loses its volatile state, and comes back `down_for` later."""
+"""Crash-restart (a node stops at `at`, loses its volatile state, and comes back `down_for` later)
+and crash-stop (it never comes back)."""
 
 from __future__ import annotations
 
 from sim.kernel import World
 from sim.scenario import Fault
 
-__all__ = ["install_crash"]
+__all__ = ["install_crash", "install_stop"]
 
 
 def install_crash(world: World, fault: Fault) -> None:
@@ -21,3 +22,15 @@ def install_crash(world: World, fault: Fault) -> None:
         release()
 
     world.env.process(_fault())
+
+
+def install_stop(world: World, fault: Fault) -> None:
+    """Crash-stop: the node crashes at `at` and never comes back (`down_for` is not used)."""
+    release = world.hold()
+    node = world.node(fault.node)
+
+    def _stop(_ev) -> None:
+        node.crash(None)
+        release()
+
+    world.env.timeout(fault.at).callbacks.append(_stop)

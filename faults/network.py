@@ -1,7 +1,7 @@
 """Network partitions and clock steps.
 
-A partition cuts the links between `fault.node` and its `peers` (every other node if none are
-named) from `at` for `down_for`: both ways, or only outbound (node -> peers) or inbound (peers ->
+A partition cuts the links between `fault.node` (with the nodes in `group` on its side) and its
+`peers` (every other node if none are named) from `at` for `down_for`: both ways, or only outbound (node -> peers) or inbound (peers ->
 node), so asymmetric partitions are possible. A message that arrives on a cut link is lost (DROP
 in the trace); requests time out and are retried, heartbeats stop arriving. Nodes stay up: nothing
 they hold in memory is lost, which is what makes a partition different from a crash.
@@ -31,14 +31,15 @@ __all__ = ["install_partition", "install_clock_step", "install_pause", "install_
 
 def _links(world: World, fault: Fault) -> list[tuple[int, int]]:
     """The links (src, dst) a partition, delay or loss fault covers."""
-    node = world.node(fault.node)
-    peers = [world.node(n) for n in fault.peers] or [n for n in world.nodes.values() if n is not node]
+    side = [world.node(n) for n in (fault.node, *fault.group)]
+    peers = [world.node(n) for n in fault.peers] or [n for n in world.nodes.values() if n not in side]
     links = []
-    for peer in peers:
-        if fault.direction in ("both", "outbound"):
-            links.append((node.index, peer.index))
-        if fault.direction in ("both", "inbound"):
-            links.append((peer.index, node.index))
+    for node in side:
+        for peer in peers:
+            if fault.direction in ("both", "outbound"):
+                links.append((node.index, peer.index))
+            if fault.direction in ("both", "inbound"):
+                links.append((peer.index, node.index))
     return links
 
 

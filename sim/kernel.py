@@ -80,22 +80,24 @@ class Node:
         """Call `listener(node)` whenever this node comes back up (to restart what it runs)."""
         self._on_restart.append(listener)
 
-    def crash(self, down_for: int) -> bool:
-        """Crash now; after `down_for` us start restarting, and be up `boot_time` us after that.
+    def crash(self, down_for: int | None) -> bool:
+        """Crash now; after `down_for` us start restarting, and be up `boot_time` us after that
+        (`down_for` None: crash-stop, the node never comes back).
 
         Returns False (and nothing happens) if the node is not up.
         """
         if not self.up:
             return False
         self.state, self.up = Node.CRASHED, False
-        self.world.trace.add(Kind.CRASH, self.index, down_for)
+        self.world.trace.add(Kind.CRASH, self.index, -1 if down_for is None else down_for)
         procs, self._procs = self._procs, []
         for proc in procs:
             if proc.is_alive:
                 proc.interrupt("crash")
         for listener in self._on_crash:
             listener(self)
-        self.world.env.timeout(down_for).callbacks.append(lambda _ev: self._restart())
+        if down_for is not None:
+            self.world.env.timeout(down_for).callbacks.append(lambda _ev: self._restart())
         return True
 
     def _restart(self) -> None:

@@ -129,7 +129,8 @@ def faults_toml(faults: tuple[Fault, ...], header: str = "") -> str:
         if f.kind == "loss":
             lines.append(f"rate = {f.rate}")
         if f.kind in ("partition", "delay", "loss"):
-            lines += [f"peers = [{', '.join(repr(p).replace(chr(39), chr(34)) for p in f.peers)}]",
+            lines += [f"group = [{', '.join(repr(p).replace(chr(39), chr(34)) for p in f.group)}]",
+                      f"peers = [{', '.join(repr(p).replace(chr(39), chr(34)) for p in f.peers)}]",
                       f'direction = "{f.direction}"']
         if f.kind == "clock_step":
             lines.append(f"by = {f.by}")

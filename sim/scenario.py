@@ -69,7 +69,8 @@ def node_names(producers: int = 1, sources: int = 1, saga: bool = False) -> tupl
 #: delay: for down_for, messages from and to the node (or between it and `peers`) take slow_by
 #: longer (links stay FIFO). loss: for down_for, each such message is lost with chance `rate`.
 #: late_burst: records produced in the window happened slow_by earlier than usual (late data).
-FAULT_KINDS = ("crash", "sink_fail", "sink_slow", "sink_ack_lost", "partition", "clock_step",
+#: stop: crash-stop, the node crashes at `at` and never comes back.
+FAULT_KINDS = ("crash", "stop", "sink_fail", "sink_slow", "sink_ack_lost", "partition", "clock_step",
                "store_fail", "store_slow", "store_torn", "pause", "slow", "delay", "loss", "late_burst")
 
 
@@ -309,6 +310,7 @@ class Fault:
     down_for: int | str = field(default="100ms", metadata=_spec("duration", min=1))
     slow_by: int | str = field(default="10ms", metadata=_spec("duration"))
     peers: tuple[str, ...] = field(default=(), metadata=_spec("nodes"))
+    group: tuple[str, ...] = field(default=(), metadata=_spec("nodes"))
     direction: str = field(default="both", metadata=_spec("choice", choices=("both", "outbound", "inbound")))
     by: int | str = field(default=0, metadata=_spec("signed_duration"))
     factor: float = field(default=2.0, metadata=_spec("ratio"))
@@ -325,14 +327,19 @@ class Fault:
             raise ScenarioError("faults.node", self.node, "a producer node for kind = 'late_burst' (its records are late)")
         if self.node in self.peers:
             raise ScenarioError("faults.peers", self.node, "nodes other than the fault's own node")
+        for name in self.group:
+            if name == self.node or name in self.peers:
+                raise ScenarioError("faults.group", name, "nodes on the fault node's side: neither it nor a peer")
 
     @property
     def heals_at(self) -> int:
         """When the fault is over (a clock step is over at once)."""
-        return self.at if self.kind == "clock_step" else self.at + self.down_for
+        return self.at if self.kind in ("clock_step", "stop") else self.at + self.down_for
 
     def describe(self) -> str:
         from .units import format_duration
+        if self.kind == "stop":
+            return f"t={format_duration(self.at)} stop {self.node} for good"
         if self.kind == "clock_step":
             sign = "-" if self.by < 0 else "+"
             return f"t={format_duration(self.at)} {self.node}'s clock steps {sign}{format_duration(abs(self.by))}"
@@ -340,7 +347,7 @@ class Fault:
         what = {"crash": f"crash {self.node}", "sink_fail": "sink writes fail",
                 "sink_slow": f"sink writes {format_duration(self.slow_by)} slower",
                 "sink_ack_lost": "sink write acknowledgements lost",
-                "partition": f"partition {self.node} {arrow} {', '.join(self.peers) or 'all others'}",
+                "partition": f"partition {', '.join((self.node, *self.group))} {arrow} {', '.join(self.peers) or 'all others'}",
                 "store_fail": "checkpoint store refuses writes",
                 "store_slow": f"checkpoint store writes {format_duration(self.slow_by)} slower",
                 "store_torn": "checkpoint store tears writes", "pause": f"pause {self.node}",
@@ -562,9 +569,9 @@ class Scenario:
                 raise ScenarioError(f"nodes.{spec.name}", spec.name, "a node of this scenario: " + ", ".join(names))
             seen.add(spec.name)
         for i, fault in enumerate(self.faults):
-            for node in (fault.node, *fault.peers):
+            for node in (fault.node, *fault.peers, *fault.group):
                 if node not in names:
-                    key = "node" if node == fault.node else "peers"
+                    key = "node" if node == fault.node else ("peers" if node in fault.peers else "group")
                     raise ScenarioError(f"faults[{i}].{key}", node, "a node of this scenario: " + ", ".join(names))
             if fault.at >= self.run.max_time:
                 raise ScenarioError(f"faults[{i}].at", fault.at, f"a time before run.max_time ({self.run.max_time}us)")

@@ -105,7 +105,7 @@ FIELDS: dict[Kind, tuple[str, str, str, str]] = {
     Kind.TXN_END: ("txn", "committed", "epoch", ""),
     Kind.FENCED: ("epoch", "current_epoch", "ref", ""),
     Kind.RESTORE: ("checkpoint_or_-1", "generation", "records_behind", ""),
-    Kind.CRASH: ("down_for_us", "", "", ""),
+    Kind.CRASH: ("down_for_us", "", "", ""),  # -1 for a crash-stop: it never comes back
     Kind.RESTART: ("boot_time_us", "", "", ""),
     Kind.UP: ("", "", "", ""),
     Kind.JOB_FAIL: ("generation", "in_flight_batches", "", ""),

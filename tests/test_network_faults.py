@@ -142,3 +142,25 @@ def test_a_late_burst_stamps_records_in_the_past():
     assert (times < -900_000).sum() >= 600  # records 1200..1999 (produced 30-50ms) happened a second early
     with pytest.raises(ScenarioError):
         Fault(kind="late_burst", node="broker")
+
+
+def test_a_crash_stop_never_comes_back():
+    from dataclasses import replace
+    s = small("at_least_once", faults=(Fault(kind="stop", node="processor", at="50ms"),))
+    run = execute(replace(s, run=RunLimits(max_time="2s")))
+    crash = [r for r in run.trace.rows() if r["kind"] == "CRASH"]
+    assert [c["down_for_us"] for c in crash] == [-1]
+    assert not [r for r in run.trace.rows() if r["kind"] in ("RESTART", "UP")]
+    assert run.status == "stalled"  # the job waits for its processor for ever: nothing left to happen
+
+
+def test_a_partition_between_two_groups_cuts_only_across():
+    fault = Fault(kind="partition", node="source", group=("processor",), peers=("sink", "broker"), at="60ms",
+                  down_for="20ms")
+    run = execute(small("at_least_once", faults=(fault,)))
+    for r in drops(run):
+        assert {r["node"], r["from_node"]} & {"source", "processor"}
+        assert {r["node"], r["from_node"]} & {"sink", "broker"}
+    with pytest.raises(ScenarioError) as e:
+        Fault(kind="partition", node="source", group=("sink",), peers=("sink",))
+    assert e.value.key == "faults.group"
