@@ -164,3 +164,9 @@ def test_a_partition_between_two_groups_cuts_only_across():
     with pytest.raises(ScenarioError) as e:
         Fault(kind="partition", node="source", group=("sink",), peers=("sink",))
     assert e.value.key == "faults.group"
+
+
+def test_the_slow_sink_is_what_breaks_the_liveness_bound():
+    s = load_scenario("slow_sink_liveness")
+    healthy = execute(s, 1, (Fault(kind="slow", node="sink", at="100ms", down_for="300ms", factor=1),))
+    assert drains_in_time(healthy).held and not drains_in_time(execute(s)).held
