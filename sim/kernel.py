@@ -142,10 +142,11 @@ class Network:
     barriers never overtake records.
     """
 
-    def __init__(self, world: "World", latency: int, jitter: int):
+    def __init__(self, world: "World", latency: int, jitter: int, jitter_shape: str = "uniform"):
         self.world = world
         self.latency = latency
         self.jitter = jitter
+        self.jitter_shape = jitter_shape
         self._jitter: dict[tuple[int, int], Draws] = {}  # one stream per link: traffic on one never shifts another's
         self._last_arrival: dict[tuple[int, int], int] = {}
         self.cut: dict[tuple[int, int], int] = {}  # links a partition cuts (src, dst) -> how many partitions do
@@ -158,7 +159,7 @@ class Network:
         draws = self._jitter.get(link)
         if draws is None:
             stream = self.world.rngs.stream(f"network.jitter.{src.name}->{dst.name}")
-            draws = self._jitter[link] = Draws(stream, 0, self.jitter)
+            draws = self._jitter[link] = Draws(stream, 0, self.jitter, shape=self.jitter_shape)
         return draws
 
     def send(self, src: Node, dst: Node, msg: Msg, deliver: Callable[..., Any], *args: Any,
@@ -248,7 +249,8 @@ class World:
     """One run's universe: environment, random streams, trace, nodes, network."""
 
     def __init__(self, seed: int, nodes: dict[str, NodeClock], *, latency: int = 0, jitter: int = 0,
-                 max_time: int, max_events: int, boot_times: dict[str, int] | None = None):
+                 max_time: int, max_events: int, boot_times: dict[str, int] | None = None,
+                 jitter_shape: str = "uniform"):
         self.env = simpy.Environment(initial_time=0)
         self.seed = seed
         self.rngs = RngStreams(seed)
@@ -257,7 +259,7 @@ class World:
         self.trace = Trace(names, lambda: self.env.now)
         boot = boot_times or {}
         self.nodes = {name: Node(self, i, name, clock, boot.get(name, 0)) for i, (name, clock) in enumerate(nodes.items())}
-        self.net = Network(self, latency, jitter)
+        self.net = Network(self, latency, jitter, jitter_shape)
         self.max_time = max_time
         self.max_events = max_events
         self.status: str | None = None

@@ -47,20 +47,35 @@ class Draws:
     generator's state, so it stays deterministic.
     """
 
-    __slots__ = ("_gen", "_low", "_high", "_block", "_buf", "_i")
+    __slots__ = ("_gen", "_low", "_high", "_block", "_buf", "_i", "_shape")
 
-    def __init__(self, gen: np.random.Generator, low: int, high: int, block: int = 4096):
+    def __init__(self, gen: np.random.Generator, low: int, high: int, block: int = 4096, shape: str = "uniform"):
+        """`shape`: uniform over [low, high]; or "exponential" (mean high - low) and "pareto" (a heavy
+        tail with shape 2 and mean high - low), both from low and capped at 100 times the mean."""
         if high < low:
             raise ValueError(f"empty range [{low}, {high}]")
-        self._gen, self._low, self._high, self._block = gen, low, high, block
+        if shape not in ("uniform", "exponential", "pareto"):
+            raise ValueError(f"shape: got {shape!r}; accepts uniform, exponential, pareto")
+        self._gen, self._low, self._high, self._block, self._shape = gen, low, high, block, shape
         self._buf: list[int] = []
         self._i = 0
+
+    def _refill(self) -> list[int]:
+        gen, low, n = self._gen, self._low, self._block
+        if self._shape == "uniform":
+            return gen.integers(low, self._high + 1, n).tolist()
+        mean = self._high - low
+        if self._shape == "exponential":
+            extra = gen.exponential(mean, n)
+        else:  # numpy's pareto is Lomax: mean 1/(a-1) = 1 for a = 2, so scale by the mean
+            extra = gen.pareto(2.0, n) * mean
+        return (low + np.minimum(extra, 100 * mean).astype(np.int64)).tolist()
 
     def next(self) -> int:
         if self._low == self._high:
             return self._low
         if self._i >= len(self._buf):
-            self._buf = self._gen.integers(self._low, self._high + 1, self._block).tolist()
+            self._buf = self._refill()
             self._i = 0
         value = self._buf[self._i]
         self._i += 1

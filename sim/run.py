@@ -77,7 +77,8 @@ def execute(scenario: Scenario, seed: int | None = None, faults: tuple[Fault, ..
     specs = [scenario.node_spec(name) for name in scenario.node_names]
     world = World(seed, {n.name: NodeClock(n.clock_offset, n.clock_drift_ppm) for n in specs},
                   latency=p.network_latency, jitter=p.network_jitter, max_time=scenario.run.max_time,
-                  max_events=scenario.run.max_events, boot_times={n.name: n.boot_time for n in specs})
+                  max_events=scenario.run.max_events, boot_times={n.name: n.boot_time for n in specs},
+                  jitter_shape=p.network_jitter_shape)
     world.trace.add(Kind.RUN_START, 0, seed, w.records, w.partitions, MODES.index(p.mode))
     if scenario.saga is not None:
         return _execute_sagas(world, scenario, seed, faults, fault_kinds)

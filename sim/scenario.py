@@ -156,6 +156,8 @@ class Pipeline:
     commit_interval: int | str = field(default="100ms", metadata=_spec("duration", min=1))
     network_latency: int | str = field(default="500us", metadata=_spec("duration"))
     network_jitter: int | str = field(default="200us", metadata=_spec("duration"))
+    network_jitter_shape: str = field(default="uniform", metadata=_spec("choice", choices=("uniform", "exponential",
+                                                                                          "pareto")))
     request_timeout: int | str = field(default="20ms", metadata=_spec("duration", min=1))
     restart_delay: int | str = field(default="100ms", metadata=_spec("duration"))
 

@@ -251,3 +251,29 @@ def test_draws_hands_out_the_generators_sequence():
 def test_seed_must_be_a_whole_number(bad):
     with pytest.raises(ValueError, match="seed"):
         RngStreams(bad)
+
+
+def test_jitter_shapes():
+    import numpy as np
+
+    from sim.rng import Draws, RngStreams
+    exp = Draws(RngStreams(1).stream("x"), 0, 1000, shape="exponential")
+    values = np.array([exp.next() for _ in range(20_000)])
+    assert 900 < values.mean() < 1100 and values.max() <= 100_000
+    heavy = Draws(RngStreams(1).stream("y"), 0, 1000, shape="pareto")
+    tail = np.array([heavy.next() for _ in range(20_000)])
+    assert np.percentile(tail, 99.9) > 5 * np.percentile(values, 99.9) / 2 and tail.max() <= 100_000
+    with pytest.raises(ValueError):
+        Draws(RngStreams(1).stream("z"), 0, 10, shape="normal")
+
+
+def test_a_heavy_tailed_network_still_drains_and_replays():
+    from dataclasses import replace
+
+    from sim.run import execute
+    from sim.scenario import load_scenario
+    s = load_scenario("exactly_once_crash")
+    s = replace(s, pipeline=replace(s.pipeline, network_jitter_shape="pareto", network_jitter="2ms"))
+    a, b = execute(s), execute(s)
+    assert a.status == "drained" and a.trace_sha256 == b.trace_sha256
+    assert sum(1 for r in a.trace.rows() if r["kind"] == "TIMEOUT") > 0  # the tail outlasts request_timeout
