@@ -9,16 +9,16 @@ from sim.scenario import Fault
 
 from .crash import install_crash, install_stop
 from .network import install_clock_step, install_link_fault, install_partition, install_pause
-from .sink import install_sink_fault
+from .windows import install_window
 
-__all__ = ["Fault", "install", "install_crash", "install_sink_fault", "install_partition", "install_clock_step",
+__all__ = ["Fault", "install", "install_crash", "install_window", "install_partition", "install_clock_step",
            "install_pause"]
 
-_INSTALLERS = {"crash": install_crash, "stop": install_stop, "sink_fail": install_sink_fault, "sink_slow": install_sink_fault,
-               "sink_ack_lost": install_sink_fault, "partition": install_partition, "clock_step": install_clock_step,
-               "store_fail": install_sink_fault, "store_slow": install_sink_fault, "store_torn": install_sink_fault,
-               "pause": install_pause, "slow": install_sink_fault, "delay": install_link_fault,
-               "loss": install_link_fault, "late_burst": install_sink_fault}
+_INSTALLERS = {"crash": install_crash, "stop": install_stop, "sink_fail": install_window, "sink_slow": install_window,
+               "sink_ack_lost": install_window, "partition": install_partition, "clock_step": install_clock_step,
+               "store_fail": install_window, "store_slow": install_window, "store_torn": install_window,
+               "pause": install_pause, "slow": install_window, "delay": install_link_fault,
+               "loss": install_link_fault, "late_burst": install_window}
 
 
 def install(world: World, faults: Iterable[Fault]) -> None:

@@ -254,7 +254,7 @@ class World:
         self.env = simpy.Environment(initial_time=0)
         self.seed = seed
         self.rngs = RngStreams(seed)
-        self.sink_faults: list = []  # scheduled sink faults (faults.sink): windows the sink's writes consult
+        self.fault_windows: list = []  # faults that last a window of time (faults/windows.py)
         names = tuple(nodes)
         self.trace = Trace(names, lambda: self.env.now)
         boot = boot_times or {}
@@ -273,6 +273,14 @@ class World:
 
     def node(self, name: str) -> Node:
         return self.nodes[name]
+
+    def active_fault(self, kind: str, node: str | None = None):
+        """The first `kind` fault in `fault_windows` (of `node`, if given) whose window covers now, or None."""
+        now = self.env.now
+        for fault in self.fault_windows:
+            if fault.kind == kind and fault.at <= now < fault.at + fault.down_for and (node is None or fault.node == node):
+                return fault
+        return None
 
     def hold(self) -> Callable[[], None]:
         """Keep the run from ending until the returned release function is called."""

@@ -815,12 +815,7 @@ class Job(CheckpointCoordination):
     def _active_fault(self, kind: str, node: Node | None = None):
         """The `kind` fault (of the sink, of the checkpoint store, or a slow `node`) whose window
         covers now, or None."""
-        now = self.world.now
-        for fault in self.world.sink_faults:
-            if (fault.kind == kind and fault.at <= now < fault.at + fault.down_for
-                    and (node is None or fault.node == node.name)):
-                return fault
-        return None
+        return self.world.active_fault(kind, None if node is None else node.name)
 
     def _apply(self, batch: RecordBatch, out, txn: int | None) -> None:
         node, trace = self.sink, self.world.trace

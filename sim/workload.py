@@ -198,10 +198,9 @@ class Producer:
         """Send records [first, stop) to the broker until it answers; its answer (False: fenced)."""
         data, node = self.data, self.nodes[instance]
         event_time = node.local_time() - data.delays[first:stop]
-        now = self.world.now
-        for fault in self.world.sink_faults:  # a late-data burst: these events happened longer ago
-            if fault.kind == "late_burst" and fault.node == node.name and fault.at <= now < fault.at + fault.down_for:
-                event_time = event_time - fault.slow_by
+        burst = self.world.active_fault("late_burst", node.name)  # a late-data burst: these happened longer ago
+        if burst:
+            event_time = event_time - burst.slow_by
         keys, values = data.keys[first:stop], data.values[first:stop]
         if instance:
             txn["producer"] = instance
