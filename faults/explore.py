@@ -128,10 +128,6 @@ def swarm(rng: np.random.Generator, rates: dict[str, float]) -> dict[str, float]
     return {k: rates[k] for k, keep in zip(kinds, on) if keep}
 
 
-def _fault_nodes(scenario: Scenario) -> tuple[str, ...]:
-    return scenario.node_names
-
-
 def shrink(scenario: Scenario, seed: int, faults: tuple[Fault, ...], invariant: str,
            budget_runs: int = 400) -> tuple[Scenario, tuple[Fault, ...], int]:
     """Shrink a counterexample that breaks `invariant`; (scenario, faults, runs spent)."""
@@ -198,7 +194,7 @@ def explore(scenario: Scenario, budget_s: float = 60.0, seed: int = 0, max_fault
     rng = RngStreams(seed).stream("explore")
     horizon = execute(scenario, scenario.seed, ()).end_time  # how long the run takes without faults
     report.runs += 1
-    nodes = _fault_nodes(scenario)
+    nodes = scenario.node_names
     candidates = [(scenario.seed, scenario.faults)]
     found = None
     last_tick = start
