@@ -14,7 +14,7 @@ from typing import Any, Protocol
 import numpy as np
 
 __all__ = ["Verdict", "INVARIANTS", "applicable", "check", "produced_ids", "no_loss", "no_duplicates", "exactly_once", "drained",
-           "checkpoints_succeed", "no_aborted_reads", "no_silent_drops", "no_double_charge", "payments_complete", "outbox_consistent", "saga_atomic",
+           "checkpoints_succeed", "commits_monotonic", "no_aborted_reads", "no_silent_drops", "no_double_charge", "payments_complete", "outbox_consistent", "saga_atomic",
            "no_double_compensation", "load_balanced", "drains_in_time", "SHOW_IDS"]
 
 SHOW_IDS = 5  # how many example record ids a verdict carries
@@ -265,6 +265,30 @@ def outbox_consistent(run: RunLike) -> Verdict:
                   f"each of {len(orders)} orders has exactly one event", evidence)
 
 
+def commits_monotonic(run: RunLike) -> Verdict:
+    """No partition's committed offset ever moved backwards: each accepted commit is at or past the
+    one before it. An older commit that lands after a newer one (reordered or retried requests, a
+    restore from an older checkpoint) rewinds the group, and a restart reads those records again."""
+    from sim.trace import Kind
+    if getattr(run, "trace", None) is None:
+        return Verdict("commits_monotonic", True, "the run has no trace: not judged", {"judged": False})
+    cols = run.trace.columns
+    rows = np.flatnonzero((cols["kind"] == Kind.COMMIT) & (cols["d"] == 1))
+    part, offset, time = cols["a"][rows], cols["b"][rows], cols["time"][rows]
+    order = np.lexsort((np.arange(len(rows)), part))  # by partition, in trace order within each
+    part, offset, time = part[order], offset[order], time[order]
+    back = np.flatnonzero((part[1:] == part[:-1]) & (offset[1:] < offset[:-1])) + 1
+    evidence = {"commits": len(rows), "rewinds": len(back), "first_rewinds": [
+        {"partition": int(part[i]), "from": int(offset[i - 1]), "to": int(offset[i]), "time_us": int(time[i])}
+        for i in back[:SHOW_IDS]]}
+    if len(back):
+        first = evidence["first_rewinds"][0]
+        return Verdict("commits_monotonic", False, f"{len(back)} commits moved an offset backwards; first: partition "
+                       f"{first['partition']} from {first['from']} to {first['to']} at t={first['time_us'] / 1e6:.6f}s",
+                       evidence)
+    return Verdict("commits_monotonic", True, f"all {len(rows)} accepted commits moved forward or stayed", evidence)
+
+
 def _outbox(scenario: Any) -> bool:
     return scenario is not None and getattr(scenario, "outbox", None) is not None
 
@@ -315,6 +339,11 @@ def _records(scenario: Any) -> bool:
     """The sink holds one row per record (not panes, not payments, and there is a pipeline)."""
     return scenario is None or (getattr(scenario, "window", None) is None and not _payments(scenario)
                                 and not _sagas(scenario))
+
+
+def _simulated_records(scenario: Any) -> bool:
+    """A record pipeline that weir ran (so there is a trace to read), not a hand-made run."""
+    return scenario is not None and _records(scenario)
 
 
 def _sagas(scenario: Any) -> bool:
@@ -388,6 +417,7 @@ INVARIANTS: dict[str, tuple[Callable[[RunLike], Verdict], Callable[[Any], bool]]
     "window_complete": (_lazy("window_complete"), _windowed),
     "no_late_records": (_lazy("no_late_records"), _windowed),
     "checkpoints_succeed": (checkpoints_succeed, _checkpointed),
+    "commits_monotonic": (commits_monotonic, _simulated_records),
     "no_aborted_reads": (no_aborted_reads, _transactional),
     "no_silent_drops": (no_silent_drops, _writes_can_fail),
     "no_double_charge": (no_double_charge, _payments),

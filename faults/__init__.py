@@ -18,7 +18,8 @@ _INSTALLERS = {"crash": install_crash, "stop": install_stop, "sink_fail": instal
                "sink_ack_lost": install_window, "partition": install_partition, "clock_step": install_clock_step,
                "store_fail": install_window, "store_slow": install_window, "store_torn": install_window,
                "pause": install_pause, "slow": install_window, "delay": install_link_fault,
-               "loss": install_link_fault, "late_burst": install_window}
+               "loss": install_link_fault, "late_burst": install_window,
+               "duplicate": install_link_fault, "reorder": install_link_fault}
 
 
 def install(world: World, faults: Iterable[Fault]) -> None:

@@ -1,5 +1,5 @@
-"""Crash-point coverage: crash (or pause, partition, delay) each node at each protocol step, and
-show what held.
+"""Crash-point coverage: crash (or pause, partition, delay, duplicate, reorder) each node at each
+protocol step, and show what held.
 
 A reference run (the scenario without faults) gives the time of each protocol step the scenario
 goes through: a poll, a barrier reaching the processor, the sink's pre-commit, a snapshot made
@@ -7,7 +7,8 @@ durable, a transaction committed, offsets committed, a sink write and its acknow
 outbox publish, a saga step. For each step (its first occurrence after the first third of the
 run, when the pipeline is busy) and each node that takes part in the run, the scenario runs again
 with that node crashed exactly at the step and 1us after it (events at one instant run in order),
-and the scenario's claims are checked. The result is a matrix step x node -> the claims broken
+and the scenario's claims are checked. A fault of messages (delay, duplicate, reorder) starts one
+network trip before the step instead, so that it catches the message that made the step. The result is a matrix step x node -> the claims broken
 (none: it held), so it is visible what was exercised and where a design gives way.
 """
 
@@ -20,7 +21,10 @@ from sim.scenario import Fault, Scenario
 
 from .explore import claims
 
-__all__ = ["STEPS", "Coverage", "step_times", "crash_points"]
+__all__ = ["STEPS", "POINT_KINDS", "Coverage", "step_times", "crash_points"]
+
+#: The faults a coverage run can inject at each step.
+POINT_KINDS = ("crash", "pause", "partition", "delay", "duplicate", "reorder")
 
 #: (label, trace kind, node it happens on (None: any), message for SEND/RECV steps)
 STEPS = (
@@ -72,8 +76,9 @@ def step_times(run: Run) -> list[tuple[str, int]]:
 def crash_points(scenario: Scenario, seed: int | None = None, down_for: int = 15_000,
                  kind: str = "crash") -> Coverage:
     """Fault every node that takes part at every step found (a crash by default; or a `pause`, a
-    `partition` of the node from all others, a `delay` of its messages by `down_for`); check the
-    scenario's claims each time."""
+    `partition` of the node from all others, a `delay` of its messages by `down_for`, a `duplicate`
+    of every request and reply it sends or gets for `down_for`, a `reorder` of them by up to
+    `down_for`); check the scenario's claims each time."""
     from analysis.checkers import check
 
     seed = scenario.seed if seed is None else seed
@@ -84,12 +89,15 @@ def crash_points(scenario: Scenario, seed: int | None = None, down_for: int = 15
     wanted = claims(scenario)
     broken: dict[tuple[str, str], tuple[str, ...]] = {}
     runs = 1
+    extra = {"delay": {"slow_by": down_for}, "reorder": {"slow_by": down_for}, "duplicate": {"rate": 1.0}}.get(kind, {})
+    # A fault of messages starts as the message that made the step left: one trip (at most) earlier.
+    lead = scenario.pipeline.network_latency + scenario.pipeline.network_jitter + 1 if extra else 0
     for label, t in steps:
         for node in nodes:
             bad: set[str] = set()
             for offset in (0, 1):
-                extra = {"slow_by": down_for} if kind == "delay" else {}
-                run = execute(scenario, seed, (Fault(kind=kind, node=node, at=t + offset, down_for=down_for, **extra),))
+                at = max(0, t - lead) + offset
+                run = execute(scenario, seed, (Fault(kind=kind, node=node, at=at, down_for=down_for, **extra),))
                 runs += 1
                 bad |= {v.invariant for v in check(run, wanted) if not v.held}
             broken[(label, node)] = tuple(sorted(bad))

@@ -28,7 +28,7 @@ import numpy as np
 from analysis.checkers import Verdict, check
 from sim.rng import RngStreams
 from sim.run import execute
-from sim.scenario import Fault, Scenario
+from sim.scenario import LINK_KINDS, Fault, Scenario
 
 __all__ = ["Counterexample", "ExploreReport", "explore", "random_schedule", "swarm", "broken_claim", "shrink",
            "NEMESIS_KINDS"]
@@ -77,8 +77,8 @@ def broken_claim(scenario: Scenario, seed: int, faults: tuple[Fault, ...]) -> Ve
 
 
 #: The fault families the nemesis draws from, and how it draws each (beyond node, at, down_for).
-NEMESIS_KINDS = ("crash", "partition", "delay", "loss", "clock_step", "pause", "slow", "sink_fail", "sink_ack_lost",
-                 "sink_slow", "store_fail", "store_slow", "store_torn")
+NEMESIS_KINDS = ("crash", "partition", "delay", "loss", "duplicate", "reorder", "clock_step", "pause", "slow",
+                 "sink_fail", "sink_ack_lost", "sink_slow", "store_fail", "store_slow", "store_torn")
 
 
 def _one_fault(rng: np.random.Generator, kind: str, nodes: tuple[str, ...], horizon: int) -> Fault:
@@ -88,7 +88,7 @@ def _one_fault(rng: np.random.Generator, kind: str, nodes: tuple[str, ...], hori
     if kind.startswith(("sink_", "store_")):
         return Fault(kind=kind, node="sink" if kind.startswith("sink_") else "coordinator", at=at, down_for=down_for,
                      slow_by=int(rng.integers(1_000, 20_001)))
-    if kind in ("partition", "delay", "loss"):
+    if kind in LINK_KINDS:
         others = [n for n in nodes if n != node]
         peers = tuple(sorted(str(p) for p in rng.choice(others, size=int(rng.integers(1, len(others) + 1)),
                                                        replace=False))) if others else ()

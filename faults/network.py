@@ -6,13 +6,20 @@ node), so asymmetric partitions are possible. A message that arrives on a cut li
 in the trace); requests time out and are retried, heartbeats stop arriving. Nodes stay up: nothing
 they hold in memory is lost, which is what makes a partition different from a crash.
 
-A pause freezes a node to the network for `down_for` (a stop-the-world GC pause): what it sends
-leaves when it resumes and what is sent to it is taken in then, so its heartbeats, answers and
-acknowledgements stall; work already under way on it completes (a simplification).
+A pause freezes a node for `down_for` (a stop-the-world GC pause, Node.pause): its timers
+(heartbeats, polls, checkpoint triggers, request timeouts) go off only when it resumes, work under
+way on it ends that much later, what it sends leaves when it resumes and what is sent to it is taken
+in then. What it does between two waits takes no simulated time, so it is never cut in half.
 
 A delay makes the messages on the same links take `slow_by` longer (links stay FIFO: TCP does not
 reorder; messages on different links do interleave differently); a loss loses each of them with
 chance `rate`, from the link's own seeded stream, with the same consequences as a partition.
+A duplicate delivers a request or reply twice with chance `rate` (a retrying proxy, a packet resent
+on a new connection): the server runs the request twice, so only idempotent handlers are safe; the
+client takes the first answer. A reorder adds a drawn delay of up to `slow_by` to each message and
+lets requests and replies overtake each other (an older offset commit can land after a newer one).
+On connections between tasks (ordered), the transport hides both: duplicates are dropped, and a
+reordered message holds back the ones behind it.
 
 A clock step moves one node's clock by `by` at `at` (an NTP correction; negative: backwards).
 Everything that reads that node's clock feels it: event-time stamps of a producer,
@@ -44,7 +51,9 @@ def _links(world: World, fault: Fault) -> list[tuple[int, int]]:
 
 
 def install_link_fault(world: World, fault: Fault) -> None:
-    """delay (messages take slow_by longer) or loss (each is lost with chance `rate`), for down_for."""
+    """delay (messages take slow_by longer), loss (each is lost with chance `rate`), duplicate (each
+    request or reply is delivered twice with chance `rate`) or reorder (each takes up to slow_by
+    longer, and requests may overtake each other), for down_for. See Network.send."""
     release = world.hold()
     entry = (fault, frozenset(_links(world, fault)))
     active = world.net.link_faults
@@ -89,9 +98,5 @@ def install_pause(world: World, fault: Fault) -> None:
     release = world.hold()
     node = world.node(fault.node)
 
-    def _start(_ev) -> None:
-        until = world.now + fault.down_for
-        world.net.paused_until[node.index] = max(world.net.paused_until.get(node.index, 0), until)
-
-    world.env.timeout(fault.at).callbacks.append(_start)
+    world.env.timeout(fault.at).callbacks.append(lambda _ev: node.pause(fault.down_for))
     world.env.timeout(fault.at + fault.down_for).callbacks.append(lambda _ev: release())

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sim.scenario import NODES, Fault, Scenario, Workload
+from sim.scenario import LINK_KINDS, NODES, Fault, Scenario, Workload
 from sim.units import parse_duration
 
 __all__ = ["crash", "crashes", "fault", "schedules", "workloads", "property_test"]
@@ -53,7 +53,7 @@ def fault(kinds: tuple[str, ...] = ("crash",), nodes: tuple[str, ...] = NODES, m
         if kind.startswith("store_"):
             return st.builds(Fault, kind=st.just(kind), node=st.just("coordinator"), at=at, down_for=down,
                              slow_by=st.integers(0, 20_000))
-        if kind in ("partition", "delay", "loss"):
+        if kind in LINK_KINDS:
             return st.sampled_from(nodes).flatmap(lambda node: st.builds(
                 Fault, kind=st.just(kind), node=st.just(node), at=at, down_for=down,
                 peers=st.lists(st.sampled_from([n for n in nodes if n != node] or [node]), unique=True).map(

@@ -66,7 +66,7 @@ class CheckpointCoordination:
         world, node, cfg, store = self.world, self.coordinator, self.checkpoint, self.store
         try:
             while True:
-                yield world.env.timeout(cfg.interval)
+                yield from node.wait(cfg.interval)
                 if a.pending is not None or world.now - store.last_end < cfg.min_pause:
                     continue
                 n = store.new_id()
@@ -75,7 +75,7 @@ class CheckpointCoordination:
                 world.trace.add(Kind.CKPT_TRIGGER, node.index, n, a.generation)
                 for i, source in enumerate(self.source_nodes):
                     world.net.send(node, source, Msg.TRIGGER, a.request_barrier, i, n, ref=(n, 0))
-                world.env.timeout(cfg.timeout).callbacks.append(lambda _ev, n=n: self._expired(a, n))
+                node.later(cfg.timeout, lambda n=n: self._expired(a, n))
         except simpy.Interrupt:
             return
 
@@ -106,7 +106,7 @@ class CheckpointCoordination:
             pending["bytes"] = entries * cfg.state_entry_bytes
             slow = self._active_fault("store_slow")
             write_time = cfg.write_time(entries) + (slow.slow_by if slow else 0)
-            self.world.env.timeout(write_time).callbacks.append(lambda _ev: self._persisted(a, n))
+            self.coordinator.later(write_time, lambda: self._persisted(a, n))  # the store's answer, taken in by the coordinator
 
     def _persisted(self, a: "_Attempt", n: int) -> None:
         pending = a.pending

@@ -84,7 +84,7 @@ class ConsumerGroup:
 
     # ---- the coordinator's own work -----------------------------------------------------------------
     def _expire_later(self) -> None:
-        self.world.env.timeout(self.session_timeout).callbacks.append(lambda _ev: self._expire())
+        self.node.later(self.session_timeout, self._expire)
 
     def _expire(self) -> None:
         if not self.node.up:

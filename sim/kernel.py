@@ -55,6 +55,8 @@ class Node:
         self._on_crash: list[Callable[["Node"], None]] = []
         self._on_restart: list[Callable[["Node"], None]] = []
         self._up_waiters: list[simpy.Event] = []
+        self.paused_until = 0  # a stop-the-world pause (faults/network.py) freezes the node until then
+        self._pauses: list[tuple[int, int]] = []  # every pause so far: (start, end)
 
     def __repr__(self) -> str:
         return f"Node({self.name!r}, {self.state})"
@@ -71,6 +73,59 @@ class Node:
         self._procs = [p for p in self._procs if p.is_alive]
         self._procs.append(proc)
         return proc
+
+    # ---- stop-the-world pauses ------------------------------------------------------------------
+    def pause(self, duration: int) -> None:
+        """Freeze the node from now for `duration` (a GC pause): its timers and work stall, its
+        messages wait (Network), and all of it carries on when the pause ends."""
+        now = self.world.env.now
+        until = max(self.paused_until, now + duration)
+        self._pauses.append((now, until))
+        self.paused_until = until
+        self.world.trace.add(Kind.PAUSE, self.index, duration)
+
+    def _frozen(self, start: int, end: int) -> int:
+        """How long the node was paused between `start` and `end` (overlapping pauses count once)."""
+        total, covered = 0, start
+        for a, b in sorted(self._pauses):
+            a, b = max(a, covered), min(b, end)
+            if b > a:
+                total += b - a
+                covered = b
+        return total
+
+    def wait(self, delay: int) -> Generator:
+        """A timer on this node (a process step: `yield from node.wait(d)`): due after `delay`, but
+        a timer due during a pause goes off only when the pause ends."""
+        env = self.world.env
+        yield env.timeout(delay)
+        while self.paused_until > env.now:
+            yield env.timeout(self.paused_until - env.now)
+
+    def work(self, duration: int) -> Generator:
+        """`duration` of work on this node: a pause that overlaps it makes it end that much later."""
+        env = self.world.env
+        start = env.now
+        yield env.timeout(duration)
+        while self._pauses:
+            if self.paused_until > env.now:
+                yield env.timeout(self.paused_until - env.now)
+                continue
+            owed = start + duration + self._frozen(start, env.now) - env.now
+            if owed <= 0:
+                return
+            yield env.timeout(owed)
+
+    def later(self, delay: int, fn: Callable[[], None]) -> None:
+        """Call `fn()` after `delay`, as a timer of this node (held while the node is paused)."""
+        def _due(_ev: simpy.Event) -> None:
+            now = self.world.env.now
+            if self.paused_until > now:
+                self.world.env.timeout(self.paused_until - now).callbacks.append(_due)
+            else:
+                fn()
+
+        self.world.env.timeout(delay).callbacks.append(_due)
 
     def on_crash(self, listener: Callable[["Node"], None]) -> None:
         """Call `listener(node)` whenever this node crashes (to drop volatile state it keeps)."""
@@ -138,8 +193,10 @@ class Network:
 
     A message is delivered only if its destination is up when it arrives, and no partition cuts
     its link then (faults/network.py); a message already on the wire still arrives after its
-    sender crashes. Delivery order on a link never changes (TCP), so
-    barriers never overtake records.
+    sender crashes. Messages between tasks travel on connections (TCP): their order on a link
+    never changes, so barriers never overtake records, and a duplicate never shows. Requests and
+    replies (`request`) are independent messages, which the `reorder` and `duplicate` faults can
+    reorder and deliver twice. A paused node (Node.pause) sends and takes in nothing until it resumes.
     """
 
     def __init__(self, world: "World", latency: int, jitter: int, jitter_shape: str = "uniform"):
@@ -150,9 +207,8 @@ class Network:
         self._jitter: dict[tuple[int, int], Draws] = {}  # one stream per link: traffic on one never shifts another's
         self._last_arrival: dict[tuple[int, int], int] = {}
         self.cut: dict[tuple[int, int], int] = {}  # links a partition cuts (src, dst) -> how many partitions do
-        self.paused_until: dict[int, int] = {}  # node index -> when its pause ends (faults/network.py)
         self._on_cut: list[Callable[[Node, Node, Msg], None]] = []
-        self.link_faults: list = []  # active delay and loss faults: (fault, set of links it covers)
+        self.link_faults: list = []  # active delay, loss, duplicate and reorder faults: (fault, links it covers)
 
     def _draws(self, src: Node, dst: Node) -> Draws:
         link = (src.index, dst.index)
@@ -163,11 +219,15 @@ class Network:
         return draws
 
     def send(self, src: Node, dst: Node, msg: Msg, deliver: Callable[..., Any], *args: Any,
-             ref: tuple[int, int] = (0, 0)) -> None:
+             ref: tuple[int, int] = (0, 0), ordered: bool = True) -> None:
         """Deliver `deliver(*args)` at `dst` after the link's latency, if `dst` is up then.
 
         The trace gets SEND now and RECV (or DROP, if `dst` is down) on arrival, each with the
         message kind and two integers `ref` that say which batch, checkpoint or request it is.
+
+        `ordered` messages travel on a connection (TCP): they arrive in the order sent, and the
+        transport drops a duplicate copy. Requests and their replies are not ordered (`request`):
+        a `reorder` fault lets them overtake each other, a `duplicate` fault delivers them twice.
         """
         env = self.world.env
         trace = self.world.trace
@@ -175,22 +235,45 @@ class Network:
         trace.add(Kind.SEND, src.index, dst.index, msg, r1, r2)
         now = env.now
         link = (src.index, dst.index)
-        departure = max(now, self.paused_until.get(src.index, 0))  # a paused sender sends when it resumes
+        departure = max(now, src.paused_until)  # a paused sender sends when it resumes
         arrival = departure + self.latency + self._draws(src, dst).next()
-        lost = False
+        lost = reordered = False
+        copy_at = None
         for fault, links in self.link_faults:
             if link in links:
-                if fault.kind == "delay":
+                kind = fault.kind
+                if kind == "delay":
                     arrival += fault.slow_by
-                elif self.world.rngs.stream(f"network.loss.{src.name}->{dst.name}").random() < fault.rate:
-                    lost = True
-        last = self._last_arrival.get(link, 0)
-        if arrival < last:
-            arrival = last
-        self._last_arrival[link] = arrival
+                elif kind == "reorder":  # up to slow_by more: what was sent later may arrive first
+                    arrival += int(self._fault_stream("reorder", src, dst).integers(0, fault.slow_by + 1))
+                    reordered = True
+                elif self._fault_stream(kind, src, dst).random() < fault.rate:
+                    if kind == "loss":
+                        lost = True
+                    elif not ordered:  # duplicate: a second copy, up to one more trip behind the first
+                        copy_at = int(self._fault_stream("duplicate", src, dst).integers(0, self.latency + self.jitter + 1))
+        if ordered or not reordered:
+            last = self._last_arrival.get(link, 0)
+            if arrival < last:
+                arrival = last
+            self._last_arrival[link] = arrival
+        self._schedule(src, dst, msg, ref, arrival - now, lost, deliver, args)
+        if copy_at is not None:
+            trace.add(Kind.DUPLICATE, src.index, dst.index, msg, r1, r2)
+            self._schedule(src, dst, msg, ref, arrival - now + copy_at, lost, deliver, args)
+
+    def _fault_stream(self, kind: str, src: Node, dst: Node):
+        return self.world.rngs.stream(f"network.{kind}.{src.name}->{dst.name}")
+
+    def _schedule(self, src: Node, dst: Node, msg: Msg, ref: tuple[int, int], after: int, lost: bool,
+                  deliver: Callable[..., Any], args: tuple) -> None:
+        """Arrive `after` from now: RECV and deliver, or DROP (and tell the on_cut listeners)."""
+        env, trace = self.world.env, self.world.trace
+        link = (src.index, dst.index)
+        r1, r2 = ref
 
         def _arrive(_ev: simpy.Event) -> None:
-            resumes = self.paused_until.get(dst.index, 0)
+            resumes = dst.paused_until
             if resumes > env.now:  # a paused receiver takes it in when it resumes (in order)
                 env.timeout(resumes - env.now).callbacks.append(_arrive)
                 return
@@ -203,7 +286,7 @@ class Network:
                     for listener in self._on_cut:
                         listener(src, dst, msg)
 
-        env.timeout(arrival - now).callbacks.append(_arrive)
+        env.timeout(after).callbacks.append(_arrive)
 
     def on_cut(self, listener: Callable[[Node, Node, Msg], None]) -> None:
         """Call `listener(src, dst, msg)` when a partition loses a message: the connection between the
@@ -225,15 +308,15 @@ class Network:
                 answer.succeed(value)
 
         def _serve() -> None:
-            self.send(dst, src, Msg.REPLY, _reply, serve(), ref=(msg, ref[0]))
+            self.send(dst, src, Msg.REPLY, _reply, serve(), ref=(msg, ref[0]), ordered=False)
 
-        def _expire(_ev: simpy.Event) -> None:
+        def _expire() -> None:
             if not answer.triggered:
                 self.world.trace.add(Kind.TIMEOUT, src.index, dst.index)
                 answer.succeed(TIMED_OUT)
 
-        self.send(src, dst, msg, _serve, ref=ref)
-        env.timeout(timeout).callbacks.append(_expire)
+        self.send(src, dst, msg, _serve, ref=ref, ordered=False)
+        src.later(timeout, _expire)  # the caller's timer: a pause of the caller holds it
         return answer
 
     def call(self, src: Node, dst: Node, msg: Msg, serve: Callable[[], Any], timeout: int,

@@ -10,7 +10,7 @@ from typing import Any
 
 from .errors import ScenarioError, raw
 from .scenario import (
-    NODE_FORMS, Checkpointing, Expect, Fault, NodeSpec, OutboxSettings, PaymentSettings, Pipeline, Reconcile, RetryPolicy, RunLimits, SagaSettings, Scenario, WatermarkSettings, WindowSettings,
+    LINK_KINDS, NODE_FORMS, Checkpointing, Expect, Fault, NodeSpec, OutboxSettings, PaymentSettings, Pipeline, Reconcile, RetryPolicy, RunLimits, SagaSettings, Scenario, WatermarkSettings, WindowSettings,
     is_node_name,
     Workload,
 )
@@ -122,13 +122,11 @@ def faults_toml(faults: tuple[Fault, ...], header: str = "") -> str:
     lines = [f"# {line}" for line in header.splitlines()] + ([""] if header else [])
     for f in faults:
         lines += ["[[faults]]", f'kind = "{f.kind}"', f'node = "{f.node}"', f"at = {f.at}", f"down_for = {f.down_for}"]
-        if f.kind == "sink_slow":
+        if f.kind in ("sink_slow", "store_slow", "delay", "reorder", "late_burst"):
             lines.append(f"slow_by = {f.slow_by}")
-        if f.kind in ("delay", "late_burst"):
-            lines.append(f"slow_by = {f.slow_by}")
-        if f.kind == "loss":
+        if f.kind in ("loss", "duplicate"):
             lines.append(f"rate = {f.rate}")
-        if f.kind in ("partition", "delay", "loss"):
+        if f.kind in LINK_KINDS:
             lines += [f"group = [{', '.join(repr(p).replace(chr(39), chr(34)) for p in f.group)}]",
                       f"peers = [{', '.join(repr(p).replace(chr(39), chr(34)) for p in f.peers)}]",
                       f'direction = "{f.direction}"']

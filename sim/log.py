@@ -100,14 +100,22 @@ class Broker:
         self.open_txn: int | None = None
         self._open_ranges: dict[int, list[int]] = {}  # partition -> [first, end) of the open transaction's records
         self.fenced = 0  # requests refused from an older epoch (zombies)
+        self._init_request = 0  # the last InitProducerId request answered
 
     def on_commit(self, listener) -> None:
         self._on_commit.append(listener)
 
     # ---- transactions ------------------------------------------------------------------------
-    def init_producer(self) -> tuple[int, int]:
+    def init_producer(self, request: int = 0) -> tuple[int, int]:
         """A transactional producer (re)starts: bump the epoch, fencing the older one, and abort its
-        open transaction. Returns (epoch, the upstream position its last committed transaction stored)."""
+        open transaction. Returns (epoch, the upstream position its last committed transaction stored).
+
+        The same `request` again (a copy the network duplicated, or the client's retry) gets the same
+        answer, as Kafka's coordinator answers a retried InitProducerId: a second bump would fence the
+        producer that asked."""
+        if request and request == self._init_request:
+            return self.producer_epoch, self.producer_position
+        self._init_request = request
         if self.open_txn is not None:
             self._end(self.open_txn, commit=False)
         self.producer_epoch += 1

@@ -86,29 +86,29 @@ class OutboxApp:
                 i = self.next_order
                 due = (i // self.batch) * self.interval
                 if env.now < due:
-                    yield env.timeout(due - env.now)
+                    yield from self.node.wait(due - env.now)
                 self.next_order = i + 1  # a crash from here on loses order i
                 account, amount = int(data.keys[i]), int(data.values[i])
                 event_time = self.node.local_time() - int(data.delays[i])
                 if self.cfg.mode == "outbox":
                     db.execute("BEGIN")
-                    yield env.timeout(self.cfg.db_write_time)  # a crash here: the transaction never commits
+                    yield from self.node.work(self.cfg.db_write_time)  # a crash here: the transaction never commits
                     db.execute("INSERT INTO orders VALUES (?, ?, ?, ?)", (i, account, amount, event_time))
                     db.execute("INSERT INTO outbox VALUES (?, ?, ?, ?, 'pending')", (i, account, amount, event_time))
                     db.execute("COMMIT")
                 elif self.cfg.order == "db_first":
-                    yield env.timeout(self.cfg.db_write_time)
+                    yield from self.node.work(self.cfg.db_write_time)
                     db.execute("INSERT INTO orders VALUES (?, ?, ?, ?)", (i, account, amount, event_time))
                     if self.cfg.linger:  # the producer client holds the record to batch it: a crash loses it
-                        yield env.timeout(self.cfg.linger)
+                        yield from self.node.wait(self.cfg.linger)
                     yield from self._publish(np.array([i]), np.array([account]), np.array([event_time]),
                                              np.array([amount]))
                 else:  # log_first
                     if self.cfg.linger:
-                        yield env.timeout(self.cfg.linger)
+                        yield from self.node.wait(self.cfg.linger)
                     yield from self._publish(np.array([i]), np.array([account]), np.array([event_time]),
                                              np.array([amount]))
-                    yield env.timeout(self.cfg.db_write_time)
+                    yield from self.node.work(self.cfg.db_write_time)
                     db.execute("INSERT INTO orders VALUES (?, ?, ?, ?)", (i, account, amount, event_time))
             self._handled = True
             self._finish_if_done()
@@ -131,7 +131,6 @@ class OutboxApp:
                                "ORDER BY event_id LIMIT ?", (limit,)).fetchall()
 
     def _relay(self):
-        env = self.world.env
         try:
             while True:
                 rows = self._pending(self.cfg.relay_batch)
@@ -143,7 +142,7 @@ class OutboxApp:
                     self._finish_if_done()
                     continue
                 self._finish_if_done()
-                yield env.timeout(self.cfg.relay_interval)
+                yield from self.node.wait(self.cfg.relay_interval)
         except simpy.Interrupt:
             return
 

@@ -389,7 +389,7 @@ class Job(CheckpointCoordination):
         world, node, group = self.world, self.source_nodes[src.index], self.broker.group
         try:
             while True:
-                yield world.env.timeout(self.cfg.heartbeat_interval)
+                yield from node.wait(self.cfg.heartbeat_interval)
                 world.net.send(node, self.broker.node, Msg.HEARTBEAT, group.heartbeat, src.index,
                                ref=(src.index, src.generation))
         except simpy.Interrupt:
@@ -487,7 +487,7 @@ class Job(CheckpointCoordination):
                 if batch is None:
                     self._emit_watermark(a, src)
                     self.check_drained()
-                    yield env.timeout(cfg.poll_interval)
+                    yield from node.wait(cfg.poll_interval)
                     continue
                 p, end = batch.partition_id, batch.end_offset
                 src.next = (src.partitions.index(p) + 1) % len(src.partitions)
@@ -628,7 +628,7 @@ class Job(CheckpointCoordination):
         done = a.acked if self.cfg.offset_commit == "after_ack" else a.positions
         try:
             while True:
-                yield world.env.timeout(self.cfg.commit_interval)
+                yield from node.wait(self.cfg.commit_interval)
                 owned = src.partitions if self.rebalance else range(self.partitions)
                 generation = src.generation if self.rebalance else a.generation
                 changed = {p: done[p] for p in owned if done[p] != a.confirmed[p]}
@@ -684,7 +684,7 @@ class Job(CheckpointCoordination):
         if replayed:
             self.replayed_in_flight += len(batch)
         if cost:
-            yield self.world.env.timeout(cost)
+            yield from node.work(cost)
             self.subtask_busy[t.index] += cost
         self.world.trace.add(Kind.PROCESS, node.index, batch.partition_id, batch.first_offset, len(batch), a.generation)
         self.world.net.send(node, self.sink, Msg.BATCH, a.to_sink, t.index, (batch, out, tag),
@@ -831,7 +831,7 @@ class Job(CheckpointCoordination):
         """Write a batch's rows (each write takes write_time, the write landing whole at its end),
         retrying what fails after a backoff; dead-letter (or skip) what still fails when the
         retries run out (sim/dlq.py)."""
-        env, trace, policy = self.world.env, self.world.trace, self.scenario.retry
+        trace, policy = self.world.trace, self.scenario.retry
         write_time, every = self.cfg.write_time, self.scenario.workload.poison_every
         poison = poison_mask(batch.record_id, every) if every else None
         pending = None  # the rows not yet written (None: all of them)
@@ -841,7 +841,7 @@ class Job(CheckpointCoordination):
             node_slow = self._active_fault("slow", self.sink)
             if write_time or slow:
                 took = write_time * (node_slow.factor if node_slow else 1)
-                yield env.timeout(int(took) + (slow.slow_by if slow else 0))
+                yield from self.sink.work(int(took) + (slow.slow_by if slow else 0))
             if self._active_fault("sink_fail") or (policy.failure_rate and self.failure_rng.random() < policy.failure_rate):
                 error = ("TransientWriteError", "the write failed: nothing was applied")
             else:
@@ -871,7 +871,7 @@ class Job(CheckpointCoordination):
             delay = backoff_delay(attempt, policy.backoff, policy.multiplier, policy.max_backoff, policy.jitter,
                                   self.retry_rng.random())
             trace.add(Kind.RETRY, self.sink.index, batch.partition_id, batch.first_offset, attempt, delay)
-            yield env.timeout(delay)
+            yield from self.sink.wait(delay)
 
     def _replay_task(self):
         """The DLQ replay job (on the sink node): from `retry.replay_after`, every replay_interval,
@@ -880,7 +880,7 @@ class Job(CheckpointCoordination):
         policy, world, dlq = self.scenario.retry, self.world, self.dlq
         try:
             if world.now < policy.replay_after:
-                yield world.env.timeout(policy.replay_after - world.now)
+                yield from self.sink.wait(policy.replay_after - world.now)
             while True:
                 rows = dlq.pending(policy.replay_batch)
                 if rows and not self._active_fault("sink_fail"):
@@ -893,12 +893,12 @@ class Job(CheckpointCoordination):
                         fixed = RecordBatch(p, int(offsets.min()), ids, keys, np.zeros(len(ids), dtype=np.int64),
                                             values, offsets, int(offsets.max()) + 1)
                         if self.cfg.write_time:
-                            yield world.env.timeout(self.cfg.write_time)
+                            yield from self.sink.work(self.cfg.write_time)
                         self._apply(fixed, values, None)
                     dlq.mark_processed([row[0] for row in rows], self.sink.local_time())
                     self.replayed += len(rows)
                     world.trace.add(Kind.REPLAY, self.sink.index, len(rows), dlq.depth())
                 self.check_drained()
-                yield world.env.timeout(policy.replay_interval)
+                yield from self.sink.wait(policy.replay_interval)
         except simpy.Interrupt:
             return

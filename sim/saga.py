@@ -86,7 +86,7 @@ class SagaSystem:
                 saga = len(self.log)
                 due = (saga // self.batch) * self.interval
                 if env.now < due:
-                    yield env.timeout(due - env.now)
+                    yield from self.orchestrator.wait(due - env.now)
                 self.log[saga] = ("forward", 0)
                 self.orchestrator.spawn(self._saga(saga))
         except simpy.Interrupt:

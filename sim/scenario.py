@@ -16,7 +16,7 @@ from ._checks import (
 from .errors import ScenarioError, raw
 
 __all__ = [
-    "MODES", "SINKS", "NODES", "FAULT_KINDS", "node_names", "is_node_name",
+    "MODES", "SINKS", "NODES", "FAULT_KINDS", "LINK_KINDS", "node_names", "is_node_name",
     "Workload", "Pipeline", "Checkpointing", "Reconcile", "RetryPolicy", "PaymentSettings", "OutboxSettings", "SagaSettings", "WindowSettings", "WatermarkSettings", "NodeSpec", "Fault", "Expect", "RunLimits", "Scenario",
     "load_scenario", "builtin_scenarios", "parse_scenario",
 ]
@@ -63,15 +63,20 @@ def node_names(producers: int = 1, sources: int = 1, saga: bool = False) -> tupl
 #: Checkpoint store faults (node = "coordinator", whose writes they are), for down_for from at:
 #: store_fail, snapshots written then are refused (the checkpoint fails); store_slow, each takes
 #: slow_by longer; store_torn, each is stored torn (its checksum does not match; a restore skips it).
-#: pause: for down_for, the node is frozen to the network (a stop-the-world GC pause): what it sends
-#: leaves when it resumes, what is sent to it is taken in then, so its heartbeats and answers stall.
+#: pause: for down_for, the node is frozen (a stop-the-world GC pause): its timers go off and its
+#: work ends only after it resumes, what it sends leaves then, what is sent to it is taken in then.
 #: slow: for down_for, the node's work (processing, writing) takes `factor` times as long.
 #: delay: for down_for, messages from and to the node (or between it and `peers`) take slow_by
 #: longer (links stay FIFO). loss: for down_for, each such message is lost with chance `rate`.
+#: duplicate: for down_for, each such request or reply is delivered twice with chance `rate`
+#: (connections between tasks drop the copy, as TCP does). reorder: for down_for, each such message
+#: takes up to slow_by longer, drawn, and requests and replies may overtake one another.
 #: late_burst: records produced in the window happened slow_by earlier than usual (late data).
 #: stop: crash-stop, the node crashes at `at` and never comes back.
 FAULT_KINDS = ("crash", "stop", "sink_fail", "sink_slow", "sink_ack_lost", "partition", "clock_step",
-               "store_fail", "store_slow", "store_torn", "pause", "slow", "delay", "loss", "late_burst")
+               "store_fail", "store_slow", "store_torn", "pause", "slow", "delay", "loss", "late_burst",
+               "duplicate", "reorder")
+LINK_KINDS = ("partition", "delay", "loss", "duplicate", "reorder")  # faults of links: a node, its peers, a direction
 
 
 @dataclass(frozen=True)
@@ -357,6 +362,10 @@ class Fault:
                 "delay": f"messages of {self.node} {arrow} {', '.join(self.peers) or 'all others'} "
                          f"{format_duration(self.slow_by)} slower",
                 "loss": f"{self.rate:.0%} of messages of {self.node} {arrow} {', '.join(self.peers) or 'all others'} lost",
+                "duplicate": f"{self.rate:.0%} of requests of {self.node} {arrow} {', '.join(self.peers) or 'all others'} "
+                             "delivered twice",
+                "reorder": f"messages of {self.node} {arrow} {', '.join(self.peers) or 'all others'} reordered "
+                           f"by up to {format_duration(self.slow_by)}",
                 "late_burst": f"records produced {format_duration(self.slow_by)} late"}[self.kind]
         return f"t={format_duration(self.at)} {what} for {format_duration(self.down_for)}"
 

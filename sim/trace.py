@@ -60,6 +60,8 @@ class Kind(IntEnum):
     SAGA_STEP = 33
     SAGA_END = 34
     CKPT_TORN = 35
+    PAUSE = 36
+    DUPLICATE = 37
 
 
 class Msg(IntEnum):
@@ -126,6 +128,8 @@ FIELDS: dict[Kind, tuple[str, str, str, str]] = {
     Kind.SAGA_STEP: ("saga", "service", "action", "applied"),
     Kind.SAGA_END: ("saga", "committed", "", ""),
     Kind.CKPT_TORN: ("checkpoint", "", "", ""),  # a restore found it torn (bad checksum) and skipped it
+    Kind.PAUSE: ("duration", "", "", ""),  # a stop-the-world pause of the node begins
+    Kind.DUPLICATE: ("to", "message", "ref1", "ref2"),  # the network sends a second copy of a request
 }
 
 _WIDTH = 7

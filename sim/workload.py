@@ -141,6 +141,7 @@ class Producer:
         # only mirrors that.
         self.next_ids = [i * self.batch for i in range(len(nodes))]
         self.txn_seq = 0  # durable: transaction ids are never reused
+        self.init_requests = 0  # InitProducerId requests sent (each one an id the broker answers once)
         self.finished = [False] * len(nodes)
         self.done = False
         self._on_done: list = []
@@ -172,7 +173,7 @@ class Producer:
         try:
             while self.next_ids[i] < total:
                 first = self.next_ids[i]
-                yield from self._due(first)  # batch k is due at k * produce_interval
+                yield from self._due(first, i)  # batch k is due at k * produce_interval
                 stop = min(first + self.batch, total)
                 yield from self._send(first, stop, instance=i)
                 self.next_ids[i] = first + step
@@ -187,12 +188,13 @@ class Producer:
             for listener in self._on_done:
                 listener()
 
-    def _due(self, first: int):
-        """Wait until the batch starting at record `first` is due on the schedule."""
+    def _due(self, first: int, instance: int = 0):
+        """Wait until the batch starting at record `first` is due on the schedule (a timer of the
+        producer's node: a pause holds it)."""
         env = self.world.env
         due = (first // self.batch) * self.interval
         if env.now < due:
-            yield env.timeout(due - env.now)
+            yield from self.nodes[instance].wait(due - env.now)
 
     def _send(self, first: int, stop: int, instance: int = 0, **txn):
         """Send records [first, stop) to the broker until it answers; its answer (False: fenced)."""
@@ -217,7 +219,10 @@ class Producer:
         net, broker, node = self.world.net, self.broker, self.node
         total = len(self.data.keys)
         try:
-            epoch, first = yield from net.call(node, broker.node, Msg.INIT, broker.init_producer, self.timeout)
+            self.init_requests += 1
+            epoch, first = yield from net.call(node, broker.node, Msg.INIT,
+                                               lambda request=self.init_requests: broker.init_producer(request),
+                                               self.timeout)
             while first < total:
                 self.txn_seq += 1
                 txn = self.txn_seq

@@ -50,7 +50,7 @@ def test_run_json_has_the_same_facts(capsys):
     assert data["seed"] == 3 and data["as_expected"] is True and data["status"] == "drained"
     assert data["counts"]["lost"] > 0 and data["counts"]["produced"] == 20_000
     assert {v["invariant"]: v["held"] for v in data["verdicts"]} == {
-        "no_loss": False, "no_duplicates": True, "exactly_once": False, "drained": True}
+        "no_loss": False, "no_duplicates": True, "exactly_once": False, "commits_monotonic": True, "drained": True}
     assert table.splitlines()[-1] == f"trace sha256: {data['trace']['sha256']}"
 
 

@@ -40,6 +40,6 @@ def test_the_command_prints_the_matrix(capsys):
 
 
 def test_other_faults_at_each_point():
-    for kind in ("pause", "partition", "delay"):
+    for kind in ("pause", "partition", "delay", "duplicate", "reorder"):
         coverage = crash_points(claimed("exactly_once", sink="upsert"), kind=kind)
         assert coverage.kind == kind and coverage.held, (kind, {k: v for k, v in coverage.broken.items() if v})

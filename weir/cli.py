@@ -9,6 +9,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+from faults.coverage import POINT_KINDS
 from sim.errors import ScenarioError, WeirError
 from sim.scenario import builtin_scenarios, load_scenario
 from sim.loader import load_faults
@@ -81,10 +82,10 @@ def _parser() -> argparse.ArgumentParser:
                            help="fault families and relative rates, e.g. crash=2,partition=1,clock_step=1 "
                                 "(default: crash)")
     p_explore.add_argument("--swarm", action="store_true", help="switch fault families on and off at random per run")
-    p_points = sub.add_parser("crashpoints", help="crash each node at each protocol step; a matrix of what held")
+    p_points = sub.add_parser("crashpoints", help="fault each node at each protocol step (crash, pause, partition, delay, duplicate, reorder); a matrix of what held")
     p_points.add_argument("scenario", help="a built-in scenario name or a path to a TOML file")
     p_points.add_argument("--seed", type=_seed, default=None, help="the seed (default: the scenario's)")
-    p_points.add_argument("--kind", choices=("crash", "pause", "partition", "delay"), default="crash",
+    p_points.add_argument("--kind", choices=POINT_KINDS, default="crash",
                           help="the fault to inject at each point (default crash)")
     p_demo = sub.add_parser("demo", help="the delivery-semantics spectrum, measured side by side")
     p_demo.add_argument("--seed", type=_seed, default=1, help="the seed for all three runs (default 1)")
