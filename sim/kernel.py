@@ -205,17 +205,25 @@ class Network:
         self.jitter = jitter
         self.jitter_shape = jitter_shape
         self._jitter: dict[tuple[int, int], Draws] = {}  # one stream per link: traffic on one never shifts another's
+        self._latency: dict[tuple[int, int], int] = {}  # per-link base latency, where it is not `latency`
+        self.links: dict[tuple[int, int], tuple[int, int, str]] = {}  # link -> (latency, jitter, shape), if its own
         self._last_arrival: dict[tuple[int, int], int] = {}
         self.cut: dict[tuple[int, int], int] = {}  # links a partition cuts (src, dst) -> how many partitions do
         self._on_cut: list[Callable[[Node, Node, Msg], None]] = []
         self.link_faults: list = []  # active delay, loss, duplicate and reorder faults: (fault, links it covers)
 
+    def set_link(self, src: Node, dst: Node, latency: int, jitter: int, shape: str) -> None:
+        """Give the link src -> dst its own latency distribution (before anything is sent on it)."""
+        self.links[(src.index, dst.index)] = (latency, jitter, shape)
+
     def _draws(self, src: Node, dst: Node) -> Draws:
         link = (src.index, dst.index)
         draws = self._jitter.get(link)
         if draws is None:
+            latency, jitter, shape = self.links.get(link, (self.latency, self.jitter, self.jitter_shape))
+            self._latency[link] = latency
             stream = self.world.rngs.stream(f"network.jitter.{src.name}->{dst.name}")
-            draws = self._jitter[link] = Draws(stream, 0, self.jitter, shape=self.jitter_shape)
+            draws = self._jitter[link] = Draws(stream, 0, jitter, shape=shape)
         return draws
 
     def send(self, src: Node, dst: Node, msg: Msg, deliver: Callable[..., Any], *args: Any,
@@ -236,7 +244,8 @@ class Network:
         now = env.now
         link = (src.index, dst.index)
         departure = max(now, src.paused_until)  # a paused sender sends when it resumes
-        arrival = departure + self.latency + self._draws(src, dst).next()
+        draws = self._draws(src, dst)
+        arrival = departure + self._latency[link] + draws.next()
         lost = reordered = False
         copy_at = None
         for fault, links in self.link_faults:
@@ -251,7 +260,8 @@ class Network:
                     if kind == "loss":
                         lost = True
                     elif not ordered:  # duplicate: a second copy, up to one more trip behind the first
-                        copy_at = int(self._fault_stream("duplicate", src, dst).integers(0, self.latency + self.jitter + 1))
+                        trip = self._latency[link] + draws.high
+                        copy_at = int(self._fault_stream("duplicate", src, dst).integers(0, trip + 1))
         if ordered or not reordered:
             last = self._last_arrival.get(link, 0)
             if arrival < last:

@@ -10,7 +10,7 @@ from typing import Any
 
 from .errors import ScenarioError, raw
 from .scenario import (
-    LINK_KINDS, NODE_FORMS, Checkpointing, Expect, Fault, NodeSpec, OutboxSettings, PaymentSettings, Pipeline, Reconcile, RetryPolicy, RunLimits, SagaSettings, Scenario, WatermarkSettings, WindowSettings,
+    LINK_KINDS, NODE_FORMS, Checkpointing, LinkSpec, Expect, Fault, NodeSpec, OutboxSettings, PaymentSettings, Pipeline, Reconcile, RetryPolicy, RunLimits, SagaSettings, Scenario, WatermarkSettings, WindowSettings,
     is_node_name,
     Workload,
 )
@@ -22,7 +22,7 @@ _SECTIONS = {"workload": Workload, "pipeline": Pipeline, "checkpoint": Checkpoin
              "retry": RetryPolicy, "payments": PaymentSettings, "outbox": OutboxSettings,
              "saga": SagaSettings}
 _TOP = ("name", "description", "seed", "workload", "pipeline", "checkpoint", "window", "watermarks", "operator",
-        "nodes", "faults", "expect", "run", "reconcile", "retry", "payments", "outbox", "saga")
+        "nodes", "faults", "links", "expect", "run", "reconcile", "retry", "payments", "outbox", "saga")
 
 
 def _keys_of(cls: type) -> tuple[str, ...]:
@@ -75,19 +75,25 @@ def parse_scenario(doc: dict, default_name: str = "scenario") -> Scenario:
         kwargs["nodes"] = tuple(specs)
     if "faults" in doc:
         kwargs["faults"] = _parse_faults(doc["faults"])
+    if "links" in doc:
+        kwargs["links"] = _parse_tables(doc["links"], "links", LinkSpec)
     return Scenario(**kwargs)
 
 
 def _parse_faults(faults: Any) -> tuple[Fault, ...]:
-    if not isinstance(faults, list):
-        raise ScenarioError("faults", faults, "an array of tables [[faults]]")
+    return _parse_tables(faults, "faults", Fault)
+
+
+def _parse_tables(tables: Any, key: str, cls: type) -> tuple:
+    """An array of tables [[key]], each one a `cls`; errors name the table by index (key[2].at)."""
+    if not isinstance(tables, list):
+        raise ScenarioError(key, tables, f"an array of tables [[{key}]]")
     out = []
-    for i, table in enumerate(faults):
+    for i, table in enumerate(tables):
         try:
-            out.append(_table(table, "faults", Fault))
+            out.append(_table(table, key, cls))
         except ScenarioError as e:
-            key = e.key.replace("faults", f"faults[{i}]", 1)
-            raise ScenarioError(key, e.got, e.accepts) from None
+            raise ScenarioError(e.key.replace(key, f"{key}[{i}]", 1), e.got, e.accepts) from None
     return tuple(out)
 
 

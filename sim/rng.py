@@ -71,6 +71,11 @@ class Draws:
             extra = gen.pareto(2.0, n) * mean
         return (low + np.minimum(extra, 100 * mean).astype(np.int64)).tolist()
 
+    @property
+    def high(self) -> int:
+        """The top of the range (for uniform draws; the mean's end for the other shapes)."""
+        return self._high
+
     def next(self) -> int:
         if self._low == self._high:
             return self._low

@@ -79,6 +79,9 @@ def execute(scenario: Scenario, seed: int | None = None, faults: tuple[Fault, ..
                   latency=p.network_latency, jitter=p.network_jitter, max_time=scenario.run.max_time,
                   max_events=scenario.run.max_events, boot_times={n.name: n.boot_time for n in specs},
                   jitter_shape=p.network_jitter_shape)
+    for link in scenario.links:
+        for a, b in link.pairs():
+            world.net.set_link(world.node(a), world.node(b), *link.params(p))
     world.trace.add(Kind.RUN_START, 0, seed, w.records, w.partitions, MODES.index(p.mode))
     if scenario.saga is not None:
         return _execute_sagas(world, scenario, seed, faults, fault_kinds)

@@ -16,7 +16,7 @@ from ._checks import (
 from .errors import ScenarioError, raw
 
 __all__ = [
-    "MODES", "SINKS", "NODES", "FAULT_KINDS", "LINK_KINDS", "node_names", "is_node_name",
+    "MODES", "SINKS", "NODES", "FAULT_KINDS", "LINK_KINDS", "LinkSpec", "node_names", "is_node_name",
     "Workload", "Pipeline", "Checkpointing", "Reconcile", "RetryPolicy", "PaymentSettings", "OutboxSettings", "SagaSettings", "WindowSettings", "WatermarkSettings", "NodeSpec", "Fault", "Expect", "RunLimits", "Scenario",
     "load_scenario", "builtin_scenarios", "parse_scenario",
 ]
@@ -73,6 +73,7 @@ def node_names(producers: int = 1, sources: int = 1, saga: bool = False) -> tupl
 #: takes up to slow_by longer, drawn, and requests and replies may overtake one another.
 #: late_burst: records produced in the window happened slow_by earlier than usual (late data).
 #: stop: crash-stop, the node crashes at `at` and never comes back.
+JITTER_SHAPES = ("uniform", "exponential", "pareto")
 FAULT_KINDS = ("crash", "stop", "sink_fail", "sink_slow", "sink_ack_lost", "partition", "clock_step",
                "store_fail", "store_slow", "store_torn", "pause", "slow", "delay", "loss", "late_burst",
                "duplicate", "reorder")
@@ -161,8 +162,7 @@ class Pipeline:
     commit_interval: int | str = field(default="100ms", metadata=_spec("duration", min=1))
     network_latency: int | str = field(default="500us", metadata=_spec("duration"))
     network_jitter: int | str = field(default="200us", metadata=_spec("duration"))
-    network_jitter_shape: str = field(default="uniform", metadata=_spec("choice", choices=("uniform", "exponential",
-                                                                                          "pareto")))
+    network_jitter_shape: str = field(default="uniform", metadata=_spec("choice", choices=JITTER_SHAPES))
     request_timeout: int | str = field(default="20ms", metadata=_spec("duration", min=1))
     restart_delay: int | str = field(default="100ms", metadata=_spec("duration"))
 
@@ -304,6 +304,34 @@ class NodeSpec:
         if not -1_000_000 < self.clock_drift_ppm < 1_000_000:
             raise ScenarioError(f"nodes.{self.name}.clock_drift_ppm", self.clock_drift_ppm,
                                 "a whole number of parts per million between -999999 and 999999")
+
+
+@dataclass(frozen=True)
+class LinkSpec:
+    """The latency distribution of the links between two nodes (both ways, or only from the first
+    to the second): a base latency plus jitter of a shape, instead of the pipeline's network_*."""
+
+    between: tuple[str, ...] = field(default=(), metadata=_spec("nodes"))
+    latency: int | str | None = field(default=None, metadata=_spec("duration", optional=True))
+    jitter: int | str | None = field(default=None, metadata=_spec("duration", optional=True))
+    jitter_shape: str | None = field(default=None, metadata=_spec("choice", choices=JITTER_SHAPES, optional=True))
+    direction: str = field(default="both", metadata=_spec("choice", choices=("both", "outbound")))
+
+    def __post_init__(self) -> None:
+        _validate(self, "links")
+        if len(self.between) != 2 or self.between[0] == self.between[1]:
+            raise ScenarioError("links.between", list(self.between), "two different node names, [\"a\", \"b\"]")
+
+    def params(self, pipeline: "Pipeline") -> tuple[int, int, str]:
+        """(latency, jitter, shape) of these links: what the table sets, the pipeline's otherwise."""
+        return (pipeline.network_latency if self.latency is None else self.latency,
+                pipeline.network_jitter if self.jitter is None else self.jitter,
+                pipeline.network_jitter_shape if self.jitter_shape is None else self.jitter_shape)
+
+    def pairs(self) -> tuple[tuple[str, str], ...]:
+        """The (sender, receiver) pairs these links are."""
+        a, b = self.between
+        return ((a, b), (b, a)) if self.direction == "both" else ((a, b),)
 
 
 @dataclass(frozen=True)
@@ -502,6 +530,7 @@ class Scenario:
     operator: Any = None  # a components.ComponentSpec for a user Operator (instead of running totals)
     nodes: tuple[NodeSpec, ...] = ()
     faults: tuple[Fault, ...] = ()
+    links: tuple[LinkSpec, ...] = ()
     expect: Expect = field(default_factory=Expect)
     run: RunLimits = field(default_factory=RunLimits)
     reconcile: Reconcile | None = None
@@ -514,6 +543,7 @@ class Scenario:
         _validate(self, "scenario")
         object.__setattr__(self, "nodes", tuple(self.nodes))
         object.__setattr__(self, "faults", tuple(self.faults))
+        object.__setattr__(self, "links", tuple(self.links))
         mode = self.pipeline.mode
         if self.operator is not None:
             from .components import ComponentSpec
@@ -579,6 +609,15 @@ class Scenario:
             if spec.name not in names:
                 raise ScenarioError(f"nodes.{spec.name}", spec.name, "a node of this scenario: " + ", ".join(names))
             seen.add(spec.name)
+        for i, link in enumerate(self.links):
+            for node in link.between:
+                if node not in names:
+                    raise ScenarioError(f"links[{i}].between", node, "a node of this scenario: " + ", ".join(names))
+            latency, jitter, _shape = link.params(self.pipeline)
+            if self.pipeline.request_timeout <= 2 * (latency + jitter):
+                raise ScenarioError(f"links[{i}].latency", latency, f"a latency and jitter whose round trip, "
+                                    f"2 * (latency + jitter), is less than pipeline.request_timeout "
+                                    f"({self.pipeline.request_timeout}us): every request over it would time out")
         for i, fault in enumerate(self.faults):
             for node in (fault.node, *fault.peers, *fault.group):
                 if node not in names:

@@ -170,3 +170,39 @@ def test_the_slow_sink_is_what_breaks_the_liveness_bound():
     s = load_scenario("slow_sink_liveness")
     healthy = execute(s, 1, (Fault(kind="slow", node="sink", at="100ms", down_for="300ms", factor=1),))
     assert drains_in_time(healthy).held and not drains_in_time(execute(s)).held
+
+
+def test_a_link_table_gives_exactly_those_links_their_own_latency():
+    from dataclasses import replace
+
+    from sim.scenario import LinkSpec
+    base = small("at_least_once")
+    s = replace(base, links=(LinkSpec(between=("producer", "broker"), latency="3ms", jitter=0, direction="outbound"),))
+    rows = execute(s).trace.rows()
+    sent = {}
+    for r in rows:
+        if r["kind"] == "SEND":
+            sent[(r["node"], r["to_node"], r["message"], r["ref1"], r["ref2"])] = r["time"]
+
+    def trips(src, dst):
+        return {r["time"] - sent[(src, dst, r["message"], r["ref1"], r["ref2"])] for r in rows
+                if r["kind"] == "RECV" and r["node"] == dst and r["from_node"] == src}
+    assert trips("producer", "broker") == {3_000}
+    assert max(trips("broker", "producer")) <= 700  # the way back keeps the pipeline's 500us + up to 200us
+    assert max(trips("source", "broker")) <= 700
+
+
+def test_link_tables_are_checked(tmp_path):
+    from sim.scenario import LinkSpec, parse_scenario
+    with pytest.raises(ScenarioError) as e:
+        LinkSpec(between=("sink",))
+    assert e.value.key == "links.between"
+    with pytest.raises(ScenarioError) as e:
+        parse_scenario({"links": [{"between": ["sink", "broker"]}, {"between": ["sink", "source-2"]}]})
+    assert e.value.key == "links[1].between"
+    with pytest.raises(ScenarioError) as e:
+        parse_scenario({"links": [{"between": ["sink", "broker"], "latency": "15ms"}]})
+    assert e.value.key == "links[0].latency" and "request_timeout" in e.value.accepts
+    with pytest.raises(ScenarioError) as e:
+        parse_scenario({"links": [{"between": ["sink", "broker"], "jitter_shape": "normal"}]})
+    assert e.value.key == "links[0].jitter_shape"

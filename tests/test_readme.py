@@ -11,7 +11,7 @@ import pytest
 import weir
 from sim.components import ComponentSpec
 from sim.scenario import (
-    Checkpointing, Expect, Fault, NodeSpec, OutboxSettings, PaymentSettings, Pipeline, SagaSettings, Reconcile, RetryPolicy, RunLimits, WatermarkSettings, WindowSettings, Workload,
+    Checkpointing, Expect, Fault, LinkSpec, NodeSpec, OutboxSettings, PaymentSettings, Pipeline, SagaSettings, Reconcile, RetryPolicy, RunLimits, WatermarkSettings, WindowSettings, Workload,
 )
 from weir.cli import main
 
@@ -43,7 +43,7 @@ def test_the_python_examples_run():
     (NodeSpec, "### `[nodes.NAME]`"), (Fault, "### `[[faults]]`"), (Expect, "### `[expect]`"),
     (RunLimits, "### `[run]`"), (Reconcile, "### `[reconcile]`"), (RetryPolicy, "### `[retry]`"),
     (PaymentSettings, "### `[payments]`"), (OutboxSettings, "### `[outbox]`"),
-    (SagaSettings, "### `[saga]`"),
+    (SagaSettings, "### `[saga]`"), (LinkSpec, "### `[[links]]`"),
 ])
 def test_every_key_is_documented(cls, heading):
     table = first_table(README.split(heading, 1)[1])
