@@ -20,6 +20,14 @@ class NodeClock:
     offset: int = 0
     drift_ppm: int = 0
 
+    def true_span(self, local_span: int) -> int:
+        """How much true time passes while this clock measures `local_span` (a timer of the node):
+        a fast clock's timers go off early. Offsets and steps do not change a span (timers run on
+        the monotonic clock); drift does, as it is the oscillator's own rate."""
+        if self.drift_ppm:
+            return -(-local_span * 1_000_000 // (1_000_000 + self.drift_ppm))
+        return local_span
+
     def read(self, true_time: int) -> int:
         if self.drift_ppm:
             return true_time + self.offset + (true_time * self.drift_ppm) // 1_000_000

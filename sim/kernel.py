@@ -96,9 +96,10 @@ class Node:
 
     def wait(self, delay: int) -> Generator:
         """A timer on this node (a process step: `yield from node.wait(d)`): due after `delay`, but
-        a timer due during a pause goes off only when the pause ends."""
+        a timer due during a pause goes off only when the pause ends. `delay` is measured by the
+        node's clock, so a drifting clock's timers go off early or late."""
         env = self.world.env
-        yield env.timeout(delay)
+        yield env.timeout(self.clock.true_span(delay))
         while self.paused_until > env.now:
             yield env.timeout(self.paused_until - env.now)
 
@@ -117,7 +118,8 @@ class Node:
             yield env.timeout(owed)
 
     def later(self, delay: int, fn: Callable[[], None]) -> None:
-        """Call `fn()` after `delay`, as a timer of this node (held while the node is paused)."""
+        """Call `fn()` after `delay` by this node's clock, as a timer of this node (held while the
+        node is paused)."""
         def _due(_ev: simpy.Event) -> None:
             now = self.world.env.now
             if self.paused_until > now:
@@ -125,7 +127,7 @@ class Node:
             else:
                 fn()
 
-        self.world.env.timeout(delay).callbacks.append(_due)
+        self.world.env.timeout(self.clock.true_span(delay)).callbacks.append(_due)
 
     def on_crash(self, listener: Callable[["Node"], None]) -> None:
         """Call `listener(node)` whenever this node crashes (to drop volatile state it keeps)."""

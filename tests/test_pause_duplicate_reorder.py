@@ -215,3 +215,13 @@ from faults.strategies import property_test  # noqa: E402
 
 test_exactly_once_survives_duplicates_and_reordering = property_test(
     "exactly_once_crash", kinds=("duplicate", "reorder", "crash"), max_examples=6)
+
+
+def test_a_drifting_clock_s_timers_go_off_early_or_late():
+    w = World(1, {"fast": NodeClock(drift_ppm=100_000), "slow": NodeClock(drift_ppm=-100_000),
+                  "stepped": NodeClock(offset=-5_000_000)}, max_time=10**7, max_events=1_000)
+    fired = {}
+    for name in ("fast", "slow", "stepped"):
+        w.node(name).later(10_000, lambda name=name: fired.setdefault(name, w.now))
+    w.run()
+    assert fired == {"fast": 9_091, "slow": 11_112, "stepped": 10_000}  # 10ms by a clock 10% fast, 10% slow
