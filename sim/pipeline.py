@@ -346,6 +346,9 @@ class Job(CheckpointCoordination):
         if states is None:
             states = [(None, [])] * self.parallelism
         operators = [self._new_operator(snapshot) for snapshot, _channels in states]
+        if self.store is not None:  # where the state came from (the sources trace where their offsets did)
+            self.world.trace.add(Kind.STATE_RESTORE, self.processor.index, restored, self.generation,
+                                 sum(op.state_size() for op in operators))
         a = self.attempt = _Attempt(self, self.generation, offsets, operators, [list(ch) for _s, ch in states],
                                     restored)
         a.restored_sink = list(sink_state or [])
@@ -565,6 +568,8 @@ class Job(CheckpointCoordination):
             queue.popleft()
             if kind is Msg.WATERMARK:
                 a.watermarks_in_flight += 1
+            if kind is Msg.WATERMARK:  # which subtask it goes to, and whether its sender is idle
+                ref = (ref[0], 2 * j + int(payload.idle))
             self.world.net.send(node, self.processor, kind, a.to_processor, j, src.index, payload, src.tag, ref=ref)
 
     def _credit(self, a: _Attempt, i: int, j: int) -> None:
@@ -700,6 +705,7 @@ class Job(CheckpointCoordination):
             self.check_drained()
             return
         t.watermark = min(active)
+        self.world.trace.add(Kind.WATERMARK, node.index, t.index, t.watermark, len(active))
         out = op.on_watermark(t.watermark, node.local_time())
         if not op.windowed:  # a record operator writes nothing at a watermark
             self.check_drained()

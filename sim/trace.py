@@ -62,6 +62,8 @@ class Kind(IntEnum):
     CKPT_TORN = 35
     PAUSE = 36
     DUPLICATE = 37
+    STATE_RESTORE = 38
+    WATERMARK = 39
 
 
 class Msg(IntEnum):
@@ -78,7 +80,7 @@ class Msg(IntEnum):
     SNAPSHOT = 9  # task -> coordinator: its share of a checkpoint (ref: checkpoint)
     NOTIFY = 10  # coordinator -> source: checkpoint complete (ref: checkpoint)
     REPLY = 11  # the answer to a request (ref: the request's message, its first ref)
-    WATERMARK = 12  # source -> processor: the merged watermark (ref: its value)
+    WATERMARK = 12  # source -> processor: the merged watermark (ref: its value, 2 * subtask + idle)
     PANES = 13  # processor -> sink: panes a watermark fired (ref: panes, late records)
     INIT = 14  # producer -> broker: a transactional producer starts (a new epoch)
     END_TXN = 15  # producer -> broker: commit or abort a transaction (ref: txn, commit)
@@ -130,6 +132,10 @@ FIELDS: dict[Kind, tuple[str, str, str, str]] = {
     Kind.CKPT_TORN: ("checkpoint", "", "", ""),  # a restore found it torn (bad checksum) and skipped it
     Kind.PAUSE: ("duration", "", "", ""),  # a stop-the-world pause of the node begins
     Kind.DUPLICATE: ("to", "message", "ref1", "ref2"),  # the network sends a second copy of a request
+    # a (re)deployed job's operator state: the checkpoint it came from (0: none yet), and its size
+    Kind.STATE_RESTORE: ("checkpoint", "generation", "state_entries", ""),
+    # a processor subtask's watermark moved (windowed jobs): its value, and over how many active inputs
+    Kind.WATERMARK: ("subtask", "watermark", "active_inputs", ""),
 }
 
 _WIDTH = 7

@@ -12,9 +12,9 @@ import weir
 # in the same commit and say why. A change without a model change means determinism broke (a new
 # platform, or a numpy, simpy or SQLite upgrade that changed a stream or an order).
 GOLDEN = {
-    ("exactly_once_crash", 1): "fecd86870f00bc8cb375cd22ef2c8dbf6a009a990d4fe2df1dda34b9d9d5aeb1",
-    ("late_data_side_output", 1): "b9cb1b126572a150ddd407b213c109dfb24c0c04fef4c6388554eacc2f7dfd4f",
-    ("kafka_to_delta", 1): "bc5c1eeff60c2dc37ef60e892966c66fef6bc95f78277bc82431de27bd7087f3",
+    ("exactly_once_crash", 1): "325148f9270d8de2aa5297fc75cbb9b1ffab58f4e6d068e17244574a9727e850",
+    ("late_data_side_output", 1): "fb9651e7e1c386c9a5f28e852a9675cd74b7b091091cb256ff8c180a13c5dd1c",
+    ("kafka_to_delta", 1): "13980da7b9a55e7a0d824ac7d02824921e95764cd65b3a71f2ff465aff948131",
     ("txn_read_committed", 1): "67c32eda05f5c342f98c7dc2b2897e535d47f0d6ad3b9d3ba20251615a1286b2",
 }
 

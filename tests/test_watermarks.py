@@ -128,5 +128,5 @@ def test_ingestion_time_turns_no_record_late():
     run = execute(_windowed("ingestion_time", **disorder))
     by_ingestion = {v.invariant: v.held for v in check(run)}
     assert by_event_time["no_late_records"] is False
-    assert by_ingestion == {"window_complete": True, "no_late_records": True, "drained": True}
+    assert all(by_ingestion.values()) and {"window_complete", "no_late_records", "drained"} <= set(by_ingestion)
     assert (run.ingested_at >= 0).all()

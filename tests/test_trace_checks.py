@@ -1,0 +1,108 @@
+"""Trace checkers against hand-made traces that violate them in each way they classify, and hold."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+
+from analysis.checkers import check
+from analysis.trace_checks import checkpoint_atomic, commits_after_ack, late_accounted, watermarks_sane
+from sim.run import execute
+from sim.scenario import load_scenario
+from sim.trace import Kind, Msg, Trace
+
+NODES = ("producer", "broker", "source", "processor", "sink", "coordinator")
+
+
+def traced(events, source=None, **extra) -> SimpleNamespace:
+    """A run whose trace is `events`: (time, kind, node name, a, b, c, d)."""
+    now = [0]
+    trace = Trace(NODES, lambda: now[0])
+    for time, kind, node, *fields in events:
+        now[0] = time
+        trace.add(kind, NODES.index(node), *fields)
+    source = source or {"record_id": np.arange(0), "partition": np.arange(0), "offset": np.arange(0)}
+    return SimpleNamespace(trace=trace.freeze(), source=source, **extra)
+
+
+# ---- commits_after_ack ----------------------------------------------------------------------------
+def test_a_commit_at_or_behind_the_acknowledged_prefix_holds():
+    run = traced([(1, Kind.ACK, "source", 0, 0, 100, 1), (2, Kind.ACK, "source", 0, 200, 100, 1),
+                  (3, Kind.COMMIT, "broker", 0, 100, 1, 1),  # 0..99 acknowledged; 200..299 beyond a gap
+                  (4, Kind.ACK, "source", 0, 100, 100, 1), (5, Kind.COMMIT, "broker", 0, 300, 1, 1)])
+    v = commits_after_ack(run)
+    assert v.held and v.evidence["commits"] == 2
+
+
+def test_a_commit_past_a_gap_in_the_acknowledgements_is_ahead_of_the_sink():
+    run = traced([(1, Kind.ACK, "source", 0, 0, 100, 1), (2, Kind.ACK, "source", 0, 200, 100, 1),
+                  (3, Kind.COMMIT, "broker", 0, 300, 1, 1),  # 100..199 not acknowledged yet
+                  (4, Kind.COMMIT, "broker", 1, 50, 1, 0)])  # a refused commit does not count
+    v = commits_after_ack(run)
+    assert not v.held
+    assert v.evidence["first"] == [{"partition": 0, "committed": 300, "acknowledged_below": 100,
+                                    "unacknowledged": 200, "time_us": 3}]
+    assert "partition 0 committed 300" in v.summary
+
+
+def test_aborted_records_need_no_acknowledgement():
+    source = {"record_id": np.arange(6), "partition": np.zeros(6, dtype=np.int64), "offset": np.arange(6),
+              "state": np.array([0, 2, 2, 0, 0, 0])}
+    run = traced([(1, Kind.ACK, "source", 0, 0, 2, 1),  # records at offsets 0 and 3: the batch spans 0..3
+                  (2, Kind.COMMIT, "broker", 0, 4, 1, 1)], source=source)
+    assert commits_after_ack(run).held
+
+
+# ---- checkpoint_atomic ----------------------------------------------------------------------------
+def test_state_and_offsets_from_one_checkpoint_hold_and_from_two_do_not():
+    same = traced([(1, Kind.STATE_RESTORE, "processor", 3, 2, 100, 0), (2, Kind.RESTORE, "source", 3, 2, 0, 0)])
+    assert checkpoint_atomic(same).held
+    mixed = traced([(1, Kind.STATE_RESTORE, "processor", 3, 2, 100, 0), (2, Kind.RESTORE, "source", 4, 2, 0, 0)])
+    v = checkpoint_atomic(mixed)
+    assert not v.held and v.evidence["first"] == [{"generation": 2, "state_from": 3, "offsets_from": 4}]
+
+
+def test_real_restores_are_atomic():
+    v = check(execute(load_scenario("exactly_once_crash")), ["checkpoint_atomic"])[0]
+    assert v.held and v.evidence["restores"] == 2
+
+
+# ---- watermarks_sane ------------------------------------------------------------------------------
+def wm_recv(t, value, subtask=0, idle=False, src="source"):
+    return (t, Kind.RECV, "processor", NODES.index(src), Msg.WATERMARK, value, 2 * subtask + int(idle))
+
+
+def test_watermarks_that_follow_their_inputs_hold():
+    run = traced([wm_recv(1, 100), (2, Kind.WATERMARK, "processor", 0, 100, 1, 0),
+                  wm_recv(3, 250), (4, Kind.WATERMARK, "processor", 0, 250, 1, 0)])
+    assert watermarks_sane(run).held
+
+
+def test_a_watermark_that_goes_back_or_runs_ahead_is_named():
+    back = traced([wm_recv(1, 300), (2, Kind.WATERMARK, "processor", 0, 300, 1, 0),
+                   (3, Kind.WATERMARK, "processor", 0, 200, 1, 0)])
+    v = watermarks_sane(back)
+    assert not v.held and v.evidence["first_backwards"][0] == {"subtask": 0, "from": 300, "to": 200, "time_us": 3}
+    ahead = traced([wm_recv(1, 100), wm_recv(1, 500, src="producer"), (2, Kind.WATERMARK, "processor", 0, 400, 2, 0)])
+    v = watermarks_sane(ahead)
+    assert not v.held and v.evidence["first_ahead"][0]["min_input"] == 100
+    idle = traced([wm_recv(1, 100, idle=True), wm_recv(1, 500, src="producer"),
+                   (2, Kind.WATERMARK, "processor", 0, 400, 1, 0)])
+    assert watermarks_sane(idle).held  # an idle input does not hold the watermark back
+    restarted = traced([wm_recv(1, 300), (2, Kind.WATERMARK, "processor", 0, 300, 1, 0),
+                        (3, Kind.JOB_RESTART, "coordinator", 2, 0, 0, 0), wm_recv(4, 50),
+                        (5, Kind.WATERMARK, "processor", 0, 50, 1, 0)])
+    assert watermarks_sane(restarted).held  # a new attempt starts again
+
+
+# ---- late_accounted ---------------------------------------------------------------------------------
+def test_late_records_are_accounted_for_or_named():
+    run = execute(load_scenario("late_data_dropped"))
+    v = late_accounted(run)
+    assert v.held and v.evidence["dropped"] > 0 and v.evidence["difference"] == 0
+    gone = SimpleNamespace(**{**vars(run), "late_dropped": run.late_dropped - 7})
+    v = late_accounted(gone)
+    assert not v.held and v.summary.startswith("7 records silently gone")
+    twice = SimpleNamespace(**{**vars(run), "late_dropped": run.late_dropped + 3})
+    assert late_accounted(twice).summary.startswith("3 records counted twice")
