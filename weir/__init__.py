@@ -11,7 +11,7 @@ from sim.components import ComponentSpec, Operator, Sink, Source, WatermarkStrat
 from sim.errors import ScenarioError, SimulationError, WeirError
 from sim.run import Run, execute
 from sim.scenario import (
-    Checkpointing, Expect, Fault, NodeSpec, OutboxSettings, PaymentSettings, Pipeline, Reconcile, RetryPolicy,
+    Checkpointing, Expect, Fault, LinkSpec, NodeSpec, OutboxSettings, PaymentSettings, Pipeline, Reconcile, RetryPolicy,
     RunLimits, SagaSettings, Scenario, WatermarkSettings, WindowSettings, Workload, builtin_scenarios, load_scenario,
 )
 from sim.loader import faults_toml, load_faults
@@ -22,7 +22,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "INVARIANTS", "Verdict", "check", "ScenarioError", "SimulationError", "WeirError", "Run", "execute",
-    "Checkpointing", "Expect", "Fault", "NodeSpec", "Pipeline", "RunLimits", "Scenario", "Workload",
+    "Checkpointing", "Expect", "Fault", "LinkSpec", "NodeSpec", "Pipeline", "RunLimits", "Scenario", "Workload",
     "builtin_scenarios", "load_scenario", "SPECTRUM", "Expectation", "RunResult", "result_of", "run", "spectrum",
     "explore", "load_faults", "faults_toml", "OutboxSettings", "PaymentSettings", "Reconcile", "RetryPolicy",
     "SagaSettings", "WatermarkSettings", "WindowSettings",

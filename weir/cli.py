@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from dataclasses import replace
@@ -73,6 +74,20 @@ def _parser() -> argparse.ArgumentParser:
     p_run.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     p_run.add_argument("--faults", default=None, help="a TOML file of [[faults]] tables to run instead of the scenario's")
     p_run.add_argument("--records", type=_count, default=None, help="run with this many records (workload.records)")
+    p_run.add_argument("--plots", default=None, metavar="DIR", help="write the run's plots into DIR as PNG")
+    p_run.add_argument("--report", default=None, metavar="DIR", help="write a Markdown and HTML report into DIR")
+    p_run.add_argument("--save-trace", default=None, metavar="FILE", help="save the trace to FILE (.npz) for `weir diff`")
+    p_report = sub.add_parser("report", help="run a scenario and write its report (Markdown, HTML, plots, diagram)")
+    p_report.add_argument("scenario", help="a built-in scenario name or a path to a TOML file")
+    p_report.add_argument("--seed", type=_seed, default=None, help="the seed (default: the scenario's)")
+    p_report.add_argument("--faults", default=None, help="a TOML file of [[faults]] tables to run instead of the scenario's")
+    p_report.add_argument("--records", type=_count, default=None, help="run with this many records (workload.records)")
+    p_report.add_argument("--out", default=None, metavar="DIR", help="where to write it (default: report-NAME-seedN)")
+    p_diff = sub.add_parser("diff", help="run a scenario twice in two processes (or compare two saved traces) "
+                                         "and name the first event that differs")
+    p_diff.add_argument("what", nargs="+", metavar="SCENARIO | TRACE.npz TRACE.npz",
+                        help="a scenario to run twice, or two traces saved by `weir run --save-trace`")
+    p_diff.add_argument("--seed", type=_seed, default=None, help="the seed (default: the scenario's)")
     p_explore = sub.add_parser("explore", help="search crash schedules for a run that breaks the scenario's claims")
     p_explore.add_argument("scenario", help="a built-in scenario name or a path to a TOML file")
     p_explore.add_argument("--budget", type=_seconds, default=60.0, help="seconds to search (default 60)")
@@ -103,17 +118,98 @@ def _cmd_list(args, out) -> int:
     return EXIT_OK
 
 
-def _cmd_run(args, out) -> int:
+def _scenario_of(args):
+    """The scenario of a run or report command, with --records and --faults applied."""
     scenario = load_scenario(args.scenario)
     if args.records is not None:
         scenario = replace(scenario, workload=replace(scenario.workload, records=args.records))
-    faults = load_faults(args.faults) if args.faults is not None else None
-    result = api.run(scenario, args.seed, faults)
+    if args.faults is not None:
+        scenario = scenario.with_faults(load_faults(args.faults))
+    return scenario
+
+
+def _writable_dir(option: str, value: str) -> Path:
+    """A folder to write into: it may not exist yet, but it must not be a file."""
+    path = Path(value)
+    if path.exists() and not path.is_dir():
+        raise ScenarioError(option, value, "a folder to write into (it is created if missing), not a file")
+    return path
+
+
+def _cmd_run(args, out) -> int:
+    from sim.run import execute
+    scenario = _scenario_of(args)
+    plots = _writable_dir("--plots", args.plots) if args.plots else None
+    report = _writable_dir("--report", args.report) if args.report else None
+    finished = execute(scenario, args.seed)
+    result = api.result_of(finished)
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
     else:
         show.print_run(result, out)
+    if args.save_trace:
+        from analysis.diff import save_trace
+        save_trace(finished.trace, args.save_trace)
+    if plots is not None:
+        from analysis.plots import write_plots
+        for path in write_plots(finished, plots):
+            sys.stderr.write(f"wrote {path}\n")
+    if report is not None:
+        _write_report(finished, result, report, args.scenario)
     return EXIT_OK if result.matches else EXIT_MISMATCH
+
+
+def _write_report(finished, result, out_dir: Path, scenario_ref: str) -> None:
+    from analysis.report import write_report
+    md, page = write_report(finished, out_dir, scenario_ref, verdicts=result.verdicts)
+    sys.stderr.write(f"wrote {md} and {page}\n")
+
+
+def _cmd_report(args, out) -> int:
+    from sim.run import execute
+    scenario = _scenario_of(args)
+    out_dir = _writable_dir("--out", args.out or f"report-{scenario.name}-seed{scenario.seed if args.seed is None else args.seed}")
+    finished = execute(scenario, args.seed)
+    result = api.result_of(finished)
+    _write_report(finished, result, out_dir, args.scenario)
+    out.print(f"{scenario.name} seed {finished.seed}: " + ("as expected" if result.matches else "NOT as expected"))
+    return EXIT_OK if result.matches else EXIT_MISMATCH
+
+
+def _cmd_diff(args, out) -> int:
+    import subprocess
+    import tempfile
+
+    from analysis.diff import first_difference, load_trace
+    if len(args.what) == 2:
+        left, right = (load_trace(p) for p in args.what)
+        label = f"{args.what[0]} and {args.what[1]}"
+    elif len(args.what) == 1:
+        scenario = load_scenario(args.what[0])  # a clear error now, rather than twice in the children
+        seed = scenario.seed if args.seed is None else args.seed
+        with tempfile.TemporaryDirectory() as tmp:
+            paths = []
+            for hash_seed in ("1", "2"):  # different hash seeds: salted string hashes and set order leak out
+                path = str(Path(tmp) / f"trace{hash_seed}.npz")
+                child = subprocess.run(
+                    [sys.executable, "-c", "import sys; from weir.cli import main; sys.exit(main(sys.argv[1:]))",
+                     "run", args.what[0], "--seed", str(seed), "--json", "--save-trace", path],
+                    env={**os.environ, "PYTHONHASHSEED": hash_seed}, capture_output=True, text=True)
+                if child.returncode not in (EXIT_OK, EXIT_MISMATCH):
+                    sys.stderr.write(child.stderr)
+                    return EXIT_BAD_INPUT
+                paths.append(path)
+            left, right = (load_trace(p) for p in paths)
+        label = f"two runs of {scenario.name} seed {seed} in two processes (PYTHONHASHSEED 1 and 2)"
+    else:
+        raise ScenarioError("diff", " ".join(args.what), "one scenario, or two trace files")
+    difference = first_difference(left, right)
+    if difference is None:
+        out.print(f"identical: {label}, {len(left)} events each, sha256 {left.sha256()}")
+        return EXIT_OK
+    out.print(f"DIFFERENT: {label}")
+    out.print(difference.text(), markup=False, highlight=False)
+    return EXIT_MISMATCH
 
 
 def _cmd_demo(args, out) -> int:
@@ -158,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
     out = show.console()
     try:
         return {"list": _cmd_list, "run": _cmd_run, "demo": _cmd_demo, "explore": _cmd_explore,
-                "crashpoints": _cmd_crashpoints}[args.command](args, out)
+                "crashpoints": _cmd_crashpoints, "report": _cmd_report, "diff": _cmd_diff}[args.command](args, out)
     except WeirError as e:
         sys.stderr.write(f"weir: {e}\n")
         return EXIT_BAD_INPUT

@@ -1,0 +1,210 @@
+"""Plots, the counterexample diagram, the report and the determinism diff."""
+
+from __future__ import annotations
+
+import re
+import struct
+import zlib
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+
+from analysis.diagram import sequence_diagram
+from analysis.diff import first_difference, load_trace, save_trace
+from analysis.plots import PLOTS, timeline, write_plots
+from analysis.report import write_report
+from sim.errors import ScenarioError
+from sim.run import execute
+from sim.scenario import load_scenario
+from weir.cli import main
+
+
+def png_pixels(path) -> np.ndarray:
+    """The RGBA pixels of a PNG matplotlib wrote (8-bit RGBA, no interlace), without a PNG library."""
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    pos, idat, width, height = 8, b"", 0, 0
+    while pos < len(data):
+        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        chunk = data[pos + 8:pos + 8 + length]
+        if kind == b"IHDR":
+            width, height, depth, color = struct.unpack(">IIBB", chunk[:10])
+            assert (depth, color) == (8, 6)
+        elif kind == b"IDAT":
+            idat += chunk
+        pos += 12 + length
+    raw = zlib.decompress(idat)
+    stride = 4 * width
+    rows, prev = [], bytearray(stride)
+    for y in range(height):
+        f, line = raw[y * (stride + 1)], bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
+        for i in range(stride):
+            left = line[i - 4] if i >= 4 else 0
+            up, corner = prev[i], prev[i - 4] if i >= 4 else 0
+            if f == 1:
+                line[i] = (line[i] + left) & 255
+            elif f == 2:
+                line[i] = (line[i] + up) & 255
+            elif f == 3:
+                line[i] = (line[i] + (left + up) // 2) & 255
+            elif f == 4:
+                p = left + up - corner
+                pa, pb, pc = abs(p - left), abs(p - up), abs(p - corner)
+                line[i] = (line[i] + (left if pa <= pb and pa <= pc else up if pb <= pc else corner)) & 255
+        rows.append(bytes(line))
+        prev = line
+    return np.frombuffer(b"".join(rows), dtype=np.uint8).reshape(height, width, 4)
+
+
+def test_plots_are_written_and_not_blank(tmp_path):
+    run = execute(load_scenario("kafka_to_delta"))
+    paths = write_plots(run, tmp_path, dpi=40)
+    assert [p.stem for p in paths] == ["timeline", "checkpoints", "source_vs_sink", "lag"]
+    for path in paths:
+        assert path.stat().st_size > 2_000
+        pixels = png_pixels(path)[..., :3].reshape(-1, 3)
+        colors = np.unique(pixels, axis=0)
+        assert len(colors) > 20, path.name  # lines, text and fills, not a blank canvas
+    crashed = np.array([0xd1, 0x49, 0x5b])  # the timeline's crashed spans: three crashes in this scenario
+    assert (np.abs(png_pixels(paths[0])[..., :3].astype(int) - crashed).sum(axis=-1) < 10).sum() > 50
+
+
+def test_each_plot_takes_and_returns_an_axes():
+    run = execute(load_scenario("late_data_side_output"))
+    for name, (draw, applies) in PLOTS.items():
+        if not applies(run):
+            continue
+        fig, ax = plt.subplots()
+        try:
+            assert draw(run, ax) is ax and ax.has_data(), name
+        finally:
+            plt.close(fig)
+    fig, ax = plt.subplots()
+    try:
+        timeline(run, ax)
+        assert [t.get_text() for t in ax.get_yticklabels()] == list(run.trace.nodes)
+    finally:
+        plt.close(fig)
+
+
+def parse_mermaid(text: str):
+    """(participants, messages, notes) of a Mermaid sequenceDiagram; fails on a line it does not know."""
+    lines = text.strip().splitlines()
+    assert lines[0] == "sequenceDiagram"
+    participants, messages, notes = {}, [], []
+    for line in lines[1:]:
+        line = line.strip()
+        if line.startswith("%%"):
+            continue
+        if m := re.fullmatch(r"participant (\w+) as ([\w-]+)", line):
+            participants[m[1]] = m[2]
+        elif m := re.fullmatch(r"(\w+)(->>|-x)(\w+): (.+)", line):
+            assert m[1] in participants and m[3] in participants, line
+            messages.append((participants[m[1]], m[2], participants[m[3]], m[4]))
+        elif m := re.fullmatch(r"Note over (\w+): (.+)", line):
+            assert m[1] in participants, line
+            notes.append((participants[m[1]], m[2]))
+        else:
+            raise AssertionError(f"not Mermaid: {line!r}")
+    return participants, messages, notes
+
+
+def test_the_diagram_of_a_duplicate_shows_the_batch_twice_around_the_failover():
+    run = execute(load_scenario("at_least_once_crash"))
+    participants, messages, notes = parse_mermaid(sequence_diagram(run))
+    assert {"source", "processor", "sink", "broker"} <= set(participants.values())
+    to_sink = [m for m in messages if m[0] == "processor" and m[2] == "sink" and "BATCH" in m[3]]
+    assert len(to_sink) == 2 and to_sink[0][3].split(" ", 1)[1] == to_sink[1][3].split(" ", 1)[1]
+    texts = [n[1] for n in notes]
+    assert any("CRASH" in t for t in texts) and any("restores committed offsets" in t for t in texts)
+
+
+def test_the_diagram_of_a_lost_message_draws_a_cross():
+    from analysis.checkers import Verdict
+    from sim.scenario import Fault
+    s = load_scenario("at_most_once_crash")
+    run = execute(s, 1, (Fault(kind="partition", node="sink", at="300ms", down_for="100ms", direction="inbound"),))
+    dropped = next(r for r in run.trace.rows() if r["kind"] == "DROP")
+    pointed = Verdict("made_up", False, "a violation at the first lost message",
+                      {"first": [{"time_us": dropped["time"]}]})
+    _participants, messages, _notes = parse_mermaid(sequence_diagram(run, [pointed]))
+    lost = [m for m in messages if m[1] == "-x"]
+    assert lost and all("(lost)" in label and dst == "sink" for _src, _arrow, dst, label in lost)
+
+
+def test_a_run_that_holds_has_an_empty_diagram():
+    run = execute(load_scenario("exactly_once_crash"))
+    participants, messages, notes = parse_mermaid(sequence_diagram(run))
+    assert not participants and not messages and not notes
+
+
+def test_the_report_has_every_part(tmp_path):
+    run = execute(load_scenario("at_least_once_crash"))
+    md, page = write_report(run, tmp_path / "r", "at_least_once_crash")
+    text = md.read_text()
+    for part in ("## Verdicts", "| no_duplicates | violate | VIOLATED |", "## Lineage of record 5042", "```mermaid",
+                 "![timeline](plots/timeline.png)", "weir run at_least_once_crash --seed 1 --faults"):
+        assert part in text, part
+    assert (tmp_path / "r" / "plots" / "timeline.png").exists()
+    assert load_scenario("at_least_once_crash").faults == __import__("sim.loader").loader.load_faults(
+        tmp_path / "r" / "faults.toml")
+    html = page.read_text()
+    assert html.startswith("<!doctype html>") and '<pre class="mermaid">' in html and "<td>VIOLATED</td>" in html
+
+
+def test_the_report_command_and_run_flags(tmp_path, capsys):
+    assert main(["report", "reconciliation_daily", "--out", str(tmp_path / "rep")]) == 0
+    assert "## Reconciliation" in (tmp_path / "rep" / "report.md").read_text()
+    assert main(["run", "exactly_once_crash", "--plots", str(tmp_path / "p"), "--save-trace",
+                 str(tmp_path / "t.npz")]) == 0
+    assert (tmp_path / "p" / "checkpoints.png").exists() and (tmp_path / "t.npz").exists()
+    (tmp_path / "file").write_text("x")
+    capsys.readouterr()
+    assert main(["run", "exactly_once_crash", "--plots", str(tmp_path / "file")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--plots" in err
+
+
+def test_diff_finds_the_first_difference(tmp_path):
+    a = execute(load_scenario("exactly_once_crash"))
+    b = execute(load_scenario("exactly_once_crash"))
+    assert first_difference(a.trace, b.trace) is None
+    path = save_trace(a.trace, tmp_path / "a.npz")
+    assert first_difference(load_trace(path), b.trace) is None
+    cols = {k: v.copy() for k, v in b.trace.columns.items()}
+    cols["c"][1234] += 1
+    changed = type(b.trace)(b.trace.nodes, cols)
+    d = first_difference(a.trace, changed)
+    assert d.index == 1234 and d.left != d.right and len(d.context) == 3
+    shorter = type(b.trace)(b.trace.nodes, {k: v[:100] for k, v in b.trace.columns.items()})
+    d = first_difference(a.trace, shorter)
+    assert d.index == 100 and d.right is None and "(the trace ends)" in d.text()
+    with pytest.raises(ScenarioError):
+        load_trace(tmp_path / "nothing.npz")
+
+
+LEAKY = '''
+import numpy as np
+import weir
+
+
+class LeakySource(weir.Source):
+    """Keys from Python's hash() of a string: they change with PYTHONHASHSEED."""
+
+    def generate(self, rng, records, keys):
+        k = np.array([hash(f"key-{i}") % keys for i in range(records)], dtype=np.int64)
+        return k, np.ones(records, dtype=np.int64), np.zeros(records, dtype=np.int64)
+'''
+
+
+def test_the_diff_command_finds_a_leak_in_a_user_component(tmp_path, capsys, monkeypatch):
+    (tmp_path / "leaky.py").write_text(LEAKY)
+    (tmp_path / "leaky.toml").write_text('name = "leaky"\n[workload]\nrecords = 500\nsource = "leaky:LeakySource"\n'
+                                         '[pipeline]\nmode = "at_least_once"\n')
+    monkeypatch.chdir(tmp_path)
+    assert main(["diff", str(tmp_path / "leaky.toml")]) == 1
+    out = capsys.readouterr().out
+    assert "DIFFERENT" in out and "- left" in out and "+ right" in out
+    assert main(["diff", "at_least_once_crash"]) == 0
+    assert "identical" in capsys.readouterr().out
