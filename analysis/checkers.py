@@ -46,8 +46,12 @@ def _first(ids: np.ndarray) -> list[int]:
 
 
 def produced_ids(source: dict[str, np.ndarray]) -> np.ndarray:
-    """The distinct ids of the records produced: committed in the log, each once however often it was written."""
-    return np.unique(_committed(source))
+    """The distinct ids of the records produced: committed in the log, each once however often it was
+    written, in order (record ids are whole numbers >= 0, so a bincount does it in linear time)."""
+    ids = _committed(source)
+    if not len(ids):
+        return ids
+    return np.flatnonzero(np.bincount(ids)).astype(np.int64)
 
 
 def _committed(source: dict[str, np.ndarray]) -> np.ndarray:
@@ -305,18 +309,36 @@ def _writes_can_fail(scenario: Any) -> bool:
 
 
 def drains_in_time(run: RunLike) -> Verdict:
-    """After the last fault healed, the pipeline drained within `run.drain_within` (the liveness phase)."""
+    """After the last fault healed, the pipeline drained within `run.drain_within` (the liveness phase).
+    A windowed run whose watermark stalled has not drained, whatever its status: its closed windows
+    never fire; the verdict names the stall."""
     bound = run.scenario.run.drain_within
     healed = max((f.heals_at for f in run.scenario.faults), default=0)
     took = run.end_time - healed
     evidence = {"status": run.status, "last_fault_healed_at": healed, "drained_after_us": took, "bound_us": bound}
     if run.status != "drained":
         return Verdict("drains_in_time", False, f"did not drain at all ({run.status})", evidence)
+    stall = _stalled_watermark(run)
+    if stall is not None:
+        evidence.update(stall)
+        return Verdict("drains_in_time", False, f"a stalled watermark: the records went through, but the watermark "
+                       f"stopped at {stall['watermark_us'] / 1e6:.6f}s of event time, short of "
+                       f"{stall['closing_us'] / 1e6:.6f}s, so the windows it should have closed never fire", evidence)
     if took > bound:
         return Verdict("drains_in_time", False, f"drained {took / 1000:.1f}ms after the last fault healed, "
                        f"more than the {bound / 1000:.1f}ms allowed", evidence)
     return Verdict("drains_in_time", True, f"drained {max(took, 0) / 1000:.1f}ms after the last fault healed "
                    f"(at most {bound / 1000:.1f}ms)", evidence)
+
+
+def _stalled_watermark(run: RunLike) -> dict[str, int] | None:
+    """For a windowed run: where its watermark stopped, if short of what the data closes (else None)."""
+    if getattr(run, "windows", None) is None or run.scenario.window is None:
+        return None
+    from .windowed import MIN_TIME, closing_watermark
+    closing = closing_watermark(run)
+    mark = MIN_TIME if run.window_watermark is None else run.window_watermark
+    return {"watermark_us": mark, "closing_us": closing} if mark < closing else None
 
 
 def _liveness_bound(scenario: Any) -> bool:

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 
 from sim.units import format_duration
 
@@ -69,11 +71,36 @@ def batch_windows(run: Any) -> dict[tuple[int, int, int], tuple[Any, int]]:
                 start, end, acc, n = t, t + gap, agg.add(agg.empty, v), 1
             out[(k, start, end)] = (acc, n)
         return out
+    if type(spec.windows).__name__ == "Tumbling" and agg.name in _NUMPY_REDUCE:
+        return _tumbling_batch(spec.windows, agg.name, np.asarray(keys, dtype=np.int64),
+                               np.asarray(times, dtype=np.int64), np.asarray(values, dtype=np.int64))
     for k, t, v in zip(keys, times, values):
         for w in spec.windows.assign(t):
             acc, n = out.get((k, w.start, w.end), (agg.empty, 0))
             out[(k, w.start, w.end)] = (agg.add(acc, v), n + 1)
     return out
+
+
+_NUMPY_REDUCE = {"sum": np.add, "count": None, "min": np.minimum, "max": np.maximum}
+
+
+def _tumbling_batch(windows, name: str, keys: np.ndarray, times: np.ndarray,
+                    values: np.ndarray) -> dict[tuple[int, int, int], tuple[Any, int]]:
+    """batch_windows for tumbling windows and a built-in aggregate, vectorised: group the records by
+    (key, window start) with one sort, and reduce each group with the aggregate's ufunc."""
+    starts = times - (times - windows.offset) % windows.size
+    order = np.lexsort((starts, keys))
+    keys, starts, values = keys[order], starts[order], values[order]
+    if not len(keys):
+        return {}
+    new = np.ones(len(keys), dtype=bool)
+    new[1:] = (keys[1:] != keys[:-1]) | (starts[1:] != starts[:-1])
+    bounds = np.flatnonzero(new)
+    counts = np.diff(np.append(bounds, len(keys)))
+    ufunc = _NUMPY_REDUCE[name]
+    results = counts if ufunc is None else ufunc.reduceat(values, bounds)
+    return {(k, st, st + windows.size): (r, c) for k, st, r, c in
+            zip(keys[bounds].tolist(), starts[bounds].tolist(), results.tolist(), counts.tolist())}
 
 
 def job_windows(run: Any) -> dict[tuple[int, int, int], tuple[Any, int]]:

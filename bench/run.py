@@ -118,6 +118,17 @@ def main() -> None:
         base_rate = base_rate or rate
         print(f"  parallelism {parallelism}, {sources} source subtask(s) {rate:>12,.0f} rec/s   "
               f"{rate / base_rate:.2f} of parallelism 1")
+    print("analysis of a million-record run (median of 3): every checker that applies, all metrics, one lineage:")
+    from analysis.checkers import check
+    from analysis.lineage import lineage
+    from analysis.metrics import metrics
+    for label, build in (("record pipeline", scenario), ("windowed pipeline", windowed)):
+        run = execute(build(1_000_000, 500))
+        checks = statistics.median(timed(lambda run=run: check(run))[0] for _ in range(REPEATS))
+        series = statistics.median(timed(lambda run=run: metrics(run))[0] for _ in range(REPEATS))
+        path = statistics.median(timed(lambda run=run: lineage(run, 123_456))[0] for _ in range(REPEATS))
+        print(f"  {label:<18} check {checks:.2f}s ({len(check(run))} invariants), metrics {series:.2f}s, "
+              f"lineage {path * 1000:.0f}ms per million records")
     print("explore: runs per second on exactly_once_crash (5s), and finding + shrinking commit_before_ack:")
     from faults.explore import explore
     from sim.scenario import load_scenario

@@ -106,3 +106,16 @@ def test_late_records_are_accounted_for_or_named():
     assert not v.held and v.summary.startswith("7 records silently gone")
     twice = SimpleNamespace(**{**vars(run), "late_dropped": run.late_dropped + 3})
     assert late_accounted(twice).summary.startswith("3 records counted twice")
+
+
+def test_drains_in_time_names_a_stalled_watermark():
+    from dataclasses import replace
+
+    from analysis.checkers import drains_in_time
+    from sim.scenario import RunLimits
+    stalled = load_scenario("idle_partition_stall")
+    bounded = replace(stalled, run=RunLimits(drain_within="10s"))
+    v = drains_in_time(execute(bounded))
+    assert not v.held and v.summary.startswith("a stalled watermark") and v.evidence["watermark_us"] < v.evidence["closing_us"]
+    healthy = load_scenario("idle_partition_idleness")
+    assert drains_in_time(execute(replace(healthy, run=RunLimits(drain_within="10s")))).held

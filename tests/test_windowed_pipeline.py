@@ -159,3 +159,25 @@ def test_a_watermark_that_never_advanced_is_named():
     scenario = small_windowed(records=2_000, idle_partitions=(2,))  # partition 2 never gets a record
     v = weir.result_of(execute(scenario, 1)).verdict("window_complete")
     assert not v.held and "the watermark never advanced (stalled at -inf)" in v.summary
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 5), st.integers(-50_000, 50_000), st.integers(-100, 100)), max_size=200),
+       st.sampled_from(["sum", "count", "min", "max"]), st.integers(1, 20_000), st.integers(0, 5_000))
+def test_the_vectorised_batch_oracle_equals_the_record_by_record_one(records, aggregate, size, offset):
+    import numpy as np
+
+    from analysis.windowed import _tumbling_batch
+    from sim.windowing import AGGREGATES, Tumbling
+    windows, agg = Tumbling(size, offset % size), AGGREGATES[aggregate]
+    slow: dict = {}
+    for k, t, v in records:
+        for w in windows.assign(t):
+            acc, n = slow.get((k, w.start, w.end), (agg.empty, 0))
+            slow[(k, w.start, w.end)] = (agg.add(acc, v), n + 1)
+    keys, times, values = (np.array([r[i] for r in records], dtype=np.int64) for i in range(3))
+    assert _tumbling_batch(windows, aggregate, keys, times, values) == slow, f"records {records}"
