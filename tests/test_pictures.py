@@ -164,6 +164,8 @@ def test_the_report_command_and_run_flags(tmp_path, capsys):
     assert main(["run", "exactly_once_crash", "--plots", str(tmp_path / "file")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--plots" in err
+    assert main(["run", "exactly_once_crash", "--save-trace", str(tmp_path / "no" / "t.npz")]) == 2
+    assert "--save-trace" in capsys.readouterr().err
 
 
 def test_diff_finds_the_first_difference(tmp_path):

@@ -119,3 +119,14 @@ def test_drains_in_time_names_a_stalled_watermark():
     assert not v.held and v.summary.startswith("a stalled watermark") and v.evidence["watermark_us"] < v.evidence["closing_us"]
     healthy = load_scenario("idle_partition_idleness")
     assert drains_in_time(execute(replace(healthy, run=RunLimits(drain_within="10s")))).held
+
+
+def test_commits_monotonic_on_hand_made_traces():
+    from analysis.checkers import commits_monotonic
+    forward = traced([(1, Kind.COMMIT, "broker", 0, 100, 1, 1), (2, Kind.COMMIT, "broker", 1, 50, 1, 1),
+                      (3, Kind.COMMIT, "broker", 0, 100, 1, 1), (4, Kind.COMMIT, "broker", 0, 180, 1, 1)])
+    assert commits_monotonic(forward).held
+    rewound = traced([(1, Kind.COMMIT, "broker", 0, 180, 1, 1), (2, Kind.COMMIT, "broker", 0, 100, 1, 1),
+                      (3, Kind.COMMIT, "broker", 0, 50, 2, 0)])  # a refused commit moves nothing
+    v = commits_monotonic(rewound)
+    assert not v.held and v.evidence["first_rewinds"] == [{"partition": 0, "from": 180, "to": 100, "time_us": 2}]

@@ -141,6 +141,8 @@ def _cmd_run(args, out) -> int:
     scenario = _scenario_of(args)
     plots = _writable_dir("--plots", args.plots) if args.plots else None
     report = _writable_dir("--report", args.report) if args.report else None
+    if args.save_trace and not Path(args.save_trace).resolve().parent.is_dir():
+        raise ScenarioError("--save-trace", args.save_trace, "a file path in an existing folder")
     finished = execute(scenario, args.seed)
     result = api.result_of(finished)
     if args.json:

@@ -115,6 +115,11 @@ def print_run(result: RunResult, out: Console) -> None:
     out.print(run_table(r))
     out.print()
     out.print("outcome: " + ("as expected" if r.matches else "[bold red]NOT as expected[/]"))
+    from analysis.lineage import first_bad_record
+    bad = first_bad_record(r.verdicts)
+    if bad is not None:
+        out.print(f"first bad record: {bad} (its path, plots and a sequence diagram: "
+                  f"weir report {r.scenario} --seed {r.seed})", markup=False, highlight=False)
     out.print(f"trace sha256: {r.trace_sha256}")
 
 
