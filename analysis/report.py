@@ -31,9 +31,12 @@ class _Section:
     body: Any
 
 
-def replay_command(run: Any, scenario_ref: str, faults_file: str | None) -> str:
-    """The command that replays `run` exactly (paths quoted for the shell)."""
+def replay_command(run: Any, scenario_ref: str, faults_file: str | None, records: int | None = None) -> str:
+    """The command that replays `run` exactly (paths quoted for the shell); `records` if the run
+    overrode the scenario file's workload.records."""
     parts = ["weir", "run", scenario_ref, "--seed", str(run.seed)]
+    if records is not None:
+        parts += ["--records", str(records)]
     if faults_file is not None:
         parts += ["--faults", faults_file]
     return " ".join(shlex.quote(p) for p in parts)
@@ -132,11 +135,12 @@ def _html(title: str, sections: list[_Section]) -> str:
             f"<style>{style}</style></head>\n<body>\n" + "\n".join(body) + f"\n{script}\n</body></html>\n")
 
 
-def write_report(run: Any, out_dir: str | Path, scenario_ref: str | None = None, verdicts=None) -> tuple[Path, Path]:
+def write_report(run: Any, out_dir: str | Path, scenario_ref: str | None = None, verdicts=None,
+                 records: int | None = None) -> tuple[Path, Path]:
     """Write the report of `run` into `out_dir` (created if missing); (report.md, report.html).
 
     `scenario_ref` is how the replay command names the scenario (a built-in name or a path;
-    default: the scenario's name)."""
+    default: the scenario's name); `records`, the --records the run was given, if any."""
     from sim.loader import faults_toml
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -146,7 +150,7 @@ def write_report(run: Any, out_dir: str | Path, scenario_ref: str | None = None,
         path = out / "faults.toml"
         path.write_text(faults_toml(run.scenario.faults, f"the fault schedule of {run.scenario.name}, seed {run.seed}"))
         faults_file = str(path)
-    command = replay_command(run, scenario_ref or run.scenario.name, faults_file)
+    command = replay_command(run, scenario_ref or run.scenario.name, faults_file, records)
     plots = write_plots(run, out / "plots")
     title = f"weir report: {run.scenario.name}, seed {run.seed}"
     sections = _sections(run, verdicts, plots, out, command)

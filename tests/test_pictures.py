@@ -156,6 +156,13 @@ def test_the_report_has_every_part(tmp_path):
 def test_the_report_command_and_run_flags(tmp_path, capsys):
     assert main(["report", "reconciliation_daily", "--out", str(tmp_path / "rep")]) == 0
     assert "## Reconciliation" in (tmp_path / "rep" / "report.md").read_text()
+    code = main(["run", "at_least_once_crash", "--records", "3000", "--report", str(tmp_path / "small")])
+    first = capsys.readouterr().out.splitlines()[-1]
+    assert code in (0, 1) and first.startswith("trace sha256: ")
+    replay = (tmp_path / "small" / "report.md").read_text().split("## Replay", 1)[1].split("```")[1].strip()
+    assert replay.startswith("weir run at_least_once_crash --seed 1 --records 3000 --faults ")
+    assert main(replay.split()[1:]) == code  # the replay command replays the run: the same trace
+    assert capsys.readouterr().out.splitlines()[-1] == first
     assert main(["run", "exactly_once_crash", "--plots", str(tmp_path / "p"), "--save-trace",
                  str(tmp_path / "t.npz")]) == 0
     assert (tmp_path / "p" / "checkpoints.png").exists() and (tmp_path / "t.npz").exists()

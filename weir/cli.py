@@ -157,13 +157,13 @@ def _cmd_run(args, out) -> int:
         for path in write_plots(finished, plots):
             sys.stderr.write(f"wrote {path}\n")
     if report is not None:
-        _write_report(finished, result, report, args.scenario)
+        _write_report(finished, result, report, args.scenario, args.records)
     return EXIT_OK if result.matches else EXIT_MISMATCH
 
 
-def _write_report(finished, result, out_dir: Path, scenario_ref: str) -> None:
+def _write_report(finished, result, out_dir: Path, scenario_ref: str, records: int | None) -> None:
     from analysis.report import write_report
-    md, page = write_report(finished, out_dir, scenario_ref, verdicts=result.verdicts)
+    md, page = write_report(finished, out_dir, scenario_ref, verdicts=result.verdicts, records=records)
     sys.stderr.write(f"wrote {md} and {page}\n")
 
 
@@ -173,7 +173,7 @@ def _cmd_report(args, out) -> int:
     out_dir = _writable_dir("--out", args.out or f"report-{scenario.name}-seed{scenario.seed if args.seed is None else args.seed}")
     finished = execute(scenario, args.seed)
     result = api.result_of(finished)
-    _write_report(finished, result, out_dir, args.scenario)
+    _write_report(finished, result, out_dir, args.scenario, args.records)
     out.print(f"{scenario.name} seed {finished.seed}: " + ("as expected" if result.matches else "NOT as expected"))
     return EXIT_OK if result.matches else EXIT_MISMATCH
 
