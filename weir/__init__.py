@@ -17,6 +17,7 @@ from sim.scenario import (
 from sim.loader import faults_toml, load_faults
 
 from .api import SPECTRUM, Expectation, RunResult, explore, result_of, run, spectrum
+from .sweep import Sweep, sweep
 
 __version__ = "0.1.0"
 
@@ -24,7 +25,7 @@ __all__ = [
     "INVARIANTS", "Verdict", "check", "ScenarioError", "SimulationError", "WeirError", "Run", "execute",
     "Checkpointing", "Expect", "Fault", "LinkSpec", "NodeSpec", "Pipeline", "RunLimits", "Scenario", "Workload",
     "builtin_scenarios", "load_scenario", "SPECTRUM", "Expectation", "RunResult", "result_of", "run", "spectrum",
-    "explore", "load_faults", "faults_toml", "OutboxSettings", "PaymentSettings", "Reconcile", "RetryPolicy",
+    "explore", "sweep", "Sweep", "load_faults", "faults_toml", "OutboxSettings", "PaymentSettings", "Reconcile", "RetryPolicy",
     "SagaSettings", "WatermarkSettings", "WindowSettings",
     "RecordBatch", "ComponentSpec", "Operator", "Sink", "Source", "WatermarkStrategy",
 ]

@@ -60,7 +60,11 @@ def _rates(text: str) -> dict[str, float]:
 
 
 _seed = _number("--seed", int, lambda v: v >= 0, "a whole number >= 0")
-_count = _number("--records", int, lambda v: v >= 1, "a whole number >= 1")
+def _count_of(option: str):
+    return _number(option, int, lambda v: v >= 1, "a whole number >= 1")
+
+
+_count = _count_of("--records")
 _seconds = _number("--budget", float, lambda v: v > 0, "a number of seconds > 0")
 
 
@@ -97,6 +101,14 @@ def _parser() -> argparse.ArgumentParser:
                            help="fault families and relative rates, e.g. crash=2,partition=1,clock_step=1 "
                                 "(default: crash)")
     p_explore.add_argument("--swarm", action="store_true", help="switch fault families on and off at random per run")
+    p_sweep = sub.add_parser("sweep", help="run a scenario over many seeds on a process pool; a table per invariant")
+    p_sweep.add_argument("scenario", help="a built-in scenario name or a path to a TOML file")
+    p_sweep.add_argument("--seeds", type=_count_of("--seeds"), default=20, help="how many seeds (default 20)")
+    p_sweep.add_argument("--first", type=_seed, default=0, help="the first seed (default 0)")
+    p_sweep.add_argument("--workers", type=_count_of("--workers"), default=None,
+                         help="worker processes (default: one per CPU)")
+    p_sweep.add_argument("--faults", default=None, help="a TOML file of [[faults]] tables to run instead of the scenario's")
+    p_sweep.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     p_points = sub.add_parser("crashpoints", help="fault each node at each protocol step (crash, pause, partition, delay, duplicate, reorder); a matrix of what held")
     p_points.add_argument("scenario", help="a built-in scenario name or a path to a TOML file")
     p_points.add_argument("--seed", type=_seed, default=None, help="the seed (default: the scenario's)")
@@ -178,6 +190,24 @@ def _cmd_report(args, out) -> int:
     return EXIT_OK if result.matches else EXIT_MISMATCH
 
 
+def _cmd_sweep(args, out) -> int:
+    from .sweep import sweep
+    scenario = load_scenario(args.scenario)
+    faults = load_faults(args.faults) if args.faults is not None else None
+
+    def progress(done: int, total: int) -> None:
+        sys.stderr.write(f"\rsweep: {done} of {total} seeds")
+
+    result = sweep(scenario, range(args.first, args.first + args.seeds), args.workers, faults,
+                   progress=None if args.json else progress)
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2))
+    else:
+        sys.stderr.write("\n")
+        show.print_sweep(result, out, args.scenario)
+    return EXIT_OK if result.matches else EXIT_MISMATCH
+
+
 def _cmd_diff(args, out) -> int:
     import subprocess
     import tempfile
@@ -256,7 +286,8 @@ def main(argv: list[str] | None = None) -> int:
     out = show.console()
     try:
         return {"list": _cmd_list, "run": _cmd_run, "demo": _cmd_demo, "explore": _cmd_explore,
-                "crashpoints": _cmd_crashpoints, "report": _cmd_report, "diff": _cmd_diff}[args.command](args, out)
+                "crashpoints": _cmd_crashpoints, "report": _cmd_report, "diff": _cmd_diff,
+                "sweep": _cmd_sweep}[args.command](args, out)
     except WeirError as e:
         sys.stderr.write(f"weir: {e}\n")
         return EXIT_BAD_INPUT

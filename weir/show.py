@@ -207,3 +207,25 @@ def print_coverage(coverage, out: Console) -> None:
     what = {"crash": "crashed", "pause": "paused", "partition": "partitioned off", "delay": "delayed"}[coverage.kind]
     out.print(f"{coverage.runs} runs: {len(coverage.steps)} steps x {len(coverage.nodes)} nodes, each {what} at the "
               f"step and 1us after; " + (f"[red]{bad} cells broke a claim[/]" if bad else "every claim held"))
+
+
+def print_sweep(result, out: Console, scenario_ref: str) -> None:
+    """A seed sweep: per invariant, how many seeds held and violated it, and where it was not as expected."""
+    n = len(result.results)
+    seeds = result.seeds
+    span = f"seeds {seeds[0]}..{seeds[-1]}" if seeds == tuple(range(seeds[0], seeds[0] + n)) else f"{n} seeds"
+    out.print(f"[bold]{result.scenario}[/]  {span} on {result.workers} worker(s), {result.seconds:.1f}s")
+    table = Table(box=box.SIMPLE_HEAVY, show_edge=False, pad_edge=False)
+    for name, justify in (("invariant", "left"), ("expected", "left"), ("held", "right"), ("violated", "right"),
+                          ("not as expected in seeds", "left")):
+        table.add_column(name, justify=justify)
+    for invariant, row in result.tally().items():
+        bad = row["unexpected"]
+        shown = ", ".join(map(str, bad[:8])) + (f" (+{len(bad) - 8})" if len(bad) > 8 else "")
+        table.add_row(invariant, row["expected"] or "-", str(row["held"]), str(row["violated"]),
+                      f"[bold red]{shown}[/]" if bad else "")
+    out.print(table)
+    failing = result.failing_seeds()
+    out.print(f"outcome: {n - len(failing)} of {n} seeds as expected")
+    if failing:
+        out.print(f"replay the first: weir run {scenario_ref} --seed {failing[0]}", markup=False, highlight=False)
