@@ -503,13 +503,13 @@ class Job(CheckpointCoordination):
                     stamp = node.local_time()
                     batch = replace(batch, event_time=np.full(len(batch), stamp, dtype=np.int64))
                     self.ingested_at[batch.record_id] = stamp
+                parts = split(batch, parallelism, salts)
+                src.in_flight += 1  # from the poll on: the run has not drained while the batch is on its way
+                src.acks.add(p, batch.first_offset, end, len(parts))
                 if self.cfg.offset_commit == "before_processing":
                     yield from net.call(node, broker.node, Msg.COMMIT,
                                         lambda p=p, end=end: broker.commit({p: end}, a.generation),
                                         cfg.request_timeout, ref=(a.generation, 1))
-                parts = split(batch, parallelism, salts)
-                src.in_flight += 1
-                src.acks.add(p, batch.first_offset, end, len(parts))
                 for j, part in parts:
                     if parallelism > 1:
                         trace.add(Kind.EXCHANGE, node.index, j, p, batch.first_offset, len(part))
