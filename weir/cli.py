@@ -11,6 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from faults.coverage import POINT_KINDS
+from faults.matrix import MATRIX_KINDS, PATTERNS
 from sim.errors import ScenarioError, WeirError
 from sim.scenario import builtin_scenarios, load_scenario
 from sim.loader import load_faults
@@ -109,6 +110,16 @@ def _parser() -> argparse.ArgumentParser:
                          help="worker processes (default: one per CPU)")
     p_sweep.add_argument("--faults", default=None, help="a TOML file of [[faults]] tables to run instead of the scenario's")
     p_sweep.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    p_matrix = sub.add_parser("matrix", help="the pattern x fault correctness matrix, measured from runs")
+    p_matrix.add_argument("--runs", type=_count_of("--runs"), default=10, help="random schedules per cell (default 10)")
+    p_matrix.add_argument("--seed", type=_seed, default=0, help="the matrix's seed (default 0)")
+    p_matrix.add_argument("--workers", type=_count_of("--workers"), default=None,
+                          help="worker processes (default: one per CPU)")
+    p_matrix.add_argument("--patterns", default=None,
+                          help="comma-separated patterns (default all: " + ", ".join(PATTERNS) + ")")
+    p_matrix.add_argument("--kinds", default=None,
+                          help="comma-separated fault families (default all: " + ", ".join(MATRIX_KINDS) + ")")
+    p_matrix.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     p_points = sub.add_parser("crashpoints", help="fault each node at each protocol step (crash, pause, partition, delay, duplicate, reorder); a matrix of what held")
     p_points.add_argument("scenario", help="a built-in scenario name or a path to a TOML file")
     p_points.add_argument("--seed", type=_seed, default=None, help="the seed (default: the scenario's)")
@@ -208,6 +219,34 @@ def _cmd_sweep(args, out) -> int:
     return EXIT_OK if result.matches else EXIT_MISMATCH
 
 
+def _cmd_matrix(args, out) -> int:
+    from faults.matrix import correctness_matrix
+
+    def listed(option: str, value: str | None, known) -> tuple[str, ...] | None:
+        if value is None:
+            return None
+        items = tuple(v.strip() for v in value.split(",") if v.strip())
+        for item in items:
+            if item not in known:
+                raise ScenarioError(option, item, "a comma-separated list of " + ", ".join(known))
+        return items or None
+
+    patterns = listed("--patterns", args.patterns, tuple(PATTERNS))
+    kinds = listed("--kinds", args.kinds, MATRIX_KINDS)
+
+    def progress(done: int, total: int) -> None:
+        sys.stderr.write(f"\rmatrix: {done} of {total} runs")
+
+    matrix = correctness_matrix(patterns, kinds, args.runs, args.seed, args.workers or os.cpu_count() or 1,
+                                progress=None if args.json else progress)
+    if args.json:
+        print(json.dumps(matrix.to_dict(), indent=2))
+    else:
+        sys.stderr.write("\n")
+        show.print_matrix(matrix, out)
+    return EXIT_OK
+
+
 def _cmd_diff(args, out) -> int:
     import subprocess
     import tempfile
@@ -287,7 +326,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return {"list": _cmd_list, "run": _cmd_run, "demo": _cmd_demo, "explore": _cmd_explore,
                 "crashpoints": _cmd_crashpoints, "report": _cmd_report, "diff": _cmd_diff,
-                "sweep": _cmd_sweep}[args.command](args, out)
+                "sweep": _cmd_sweep, "matrix": _cmd_matrix}[args.command](args, out)
     except WeirError as e:
         sys.stderr.write(f"weir: {e}\n")
         return EXIT_BAD_INPUT

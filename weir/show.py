@@ -229,3 +229,26 @@ def print_sweep(result, out: Console, scenario_ref: str) -> None:
     out.print(f"outcome: {n - len(failing)} of {n} seeds as expected")
     if failing:
         out.print(f"replay the first: weir run {scenario_ref} --seed {failing[0]}", markup=False, highlight=False)
+
+
+def print_matrix(matrix, out: Console) -> None:
+    """The pattern x fault matrix: per cell, the runs whose promise held; per row, its fault-free cost."""
+    table = Table(title=f"Does the pattern keep its promise? Runs that held, of {matrix.runs} per fault family "
+                        f"(matrix seed {matrix.seed})", box=box.SIMPLE_HEAVY, show_edge=False, pad_edge=False)
+    table.add_column("pattern (promise)")
+    for kind in matrix.kinds:
+        table.add_column(kind, justify="left")
+    table.add_column("drained at", justify="right")
+    table.add_column("p50 latency", justify="right")
+    for pattern in matrix.patterns:
+        promise = ", ".join(c for c in matrix.claims[pattern] if c != "drained")
+        cells = []
+        for kind in matrix.kinds:
+            cell = matrix.cells[(pattern, kind)]
+            text = cell.text()
+            cells.append(text if cell.runs == 0 or cell.held == cell.runs else f"[bold red]{text}[/]")
+        cost = matrix.costs[pattern]
+        latency = cost["p50_latency_us"]
+        table.add_row(f"{pattern} ({promise})", *cells, format_duration(cost["drained_at_us"]),
+                      "-" if latency is None else format_duration(latency))
+    out.print(table)
