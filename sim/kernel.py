@@ -207,7 +207,7 @@ class Network:
         self.jitter = jitter
         self.jitter_shape = jitter_shape
         self._jitter: dict[tuple[int, int], Draws] = {}  # one stream per link: traffic on one never shifts another's
-        self._latency: dict[tuple[int, int], int] = {}  # per-link base latency, where it is not `latency`
+        self._latency: dict[tuple[int, int], int] = {}  # each link's base latency, set with its draws
         self.links: dict[tuple[int, int], tuple[int, int, str]] = {}  # link -> (latency, jitter, shape), if its own
         self._last_arrival: dict[tuple[int, int], int] = {}
         self.cut: dict[tuple[int, int], int] = {}  # links a partition cuts (src, dst) -> how many partitions do
