@@ -82,6 +82,8 @@ def _detail(kind: Kind, row: dict[str, int]) -> str:
     if kind == Kind.WRITE:
         return f"its batch was written: {c} rows" + (f", {d} of them rewritten in place" if d else "")
     if kind == Kind.RETRY:
+        if d < 0:
+            return f"attempt {c}: its outcome is unknown inside a transaction; the job fails over"
         return f"attempt {c} failed; retrying after {format_duration(d)}"
     if kind == Kind.DEAD_LETTER:
         return f"sent to the dead-letter queue after {d} retries"

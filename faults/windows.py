@@ -10,7 +10,8 @@ sim/coordination.py, sim/workload.py). A write that starts inside a window:
 - `sink_fail`: fails, nothing applied (the sink retries it after a backoff, see sim/dlq.py);
 - `sink_slow`: takes `slow_by` longer;
 - `sink_ack_lost`: is applied, but its acknowledgement is lost: the sink sees a timeout and
-  retries, writing the rows again (an append sink duplicates them; an upsert absorbs them).
+  retries, writing the rows again (an append sink duplicates them; an upsert absorbs them). Inside
+  a transaction (the transactional sink) it cannot retry: the job fails over and aborts it.
 """
 
 from __future__ import annotations

@@ -775,7 +775,7 @@ class Job(CheckpointCoordination):
 
     def _sink_task(self, a: _Attempt, t: _Subtask):
         world, node = self.world, self.sink
-        env, net, trace = world.env, world.net, world.trace
+        net, trace = world.net, world.trace
         write_time = self.cfg.write_time
         if self.transactional:
             if t.index == 0:
@@ -798,7 +798,7 @@ class Job(CheckpointCoordination):
                 txn = t.txn if self.transactional else None
                 if self.results is not None:
                     if write_time:
-                        yield env.timeout(write_time)  # the write lands, whole, at the end of this
+                        yield from node.work(write_time)  # the write lands, whole, at the end of this
                     self.results.write(out.panes, out.late, node.local_time(), txn, t.index)
                     trace.add(Kind.WRITE, node.index, -1, len(out.panes), len(out.late), 0)
                     if batch is None:
@@ -858,6 +858,13 @@ class Job(CheckpointCoordination):
                 elif good.any():
                     self._apply(batch.take(good), out[good], txn)
                 if self._active_fault("sink_ack_lost"):
+                    if txn is not None:
+                        # Inside a transaction a write of unknown outcome cannot be retried (a second
+                        # attempt would stage the rows twice): the sink fails, the job fails over and
+                        # aborts the transaction, as Flink's exactly-once sinks do on a write error.
+                        trace.add(Kind.RETRY, self.sink.index, batch.partition_id, batch.first_offset, attempt + 1, -1)
+                        self.world.env.timeout(0).callbacks.append(lambda _ev: self._fail(self.sink))
+                        yield self.world.env.event()  # the failover interrupts this task
                     pending = todo  # applied, but the sink cannot know: it will write them again
                     error = ("AckLostError", "the write was applied but its acknowledgement was lost (timed out)")
                 else:

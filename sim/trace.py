@@ -122,7 +122,8 @@ FIELDS: dict[Kind, tuple[str, str, str, str]] = {
     Kind.ALIGNED: ("checkpoint", "subtask", "alignment_us", "in_flight_records"),
     # consumer groups (pipeline.source_failover = "rebalance"): why (0 a member joined, 1 one expired)
     Kind.REBALANCE: ("generation", "members", "member", "reason"),
-    # sink retries and the dead-letter queue (sim/dlq.py): error 0 transient, 1 poison, 2 ack lost
+    # sink retries and the dead-letter queue (sim/dlq.py); a delay of -1: no retry, the job fails
+    # over (a transactional write whose acknowledgement was lost)
     Kind.RETRY: ("partition", "first_offset", "attempt", "delay_us"),
     Kind.DEAD_LETTER: ("partition", "first_offset", "count", "retries"),
     Kind.REPLAY: ("records", "depth_after", "", ""),
