@@ -91,7 +91,9 @@ def crash_points(scenario: Scenario, seed: int | None = None, down_for: int = 15
     runs = 1
     extra = {"delay": {"slow_by": down_for}, "reorder": {"slow_by": down_for}, "duplicate": {"rate": 1.0}}.get(kind, {})
     # A fault of messages starts as the message that made the step left: one trip (at most) earlier.
-    lead = scenario.pipeline.network_latency + scenario.pipeline.network_jitter + 1 if extra else 0
+    trips = [scenario.pipeline.network_latency + scenario.pipeline.network_jitter]
+    trips += [sum(link.params(scenario.pipeline)[:2]) for link in scenario.links]
+    lead = max(trips) + 1 if extra else 0
     for label, t in steps:
         for node in nodes:
             bad: set[str] = set()

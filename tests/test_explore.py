@@ -117,3 +117,20 @@ def test_bad_kinds_are_exit_2(capsys):
     with pytest.raises(SystemExit) as e:
         main(["explore", "commit_before_ack", "--kinds", "meteor=1"])
     assert e.value.code == 2 and "--kinds" in capsys.readouterr().err
+
+
+def test_the_printed_replay_command_works_from_a_folder_with_spaces(tmp_path, capsys):
+    import shlex
+    import shutil
+
+    from sim.scenario import builtin_scenarios
+    from weir.cli import main
+    folder = tmp_path / "my scenarios"
+    folder.mkdir()
+    shutil.copy(builtin_scenarios()["commit_before_ack"], folder / "cba.toml")
+    assert main(["explore", str(folder / "cba.toml"), "--budget", "20", "--out", str(folder)]) == 1
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("replay: "))
+    argv = shlex.split(line[len("replay: "):])
+    assert argv[:2] == ["weir", "run"] and argv[2] == str(folder / "cba.toml")
+    assert main(["run", *argv[2:]]) == 1  # the claim breaks again: not as expected
+    assert "no_loss" in capsys.readouterr().out

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import sys
 
 from dataclasses import replace
@@ -171,7 +172,7 @@ def _cmd_run(args, out) -> int:
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
     else:
-        show.print_run(result, out)
+        show.print_run(result, out, shlex.quote(args.scenario))
     if args.save_trace:
         from analysis.diff import save_trace
         save_trace(finished.trace, args.save_trace)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import shutil
 
 from rich import box
@@ -64,7 +65,7 @@ def reconciliation_table(result: RunResult) -> Table:
     return table
 
 
-def print_run(result: RunResult, out: Console) -> None:
+def print_run(result: RunResult, out: Console, scenario_ref: str | None = None) -> None:
     r = result
     out.print(f"[bold]{r.scenario}[/]  seed {r.seed}")
     if r.description:
@@ -119,7 +120,7 @@ def print_run(result: RunResult, out: Console) -> None:
     bad = first_bad_record(r.verdicts)
     if bad is not None:
         out.print(f"first bad record: {bad} (its path, plots and a sequence diagram: "
-                  f"weir report {r.scenario} --seed {r.seed})", markup=False, highlight=False)
+                  f"weir report {scenario_ref or r.scenario} --seed {r.seed})", markup=False, highlight=False)
     out.print(f"trace sha256: {r.trace_sha256}")
 
 
@@ -180,11 +181,11 @@ def print_explore(report, scenario_ref: str, out_dir, out: Console) -> None:
         out.print(f"  {f.describe()}")
     out.print(f"  {v.summary}", overflow="fold")
     path = out_dir / f"{ce.scenario.name}.seed{ce.seed}.faults.toml"
+    replay = (f"weir run {shlex.quote(scenario_ref)} --seed {ce.seed} --records {ce.scenario.workload.records} "
+              f"--faults {shlex.quote(str(path))}")  # quoted: paths may hold spaces
     path.write_text(faults_toml(ce.faults, f"found by weir explore {scenario_ref}: {v.invariant} violated\n"
-                                           f"replay: weir run {scenario_ref} --seed {ce.seed} "
-                                           f"--records {ce.scenario.workload.records} --faults {path}"))
-    out.print(f"replay: weir run {scenario_ref} --seed {ce.seed} --records {ce.scenario.workload.records} --faults {path}",
-              soft_wrap=True, markup=False)
+                                           f"replay: {replay}"))
+    out.print(f"replay: {replay}", soft_wrap=True, markup=False)
     out.print("regression test:")
     out.print(regression_test(scenario_ref, ce), markup=False, highlight=False, soft_wrap=True)
 
@@ -228,7 +229,8 @@ def print_sweep(result, out: Console, scenario_ref: str) -> None:
     failing = result.failing_seeds()
     out.print(f"outcome: {n - len(failing)} of {n} seeds as expected")
     if failing:
-        out.print(f"replay the first: weir run {scenario_ref} --seed {failing[0]}", markup=False, highlight=False)
+        out.print(f"replay the first: weir run {shlex.quote(scenario_ref)} --seed {failing[0]}", markup=False,
+                  highlight=False)
 
 
 def print_matrix(matrix, out: Console) -> None:
