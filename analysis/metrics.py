@@ -159,14 +159,21 @@ def watermark_series(run: Any) -> tuple[list[Series], list[Series]]:
 
 
 def _watermark_lag(run: Any) -> list[Series]:
+    """At each read of a partition (and each watermark its source emitted): the largest event time
+    read from it so far minus the watermark in force then. A stalled watermark shows as a lag that
+    grows with every read, since a watermark that does not move is not sent again."""
     maxima, marks = watermark_series(run)
     out = []
+    floor = np.iinfo(np.int64).min // 2
     for seen, mark in zip(maxima, marks):
-        if not len(mark):
+        emitted = mark.value > floor
+        if not emitted.any():
             continue
-        at = mark.time
-        top = _steps(seen.time, seen.value, at, initial=mark.value.min())
-        out.append(Series("watermark.lag", seen.label, at, np.maximum(top - mark.value, 0)))
+        times, values = mark.time[emitted], mark.value[emitted]
+        at = np.union1d(seen.time[seen.time >= times[0]], times)
+        top = _steps(seen.time, seen.value, at, initial=values.min())
+        current = _steps(times, values, at, initial=values.min())
+        out.append(Series("watermark.lag", seen.label, at, np.maximum(top - current, 0)))
     return out
 
 

@@ -113,7 +113,10 @@ def watermarks(run: Any, ax=None):
         ax.step(_seconds(seen.time), _seconds(seen.value), where="post", color=color, lw=1,
                 label=f"{seen.label}: max event time")
         shown = mark.value > np.iinfo(np.int64).min // 2
-        ax.step(_seconds(mark.time[shown]), _seconds(mark.value[shown]), where="post", color=color, lw=1, ls="--",
+        times, values = mark.time[shown], mark.value[shown]
+        if len(times):  # a watermark holds until the next one: draw the last one on to the end (a stall is flat)
+            times, values = np.append(times, run.end_time), np.append(values, values[-1])
+        ax.step(_seconds(times), _seconds(values), where="post", color=color, lw=1, ls="--",
                 label=f"{mark.label}: watermark")
     return _finish(ax, "watermark versus the largest event time, per partition", "event time (s)",
                    "simulated (processing) time (s)", ncol=2)
