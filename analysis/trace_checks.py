@@ -32,39 +32,65 @@ def _rows(cols: dict[str, np.ndarray], *kinds: Kind) -> np.ndarray:
 
 def commits_after_ack(run: Any) -> Verdict:
     """Every accepted offset commit is at or below what the sink had acknowledged of its partition
-    (the contiguous prefix of acknowledged offsets) when the commit landed."""
+    (the contiguous prefix of acknowledged offsets) when the commit landed.
+
+    A batch is acknowledged when every part of it is: with parallel subtasks a batch is split by
+    key (an EXCHANGE event per part) and each sink subtask acknowledges its own part."""
     cols = run.trace.columns
     kind, a, b, c, d, time = (cols[k] for k in ("kind", "a", "b", "c", "d", "time"))
     skip = _aborted_offsets(run.source)
     live = {p: np.flatnonzero(~flags) for p, flags in skip.items()}  # offsets of records not aborted
+    batches: dict[tuple[int, int], list[int]] = {}  # (partition, first offset) -> [end, parts, parts acked]
     acked_to: dict[int, int] = {}  # partition -> every offset below this is acknowledged (or aborted)
     pending: dict[int, list[tuple[int, int]]] = {}  # acknowledged ranges above a gap
     ahead = []
     commits = 0
-    for i in _rows(cols, Kind.ACK, Kind.COMMIT).tolist():
-        p = int(a[i])
-        if kind[i] == Kind.ACK:
-            first, end = int(b[i]), int(b[i]) + int(c[i])
-            if p in skip:  # read_committed: the batch's records skip aborted offsets, so it spans more
-                kept = live[p]
-                at = int(np.searchsorted(kept, first))
-                end = int(kept[at + int(c[i]) - 1]) + 1 if c[i] else first
-            spans = pending.setdefault(p, [])
-            spans.append((first, end))
-            spans.sort()
-            top = acked_to.get(p, 0)
-            aborted = skip.get(p)
-            while True:
-                if aborted is not None:  # a read_committed consumer skips aborted records: nothing to acknowledge
-                    while top < len(aborted) and aborted[top]:
-                        top += 1
-                if not spans or spans[0][0] > top:
-                    break
-                top = max(top, spans.pop(0)[1])
-            acked_to[p] = top
+
+    def span(p: int, first: int, count: int) -> int:
+        """The end offset of `count` records from `first` (read_committed skips aborted offsets)."""
+        if p not in skip:
+            return first + count
+        kept = live[p]
+        at = int(np.searchsorted(kept, first))
+        return int(kept[at + count - 1]) + 1 if count else first
+
+    def acknowledge(p: int, first: int, end: int) -> None:
+        spans = pending.setdefault(p, [])
+        spans.append((first, end))
+        spans.sort()
+        top = acked_to.get(p, 0)
+        aborted = skip.get(p)
+        while True:
+            if aborted is not None:  # a read_committed consumer skips aborted records: nothing to acknowledge
+                while top < len(aborted) and aborted[top]:
+                    top += 1
+            if not spans or spans[0][0] > top:
+                break
+            top = max(top, spans.pop(0)[1])
+        acked_to[p] = top
+
+    for i in _rows(cols, Kind.POLL, Kind.EXCHANGE, Kind.ACK, Kind.COMMIT).tolist():
+        k = kind[i]
+        if k == Kind.POLL:
+            p, first = int(a[i]), int(b[i])
+            batches[(p, first)] = [span(p, first, int(c[i])), 0, 0]
+        elif k == Kind.EXCHANGE:
+            batch = batches.get((int(b[i]), int(c[i])))
+            if batch is not None:
+                batch[1] += 1
+        elif k == Kind.ACK:
+            p, first = int(a[i]), int(b[i])
+            batch = batches.get((p, first))
+            if batch is None:  # no poll in the trace (a hand-made one): the ack names its records
+                acknowledge(p, first, span(p, first, int(c[i])))
+                continue
+            batch[2] += 1
+            if batch[2] >= max(batch[1], 1):
+                acknowledge(p, first, batch[0])
         elif d[i] == 1:  # an accepted commit
             commits += 1
-            offset, top = int(b[i]), acked_to.get(p, 0)
+            p, offset = int(a[i]), int(b[i])
+            top = acked_to.get(p, 0)
             if offset > top:
                 ahead.append({"partition": p, "committed": offset, "acknowledged_below": top,
                               "unacknowledged": offset - top, "time_us": int(time[i])})

@@ -130,3 +130,22 @@ def test_commits_monotonic_on_hand_made_traces():
                       (3, Kind.COMMIT, "broker", 0, 50, 2, 0)])  # a refused commit moves nothing
     v = commits_monotonic(rewound)
     assert not v.held and v.evidence["first_rewinds"] == [{"partition": 0, "from": 180, "to": 100, "time_us": 2}]
+
+
+def test_a_split_batch_is_acknowledged_only_when_every_part_is():
+    poll = (1, Kind.POLL, "source", 0, 0, 100, 1)
+    parts = [(2, Kind.EXCHANGE, "source", 0, 0, 0, 60), (2, Kind.EXCHANGE, "source", 1, 0, 0, 40)]
+    half = traced([poll, *parts, (3, Kind.ACK, "source", 0, 0, 60, 1), (4, Kind.COMMIT, "broker", 0, 100, 1, 1)])
+    v = commits_after_ack(half)
+    assert not v.held and v.evidence["first"][0]["acknowledged_below"] == 0
+    whole = traced([poll, *parts, (3, Kind.ACK, "source", 0, 0, 60, 1), (4, Kind.ACK, "source", 0, 0, 40, 1),
+                    (5, Kind.COMMIT, "broker", 0, 100, 1, 1)])
+    assert commits_after_ack(whole).held
+
+
+def test_parallel_at_least_once_commits_after_the_sink():
+    from .helpers import small
+    run = execute(small("at_least_once", parallelism=3, commit_interval="5ms"))  # batches split over 3 subtasks
+    assert [r for r in run.trace.rows() if r["kind"] == "EXCHANGE"]
+    v = commits_after_ack(run)
+    assert v.held, v.summary
