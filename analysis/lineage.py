@@ -59,16 +59,55 @@ class Lineage:
         return "\n".join(lines)
 
 
-# kind -> (step name, columns holding partition, first offset, count)
-_BATCH_STEPS = {
-    Kind.POLL: ("polled", "a", "b", "c"),
-    Kind.EXCHANGE: ("exchanged", "b", "c", "d"),
-    Kind.PROCESS: ("processed", "a", "b", "c"),
-    Kind.WRITE: ("written", "a", "b", "c"),
-    Kind.RETRY: ("write failed", "a", "b", None),
-    Kind.DEAD_LETTER: ("dead-lettered", "a", "b", "c"),
-    Kind.ACK: ("acked", "a", "b", "c"),
-}
+_STEP_NAMES = {Kind.POLL: "polled", Kind.EXCHANGE: "exchanged", Kind.PROCESS: "processed", Kind.WRITE: "written",
+               Kind.RETRY: "write failed", Kind.DEAD_LETTER: "dead-lettered", Kind.ACK: "acked"}
+
+
+def _subtasks(run: Any, record_id: int):
+    """A function from a copy's offset to the processor subtask its record goes to (the keyed exchange)."""
+    scenario = getattr(run, "scenario", None)
+    parallelism = scenario.pipeline.parallelism if scenario is not None else 1
+    salts = scenario.pipeline.salts if scenario is not None else 1
+    keys = run.source["key"][run.source["record_id"] == record_id] if "key" in run.source else np.zeros(1, np.int64)
+    key = int(keys[0]) if len(keys) else 0
+
+    def subtask(offset: int) -> int:
+        if parallelism == 1:
+            return 0
+        from sim.partitioner import partition_for
+        home = int(partition_for(np.array([key], dtype=np.int64), parallelism)[0])
+        return (home + offset % salts) % parallelism if salts > 1 else home
+    return subtask
+
+
+def _batch_events(cols: dict[str, np.ndarray], p: int, offset: int, subtask_of) -> list[tuple[int, str, Kind]]:
+    """The trace events of the batches that held the record at (p, offset), in trace order.
+
+    A batch is named by (partition, first offset) in every event about it; a batch split over
+    parallel subtasks is named the same in each part's events, which differ by their count: the
+    record's part is the one the keyed exchange sent it to. A DLQ replay writes fixed records in a
+    batch of its own, matched by its offset range."""
+    kind, a, b, c, d = (cols[x] for x in ("kind", "a", "b", "c", "d"))
+    polled = (kind == Kind.POLL) & (a == p) & (b <= offset) & (offset < b + c)
+    firsts = np.unique(b[polled])
+    mine = np.isin(b, firsts) & (a == p)
+    out = [(i, "polled", Kind.POLL) for i in np.flatnonzero(polled).tolist()]
+    j = subtask_of(offset)
+    exchanged = (kind == Kind.EXCHANGE) & (b == p) & np.isin(c, firsts)
+    counts = {}  # first offset -> the record's part's size, where its batch was split
+    for i in np.flatnonzero(exchanged).tolist():
+        if a[i] == j:
+            counts[int(c[i])] = int(d[i])
+            out.append((i, "exchanged", Kind.EXCHANGE))
+    for k in (Kind.PROCESS, Kind.WRITE, Kind.ACK, Kind.RETRY, Kind.DEAD_LETTER):
+        for i in np.flatnonzero((kind == k) & mine).tolist():
+            part = counts.get(int(b[i]))
+            if part is not None and k in (Kind.PROCESS, Kind.WRITE, Kind.ACK) and c[i] != part:
+                continue  # another subtask's part of the batch
+            out.append((i, _STEP_NAMES[k], k))
+    replays = (kind == Kind.WRITE) & (a == p) & ~np.isin(b, firsts) & (b <= offset) & (offset < b + c)
+    out += [(i, "written", Kind.WRITE) for i in np.flatnonzero(replays).tolist()]
+    return sorted(out)
 
 
 def _detail(kind: Kind, row: dict[str, int]) -> str:
@@ -109,17 +148,10 @@ def lineage(run: Any, record_id: int) -> Lineage:
         dropped = cols["c"][i] == 1
         add(i, "produced", "a copy the broker already had: dropped (idempotent producer)" if dropped
             else f"appended with its batch of {int(cols['b'][i])}")
+    subtask_of = _subtasks(run, record_id)
     for p, offset in copies:
-        for k, (step, cp, cf, cn) in _BATCH_STEPS.items():
-            first = cols[cf]
-            hit = (kind == k) & (cols[cp] == p) & (first <= offset)
-            hit &= (offset < first + cols[cn]) if cn else (offset < first + 1_000_000)
-            for i in np.flatnonzero(hit).tolist():
-                if cn is None:  # a retry names the batch by its first offset only: match the write before it
-                    if not any(s.step == "written" or s.step == "processed" for _i, _t, s in found
-                               if s.data.get("b") == int(first[i]) and s.data.get("a") == p):
-                        continue
-                add(i, step, _detail(k, {c: int(cols[c][i]) for c in "abcd"}), partition=p, offset=offset)
+        for i, step, k in _batch_events(cols, p, offset, subtask_of):
+            add(i, step, _detail(k, {c: int(cols[c][i]) for c in "abcd"}), partition=p, offset=offset)
         # the first checkpoint whose offsets are past the record holds its effect
         snap = np.flatnonzero((kind == Kind.CKPT_SNAPSHOT) & (names.index("coordinator") != node)
                               & (cols["b"] == p) & (cols["c"] > offset))

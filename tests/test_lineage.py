@@ -54,3 +54,13 @@ def test_an_unknown_record_has_no_path():
     run = execute(load_scenario("exactly_once_crash"))
     path = lineage(run, 10**9)
     assert path.steps == () and path.copies == () and "nowhere in the log" in path.text()
+
+
+def test_in_a_parallel_job_the_path_follows_the_records_own_part_of_each_batch():
+    from .helpers import small
+    run = execute(small("at_least_once", parallelism=3, commit_interval="5ms"))
+    path = lineage(run, 1999)
+    steps = [s.step for s in path.steps]
+    assert steps == ["produced", "polled", "exchanged", "processed", "written", "acked", "committed"]
+    part = next(s for s in path.steps if s.step == "exchanged").data["d"]  # the size of the record's part
+    assert all(s.data["c"] == part for s in path.steps if s.step in ("processed", "written", "acked"))
