@@ -16,7 +16,7 @@ import numpy as np
 
 from sim.trace import Kind, Msg
 
-from .lineage import first_bad_record, lineage
+from .lineage import bad_record, lineage
 
 __all__ = ["sequence_diagram", "violation_window"]
 
@@ -40,8 +40,9 @@ def violation_window(run: Any, verdicts) -> tuple[int, int, int | None, str]:
     if not bad:
         return 0, 0, None, "no violation"
     cols = run.trace.columns
-    record = first_bad_record(bad)
-    if record is not None:
+    found = bad_record(bad, run)
+    if found is not None:
+        record, which = found
         steps = lineage(run, record).steps
         read = [s.time for s in steps if s.step == "polled"]  # from its first read (it may wait long in the log)
         first = min(read or [s.time for s in steps] or [0])
@@ -50,7 +51,6 @@ def violation_window(run: Any, verdicts) -> tuple[int, int, int | None, str]:
         if len(fails):  # through the failover that decided the record's fate, and the restore after it
             restores = cols["time"][(cols["kind"] == Kind.RESTORE) & (cols["time"] >= fails[0])]
             last = max(last, int(restores[0]) if len(restores) else int(fails[0]))
-        which = next(v for v in bad if any(record in (v.evidence.get(k) or []) for k in v.evidence if k.startswith("first")))
         return first - MARGIN_US, last + MARGIN_US, record, f"{which.invariant}: record {record}"
     for v in bad:
         t = _time_of(v)

@@ -21,7 +21,7 @@ import numpy as np
 from sim.trace import Kind
 from sim.units import format_duration
 
-__all__ = ["Step", "Lineage", "lineage", "first_bad_record"]
+__all__ = ["Step", "Lineage", "lineage", "first_bad_record", "bad_record"]
 
 
 @dataclass(frozen=True)
@@ -83,31 +83,41 @@ def _subtasks(run: Any, record_id: int):
 def _batch_events(cols: dict[str, np.ndarray], p: int, offset: int, subtask_of) -> list[tuple[int, str, Kind]]:
     """The trace events of the batches that held the record at (p, offset), in trace order.
 
-    A batch is named by (partition, first offset) in every event about it; a batch split over
-    parallel subtasks is named the same in each part's events, which differ by their count: the
-    record's part is the one the keyed exchange sent it to. A DLQ replay writes fixed records in a
-    batch of its own, matched by its offset range."""
+    A batch is named by (partition, first offset) in every event about it, and a restarted job may
+    poll a batch with the same first offset but another size: so each poll that held the record
+    owns the events about its (partition, first offset) from the poll to the next poll of that
+    name. A batch split over parallel subtasks is named the same in each part's events, which
+    differ by their size: the record's part is the one the keyed exchange sent it to. A DLQ replay
+    writes fixed records in a batch of its own, matched by its offset range."""
     kind, a, b, c, d = (cols[x] for x in ("kind", "a", "b", "c", "d"))
-    polled = (kind == Kind.POLL) & (a == p) & (b <= offset) & (offset < b + c)
-    firsts = np.unique(b[polled])
-    mine = np.isin(b, firsts) & (a == p)
-    out = [(i, "polled", Kind.POLL) for i in np.flatnonzero(polled).tolist()]
+    polls = np.flatnonzero((kind == Kind.POLL) & (a == p))
+    holding = polls[(b[polls] <= offset) & (offset < b[polls] + c[polls])]
+    firsts = np.unique(b[holding])
     j = subtask_of(offset)
-    exchanged = (kind == Kind.EXCHANGE) & (b == p) & np.isin(c, firsts)
-    counts = {}  # first offset -> the record's part's size, where its batch was split
-    for i in np.flatnonzero(exchanged).tolist():
-        if a[i] == j:
-            counts[int(c[i])] = int(d[i])
-            out.append((i, "exchanged", Kind.EXCHANGE))
-    for k in (Kind.PROCESS, Kind.WRITE, Kind.ACK, Kind.RETRY, Kind.DEAD_LETTER):
-        for i in np.flatnonzero((kind == k) & mine).tolist():
-            part = counts.get(int(b[i]))
-            if part is not None and k in (Kind.PROCESS, Kind.WRITE, Kind.ACK) and c[i] != part:
+    out = []
+    for i in holding.tolist():
+        first = int(b[i])
+        later = polls[(polls > i) & (b[polls] == first)]
+        stop = int(later[0]) if len(later) else len(kind)
+        out.append((i, "polled", Kind.POLL))
+        window = np.arange(i + 1, stop)
+        about = window[(b[window] == first) & (a[window] == p)]  # PROCESS, WRITE, ACK, RETRY, DEAD_LETTER
+        parts = window[(kind[window] == Kind.EXCHANGE) & (b[window] == p) & (c[window] == first)]
+        part = None
+        for e in parts.tolist():
+            if a[e] == j:
+                part = int(d[e])
+                out.append((e, "exchanged", Kind.EXCHANGE))
+        for e in about.tolist():
+            k = int(kind[e])
+            if k not in _STEP_NAMES or k in (Kind.POLL, Kind.EXCHANGE):
+                continue
+            if part is not None and k in (Kind.PROCESS, Kind.WRITE, Kind.ACK) and c[e] != part:
                 continue  # another subtask's part of the batch
-            out.append((i, _STEP_NAMES[k], k))
+            out.append((e, _STEP_NAMES[k], Kind(k)))
     replays = (kind == Kind.WRITE) & (a == p) & ~np.isin(b, firsts) & (b <= offset) & (offset < b + c)
     out += [(i, "written", Kind.WRITE) for i in np.flatnonzero(replays).tolist()]
-    return sorted(out)
+    return sorted(set(out))
 
 
 def _detail(kind: Kind, row: dict[str, int]) -> str:
@@ -182,16 +192,32 @@ def lineage(run: Any, record_id: int) -> Lineage:
 
 #: Evidence keys that name bad records, in the order a report looks for one.
 _BAD_KEYS = ("first_lost_ids", "first_duplicated_ids", "first_dropped_ids", "first_phantom_ids", "first_ids",
-             "first_side_output_ids")
+             "first_side_output_ids", "first_events_without_order", "first_orders_without_event")
 
 
-def first_bad_record(verdicts) -> int | None:
-    """The first record id a violated verdict names as evidence (lost, duplicated, dropped ...), or None."""
+def bad_record(verdicts, run: Any = None) -> tuple[int, Any] | None:
+    """(record id, the verdict that names it) for the first violated verdict that names a record.
+
+    With the run, a payment charged twice names the record of its second charge (a re-send or a
+    replay: the one a dedup should have stopped)."""
     for v in verdicts:
         if v.held:
             continue
         for key in _BAD_KEYS:
             ids = v.evidence.get(key)
             if ids:
-                return int(ids[0])
+                return int(ids[0]), v
+        payments = v.evidence.get("first_payment_ids")
+        charges = getattr(run, "charges", None)
+        if payments and charges is not None and v.invariant == "no_double_charge":
+            rows = np.flatnonzero(np.asarray(charges["payment_id"]) == payments[0])
+            if len(rows) > 1:
+                return int(charges["record_id"][rows[1]]), v
     return None
+
+
+def first_bad_record(verdicts, run: Any = None) -> int | None:
+    """The first record id a violated verdict names as evidence (lost, duplicated, dropped, charged
+    twice ...), or None."""
+    found = bad_record(verdicts, run)
+    return None if found is None else found[0]

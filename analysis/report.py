@@ -56,7 +56,7 @@ def _sections(run: Any, verdicts, plots: list[Path], out: Path, command: str) ->
         rows.append([v.invariant, s.expect.expected(v.invariant) or "-", "held" if v.held else "VIOLATED", v.summary])
     out_sections = [_Section("Run", "text", facts), _Section("Faults", "text", faults),
                     _Section("Verdicts", "table", rows)]
-    record = first_bad_record(verdicts)
+    record = first_bad_record(verdicts, run)
     if record is not None:
         out_sections.append(_Section(f"Lineage of record {record}", "code", lineage(run, record).text()))
     if any(not v.held for v in verdicts):

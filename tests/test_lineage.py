@@ -64,3 +64,27 @@ def test_in_a_parallel_job_the_path_follows_the_records_own_part_of_each_batch()
     assert steps == ["produced", "polled", "exchanged", "processed", "written", "acked", "committed"]
     part = next(s for s in path.steps if s.step == "exchanged").data["d"]  # the size of the record's part
     assert all(s.data["c"] == part for s in path.steps if s.step in ("processed", "written", "acked"))
+
+
+def test_a_batch_polled_again_with_another_size_is_not_mixed_up_with_the_first():
+    """After a restart a batch can start at the same offset with another size: each step belongs to
+    the poll before it, whose batch held the record (payments_no_dedup, record 4003, seed 1)."""
+    run = execute(load_scenario("payments_no_dedup"))
+    path = lineage(run, 4003)
+    size = None
+    for s in path.steps:
+        if s.step == "polled":
+            size = s.data["c"]
+            assert s.data["b"] <= 1133 < s.data["b"] + size
+        elif s.step in ("processed", "written", "acked"):
+            assert s.data["c"] == size, s
+
+
+def test_a_double_charge_names_the_record_of_its_second_charge():
+    from analysis.lineage import bad_record
+    run = execute(load_scenario("payments_no_dedup"))
+    record, verdict = bad_record(check(run), run)
+    assert verdict.invariant == "no_double_charge"
+    payment = verdict.evidence["first_payment_ids"][0]
+    charged = run.charges["record_id"][run.charges["payment_id"] == payment].tolist()
+    assert len(charged) >= 2 and record == charged[1]
