@@ -65,19 +65,13 @@ _STEP_NAMES = {Kind.POLL: "polled", Kind.EXCHANGE: "exchanged", Kind.PROCESS: "p
 
 def _subtasks(run: Any, record_id: int):
     """A function from a copy's offset to the processor subtask its record goes to (the keyed exchange)."""
+    from sim.exchange import subtask_of
     scenario = getattr(run, "scenario", None)
     parallelism = scenario.pipeline.parallelism if scenario is not None else 1
     salts = scenario.pipeline.salts if scenario is not None else 1
     keys = run.source["key"][run.source["record_id"] == record_id] if "key" in run.source else np.zeros(1, np.int64)
-    key = int(keys[0]) if len(keys) else 0
-
-    def subtask(offset: int) -> int:
-        if parallelism == 1:
-            return 0
-        from sim.partitioner import partition_for
-        home = int(partition_for(np.array([key], dtype=np.int64), parallelism)[0])
-        return (home + offset % salts) % parallelism if salts > 1 else home
-    return subtask
+    key = np.asarray(keys[:1] if len(keys) else [0], dtype=np.int64)
+    return lambda offset: int(subtask_of(key, np.array([offset], dtype=np.int64), parallelism, salts)[0])
 
 
 def _batch_events(cols: dict[str, np.ndarray], p: int, offset: int, subtask_of) -> list[tuple[int, str, Kind]]:

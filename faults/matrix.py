@@ -16,13 +16,13 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from analysis.checkers import check
+from sim.pool import run_all
 from sim.rng import RngStreams
 from sim.run import execute
 from sim.scenario import Fault, Scenario, load_scenario
@@ -147,20 +147,7 @@ def correctness_matrix(patterns: Iterable[str] | None = None, kinds: Iterable[st
             for _ in range(runs):
                 run_seed = int(rng.integers(0, 2**31))
                 jobs.append((pattern, kind, run_seed, random_schedule(rng, base.node_names, horizon, 3, {kind: 1.0})))
-    results: dict[int, tuple[str, ...]] = {}
-    if workers > 1:
-        from weir.sweep import _context
-        with ProcessPoolExecutor(max_workers=workers, mp_context=_context()) as pool:
-            futures = {pool.submit(_one, scenarios[p], s, f, claims[p]): i for i, (p, _k, s, f) in enumerate(jobs)}
-            for future in as_completed(futures):
-                results[futures[future]] = future.result()
-                if progress:
-                    progress(len(results), len(jobs))
-    else:
-        for i, (p, _k, s, f) in enumerate(jobs):
-            results[i] = _one(scenarios[p], s, f, claims[p])
-            if progress:
-                progress(len(results), len(jobs))
+    results = run_all(_one, [(scenarios[p], s, f, claims[p]) for p, _k, s, f in jobs], workers, progress)
     cells: dict[tuple[str, str], Cell] = {}
     for pattern in patterns:
         for kind in kinds:

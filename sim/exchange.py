@@ -28,7 +28,7 @@ import simpy
 from .batch import RecordBatch
 from .partitioner import partition_for
 
-__all__ = ["Barrier", "Watermark", "Gate", "PendingAcks", "route", "split"]
+__all__ = ["Barrier", "Watermark", "Gate", "PendingAcks", "route", "split", "subtask_of"]
 
 
 @dataclass(frozen=True)
@@ -52,9 +52,15 @@ class Watermark:
 
 def route(batch: RecordBatch, parallelism: int, salts: int = 1) -> np.ndarray:
     """The processor subtask of each record of `batch` (the keyed exchange)."""
-    home = partition_for(batch.key, parallelism)
+    return subtask_of(batch.key, batch.offset, parallelism, salts)
+
+
+def subtask_of(keys: np.ndarray, offsets: np.ndarray, parallelism: int, salts: int = 1) -> np.ndarray:
+    """The processor subtask of records with these keys at these offsets: the key's home subtask
+    (murmur2, as Kafka's partitioner), shifted by `offset mod salts` when the key is salted."""
+    home = partition_for(keys, parallelism)
     if salts > 1:
-        return (home + batch.offset % salts) % parallelism
+        return (home + offsets % salts) % parallelism
     return home
 
 

@@ -3,19 +3,18 @@
 A run is the pure function `run(scenario, seed, faults) -> RunResult`, and the result is small and
 picklable, so a sweep hands seeds to worker processes and gathers their results; which worker ran
 which seed changes nothing, and the sweep's results are in seed order whatever order they finished
-in. `workers=1` runs in this process.
+in (sim/pool.py). `workers=1` runs in this process.
 """
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import Any
 
+from sim.pool import run_all
 from sim.scenario import Fault, Scenario, load_scenario
 
 from .api import RunResult, run
@@ -64,17 +63,6 @@ class Sweep:
                 "trace_sha256": {str(r.seed): r.trace_sha256 for r in self.results}}
 
 
-def _one(scenario: Scenario, seed: int, faults: tuple[Fault, ...] | None) -> RunResult:
-    return run(scenario, seed, faults)
-
-
-def _context():
-    """fork where there is one (workers inherit the imports and sys.path of a user's components);
-    the platform's default elsewhere."""
-    methods = multiprocessing.get_all_start_methods()
-    return multiprocessing.get_context("fork" if "fork" in methods else None)
-
-
 def sweep(scenario: Scenario | str, seeds: Iterable[int], workers: int | None = None,
           faults: tuple[Fault, ...] | None = None, progress: Callable[[int, int], None] | None = None) -> Sweep:
     """Run `scenario` once per seed (with `faults`, default its own) on `workers` processes (default:
@@ -84,17 +72,5 @@ def sweep(scenario: Scenario | str, seeds: Iterable[int], workers: int | None = 
     seeds = list(dict.fromkeys(int(s) for s in seeds))
     workers = max(1, min(workers or os.cpu_count() or 1, len(seeds) or 1))
     started = time.perf_counter()  # reported, never used to decide anything
-    by_seed: dict[int, RunResult] = {}
-    if workers == 1:
-        for seed in seeds:
-            by_seed[seed] = _one(scenario, seed, faults)
-            if progress:
-                progress(len(by_seed), len(seeds))
-    else:
-        with ProcessPoolExecutor(max_workers=workers, mp_context=_context()) as pool:
-            futures = {pool.submit(_one, scenario, seed, faults): seed for seed in seeds}
-            for future in as_completed(futures):
-                by_seed[futures[future]] = future.result()
-                if progress:
-                    progress(len(by_seed), len(seeds))
-    return Sweep(scenario.name, tuple(by_seed[s] for s in seeds), workers, time.perf_counter() - started)
+    results = run_all(run, [(scenario, seed, faults) for seed in seeds], workers, progress)
+    return Sweep(scenario.name, tuple(results), workers, time.perf_counter() - started)
