@@ -71,10 +71,9 @@ def append_times(run: Any) -> np.ndarray:
     return np.where(ok, time[np.maximum(at, 0)] if len(time) else -1, -1)
 
 
-def _lag(run: Any, grid: np.ndarray) -> list[Series]:
+def _lag(run: Any, grid: np.ndarray, appended: np.ndarray) -> list[Series]:
     cols = run.trace.columns
     src = run.source
-    appended = append_times(run)
     polls = np.flatnonzero(cols["kind"] == Kind.POLL)
     out = []
     partitions = np.unique(src["partition"]).tolist()
@@ -92,9 +91,9 @@ def _lag(run: Any, grid: np.ndarray) -> list[Series]:
     return out
 
 
-def _counts(run: Any, grid: np.ndarray) -> list[Series]:
+def _counts(run: Any, grid: np.ndarray, appended: np.ndarray) -> list[Series]:
     cols = run.trace.columns
-    appended = np.sort(append_times(run))
+    appended = np.sort(appended)
     writes = np.flatnonzero(cols["kind"] == Kind.WRITE)
     written = np.cumsum(cols["c"][writes])
     sink_count = _steps(cols["time"][writes], written, grid)
@@ -198,7 +197,8 @@ def metrics(run: Any) -> dict[str, list[Series]]:
     """Every metric that applies to the run, by name (a name maps to one series, or one per partition)."""
     grid = _grid(run)
     out: dict[str, list[Series]] = {}
-    for series in (*_lag(run, grid), *_counts(run, grid), *_checkpoints(run), *_dlq(run)):
+    appended = append_times(run)  # each record's append time, for lag and for the source count
+    for series in (*_lag(run, grid, appended), *_counts(run, grid, appended), *_checkpoints(run), *_dlq(run)):
         out.setdefault(series.name, []).append(series)
     if getattr(run, "windows", None) is not None:
         for series in (*_late(run), *_watermark_lag(run)):
