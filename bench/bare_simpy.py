@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import simpy
 
-from sim.operators import running_totals
+from weir.sim.stream.operators import running_totals
 
 
 def run_bare(records: int, batch_size: int, *, partitions: int = 4, keys: int = 100, produce_batch: int = 10_000,

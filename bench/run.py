@@ -20,8 +20,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bare_simpy import run_bare  # noqa: E402
 
-from sim.run import execute  # noqa: E402
-from sim.scenario import (  # noqa: E402
+from weir.sim.scenario.run import execute  # noqa: E402
+from weir.sim.scenario.model import (  # noqa: E402
     Checkpointing, Pipeline, RunLimits, Scenario, WatermarkSettings, WindowSettings, Workload,
 )
 
@@ -119,9 +119,9 @@ def main() -> None:
         print(f"  parallelism {parallelism}, {sources} source subtask(s) {rate:>12,.0f} rec/s   "
               f"{rate / base_rate:.2f} of parallelism 1")
     print("analysis of a million-record run (median of 3): every checker that applies, all metrics, one lineage:")
-    from analysis.checkers import check
-    from analysis.lineage import lineage
-    from analysis.metrics import metrics
+    from weir.analysis.checkers import check
+    from weir.analysis.lineage import lineage
+    from weir.analysis.metrics import metrics
     for label, build in (("record pipeline", scenario), ("windowed pipeline", windowed)):
         run = execute(build(1_000_000, 500))
         checks = statistics.median(timed(lambda run=run: check(run))[0] for _ in range(REPEATS))
@@ -130,8 +130,8 @@ def main() -> None:
         print(f"  {label:<18} check {checks:.2f}s ({len(check(run))} invariants), metrics {series:.2f}s, "
               f"lineage {path * 1000:.0f}ms per million records")
     print("explore: runs per second on exactly_once_crash (5s), and finding + shrinking commit_before_ack:")
-    from faults.explore import explore
-    from sim.scenario import load_scenario
+    from weir.faults.explore import explore
+    from weir.sim.scenario.model import load_scenario
     report = explore(load_scenario("exactly_once_crash"), budget_s=5, seed=0)
     print(f"  exactly_once_crash: {report.runs} runs in {report.seconds:.1f}s = {report.runs_per_second:.1f} runs/s, "
           f"{'nothing broken' if report.counterexample is None else 'BROKEN'}")

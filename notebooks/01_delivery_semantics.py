@@ -32,10 +32,10 @@ import matplotlib
 matplotlib.use("Agg")  # in Jupyter, `%matplotlib inline` shows the figures instead
 
 import weir
-from analysis.checkers import check
-from analysis.diagram import sequence_diagram
-from analysis.lineage import first_bad_record, lineage
-from analysis.plots import timeline
+from weir.analysis.checkers import check
+from weir.analysis.diagram import sequence_diagram
+from weir.analysis.lineage import first_bad_record, lineage
+from weir.analysis.plots import timeline
 
 SEED = 1
 runs = {name: weir.execute(weir.load_scenario(name), SEED)

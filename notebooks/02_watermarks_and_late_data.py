@@ -35,9 +35,9 @@ import matplotlib
 matplotlib.use("Agg")  # in Jupyter, `%matplotlib inline` shows the figures instead
 
 import weir
-from analysis.checkers import check
-from analysis.metrics import metrics
-from analysis.plots import watermarks
+from weir.analysis.checkers import check
+from weir.analysis.metrics import metrics
+from weir.analysis.plots import watermarks
 
 names = ("late_data_dropped", "late_data_side_output", "idle_partition_stall", "idle_partition_idleness")
 runs = {name: weir.execute(weir.load_scenario(name)) for name in names}

@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from sim.scenario import Checkpointing, Expect, Fault, Pipeline, Scenario, Workload
+from weir.sim.scenario.model import Checkpointing, Expect, Fault, Pipeline, Scenario, Workload
 
 
 def small(mode: str = "exactly_once", faults: tuple[Fault, ...] = (), records: int = 4000,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from analysis.checkers import INVARIANTS, check, drained, exactly_once, no_duplicates, no_loss
+from weir.analysis.checkers import INVARIANTS, check, drained, exactly_once, no_duplicates, no_loss
 
 from .helpers import hand_run
 

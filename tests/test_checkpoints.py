@@ -7,10 +7,10 @@ from dataclasses import replace
 import pytest
 
 import weir
-from sim.errors import ScenarioError
-from sim.run import execute
-from sim.scenario import Checkpointing
-from sim.units import parse_rate
+from weir.sim.kernel.errors import ScenarioError
+from weir.sim.scenario.run import execute
+from weir.sim.scenario.model import Checkpointing
+from weir.sim.kernel.units import parse_rate
 
 from .helpers import small
 

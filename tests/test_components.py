@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 import weir
-from sim.components import ComponentSpec
-from sim.errors import ScenarioError
-from sim.run import execute
-from sim.scenario import Checkpointing, Fault, Pipeline, Scenario, Workload, load_scenario
+from weir.sim.scenario.components import ComponentSpec
+from weir.sim.kernel.errors import ScenarioError
+from weir.sim.scenario.run import execute
+from weir.sim.scenario.model import Checkpointing, Fault, Pipeline, Scenario, Workload, load_scenario
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "user_components.toml"

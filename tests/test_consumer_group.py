@@ -6,14 +6,14 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import weir
-from analysis.checkers import check
-from sim.clock import NodeClock
-from sim.errors import ScenarioError
-from sim.group import EXPIRED, JOINED, ConsumerGroup
-from sim.kernel import World
-from sim.log import Broker
-from sim.run import execute
-from sim.scenario import Checkpointing, Fault, Pipeline, Scenario, Workload, load_scenario
+from weir.analysis.checkers import check
+from weir.sim.kernel.clock import NodeClock
+from weir.sim.kernel.errors import ScenarioError
+from weir.sim.kafka.group import EXPIRED, JOINED, ConsumerGroup
+from weir.sim.kernel.world import World
+from weir.sim.kafka.log import Broker
+from weir.sim.scenario.run import execute
+from weir.sim.scenario.model import Checkpointing, Fault, Pipeline, Scenario, Workload, load_scenario
 
 
 def group_world(session_timeout: int = 30):

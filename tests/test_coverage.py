@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from faults.coverage import crash_points, step_times
-from sim.run import execute
-from sim.scenario import Checkpointing, Expect
+from weir.faults.coverage import crash_points, step_times
+from weir.sim.scenario.run import execute
+from weir.sim.scenario.model import Checkpointing, Expect
 from weir.cli import main
 
 from .helpers import small

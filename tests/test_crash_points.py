@@ -10,8 +10,8 @@ from __future__ import annotations
 import pytest
 
 import weir
-from sim.run import execute
-from sim.scenario import JOB_NODES, Checkpointing, Fault
+from weir.sim.scenario.run import execute
+from weir.sim.scenario.model import JOB_NODES, Checkpointing, Fault
 
 from .helpers import small
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import weir
-from sim.run import execute
+from weir.sim.scenario.run import execute
 
 from .helpers import small
 
@@ -33,7 +33,7 @@ def test_a_different_seed_gives_a_different_hash():
 
 
 def test_different_faults_give_a_different_hash():
-    from sim.scenario import Fault
+    from weir.sim.scenario.model import Fault
     a = execute(small("exactly_once", (Fault(node="sink", at="50ms", down_for="10ms"),)), seed=1)
     b = execute(small("exactly_once", (Fault(node="sink", at="51ms", down_for="10ms"),)), seed=1)
     assert a.trace_sha256 != b.trace_sha256

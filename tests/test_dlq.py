@@ -7,12 +7,12 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import weir
-from analysis.checkers import check, no_silent_drops
-from sim.dlq import backoff_delay, poison_mask
-from sim.errors import ScenarioError
-from sim.rng import RngStreams
-from sim.run import execute
-from sim.scenario import Fault, Pipeline, RetryPolicy, Scenario, WindowSettings, Workload
+from weir.analysis.checkers import check, no_silent_drops
+from weir.sim.patterns.dlq import backoff_delay, poison_mask
+from weir.sim.kernel.errors import ScenarioError
+from weir.sim.kernel.rng import RngStreams
+from weir.sim.scenario.run import execute
+from weir.sim.scenario.model import Fault, Pipeline, RetryPolicy, Scenario, WindowSettings, Workload
 
 
 def failing(retry: RetryPolicy = RetryPolicy(), faults=(), poison_every: int = 500, sink: str = "upsert",
@@ -72,7 +72,7 @@ def test_skipping_exhausted_records_is_a_silent_drop():
 def test_retrying_forever_blocks_the_pipeline():
     scenario = failing(RetryPolicy(forever=True))
     from dataclasses import replace
-    from sim.scenario import RunLimits
+    from weir.sim.scenario.model import RunLimits
     run = execute(replace(scenario, run=RunLimits(max_time="2s")))
     assert run.status == "time_limit"
     assert len(run.sink["record_id"]) < 1000

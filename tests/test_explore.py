@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 import weir
-from faults.explore import broken_claim, explore, random_schedule, shrink
-from sim.loader import faults_toml, load_faults
-from sim.rng import RngStreams
-from sim.scenario import Fault, load_scenario
+from weir.faults.explore import broken_claim, explore, random_schedule, shrink
+from weir.sim.scenario.loader import faults_toml, load_faults
+from weir.sim.kernel.rng import RngStreams
+from weir.sim.scenario.model import Fault, load_scenario
 from weir.cli import main
 
 
@@ -89,7 +89,7 @@ def test_bad_explore_input_is_exit_2(capsys, tmp_path):
 
 
 def test_the_nemesis_draws_the_kinds_asked_for_and_swarm_switches_families():
-    from faults.explore import swarm
+    from weir.faults.explore import swarm
     rng = RngStreams(5).stream("explore")
     rates = {"crash": 1.0, "partition": 1.0, "clock_step": 1.0, "sink_fail": 1.0}
     kinds = set()
@@ -123,7 +123,7 @@ def test_the_printed_replay_command_works_from_a_folder_with_spaces(tmp_path, ca
     import shlex
     import shutil
 
-    from sim.scenario import builtin_scenarios
+    from weir.sim.scenario.model import builtin_scenarios
     from weir.cli import main
     folder = tmp_path / "my scenarios"
     folder.mkdir()

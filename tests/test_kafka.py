@@ -8,13 +8,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import weir
-from faults.strategies import crashes
-from sim.clock import NodeClock
-from sim.errors import ScenarioError
-from sim.kernel import World
-from sim.log import ABORTED, COMMITTED, OPEN, Broker
-from sim.run import execute
-from sim.scenario import Checkpointing, Pipeline, Scenario
+from weir.faults.strategies import crashes
+from weir.sim.kernel.clock import NodeClock
+from weir.sim.kernel.errors import ScenarioError
+from weir.sim.kernel.world import World
+from weir.sim.kafka.log import ABORTED, COMMITTED, OPEN, Broker
+from weir.sim.scenario.run import execute
+from weir.sim.scenario.model import Checkpointing, Pipeline, Scenario
 
 from .helpers import small
 

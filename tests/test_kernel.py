@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import simpy
 
-from sim.clock import NodeClock
-from sim.kernel import TIMED_OUT, Status, World
-from sim.rng import Draws, RngStreams, stable_hash
-from sim.trace import Kind, Msg
+from weir.sim.kernel.clock import NodeClock
+from weir.sim.kernel.world import TIMED_OUT, Status, World
+from weir.sim.kernel.rng import Draws, RngStreams, stable_hash
+from weir.sim.kernel.trace import Kind, Msg
 
 
 def world(**kw) -> World:
@@ -256,7 +256,7 @@ def test_seed_must_be_a_whole_number(bad):
 def test_jitter_shapes():
     import numpy as np
 
-    from sim.rng import Draws, RngStreams
+    from weir.sim.kernel.rng import Draws, RngStreams
     exp = Draws(RngStreams(1).stream("x"), 0, 1000, shape="exponential")
     values = np.array([exp.next() for _ in range(20_000)])
     assert 900 < values.mean() < 1100 and values.max() <= 100_000
@@ -270,8 +270,8 @@ def test_jitter_shapes():
 def test_a_heavy_tailed_network_still_drains_and_replays():
     from dataclasses import replace
 
-    from sim.run import execute
-    from sim.scenario import load_scenario
+    from weir.sim.scenario.run import execute
+    from weir.sim.scenario.model import load_scenario
     s = load_scenario("exactly_once_crash")
     s = replace(s, pipeline=replace(s.pipeline, network_jitter_shape="pareto", network_jitter="2ms"))
     a, b = execute(s), execute(s)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 
-from analysis.checkers import check
-from analysis.lineage import first_bad_record, lineage
-from sim.run import execute
-from sim.scenario import load_scenario
+from weir.analysis.checkers import check
+from weir.analysis.lineage import first_bad_record, lineage
+from weir.sim.scenario.run import execute
+from weir.sim.scenario.model import load_scenario
 
 
 def test_a_duplicated_record_shows_both_writes_and_the_restart_between():
@@ -81,7 +81,7 @@ def test_a_batch_polled_again_with_another_size_is_not_mixed_up_with_the_first()
 
 
 def test_a_double_charge_names_the_record_of_its_second_charge():
-    from analysis.lineage import bad_record
+    from weir.analysis.lineage import bad_record
     run = execute(load_scenario("payments_no_dedup"))
     record, verdict = bad_record(check(run), run)
     assert verdict.invariant == "no_double_charge"

@@ -6,12 +6,12 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sim.clock import NodeClock
-from sim.kernel import World
-from sim.log import Broker, PartitionedLog
-from sim.operators import running_totals
-from sim.sinks import AppendSink, UpsertSink
-from sim.batch import RecordBatch
+from weir.sim.kernel.clock import NodeClock
+from weir.sim.kernel.world import World
+from weir.sim.kafka.log import Broker, PartitionedLog
+from weir.sim.stream.operators import running_totals
+from weir.sim.patterns.sinks import AppendSink, UpsertSink
+from weir.sim.kernel.batch import RecordBatch
 
 
 def arr(*xs):
@@ -73,7 +73,7 @@ def test_fetch_goes_round_robin_over_partitions_with_records():
 
 
 def test_keyed_partitioning_is_kafkas_murmur2():
-    from sim.partitioner import murmur2, partition_for
+    from weir.sim.kafka.partitioner import murmur2, partition_for
     # Kafka's own vectors (UtilsTest.testMurmur2 in the Java client)
     cases = {b"21": -973932308, b"foobar": -790332482, b"a-little-bit-long-string": -985981536,
              b"a-little-bit-longer-string": -1486304829,
@@ -131,7 +131,7 @@ def test_running_totals_equal_the_record_by_record_loop(pairs, start):
 
 @given(st.lists(st.integers(-(2**63), 2**63 - 1), max_size=50), st.integers(1, 64))
 def test_vectorised_partitioner_equals_the_reference(keys, partitions):
-    from sim.partitioner import murmur2, partition_for
+    from weir.sim.kafka.partitioner import murmur2, partition_for
     expected = [(murmur2(k.to_bytes(8, "big", signed=True)) & 0x7FFFFFFF) % partitions for k in keys]
     assert partition_for(np.array(keys, dtype=np.int64), partitions).tolist() == expected
 
@@ -141,8 +141,8 @@ def test_several_producers_share_the_schedule_and_stamp_their_own_clocks():
     its retries deduplicated per producer), and the skewed producer's records carry its clock."""
     import numpy as np
 
-    from sim.run import execute
-    from sim.scenario import Fault, NodeSpec, Pipeline, Scenario, Workload
+    from weir.sim.scenario.run import execute
+    from weir.sim.scenario.model import Fault, NodeSpec, Pipeline, Scenario, Workload
     scenario = Scenario(name="two_producers", workload=Workload(records=4000, producers=2, produce_batch=100),
                         pipeline=Pipeline(process_time="10us"),
                         nodes=(NodeSpec("producer-1", clock_offset="-30ms"),),
@@ -163,8 +163,8 @@ def test_several_producers_share_the_schedule_and_stamp_their_own_clocks():
 def test_extra_nodes_must_exist_in_the_scenario():
     import pytest
 
-    from sim.errors import ScenarioError
-    from sim.scenario import Fault, NodeSpec, Scenario, Workload
+    from weir.sim.kernel.errors import ScenarioError
+    from weir.sim.scenario.model import Fault, NodeSpec, Scenario, Workload
     with pytest.raises(ScenarioError) as e:
         Scenario(faults=(Fault(node="producer-1"),))
     assert e.value.key == "faults[0].node"
@@ -181,9 +181,9 @@ def test_upsert_dedup_key_is_the_conflict_target():
     import numpy as np
     import pytest
 
-    from sim.batch import RecordBatch
-    from sim.errors import ScenarioError
-    from sim.scenario import Pipeline
+    from weir.sim.kernel.batch import RecordBatch
+    from weir.sim.kernel.errors import ScenarioError
+    from weir.sim.scenario.model import Pipeline
     batch = RecordBatch(0, 0, np.array([1, 2, 3]), np.array([7, 7, 8]), np.array([5, 6, 7]), np.array([1, 1, 1]))
     by_txn_and_day = UpsertSink(16, ("record_id", "event_date"))
     assert "ON CONFLICT (record_id, event_date) DO UPDATE" in by_txn_and_day._upsert

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from faults.matrix import correctness_matrix
+from weir.faults.matrix import correctness_matrix
 from weir.cli import main
 
 

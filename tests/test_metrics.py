@@ -6,9 +6,9 @@ import json
 
 import numpy as np
 
-from analysis.metrics import metrics
-from sim.run import execute
-from sim.scenario import load_scenario
+from weir.analysis.metrics import metrics
+from weir.sim.scenario.run import execute
+from weir.sim.scenario.model import load_scenario
 
 
 def test_counts_lag_and_throughput_agree_with_the_run():

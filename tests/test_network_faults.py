@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from analysis.checkers import check, drains_in_time
-from sim.errors import ScenarioError
-from sim.loader import faults_toml
-from sim.run import execute
-from sim.scenario import Fault, RunLimits, Scenario, load_scenario
+from weir.analysis.checkers import check, drains_in_time
+from weir.sim.kernel.errors import ScenarioError
+from weir.sim.scenario.loader import faults_toml
+from weir.sim.scenario.run import execute
+from weir.sim.scenario.model import Fault, RunLimits, Scenario, load_scenario
 
 from .helpers import small
 
@@ -66,7 +66,7 @@ def test_partition_settings_are_checked():
 
 
 def test_new_fault_kinds_round_trip_through_a_file(tmp_path):
-    from sim.loader import load_faults
+    from weir.sim.scenario.loader import load_faults
     faults = (Fault(kind="partition", node="source", peers=("broker", "sink"), direction="outbound", at=5, down_for=7),
               Fault(kind="clock_step", node="producer", at=9, by=-300))
     path = tmp_path / "f.toml"
@@ -175,7 +175,7 @@ def test_the_slow_sink_is_what_breaks_the_liveness_bound():
 def test_a_link_table_gives_exactly_those_links_their_own_latency():
     from dataclasses import replace
 
-    from sim.scenario import LinkSpec
+    from weir.sim.scenario.model import LinkSpec
     base = small("at_least_once")
     s = replace(base, links=(LinkSpec(between=("producer", "broker"), latency="3ms", jitter=0, direction="outbound"),))
     rows = execute(s).trace.rows()
@@ -193,7 +193,7 @@ def test_a_link_table_gives_exactly_those_links_their_own_latency():
 
 
 def test_link_tables_are_checked(tmp_path):
-    from sim.scenario import LinkSpec, parse_scenario
+    from weir.sim.scenario.model import LinkSpec, parse_scenario
     with pytest.raises(ScenarioError) as e:
         LinkSpec(between=("sink",))
     assert e.value.key == "links.between"

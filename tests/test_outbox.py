@@ -8,9 +8,9 @@ import numpy as np
 from hypothesis import given, settings, strategies as st
 
 import weir
-from analysis.checkers import outbox_consistent
-from sim.run import execute
-from sim.scenario import Fault, OutboxSettings, load_scenario
+from weir.analysis.checkers import outbox_consistent
+from weir.sim.scenario.run import execute
+from weir.sim.scenario.model import Fault, OutboxSettings, load_scenario
 
 
 def test_outbox_and_dual_write_scenarios():
@@ -28,9 +28,9 @@ def test_log_first_leaves_events_without_orders():
 
 
 def test_a_relay_sending_again_after_a_crash_adds_nothing_twice():
-    from sim.clock import NodeClock
-    from sim.kernel import World
-    from sim.log import Broker
+    from weir.sim.kernel.clock import NodeClock
+    from weir.sim.kernel.world import World
+    from weir.sim.kafka.log import Broker
     world = World(1, {"broker": NodeClock()}, max_time=10**6, max_events=10**6)
     broker = Broker(world, world.node("broker"), 2, 16)
     one = np.array([1], dtype=np.int64)

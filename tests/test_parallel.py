@@ -9,16 +9,16 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import weir
-from analysis.checkers import check, load_balanced
-from analysis.windowed import job_windows, window_complete
-from sim.batch import RecordBatch
-from sim.errors import ScenarioError
-from sim.exchange import PendingAcks, route, split
-from sim.partitioner import partition_for
-from sim.run import execute
-from sim.scenario import Checkpointing, Expect, Fault, Pipeline, Scenario, WatermarkSettings, WindowSettings, Workload
-from sim.sinks import WindowResults
-from sim.windows import Pane, Timing, Window
+from weir.analysis.checkers import check, load_balanced
+from weir.analysis.windowed import job_windows, window_complete
+from weir.sim.kernel.batch import RecordBatch
+from weir.sim.kernel.errors import ScenarioError
+from weir.sim.stream.exchange import PendingAcks, route, split
+from weir.sim.kafka.partitioner import partition_for
+from weir.sim.scenario.run import execute
+from weir.sim.scenario.model import Checkpointing, Expect, Fault, Pipeline, Scenario, WatermarkSettings, WindowSettings, Workload
+from weir.sim.patterns.sinks import WindowResults
+from weir.sim.stream.windows import Pane, Timing, Window
 
 from .helpers import oracle_running_totals
 

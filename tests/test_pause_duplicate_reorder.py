@@ -6,13 +6,13 @@ from __future__ import annotations
 from dataclasses import replace
 from types import SimpleNamespace
 
-from analysis.checkers import check
-from faults.coverage import crash_points
-from sim.clock import NodeClock
-from sim.kernel import World
-from sim.run import execute
-from sim.scenario import Expect, Fault, load_scenario
-from sim.trace import Msg
+from weir.analysis.checkers import check
+from weir.faults.coverage import crash_points
+from weir.sim.kernel.clock import NodeClock
+from weir.sim.kernel.world import World
+from weir.sim.scenario.run import execute
+from weir.sim.scenario.model import Expect, Fault, load_scenario
+from weir.sim.kernel.trace import Msg
 
 from .helpers import small
 
@@ -201,7 +201,7 @@ def test_duplicates_at_each_step_break_only_a_producer_without_idempotence():
 
 # ---- schedules ---------------------------------------------------------------------------------
 def test_message_faults_round_trip_through_a_schedule_file(tmp_path):
-    from sim.loader import faults_toml, load_faults
+    from weir.sim.scenario.loader import faults_toml, load_faults
     faults = (Fault(kind="duplicate", node="producer", peers=("broker",), direction="outbound", at=5, down_for=7,
                     rate=0.25),
               Fault(kind="reorder", node="source", group=("source-1",), at=9, down_for=11, slow_by=3_000),
@@ -211,7 +211,7 @@ def test_message_faults_round_trip_through_a_schedule_file(tmp_path):
     assert load_faults(path) == faults
 
 
-from faults.strategies import property_test  # noqa: E402
+from weir.faults.strategies import property_test  # noqa: E402
 
 test_exactly_once_survives_duplicates_and_reordering = property_test(
     "exactly_once_crash", kinds=("duplicate", "reorder", "crash"), max_examples=6)

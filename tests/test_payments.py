@@ -8,10 +8,10 @@ import numpy as np
 from hypothesis import given, settings, strategies as st
 
 import weir
-from analysis.checkers import check
-from sim.kv import KVStore
-from sim.run import execute
-from sim.scenario import Fault, PaymentSettings, load_scenario
+from weir.analysis.checkers import check
+from weir.sim.patterns.kv import KVStore
+from weir.sim.scenario.run import execute
+from weir.sim.scenario.model import Fault, PaymentSettings, load_scenario
 
 
 def test_kv_setex_expires_and_set_nx_is_a_lock():
@@ -66,7 +66,7 @@ def test_dedup_holds_for_any_crash(node, at, down_for):
 def test_payments_complete_fails_when_a_payment_was_never_charged():
     from types import SimpleNamespace
 
-    from analysis.checkers import no_double_charge, payments_complete
+    from weir.analysis.checkers import no_double_charge, payments_complete
     ids = np.arange(4, dtype=np.int64)
     run = SimpleNamespace(source={"record_id": ids, "state": np.zeros(4, dtype=np.int64)},
                           payment_of=np.array([0, 1, 2, 0]),  # record 3 re-sends payment 0

@@ -10,13 +10,13 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
-from analysis.diagram import sequence_diagram
-from analysis.diff import first_difference, load_trace, save_trace
-from analysis.plots import PLOTS, timeline, write_plots
-from analysis.report import write_report
-from sim.errors import ScenarioError
-from sim.run import execute
-from sim.scenario import load_scenario
+from weir.analysis.diagram import sequence_diagram
+from weir.analysis.diff import first_difference, load_trace, save_trace
+from weir.analysis.plots import PLOTS, timeline, write_plots
+from weir.analysis.report import write_report
+from weir.sim.kernel.errors import ScenarioError
+from weir.sim.scenario.run import execute
+from weir.sim.scenario.model import load_scenario
 from weir.cli import main
 
 
@@ -121,8 +121,8 @@ def test_the_diagram_of_a_duplicate_shows_the_batch_twice_around_the_failover():
 
 
 def test_the_diagram_of_a_lost_message_draws_a_cross():
-    from analysis.checkers import Verdict
-    from sim.scenario import Fault
+    from weir.analysis.checkers import Verdict
+    from weir.sim.scenario.model import Fault
     s = load_scenario("at_most_once_crash")
     run = execute(s, 1, (Fault(kind="partition", node="sink", at="300ms", down_for="100ms", direction="inbound"),))
     dropped = next(r for r in run.trace.rows() if r["kind"] == "DROP")
@@ -147,7 +147,7 @@ def test_the_report_has_every_part(tmp_path):
                  "![timeline](plots/timeline.png)", "weir run at_least_once_crash --seed 1 --faults"):
         assert part in text, part
     assert (tmp_path / "r" / "plots" / "timeline.png").exists()
-    assert load_scenario("at_least_once_crash").faults == __import__("sim.loader").loader.load_faults(
+    assert load_scenario("at_least_once_crash").faults == __import__("weir.sim.scenario.loader").sim.scenario.loader.load_faults(
         tmp_path / "r" / "faults.toml")
     html = page.read_text()
     assert html.startswith("<!doctype html>") and '<pre class="mermaid">' in html and "<td>VIOLATED</td>" in html

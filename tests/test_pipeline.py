@@ -8,10 +8,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import weir
-from faults import strategies
-from sim.checkpoint import Checkpoint, CheckpointStore
-from sim.run import execute
-from sim.scenario import Fault
+from weir.faults import strategies
+from weir.sim.stream.checkpoint import Checkpoint, CheckpointStore
+from weir.sim.scenario.run import execute
+from weir.sim.scenario.model import Fault
 
 from .helpers import oracle_running_totals, small
 
@@ -90,7 +90,7 @@ def test_a_crash_of_a_node_that_is_already_down_is_absorbed():
 
 def test_a_run_that_cannot_drain_in_time_says_so():
     from dataclasses import replace
-    from sim.scenario import RunLimits
+    from weir.sim.scenario.model import RunLimits
     scenario = replace(small("at_least_once"), run=RunLimits(max_time="50ms"))
     r = weir.result_of(execute(scenario))
     assert r.status == "time_limit" and r.end_time_us == 50_000
@@ -120,7 +120,7 @@ def test_at_least_once_never_loses_and_at_most_once_never_duplicates(faults, see
 
 def test_a_drifting_producer_stamps_drifting_times_on_its_own_schedule():
     from dataclasses import replace
-    from sim.scenario import NodeSpec
+    from weir.sim.scenario.model import NodeSpec
     base = small("at_least_once")
     fast = execute(replace(base, nodes=(NodeSpec("producer", clock_drift_ppm=100_000),)), seed=3)
     produced = [r["time"] for r in fast.trace.rows() if r["kind"] == "SEND" and r["node"] == "producer"]
@@ -131,7 +131,7 @@ def test_a_drifting_producer_stamps_drifting_times_on_its_own_schedule():
 
 def test_a_run_ends_only_after_every_crashed_node_is_up_again_boot_time_included():
     from dataclasses import replace
-    from sim.scenario import NodeSpec
+    from weir.sim.scenario.model import NodeSpec
     scenario = replace(small("at_least_once", (Fault(node="broker", at="1s", down_for="10ms"),)),
                        nodes=(NodeSpec("broker", boot_time="150ms"),))
     run = execute(scenario, seed=1)
@@ -143,7 +143,7 @@ def test_a_run_ends_only_after_every_crashed_node_is_up_again_boot_time_included
 
 def test_event_time_comes_from_the_producers_clock_and_written_at_from_the_sinks():
     from dataclasses import replace
-    from sim.scenario import NodeSpec
+    from weir.sim.scenario.model import NodeSpec
     base = small("at_least_once")
     skewed = replace(base, nodes=(NodeSpec("producer", clock_offset="-2s"), NodeSpec("sink", clock_offset="5s")))
     plain, off = execute(base, seed=3), execute(skewed, seed=3)
@@ -159,8 +159,8 @@ def test_a_batch_waiting_for_its_commit_keeps_the_run_from_ending():
     was counted in flight only after its commit came back. A pause of the broker held that commit
     until every other batch was acknowledged; the commit's arrival then looked like the end of the
     run, which stopped with the batch unwritten (9 records lost without a crash)."""
-    from analysis.checkers import check
-    from sim.scenario import load_scenario
+    from weir.analysis.checkers import check
+    from weir.sim.scenario.model import load_scenario
     s = load_scenario("commit_before_ack").with_faults(())
     faults = (Fault(kind="pause", node="producer", at=330_059, down_for=110_692),
               Fault(kind="pause", node="coordinator", at=372_528, down_for=11_911),

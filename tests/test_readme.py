@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 import weir
-from sim.components import ComponentSpec
-from sim.scenario import (
+from weir.sim.scenario.components import ComponentSpec
+from weir.sim.scenario.model import (
     Checkpointing, Expect, Fault, LinkSpec, NodeSpec, OutboxSettings, PaymentSettings, Pipeline, SagaSettings, Reconcile, RetryPolicy, RunLimits, WatermarkSettings, WindowSettings, Workload,
 )
 from weir.cli import main

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 import weir
-from analysis.reconcile import reconcile, reconciled, source_systems
-from sim.errors import ScenarioError
-from sim.scenario import Reconcile, Scenario, WindowSettings, Workload
+from weir.analysis.reconcile import reconcile, reconciled, source_systems
+from weir.sim.kernel.errors import ScenarioError
+from weir.sim.scenario.model import Reconcile, Scenario, WindowSettings, Workload
 
 
 def hand_run(source_ids, source_times, sink_ids, producers=2, produce_batch=10, threshold=0.001):

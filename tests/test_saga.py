@@ -8,9 +8,9 @@ import numpy as np
 from hypothesis import given, settings, strategies as st
 
 import weir
-from analysis.checkers import check, no_double_compensation, saga_atomic
-from sim.run import execute
-from sim.scenario import Fault, SagaSettings, load_scenario
+from weir.analysis.checkers import check, no_double_compensation, saga_atomic
+from weir.sim.scenario.run import execute
+from weir.sim.scenario.model import Fault, SagaSettings, load_scenario
 
 
 def test_steps_run_in_order_and_compensations_in_reverse():

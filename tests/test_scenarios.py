@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from sim.errors import ScenarioError
-from sim.scenario import (
+from weir.sim.kernel.errors import ScenarioError
+from weir.sim.scenario.model import (
     Checkpointing, Expect, Fault, NodeSpec, Pipeline, Scenario, Workload, builtin_scenarios, load_scenario,
 )
 

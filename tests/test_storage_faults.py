@@ -6,11 +6,11 @@ from dataclasses import replace
 
 import pytest
 
-from analysis.checkers import check
-from sim.checkpoint import Checkpoint
-from sim.errors import ScenarioError
-from sim.run import execute
-from sim.scenario import Fault, load_scenario
+from weir.analysis.checkers import check
+from weir.sim.stream.checkpoint import Checkpoint
+from weir.sim.kernel.errors import ScenarioError
+from weir.sim.scenario.run import execute
+from weir.sim.scenario.model import Fault, load_scenario
 
 
 def exactly_once(faults, sink: str = "upsert"):

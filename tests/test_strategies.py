@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 
-from faults.strategies import fault, property_test, schedules, workloads
-from sim.run import execute
-from sim.scenario import FAULT_KINDS, Scenario
+from weir.faults.strategies import fault, property_test, schedules, workloads
+from weir.sim.scenario.run import execute
+from weir.sim.scenario.model import FAULT_KINDS, Scenario
 
 
 @settings(max_examples=60, deadline=None)
@@ -36,7 +36,7 @@ test_exactly_once_under_crashes_and_partitions = property_test(
 def test_a_property_test_fails_for_a_broken_design():
     from dataclasses import replace
 
-    from sim.scenario import load_scenario
+    from weir.sim.scenario.model import load_scenario
     small = load_scenario("commit_before_ack")
     small = replace(small, workload=replace(small.workload, records=400))
     broken = property_test(small, kinds=("crash",), max_examples=30)

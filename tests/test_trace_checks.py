@@ -6,11 +6,11 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from analysis.checkers import check
-from analysis.trace_checks import checkpoint_atomic, commits_after_ack, late_accounted, watermarks_sane
-from sim.run import execute
-from sim.scenario import load_scenario
-from sim.trace import Kind, Msg, Trace
+from weir.analysis.checkers import check
+from weir.analysis.trace_checks import checkpoint_atomic, commits_after_ack, late_accounted, watermarks_sane
+from weir.sim.scenario.run import execute
+from weir.sim.scenario.model import load_scenario
+from weir.sim.kernel.trace import Kind, Msg, Trace
 
 NODES = ("producer", "broker", "source", "processor", "sink", "coordinator")
 
@@ -111,8 +111,8 @@ def test_late_records_are_accounted_for_or_named():
 def test_drains_in_time_names_a_stalled_watermark():
     from dataclasses import replace
 
-    from analysis.checkers import drains_in_time
-    from sim.scenario import RunLimits
+    from weir.analysis.checkers import drains_in_time
+    from weir.sim.scenario.model import RunLimits
     stalled = load_scenario("idle_partition_stall")
     bounded = replace(stalled, run=RunLimits(drain_within="10s"))
     v = drains_in_time(execute(bounded))
@@ -122,7 +122,7 @@ def test_drains_in_time_names_a_stalled_watermark():
 
 
 def test_commits_monotonic_on_hand_made_traces():
-    from analysis.checkers import commits_monotonic
+    from weir.analysis.checkers import commits_monotonic
     forward = traced([(1, Kind.COMMIT, "broker", 0, 100, 1, 1), (2, Kind.COMMIT, "broker", 1, 50, 1, 1),
                       (3, Kind.COMMIT, "broker", 0, 100, 1, 1), (4, Kind.COMMIT, "broker", 0, 180, 1, 1)])
     assert commits_monotonic(forward).held

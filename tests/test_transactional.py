@@ -8,12 +8,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import weir
-from faults import strategies
-from sim.batch import RecordBatch
-from sim.errors import ScenarioError
-from sim.run import execute
-from sim.scenario import Checkpointing, Pipeline, Scenario
-from sim.sinks import TransactionalSink
+from weir.faults import strategies
+from weir.sim.kernel.batch import RecordBatch
+from weir.sim.kernel.errors import ScenarioError
+from weir.sim.scenario.run import execute
+from weir.sim.scenario.model import Checkpointing, Pipeline, Scenario
+from weir.sim.patterns.sinks import TransactionalSink
 
 from .helpers import small
 
@@ -70,9 +70,9 @@ def test_exactly_once_with_the_transactional_sink_for_any_crashes(faults, seed):
 def test_a_lost_acknowledgement_inside_a_transaction_fails_the_job_over_instead_of_staging_twice():
     """Found by the pattern x fault matrix: the transactional sink retried a write whose ack was lost
     inside the same transaction and staged its rows twice (0 of 10 runs exactly once)."""
-    from analysis.checkers import check
-    from sim.run import execute
-    from sim.scenario import Fault, load_scenario
+    from weir.analysis.checkers import check
+    from weir.sim.scenario.run import execute
+    from weir.sim.scenario.model import Fault, load_scenario
     s = load_scenario("kafka_to_delta").with_faults(())
     run = execute(s, 1, (Fault(kind="sink_ack_lost", node="sink", at="300ms", down_for="30ms"),))
     rows = run.trace.rows()

@@ -5,8 +5,8 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sim.watermarks import BoundedOutOfOrderness, IngestionTime, PartitionWatermarks, Punctuated
-from sim.windows import MIN_TIME
+from weir.sim.stream.watermarks import BoundedOutOfOrderness, IngestionTime, PartitionWatermarks, Punctuated
+from weir.sim.stream.windows import MIN_TIME
 
 
 def test_bounded_out_of_orderness_is_max_minus_bound_minus_one():
@@ -87,7 +87,7 @@ def test_the_merged_watermark_never_moves_backwards(events, bound, idle_timeout)
 
 # ---- punctuated and ingestion-time watermarks in a pipeline ------------------------------------
 def _windowed(strategy: str, **workload):
-    from sim.scenario import Pipeline, Scenario, WatermarkSettings, WindowSettings, Workload
+    from weir.sim.scenario.model import Pipeline, Scenario, WatermarkSettings, WindowSettings, Workload
     return Scenario(name=strategy, workload=Workload(records=10000, **workload),
                     pipeline=Pipeline(process_time="10us"), window=WindowSettings(size="50ms"),
                     watermarks=WatermarkSettings(strategy=strategy, bound="5ms"))
@@ -96,9 +96,9 @@ def _windowed(strategy: str, **workload):
 def test_punctuated_watermarks_come_only_from_marker_records():
     import numpy as np
 
-    from analysis.windowed import window_complete
-    from sim.run import execute
-    from sim.workload import marker_mask
+    from weir.analysis.windowed import window_complete
+    from weir.sim.scenario.run import execute
+    from weir.sim.kafka.producer import marker_mask
     run = execute(_windowed("punctuated", out_of_order="5ms", marker_every=50))
     src = run.source
     marker_times = set(src["event_time"][marker_mask(src["record_id"], 50)].tolist())
@@ -112,7 +112,7 @@ def test_punctuated_watermarks_come_only_from_marker_records():
 def test_punctuated_needs_marker_records():
     import pytest
 
-    from sim.errors import ScenarioError
+    from weir.sim.kernel.errors import ScenarioError
     with pytest.raises(ScenarioError) as e:
         _windowed("punctuated")
     assert e.value.key == "workload.marker_every"
@@ -121,8 +121,8 @@ def test_punctuated_needs_marker_records():
 def test_ingestion_time_turns_no_record_late():
     """Records far out of order by event time are in order by ingestion time: none is late, and the
     windows are those of the times the source stamped."""
-    from analysis.checkers import check
-    from sim.run import execute
+    from weir.analysis.checkers import check
+    from weir.sim.scenario.run import execute
     disorder = dict(out_of_order="50ms", late_fraction=0.05, late_by="300ms")
     by_event_time = {v.invariant: v.held for v in check(execute(_windowed("bounded_out_of_orderness", **disorder)))}
     run = execute(_windowed("ingestion_time", **disorder))

@@ -9,10 +9,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import weir
-from analysis.windowed import batch_windows, closing_watermark, job_windows
-from sim.errors import ScenarioError
-from sim.run import execute
-from sim.scenario import (
+from weir.analysis.windowed import batch_windows, closing_watermark, job_windows
+from weir.sim.kernel.errors import ScenarioError
+from weir.sim.scenario.run import execute
+from weir.sim.scenario.model import (
     Checkpointing, Expect, Fault, Pipeline, Scenario, WatermarkSettings, WindowSettings, Workload,
 )
 
@@ -171,8 +171,8 @@ from hypothesis import strategies as st  # noqa: E402
 def test_the_vectorised_batch_oracle_equals_the_record_by_record_one(records, aggregate, size, offset):
     import numpy as np
 
-    from analysis.windowed import _tumbling_batch
-    from sim.windowing import AGGREGATES, Tumbling
+    from weir.analysis.windowed import _tumbling_batch
+    from weir.sim.stream.windowing import AGGREGATES, Tumbling
     windows, agg = Tumbling(size, offset % size), AGGREGATES[aggregate]
     slow: dict = {}
     for k, t, v in records:

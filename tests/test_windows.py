@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sim.errors import ScenarioError
-from sim.teststream import TestStream
-from sim.windows import (
+from weir.sim.kernel.errors import ScenarioError
+from weir.sim.stream.teststream import TestStream
+from weir.sim.stream.windows import (
     COUNT, MAX, MAX_TIME, MIN, SUM, Session, Sliding, Trigger, Tumbling, Window, WindowOperator, WindowSpec, reduce,
 )
 
@@ -256,7 +256,7 @@ def test_process_batch_equals_one_element_at_a_time(steps, windows, aggregate, a
     """Also across a restore (the watermark starts again from MIN_TIME, as after a failover)."""
     import numpy as np
 
-    from sim.windows import MIN_TIME
+    from weir.sim.stream.windows import MIN_TIME
 
     spec = WindowSpec(windows, aggregate=aggregate, accumulation=accumulation, allowed_lateness=lateness,
                       trigger=Trigger(early_after=early_after))

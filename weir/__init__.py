@@ -5,16 +5,16 @@ by built-in name; build a `Scenario` in Python from its parts; `explore` a scena
 schedule that breaks its claims.
 """
 
-from analysis.checkers import INVARIANTS, Verdict, check
-from sim.batch import RecordBatch
-from sim.components import ComponentSpec, Operator, Sink, Source, WatermarkStrategy
-from sim.errors import ScenarioError, SimulationError, WeirError
-from sim.run import Run, execute
-from sim.scenario import (
+from weir.analysis.checkers import INVARIANTS, Verdict, check
+from weir.sim.kernel.batch import RecordBatch
+from weir.sim.scenario.components import ComponentSpec, Operator, Sink, Source, WatermarkStrategy
+from weir.sim.kernel.errors import ScenarioError, SimulationError, WeirError
+from weir.sim.scenario.run import Run, execute
+from weir.sim.scenario.model import (
     Checkpointing, Expect, Fault, LinkSpec, NodeSpec, OutboxSettings, PaymentSettings, Pipeline, Reconcile, RetryPolicy,
     RunLimits, SagaSettings, Scenario, WatermarkSettings, WindowSettings, Workload, builtin_scenarios, load_scenario,
 )
-from sim.loader import faults_toml, load_faults
+from weir.sim.scenario.loader import faults_toml, load_faults
 
 from .api import SPECTRUM, Expectation, RunResult, explore, result_of, run, spectrum
 from .sweep import Sweep, sweep

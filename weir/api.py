@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from analysis.checkers import Verdict, check, produced_ids
-from sim.run import Run, execute
-from sim.scenario import Fault, Scenario, load_scenario
+from weir.analysis.checkers import Verdict, check, produced_ids
+from weir.sim.scenario.run import Run, execute
+from weir.sim.scenario.model import Fault, Scenario, load_scenario
 
 __all__ = ["RunResult", "Expectation", "run", "result_of", "spectrum", "SPECTRUM", "explore", "claims_of"]
 
@@ -160,16 +160,16 @@ def run(scenario: Scenario | str, seed: int | None = None, faults: tuple[Fault, 
 
 def claims_of(scenario: Scenario) -> tuple[str, ...]:
     """What `explore` tries to break: the scenario's `expect.hold` invariants, and drained."""
-    from faults.explore import claims
+    from weir.faults.explore import claims
     return claims(scenario)
 
 
 def explore(scenario: Scenario | str, budget_s: float = 60.0, seed: int = 0, progress=None,
             rates: dict[str, float] | None = None, swarm: bool = False):
     """Search crash schedules and seeds for a run that breaks a claim of the scenario, and shrink
-    it (faults.explore). Returns an ExploreReport; its `counterexample` replays with
+    it (weir.faults.explore). Returns an ExploreReport; its `counterexample` replays with
     `run(counterexample.scenario, counterexample.seed, counterexample.faults)`."""
-    from faults.explore import explore as search
+    from weir.faults.explore import explore as search
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
     return search(scenario, budget_s, seed, progress=progress, rates=rates, swarm_mode=swarm)

@@ -11,11 +11,11 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from faults.coverage import POINT_KINDS
-from faults.matrix import MATRIX_KINDS, PATTERNS
-from sim.errors import ScenarioError, WeirError
-from sim.scenario import builtin_scenarios, load_scenario
-from sim.loader import load_faults
+from weir.faults.coverage import POINT_KINDS
+from weir.faults.matrix import MATRIX_KINDS, PATTERNS
+from weir.sim.kernel.errors import ScenarioError, WeirError
+from weir.sim.scenario.model import builtin_scenarios, load_scenario
+from weir.sim.scenario.loader import load_faults
 
 from . import api, show
 
@@ -46,7 +46,7 @@ def _number(option: str, cast, ok, accepts: str):
 
 
 def _rates(text: str) -> dict[str, float]:
-    from faults.explore import NEMESIS_KINDS
+    from weir.faults.explore import NEMESIS_KINDS
     accepts = "kind[=rate],... with kinds from " + ", ".join(NEMESIS_KINDS) + " and rates > 0"
     rates = {}
     for part in text.split(","):
@@ -161,7 +161,7 @@ def _writable_dir(option: str, value: str) -> Path:
 
 
 def _cmd_run(args, out) -> int:
-    from sim.run import execute
+    from weir.sim.scenario.run import execute
     scenario = _scenario_of(args)
     plots = _writable_dir("--plots", args.plots) if args.plots else None
     report = _writable_dir("--report", args.report) if args.report else None
@@ -174,10 +174,10 @@ def _cmd_run(args, out) -> int:
     else:
         show.print_run(result, out, shlex.quote(args.scenario))
     if args.save_trace:
-        from analysis.diff import save_trace
+        from weir.analysis.diff import save_trace
         save_trace(finished.trace, args.save_trace)
     if plots is not None:
-        from analysis.plots import write_plots
+        from weir.analysis.plots import write_plots
         for path in write_plots(finished, plots):
             sys.stderr.write(f"wrote {path}\n")
     if report is not None:
@@ -186,13 +186,13 @@ def _cmd_run(args, out) -> int:
 
 
 def _write_report(finished, result, out_dir: Path, scenario_ref: str, records: int | None) -> None:
-    from analysis.report import write_report
+    from weir.analysis.report import write_report
     md, page = write_report(finished, out_dir, scenario_ref, verdicts=result.verdicts, records=records)
     sys.stderr.write(f"wrote {md} and {page}\n")
 
 
 def _cmd_report(args, out) -> int:
-    from sim.run import execute
+    from weir.sim.scenario.run import execute
     scenario = _scenario_of(args)
     out_dir = _writable_dir("--out", args.out or f"report-{scenario.name}-seed{scenario.seed if args.seed is None else args.seed}")
     finished = execute(scenario, args.seed)
@@ -221,7 +221,7 @@ def _cmd_sweep(args, out) -> int:
 
 
 def _cmd_matrix(args, out) -> int:
-    from faults.matrix import correctness_matrix
+    from weir.faults.matrix import correctness_matrix
 
     def listed(option: str, value: str | None, known) -> tuple[str, ...] | None:
         if value is None:
@@ -252,7 +252,7 @@ def _cmd_diff(args, out) -> int:
     import subprocess
     import tempfile
 
-    from analysis.diff import first_difference, load_trace
+    from weir.analysis.diff import first_difference, load_trace
     if len(args.what) == 2:
         left, right = (load_trace(p) for p in args.what)
         label = f"{args.what[0]} and {args.what[1]}"
@@ -313,7 +313,7 @@ def _cmd_explore(args, out) -> int:
 
 
 def _cmd_crashpoints(args, out) -> int:
-    from faults.coverage import crash_points
+    from weir.faults.coverage import crash_points
     scenario = load_scenario(args.scenario)
     out.print(f"crash points of {scenario.name}: claims {', '.join(api.claims_of(scenario))}")
     coverage = crash_points(scenario, args.seed, kind=args.kind)

@@ -43,8 +43,8 @@ class ScenarioMismatch(Exception):
 
 class ScenarioFile(pytest.File):
     def collect(self):
-        from sim.errors import WeirError
-        from sim.scenario import load_scenario
+        from weir.sim.kernel.errors import WeirError
+        from weir.sim.scenario.model import load_scenario
         try:
             scenario = load_scenario(self.path)
         except WeirError as e:
@@ -63,7 +63,7 @@ class ScenarioItem(pytest.Item):
         self.scenario, self.seed = scenario, seed
 
     def runtest(self) -> None:
-        from sim.run import execute
+        from weir.sim.scenario.run import execute
         from weir.api import result_of
         finished = execute(self.scenario, self.seed)
         result = result_of(finished)
@@ -72,7 +72,7 @@ class ScenarioItem(pytest.Item):
         report = None
         out = self.config.getoption("weir_report")
         if out:
-            from analysis.report import write_report
+            from weir.analysis.report import write_report
             report = Path(out) / f"{self.scenario.name}-seed{self.seed}"
             write_report(finished, report, str(self.path), verdicts=result.verdicts)
         raise ScenarioMismatch(result, report)
@@ -80,7 +80,7 @@ class ScenarioItem(pytest.Item):
     def repr_failure(self, excinfo, style=None):
         if not isinstance(excinfo.value, ScenarioMismatch):
             return super().repr_failure(excinfo)
-        from analysis.lineage import first_bad_record
+        from weir.analysis.lineage import first_bad_record
         result = excinfo.value.result
         lines = [f"{result.scenario} seed {result.seed}: not as its [expect] says"]
         for v, e in zip(result.verdicts, result.expectations):

@@ -9,7 +9,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from sim.units import format_duration
+from weir.sim.kernel.units import format_duration
 
 from .api import RunResult
 
@@ -116,7 +116,7 @@ def print_run(result: RunResult, out: Console, scenario_ref: str | None = None) 
     out.print(run_table(r))
     out.print()
     out.print("outcome: " + ("as expected" if r.matches else "[bold red]NOT as expected[/]"))
-    from analysis.lineage import first_bad_record
+    from weir.analysis.lineage import first_bad_record
     bad = first_bad_record(r.verdicts)
     if bad is not None:
         out.print(f"first bad record: {bad} (its path, plots and a sequence diagram: "
@@ -157,7 +157,7 @@ def regression_test(scenario_ref: str, ce) -> str:
     return (f"def test_{name}_{ce.verdict.invariant}_seed_{ce.seed}():\n"
             f"    from dataclasses import replace\n\n"
             f"    import weir\n"
-            f"    from sim.scenario import Fault, load_scenario\n\n"
+            f"    from weir.sim.scenario.model import Fault, load_scenario\n\n"
             f"    scenario = load_scenario({scenario_ref!r})\n"
             f"    scenario = replace(scenario, workload=replace(scenario.workload, records={ce.scenario.workload.records}))\n"
             f"    faults = (\n{faults},\n    )\n"
@@ -168,7 +168,7 @@ def regression_test(scenario_ref: str, ce) -> str:
 
 def print_explore(report, scenario_ref: str, out_dir, out: Console) -> None:
     """What explore found (or that it found nothing), the replay command and a regression test."""
-    from sim.loader import faults_toml
+    from weir.sim.scenario.loader import faults_toml
     ce = report.counterexample
     if ce is None:
         out.print(f"nothing broken: {report.runs} runs in {report.seconds:.1f}s ({report.runs_per_second:.1f} runs/s)")

@@ -3,7 +3,7 @@
 A run is the pure function `run(scenario, seed, faults) -> RunResult`, and the result is small and
 picklable, so a sweep hands seeds to worker processes and gathers their results; which worker ran
 which seed changes nothing, and the sweep's results are in seed order whatever order they finished
-in (sim/pool.py). `workers=1` runs in this process.
+in (weir/sim/scenario/pool.py). `workers=1` runs in this process.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sim.pool import run_all
-from sim.scenario import Fault, Scenario, load_scenario
+from weir.sim.scenario.pool import run_all
+from weir.sim.scenario.model import Fault, Scenario, load_scenario
 
 from .api import RunResult, run
 

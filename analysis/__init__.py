@@ -1,5 +1,0 @@
-"""Checking finished runs: invariant checkers, verdicts, and the tables that show them."""
-
-from .checkers import INVARIANTS, Verdict, check, drained, exactly_once, no_duplicates, no_loss
-
-__all__ = ["INVARIANTS", "Verdict", "check", "drained", "exactly_once", "no_duplicates", "no_loss"]

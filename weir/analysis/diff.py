@@ -1,0 +1,80 @@
+"""Determinism diff: the first event at which two traces differ, with both versions.
+
+Two runs of one scenario and seed must give the same trace, event for event. When they do not, the
+first differing event is where the leak shows (a component that iterates a set, uses Python's
+salted string hash or reads the wall clock): `first_difference` finds it in one vectorised
+comparison of the columns.
+Traces are saved as `.npz` files (`save_trace`, `weir run --save-trace FILE`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from weir.sim.kernel.errors import ScenarioError
+from weir.sim.kernel.trace import FrozenTrace
+
+__all__ = ["Difference", "first_difference", "save_trace", "load_trace"]
+
+CONTEXT = 3  # events shown before the first difference
+
+
+@dataclass(frozen=True)
+class Difference:
+    index: int  # the first event that differs (or where one trace ends)
+    left: dict | None  # that event in each trace (None: the trace ended before it)
+    right: dict | None
+    context: tuple[dict, ...]  # the events before it, the same in both
+    lengths: tuple[int, int]
+
+    def text(self) -> str:
+        lines = [f"the traces differ at event {self.index} (of {self.lengths[0]} and {self.lengths[1]}):"]
+        lines += [f"    same   {row}" for row in self.context]
+        lines.append(f"  - left   {self.left if self.left is not None else '(the trace ends)'}")
+        lines.append(f"  + right  {self.right if self.right is not None else '(the trace ends)'}")
+        return "\n".join(lines)
+
+
+def first_difference(left: FrozenTrace, right: FrozenTrace) -> Difference | None:
+    """None if the traces are the same event for event (and name the same nodes); else the first difference."""
+    n = min(len(left), len(right))
+    differs = np.zeros(n, dtype=bool)
+    for name in ("time", "kind", "node", "a", "b", "c", "d"):
+        differs |= left.columns[name][:n] != right.columns[name][:n]
+    if left.nodes != right.nodes:
+        nodes_differ = np.flatnonzero(differs)
+        at = int(nodes_differ[0]) if len(nodes_differ) else 0
+    else:
+        hits = np.flatnonzero(differs)
+        if len(hits):
+            at = int(hits[0])
+        elif len(left) == len(right):
+            return None
+        else:
+            at = n
+    context = tuple(left.rows(max(0, at - CONTEXT), at))
+    return Difference(at, left.rows(at, at + 1)[0] if at < len(left) else None,
+                      right.rows(at, at + 1)[0] if at < len(right) else None, context, (len(left), len(right)))
+
+
+def save_trace(trace: FrozenTrace, path: str | Path) -> Path:
+    """Write the trace's columns and node names to an .npz file."""
+    path = Path(path)
+    with path.open("wb") as f:
+        np.savez_compressed(f, nodes=np.array(trace.nodes), **trace.columns)
+    return path
+
+
+def load_trace(path: str | Path) -> FrozenTrace:
+    """Read a trace written by `save_trace`; a clear error if the file is not one."""
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return FrozenTrace(tuple(str(n) for n in data["nodes"]),
+                               {k: data[k] for k in ("time", "kind", "node", "a", "b", "c", "d")})
+    except (OSError, ValueError, KeyError) as e:
+        raise ScenarioError("(file)", str(path), f"a trace saved by `weir run --save-trace` ({e.__class__.__name__})",
+                            str(path)) from None

@@ -1,0 +1,208 @@
+"""Metrics as time series, computed from a finished run's trace and tables, named as the seed names them.
+
+- `records.lag-max`: the consumer's lag, the largest over partitions of (log end offset - position),
+  sampled on a regular grid (Kafka's consumer metric of that name);
+- `records.lag` per partition, on the same grid;
+- `checkpoint.duration`: each completed checkpoint's duration, at its completion (failed ones in
+  `checkpoint.failed.duration`);
+- `late.records`: late records sent to the side output so far (windowed jobs);
+- `dlq.depth`: records waiting in the dead-letter queue;
+- `throughput`: records written by the sink per second, per grid step;
+- `source.count` and `sink.count`: records appended to the log and rows written by the sink so far;
+- `watermark.lag` per partition: the largest event time read from the partition minus the watermark
+  its source subtask last emitted (windowed jobs);
+- `reconciliation.drift` per source system: over the reconciliation's periods (its `time` is the
+  period number), the records missing from the sink in percent of the source's.
+
+Every series is numpy arrays (time in us, value), vectorised over the trace's columns.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from weir.sim.kernel.trace import Kind, Msg
+
+__all__ = ["Series", "metrics", "GRID_POINTS"]
+
+GRID_POINTS = 200  # samples of the grid-based series over the run
+
+
+@dataclass(frozen=True, eq=False)
+class Series:
+    name: str
+    label: str  # which partition, subtask or row ("" for the whole run)
+    time: np.ndarray  # us
+    value: np.ndarray
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "label": self.label, "time": self.time.tolist(), "value": self.value.tolist()}
+
+    def __len__(self) -> int:
+        return len(self.time)
+
+
+def _grid(run: Any) -> np.ndarray:
+    end = max(int(run.end_time), 1)
+    return np.unique(np.linspace(0, end, GRID_POINTS).astype(np.int64))
+
+
+def _steps(times: np.ndarray, values: np.ndarray, at: np.ndarray, initial: float = 0) -> np.ndarray:
+    """The value of a step function (value[i] from times[i] on) at each of `at`."""
+    idx = np.searchsorted(times, at, side="right") - 1
+    out = np.where(idx >= 0, values[np.maximum(idx, 0)] if len(values) else initial, initial)
+    return out
+
+
+def append_times(run: Any) -> np.ndarray:
+    """When each record in the source log was appended (per source row): the first PRODUCE event
+    of the broker that holds its record id (or -1 if none does, e.g. a hand-made run)."""
+    cols = run.trace.columns
+    rows = np.flatnonzero((cols["kind"] == Kind.PRODUCE) & (cols["c"] == 0))
+    first, count, time = cols["a"][rows], cols["b"][rows], cols["time"][rows]
+    order = np.argsort(first, kind="stable")
+    first, count, time = first[order], count[order], time[order]
+    ids = run.source["record_id"]
+    at = np.searchsorted(first, ids, side="right") - 1
+    ok = (at >= 0) & (ids < first[np.maximum(at, 0)] + count[np.maximum(at, 0)]) if len(first) else np.zeros(len(ids), bool)
+    return np.where(ok, time[np.maximum(at, 0)] if len(time) else -1, -1)
+
+
+def _lag(run: Any, grid: np.ndarray, appended: np.ndarray) -> list[Series]:
+    cols = run.trace.columns
+    src = run.source
+    polls = np.flatnonzero(cols["kind"] == Kind.POLL)
+    out = []
+    partitions = np.unique(src["partition"]).tolist()
+    lags = []
+    for p in partitions:
+        mine = src["partition"] == p
+        end = np.searchsorted(np.sort(appended[mine]), grid, side="right")  # log end offset at each grid time
+        mine_polls = polls[cols["a"][polls] == p]
+        position = _steps(cols["time"][mine_polls], cols["b"][mine_polls] + cols["c"][mine_polls], grid)
+        lag = np.maximum(end - position, 0)
+        lags.append(lag)
+        out.append(Series("records.lag", f"partition {p}", grid, lag))
+    if lags:
+        out.insert(0, Series("records.lag-max", "", grid, np.max(np.vstack(lags), axis=0)))
+    return out
+
+
+def _counts(run: Any, grid: np.ndarray, appended: np.ndarray) -> list[Series]:
+    cols = run.trace.columns
+    appended = np.sort(appended)
+    writes = np.flatnonzero(cols["kind"] == Kind.WRITE)
+    written = np.cumsum(cols["c"][writes])
+    sink_count = _steps(cols["time"][writes], written, grid)
+    step_s = np.diff(grid, prepend=0) / 1e6
+    per_step = np.diff(sink_count, prepend=0)
+    throughput = np.where(step_s > 0, per_step / np.where(step_s > 0, step_s, 1), 0.0)
+    return [Series("source.count", "", grid, np.searchsorted(appended, grid, side="right")),
+            Series("sink.count", "", grid, sink_count),
+            Series("throughput", "", grid, throughput)]
+
+
+def _checkpoints(run: Any) -> list[Series]:
+    cols = run.trace.columns
+    out = []
+    for kind, name in ((Kind.CKPT_COMPLETE, "checkpoint.duration"), (Kind.CKPT_ABORT, "checkpoint.failed.duration")):
+        rows = np.flatnonzero(cols["kind"] == kind)
+        out.append(Series(name, "", cols["time"][rows], cols["b"][rows]))
+    return out
+
+
+def _dlq(run: Any) -> list[Series]:
+    cols = run.trace.columns
+    rows = np.flatnonzero((cols["kind"] == Kind.DEAD_LETTER) | (cols["kind"] == Kind.REPLAY))
+    depth, values = 0, []
+    for i in rows.tolist():
+        depth = depth + int(cols["c"][i]) if cols["kind"][i] == Kind.DEAD_LETTER else int(cols["b"][i])
+        values.append(depth)
+    return [Series("dlq.depth", "", cols["time"][rows], np.asarray(values, dtype=np.int64))]
+
+
+def _late(run: Any) -> list[Series]:
+    cols = run.trace.columns
+    rows = np.flatnonzero((cols["kind"] == Kind.SEND) & (cols["b"] == Msg.PANES))
+    return [Series("late.records", "side output", cols["time"][rows], np.cumsum(cols["d"][rows]))]
+
+
+def watermark_series(run: Any) -> tuple[list[Series], list[Series]]:
+    """Per partition: the largest event time read from it so far (at each poll), and the watermark
+    its source subtask emitted (at each emission)."""
+    cols = run.trace.columns
+    names = run.trace.nodes
+    src = run.source
+    polls = np.flatnonzero((cols["kind"] == Kind.POLL) & (cols["c"] > 0))
+    sent = np.flatnonzero((cols["kind"] == Kind.SEND) & (cols["b"] == Msg.WATERMARK) & (cols["d"] < 2))  # to subtask 0
+    sources = sorted({n for n in names if n == "source" or n.startswith("source-")},
+                     key=lambda n: 0 if n == "source" else int(n.split("-")[1]))
+    s_count = max(1, len(sources))
+    maxima, marks = [], []
+    for p in np.unique(src["partition"]).tolist():
+        mine = src["partition"] == p
+        by_offset = np.full(int(src["offset"][mine].max()) + 1, np.iinfo(np.int64).min, dtype=np.int64)
+        by_offset[src["offset"][mine]] = src["event_time"][mine]
+        prefix = np.maximum.accumulate(by_offset)
+        these = polls[cols["a"][polls] == p]
+        last = np.minimum(cols["b"][these] + cols["c"][these] - 1, len(prefix) - 1)
+        seen = np.maximum.accumulate(prefix[last]) if len(last) else prefix[:0]
+        maxima.append(Series("event_time.max", f"partition {p}", cols["time"][these], seen))
+        owner = names.index(sources[p % s_count]) if sources else -1
+        emitted = sent[cols["node"][sent] == owner]
+        marks.append(Series("watermark", f"partition {p}", cols["time"][emitted], cols["c"][emitted]))
+    return maxima, marks
+
+
+def _watermark_lag(run: Any) -> list[Series]:
+    """At each read of a partition (and each watermark its source emitted): the largest event time
+    read from it so far minus the watermark in force then. A stalled watermark shows as a lag that
+    grows with every read, since a watermark that does not move is not sent again."""
+    maxima, marks = watermark_series(run)
+    out = []
+    floor = np.iinfo(np.int64).min // 2
+    for seen, mark in zip(maxima, marks):
+        emitted = mark.value > floor
+        if not emitted.any():
+            continue
+        times, values = mark.time[emitted], mark.value[emitted]
+        at = np.union1d(seen.time[seen.time >= times[0]], times)
+        top = _steps(seen.time, seen.value, at, initial=values.min())
+        current = _steps(times, values, at, initial=values.min())
+        out.append(Series("watermark.lag", seen.label, at, np.maximum(top - current, 0)))
+    return out
+
+
+def _reconciliation(run: Any) -> list[Series]:
+    """Per source system, over the reconciliation's periods (days): the records missing from the
+    sink, in percent of the source's (the seed's drift between source and sink)."""
+    settings = getattr(getattr(run, "scenario", None), "reconcile", None)
+    if settings is None:
+        return []
+    from weir.analysis.reconcile import reconcile
+    rows = sorted(reconcile(run, settings.period, settings.threshold), key=lambda r: (r["source_system"], r["event_date"]))
+    out = []
+    for system in sorted({r["source_system"] for r in rows}):
+        mine = [r for r in rows if r["source_system"] == system]
+        days = np.asarray([r["event_date"] for r in mine], dtype=np.int64)
+        drift = np.asarray([100.0 * (r["missing_records"] or 0) / max(r["source_unique"] or 0, 1) for r in mine])
+        out.append(Series("reconciliation.drift", system, days, drift))
+    return out
+
+
+def metrics(run: Any) -> dict[str, list[Series]]:
+    """Every metric that applies to the run, by name (a name maps to one series, or one per partition)."""
+    grid = _grid(run)
+    out: dict[str, list[Series]] = {}
+    appended = append_times(run)  # each record's append time, for lag and for the source count
+    for series in (*_lag(run, grid, appended), *_counts(run, grid, appended), *_checkpoints(run), *_dlq(run)):
+        out.setdefault(series.name, []).append(series)
+    if getattr(run, "windows", None) is not None:
+        for series in (*_late(run), *_watermark_lag(run)):
+            out.setdefault(series.name, []).append(series)
+    for series in _reconciliation(run):
+        out.setdefault(series.name, []).append(series)
+    return out

@@ -1,0 +1,188 @@
+"""Plots of a run (matplotlib, Agg): each function takes a finished run and an Axes, draws, and
+returns the Axes, so a notebook can lay them out as it likes; `write_plots` renders them all to PNG.
+
+- `timeline`: one lane per node, up / crashed / restarting / paused, the scripted faults shaded,
+  checkpoints completed (ticks) and failed (crosses), job failovers (dashed lines);
+- `watermarks`: per partition, the largest event time read so far and the watermark emitted;
+- `checkpoint_durations`: each checkpoint's duration, failed ones marked;
+- `source_vs_sink`: records in the log and rows written by the sink, over time;
+- `lag`: the consumer lag per partition and its maximum (records.lag-max).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # no screen: render to files (a notebook's inline backend still works)
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from weir.sim.kernel.trace import Kind  # noqa: E402
+
+from weir.analysis.metrics import metrics, watermark_series  # noqa: E402
+
+__all__ = ["timeline", "watermarks", "checkpoint_durations", "source_vs_sink", "lag", "write_plots", "PLOTS"]
+
+_STATE_COLORS = {"up": "#4c9f70", "crashed": "#d1495b", "restarting": "#edae49", "paused": "#7e6bc4"}
+_FAULT_COLOR = "#f4a261"
+
+
+def _seconds(us) -> np.ndarray:
+    return np.asarray(us, dtype=float) / 1e6
+
+
+def _finish(ax, title: str, ylabel: str | None = None, xlabel: str = "simulated time (s)", ncol: int = 1):
+    """Label the axes, title and legend of a plot; the Axes back."""
+    ax.set_xlabel(xlabel)
+    if ylabel:
+        ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(fontsize=7, ncol=ncol)
+    return ax
+
+
+def _node_states(run: Any) -> dict[str, list[tuple[int, int, str]]]:
+    """Per node: (start, end, state) spans over the run, from CRASH, RESTART, UP and PAUSE events."""
+    cols, names = run.trace.columns, run.trace.nodes
+    end = int(run.end_time)
+    spans: dict[str, list[tuple[int, int, str]]] = {n: [] for n in names}
+    state = {n: ("up", 0) for n in names}
+    rows = np.flatnonzero(np.isin(cols["kind"], [Kind.CRASH, Kind.RESTART, Kind.UP, Kind.PAUSE]))
+    for i in rows.tolist():
+        name, t, kind = names[int(cols["node"][i])], int(cols["time"][i]), int(cols["kind"][i])
+        if kind == Kind.PAUSE:
+            spans[name].append((t, min(t + int(cols["a"][i]), end), "paused"))
+            continue
+        current, since = state[name]
+        spans[name].append((since, t, current))
+        state[name] = ({Kind.CRASH: "crashed", Kind.RESTART: "restarting", Kind.UP: "up"}[kind], t)
+    for name, (current, since) in state.items():
+        spans[name].append((since, end, current))
+    return spans
+
+
+def timeline(run: Any, ax=None):
+    """Nodes over time: states, scripted faults, checkpoints and failovers."""
+    ax = ax or plt.figure(figsize=(10, 4)).gca()
+    cols, names = run.trace.columns, run.trace.nodes
+    lanes = {n: i for i, n in enumerate(names)}
+    spans = _node_states(run)
+    for name, items in spans.items():
+        y = lanes[name]
+        for state in ("up", "restarting", "crashed", "paused"):  # paused drawn over the up span
+            bars = [(s / 1e6, (e - s) / 1e6) for s, e, st in items if st == state and e > s]
+            if bars:
+                ax.broken_barh(bars, (y - 0.3, 0.6), facecolors=_STATE_COLORS[state],
+                               label=state if name == names[0] or state != "up" else None)
+    for fault in getattr(run.scenario, "faults", ()):
+        if fault.kind in ("crash", "stop", "pause"):
+            continue  # already drawn as the node's state
+        ax.axvspan(fault.at / 1e6, fault.heals_at / 1e6 if fault.heals_at > fault.at else fault.at / 1e6 + 1e-3,
+                   color=_FAULT_COLOR, alpha=0.25, lw=0)
+        ax.text(fault.at / 1e6, len(names) - 0.4, fault.kind, fontsize=7, color="#9c4a1a", va="bottom")
+    coord = lanes.get("coordinator", len(names) - 1)
+    for kind, marker, color in ((Kind.CKPT_COMPLETE, "|", "#264653"), (Kind.CKPT_ABORT, "x", "#d1495b")):
+        t = cols["time"][cols["kind"] == kind]
+        if len(t):
+            ax.plot(_seconds(t), np.full(len(t), coord + 0.45), marker, color=color, ms=9,
+                    label="checkpoint " + ("completed" if kind == Kind.CKPT_COMPLETE else "failed"))
+    for t in cols["time"][cols["kind"] == Kind.JOB_FAIL].tolist():
+        ax.axvline(t / 1e6, color="#d1495b", ls="--", lw=0.8)
+    ax.set_yticks(range(len(names)), names)
+    ax.set_ylim(-0.7, len(names) + 0.2)
+    ax.set_xlim(0, max(run.end_time, 1) / 1e6)
+    ax.set_xlabel("simulated time (s)")
+    ax.set_title(f"{run.scenario.name}: nodes, faults and checkpoints")
+    handles, labels = ax.get_legend_handles_labels()
+    unique = dict(zip(labels, handles))
+    ax.legend(unique.values(), unique.keys(), loc="upper right", fontsize=7, ncol=3)
+    return ax
+
+
+def watermarks(run: Any, ax=None):
+    """Per partition: the largest event time read so far, and the watermark its source emitted."""
+    ax = ax or plt.figure(figsize=(10, 4)).gca()
+    maxima, marks = watermark_series(run)
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for k, (seen, mark) in enumerate(zip(maxima, marks)):
+        color = colors[k % len(colors)]
+        ax.step(_seconds(seen.time), _seconds(seen.value), where="post", color=color, lw=1,
+                label=f"{seen.label}: max event time")
+        shown = mark.value > np.iinfo(np.int64).min // 2
+        times, values = mark.time[shown], mark.value[shown]
+        if len(times):  # a watermark holds until the next one: draw the last one on to the end (a stall is flat)
+            times, values = np.append(times, run.end_time), np.append(values, values[-1])
+        ax.step(_seconds(times), _seconds(values), where="post", color=color, lw=1, ls="--",
+                label=f"{mark.label}: watermark")
+    return _finish(ax, "watermark versus the largest event time, per partition", "event time (s)",
+                   "simulated (processing) time (s)", ncol=2)
+
+
+def checkpoint_durations(run: Any, ax=None):
+    """Each checkpoint's duration at its end; failed ones as red crosses."""
+    ax = ax or plt.figure(figsize=(10, 3)).gca()
+    m = metrics(run)
+    done, failed = m["checkpoint.duration"][0], m["checkpoint.failed.duration"][0]
+    ax.plot(_seconds(done.time), done.value / 1000, "o-", color="#264653", ms=4, label="completed")
+    if len(failed):
+        ax.plot(_seconds(failed.time), failed.value / 1000, "x", color="#d1495b", ms=8, label="failed")
+    timeout = getattr(getattr(run.scenario, "checkpoint", None), "timeout", None)
+    if timeout:
+        ax.axhline(timeout / 1000, color="#999999", ls=":", lw=1, label="timeout")
+    return _finish(ax, "checkpoint durations", "duration (ms)")
+
+
+def source_vs_sink(run: Any, ax=None):
+    """Records in the log and rows written by the sink, over time."""
+    ax = ax or plt.figure(figsize=(10, 3)).gca()
+    m = metrics(run)
+    source, sink = m["source.count"][0], m["sink.count"][0]
+    ax.plot(_seconds(source.time), source.value, color="#264653", label="source (records in the log)")
+    ax.plot(_seconds(sink.time), sink.value, color="#e76f51", label="sink (rows written)")
+    return _finish(ax, "source versus sink", "records")
+
+
+def lag(run: Any, ax=None):
+    """The consumer lag of each partition, and records.lag-max."""
+    ax = ax or plt.figure(figsize=(10, 3)).gca()
+    m = metrics(run)
+    for series in m.get("records.lag", []):
+        ax.plot(_seconds(series.time), series.value, lw=0.8, alpha=0.7, label=series.label)
+    if "records.lag-max" in m:
+        top = m["records.lag-max"][0]
+        ax.plot(_seconds(top.time), top.value, color="black", lw=1.5, label="records.lag-max")
+    return _finish(ax, "consumer lag", "records behind", ncol=3)
+
+
+#: file name -> plot function, and whether it applies to a run
+PLOTS = {
+    "timeline": (timeline, lambda run: True),
+    "watermarks": (watermarks, lambda run: getattr(run, "windows", None) is not None),
+    "checkpoints": (checkpoint_durations, lambda run: getattr(run.scenario, "checkpoint", None) is not None),
+    "source_vs_sink": (source_vs_sink, lambda run: getattr(run.scenario, "saga", None) is None),
+    "lag": (lag, lambda run: getattr(run.scenario, "saga", None) is None),
+}
+
+
+def write_plots(run: Any, out_dir: str | Path, dpi: int = 100) -> list[Path]:
+    """Render every plot that applies to `run` into `out_dir` as NAME.png; the paths written."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, (draw, applies) in PLOTS.items():
+        if not applies(run):
+            continue
+        fig, ax = plt.subplots(figsize=(10, 4 if name in ("timeline", "watermarks") else 3))
+        try:
+            draw(run, ax)
+            fig.tight_layout()
+            path = out / f"{name}.png"
+            fig.savefig(path, dpi=dpi)
+            written.append(path)
+        finally:
+            plt.close(fig)
+    return written

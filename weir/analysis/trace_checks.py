@@ -1,0 +1,217 @@
+"""Checkers that read the trace: the order in which things happened, not only where records ended.
+
+- `commits_after_ack`: a consumer commits an offset only once the sink has acknowledged every
+  record below it (the seed's issue 6: "offset committed before sink confirmed" loses data).
+- `checkpoint_atomic`: a restarted job's operator state and its source offsets come from the same
+  checkpoint.
+- `watermarks_sane`: each processor subtask's watermark never goes back, and never passes the
+  smallest watermark of its active inputs.
+- `late_accounted`: every record of a tumbling-window job is in a window's result, in a window
+  still open, in the late side output, or counted as dropped: never silently gone.
+
+Each is a pass over the batch-level trace columns (a few thousand events for a million records).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from weir.sim.kernel.trace import Kind, Msg
+
+from weir.analysis.checkers import SHOW_IDS, Verdict
+
+__all__ = ["commits_after_ack", "checkpoint_atomic", "watermarks_sane", "late_accounted"]
+
+
+def _rows(cols: dict[str, np.ndarray], *kinds: Kind) -> np.ndarray:
+    """Indices of the events of these kinds, in trace order."""
+    return np.flatnonzero(np.isin(cols["kind"], [int(k) for k in kinds]))
+
+
+def commits_after_ack(run: Any) -> Verdict:
+    """Every accepted offset commit is at or below what the sink had acknowledged of its partition
+    (the contiguous prefix of acknowledged offsets) when the commit landed.
+
+    A batch is acknowledged when every part of it is: with parallel subtasks a batch is split by
+    key (an EXCHANGE event per part) and each sink subtask acknowledges its own part."""
+    cols = run.trace.columns
+    kind, a, b, c, d, time = (cols[k] for k in ("kind", "a", "b", "c", "d", "time"))
+    skip = _aborted_offsets(run.source)
+    live = {p: np.flatnonzero(~flags) for p, flags in skip.items()}  # offsets of records not aborted
+    batches: dict[tuple[int, int], list[int]] = {}  # (partition, first offset) -> [end, parts, parts acked]
+    acked_to: dict[int, int] = {}  # partition -> every offset below this is acknowledged (or aborted)
+    pending: dict[int, list[tuple[int, int]]] = {}  # acknowledged ranges above a gap
+    ahead = []
+    commits = 0
+
+    def span(p: int, first: int, count: int) -> int:
+        """The end offset of `count` records from `first` (read_committed skips aborted offsets)."""
+        if p not in skip:
+            return first + count
+        kept = live[p]
+        at = int(np.searchsorted(kept, first))
+        return int(kept[at + count - 1]) + 1 if count else first
+
+    def acknowledge(p: int, first: int, end: int) -> None:
+        spans = pending.setdefault(p, [])
+        spans.append((first, end))
+        spans.sort()
+        top = acked_to.get(p, 0)
+        aborted = skip.get(p)
+        while True:
+            if aborted is not None:  # a read_committed consumer skips aborted records: nothing to acknowledge
+                while top < len(aborted) and aborted[top]:
+                    top += 1
+            if not spans or spans[0][0] > top:
+                break
+            top = max(top, spans.pop(0)[1])
+        acked_to[p] = top
+
+    for i in _rows(cols, Kind.POLL, Kind.EXCHANGE, Kind.ACK, Kind.COMMIT).tolist():
+        k = kind[i]
+        if k == Kind.POLL:
+            p, first = int(a[i]), int(b[i])
+            batches[(p, first)] = [span(p, first, int(c[i])), 0, 0]
+        elif k == Kind.EXCHANGE:
+            batch = batches.get((int(b[i]), int(c[i])))
+            if batch is not None:
+                batch[1] += 1
+        elif k == Kind.ACK:
+            p, first = int(a[i]), int(b[i])
+            batch = batches.get((p, first))
+            if batch is None:  # no poll in the trace (a hand-made one): the ack names its records
+                acknowledge(p, first, span(p, first, int(c[i])))
+                continue
+            batch[2] += 1
+            if batch[2] >= max(batch[1], 1):
+                acknowledge(p, first, batch[0])
+        elif d[i] == 1:  # an accepted commit
+            commits += 1
+            p, offset = int(a[i]), int(b[i])
+            top = acked_to.get(p, 0)
+            if offset > top:
+                ahead.append({"partition": p, "committed": offset, "acknowledged_below": top,
+                              "unacknowledged": offset - top, "time_us": int(time[i])})
+    evidence = {"commits": commits, "ahead_of_sink": len(ahead), "first": ahead[:SHOW_IDS]}
+    if ahead:
+        f = ahead[0]
+        return Verdict("commits_after_ack", False, f"{len(ahead)} of {commits} commits ran ahead of the sink; first: "
+                       f"partition {f['partition']} committed {f['committed']} at t={f['time_us'] / 1e6:.6f}s with "
+                       f"only offsets below {f['acknowledged_below']} acknowledged ({f['unacknowledged']} records a "
+                       f"crash would lose)", evidence)
+    return Verdict("commits_after_ack", True, f"all {commits} accepted commits were at or behind what the sink had "
+                   "acknowledged", evidence)
+
+
+def _aborted_offsets(source: dict[str, np.ndarray]) -> dict[int, np.ndarray]:
+    """Per partition with aborted records: a flag per offset, True where the record was aborted."""
+    state = source.get("state")
+    if state is None or not (state == 2).any():
+        return {}
+    out = {}
+    for p in np.unique(source["partition"][state == 2]).tolist():
+        mine = source["partition"] == p
+        flags = np.zeros(int(source["offset"][mine].max()) + 1, dtype=bool)
+        flags[source["offset"][mine & (state == 2)]] = True
+        out[p] = flags
+    return out
+
+
+def checkpoint_atomic(run: Any) -> Verdict:
+    """Each (re)deployment restored its operator state and its source offsets from one checkpoint."""
+    cols = run.trace.columns
+    state_rows = _rows(cols, Kind.STATE_RESTORE)
+    offset_rows = _rows(cols, Kind.RESTORE)
+    state = {int(g): int(cp) for g, cp in zip(cols["b"][state_rows], cols["a"][state_rows])}
+    offsets = {int(g): int(cp) for g, cp in zip(cols["b"][offset_rows], cols["a"][offset_rows])}
+    torn = [{"generation": g, "state_from": state[g], "offsets_from": offsets[g]}
+            for g in sorted(state) if g in offsets and state[g] != offsets[g]]
+    evidence = {"restores": len(state), "mismatched": len(torn), "first": torn[:SHOW_IDS]}
+    if torn:
+        f = torn[0]
+        return Verdict("checkpoint_atomic", False, f"{len(torn)} of {len(state)} deployments mixed checkpoints; first: "
+                       f"generation {f['generation']} took its state from checkpoint {f['state_from']} and its "
+                       f"offsets from checkpoint {f['offsets_from']}", evidence)
+    return Verdict("checkpoint_atomic", True, f"all {len(state)} deployments took state and offsets from one "
+                   "checkpoint", evidence)
+
+
+def watermarks_sane(run: Any) -> Verdict:
+    """Per processor subtask, the watermark never decreases and never passes the minimum over its
+    active inputs' watermarks (as received: the largest each input has sent it; idle inputs aside).
+    A restarted job starts its watermarks again, as Flink's do: each attempt is judged on its own."""
+    cols = run.trace.columns
+    kind, node, a, b, c, d, time = (cols[k] for k in ("kind", "node", "a", "b", "c", "d", "time"))
+    processor = run.trace.nodes.index("processor")
+    rows = np.flatnonzero((kind == Kind.WATERMARK) | (kind == Kind.JOB_RESTART)
+                          | ((kind == Kind.RECV) & (node == processor) & (b == Msg.WATERMARK)))
+    inputs: dict[int, dict[int, tuple[int, bool]]] = {}  # subtask -> input node -> (largest received, idle)
+    last: dict[int, int] = {}
+    backwards, ahead = [], []
+    moves = 0
+    for i in rows.tolist():
+        if kind[i] == Kind.JOB_RESTART:  # a new attempt starts its watermarks again (they are not checkpointed)
+            inputs, last = {}, {}
+            continue
+        if kind[i] == Kind.RECV:
+            j, idle = divmod(int(d[i]), 2)
+            seen = inputs.setdefault(j, {})
+            before = seen.get(int(a[i]), (int(c[i]), False))[0]
+            seen[int(a[i])] = (max(before, int(c[i])), bool(idle))
+            continue
+        moves += 1
+        j, w = int(a[i]), int(b[i])
+        if j in last and w < last[j]:
+            backwards.append({"subtask": j, "from": last[j], "to": w, "time_us": int(time[i])})
+        last[j] = w
+        active = [v for v, idle in inputs.get(j, {}).values() if not idle]
+        if active and w > min(active):
+            ahead.append({"subtask": j, "watermark": w, "min_input": min(active), "time_us": int(time[i])})
+    evidence = {"moves": moves, "backwards": len(backwards), "ahead_of_inputs": len(ahead),
+                "first_backwards": backwards[:SHOW_IDS], "first_ahead": ahead[:SHOW_IDS]}
+    problems = []
+    if backwards:
+        f = backwards[0]
+        problems.append(f"{len(backwards)} moves went backwards (first: subtask {f['subtask']} from {f['from']} to "
+                        f"{f['to']} at t={f['time_us'] / 1e6:.6f}s)")
+    if ahead:
+        f = ahead[0]
+        problems.append(f"{len(ahead)} moves passed the slowest input (first: subtask {f['subtask']} at {f['watermark']}, "
+                        f"its inputs at {f['min_input']}, t={f['time_us'] / 1e6:.6f}s)")
+    if problems:
+        return Verdict("watermarks_sane", False, "; ".join(problems), evidence)
+    return Verdict("watermarks_sane", True, f"all {moves} watermark moves went forward and stayed at or below every "
+                   "active input", evidence)
+
+
+def late_accounted(run: Any) -> Verdict:
+    """Tumbling windows: records = those in fired windows' results + those in windows still open at
+    the end + the late side output + those counted and dropped. Fewer: records silently gone (state
+    lost, a late record neither kept nor counted); more: records counted twice (panes fired again
+    after a restore)."""
+    from weir.analysis.windowed import batch_windows, job_windows
+    spec = run.scenario.window
+    n = len(run.source["record_id"])
+    if spec.kind != "tumbling":
+        return Verdict("late_accounted", True, f"{spec.kind} windows: not judged (a record belongs to several "
+                       "windows, or sessions merge)", {"judged": False})
+    lateness = spec.allowed_lateness
+    final = run.window_watermark if run.window_watermark is not None else -(2**63)
+    fired = job_windows(run)
+    in_results = sum(count for _value, count in fired.values())
+    expected = batch_windows(run)
+    still_open = sum(count for w, (_value, count) in expected.items()
+                     if w not in fired and w[2] - 1 + lateness > final)
+    side, dropped = len(run.late["record_id"]), int(run.late_dropped)
+    accounted = in_results + still_open + side + dropped
+    evidence = {"judged": True, "records": n, "in_results": in_results, "in_open_windows": still_open,
+                "side_output": side, "dropped": dropped, "difference": n - accounted}
+    equation = (f"{n} records; {in_results} in results + {still_open} in open windows + {side} in the side output "
+                f"+ {dropped} counted as dropped = {accounted}")
+    if accounted < n:
+        return Verdict("late_accounted", False, f"{n - accounted} records silently gone: {equation}", evidence)
+    if accounted > n:
+        return Verdict("late_accounted", False, f"{accounted - n} records counted twice: {equation}", evidence)
+    return Verdict("late_accounted", True, equation, evidence)

@@ -1,0 +1,188 @@
+"""Checkers for windowed jobs: results against a batch oracle, and late records.
+
+`window_complete` recomputes every window as a batch job would, over every record in the source
+log (late or not; with ingestion time, at the time the source stamped on it), and compares it with what the job wrote, for each window the data has closed:
+those whose max_ts is at or below the closing watermark, the latest event time in the log minus
+the watermark bound minus 1, less one window (the size, or a session's gap) of slack, because the
+partitions' last records differ by a little and the last window may rightly still be open. A
+silent partition does not hold this watermark back: that is the point, a stall shows up as closed
+windows that never fired. A window the job never fired is "missing"; one whose result differs is
+"wrong" (late records dropped, state lost in a failover, ...). Windows still open are reported.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+
+from weir.sim.kernel.units import format_duration
+
+from weir.analysis.checkers import SHOW_IDS, Verdict
+
+__all__ = ["window_complete", "no_late_records", "batch_windows", "job_windows", "closing_watermark"]
+
+MIN_TIME = -(2**63)
+
+
+def event_times(run: Any):
+    """Each source record's event time: from the log, or with ingestion time the source's stamp
+    (the latest, if it read the record more than once; -1 for a record it never read)."""
+    stamped = getattr(run, "ingested_at", None)
+    if stamped is None:
+        return run.source["event_time"]
+    return stamped[run.source["record_id"]]
+
+
+def closing_watermark(run: Any) -> int:
+    """The watermark the data closes windows up to (see the module docstring)."""
+    times = event_times(run)
+    if not len(times):
+        return MIN_TIME
+    windows = run.scenario.window
+    slack = windows.gap if windows.kind == "session" else windows.size
+    return int(times.max()) - run.scenario.watermarks.bound - 1 - slack
+
+
+def batch_windows(run: Any) -> dict[tuple[int, int, int], tuple[Any, int]]:
+    """(key, start, end) -> (value, count) computed over all records, as a batch job would."""
+    spec = run.scenario.window.spec()
+    agg = spec.aggregate
+    src = run.source
+    out: dict[tuple[int, int, int], tuple[Any, int]] = {}
+    times = event_times(run)
+    read = times >= 0 if getattr(run, "ingested_at", None) is not None else slice(None)  # never read: no ingestion time
+    keys, times, values = src["key"][read].tolist(), times[read].tolist(), src["value"][read].tolist()
+    if hasattr(spec.windows, "gap"):  # sessions: per key, sorted by time, merge windows that touch
+        gap = spec.windows.gap
+        by_key: dict[int, list[tuple[int, int]]] = {}
+        for k, t, v in zip(keys, times, values):
+            by_key.setdefault(k, []).append((t, v))
+        for k, events in by_key.items():
+            events.sort()
+            start, end, acc, n = None, None, agg.empty, 0
+            for t, v in events:
+                if start is not None and t <= end:
+                    end, acc, n = max(end, t + gap), agg.add(acc, v), n + 1
+                    continue
+                if start is not None:
+                    out[(k, start, end)] = (acc, n)
+                start, end, acc, n = t, t + gap, agg.add(agg.empty, v), 1
+            out[(k, start, end)] = (acc, n)
+        return out
+    if type(spec.windows).__name__ == "Tumbling" and agg.name in _NUMPY_REDUCE:
+        return _tumbling_batch(spec.windows, agg.name, np.asarray(keys, dtype=np.int64),
+                               np.asarray(times, dtype=np.int64), np.asarray(values, dtype=np.int64))
+    for k, t, v in zip(keys, times, values):
+        for w in spec.windows.assign(t):
+            acc, n = out.get((k, w.start, w.end), (agg.empty, 0))
+            out[(k, w.start, w.end)] = (agg.add(acc, v), n + 1)
+    return out
+
+
+_NUMPY_REDUCE = {"sum": np.add, "count": None, "min": np.minimum, "max": np.maximum}
+
+
+def _tumbling_batch(windows, name: str, keys: np.ndarray, times: np.ndarray,
+                    values: np.ndarray) -> dict[tuple[int, int, int], tuple[Any, int]]:
+    """batch_windows for tumbling windows and a built-in aggregate, vectorised: group the records by
+    (key, window start) with one sort, and reduce each group with the aggregate's ufunc."""
+    starts = times - (times - windows.offset) % windows.size
+    order = np.lexsort((starts, keys))
+    keys, starts, values = keys[order], starts[order], values[order]
+    if not len(keys):
+        return {}
+    new = np.ones(len(keys), dtype=bool)
+    new[1:] = (keys[1:] != keys[:-1]) | (starts[1:] != starts[:-1])
+    bounds = np.flatnonzero(new)
+    counts = np.diff(np.append(bounds, len(keys)))
+    ufunc = _NUMPY_REDUCE[name]
+    results = counts if ufunc is None else ufunc.reduceat(values, bounds)
+    return {(k, st, st + windows.size): (r, c) for k, st, r, c in
+            zip(keys[bounds].tolist(), starts[bounds].tolist(), results.tolist(), counts.tolist())}
+
+
+def job_windows(run: Any) -> dict[tuple[int, int, int], tuple[Any, int]]:
+    """(key, start, end) -> (value, count) as the job's panes add up to.
+
+    DISCARDING: the panes of a window combine. ACCUMULATING: the pane written last is the window's
+    result (an update-mode sink: it is what a reader of the table sees). With key salting, each
+    subtask's result is partial, and the subtasks' results combine (the second phase).
+    """
+    spec = run.scenario.window.spec()
+    agg = spec.aggregate
+    panes = run.windows
+    accumulating = spec.accumulation == "accumulating"
+    subtasks = panes["subtask"].tolist() if "subtask" in panes else [0] * len(panes["key"])
+    rows = zip(panes["key"].tolist(), panes["window_start"].tolist(), panes["window_end"].tolist(),
+               panes["value"].tolist(), panes["count"].tolist(), panes["written_at"].tolist(), subtasks)
+    partial: dict[tuple[int, int, int, int], tuple[Any, int]] = {}
+    latest: dict[tuple[int, int, int, int], int] = {}
+    for k, start, end, value, count, written, subtask in rows:
+        if spec.aggregate.name in ("min", "max") and count == 0:
+            continue
+        w = (k, start, end, subtask)
+        if accumulating:  # each pane holds everything so far: the subtask's result is the last one written
+            if written >= latest.get(w, written):
+                partial[w], latest[w] = (value, count), written
+        elif w not in partial:
+            partial[w] = (value, count)
+        else:
+            acc, n = partial[w]
+            partial[w] = (agg.merge(acc, value), n + count)
+    out: dict[tuple[int, int, int], tuple[Any, int]] = {}
+    for (k, start, end, _subtask), (value, count) in partial.items():
+        w = (k, start, end)
+        if w in out:
+            acc, n = out[w]
+            out[w] = (agg.merge(acc, value), n + count)
+        else:
+            out[w] = (value, count)
+    return out
+
+
+def window_complete(run: Any) -> Verdict:
+    """Every window the data has closed was fired, with the result a batch job computes."""
+    closing = closing_watermark(run)
+    expected = batch_windows(run)
+    actual = job_windows(run)
+    closed = sorted(w for w in expected if w[2] - 1 <= closing)
+    missing = [w for w in closed if w not in actual]
+    wrong = [w for w in closed if w in actual and actual[w][0] != expected[w][0]]
+    still_open = len(expected) - len(closed)
+    stalled = run.window_watermark is None or run.window_watermark == MIN_TIME
+    evidence = {"closed_windows": len(closed), "missing": len(missing), "wrong": len(wrong),
+                "open_windows": still_open, "closing_watermark": closing,
+                "operator_watermark": run.window_watermark,
+                "first_missing": [list(w) for w in missing[:SHOW_IDS]],
+                "first_wrong": [[*w, expected[w][0], actual[w][0]] for w in wrong[:SHOW_IDS]]}
+    if not missing and not wrong:
+        return Verdict("window_complete", True, f"all {len(closed)} closed windows match the batch result "
+                       f"({still_open} still open at the end)", evidence)
+    parts = []
+    if missing:
+        if stalled:
+            why = "; the watermark never advanced (stalled at -inf)"
+        elif run.window_watermark < closing:
+            why = (f"; the watermark stalled at {format_duration(run.window_watermark)} of event time, "
+                   f"short of {format_duration(closing)}")
+        else:
+            why = ""
+        parts.append(f"{len(missing)} of {len(closed)} closed windows never fired{why}")
+    if wrong:
+        k, s, e = wrong[0]
+        parts.append(f"{len(wrong)} windows differ from the batch result (first: key {k} [{s}, {e}) "
+                     f"expected {expected[wrong[0]][0]}, got {actual[wrong[0]][0]})")
+    return Verdict("window_complete", False, "; ".join(parts), evidence)
+
+
+def no_late_records(run: Any) -> Verdict:
+    """No record arrived too late for its windows (none in the side output, none dropped)."""
+    side = run.late["record_id"]
+    dropped = int(run.late_dropped)
+    evidence = {"side_output": len(side), "dropped": dropped, "first_side_output_ids": [int(i) for i in side[:SHOW_IDS]]}
+    if len(side) or dropped:
+        return Verdict("no_late_records", False, f"{len(side) + dropped} records were too late for their windows: "
+                       f"{len(side)} in the side output, {dropped} counted and dropped", evidence)
+    return Verdict("no_late_records", True, "no record was too late for its windows", evidence)

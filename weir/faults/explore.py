@@ -1,0 +1,223 @@
+"""Exploration: search fault schedules and seeds for a violated claim, then shrink it.
+
+`explore(scenario, budget_s, seed)` runs the scenario again and again with random fault
+schedules from a nemesis (`random_schedule`: crashes by default; partitions, clock steps and sink
+faults at the rates asked for, optionally in swarm mode), its own schedule first, each run with its own seed,
+until a run breaks one of the scenario's claims (an invariant in `expect.hold`, or `drained`) or
+the time budget is spent. A counterexample is then shrunk, keeping the seed, one step at a time
+and keeping each step only if the claim still breaks:
+
+1. fewer faults: drop each fault in turn;
+2. earlier faults: move each fault's `at` as early as it can go (a binary search);
+3. shorter faults: cut each fault's `down_for` as short as it can go (a binary search);
+4. fewer records: halve `workload.records` while the claim still breaks.
+
+The result is a small `Counterexample`: the scenario, the seed, the fault schedule, the broken
+invariant and its evidence. Every run is the pure function `execute(scenario, seed, faults)`, so a
+counterexample replays exactly; the wall-clock budget only decides how far the search gets.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from weir.analysis.checkers import Verdict, check
+from weir.sim.kernel.rng import RngStreams
+from weir.sim.scenario.run import execute
+from weir.sim.scenario.model import LINK_KINDS, Fault, Scenario
+
+__all__ = ["Counterexample", "ExploreReport", "explore", "random_schedule", "swarm", "broken_claim", "shrink",
+           "NEMESIS_KINDS"]
+
+MIN_RECORDS = 100  # shrinking the workload stops here
+
+
+@dataclass(frozen=True)
+class Counterexample:
+    """A run that breaks a claim: replay it with `execute(scenario, seed, faults)`."""
+
+    scenario: Scenario  # with the shrunk workload, if it was shrunk
+    seed: int
+    faults: tuple[Fault, ...]
+    verdict: Verdict  # the broken claim, from the shrunk run
+    found_faults: tuple[Fault, ...]  # the schedule as the search found it, before shrinking
+
+
+@dataclass
+class ExploreReport:
+    """What a search did: runs, time, and the counterexample (None if nothing broke)."""
+
+    runs: int = 0
+    shrink_runs: int = 0
+    seconds: float = 0.0
+    counterexample: Counterexample | None = None
+    claims: tuple[str, ...] = field(default=())
+
+    @property
+    def runs_per_second(self) -> float:
+        return (self.runs + self.shrink_runs) / self.seconds if self.seconds else 0.0
+
+
+def claims(scenario: Scenario) -> tuple[str, ...]:
+    """What a run must show: the invariants the scenario says hold, and that it drains."""
+    return tuple(dict.fromkeys((*scenario.expect.hold, "drained")))
+
+
+def broken_claim(scenario: Scenario, seed: int, faults: tuple[Fault, ...]) -> Verdict | None:
+    """Run once; the first claim the run breaks, or None."""
+    run = execute(scenario, seed, faults)
+    for v in check(run, claims(scenario)):
+        if not v.held:
+            return v
+    return None
+
+
+#: The fault families the nemesis draws from, and how it draws each (beyond node, at, down_for).
+NEMESIS_KINDS = ("crash", "partition", "delay", "loss", "duplicate", "reorder", "clock_step", "pause", "slow",
+                 "sink_fail", "sink_ack_lost", "sink_slow", "store_fail", "store_slow", "store_torn")
+
+
+def _one_fault(rng: np.random.Generator, kind: str, nodes: tuple[str, ...], horizon: int) -> Fault:
+    at = int(rng.integers(0, max(horizon, 1)))
+    down_for = int(rng.integers(1_000, max(1_000, horizon // 4) + 1))
+    node = str(nodes[int(rng.integers(len(nodes)))])
+    if kind.startswith(("sink_", "store_")):
+        return Fault(kind=kind, node="sink" if kind.startswith("sink_") else "coordinator", at=at, down_for=down_for,
+                     slow_by=int(rng.integers(1_000, 20_001)))
+    if kind in LINK_KINDS:
+        others = [n for n in nodes if n != node]
+        peers = tuple(sorted(str(p) for p in rng.choice(others, size=int(rng.integers(1, len(others) + 1)),
+                                                       replace=False))) if others else ()
+        direction = ("both", "outbound", "inbound")[int(rng.integers(3))]
+        return Fault(kind=kind, node=node, at=at, down_for=down_for, peers=peers, direction=direction,
+                     slow_by=int(rng.integers(1_000, 50_001)), rate=float(rng.uniform(0.01, 0.5)))
+    if kind == "clock_step":
+        return Fault(kind=kind, node=node, at=at, by=int(rng.integers(-2_000_000, 2_000_001)))
+    if kind == "slow":
+        return Fault(kind=kind, node=node, at=at, down_for=down_for, factor=float(rng.integers(2, 11)))
+    if kind == "pause":
+        return Fault(kind=kind, node=node, at=at, down_for=down_for)
+    return Fault(kind="crash", node=node, at=at, down_for=down_for)
+
+
+def random_schedule(rng: np.random.Generator, nodes: tuple[str, ...], horizon: int, max_faults: int = 3,
+                    rates: dict[str, float] | None = None) -> tuple[Fault, ...]:
+    """A nemesis: 1 to max_faults faults at random times before `horizon`, of the kinds in `rates`
+    (drawn in proportion to their rates; default: crash-restarts only), in time order. Outages
+    last 1ms to a quarter of the horizon; clock steps move a clock by up to 2s either way."""
+    rates = rates or {"crash": 1.0}
+    kinds = sorted(rates)
+    weights = np.array([rates[k] for k in kinds], dtype=float)
+    k = int(rng.integers(1, max_faults + 1))
+    picks = rng.choice(len(kinds), size=k, p=weights / weights.sum())
+    faults = [_one_fault(rng, kinds[int(i)], nodes, horizon) for i in picks]
+    return tuple(sorted(faults, key=lambda f: (f.at, f.node, f.kind)))
+
+
+def swarm(rng: np.random.Generator, rates: dict[str, float]) -> dict[str, float]:
+    """Swarm testing (as TigerBeetle's simulator does it): switch each fault family on or off at
+    random for one run, at least one on, so that rare families are not always drowned out."""
+    kinds = sorted(rates)
+    on = rng.random(len(kinds)) < 0.5
+    if not on.any():
+        on[int(rng.integers(len(kinds)))] = True
+    return {k: rates[k] for k, keep in zip(kinds, on) if keep}
+
+
+def shrink(scenario: Scenario, seed: int, faults: tuple[Fault, ...], invariant: str,
+           budget_runs: int = 400) -> tuple[Scenario, tuple[Fault, ...], int]:
+    """Shrink a counterexample that breaks `invariant`; (scenario, faults, runs spent)."""
+    runs = 0
+
+    def breaks(sc: Scenario, fs: tuple[Fault, ...]) -> bool:
+        nonlocal runs
+        if runs >= budget_runs:
+            return False
+        runs += 1
+        run = execute(sc, seed, fs)
+        return not check(run, (invariant,))[0].held
+
+    # 1. fewer faults
+    i = 0
+    while i < len(faults):
+        fewer = faults[:i] + faults[i + 1:]
+        if fewer != faults and breaks(scenario, fewer):
+            faults = fewer
+        else:
+            i += 1
+    # 2. earlier, 3. shorter: a binary search per fault and field
+    for name, low in (("at", 0), ("down_for", 1)):
+        for i in range(len(faults)):
+            good, bad = getattr(faults[i], name), low - 1  # `good` breaks the claim; `bad` is not known to
+            if good == low:
+                continue
+            candidate = replace(faults[i], **{name: low})
+            if breaks(scenario, faults[:i] + (candidate,) + faults[i + 1:]):
+                faults = faults[:i] + (candidate,) + faults[i + 1:]
+                continue
+            bad = low
+            while good - bad > max(1, good // 100):  # to within 1%
+                mid = (good + bad) // 2
+                candidate = replace(faults[i], **{name: mid})
+                if breaks(scenario, faults[:i] + (candidate,) + faults[i + 1:]):
+                    good = mid
+                else:
+                    bad = mid
+            faults = faults[:i] + (replace(faults[i], **{name: good}),) + faults[i + 1:]
+    # 4. fewer records
+    while scenario.workload.records // 2 >= MIN_RECORDS:
+        smaller = replace(scenario, workload=replace(scenario.workload, records=scenario.workload.records // 2))
+        if breaks(smaller, faults):
+            scenario = smaller
+        else:
+            break
+    return scenario, tuple(sorted(faults, key=lambda f: (f.at, f.node))), runs
+
+
+def explore(scenario: Scenario, budget_s: float = 60.0, seed: int = 0, max_faults: int = 3,
+            progress: Callable[[ExploreReport], None] | None = None, clock: Callable[[], float] = time.monotonic,
+            shrink_runs: int = 400, rates: dict[str, float] | None = None, swarm_mode: bool = False) -> ExploreReport:
+    """Search for a run that breaks a claim of `scenario` within `budget_s` seconds; shrink it.
+
+    `rates` are the fault families the nemesis draws from, with their relative rates (default:
+    crashes only); `swarm_mode` switches families on and off at random for each run."""
+    rates = dict(rates or {"crash": 1.0})
+    unknown = sorted(set(rates) - set(NEMESIS_KINDS))
+    if unknown or not rates or any(not r > 0 for r in rates.values()):
+        raise ValueError(f"fault rates: got {rates}; accepts positive rates for " + ", ".join(NEMESIS_KINDS))
+    report = ExploreReport(claims=claims(scenario))
+    start = clock()
+    rng = RngStreams(seed).stream("explore")
+    horizon = execute(scenario, scenario.seed, ()).end_time  # how long the run takes without faults
+    report.runs += 1
+    nodes = scenario.node_names
+    candidates = [(scenario.seed, scenario.faults)]
+    found = None
+    last_tick = start
+    while clock() - start < budget_s:
+        if candidates:
+            run_seed, faults = candidates.pop()
+        else:
+            kinds = swarm(rng, rates) if swarm_mode else rates
+            run_seed, faults = int(rng.integers(0, 2**31)), random_schedule(rng, nodes, horizon, max_faults, kinds)
+        broken = broken_claim(scenario, run_seed, faults)
+        report.runs += 1
+        if progress is not None and clock() - last_tick >= 1.0:
+            last_tick = clock()
+            report.seconds = last_tick - start
+            progress(report)
+        if broken is not None:
+            found = (run_seed, faults, broken)
+            break
+    if found is not None:
+        run_seed, faults, broken = found
+        small, shrunk, spent = shrink(scenario, run_seed, faults, broken.invariant, shrink_runs)
+        report.shrink_runs = spent
+        verdict = check(execute(small, run_seed, shrunk), (broken.invariant,))[0]
+        report.counterexample = Counterexample(small, run_seed, shrunk, verdict, faults)
+    report.seconds = clock() - start
+    return report

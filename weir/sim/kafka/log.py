@@ -1,0 +1,242 @@
+"""A Kafka-like partitioned log on a broker node, with committed consumer offsets.
+
+Everything here is durable: the log is replicated and fsync'd, and the consumer group's committed
+offsets are stored on the broker, so a broker crash makes it unavailable but loses nothing.
+"""
+
+from __future__ import annotations
+
+import zlib
+
+import numpy as np
+
+from weir.sim.kernel.batch import Column, RecordBatch
+from weir.sim.kernel.world import Node, World
+from weir.sim.kafka.partitioner import partition_for
+from weir.sim.kernel.trace import Kind
+
+__all__ = ["PartitionedLog", "Broker", "COMMITTED", "OPEN", "ABORTED"]
+
+
+COMMITTED, OPEN, ABORTED = 0, 1, 2  # a record's transaction state (plain records are committed at once)
+_COLUMNS = ("record_id", "key", "event_time", "value", "state")
+
+
+class PartitionedLog:
+    """N partitions, each an append-only sequence of records with dense offsets from 0."""
+
+    def __init__(self, partitions: int, capacity: int | list[int] = 1024):
+        self.partitions = partitions
+        caps = capacity if isinstance(capacity, list) else [capacity] * partitions
+        self._cols = [{name: Column(caps[p]) for name in _COLUMNS} for p in range(partitions)]
+
+    def end_offset(self, p: int) -> int:
+        """The offset the next record appended to partition `p` will get (its length)."""
+        return len(self._cols[p]["record_id"])
+
+    def end_offsets(self) -> list[int]:
+        return [self.end_offset(p) for p in range(self.partitions)]
+
+    def append(self, p: int, record_id: np.ndarray, key: np.ndarray, event_time: np.ndarray, value: np.ndarray,
+               state: int = COMMITTED) -> int:
+        """Append records to partition `p`; return the offset of the first."""
+        first = self.end_offset(p)
+        cols = self._cols[p]
+        cols["record_id"].extend(record_id)
+        cols["key"].extend(key)
+        cols["event_time"].extend(event_time)
+        cols["value"].extend(value)
+        cols["state"].extend(np.full(len(record_id), state, dtype=np.int64))
+        return first
+
+    def mark(self, p: int, start: int, stop: int, state: int) -> None:
+        """Set the transaction state of partition p's records [start, stop)."""
+        self._cols[p]["state"].fill(start, stop, state)
+
+    def read(self, p: int, offset: int, stop: int, skip_aborted: bool = False) -> RecordBatch:
+        """The records of partition `p` in [offset, stop); without the aborted ones if asked."""
+        cols = self._cols[p]
+        columns = [cols[name].view(offset, stop) for name in ("record_id", "key", "event_time", "value")]
+        if skip_aborted:
+            kept = cols["state"].view(offset, stop) != ABORTED
+            if not kept.all():
+                offsets = np.flatnonzero(kept) + offset
+                return RecordBatch(p, offset, *(c[kept] for c in columns), offsets=offsets,
+                                   next_offset=min(stop, self.end_offset(p)))
+        return RecordBatch(p, offset, *columns)
+
+    def contents(self) -> dict[str, np.ndarray]:
+        """Every record as columns (partition, offset, record_id, key, event_time, value, state), by partition then offset."""
+        sizes = self.end_offsets()
+        out = {"partition": np.repeat(np.arange(self.partitions, dtype=np.int64), sizes),
+               "offset": np.concatenate([np.arange(n, dtype=np.int64) for n in sizes])}
+        for name in _COLUMNS:
+            out[name] = np.concatenate([self._cols[p][name].view() for p in range(self.partitions)])
+        return out
+
+
+class Broker:
+    """The log's node: appends from the producer, fetches and offset commits from the consumer.
+
+    Durable: the log, the committed offsets, each producer's next expected record id (so a retried
+    append is not written twice: Kafka's idempotent producer, by producer id and sequence; with
+    `idempotent` off a retry is appended again, a duplicate in the log) and the group
+    generation (a commit from an older generation of the consumer group is rejected, as Kafka
+    rejects commits with an illegal generation after a rebalance).
+    """
+
+    def __init__(self, world: World, node: Node, partitions: int, capacity: int | list[int], idempotent: bool = True):
+        self.world = world
+        self.node = node
+        self.idempotent = idempotent
+        self.log = PartitionedLog(partitions, capacity)
+        self.committed = [0] * partitions
+        self.generation = 0
+        self._producer_next_id: dict[int, int] = {}  # per producer id: the next record id it may send
+        self._on_commit: list = []
+        # The transaction coordinator's view of the one transactional producer:
+        self.producer_epoch = 0
+        self.producer_position = 0  # the upstream position, committed with each transaction (sendOffsetsToTransaction)
+        self.open_txn: int | None = None
+        self._open_ranges: dict[int, list[int]] = {}  # partition -> [first, end) of the open transaction's records
+        self.fenced = 0  # requests refused from an older epoch (zombies)
+        self._init_request = 0  # the last InitProducerId request answered
+
+    def on_commit(self, listener) -> None:
+        self._on_commit.append(listener)
+
+    # ---- transactions ------------------------------------------------------------------------
+    def init_producer(self, request: int = 0) -> tuple[int, int]:
+        """A transactional producer (re)starts: bump the epoch, fencing the older one, and abort its
+        open transaction. Returns (epoch, the upstream position its last committed transaction stored).
+
+        The same `request` again (a copy the network duplicated, or the client's retry) gets the same
+        answer, as Kafka's coordinator answers a retried InitProducerId: a second bump would fence the
+        producer that asked."""
+        if request and request == self._init_request:
+            return self.producer_epoch, self.producer_position
+        self._init_request = request
+        if self.open_txn is not None:
+            self._end(self.open_txn, commit=False)
+        self.producer_epoch += 1
+        self._producer_next_id = {}  # sequences start again with the epoch
+        return self.producer_epoch, self.producer_position
+
+    def end_txn(self, epoch: int, txn: int, commit: bool, position: int | None = None) -> bool:
+        """Commit or abort the open transaction; False (fenced) from an older epoch.
+
+        A commit stores `position` (how far upstream the producer has read) with the transaction,
+        atomically, as Kafka's sendOffsetsToTransaction does: a producer that crashes before it
+        hears the answer learns from init_producer whether the commit happened.
+        """
+        if epoch != self.producer_epoch:
+            self.fenced += 1
+            self.world.trace.add(Kind.FENCED, self.node.index, epoch, self.producer_epoch, txn)
+            return False
+        if self.open_txn == txn:
+            self._end(txn, commit)
+            if commit and position is not None:
+                self.producer_position = position
+        return True  # ended before: a retried request
+
+    def _end(self, txn: int, commit: bool) -> None:
+        state = COMMITTED if commit else ABORTED
+        for p, (start, stop) in self._open_ranges.items():
+            self.log.mark(p, start, stop, state)
+        self.world.trace.add(Kind.TXN_END, self.node.index, txn, int(commit), self.producer_epoch)
+        self.open_txn, self._open_ranges = None, {}
+
+    def last_stable_offset(self, p: int) -> int:
+        """Where read_committed consumers stop: the first record of the open transaction, or the end."""
+        open_range = self._open_ranges.get(p)
+        return open_range[0] if open_range else self.log.end_offset(p)
+
+    # ---- records ---------------------------------------------------------------------------
+    def append(self, first_id: int, key: np.ndarray, event_time: np.ndarray, value: np.ndarray,
+               epoch: int | None = None, txn: int | None = None, producer: int = 0,
+               record_ids: np.ndarray | None = None) -> bool:
+        """Append a producer batch of records first_id.. (each to its key's partition, as Kafka's partitioner does).
+
+        `record_ids` gives the records' ids when they are not first_id, first_id + 1, ... (an outbox
+        relay publishes the rows it finds, which may skip ids); they must increase, from first_id.
+
+        A transactional batch carries the producer's epoch and transaction: from an older epoch it is
+        refused (a zombie is fenced), otherwise its records stay OPEN until the transaction ends.
+        """
+        n = len(key)
+        checksum = zlib.crc32(value.tobytes(), zlib.crc32(key.tobytes()))
+        if epoch is not None and epoch != self.producer_epoch:
+            self.fenced += 1
+            self.world.trace.add(Kind.FENCED, self.node.index, epoch, self.producer_epoch, first_id)
+            return False
+        if record_ids is not None and self.idempotent:
+            # An outbox relay may send again what it sent before a crash, with newer rows behind it:
+            # the records the broker has already are dropped, the rest appended.
+            fresh = record_ids >= self._producer_next_id.get(producer, 0)
+            if not fresh.all():
+                self.world.trace.add(Kind.PRODUCE, self.node.index, first_id, int((~fresh).sum()), 1, checksum)
+                if not fresh.any():
+                    return True
+                record_ids, key, event_time, value = record_ids[fresh], key[fresh], event_time[fresh], value[fresh]
+                first_id, n = int(record_ids[0]), int(fresh.sum())
+        elif self.idempotent and first_id < self._producer_next_id.get(producer, 0):  # a retry of a batch already written
+            self.world.trace.add(Kind.PRODUCE, self.node.index, first_id, n, 1, checksum)
+            return True
+        record_id = np.arange(first_id, first_id + n, dtype=np.int64) if record_ids is None else record_ids
+        part = partition_for(key, self.log.partitions)
+        order = np.argsort(part, kind="stable")  # by partition, keeping the batch's order within each
+        bounds = np.searchsorted(part[order], np.arange(self.log.partitions + 1))
+        for p in range(self.log.partitions):
+            lo, hi = bounds[p], bounds[p + 1]
+            if hi > lo:
+                idx = order[lo:hi]
+                state = COMMITTED if txn is None else OPEN
+                first = self.log.append(p, record_id[idx], key[idx], event_time[idx], value[idx], state)
+                if txn is not None:
+                    self.open_txn = txn
+                    span = self._open_ranges.setdefault(p, [first, first])
+                    span[1] = first + (hi - lo)
+        self._producer_next_id[producer] = max(self._producer_next_id.get(producer, 0), int(record_id[-1]) + 1 if n else first_id)
+        self.world.trace.add(Kind.PRODUCE, self.node.index, first_id, n, 0, checksum)
+        return True
+
+    def join(self, generation: int) -> list[int]:
+        """A consumer (re)joins the group as `generation`: older generations are fenced from now on."""
+        self.generation = max(self.generation, generation)
+        return list(self.committed)
+
+    def fetch(self, positions: list[int], start: int, max_records: int, read_committed: bool = False,
+              assigned: tuple[int, ...] | None = None) -> RecordBatch | None:
+        """The next batch from the first partition, round-robin from partition `start`, that has records to read.
+
+        `assigned` limits the fetch to those partitions (a consumer's assignment; default all).
+        read_uncommitted (Kafka's default) reads to the end of the log; read_committed reads only to
+        the last stable offset and skips aborted records (the batch may then hold fewer, or none,
+        while still moving the consumer on).
+        """
+        log = self.log
+        order = range(log.partitions) if assigned is None else assigned
+        first = order.index(start)
+        for i in range(len(order)):
+            p = order[(first + i) % len(order)]
+            limit = self.last_stable_offset(p) if read_committed else log.end_offset(p)
+            if positions[p] < limit:
+                return log.read(p, positions[p], min(positions[p] + max_records, limit), skip_aborted=read_committed)
+        return None
+
+    def commit(self, offsets: dict[int, int], generation: int) -> bool:
+        """Set committed offsets (the next offset to read), unless `generation` is stale."""
+        accepted = generation == self.generation
+        for p, offset in offsets.items():
+            if accepted:
+                self.committed[p] = offset
+            self.world.trace.add(Kind.COMMIT, self.node.index, p, offset, generation, int(accepted))
+        if accepted:
+            for listener in self._on_commit:
+                listener()
+        return accepted
+
+    def caught_up(self) -> bool:
+        """Whether every partition's committed offset is at its end."""
+        log = self.log
+        return all(self.committed[p] == log.end_offset(p) for p in range(log.partitions))

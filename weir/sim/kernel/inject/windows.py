@@ -1,0 +1,33 @@
+"""Faults that are windows of time, consulted by whatever they affect when it acts.
+
+The sink's writes fail, slow down or lose their acknowledgement (sink_*); the checkpoint store
+refuses, slows down or tears writes (store_*); a node works `factor` times slower (slow); a
+producer stamps its records late (late_burst).
+
+They are hooks, not processes: `install_window` puts the fault in `world.fault_windows`, and the
+code it affects asks `world.active_fault(kind, node)` when it acts (weir/sim/stream/job.py,
+weir/sim/stream/coordinator.py, weir/sim/kafka/producer.py). A write that starts inside a window:
+- `sink_fail`: fails, nothing applied (the sink retries it after a backoff, see weir/sim/patterns/dlq.py);
+- `sink_slow`: takes `slow_by` longer;
+- `sink_ack_lost`: is applied, but its acknowledgement is lost: the sink sees a timeout and
+  retries, writing the rows again (an append sink duplicates them; an upsert absorbs them). Inside
+  a transaction (the transactional sink) it cannot retry: the job fails over and aborts it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from weir.sim.kernel.world import World
+
+if TYPE_CHECKING:
+    from weir.sim.scenario.model import Fault
+
+__all__ = ["install_window"]
+
+
+def install_window(world: World, fault: Fault) -> None:
+    """Register the window; the run may not end before it is over."""
+    release = world.hold()
+    world.fault_windows.append(fault)
+    world.env.timeout(fault.at + fault.down_for).callbacks.append(lambda _ev: release())

@@ -1,0 +1,214 @@
+"""The trace: an append-only, columnar log of everything that happened in a run.
+
+Every event is seven integers: time (us), kind, node, and four fields a, b, c, d whose meaning
+depends on the kind (see `FIELDS`). During the run events are appended to one flat `array('q')`
+(one call per event, the cheapest append Python has); `freeze()` turns it into numpy columns, and
+the canonical SHA-256 is computed over those columns and the name tables, so two runs have the same
+hash exactly when they did the same things at the same times.
+
+Batches are traced, not records: a batch is identified by (partition, first offset, count), which
+names every record in it, so a million records at batch size 500 cost a few thousand events.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from array import array
+from dataclasses import dataclass
+from enum import IntEnum
+
+import numpy as np
+
+__all__ = ["Kind", "Msg", "FIELDS", "Trace", "FrozenTrace"]
+
+
+class Kind(IntEnum):
+    """What an event records."""
+
+    RUN_START = 1
+    PRODUCE = 2
+    POLL = 3
+    SEND = 4
+    PROCESS = 5
+    WRITE = 6
+    ACK = 7
+    COMMIT = 8
+    CKPT_TRIGGER = 9
+    CKPT_SNAPSHOT = 10
+    CKPT_COMPLETE = 11
+    RESTORE = 12
+    CRASH = 13
+    RESTART = 14
+    JOB_FAIL = 15
+    JOB_RESTART = 16
+    TIMEOUT = 17
+    RUN_END = 18
+    RECV = 19
+    DROP = 20
+    UP = 21
+    CKPT_ABORT = 22
+    TXN_COMMIT = 23
+    TXN_ABORT = 24
+    TXN_END = 25
+    FENCED = 26
+    EXCHANGE = 27
+    ALIGNED = 28
+    REBALANCE = 29
+    RETRY = 30
+    DEAD_LETTER = 31
+    REPLAY = 32
+    SAGA_STEP = 33
+    SAGA_END = 34
+    CKPT_TORN = 35
+    PAUSE = 36
+    DUPLICATE = 37
+    STATE_RESTORE = 38
+    WATERMARK = 39
+
+
+class Msg(IntEnum):
+    """What a message between nodes carries (the `message` field of SEND, RECV and DROP)."""
+
+    PRODUCE = 1  # producer -> broker: a batch of records (ref: first record id, count)
+    JOIN = 2  # source -> broker: join the consumer group (ref: generation)
+    FETCH = 3  # source -> broker: fetch the next batch (ref: next partition, batch size)
+    COMMIT = 4  # source -> broker: commit offsets (ref: generation, partitions)
+    BATCH = 5  # source -> processor -> sink: records (ref: partition, first offset)
+    BARRIER = 6  # source -> processor -> sink: checkpoint barrier (ref: checkpoint)
+    ACK = 7  # sink -> source: a batch is written (ref: partition, first offset)
+    TRIGGER = 8  # coordinator -> source: inject a barrier (ref: checkpoint)
+    SNAPSHOT = 9  # task -> coordinator: its share of a checkpoint (ref: checkpoint)
+    NOTIFY = 10  # coordinator -> source: checkpoint complete (ref: checkpoint)
+    REPLY = 11  # the answer to a request (ref: the request's message, its first ref)
+    WATERMARK = 12  # source -> processor: the merged watermark (ref: its value, 2 * subtask + idle)
+    PANES = 13  # processor -> sink: panes a watermark fired (ref: panes, late records)
+    INIT = 14  # producer -> broker: a transactional producer starts (a new epoch)
+    END_TXN = 15  # producer -> broker: commit or abort a transaction (ref: txn, commit)
+    HEARTBEAT = 16  # consumer -> broker: still alive, in a consumer group (ref: member, generation)
+    SAGA = 17  # orchestrator -> service: a saga step or compensation (ref: saga, service * action)
+
+
+#: What a, b, c and d mean for each kind (unused fields are 0).
+FIELDS: dict[Kind, tuple[str, str, str, str]] = {
+    Kind.RUN_START: ("seed", "records", "partitions", "mode"),
+    Kind.PRODUCE: ("first_record_id", "count", "duplicate", "checksum"),
+    Kind.POLL: ("partition", "first_offset", "count", "generation"),
+    Kind.SEND: ("to_node", "message", "ref1", "ref2"),
+    Kind.RECV: ("from_node", "message", "ref1", "ref2"),
+    Kind.DROP: ("from_node", "message", "ref1", "ref2"),
+    Kind.PROCESS: ("partition", "first_offset", "count", "generation"),
+    Kind.WRITE: ("partition", "first_offset", "count", "rows_rewritten"),
+    Kind.ACK: ("partition", "first_offset", "count", "generation"),
+    Kind.COMMIT: ("partition", "offset", "generation", "accepted"),
+    Kind.CKPT_TRIGGER: ("checkpoint", "generation", "", ""),
+    Kind.CKPT_SNAPSHOT: ("checkpoint", "partition_or_-1", "offset_or_state_keys", ""),
+    Kind.CKPT_COMPLETE: ("checkpoint", "duration_us", "state_entries", "bytes_written"),
+    Kind.CKPT_ABORT: ("checkpoint", "duration_us", "consecutive_failures", ""),
+    Kind.TXN_COMMIT: ("checkpoint", "txn", "newly_committed", ""),
+    Kind.TXN_ABORT: ("transactions", "generation", "", ""),
+    Kind.TXN_END: ("txn", "committed", "epoch", ""),
+    Kind.FENCED: ("epoch", "current_epoch", "ref", ""),
+    Kind.RESTORE: ("checkpoint_or_-1", "generation", "records_behind", ""),
+    Kind.CRASH: ("down_for_us", "", "", ""),  # -1 for a crash-stop: it never comes back
+    Kind.RESTART: ("boot_time_us", "", "", ""),
+    Kind.UP: ("", "", "", ""),
+    Kind.JOB_FAIL: ("generation", "in_flight_batches", "", ""),
+    Kind.JOB_RESTART: ("generation", "", "", ""),
+    Kind.TIMEOUT: ("to_node", "", "", ""),
+    Kind.RUN_END: ("status", "", "", ""),
+    # parallel jobs only: which processor subtask a batch's records went to, and a subtask's
+    # snapshot (how long since the checkpoint's first barrier reached it, in-flight records saved)
+    Kind.EXCHANGE: ("to_subtask", "partition", "first_offset", "count"),
+    Kind.ALIGNED: ("checkpoint", "subtask", "alignment_us", "in_flight_records"),
+    # consumer groups (pipeline.source_failover = "rebalance"): why (0 a member joined, 1 one expired)
+    Kind.REBALANCE: ("generation", "members", "member", "reason"),
+    # sink retries and the dead-letter queue (weir/sim/patterns/dlq.py); a delay of -1: no retry, the job fails
+    # over (a transactional write whose acknowledgement was lost)
+    Kind.RETRY: ("partition", "first_offset", "attempt", "delay_us"),
+    Kind.DEAD_LETTER: ("partition", "first_offset", "count", "retries"),
+    Kind.REPLAY: ("records", "depth_after", "", ""),
+    # sagas (weir/sim/patterns/saga.py): a service applied an action (1 step, -1 compensation); a saga ended
+    Kind.SAGA_STEP: ("saga", "service", "action", "applied"),
+    Kind.SAGA_END: ("saga", "committed", "", ""),
+    Kind.CKPT_TORN: ("checkpoint", "", "", ""),  # a restore found it torn (bad checksum) and skipped it
+    Kind.PAUSE: ("duration", "", "", ""),  # a stop-the-world pause of the node begins
+    Kind.DUPLICATE: ("to", "message", "ref1", "ref2"),  # the network sends a second copy of a request
+    # a (re)deployed job's operator state: the checkpoint it came from (0: none yet), and its size
+    Kind.STATE_RESTORE: ("checkpoint", "generation", "state_entries", ""),
+    # a processor subtask's watermark moved (windowed jobs): its value, and over how many active inputs
+    Kind.WATERMARK: ("subtask", "watermark", "active_inputs", ""),
+}
+
+_WIDTH = 7
+_COLUMNS = ("time", "kind", "node", "a", "b", "c", "d")
+_DTYPES = {"time": "<i8", "kind": "<u1", "node": "<u2", "a": "<i8", "b": "<i8", "c": "<i8", "d": "<i8"}
+
+
+class Trace:
+    """The trace while a run is going on: append only."""
+
+    __slots__ = ("nodes", "_rows", "_clock")
+
+    def __init__(self, nodes: tuple[str, ...], clock):
+        self.nodes = nodes
+        self._rows = array("q")
+        self._clock = clock  # a zero-argument callable returning the current time in us
+
+    def add(self, kind: Kind, node: int, a: int = 0, b: int = 0, c: int = 0, d: int = 0) -> None:
+        self._rows.extend((self._clock(), kind, node, a, b, c, d))
+
+    def __len__(self) -> int:
+        return len(self._rows) // _WIDTH
+
+    def freeze(self) -> "FrozenTrace":
+        flat = np.frombuffer(self._rows, dtype=np.int64).reshape(-1, _WIDTH)
+        cols = {name: np.ascontiguousarray(flat[:, i]).astype(_DTYPES[name]) for i, name in enumerate(_COLUMNS)}
+        return FrozenTrace(nodes=self.nodes, columns=cols)
+
+
+@dataclass(frozen=True, eq=False)
+class FrozenTrace:
+    """A finished trace: numpy columns plus the node-name table."""
+
+    nodes: tuple[str, ...]
+    columns: dict[str, np.ndarray]
+
+    def __len__(self) -> int:
+        return len(self.columns["time"])
+
+    @property
+    def nbytes(self) -> int:
+        return sum(col.nbytes for col in self.columns.values())
+
+    def sha256(self) -> str:
+        """The canonical hash: column names, dtypes and little-endian bytes, and the name tables."""
+        h = hashlib.sha256()
+        h.update(b"weir-trace-v1\n")
+        h.update(("nodes=" + ",".join(self.nodes) + "\n").encode())
+        # The names of the kinds that occur (codes are never reused): adding a kind leaves hashes alone.
+        present = set(np.unique(self.columns["kind"]).tolist())
+        h.update(("kinds=" + ",".join(f"{k.value}:{k.name}" for k in Kind if k.value in present) + "\n").encode())
+        for name in _COLUMNS:
+            col = self.columns[name]
+            h.update(f"{name}:{col.dtype.str}:{len(col)}\n".encode())
+            h.update(col.tobytes())
+        return h.hexdigest()
+
+    def rows(self, start: int = 0, stop: int | None = None) -> list[dict]:
+        """Events as readable dicts (for printing and tests, not for analysis of big runs)."""
+        stop = len(self) if stop is None else stop
+        out = []
+        for i in range(start, stop):
+            kind = Kind(int(self.columns["kind"][i]))
+            row = {"time": int(self.columns["time"][i]), "kind": kind.name, "node": self.nodes[int(self.columns["node"][i])]}
+            for field, col in zip(FIELDS[kind], "abcd"):
+                if field:
+                    value = int(self.columns[col][i])
+                    if field == "message":
+                        row[field] = Msg(value).name
+                    elif field in ("to_node", "from_node"):
+                        row[field] = self.nodes[value]
+                    else:
+                        row[field] = value
+            out.append(row)
+        return out

@@ -1,0 +1,357 @@
+"""Sink tables: where the pipeline's output lands. Both kinds are durable.
+
+- `AppendSink` writes every row it is given, like a file or an append-only table: a replayed batch
+  becomes duplicate rows.
+- `UpsertSink` runs real SQL on SQLite: `INSERT ... ON CONFLICT (dedup key) DO UPDATE`, the
+  statement a user would write for an idempotent sink, so a replayed batch overwrites its own rows.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+import numpy as np
+
+from weir.sim.kernel.batch import Column, RecordBatch
+from weir.sim.scenario.components import Sink
+
+__all__ = ["AppendSink", "UpsertSink", "TransactionalSink", "WindowResults", "make_sink", "SINK_COLUMNS",
+           "DEDUP_COLUMNS"]
+
+SINK_COLUMNS = ("record_id", "key", "partition", "offset", "value", "written_at")
+
+
+class AppendSink(Sink):
+    """An append-only table held as numpy columns."""
+
+    kind = "append"
+
+    def __init__(self, capacity: int = 1024):
+        self._cols = {name: Column(capacity) for name in SINK_COLUMNS}
+
+    def write(self, batch: RecordBatch, value: np.ndarray, written_at: int) -> int:
+        """Append the batch's rows; return how many rows already existed (always 0: append never checks)."""
+        n = len(batch)
+        cols = self._cols
+        cols["record_id"].extend(batch.record_id)
+        cols["key"].extend(batch.key)
+        cols["partition"].extend(batch.partition)
+        cols["offset"].extend(batch.offset)
+        cols["value"].extend(value)
+        cols["written_at"].extend(np.full(n, written_at, dtype=np.int64))
+        return 0
+
+    def contents(self) -> dict[str, np.ndarray]:
+        """The table's rows, in the order they were written (read-only views, no copy)."""
+        return {name: col.view() for name, col in self._cols.items()}
+
+    def close(self) -> None:
+        pass
+
+
+#: Columns an upsert sink's dedup key may use (event_date is the record's event time in whole days).
+DEDUP_COLUMNS = ("record_id", "key", "partition", "offset", "event_time", "event_date", "written_at")
+_DAY_US = 86_400_000_000
+_UPSERT_COLUMNS = ("record_id", "key", "partition", '"offset"', "event_time", "event_date", "value", "written_at")
+
+
+def _quoted(column: str) -> str:
+    return '"offset"' if column == "offset" else column
+
+
+class UpsertSink(Sink):
+    """An idempotent table on SQLite: `INSERT ... ON CONFLICT (dedup key) DO UPDATE`.
+
+    The dedup key is one or more columns (`pipeline.dedup_key`, by default the record id; e.g.
+    `["record_id", "event_date"]` for the seed's `transaction_id, event_date`); it is the table's
+    UNIQUE constraint and the statement's conflict target, so the statement a user would write is
+    the one that runs. A replayed record overwrites its own row; a key that does not identify a
+    record overwrites other records' rows.
+    """
+
+    kind = "upsert"
+
+    def __init__(self, capacity: int = 1024, dedup_key: tuple[str, ...] = ("record_id",)):
+        self.dedup_key = tuple(dedup_key)
+        key = ", ".join(_quoted(c) for c in self.dedup_key)
+        self._db = sqlite3.connect(":memory:", isolation_level=None)
+        # keyed by record id alone, the key is the rowid (INTEGER PRIMARY KEY): no second index to keep
+        by_record = self.dedup_key == ("record_id",)
+        self._db.execute(
+            f"CREATE TABLE sink (record_id INTEGER {'PRIMARY KEY' if by_record else 'NOT NULL'}, key INTEGER NOT NULL, "
+            'partition INTEGER NOT NULL, "offset" INTEGER NOT NULL, event_time INTEGER NOT NULL, '
+            "event_date INTEGER NOT NULL, value INTEGER NOT NULL, written_at INTEGER NOT NULL"
+            + ("" if by_record else f", UNIQUE ({key})") + ")")
+        others = [c for c in _UPSERT_COLUMNS if c not in {_quoted(k) for k in self.dedup_key}]
+        self._upsert = (f"INSERT INTO sink ({', '.join(_UPSERT_COLUMNS)}) VALUES ({', '.join('?' * len(_UPSERT_COLUMNS))}) "
+                        f"ON CONFLICT ({key}) DO UPDATE SET " + ", ".join(f"{c} = excluded.{c}" for c in others))
+        self._by_record = self.dedup_key == ("record_id",)
+        # Which record ids have a row: bookkeeping for the trace's rewrite count only (the table is
+        # the truth); SQLite's count(*) is a full scan, too slow to ask on every batch.
+        self._has_row = np.zeros(max(capacity, 16), dtype=bool)
+        self._rows = 0
+
+    def write(self, batch: RecordBatch, value: np.ndarray, written_at: int) -> int:
+        """Upsert the batch's rows in one transaction; return how many rows already existed."""
+        n = len(batch)
+        ids = batch.record_id.tolist()
+        times = batch.event_time.tolist()
+        rows = zip(ids, batch.key.tolist(), [batch.partition_id] * n, batch.offset.tolist(), times,
+                   [t // _DAY_US for t in times], value.tolist(), [written_at] * n)
+        db = self._db
+        db.execute("BEGIN")
+        db.executemany(self._upsert, rows)
+        db.execute("COMMIT")
+        if not self._by_record:  # another key: count the table (a scan) to know what was new
+            rows_now = db.execute("SELECT count(*) FROM sink").fetchone()[0]
+            rewritten, self._rows = n - (rows_now - self._rows), rows_now
+            return rewritten
+        top = int(batch.record_id.max()) + 1 if n else 0
+        if top > len(self._has_row):
+            self._has_row = np.concatenate([self._has_row, np.zeros(max(top, 2 * len(self._has_row)) - len(self._has_row), bool)])
+        rewritten = int(self._has_row[batch.record_id].sum())
+        self._has_row[batch.record_id] = True
+        return rewritten
+
+    def contents(self) -> dict[str, np.ndarray]:
+        """The table's rows, by record id."""
+        rows = self._db.execute('SELECT record_id, key, partition, "offset", value, written_at FROM sink '
+                                "ORDER BY record_id, written_at").fetchall()
+        data = np.array(rows, dtype=np.int64).reshape(-1, len(SINK_COLUMNS))
+        return {name: np.ascontiguousarray(data[:, i]) for i, name in enumerate(SINK_COLUMNS)}
+
+    def close(self) -> None:
+        self._db.close()
+
+
+def make_sink(kind: str, capacity: int = 1024, dedup_key: tuple[str, ...] = ("record_id",)) -> Sink:
+    if kind == "upsert":
+        return UpsertSink(capacity, dedup_key)
+    return {"append": AppendSink, "transactional": TransactionalSink}[kind](capacity)
+
+
+_RESULTS_DDL = (
+    """CREATE TABLE window_results (
+        key INTEGER NOT NULL, window_start INTEGER NOT NULL, window_end INTEGER NOT NULL,
+        pane_index INTEGER NOT NULL, timing TEXT NOT NULL, is_last INTEGER NOT NULL,
+        value INTEGER, count INTEGER NOT NULL, watermark INTEGER NOT NULL, written_at INTEGER NOT NULL,
+        subtask INTEGER NOT NULL,
+        PRIMARY KEY (key, window_start, window_end, subtask, pane_index))""",
+    """CREATE TABLE late_records (
+        record_id INTEGER PRIMARY KEY, key INTEGER NOT NULL, event_time INTEGER NOT NULL,
+        value INTEGER NOT NULL, watermark INTEGER NOT NULL, written_at INTEGER NOT NULL)""",
+)
+_PANE_CONFLICT = """
+ON CONFLICT (key, window_start, window_end, subtask, pane_index) DO UPDATE SET
+    timing = excluded.timing, is_last = excluded.is_last, value = excluded.value, count = excluded.count,
+    watermark = excluded.watermark, written_at = excluded.written_at
+"""
+_LATE_CONFLICT = """
+ON CONFLICT (record_id) DO UPDATE SET watermark = excluded.watermark, written_at = excluded.written_at
+"""
+_PANE_UPSERT = "INSERT INTO window_results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)" + _PANE_CONFLICT
+_LATE_UPSERT = "INSERT INTO late_records VALUES (?, ?, ?, ?, ?, ?)" + _LATE_CONFLICT
+_RESULTS_STAGING_DDL = (
+    "CREATE TABLE panes_staging (txn INTEGER NOT NULL, key, window_start, window_end, pane_index, timing, is_last, "
+    "value, count, watermark, written_at, subtask)",
+    "CREATE TABLE late_staging (txn INTEGER NOT NULL, record_id, key, event_time, value, watermark, written_at)",
+    "CREATE TABLE commit_log (txn INTEGER PRIMARY KEY, rows INTEGER NOT NULL, committed_at INTEGER NOT NULL)",
+)
+TIMINGS = ("EARLY", "ON_TIME", "LATE")
+WINDOW_COLUMNS = ("key", "window_start", "window_end", "pane_index", "timing", "is_last", "value", "count",
+                  "watermark", "written_at", "subtask")
+LATE_COLUMNS = ("record_id", "key", "event_time", "value", "watermark", "written_at")
+
+
+class _TwoPhaseTables:
+    """The commit-log protocol shared by stores written through transactions (on SQLite).
+
+    A subclass names its staging tables and publishes a transaction's staged rows in `_publish`;
+    this class makes the publish atomic and idempotent (recorded in `commit_log`), aborts staged
+    transactions, and counts what is staged.
+    """
+
+    _db: sqlite3.Connection
+    _staging: tuple[str, ...] = ()
+
+    def _publish(self, txn: int) -> int:
+        """Move transaction `txn`'s staged rows into the visible tables; return how many."""
+        raise NotImplementedError
+
+    def commit(self, txn: int, now: int) -> bool:
+        """Publish a transaction atomically; False if it was committed before (idempotent)."""
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        if db.execute("SELECT 1 FROM commit_log WHERE txn = ?", (txn,)).fetchone():
+            db.execute("COMMIT")
+            return False
+        moved = self._publish(txn)
+        db.execute("INSERT INTO commit_log VALUES (?, ?, ?)", (txn, moved, now))
+        for table in self._staging:
+            db.execute(f"DELETE FROM {table} WHERE txn = ?", (txn,))
+        db.execute("COMMIT")
+        return True
+
+    def abort_all_but(self, keep: set[int]) -> int:
+        """Abort every staged transaction not in `keep` (lingering ones after a restore); return how many."""
+        db = self._db
+        union = " UNION ".join(f"SELECT txn FROM {table}" for table in self._staging)
+        txns = sorted({t for (t,) in db.execute(union)} - keep)
+        db.execute("BEGIN")
+        for t in txns:
+            for table in self._staging:
+                db.execute(f"DELETE FROM {table} WHERE txn = ?", (t,))
+        db.execute("COMMIT")
+        return len(txns)
+
+    def staged_rows(self) -> int:
+        return sum(self._db.execute(f"SELECT count(*) FROM {table}").fetchone()[0] for table in self._staging)
+
+    def committed(self) -> list[int]:
+        return [t for (t,) in self._db.execute("SELECT txn FROM commit_log ORDER BY txn")]
+
+
+class WindowResults(_TwoPhaseTables):
+    """Where a windowed job writes: panes by (key, window, subtask, pane index), late records by id. SQLite.
+
+    Each processor subtask writes its own panes (`subtask`): without key salting a key lives on one
+    subtask only; with it, a key's records are spread over several, and each writes a partial
+    result for the window. `merged()` is the second phase of that two-phase aggregation: the SQL
+    that combines the partials into one result per key and window.
+
+    Both tables are upserted, so a pane or a late record written again after a restore replaces
+    its own row. With the transactional sink the writes are staged under a transaction and
+    published at once when their checkpoint completes (as TransactionalSink does for records), so
+    panes from after the restored checkpoint are aborted, never left behind.
+    """
+
+    def __init__(self) -> None:
+        self._db = sqlite3.connect(":memory:", isolation_level=None)
+        for ddl in _RESULTS_DDL + _RESULTS_STAGING_DDL:
+            self._db.execute(ddl)
+
+    def write(self, panes, late, written_at: int, txn: int | None = None, subtask: int = 0) -> None:
+        """Upsert panes (from processor `subtask`) and late records; stage them under `txn` instead, if given."""
+        pane_rows = [(p.key, p.window.start, p.window.end, p.index, p.timing.value, int(p.is_last), p.value, p.count,
+                      p.watermark, written_at, subtask) for p in panes]
+        late_rows = [(e.ref, e.key, e.timestamp, e.value, e.watermark, written_at) for e in late]
+        db = self._db
+        db.execute("BEGIN")
+        if txn is None:
+            db.executemany(_PANE_UPSERT, pane_rows)
+            db.executemany(_LATE_UPSERT, late_rows)
+        else:
+            db.executemany("INSERT INTO panes_staging VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                           [(txn, *row) for row in pane_rows])
+            db.executemany("INSERT INTO late_staging VALUES (?, ?, ?, ?, ?, ?, ?)", [(txn, *row) for row in late_rows])
+        db.execute("COMMIT")
+
+    _staging = ("panes_staging", "late_staging")
+
+    def _publish(self, txn: int) -> int:
+        db = self._db
+        panes = db.execute("INSERT INTO window_results SELECT key, window_start, window_end, pane_index, timing, "
+                           "is_last, value, count, watermark, written_at, subtask FROM panes_staging WHERE txn = ? ORDER BY rowid"
+                           + _PANE_CONFLICT, (txn,)).rowcount
+        db.execute("INSERT INTO late_records SELECT record_id, key, event_time, value, watermark, written_at "
+                   "FROM late_staging WHERE txn = ? ORDER BY rowid" + _LATE_CONFLICT, (txn,))
+        return panes
+
+    def _columns(self, sql: str, names: tuple[str, ...]) -> dict[str, np.ndarray]:
+        rows = self._db.execute(sql).fetchall()
+        cols = list(zip(*rows)) if rows else [()] * len(names)
+        out = {}
+        for name, col in zip(names, cols):
+            if name == "timing":
+                out[name] = np.array([TIMINGS.index(t) for t in col], dtype=np.int64)
+            else:
+                out[name] = np.array([0 if v is None else v for v in col], dtype=np.int64)
+        return out
+
+    def contents(self) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """(panes, late records) as numpy columns; timing coded as an index into TIMINGS."""
+        panes = self._columns("SELECT * FROM window_results ORDER BY key, window_start, window_end, subtask, pane_index",
+                              WINDOW_COLUMNS)
+        late = self._columns("SELECT * FROM late_records ORDER BY record_id", LATE_COLUMNS)
+        return panes, late
+
+    def merged(self, aggregate: str, accumulating: bool = False) -> dict[str, np.ndarray]:
+        """Phase two: one result per (key, window), combining the subtasks' partial panes in SQL.
+
+        Discarding panes add up (a subtask's panes are increments); accumulating panes each hold
+        everything so far, so the subtask's latest one stands for it. Columns: key, window_start,
+        window_end, value, count. `aggregate` is count, sum, min or max.
+        """
+        combine = {"count": "SUM", "sum": "SUM", "min": "MIN", "max": "MAX"}[aggregate]
+        panes = "window_results WHERE count > 0"
+        if accumulating:
+            panes = ("(SELECT *, ROW_NUMBER() OVER (PARTITION BY key, window_start, window_end, subtask "
+                     "ORDER BY written_at DESC, pane_index DESC) AS newest FROM window_results WHERE count > 0) "
+                     "WHERE newest = 1")
+        sql = (f"SELECT key, window_start, window_end, {combine}(value), SUM(count) FROM {panes} "
+               "GROUP BY key, window_start, window_end ORDER BY key, window_start, window_end")
+        return self._columns(sql, ("key", "window_start", "window_end", "value", "count"))
+
+    def close(self) -> None:
+        self._db.close()
+
+
+_TXN_DDL = (
+    """CREATE TABLE sink (
+        record_id INTEGER NOT NULL, key INTEGER NOT NULL, partition INTEGER NOT NULL, "offset" INTEGER NOT NULL,
+        value INTEGER NOT NULL, written_at INTEGER NOT NULL, txn INTEGER NOT NULL)""",
+    """CREATE TABLE staging (
+        txn INTEGER NOT NULL, record_id INTEGER NOT NULL, key INTEGER NOT NULL, partition INTEGER NOT NULL,
+        "offset" INTEGER NOT NULL, value INTEGER NOT NULL, written_at INTEGER NOT NULL)""",
+    "CREATE INDEX staging_txn ON staging (txn)",
+    """CREATE TABLE commit_log (txn INTEGER PRIMARY KEY, rows INTEGER NOT NULL, committed_at INTEGER NOT NULL)""",
+)
+_PUBLISH = """
+INSERT INTO sink (record_id, key, partition, "offset", value, written_at, txn)
+SELECT record_id, key, partition, "offset", value, written_at, txn FROM staging WHERE txn = ?
+"""
+
+
+class TransactionalSink(_TwoPhaseTables, Sink):
+    """A table written through transactions that become visible at once, on SQLite.
+
+    Rows are written to a staging table under a transaction id. Committing a transaction moves its
+    rows into the table and records it in a commit log, in one SQLite transaction: it happens
+    whole or not at all, and committing it again does nothing (the log says it is done), in the
+    spirit of Delta Lake's `_delta_log`. Aborting deletes its staged rows. Readers see only the
+    table. The job drives it as Flink's TwoPhaseCommitSinkFunction does: pre-commit on a barrier,
+    commit when the checkpoint completes, recover-and-commit and abort-the-rest on restore.
+    """
+
+    kind = "transactional"
+
+    def __init__(self, capacity: int = 1024):
+        self._db = sqlite3.connect(":memory:", isolation_level=None)
+        for ddl in _TXN_DDL:
+            self._db.execute(ddl)
+
+    def write(self, batch: RecordBatch, value: np.ndarray, written_at: int, txn: int = 0) -> int:
+        """Stage the batch's rows under transaction `txn` (invisible until it commits)."""
+        n = len(batch)
+        rows = zip([txn] * n, batch.record_id.tolist(), batch.key.tolist(), [batch.partition_id] * n,
+                   batch.offset.tolist(), value.tolist(), [written_at] * n)
+        db = self._db
+        db.execute("BEGIN")
+        db.executemany("INSERT INTO staging VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+        db.execute("COMMIT")
+        return 0
+
+    _staging = ("staging",)
+
+    def _publish(self, txn: int) -> int:
+        return self._db.execute(_PUBLISH, (txn,)).rowcount
+
+    def contents(self) -> dict[str, np.ndarray]:
+        """The committed table's rows (what a reader sees), by record id."""
+        rows = self._db.execute('SELECT record_id, key, partition, "offset", value, written_at FROM sink '
+                                "ORDER BY record_id, txn").fetchall()
+        data = np.array(rows, dtype=np.int64).reshape(-1, len(SINK_COLUMNS))
+        return {name: np.ascontiguousarray(data[:, i]) for i, name in enumerate(SINK_COLUMNS)}
+
+    def close(self) -> None:
+        self._db.close()

@@ -1,0 +1,155 @@
+"""Field checks for the scenario dataclasses: each field's metadata says what it accepts.
+
+`_validate(obj, section)` checks and normalises every field of a dataclass (durations to whole
+microseconds, lists to tuples, component paths to classes checked against their base) and raises
+a one-line ScenarioError naming the key, what it got and what it accepts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from typing import Any
+
+from weir.sim.kernel.errors import ScenarioError
+from weir.sim.kernel.units import DURATION_FORMS, RATE_FORMS, parse_duration, parse_rate
+
+
+def _spec(kind: str, **opts: Any) -> dict:
+    return {"kind": kind, **opts}
+
+
+def _sink_base():
+    from weir.sim.scenario.components import Sink
+    return Sink
+
+
+def _watermark_base():
+    from weir.sim.scenario.components import WatermarkStrategy
+    return WatermarkStrategy
+
+
+def _source_base():
+    from weir.sim.scenario.components import Source
+    return Source
+
+
+#: kind -> (the key that names the class, the key that holds its parameters)
+_COMPONENT_KEYS = {"source": ("workload.source", "workload.source_params"),
+                   "sink": ("pipeline.sink", "pipeline.sink_params"),
+                   "watermarks": ("watermarks.strategy", "watermarks.params")}
+
+
+def _resolve(path: str | None, kind: str, base, params: dict):
+    """The ComponentSpec for a 'module:Class' value (None for a built-in name)."""
+    if path is None or ":" not in path:
+        return None
+    from weir.sim.scenario.components import SEARCH_PATHS, ComponentSpec, load_class
+    class_key, params_key = _COMPONENT_KEYS[kind]
+    cls = load_class(path, base(), class_key, tuple(SEARCH_PATHS))
+    try:
+        return ComponentSpec(cls, params, kind)
+    except ScenarioError as e:
+        raise ScenarioError(params_key, e.got, e.accepts) from None
+
+
+def _check_component(path: str | None, kind: str, base, params: dict) -> None:
+    """Resolve a 'module:Class' value now, so a bad class or bad parameters fail at load time."""
+    _resolve(path, kind, base, params)
+
+
+def _validate(obj: Any, section: str) -> None:
+    """Check and normalise every field of a dataclass from its metadata; raise ScenarioError."""
+    for f in fields(obj):
+        meta = f.metadata
+        if "kind" not in meta:
+            continue
+        key = f"{section}.{f.name}"
+        value = getattr(obj, f.name)
+        kind = meta["kind"]
+        if value is None and meta.get("optional"):
+            continue
+        if kind == "count":
+            low = meta.get("min", 0)
+            if not isinstance(value, int) or isinstance(value, bool) or value < low:
+                raise ScenarioError(key, value, f"a whole number >= {low}")
+        elif kind == "duration":
+            try:
+                us = parse_duration(value)
+            except ValueError:
+                raise ScenarioError(key, value, DURATION_FORMS) from None
+            low = meta.get("min", 0)
+            if us < low:
+                raise ScenarioError(key, value, f"a duration of at least {low}us")
+            object.__setattr__(obj, f.name, us)
+        elif kind == "signed_duration":
+            magnitude, negative = value, False
+            if isinstance(value, str) and value.strip().startswith("-"):
+                magnitude, negative = value.strip()[1:], True
+            elif isinstance(value, int) and not isinstance(value, bool) and value < 0:
+                magnitude, negative = -value, True
+            try:
+                us = parse_duration(magnitude)
+            except ValueError:
+                raise ScenarioError(key, value, "a duration (" + DURATION_FORMS + "), optionally negative") from None
+            object.__setattr__(obj, f.name, -us if negative else us)
+        elif kind == "component":  # a built-in name, or 'module:Class' of the right base class
+            if value in meta.get("choices", ()):
+                continue
+            if not isinstance(value, str) or ":" not in value:
+                names = ", ".join(meta.get("choices", ()))
+                raise ScenarioError(key, value, (f"one of {names}, or " if names else "") +
+                                    f"an importable 'module:Class' that subclasses weir.{meta['base']().__name__}")
+            from weir.sim.scenario.components import SEARCH_PATHS, load_class
+            load_class(value, meta["base"](), key, tuple(SEARCH_PATHS))
+        elif kind == "params":
+            if not isinstance(value, dict):
+                raise ScenarioError(key, value, "a table of parameters")
+        elif kind == "rate":
+            try:
+                object.__setattr__(obj, f.name, parse_rate(value))
+            except ValueError:
+                raise ScenarioError(key, value, RATE_FORMS) from None
+        elif kind == "int":
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise ScenarioError(key, value, "a whole number")
+        elif kind == "choice":
+            if value not in meta["choices"]:
+                raise ScenarioError(key, value, "one of " + ", ".join(meta["choices"]))
+        elif kind == "names":
+            if isinstance(value, str) or not isinstance(value, (list, tuple)):
+                raise ScenarioError(key, value, "a list of names, each one of " + ", ".join(meta["choices"]()))
+            for name in value:
+                if name not in meta["choices"]():
+                    raise ScenarioError(key, name, "one of " + ", ".join(meta["choices"]()))
+            object.__setattr__(obj, f.name, tuple(value))
+        elif kind == "text":
+            if not isinstance(value, str):
+                raise ScenarioError(key, value, "a string")
+        elif kind == "fraction":
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+                raise ScenarioError(key, value, "a number from 0 to 1")
+            object.__setattr__(obj, f.name, float(value))
+        elif kind == "node":
+            from weir.sim.scenario.model import NODE_FORMS, is_node_name
+            if not is_node_name(value):
+                raise ScenarioError(key, value, "one of " + NODE_FORMS)
+        elif kind == "nodes":
+            from weir.sim.scenario.model import NODE_FORMS, is_node_name
+            if isinstance(value, str) or not isinstance(value, (list, tuple)):
+                raise ScenarioError(key, value, "a list of node names, each one of " + NODE_FORMS)
+            for name in value:
+                if not is_node_name(name):
+                    raise ScenarioError(key, name, "one of " + NODE_FORMS)
+            object.__setattr__(obj, f.name, tuple(value))
+        elif kind == "ratio":
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 1:
+                raise ScenarioError(key, value, "a number of at least 1")
+            object.__setattr__(obj, f.name, float(value))
+        elif kind == "flag":
+            if not isinstance(value, bool):
+                raise ScenarioError(key, value, "true or false")
+        elif kind == "partitions":
+            if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)) or not all(
+                    isinstance(p, int) and not isinstance(p, bool) and p >= 0 for p in value):
+                raise ScenarioError(key, value, "a list of partition numbers (whole numbers >= 0)")
+            object.__setattr__(obj, f.name, tuple(sorted(set(value))))

@@ -1,0 +1,176 @@
+"""Reading scenarios: TOML files (or a parsed document) into a validated Scenario, and the built-ins."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import fields
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from weir.sim.kernel.errors import ScenarioError, raw
+from weir.sim.scenario.model import (
+    LINK_KINDS, NODE_FORMS, Checkpointing, LinkSpec, Expect, Fault, NodeSpec, OutboxSettings, PaymentSettings, Pipeline, Reconcile, RetryPolicy, RunLimits, SagaSettings, Scenario, WatermarkSettings, WindowSettings,
+    is_node_name,
+    Workload,
+)
+
+__all__ = ["parse_scenario", "builtin_scenarios", "load_scenario", "load_faults", "faults_toml"]
+
+_SECTIONS = {"workload": Workload, "pipeline": Pipeline, "checkpoint": Checkpointing, "window": WindowSettings,
+             "watermarks": WatermarkSettings, "expect": Expect, "run": RunLimits, "reconcile": Reconcile,
+             "retry": RetryPolicy, "payments": PaymentSettings, "outbox": OutboxSettings,
+             "saga": SagaSettings}
+_TOP = ("name", "description", "seed", "workload", "pipeline", "checkpoint", "window", "watermarks", "operator",
+        "nodes", "faults", "links", "expect", "run", "reconcile", "retry", "payments", "outbox", "saga")
+
+
+def _keys_of(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in fields(cls))
+
+
+def _table(value: Any, key: str, cls: type, extra: dict | None = None) -> Any:
+    if not isinstance(value, dict):
+        raise ScenarioError(key, value, f"a table [{key}]")
+    allowed = [k for k in _keys_of(cls) if not (extra and k in extra)]
+    for k in value:
+        if k not in allowed:
+            raise ScenarioError(f"{key}.{k}", raw("an unknown key"), "one of " + ", ".join(allowed))
+    return cls(**value, **(extra or {}))
+
+
+def parse_scenario(doc: dict, default_name: str = "scenario") -> Scenario:
+    """Build a Scenario from a parsed TOML document (a dict); raise ScenarioError on bad input."""
+    for k in doc:
+        if k not in _TOP:
+            raise ScenarioError(k, raw("an unknown key"), "one of " + ", ".join(_TOP))
+    kwargs: dict[str, Any] = {"name": doc.get("name", default_name)}
+    for k in ("description", "seed"):
+        if k in doc:
+            kwargs[k] = doc[k]
+    for key, cls in _SECTIONS.items():
+        if key in doc:
+            kwargs[key] = _table(doc[key], key, cls)
+    if "operator" in doc:
+        table = doc["operator"]
+        if not isinstance(table, dict):
+            raise ScenarioError("operator", table, "a table [operator] with class = 'module:Class' and params")
+        for k in table:
+            if k not in ("class", "params"):
+                raise ScenarioError(f"operator.{k}", raw("an unknown key"), "one of class, params")
+        if "class" not in table:
+            raise ScenarioError("operator.class", raw("nothing"), "an importable 'module:Class' that subclasses weir.Operator")
+        from weir.sim.scenario.components import SEARCH_PATHS, ComponentSpec, Operator, load_class
+        cls = load_class(table["class"], Operator, "operator.class", tuple(SEARCH_PATHS))
+        kwargs["operator"] = ComponentSpec(cls, table.get("params", {}), "operator")
+    if "nodes" in doc:
+        nodes = doc["nodes"]
+        if not isinstance(nodes, dict):
+            raise ScenarioError("nodes", nodes, "tables [nodes.NAME] with NAME one of " + NODE_FORMS)
+        specs = []
+        for name, table in nodes.items():
+            if not is_node_name(name):
+                raise ScenarioError(f"nodes.{name}", raw("an unknown node"), "one of " + NODE_FORMS)
+            specs.append(_table(table, f"nodes.{name}", NodeSpec, {"name": name}))
+        kwargs["nodes"] = tuple(specs)
+    if "faults" in doc:
+        kwargs["faults"] = _parse_faults(doc["faults"])
+    if "links" in doc:
+        kwargs["links"] = _parse_tables(doc["links"], "links", LinkSpec)
+    return Scenario(**kwargs)
+
+
+def _parse_faults(faults: Any) -> tuple[Fault, ...]:
+    return _parse_tables(faults, "faults", Fault)
+
+
+def _parse_tables(tables: Any, key: str, cls: type) -> tuple:
+    """An array of tables [[key]], each one a `cls`; errors name the table by index (key[2].at)."""
+    if not isinstance(tables, list):
+        raise ScenarioError(key, tables, f"an array of tables [[{key}]]")
+    out = []
+    for i, table in enumerate(tables):
+        try:
+            out.append(_table(table, key, cls))
+        except ScenarioError as e:
+            raise ScenarioError(e.key.replace(key, f"{key}[{i}]", 1), e.got, e.accepts) from None
+    return tuple(out)
+
+
+def _read_toml(path: Path, shown: str) -> dict:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise ScenarioError("(file)", raw(f"an unreadable file ({e.__class__.__name__})"), "a UTF-8 TOML file", shown) from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ScenarioError("(file)", raw(f"text that is not TOML ({e})"), "a TOML document", shown) from None
+
+
+def load_faults(path: str | Path) -> tuple[Fault, ...]:
+    """A fault schedule from a TOML file of `[[faults]]` tables (what `weir explore` writes)."""
+    path = Path(path)
+    if not path.exists():
+        raise ScenarioError("--faults", str(path), "a path to a TOML file of [[faults]] tables")
+    doc = _read_toml(path, str(path))
+    try:
+        for k in doc:
+            if k != "faults":
+                raise ScenarioError(k, raw("an unknown key"), "only [[faults]] tables")
+        return _parse_faults(doc.get("faults", []))
+    except ScenarioError as e:
+        raise e.in_file(str(path)) from None
+
+
+def faults_toml(faults: tuple[Fault, ...], header: str = "") -> str:
+    """The schedule as `[[faults]]` tables, durations in whole microseconds (read back by load_faults)."""
+    lines = [f"# {line}" for line in header.splitlines()] + ([""] if header else [])
+    for f in faults:
+        lines += ["[[faults]]", f'kind = "{f.kind}"', f'node = "{f.node}"', f"at = {f.at}", f"down_for = {f.down_for}"]
+        if f.kind in ("sink_slow", "store_slow", "delay", "reorder", "late_burst"):
+            lines.append(f"slow_by = {f.slow_by}")
+        if f.kind in ("loss", "duplicate"):
+            lines.append(f"rate = {f.rate}")
+        if f.kind in LINK_KINDS:
+            lines += [f"group = [{', '.join(repr(p).replace(chr(39), chr(34)) for p in f.group)}]",
+                      f"peers = [{', '.join(repr(p).replace(chr(39), chr(34)) for p in f.peers)}]",
+                      f'direction = "{f.direction}"']
+        if f.kind == "clock_step":
+            lines.append(f"by = {f.by}")
+        if f.kind == "slow":
+            lines.append(f"factor = {f.factor}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def builtin_scenarios() -> dict[str, Path]:
+    """The scenarios that ship with weir, by name, sorted."""
+    root = resources.files("weir.scenarios")
+    found = {}
+    for entry in root.iterdir():
+        if entry.name.endswith(".toml"):
+            found[entry.name[:-5]] = Path(str(entry))
+    return dict(sorted(found.items()))
+
+
+def load_scenario(ref: str | Path) -> Scenario:
+    """Load a scenario by built-in name or by path to a TOML file; raise ScenarioError on bad input."""
+    ref = str(ref)
+    builtin = builtin_scenarios()
+    if ref in builtin and not Path(ref).exists():
+        path = builtin[ref]
+    else:
+        path = Path(ref)
+        if not path.exists():
+            raise ScenarioError("scenario", ref, "a built-in name (see `weir list`: " + ", ".join(builtin) + ") or a path to a .toml file")
+    shown = ref if ref not in builtin or Path(ref).exists() else f"{ref} ({path.name})"
+    doc = _read_toml(path, shown)
+    from weir.sim.scenario.components import SEARCH_PATHS
+    SEARCH_PATHS.append(path.resolve().parent)  # components named in the file import from its folder
+    try:
+        return parse_scenario(doc, default_name=path.stem)
+    except ScenarioError as e:
+        raise e.in_file(shown) from None
+    finally:
+        SEARCH_PATHS.pop()

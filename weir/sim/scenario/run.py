@@ -1,0 +1,160 @@
+"""One run: build the world for a scenario and seed, run it, collect what is durable."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from weir.sim.kernel.clock import NodeClock
+from weir.sim.kernel.inject import install as install_faults
+from weir.sim.kernel.world import World
+from weir.sim.kafka.log import Broker
+from weir.sim.kafka.partitioner import partition_for
+from weir.sim.stream.checkpoint import CheckpointStore
+from weir.sim.stream.job import Job
+from weir.sim.kafka.producer import Producer, draw_workload
+from weir.sim.scenario.model import MODES, Fault, Scenario
+from weir.sim.patterns.sinks import WindowResults, make_sink
+from weir.sim.kernel.trace import FrozenTrace, Kind
+
+__all__ = ["Run", "execute"]
+
+
+@dataclass(frozen=True, eq=False)
+class Run:
+    """A finished run: the trace and the final durable state, ready for the checkers.
+
+    `source` is every record the log holds and `sink` every row of the sink table, as numpy
+    columns. Checkers read these and nothing live.
+    """
+
+    scenario: Scenario
+    seed: int
+    status: str
+    end_time: int
+    events: int
+    trace: FrozenTrace
+    source: dict[str, np.ndarray]
+    sink: dict[str, np.ndarray]
+    sink_writes: int
+    committed: tuple[int, ...]
+    checkpoints_completed: int
+    restarts: int
+    windows: dict[str, np.ndarray] | None = None  # panes written by a windowed job (see sinks.WINDOW_COLUMNS)
+    late: dict[str, np.ndarray] | None = None  # its late side output
+    window_watermark: int | None = None  # the window operator's watermark when the run ended
+    late_dropped: int = 0  # late records the window operator counted and dropped
+    checkpoint_stats: dict[str, int] | None = None  # triggered, completed, timed_out, max_duration_us, max_bytes
+    checkpoints: tuple = ()  # the completed checkpoints the store retained (weir.sim.stream.checkpoint.Checkpoint)
+    subtasks: tuple[dict[str, int], ...] = ()  # per processor subtask: records, busy_us, max_queued_records
+    sources: tuple[dict[str, int], ...] = ()  # per source subtask: partitions, backpressured_us
+    dlq: dict[str, np.ndarray] | None = None  # the dead-letter queue (see sim/dlq.DLQ_COLUMNS)
+    dlq_messages: tuple[dict, ...] = ()  # its entries with the seed's DeadLetterHandler metadata
+    dlq_max_depth: int = 0
+    skipped: int = 0  # records given up on with retry.exhausted = "skip"
+    charges: dict[str, np.ndarray] | None = None  # the payments sink: every charge made (payment_id, record_id, ...)
+    payment_of: np.ndarray | None = None  # per record id: the payment it carries
+    orders: np.ndarray | None = None  # [outbox]: the ids of the orders the application's database holds
+    saga: dict[str, np.ndarray] | None = None  # [saga]: the services' ledger and each saga's outcome (weir/sim/patterns/saga.py)
+    ingested_at: np.ndarray | None = None  # ingestion time: each record's event time as the source last stamped it
+    replayed_in_flight: int = 0  # records an unaligned checkpoint saved in flight and a restore processed again
+
+    @property
+    def trace_sha256(self) -> str:
+        return self.trace.sha256()
+
+
+def execute(scenario: Scenario, seed: int | None = None, faults: tuple[Fault, ...] | None = None) -> Run:
+    """Run `scenario` with `seed` (default: the scenario's) and `faults` (default: the scenario's).
+
+    A pure function: the same arguments give the same Run, the same trace hash, in any process.
+    """
+    seed = scenario.seed if seed is None else seed
+    faults = scenario.faults if faults is None else tuple(faults)
+    p, w = scenario.pipeline, scenario.workload
+    specs = [scenario.node_spec(name) for name in scenario.node_names]
+    world = World(seed, {n.name: NodeClock(n.clock_offset, n.clock_drift_ppm) for n in specs},
+                  latency=p.network_latency, jitter=p.network_jitter, max_time=scenario.run.max_time,
+                  max_events=scenario.run.max_events, boot_times={n.name: n.boot_time for n in specs},
+                  jitter_shape=p.network_jitter_shape)
+    for link in scenario.links:
+        for a, b in link.pairs():
+            world.net.set_link(world.node(a), world.node(b), *link.params(p))
+    world.trace.add(Kind.RUN_START, 0, seed, w.records, w.partitions, MODES.index(p.mode))
+    if scenario.saga is not None:
+        return _execute_sagas(world, scenario, seed, faults)
+    data = draw_workload(world, scenario)
+    # The workload is known up front, so each partition is sized for it (growth still works past it).
+    sizes = np.bincount(partition_for(data.keys, w.partitions), minlength=w.partitions)
+    broker = Broker(world, world.node("broker"), w.partitions, [int(n) + 16 for n in sizes], w.idempotent)
+    producers = [world.node(n) for n in scenario.node_names if n == "producer" or n.startswith("producer-")]
+    if scenario.outbox is not None:
+        from weir.sim.patterns.outbox import OutboxApp
+        producer = OutboxApp(world, producers[0], broker, scenario, data)
+    else:
+        producer = Producer(world, producers, broker, scenario, data)
+    if p.sink == "payments":
+        from weir.sim.patterns.payments import PaymentsSink
+        instance = (np.arange(w.records) // w.produce_batch) % w.producers
+        systems = [("producer" if i == 0 else f"producer-{i}") for i in instance.tolist()]
+        sink = PaymentsSink(data.payment_of, systems, scenario.payments.dedup, scenario.payments.ttl,
+                            scenario.payments.lock_ttl)
+    else:
+        sink = p.sink_spec.build() if p.sink_spec is not None else make_sink(p.sink, len(data.keys) + 16, p.dedup_key)
+    results = WindowResults() if scenario.window else None
+    store = CheckpointStore(scenario.checkpoint.retain) if scenario.checkpoint else None
+    job = Job(world, scenario, broker, sink, store, producer, results)
+    install_faults(world, faults)
+    producer.start()
+    job.start()
+    status = world.run()
+    try:
+        sink_rows = sink.contents()
+        windows, late = results.contents() if results else (None, None)
+        dlq = job.dlq.contents() if job.dlq else None
+        charges = sink.charges() if p.sink == "payments" else None
+        orders = producer.orders() if scenario.outbox is not None else None
+        dlq_messages = tuple(job.dlq.messages()) if job.dlq else ()
+    finally:
+        sink.close()
+        if results:
+            results.close()
+        if job.dlq:
+            job.dlq.close()
+        if scenario.outbox is not None:
+            producer.close()
+    return Run(
+        scenario=scenario.with_faults(faults), seed=seed, status=status, end_time=world.end_time,
+        events=world.events, trace=world.trace.freeze(), source=broker.log.contents(), sink=sink_rows,
+        sink_writes=job.rows_written, committed=tuple(broker.committed),
+        checkpoints_completed=store.total_completed if store else 0, restarts=job.restarts,
+        windows=windows, late=late, window_watermark=job.final_watermark, late_dropped=job.late_dropped,
+        checkpoint_stats=None if store is None else {
+            "triggered": store.triggered, "completed": store.total_completed, "timed_out": store.timed_out,
+            "max_duration_us": store.max_duration, "max_bytes": store.max_bytes,
+            "write_failures": store.write_failures, "torn_skipped": store.torn_skipped},
+        checkpoints=tuple(store.completed) if store else (), replayed_in_flight=job.replayed_in_flight,
+        ingested_at=job.ingested_at, dlq=dlq, dlq_messages=dlq_messages, charges=charges, payment_of=data.payment_of,
+        orders=orders,
+        dlq_max_depth=job.dlq.max_depth if job.dlq else 0, skipped=job.skipped,
+        subtasks=tuple({"subtask": j, "records": job.subtask_records[j], "busy_us": job.subtask_busy[j],
+                        "max_queued_records": job.subtask_max_queued[j]} for j in range(job.parallelism)),
+        sources=tuple({"subtask": i, "partitions": len(range(i, w.partitions, job.source_parallelism)),
+                       "backpressured_us": job.source_backpressured[i]} for i in range(job.source_parallelism)),
+    )
+
+
+def _execute_sagas(world: World, scenario: Scenario, seed: int, faults: tuple[Fault, ...]) -> Run:
+    """A `[saga]` scenario: the orchestrator and its services instead of the pipeline."""
+    from weir.sim.patterns.saga import SagaSystem
+
+    system = SagaSystem(world, scenario)
+    install_faults(world, faults)
+    system.start()
+    status = world.run()
+    empty = np.zeros(0, dtype=np.int64)
+    source = {name: empty for name in ("record_id", "key", "partition", "offset", "event_time", "value", "state")}
+    return Run(scenario=scenario.with_faults(faults), seed=seed, status=status, end_time=world.end_time,
+               events=world.events, trace=world.trace.freeze(), source=source, sink={"record_id": empty},
+               sink_writes=0, committed=(), checkpoints_completed=0, restarts=0, saga=system.results())

@@ -1,0 +1,152 @@
+"""What the processor computes: operators that turn batches (and watermarks) into output.
+
+An operator has volatile state that a checkpoint snapshots and a restore rebuilds:
+- `RunningTotals`: each record's key total after it (a record in, a row out);
+- `WindowedAggregation`: a keyed event-time window aggregation (panes out, late records aside).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from weir.sim.kernel.batch import RecordBatch
+from weir.sim.scenario.components import Operator
+from weir.sim.stream.windows import MIN_TIME, LateElement, Pane, WindowOperator, WindowSpec
+
+__all__ = ["KeyedTotals", "running_totals", "RunningTotals", "WindowedAggregation", "WindowOutput"]
+
+
+def running_totals(keys: np.ndarray, values: np.ndarray, totals: np.ndarray) -> np.ndarray:
+    """Each record's key total after it, given the totals before the batch; updates `totals` in place.
+
+    Equivalent to the loop `totals[k] += v; out.append(totals[k])` over the batch, in order.
+    """
+    n = len(keys)
+    if n == 0:
+        return np.empty(0, dtype=np.int64)
+    order = np.argsort(keys, kind="stable")
+    k = keys[order]
+    v = values[order]
+    csum = np.cumsum(v)
+    first = np.empty(n, dtype=bool)
+    first[0] = True
+    np.not_equal(k[1:], k[:-1], out=first[1:])
+    starts = np.flatnonzero(first)
+    before_segment = csum[starts] - v[starts]
+    lengths = np.diff(np.append(starts, n))
+    out_sorted = csum - np.repeat(before_segment, lengths) + totals[k]
+    out = np.empty(n, dtype=np.int64)
+    out[order] = out_sorted
+    ends = np.append(starts[1:], n) - 1
+    totals[k[starts]] = out_sorted[ends]
+    return out
+
+
+class KeyedTotals:
+    """Operator state: the running total of values per key (keys are 0 .. keys-1)."""
+
+    def __init__(self, keys: int, totals: np.ndarray | None = None):
+        self.totals = np.zeros(keys, dtype=np.int64) if totals is None else totals.copy()
+        self.dirty = np.zeros(keys, dtype=bool)  # keys changed since the last snapshot
+
+    def apply(self, keys: np.ndarray, values: np.ndarray) -> np.ndarray:
+        self.dirty[keys] = True
+        return running_totals(keys, values, self.totals)
+
+    def snapshot(self) -> np.ndarray:
+        self.dirty[:] = False
+        return self.totals.copy()
+
+
+class RunningTotals(Operator):
+    """Per-key running totals: the output of a record is its key's total after it."""
+
+    def __init__(self, keys: int):
+        self.state = KeyedTotals(keys)
+
+    def restore(self, snapshot: np.ndarray) -> None:
+        self.state = KeyedTotals(len(snapshot), snapshot)
+
+    def on_batch(self, batch: RecordBatch, now: int) -> np.ndarray:
+        return self.state.apply(batch.key, batch.value)
+
+    def on_watermark(self, watermark: int, now: int) -> None:
+        return None
+
+    def snapshot(self) -> np.ndarray:
+        return self.state.snapshot()
+
+    def state_size(self) -> int:
+        return len(self.state.totals)
+
+    def changed_entries(self) -> int:
+        """Keys changed since the last snapshot (what an incremental snapshot writes)."""
+        return int(self.state.dirty.sum())
+
+
+@dataclass(frozen=True)
+class WindowOutput:
+    """What a windowed step produced: panes that fired and records that were too late."""
+
+    panes: tuple[Pane, ...]
+    late: tuple[LateElement, ...]
+    dropped: int = 0  # late records counted and dropped (no side output)
+
+    def __bool__(self) -> bool:
+        return bool(self.panes or self.late)
+
+
+class WindowedAggregation(Operator):
+    """A keyed window aggregation over the records' event times and values (writes panes, not rows).
+
+    After a restore its watermark starts again from MIN_TIME, as Flink's timer service does: the
+    watermark is not part of a checkpoint, the timers are.
+    """
+
+    windowed = True
+
+    def __init__(self, spec: WindowSpec):
+        self.op = WindowOperator(spec)
+        self._dropped_reported = 0
+
+    def restore(self, snapshot: dict) -> None:
+        self.op.restore(snapshot)
+        self.op.watermark = MIN_TIME
+        self._dropped_reported = self.op.dropped
+
+    def _take(self) -> WindowOutput:
+        op = self.op
+        out = WindowOutput(tuple(op.panes), tuple(op.late), op.dropped - self._dropped_reported)
+        self._dropped_reported = op.dropped
+        op.panes.clear()
+        op.late.clear()
+        return out
+
+    def on_batch(self, batch: RecordBatch, now: int) -> WindowOutput:
+        op = self.op
+        op.advance_processing_time(now)
+        op.process_batch(batch.key, batch.event_time, batch.value, batch.record_id)
+        return self._take()
+
+    @property
+    def watermark(self) -> int:
+        """The operator's input watermark (MIN_TIME until one arrives, and again after a restore)."""
+        return self.op.watermark
+
+    def on_watermark(self, watermark: int, now: int) -> WindowOutput:
+        self.op.advance_processing_time(now)
+        self.op.advance_watermark(watermark)
+        return self._take()
+
+    def snapshot(self) -> dict:
+        self.op.touched.clear()
+        return self.op.snapshot()
+
+    def state_size(self) -> int:
+        return self.op.open_windows()
+
+    def changed_entries(self) -> int:
+        """Windows opened or updated since the last snapshot."""
+        return len(self.op.touched)

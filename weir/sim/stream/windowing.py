@@ -1,0 +1,219 @@
+"""The vocabulary of windowing: windows and their assigners, triggers, panes, aggregates, the spec.
+
+`weir.sim.stream.windows.WindowOperator` runs these; `weir.sim.stream.windows` re-exports every name here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+import numpy as np
+
+from weir.sim.kernel.errors import ScenarioError
+
+__all__ = [
+    "MIN_TIME", "MAX_TIME", "Window", "Tumbling", "Sliding", "Session", "Trigger", "Timing", "Pane",
+    "Aggregate", "COUNT", "SUM", "MIN", "MAX", "AGGREGATES", "reduce", "WindowSpec", "LateElement",
+]
+
+MIN_TIME = -(2**63)  # Flink's Long.MIN_VALUE: the watermark before any element
+MAX_TIME = 2**63 - 1  # the watermark at the end of input ("infinity")
+
+
+@dataclass(frozen=True, order=True)
+class Window:
+    """The half-open interval [start, end) of event time."""
+
+    start: int
+    end: int
+
+    @property
+    def max_ts(self) -> int:
+        return self.end - 1
+
+    def intersects(self, other: "Window") -> bool:
+        """Overlapping or touching (Flink's `TimeWindow.intersects`, used to merge sessions)."""
+        return self.start <= other.end and self.end >= other.start
+
+    def cover(self, other: "Window") -> "Window":
+        return Window(min(self.start, other.start), max(self.end, other.end))
+
+
+def _positive(key: str, value: int) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        raise ScenarioError(key, value, "a whole number of microseconds > 0")
+
+
+@dataclass(frozen=True)
+class Tumbling:
+    """Fixed windows of `size`, aligned to `offset`: [k*size + offset, (k+1)*size + offset)."""
+
+    size: int
+    offset: int = 0
+
+    def __post_init__(self) -> None:
+        _positive("windows.size", self.size)
+
+    def assign(self, ts: int) -> list[Window]:
+        start = ts - (ts - self.offset) % self.size
+        return [Window(start, start + self.size)]
+
+
+@dataclass(frozen=True)
+class Sliding:
+    """Windows of `size` starting every `slide`; an element is in size/slide of them."""
+
+    size: int
+    slide: int
+    offset: int = 0
+
+    def __post_init__(self) -> None:
+        _positive("windows.size", self.size)
+        _positive("windows.slide", self.slide)
+
+    def assign(self, ts: int) -> list[Window]:
+        last = ts - (ts - self.offset) % self.slide
+        out = []
+        start = last
+        while start > ts - self.size:
+            out.append(Window(start, start + self.size))
+            start -= self.slide
+        return out  # latest window first, as Flink's SlidingEventTimeWindows
+
+
+@dataclass(frozen=True)
+class Session:
+    """Per-key sessions: an element opens [ts, ts + gap), and windows that touch merge."""
+
+    gap: int
+
+    def __post_init__(self) -> None:
+        _positive("windows.gap", self.gap)
+
+    def assign(self, ts: int) -> list[Window]:
+        return [Window(ts, ts + self.gap)]
+
+
+@dataclass(frozen=True)
+class Trigger:
+    """When panes fire besides ON_TIME: early (by count or processing-time delay) and late (by count)."""
+
+    early_every_n: int | None = None
+    early_after: int | None = None
+    late_every_n: int = 1
+
+    def __post_init__(self) -> None:
+        for name in ("early_every_n", "early_after"):
+            value = getattr(self, name)
+            if value is not None:
+                _positive(f"trigger.{name}", value)
+        _positive("trigger.late_every_n", self.late_every_n)
+
+
+class Timing(str, Enum):
+    EARLY = "EARLY"
+    ON_TIME = "ON_TIME"
+    LATE = "LATE"
+
+
+@dataclass(frozen=True)
+class Pane:
+    """One firing of one key's window: its value and where it stands (Beam's PaneInfo)."""
+
+    key: Hashable
+    window: Window
+    timing: Timing
+    index: int
+    is_last: bool
+    value: Any
+    count: int
+    watermark: int  # the operator's input watermark when the pane fired
+    processing_time: int
+
+
+@dataclass(frozen=True)
+class LateElement:
+    """An element that every one of its windows had already expired for."""
+
+    key: Hashable
+    timestamp: int
+    value: Any
+    watermark: int
+    ref: Any = None  # what the caller passed along with the element (a record id, say)
+
+
+@dataclass(frozen=True)
+class Aggregate:
+    """How a window combines values: `add(acc, value)` from `empty`, and `merge` of two accumulators."""
+
+    name: str
+    empty: Any
+    add: Callable[[Any, Any], Any]
+    merge: Callable[[Any, Any], Any]
+
+
+def _min(a, b):
+    return b if a is None else a if b is None else min(a, b)
+
+
+def _max(a, b):
+    return b if a is None else a if b is None else max(a, b)
+
+
+COUNT = Aggregate("count", 0, lambda acc, v: acc + 1, lambda a, b: a + b)
+SUM = Aggregate("sum", 0, lambda acc, v: acc + v, lambda a, b: a + b)
+MIN = Aggregate("min", None, _min, _min)
+MAX = Aggregate("max", None, _max, _max)
+AGGREGATES = {"count": COUNT, "sum": SUM, "min": MIN, "max": MAX}
+
+
+def _reduceat(ufunc):
+    def reduce_groups(values, bounds):
+        return ufunc.reduceat(values, bounds)
+    return reduce_groups
+
+
+def _make_reducers():
+    return {"count": None, "sum": _reduceat(np.add), "min": _reduceat(np.minimum), "max": _reduceat(np.maximum)}
+
+
+_REDUCERS = _make_reducers()
+
+
+def reduce(fn: Callable[[Any, Any], Any], name: str = "reduce") -> Aggregate:
+    """A user reduce function `fn(a, b) -> c` (associative) as an aggregate."""
+    def combine(a, b):
+        return b if a is None else a if b is None else fn(a, b)
+    return Aggregate(name, None, combine, combine)
+
+
+@dataclass(frozen=True)
+class WindowSpec:
+    """Everything that defines a windowed aggregation."""
+
+    windows: Tumbling | Sliding | Session
+    aggregate: Aggregate = SUM
+    trigger: Trigger = field(default_factory=Trigger)
+    accumulation: str = "discarding"
+    allowed_lateness: int = 0
+    lateness_rule: str = "flink"
+    side_output_late: bool = True
+
+    def __post_init__(self) -> None:
+        if self.accumulation not in ("discarding", "accumulating"):
+            raise ScenarioError("window.accumulation", self.accumulation, "one of discarding, accumulating")
+        if self.lateness_rule not in ("flink", "beam"):
+            raise ScenarioError("window.lateness_rule", self.lateness_rule, "one of flink, beam")
+        if not isinstance(self.allowed_lateness, int) or self.allowed_lateness < 0:
+            raise ScenarioError("window.allowed_lateness", self.allowed_lateness, "a whole number of microseconds >= 0")
+        if isinstance(self.aggregate, str):
+            if self.aggregate not in AGGREGATES:
+                raise ScenarioError("window.aggregate", self.aggregate, "one of " + ", ".join(AGGREGATES))
+            object.__setattr__(self, "aggregate", AGGREGATES[self.aggregate])
+
+    def cleanup_time(self, window: Window) -> int:
+        """The watermark at which `window` expires: its state is dropped, later elements are late."""
+        return window.max_ts + self.allowed_lateness + (0 if self.lateness_rule == "flink" else 1)

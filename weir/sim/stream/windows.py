@@ -1,0 +1,322 @@
+"""Event-time windows with triggers, panes and allowed lateness, as Flink and Beam define them.
+
+A `WindowOperator` takes elements (key, timestamp, value), watermarks and processing-time advances,
+and emits `Pane`s. The rules, with where they come from:
+
+- A window `[start, end)` has `max_ts = end - 1`. Tumbling, sliding and session windows.
+- Default trigger (Flink `EventTimeTrigger`, Beam `AfterWatermark.pastEndOfWindow()`): the ON_TIME
+  pane fires when the watermark reaches `max_ts`; an element that lands in a window whose `max_ts`
+  is already <= the watermark fires a LATE pane at once (or after `late_every_n` such elements).
+- Optional early firings (Beam `AfterWatermark(early=...)`): every N elements, or a processing-time
+  delay after the first element of a pane.
+- Accumulation: DISCARDING (a pane holds what arrived since the previous pane) or ACCUMULATING
+  (everything so far).
+- Allowed lateness L, with the boundary rule named:
+  - "flink" (`WindowOperator.isWindowLate`): a window expires when `max_ts + L <= W`;
+  - "beam" (`canDropDueToExpiredWindow`): when `max_ts + L < W`.
+  An element is dropped from each expired window it belongs to; an element dropped from all its
+  windows goes to the late side output, or is counted as dropped: never silently lost.
+- Watermark timers fire in time order (at one time, on-time firings before cleanups, then in the
+  order they were registered), before the operator's watermark moves (Flink's `processWatermark`).
+- A window that opens after its end has passed (its first element is late, within lateness) never
+  has an ON_TIME pane: everything it fires is LATE.
+
+Where weir chooses for itself, it says so: an ON_TIME pane is emitted only if it has something to
+show (DISCARDING with new elements, or ACCUMULATING with any), like Flink and unlike Beam's default
+FIRE_ALWAYS; when a window is cleaned up with late elements not yet fired (late_every_n > 1) a last
+pane fires for them, marked is_last (Beam's FIRE_IF_NON_EMPTY closing behaviour).
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Hashable
+from typing import Any
+
+import numpy as np
+
+from weir.sim.stream.windowing import (
+    _REDUCERS, COUNT, MAX, MAX_TIME, MIN, MIN_TIME, SUM, Aggregate, LateElement, Pane, Session, Sliding,
+    Timing, Trigger, Tumbling, Window, WindowSpec, reduce,
+)
+
+__all__ = [
+    "MIN_TIME", "MAX_TIME", "Window", "Tumbling", "Sliding", "Session", "Trigger", "Timing", "Pane",
+    "Aggregate", "COUNT", "SUM", "MIN", "MAX", "reduce", "WindowSpec", "WindowOperator", "LateElement",
+]
+
+class _WindowState:
+    """One key's window: accumulators since the start and since the last pane, and pane bookkeeping."""
+
+    __slots__ = ("window", "epoch", "acc_all", "n_all", "acc_new", "n_new", "panes", "on_time_fired",
+                 "late_pending", "early_timer_set", "refire_timer_set")
+
+    def __init__(self, window: Window, epoch: int, empty: Any):
+        self.window, self.epoch = window, epoch
+        self.acc_all, self.n_all, self.acc_new, self.n_new = empty, 0, empty, 0
+        self.panes = 0
+        self.on_time_fired = False
+        self.late_pending = 0
+        self.early_timer_set = False
+        self.refire_timer_set = False
+
+
+_ON_TIME, _CLEANUP, _EARLY = 0, 1, 2
+
+
+class WindowOperator:
+    """A keyed window operator. Feed it with `process`, `advance_watermark`, `advance_processing_time`.
+
+    Panes go to `self.panes`; late elements to `self.late` (if the spec keeps a side output) or to
+    the `self.dropped` counter. `snapshot()` / `restore()` copy its whole state for checkpoints.
+    """
+
+    def __init__(self, spec: WindowSpec):
+        self.spec = spec
+        self.watermark = MIN_TIME
+        self.processing_time = 0
+        self.panes: list[Pane] = []
+        self.late: list[LateElement] = []
+        self.dropped = 0
+        self.elements = 0
+        self._state: dict[Hashable, dict[Window, _WindowState]] = {}
+        self._event_timers: list[tuple[int, int, int, Hashable, Window, int]] = []
+        self._processing_timers: list[tuple[int, int, int, Hashable, Window, int]] = []
+        self._seq = 0
+        self.touched: set[tuple[Hashable, Window]] = set()  # windows changed since the last snapshot (only counted)
+
+    # ---- input ---------------------------------------------------------------------------------
+    def process(self, key: Hashable, timestamp: int, value: Any, ref: Any = None) -> None:
+        """One element. It joins every window it belongs to that has not expired."""
+        spec = self.spec
+        self.elements += 1
+        accepted = False
+        for window in spec.windows.assign(timestamp):
+            state = self._window_for(key, window)
+            if state is None:
+                continue
+            accepted = True
+            self._add(key, state, value)
+        if not accepted:
+            if spec.side_output_late:
+                self.late.append(LateElement(key, timestamp, value, self.watermark, ref))
+            else:
+                self.dropped += 1
+
+    def process_batch(self, keys, timestamps, values, refs=None) -> None:
+        """Many elements, in order: the same result as calling `process` on each, faster.
+
+        Elements that share a key and a window are added to it in one step (numpy reduceat), as long
+        as nothing in the batch is late and no trigger counts elements one by one; otherwise the
+        batch goes element by element, where each late element may fire its own pane.
+        """
+        spec = self.spec
+        n = len(keys)
+        fast = (n > 1 and not isinstance(spec.windows, Session) and spec.trigger.early_every_n is None
+                and spec.aggregate.name in _REDUCERS)
+        starts_per_shift = []
+        if fast:
+            ts = np.asarray(timestamps, dtype=np.int64)
+            w = spec.windows
+            slide = w.slide if isinstance(w, Sliding) else w.size
+            last = ts - (ts - w.offset) % slide
+            for shift in range(-(-w.size // slide)):
+                starts = last - shift * slide
+                inside = starts > ts - w.size
+                starts_per_shift.append((starts, inside))
+                if (inside & (starts + w.size - 1 <= self.watermark)).any():
+                    fast = False  # a late element: go one by one
+                    break
+        if not fast:
+            as_list = [x.tolist() if hasattr(x, "tolist") else list(x) for x in (keys, timestamps, values)]
+            refs = refs.tolist() if hasattr(refs, "tolist") else (refs if refs is not None else [None] * n)
+            for k, t, v, r in zip(*as_list, refs):
+                self.process(k, t, v, r)
+            return
+        self.elements += n
+        k_arr, v_arr = np.asarray(keys), np.asarray(values)
+        reducer = _REDUCERS[spec.aggregate.name]
+        size = spec.windows.size
+        for starts, inside in starts_per_shift:
+            idx = np.flatnonzero(inside)
+            order = idx[np.lexsort((starts[idx], k_arr[idx]))]
+            gk, gs = k_arr[order], starts[order]
+            first = np.ones(len(order), dtype=bool)
+            first[1:] = (gk[1:] != gk[:-1]) | (gs[1:] != gs[:-1])
+            bounds = np.flatnonzero(first)
+            counts = np.diff(np.append(bounds, len(order)))
+            sums = reducer(v_arr[order], bounds) if spec.aggregate.name != "count" else counts
+            for key, start, value, count in zip(gk[bounds].tolist(), gs[bounds].tolist(), sums.tolist(), counts.tolist()):
+                state = self._window_for(key, Window(start, start + size))
+                self._add_group(key, state, value, count)
+
+    def advance_watermark(self, watermark: int) -> None:
+        """The input watermark moves to `watermark` (never backwards: a lower value is ignored)."""
+        if watermark <= self.watermark:
+            return
+        for kind, key, state in self._due(self._event_timers, watermark):
+            if kind == _ON_TIME:
+                self._on_time(key, state, watermark)
+            else:
+                self._cleanup(key, state)
+        self.watermark = watermark
+
+    def advance_processing_time(self, now: int) -> None:
+        """Processing time (the node's clock) moves to `now`: early processing-time firings."""
+        if now <= self.processing_time:
+            return
+        self.processing_time = now
+        for _kind, key, state in self._due(self._processing_timers, now):
+            state.early_timer_set = False
+            if not state.on_time_fired and state.n_new and state.window.max_ts > self.watermark:
+                self._fire(key, state, Timing.EARLY, False)
+
+    # ---- state ---------------------------------------------------------------------------------
+    def open_windows(self) -> int:
+        return sum(len(ws) for ws in self._state.values())
+
+    def snapshot(self) -> dict:
+        """A deep copy of everything (for a checkpoint); `restore` takes it back."""
+        import copy
+        return copy.deepcopy({k: v for k, v in self.__dict__.items() if k not in ("spec", "panes", "late", "touched")})
+
+    def restore(self, snapshot: dict) -> None:
+        import copy
+        self.__dict__.update(copy.deepcopy(snapshot))
+
+    # ---- internals -----------------------------------------------------------------------------
+    def _next(self) -> int:
+        self._seq += 1
+        return self._seq
+
+    def _expired(self, window: Window) -> bool:
+        return self.spec.cleanup_time(window) <= self.watermark
+
+    def _window_for(self, key: Hashable, window: Window) -> _WindowState | None:
+        """The state of the window the element joins (merging sessions first), or None if expired."""
+        windows = self._state.setdefault(key, {})
+        if isinstance(self.spec.windows, Session):
+            merged = [w for w in windows if w.intersects(window)]
+            if merged and not (len(merged) == 1 and merged[0].start <= window.start and merged[0].end >= window.end):
+                return self._merge(key, window, merged)
+            if merged:
+                window = merged[0]
+        state = windows.get(window)
+        if state is not None:
+            return state
+        if self._expired(window):
+            if not windows:
+                del self._state[key]
+            return None
+        state = windows[window] = _WindowState(window, self._next(), self.spec.aggregate.empty)
+        self._register(key, state)
+        return state
+
+    def _merge(self, key: Hashable, window: Window, merged: list[Window]) -> _WindowState | None:
+        windows = self._state[key]
+        cover = window
+        for w in merged:
+            cover = cover.cover(w)
+        if self._expired(cover):
+            return None
+        agg = self.spec.aggregate
+        new = _WindowState(cover, self._next(), agg.empty)
+        for w in sorted(merged):
+            old = windows.pop(w)
+            new.acc_all, new.n_all = agg.merge(new.acc_all, old.acc_all), new.n_all + old.n_all
+            new.acc_new, new.n_new = agg.merge(new.acc_new, old.acc_new), new.n_new + old.n_new
+            new.panes = max(new.panes, old.panes)
+            new.late_pending += old.late_pending
+        windows[cover] = new
+        self._register(key, new)
+        return new
+
+    def _register(self, key: Hashable, state: _WindowState) -> None:
+        """Timers for a new window: ON_TIME at max_ts (unless that moment has passed), cleanup at expiry."""
+        window = state.window
+        if window.max_ts > self.watermark:
+            heapq.heappush(self._event_timers, (window.max_ts, _ON_TIME, self._next(), key, window, state.epoch))
+        else:
+            state.on_time_fired = True  # it opened after its end: every pane it fires is LATE
+        heapq.heappush(self._event_timers,
+                       (self.spec.cleanup_time(window), _CLEANUP, self._next(), key, window, state.epoch))
+
+    def _due(self, timers: list, until: int):
+        """Pop the timers due at or before `until`, in order; yield (kind, key, state) for live windows."""
+        while timers and timers[0][0] <= until:
+            _time, kind, _seq, key, window, epoch = heapq.heappop(timers)
+            state = self._state.get(key, {}).get(window)
+            if state is not None and state.epoch == epoch:  # not cleaned up or merged away since
+                yield kind, key, state
+
+    def _add(self, key: Hashable, state: _WindowState, value: Any) -> None:
+        agg, trigger = self.spec.aggregate, self.spec.trigger
+        self.touched.add((key, state.window))
+        state.acc_all, state.n_all = agg.add(state.acc_all, value), state.n_all + 1
+        state.acc_new, state.n_new = agg.add(state.acc_new, value), state.n_new + 1
+        if state.window.max_ts <= self.watermark:  # past its end, not expired: a late element
+            state.late_pending += 1
+            if state.late_pending >= trigger.late_every_n:
+                self._fire(key, state, Timing.LATE, False)
+            return
+        if trigger.early_every_n and not state.on_time_fired and state.n_new >= trigger.early_every_n:
+            self._fire(key, state, Timing.EARLY, False)
+        else:
+            self._arm(key, state)
+
+    def _arm(self, key: Hashable, state: _WindowState) -> None:
+        """Set the timers an element that is not late calls for (after it was added to `state`)."""
+        if state.on_time_fired:
+            # Only after a restore, when the watermark starts again from MIN_TIME: the window already
+            # fired on time, so (like Flink's EventTimeTrigger, which registers a timer at max_ts on
+            # every element) it fires again, LATE, when the watermark passes its end once more.
+            if not state.refire_timer_set:
+                state.refire_timer_set = True
+                heapq.heappush(self._event_timers, (state.window.max_ts, _ON_TIME, self._next(), key, state.window,
+                                                    state.epoch))
+        elif self.spec.trigger.early_after and not state.early_timer_set:
+            state.early_timer_set = True
+            heapq.heappush(self._processing_timers, (self.processing_time + self.spec.trigger.early_after, _EARLY,
+                                                     self._next(), key, state.window, state.epoch))
+
+    def _add_group(self, key: Hashable, state: _WindowState, value: Any, count: int) -> None:
+        """`count` on-time elements whose aggregate is `value` (only from process_batch's fast path)."""
+        agg = self.spec.aggregate
+        self.touched.add((key, state.window))
+        state.acc_all, state.n_all = agg.merge(state.acc_all, value), state.n_all + count
+        state.acc_new, state.n_new = agg.merge(state.acc_new, value), state.n_new + count
+        self._arm(key, state)
+
+    def _on_time(self, key: Hashable, state: _WindowState, watermark: int) -> None:
+        if state.on_time_fired:  # a re-fire after a restore (see _add)
+            state.refire_timer_set = False
+            if state.n_new:
+                self._fire(key, state, Timing.LATE, self.spec.cleanup_time(state.window) <= watermark, watermark)
+            return
+        state.on_time_fired = True
+        show = state.n_new if self.spec.accumulation == "discarding" else state.n_all
+        if show:
+            last = self.spec.cleanup_time(state.window) <= watermark
+            self._fire(key, state, Timing.ON_TIME, last, watermark)
+            if last:
+                state.late_pending = 0
+
+    def _cleanup(self, key: Hashable, state: _WindowState) -> None:
+        if state.late_pending and state.n_new:
+            self._fire(key, state, Timing.LATE if state.on_time_fired else Timing.ON_TIME, True)
+        windows = self._state[key]
+        del windows[state.window]
+        if not windows:
+            del self._state[key]
+
+    def _fire(self, key: Hashable, state: _WindowState, timing: Timing, is_last: bool,
+              watermark: int | None = None) -> None:
+        accumulating = self.spec.accumulation == "accumulating"
+        self.panes.append(Pane(
+            key=key, window=state.window, timing=timing, index=state.panes, is_last=is_last,
+            value=state.acc_all if accumulating else state.acc_new,
+            count=state.n_all if accumulating else state.n_new,
+            watermark=self.watermark if watermark is None else watermark, processing_time=self.processing_time,
+        ))
+        state.panes += 1
+        state.acc_new, state.n_new, state.late_pending = self.spec.aggregate.empty, 0, 0
