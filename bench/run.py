@@ -131,7 +131,7 @@ def main() -> None:
               f"lineage {path * 1000:.0f}ms per million records")
     print("explore: runs per second on exactly_once_crash (5s), and finding + shrinking commit_before_ack:")
     from weir.faults.explore import explore
-    from weir.sim.scenario.model import load_scenario
+    from weir.sim.scenario.loader import load_scenario
     report = explore(load_scenario("exactly_once_crash"), budget_s=5, seed=0)
     print(f"  exactly_once_crash: {report.runs} runs in {report.seconds:.1f}s = {report.runs_per_second:.1f} runs/s, "
           f"{'nothing broken' if report.counterexample is None else 'BROKEN'}")

@@ -13,7 +13,8 @@ import weir
 from weir.sim.scenario.components import ComponentSpec
 from weir.sim.kernel.errors import ScenarioError
 from weir.sim.scenario.run import execute
-from weir.sim.scenario.model import Checkpointing, Fault, Pipeline, Scenario, Workload, load_scenario
+from weir.sim.scenario.model import Checkpointing, Fault, Pipeline, Scenario, Workload
+from weir.sim.scenario.loader import load_scenario
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "user_components.toml"

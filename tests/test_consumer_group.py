@@ -13,7 +13,8 @@ from weir.sim.kafka.group import EXPIRED, JOINED, ConsumerGroup
 from weir.sim.kernel.world import World
 from weir.sim.kafka.log import Broker
 from weir.sim.scenario.run import execute
-from weir.sim.scenario.model import Checkpointing, Fault, Pipeline, Scenario, Workload, load_scenario
+from weir.sim.scenario.model import Checkpointing, Fault, Pipeline, Scenario, Workload
+from weir.sim.scenario.loader import load_scenario
 
 
 def group_world(session_timeout: int = 30):

@@ -11,7 +11,8 @@ import pytest
 
 import weir
 from weir.sim.scenario.run import execute
-from weir.sim.scenario.model import JOB_NODES, Checkpointing, Fault
+from weir.sim.scenario.model import Checkpointing, Fault
+from weir.sim.scenario.nodes import JOB_NODES
 
 from .helpers import small
 

@@ -8,7 +8,8 @@ import weir
 from weir.faults.explore import broken_claim, explore, random_schedule, shrink
 from weir.sim.scenario.loader import faults_toml, load_faults
 from weir.sim.kernel.rng import RngStreams
-from weir.sim.scenario.model import Fault, load_scenario
+from weir.sim.scenario.model import Fault
+from weir.sim.scenario.loader import load_scenario
 from weir.cli import main
 
 
@@ -123,7 +124,7 @@ def test_the_printed_replay_command_works_from_a_folder_with_spaces(tmp_path, ca
     import shlex
     import shutil
 
-    from weir.sim.scenario.model import builtin_scenarios
+    from weir.sim.scenario.loader import builtin_scenarios
     from weir.cli import main
     folder = tmp_path / "my scenarios"
     folder.mkdir()

@@ -271,7 +271,7 @@ def test_a_heavy_tailed_network_still_drains_and_replays():
     from dataclasses import replace
 
     from weir.sim.scenario.run import execute
-    from weir.sim.scenario.model import load_scenario
+    from weir.sim.scenario.loader import load_scenario
     s = load_scenario("exactly_once_crash")
     s = replace(s, pipeline=replace(s.pipeline, network_jitter_shape="pareto", network_jitter="2ms"))
     a, b = execute(s), execute(s)

@@ -7,7 +7,7 @@ import json
 from weir.analysis.checkers import check
 from weir.analysis.lineage import first_bad_record, lineage
 from weir.sim.scenario.run import execute
-from weir.sim.scenario.model import load_scenario
+from weir.sim.scenario.loader import load_scenario
 
 
 def test_a_duplicated_record_shows_both_writes_and_the_restart_between():

@@ -8,7 +8,7 @@ import numpy as np
 
 from weir.analysis.metrics import metrics
 from weir.sim.scenario.run import execute
-from weir.sim.scenario.model import load_scenario
+from weir.sim.scenario.loader import load_scenario
 
 
 def test_counts_lag_and_throughput_agree_with_the_run():

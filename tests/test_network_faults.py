@@ -8,7 +8,8 @@ from weir.analysis.checkers import check, drains_in_time
 from weir.sim.kernel.errors import ScenarioError
 from weir.sim.scenario.loader import faults_toml
 from weir.sim.scenario.run import execute
-from weir.sim.scenario.model import Fault, RunLimits, Scenario, load_scenario
+from weir.sim.scenario.model import Fault, RunLimits, Scenario
+from weir.sim.scenario.loader import load_scenario
 
 from .helpers import small
 
@@ -193,7 +194,8 @@ def test_a_link_table_gives_exactly_those_links_their_own_latency():
 
 
 def test_link_tables_are_checked(tmp_path):
-    from weir.sim.scenario.model import LinkSpec, parse_scenario
+    from weir.sim.scenario.model import LinkSpec
+    from weir.sim.scenario.loader import parse_scenario
     with pytest.raises(ScenarioError) as e:
         LinkSpec(between=("sink",))
     assert e.value.key == "links.between"

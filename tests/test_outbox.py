@@ -10,7 +10,8 @@ from hypothesis import given, settings, strategies as st
 import weir
 from weir.analysis.checkers import outbox_consistent
 from weir.sim.scenario.run import execute
-from weir.sim.scenario.model import Fault, OutboxSettings, load_scenario
+from weir.sim.scenario.model import Fault, OutboxSettings
+from weir.sim.scenario.loader import load_scenario
 
 
 def test_outbox_and_dual_write_scenarios():

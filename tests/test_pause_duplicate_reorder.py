@@ -11,7 +11,8 @@ from weir.faults.coverage import crash_points
 from weir.sim.kernel.clock import NodeClock
 from weir.sim.kernel.world import World
 from weir.sim.scenario.run import execute
-from weir.sim.scenario.model import Expect, Fault, load_scenario
+from weir.sim.scenario.model import Expect, Fault
+from weir.sim.scenario.loader import load_scenario
 from weir.sim.kernel.trace import Msg
 
 from .helpers import small

@@ -11,7 +11,8 @@ import weir
 from weir.analysis.checkers import check
 from weir.sim.patterns.kv import KVStore
 from weir.sim.scenario.run import execute
-from weir.sim.scenario.model import Fault, PaymentSettings, load_scenario
+from weir.sim.scenario.model import Fault, PaymentSettings
+from weir.sim.scenario.loader import load_scenario
 
 
 def test_kv_setex_expires_and_set_nx_is_a_lock():

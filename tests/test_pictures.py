@@ -16,7 +16,7 @@ from weir.analysis.plots import PLOTS, timeline, write_plots
 from weir.analysis.report import write_report
 from weir.sim.kernel.errors import ScenarioError
 from weir.sim.scenario.run import execute
-from weir.sim.scenario.model import load_scenario
+from weir.sim.scenario.loader import load_scenario
 from weir.cli import main
 
 

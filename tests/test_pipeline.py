@@ -160,7 +160,7 @@ def test_a_batch_waiting_for_its_commit_keeps_the_run_from_ending():
     until every other batch was acknowledged; the commit's arrival then looked like the end of the
     run, which stopped with the batch unwritten (9 records lost without a crash)."""
     from weir.analysis.checkers import check
-    from weir.sim.scenario.model import load_scenario
+    from weir.sim.scenario.loader import load_scenario
     s = load_scenario("commit_before_ack").with_faults(())
     faults = (Fault(kind="pause", node="producer", at=330_059, down_for=110_692),
               Fault(kind="pause", node="coordinator", at=372_528, down_for=11_911),

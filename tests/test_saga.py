@@ -10,7 +10,8 @@ from hypothesis import given, settings, strategies as st
 import weir
 from weir.analysis.checkers import check, no_double_compensation, saga_atomic
 from weir.sim.scenario.run import execute
-from weir.sim.scenario.model import Fault, SagaSettings, load_scenario
+from weir.sim.scenario.model import Fault, SagaSettings
+from weir.sim.scenario.loader import load_scenario
 
 
 def test_steps_run_in_order_and_compensations_in_reverse():

@@ -9,9 +9,8 @@ from pathlib import Path
 import pytest
 
 from weir.sim.kernel.errors import ScenarioError
-from weir.sim.scenario.model import (
-    Checkpointing, Expect, Fault, NodeSpec, Pipeline, Scenario, Workload, builtin_scenarios, load_scenario,
-)
+from weir.sim.scenario.model import Checkpointing, Expect, Fault, NodeSpec, Pipeline, Scenario, Workload
+from weir.sim.scenario.loader import builtin_scenarios, load_scenario
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -10,7 +10,8 @@ from weir.analysis.checkers import check
 from weir.sim.stream.checkpoint import Checkpoint
 from weir.sim.kernel.errors import ScenarioError
 from weir.sim.scenario.run import execute
-from weir.sim.scenario.model import Fault, load_scenario
+from weir.sim.scenario.model import Fault
+from weir.sim.scenario.loader import load_scenario
 
 
 def exactly_once(faults, sink: str = "upsert"):

@@ -36,7 +36,7 @@ test_exactly_once_under_crashes_and_partitions = property_test(
 def test_a_property_test_fails_for_a_broken_design():
     from dataclasses import replace
 
-    from weir.sim.scenario.model import load_scenario
+    from weir.sim.scenario.loader import load_scenario
     small = load_scenario("commit_before_ack")
     small = replace(small, workload=replace(small.workload, records=400))
     broken = property_test(small, kinds=("crash",), max_examples=30)

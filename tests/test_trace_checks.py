@@ -9,7 +9,7 @@ import numpy as np
 from weir.analysis.checkers import check
 from weir.analysis.trace_checks import checkpoint_atomic, commits_after_ack, late_accounted, watermarks_sane
 from weir.sim.scenario.run import execute
-from weir.sim.scenario.model import load_scenario
+from weir.sim.scenario.loader import load_scenario
 from weir.sim.kernel.trace import Kind, Msg, Trace
 
 NODES = ("producer", "broker", "source", "processor", "sink", "coordinator")

@@ -72,7 +72,8 @@ def test_a_lost_acknowledgement_inside_a_transaction_fails_the_job_over_instead_
     inside the same transaction and staged its rows twice (0 of 10 runs exactly once)."""
     from weir.analysis.checkers import check
     from weir.sim.scenario.run import execute
-    from weir.sim.scenario.model import Fault, load_scenario
+    from weir.sim.scenario.model import Fault
+    from weir.sim.scenario.loader import load_scenario
     s = load_scenario("kafka_to_delta").with_faults(())
     run = execute(s, 1, (Fault(kind="sink_ack_lost", node="sink", at="300ms", down_for="30ms"),))
     rows = run.trace.rows()

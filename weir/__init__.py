@@ -10,10 +10,8 @@ from weir.sim.kernel.batch import RecordBatch
 from weir.sim.scenario.components import ComponentSpec, Operator, Sink, Source, WatermarkStrategy
 from weir.sim.kernel.errors import ScenarioError, SimulationError, WeirError
 from weir.sim.scenario.run import Run, execute
-from weir.sim.scenario.model import (
-    Checkpointing, Expect, Fault, LinkSpec, NodeSpec, OutboxSettings, PaymentSettings, Pipeline, Reconcile, RetryPolicy,
-    RunLimits, SagaSettings, Scenario, WatermarkSettings, WindowSettings, Workload, builtin_scenarios, load_scenario,
-)
+from weir.sim.scenario.model import Checkpointing, Expect, Fault, LinkSpec, NodeSpec, OutboxSettings, PaymentSettings, Pipeline, Reconcile, RetryPolicy, RunLimits, SagaSettings, Scenario, WatermarkSettings, WindowSettings, Workload
+from weir.sim.scenario.loader import builtin_scenarios, load_scenario
 from weir.sim.scenario.loader import faults_toml, load_faults
 
 from .api import SPECTRUM, Expectation, RunResult, explore, result_of, run, spectrum

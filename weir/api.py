@@ -11,7 +11,8 @@ from typing import Any
 
 from weir.analysis.checkers import Verdict, check, produced_ids
 from weir.sim.scenario.run import Run, execute
-from weir.sim.scenario.model import Fault, Scenario, load_scenario
+from weir.sim.scenario.model import Fault, Scenario
+from weir.sim.scenario.loader import load_scenario
 
 __all__ = ["RunResult", "Expectation", "run", "result_of", "spectrum", "SPECTRUM", "explore", "claims_of"]
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from weir.faults.coverage import POINT_KINDS
 from weir.faults.matrix import MATRIX_KINDS, PATTERNS
 from weir.sim.kernel.errors import ScenarioError, WeirError
-from weir.sim.scenario.model import builtin_scenarios, load_scenario
+from weir.sim.scenario.loader import builtin_scenarios, load_scenario
 from weir.sim.scenario.loader import load_faults
 
 from . import api, show

@@ -44,7 +44,7 @@ class ScenarioMismatch(Exception):
 class ScenarioFile(pytest.File):
     def collect(self):
         from weir.sim.kernel.errors import WeirError
-        from weir.sim.scenario.model import load_scenario
+        from weir.sim.scenario.loader import load_scenario
         try:
             scenario = load_scenario(self.path)
         except WeirError as e:

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from weir.sim.scenario.pool import run_all
-from weir.sim.scenario.model import Fault, Scenario, load_scenario
+from weir.sim.scenario.model import Fault, Scenario
+from weir.sim.scenario.loader import load_scenario
 
 from .api import RunResult, run
 

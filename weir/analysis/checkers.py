@@ -8,42 +8,19 @@ check is a few vectorised numpy operations over record-id columns.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
+
+from weir.analysis.reconcile import reconciled
+from weir.analysis.trace_checks import checkpoint_atomic, commits_after_ack, late_accounted, watermarks_sane
+from weir.analysis.verdict import SHOW_IDS, RunLike, Verdict, _first
+from weir.analysis.windowed import MIN_TIME, closing_watermark, no_late_records, window_complete
+from weir.sim.scenario.invariants import APPLIES, applicable
 
 __all__ = ["Verdict", "INVARIANTS", "applicable", "check", "produced_ids", "no_loss", "no_duplicates", "exactly_once", "drained",
            "checkpoints_succeed", "commits_monotonic", "no_aborted_reads", "no_silent_drops", "no_double_charge", "payments_complete", "outbox_consistent", "saga_atomic",
            "no_double_compensation", "load_balanced", "drains_in_time", "SHOW_IDS"]
-
-SHOW_IDS = 5  # how many example record ids a verdict carries
-
-
-class RunLike(Protocol):
-    """What a checker reads: `source` and `sink` columns (with "record_id") and `status`."""
-
-    source: dict[str, np.ndarray]
-    sink: dict[str, np.ndarray]
-    status: str
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """Whether one invariant held in one run, with the evidence (JSON-able: ints, strings, lists)."""
-
-    invariant: str
-    held: bool
-    summary: str
-    evidence: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"invariant": self.invariant, "held": self.held, "summary": self.summary, "evidence": dict(self.evidence)}
-
-
-def _first(ids: np.ndarray) -> list[int]:
-    return [int(i) for i in ids[:SHOW_IDS]]
-
 
 def produced_ids(source: dict[str, np.ndarray]) -> np.ndarray:
     """The distinct ids of the records produced: committed in the log, each once however often it was
@@ -297,15 +274,8 @@ def commits_monotonic(run: RunLike) -> Verdict:
     return Verdict("commits_monotonic", True, f"all {len(rows)} accepted commits moved forward or stayed", evidence)
 
 
-def _outbox(scenario: Any) -> bool:
-    return scenario is not None and getattr(scenario, "outbox", None) is not None
 
 
-def _writes_can_fail(scenario: Any) -> bool:
-    if scenario is None or not _records(scenario):
-        return False
-    return bool(scenario.workload.poison_every or scenario.retry.failure_rate
-                or any(f.kind.startswith("sink_") for f in scenario.faults))
 
 
 def drains_in_time(run: RunLike) -> Verdict:
@@ -335,51 +305,27 @@ def _stalled_watermark(run: RunLike) -> dict[str, int] | None:
     """For a windowed run: where its watermark stopped, if short of what the data closes (else None)."""
     if getattr(run, "windows", None) is None or run.scenario.window is None:
         return None
-    from weir.analysis.windowed import MIN_TIME, closing_watermark
     closing = closing_watermark(run)
     mark = MIN_TIME if run.window_watermark is None else run.window_watermark
     return {"watermark_us": mark, "closing_us": closing} if mark < closing else None
 
 
-def _liveness_bound(scenario: Any) -> bool:
-    return scenario is not None and getattr(scenario.run, "drain_within", None) is not None
 
 
-def _reconciling(scenario: Any) -> bool:
-    return scenario is not None and getattr(scenario, "reconcile", None) is not None
 
 
-def _parallel(scenario: Any) -> bool:
-    return scenario is not None and scenario.pipeline.parallelism > 1
 
 
-def _checkpointed(scenario: Any) -> bool:
-    return scenario is not None and getattr(scenario, "checkpoint", None) is not None
 
 
-def _transactional(scenario: Any) -> bool:
-    return _records(scenario) and scenario is not None and scenario.workload.transactional
 
 
-def _records(scenario: Any) -> bool:
-    """The sink holds one row per record (not panes, not payments, and there is a pipeline)."""
-    return scenario is None or (getattr(scenario, "window", None) is None and not _payments(scenario)
-                                and not _sagas(scenario))
 
 
-def _simulated_records(scenario: Any) -> bool:
-    """A record pipeline that weir ran (so there is a trace to read), not a hand-made run."""
-    return scenario is not None and _records(scenario)
 
 
-def _commits_offsets(scenario: Any) -> bool:
-    """A pipeline that weir ran whose consumer commits offsets itself (on poll, auto or after the
-    sink's ack), not on checkpoints: there the checkpoint holds what is below the offsets."""
-    return scenario is not None and not _sagas(scenario) and scenario.pipeline.offset_commit != "on_checkpoint"
 
 
-def _sagas(scenario: Any) -> bool:
-    return scenario is not None and getattr(scenario, "saga", None) is not None
 
 
 def _saga_effects(run: RunLike) -> tuple[np.ndarray, np.ndarray]:
@@ -420,57 +366,40 @@ def no_double_compensation(run: RunLike) -> Verdict:
                   f"no compensation took effect twice ({int(undone.sum())} compensations)", evidence)
 
 
-def _payments(scenario: Any) -> bool:
-    return scenario is not None and scenario.pipeline.sink == "payments"
 
 
-def _windowed(scenario: Any) -> bool:
-    return scenario is not None and getattr(scenario, "window", None) is not None
 
 
-def _any(scenario: Any) -> bool:
-    return True
 
 
-def _lazy(name: str, module: str = "windowed") -> Callable[[RunLike], Verdict]:
-    def run_checker(run: RunLike) -> Verdict:
-        from importlib import import_module
-        return getattr(import_module(f"weir.analysis.{module}"), name)(run)
-    run_checker.__name__ = name
-    return run_checker
-
-
-#: Every invariant weir checks, by name (scenario files name these in [expect]): its checker, and
-#: which scenarios it applies to (record pipelines write records; windowed ones write panes).
-INVARIANTS: dict[str, tuple[Callable[[RunLike], Verdict], Callable[[Any], bool]]] = {
-    "no_loss": (no_loss, _records),
-    "no_duplicates": (no_duplicates, _records),
-    "exactly_once": (exactly_once, _records),
-    "window_complete": (_lazy("window_complete"), _windowed),
-    "no_late_records": (_lazy("no_late_records"), _windowed),
-    "checkpoints_succeed": (checkpoints_succeed, _checkpointed),
-    "commits_monotonic": (commits_monotonic, _simulated_records),
-    "no_aborted_reads": (no_aborted_reads, _transactional),
-    "no_silent_drops": (no_silent_drops, _writes_can_fail),
-    "no_double_charge": (no_double_charge, _payments),
-    "outbox_consistent": (outbox_consistent, _outbox),
-    "saga_atomic": (saga_atomic, _sagas),
-    "no_double_compensation": (no_double_compensation, _sagas),
-    "payments_complete": (payments_complete, _payments),
-    "load_balanced": (load_balanced, _parallel),
-    "reconciled": (_lazy("reconciled", "reconcile"), _reconciling),
-    "commits_after_ack": (_lazy("commits_after_ack", "trace_checks"), _commits_offsets),
-    "checkpoint_atomic": (_lazy("checkpoint_atomic", "trace_checks"), _checkpointed),
-    "watermarks_sane": (_lazy("watermarks_sane", "trace_checks"), _windowed),
-    "late_accounted": (_lazy("late_accounted", "trace_checks"), _windowed),
-    "drained": (drained, _any),
-    "drains_in_time": (drains_in_time, _liveness_bound),
+#: Every invariant weir checks, by name, in check order: its checker, and which scenarios it applies
+#: to (the names and the predicates are weir.sim.scenario.invariants.APPLIES, which [expect] is checked against).
+_CHECKERS: dict[str, Callable[[RunLike], Verdict]] = {
+    "no_loss": no_loss,
+    "no_duplicates": no_duplicates,
+    "exactly_once": exactly_once,
+    "window_complete": window_complete,
+    "no_late_records": no_late_records,
+    "checkpoints_succeed": checkpoints_succeed,
+    "commits_monotonic": commits_monotonic,
+    "no_aborted_reads": no_aborted_reads,
+    "no_silent_drops": no_silent_drops,
+    "no_double_charge": no_double_charge,
+    "outbox_consistent": outbox_consistent,
+    "saga_atomic": saga_atomic,
+    "no_double_compensation": no_double_compensation,
+    "payments_complete": payments_complete,
+    "load_balanced": load_balanced,
+    "reconciled": reconciled,
+    "commits_after_ack": commits_after_ack,
+    "checkpoint_atomic": checkpoint_atomic,
+    "watermarks_sane": watermarks_sane,
+    "late_accounted": late_accounted,
+    "drained": drained,
+    "drains_in_time": drains_in_time,
 }
-
-
-def applicable(scenario: Any) -> tuple[str, ...]:
-    """The invariants that apply to a scenario (record or window ones, checkpoint, parallel ones, drained)."""
-    return tuple(name for name, (_fn, applies) in INVARIANTS.items() if applies(scenario))
+INVARIANTS: dict[str, tuple[Callable[[RunLike], Verdict], Callable[[Any], bool]]] = {
+    name: (_CHECKERS[name], applies) for name, applies in APPLIES.items()}
 
 
 def check(run: RunLike, names: Iterable[str] | None = None) -> tuple[Verdict, ...]:

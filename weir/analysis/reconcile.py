@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from weir.analysis.checkers import Verdict
+from weir.analysis.verdict import Verdict
 
 __all__ = ["RECONCILIATION_SQL", "COLUMNS", "reconcile", "reconciled", "source_systems"]
 

@@ -20,7 +20,7 @@ import numpy as np
 
 from weir.sim.kernel.trace import Kind, Msg
 
-from weir.analysis.checkers import SHOW_IDS, Verdict
+from weir.analysis.verdict import SHOW_IDS, Verdict
 
 __all__ = ["commits_after_ack", "checkpoint_atomic", "watermarks_sane", "late_accounted"]
 

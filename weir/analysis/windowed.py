@@ -19,7 +19,7 @@ import numpy as np
 
 from weir.sim.kernel.units import format_duration
 
-from weir.analysis.checkers import SHOW_IDS, Verdict
+from weir.analysis.verdict import SHOW_IDS, Verdict
 
 __all__ = ["window_complete", "no_late_records", "batch_windows", "job_windows", "closing_watermark"]
 

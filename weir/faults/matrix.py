@@ -25,7 +25,8 @@ from weir.analysis.checkers import check
 from weir.sim.scenario.pool import run_all
 from weir.sim.kernel.rng import RngStreams
 from weir.sim.scenario.run import execute
-from weir.sim.scenario.model import Fault, Scenario, load_scenario
+from weir.sim.scenario.model import Fault, Scenario
+from weir.sim.scenario.loader import load_scenario
 
 from weir.faults.explore import random_schedule
 

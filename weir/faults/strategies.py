@@ -93,10 +93,10 @@ def property_test(scenario: Scenario | str, kinds: tuple[str, ...] = ("crash",),
     """Turn a scenario into a pytest-ready property test: under any schedule of `kinds` (within the
     scenario's fault-free run time) and any seed, every claim of the scenario holds (the invariants
     in its `expect.hold`, and drained). A failure names the seed and the schedule."""
-    import weir
+    from weir.analysis.checkers import check
     from weir.faults.explore import claims
     from weir.sim.scenario.run import execute
-    from weir.sim.scenario.model import load_scenario
+    from weir.sim.scenario.loader import load_scenario
 
     base = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
     horizon = max(1, execute(base, base.seed, ()).end_time)
@@ -105,8 +105,7 @@ def property_test(scenario: Scenario | str, kinds: tuple[str, ...] = ("crash",),
     @settings(max_examples=max_examples, deadline=None)
     @given(schedules(kinds, base.node_names, horizon, max(1, horizon // 4), 0, max_faults), st.integers(0, 2**31 - 1))
     def test(faults, seed):
-        result = weir.run(base, seed, faults)
-        broken = [v for v in result.verdicts if v.invariant in wanted and not v.held]
+        broken = [v for v in check(execute(base, seed, faults)) if v.invariant in wanted and not v.held]
         assert not broken, (f"{base.name} seed {seed}, faults {[f.describe() for f in faults]}: "
                             + "; ".join(f"{v.invariant}: {v.summary}" for v in broken))
 

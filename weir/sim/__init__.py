@@ -6,10 +6,8 @@ from weir.sim.kernel.errors import ScenarioError, SimulationError, WeirError
 from weir.sim.kernel.world import Node, Status, World
 from weir.sim.kernel.rng import RngStreams, stable_hash
 from weir.sim.scenario.run import Run, execute
-from weir.sim.scenario.model import (
-    Checkpointing, Expect, Fault, NodeSpec, Pipeline, RunLimits, Scenario, Workload,
-    builtin_scenarios, load_scenario, parse_scenario,
-)
+from weir.sim.scenario.model import Checkpointing, Expect, Fault, NodeSpec, Pipeline, RunLimits, Scenario, Workload
+from weir.sim.scenario.loader import builtin_scenarios, load_scenario, parse_scenario
 from weir.sim.kernel.trace import FrozenTrace, Kind, Trace
 from weir.sim.kernel.units import format_duration, parse_duration
 

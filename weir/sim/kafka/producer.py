@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from dataclasses import dataclass
 
 import numpy as np
@@ -11,10 +13,12 @@ from weir.sim.kernel.errors import SimulationError
 from weir.sim.kernel.world import Node, World
 from weir.sim.kafka.log import Broker
 from weir.sim.kafka.partitioner import partition_for
-from weir.sim.scenario.model import Scenario
 from weir.sim.kernel.trace import Msg
 
-__all__ = ["WorkloadData", "draw_workload", "marker_mask", "Producer"]
+if TYPE_CHECKING:
+    from weir.sim.scenario.model import Scenario
+
+__all__ = ["WorkloadData", "draw_workload", "marker_mask", "poison_mask", "Producer"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -84,6 +88,11 @@ def marker_mask(record_ids: np.ndarray, every: int) -> np.ndarray:
     correct watermark for its partition (late records, by `late_fraction`, excepted: they are late).
     """
     return record_ids % every == every - 1
+
+
+def poison_mask(record_ids: np.ndarray, every: int) -> np.ndarray:
+    """Which records are poison: every `every`-th by record id (offset by half, so they are not markers)."""
+    return record_ids % every == every // 2
 
 
 def _away_from_idle(w) -> np.ndarray:

@@ -20,25 +20,15 @@ import sqlite3
 
 import numpy as np
 
+from weir.sim.kafka.producer import poison_mask
 from weir.sim.kernel.batch import RecordBatch
+from weir.sim.stream.sink_task import backoff_delay
 
 __all__ = ["DeadLetterQueue", "backoff_delay", "poison_mask", "DLQ_COLUMNS", "SOURCE_TOPIC"]
 
 SOURCE_TOPIC = "events"  # the log's one topic, as the DLQ metadata names it
 DLQ_COLUMNS = ("record_id", "key", "value", "event_time", "retry_count", "max_retries", "failed_at",
                "source_partition", "source_offset", "replayable", "processed", "processed_at")
-
-
-def poison_mask(record_ids: np.ndarray, every: int) -> np.ndarray:
-    """Which records are poison: every `every`-th by record id (offset by half, so they are not markers)."""
-    return record_ids % every == every // 2
-
-
-def backoff_delay(attempt: int, backoff: int, multiplier: float, max_backoff: int, jitter: float, u: float) -> int:
-    """The wait before retry `attempt` (1, 2, ...): backoff * multiplier^(attempt-1), at most
-    max_backoff, times (1 + jitter * u) for a uniform draw u in [0, 1); whole microseconds."""
-    base = min(backoff * multiplier ** (attempt - 1), max_backoff)
-    return int(base * (1 + jitter * u))
 
 
 _DDL = """

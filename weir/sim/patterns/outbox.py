@@ -22,6 +22,8 @@ the consumers would have to deduplicate by event id.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import sqlite3
 
 import numpy as np
@@ -29,9 +31,11 @@ import simpy
 
 from weir.sim.kernel.world import Node, World
 from weir.sim.kafka.log import Broker
-from weir.sim.scenario.model import Scenario
 from weir.sim.kernel.trace import Msg
 from weir.sim.kafka.producer import WorkloadData
+
+if TYPE_CHECKING:
+    from weir.sim.scenario.model import Scenario
 
 __all__ = ["OutboxApp"]
 

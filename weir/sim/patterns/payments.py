@@ -24,7 +24,7 @@ import sqlite3
 import numpy as np
 
 from weir.sim.kernel.batch import RecordBatch
-from weir.sim.scenario.components import Sink
+from weir.sim.stream.functions import Sink
 from weir.sim.patterns.kv import KVStore
 
 __all__ = ["PaymentsSink", "dedup_key"]

@@ -17,12 +17,16 @@ non-idempotent one applies it again (`saga.idempotent_steps`, `saga.idempotent_c
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import simpy
 
 from weir.sim.kernel.world import Node, Status, World
-from weir.sim.scenario.model import Scenario
 from weir.sim.kernel.trace import Kind, Msg
+
+if TYPE_CHECKING:
+    from weir.sim.scenario.model import Scenario
 
 __all__ = ["SERVICES", "SagaSystem"]
 

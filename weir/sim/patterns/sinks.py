@@ -13,7 +13,7 @@ import sqlite3
 import numpy as np
 
 from weir.sim.kernel.batch import Column, RecordBatch
-from weir.sim.scenario.components import Sink
+from weir.sim.stream.functions import Sink
 
 __all__ = ["AppendSink", "UpsertSink", "TransactionalSink", "WindowResults", "make_sink", "SINK_COLUMNS",
            "DEDUP_COLUMNS"]

@@ -11,6 +11,7 @@ from dataclasses import fields
 from typing import Any
 
 from weir.sim.kernel.errors import ScenarioError
+from weir.sim.scenario.nodes import NODE_FORMS, is_node_name
 from weir.sim.kernel.units import DURATION_FORMS, RATE_FORMS, parse_duration, parse_rate
 
 
@@ -130,11 +131,9 @@ def _validate(obj: Any, section: str) -> None:
                 raise ScenarioError(key, value, "a number from 0 to 1")
             object.__setattr__(obj, f.name, float(value))
         elif kind == "node":
-            from weir.sim.scenario.model import NODE_FORMS, is_node_name
             if not is_node_name(value):
                 raise ScenarioError(key, value, "one of " + NODE_FORMS)
         elif kind == "nodes":
-            from weir.sim.scenario.model import NODE_FORMS, is_node_name
             if isinstance(value, str) or not isinstance(value, (list, tuple)):
                 raise ScenarioError(key, value, "a list of node names, each one of " + NODE_FORMS)
             for name in value:

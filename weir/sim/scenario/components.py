@@ -1,4 +1,4 @@
-"""Base classes for the components a user can write, and how a scenario names them.
+"""How a scenario names the components a user writes (the bases are in weir.sim.stream.functions).
 
 A scenario file names a component by import path, `"package.module:Class"`, with its parameters:
 
@@ -10,13 +10,6 @@ Naming a class in a scenario file runs that code when the scenario is loaded and
 scenario file like a Python script. The module is imported from the scenario file's folder, the
 current folder, or anywhere on PYTHONPATH. In Python, pass the class itself:
 `ComponentSpec(Doubler, {"factor": 3})`.
-
-Each kind:
-- `Operator`: what the processor computes from each batch (one output value per record); its
-  state is what checkpoints snapshot and restores give back.
-- `Sink`: the table the records' output lands in; `contents()` is what the checkers read.
-- `WatermarkStrategy`: derives a partition's watermark from the event times it reads.
-- `Source`: the upstream data the producer writes (every record's key, value and event-time delay).
 """
 
 from __future__ import annotations
@@ -24,97 +17,18 @@ from __future__ import annotations
 import importlib
 import inspect
 import sys
-from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 
-from weir.sim.kernel.batch import RecordBatch
 from weir.sim.kernel.errors import ScenarioError
+from weir.sim.stream.functions import Operator, Sink, Source, WatermarkStrategy
 
 __all__ = ["Operator", "Sink", "WatermarkStrategy", "Source", "ComponentSpec", "load_class", "SEARCH_PATHS"]
 
 #: Extra folders to import components from while a scenario file is being loaded (its own folder).
 SEARCH_PATHS: list[Path] = []
-
-
-class Operator(ABC):
-    """The processor's computation: a batch in, one output value per record out.
-
-    Keep all state on the instance. `snapshot()` must return a copy that later changes do not
-    touch; after a failover weir builds a fresh instance with the same parameters and calls
-    `restore(snapshot)` with the last completed checkpoint's copy (or nothing, without one).
-    """
-
-    windowed = False
-
-    @abstractmethod
-    def on_batch(self, batch: RecordBatch, now: int) -> np.ndarray:
-        """Process a batch at processing time `now` (the processor node's clock); return an int64 per record."""
-
-    def on_watermark(self, watermark: int, now: int) -> None:
-        """A watermark reached the operator (only with [watermarks]); nothing to do by default."""
-        return None
-
-    def snapshot(self) -> Any:
-        """A copy of the state, for a checkpoint. Stateless operators need not override this."""
-        return None
-
-    def restore(self, snapshot: Any) -> None:
-        """Take back a snapshot made by `snapshot()`."""
-
-    def state_size(self) -> int:
-        """How many state entries there are (a snapshot's size is this times state_entry_bytes)."""
-        return 0
-
-    def changed_entries(self) -> int:
-        """Entries changed since the last snapshot (what an incremental snapshot writes)."""
-        return self.state_size()
-
-
-class Sink(ABC):
-    """A durable table that a record pipeline writes to. It survives every crash."""
-
-    kind = "custom"
-
-    @abstractmethod
-    def write(self, batch: RecordBatch, value: np.ndarray, written_at: int) -> int:
-        """Write the batch's rows (its records with the operator's values); return how many already existed."""
-
-    @abstractmethod
-    def contents(self) -> dict[str, np.ndarray]:
-        """The table's rows as int64 columns; at least "record_id" (the checkers count those)."""
-
-    def close(self) -> None:
-        """Release what the table holds (called once the run's results are read)."""
-
-
-class WatermarkStrategy(ABC):
-    """A partition's watermark generator: sees every event time read, says where the watermark is."""
-
-    def __init__(self, bound: int = 0):
-        self.bound = bound
-
-    @abstractmethod
-    def on_event(self, ts: int, marker: bool = False) -> None:
-        """An event with timestamp `ts` was read from the partition."""
-
-    @abstractmethod
-    def current(self) -> int:
-        """The partition's watermark now: no more events with a timestamp <= it are expected."""
-
-
-class Source(ABC):
-    """The upstream data: every record's key, value and event-time delay, drawn up front."""
-
-    @abstractmethod
-    def generate(self, rng: np.random.Generator, records: int, keys: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Return (keys in 0..keys-1, values, delays in us >= 0), each an int64 array of length `records`.
-
-        Draw every random number from `rng` (the run's `workload` stream): that keeps runs replayable.
-        """
 
 
 _BASES = {"operator": Operator, "sink": Sink, "watermarks": WatermarkStrategy, "source": Source}

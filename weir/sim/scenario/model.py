@@ -14,11 +14,12 @@ from weir.sim.scenario.checks import (
     _check_component, _resolve, _sink_base, _source_base, _spec, _validate, _watermark_base,
 )
 from weir.sim.kernel.errors import ScenarioError, raw
+from weir.sim.scenario.invariants import APPLIES, applicable
+from weir.sim.scenario.nodes import NODE_FORMS, NODES, is_node_name, node_names
 
 __all__ = [
     "MODES", "SINKS", "NODES", "FAULT_KINDS", "LINK_KINDS", "LinkSpec", "node_names", "is_node_name",
     "Workload", "Pipeline", "Checkpointing", "Reconcile", "RetryPolicy", "PaymentSettings", "OutboxSettings", "SagaSettings", "WindowSettings", "WatermarkSettings", "NodeSpec", "Fault", "Expect", "RunLimits", "Scenario",
-    "load_scenario", "builtin_scenarios", "parse_scenario",
 ]
 
 MODES = ("at_most_once", "at_least_once", "exactly_once")
@@ -26,34 +27,6 @@ MODES = ("at_most_once", "at_least_once", "exactly_once")
 OFFSET_COMMITS = ("before_processing", "after_ack", "auto", "on_checkpoint")
 DEFAULT_COMMIT = {"at_most_once": "before_processing", "at_least_once": "after_ack", "exactly_once": "on_checkpoint"}
 SINKS = ("append", "upsert", "transactional", "payments")
-#: The nodes of the pipeline, in trace order. The job's tasks run on source, processor, sink and
-#: coordinator; a crash of any of them fails the whole job over (Flink's full restart strategy).
-NODES = ("producer", "broker", "source", "processor", "sink", "coordinator")
-JOB_NODES = ("source", "processor", "sink", "coordinator")
-#: Extra nodes, when there are several producers or source subtasks: `producer-i` runs producer
-#: instance i and `source-i` source subtask i (i >= 1; instance 0 and subtask 0 keep `producer`
-#: and `source`).
-EXTRA_NODE_KINDS = ("producer", "source")
-#: The nodes of a `[saga]` scenario, beside NODES: the orchestrator and its four services.
-SAGA_NODES = ("orchestrator", "order", "payment", "inventory", "shipping")
-NODE_FORMS = (", ".join(NODES) + ", or producer-N / source-N (N >= 1) for extra producers and source subtasks"
-              ", or orchestrator, order, payment, inventory, shipping in a [saga] scenario")
-
-
-def is_node_name(name) -> bool:
-    """Whether `name` can name a node in some scenario (NODES, or an extra producer or source)."""
-    if not isinstance(name, str):
-        return False
-    if name in NODES or name in SAGA_NODES:
-        return True
-    kind, _, number = name.partition("-")
-    return kind in EXTRA_NODE_KINDS and number.isdigit() and number[0] != "0"
-
-
-def node_names(producers: int = 1, sources: int = 1, saga: bool = False) -> tuple[str, ...]:
-    """The nodes of a run, in trace order: NODES, extra producers, extra source subtasks, saga nodes."""
-    return (NODES + tuple(f"producer-{i}" for i in range(1, producers))
-            + tuple(f"source-{i}" for i in range(1, sources)) + (SAGA_NODES if saga else ()))
 #: crash: a node stops and restarts. The sink faults (node = "sink") last `down_for` from `at`:
 #: sink_fail, every write fails; sink_slow, every write takes `slow_by` longer; sink_ack_lost,
 #: every write is applied but its acknowledgement is lost, so the sink sees a timeout.
@@ -404,8 +377,7 @@ def _dedup_columns() -> tuple[str, ...]:
 
 
 def _invariant_names() -> tuple[str, ...]:
-    from weir.analysis.checkers import INVARIANTS  # the checkers are the one list of names
-    return tuple(INVARIANTS)
+    return tuple(APPLIES)
 
 
 @dataclass(frozen=True)
@@ -594,7 +566,6 @@ class Scenario:
         if self.pipeline.salts > 1 and (self.window is None or self.window.kind == "session"):
             raise ScenarioError("pipeline.salts", self.pipeline.salts, "1 unless there is a tumbling or sliding [window] "
                                 "(salted partial results are merged per window; sessions and running totals do not merge)")
-        from weir.analysis.checkers import applicable
         fits = applicable(self)
         for part in ("hold", "violate"):
             for name in getattr(self.expect, part):
@@ -642,5 +613,3 @@ class Scenario:
         """The same scenario with another fault schedule."""
         return replace(self, faults=tuple(faults))
 
-
-from weir.sim.scenario.loader import builtin_scenarios, load_scenario, parse_scenario  # noqa: E402  (the loader builds on the classes above)

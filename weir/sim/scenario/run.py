@@ -15,6 +15,7 @@ from weir.sim.stream.checkpoint import CheckpointStore
 from weir.sim.stream.job import Job
 from weir.sim.kafka.producer import Producer, draw_workload
 from weir.sim.scenario.model import MODES, Fault, Scenario
+from weir.sim.patterns.dlq import DeadLetterQueue
 from weir.sim.patterns.sinks import WindowResults, make_sink
 from weir.sim.kernel.trace import FrozenTrace, Kind
 
@@ -104,7 +105,8 @@ def execute(scenario: Scenario, seed: int | None = None, faults: tuple[Fault, ..
         sink = p.sink_spec.build() if p.sink_spec is not None else make_sink(p.sink, len(data.keys) + 16, p.dedup_key)
     results = WindowResults() if scenario.window else None
     store = CheckpointStore(scenario.checkpoint.retain) if scenario.checkpoint else None
-    job = Job(world, scenario, broker, sink, store, producer, results)
+    dlq = DeadLetterQueue() if scenario.window is None else None  # retries and dead letters: record pipelines
+    job = Job(world, scenario, broker, sink, store, producer, results, dlq)
     install_faults(world, faults)
     producer.start()
     job.start()

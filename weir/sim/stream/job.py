@@ -31,6 +31,8 @@ watermarks).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from collections import deque
 from dataclasses import replace
 
@@ -39,22 +41,30 @@ import simpy
 
 from weir.sim.kernel.batch import RecordBatch
 from weir.sim.stream.checkpoint import CheckpointStore
-from weir.sim.scenario.components import Sink
+from weir.sim.stream.functions import Sink
 from weir.sim.stream.coordinator import CheckpointCoordination
-from weir.sim.patterns.dlq import DeadLetterQueue, backoff_delay, poison_mask
+from weir.sim.kafka.producer import poison_mask
+from weir.sim.stream.sink_task import backoff_delay
 from weir.sim.stream.exchange import Barrier, Gate, PendingAcks, Watermark, split
 from weir.sim.kafka.group import Assignment, ConsumerGroup
 from weir.sim.kernel.world import Node, Status, World
 from weir.sim.kafka.log import Broker
 from weir.sim.stream.operators import RunningTotals, WindowedAggregation
-from weir.sim.scenario.model import JOB_NODES, Scenario
-from weir.sim.patterns.sinks import WindowResults
 from weir.sim.kernel.trace import Kind, Msg
 from weir.sim.stream.watermarks import PartitionWatermarks
 from weir.sim.stream.windows import MIN_TIME
 from weir.sim.kafka.producer import Producer, marker_mask
 
-__all__ = ["Job", "Barrier", "Watermark"]
+if TYPE_CHECKING:
+    from weir.sim.patterns.dlq import DeadLetterQueue
+    from weir.sim.patterns.sinks import WindowResults
+    from weir.sim.scenario.model import Scenario
+
+__all__ = ["Job", "Barrier", "Watermark", "JOB_NODES"]
+
+#: The nodes the job's tasks run on. A crash of any of them fails the whole job over (Flink's full
+#: restart strategy), except a consumer's in rebalance mode.
+JOB_NODES = ("source", "processor", "sink", "coordinator")
 
 
 class _SourceTask:
@@ -206,7 +216,8 @@ class Job(CheckpointCoordination):
     """
 
     def __init__(self, world: World, scenario: Scenario, broker: Broker, sink: Sink,
-                 store: CheckpointStore | None, producer: Producer, results: WindowResults | None = None):
+                 store: CheckpointStore | None, producer: Producer, results: WindowResults | None = None,
+                 dlq: DeadLetterQueue | None = None):
         self.world, self.scenario, self.broker, self.sink_table = world, scenario, broker, sink
         self.store, self.producer, self.results = store, producer, results
         p = scenario.pipeline
@@ -253,7 +264,7 @@ class Job(CheckpointCoordination):
         self.source_backpressured = [0] * self.source_parallelism  # time a source subtask could not poll
         self.replayed_in_flight = 0  # records restored from unaligned checkpoints' in-flight data and processed
         # retries and the dead-letter queue (record pipelines): durable, like the sink
-        self.dlq = DeadLetterQueue() if scenario.window is None else None
+        self.dlq = dlq
         self.skipped = 0  # records given up on with retry.exhausted = "skip" (dropped)
         self.replayed = 0  # records the DLQ replay job wrote to the sink
         self.retry_rng = world.rngs.stream("sink.retry")  # backoff jitter

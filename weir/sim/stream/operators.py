@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from weir.sim.kernel.batch import RecordBatch
-from weir.sim.scenario.components import Operator
+from weir.sim.stream.functions import Operator
 from weir.sim.stream.windows import MIN_TIME, LateElement, Pane, WindowOperator, WindowSpec
 
 __all__ = ["KeyedTotals", "running_totals", "RunningTotals", "WindowedAggregation", "WindowOutput"]

@@ -15,7 +15,7 @@ A watermark W means: no more events with timestamp <= W are expected.
 
 from __future__ import annotations
 
-from weir.sim.scenario.components import WatermarkStrategy
+from weir.sim.stream.functions import WatermarkStrategy
 from weir.sim.stream.windows import MIN_TIME
 
 __all__ = ["BoundedOutOfOrderness", "Punctuated", "IngestionTime", "PartitionWatermarks", "STRATEGIES"]
