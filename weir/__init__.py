@@ -5,6 +5,7 @@ by built-in name; build a `Scenario` in Python from its parts; `explore` a scena
 schedule that breaks its claims.
 """
 
+from weir._version import __version__
 from weir.analysis.checkers import INVARIANTS, Verdict, check
 from weir.sim.kernel.batch import RecordBatch
 from weir.sim.scenario.components import ComponentSpec, Operator, Sink, Source, WatermarkStrategy
@@ -17,9 +18,9 @@ from weir.sim.scenario.loader import faults_toml, load_faults
 from .api import SPECTRUM, Expectation, RunResult, explore, result_of, run, spectrum
 from .sweep import Sweep, sweep
 
-__version__ = "0.1.0"
 
 __all__ = [
+    "__version__",
     "INVARIANTS", "Verdict", "check", "ScenarioError", "SimulationError", "WeirError", "Run", "execute",
     "Checkpointing", "Expect", "Fault", "LinkSpec", "NodeSpec", "Pipeline", "RunLimits", "Scenario", "Workload",
     "builtin_scenarios", "load_scenario", "SPECTRUM", "Expectation", "RunResult", "result_of", "run", "spectrum",

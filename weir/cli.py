@@ -13,6 +13,7 @@ from pathlib import Path
 
 from weir.faults.coverage import POINT_KINDS
 from weir.faults.matrix import MATRIX_KINDS, PATTERNS
+from weir._version import __version__
 from weir.sim.kernel.errors import ScenarioError, WeirError
 from weir.sim.scenario.loader import builtin_scenarios, load_scenario
 from weir.sim.scenario.loader import load_faults
@@ -72,6 +73,7 @@ _seconds = _number("--budget", float, lambda v: v > 0, "a number of seconds > 0"
 
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="weir", description="Deterministic simulation and chaos testing for data pipelines.")
+    parser.add_argument("--version", action="version", version=f"weir {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     sub.add_parser("list", help="list the built-in scenarios")
     p_run = sub.add_parser("run", help="run a scenario and check its invariants")
