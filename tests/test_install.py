@@ -8,6 +8,7 @@ and its metadata only, and the user's packages and weir's live side by side.
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import venv
@@ -56,8 +57,14 @@ def _run(*args, cwd=None) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("wheel")
+    # build from a copy of what a release holds, so that nothing is written into the checkout and
+    # no leftover of an earlier build (setuptools' build/ keeps deleted modules) gets in
+    source = tmp_path_factory.mktemp("source")
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        shutil.copy(ROOT / name, source / name)
+    shutil.copytree(ROOT / "weir", source / "weir", ignore=shutil.ignore_patterns("__pycache__"))
     built = _run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--quiet",
-                 "--wheel-dir", out, ROOT)
+                 "--wheel-dir", out, source)
     assert built.returncode == 0, built.stderr
     (path,) = out.glob("weir_sim-*.whl")
     return path

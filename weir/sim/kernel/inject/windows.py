@@ -5,8 +5,8 @@ refuses, slows down or tears writes (store_*); a node works `factor` times slowe
 producer stamps its records late (late_burst).
 
 They are hooks, not processes: `install_window` puts the fault in `world.fault_windows`, and the
-code it affects asks `world.active_fault(kind, node)` when it acts (weir/sim/stream/job.py,
-weir/sim/stream/coordinator.py, weir/sim/kafka/producer.py). A write that starts inside a window:
+code it affects asks `world.active_fault(kind, node)` when it acts (weir/sim/stream/sink_task.py,
+stream_task.py, coordinator.py, weir/sim/kafka/producer.py). A write that starts inside a window:
 - `sink_fail`: fails, nothing applied (the sink retries it after a backoff, see weir/sim/patterns/dlq.py);
 - `sink_slow`: takes `slow_by` longer;
 - `sink_ack_lost`: is applied, but its acknowledgement is lost: the sink sees a timeout and

@@ -1,0 +1,344 @@
+"""The source task (Flink's SourceStreamTask): one subtask reads its share of the partitions.
+
+A source subtask joins the consumer group, then polls its partitions in turn, cuts each batch by
+key over the processor subtasks (the keyed exchange, weir.sim.stream.exchange) and sends the parts
+on bounded channels: a batch needs a credit (room at the receiver), while watermarks and barriers
+follow the batches queued ahead of them. It keeps a watermark generator per partition and, every
+watermark interval, sends the merged watermark downstream in the stream itself. It injects the
+coordinator's barriers and snapshots its offsets, and commits offsets to the broker as the delivery
+mode says (weir.sim.stream.job): right after the poll, every commit interval, or never (on
+checkpoints, the coordinator's notification commits them).
+
+Its volatile state is the fields set in `__init__`; the positions in each partition are the
+attempt's (weir.sim.stream.attempt), since a rebalance moves partitions between subtasks.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+import numpy as np
+import simpy
+
+from weir.sim.kafka.group import Assignment
+from weir.sim.kafka.producer import marker_mask
+from weir.sim.kernel.batch import RecordBatch
+from weir.sim.kernel.trace import Kind, Msg
+from weir.sim.stream.exchange import Barrier, PendingAcks, Watermark, split
+from weir.sim.stream.watermarks import PartitionWatermarks
+
+if TYPE_CHECKING:
+    from weir.sim.stream.attempt import Attempt
+    from weir.sim.stream.job import Job
+
+__all__ = ["SourceTask"]
+
+
+class SourceTask:
+    """One source subtask: the partitions it reads, its position in them, its channels' queues."""
+
+    def __init__(self, job: Job, attempt: Attempt, index: int, partitions: tuple[int, ...]):
+        self.job, self.attempt = job, attempt
+        self.index = index
+        self.node = job.source_nodes[index]
+        self.partitions = partitions
+        self.generation = 0  # the consumer group's generation this consumer last joined (rebalance mode)
+        self.tag = 0  # batches carry it, and their acknowledgements: one from an older tag is ignored
+        # per processor subtask: what waits to be sent (message kind, payload, ref), and how many
+        # of those are batches (which need a credit)
+        channels = job.parallelism
+        self.out = [deque() for _ in range(channels)]
+        self.queued = [0] * channels
+        self.next = 0  # index into `partitions` of where the next fetch starts
+        self.in_flight = 0  # batches polled and not yet acknowledged by every sink subtask they went to
+        self.acks = PendingAcks()
+        self.credit: simpy.Event | None = None
+        self.barrier_request: int | None = None
+        self.watermarks: PartitionWatermarks | None = None
+        self.idle_sent = False  # told downstream that all its partitions are idle
+        self.next_watermark_at = 0
+        self.last_read_at = -1  # when it last read records
+        self.last_emit_at = -1  # when it last emitted (or found nothing new to emit)
+
+    def wake(self) -> None:
+        if self.credit is not None and not self.credit.triggered:
+            self.credit.succeed()
+
+    def start(self) -> None:
+        """Start its processes on its node: the fetch loop, and in rebalance mode the heartbeat."""
+        a = self.attempt
+        a.procs.append(self.node.spawn(self.run()))
+        if self.job.rebalance:
+            a.procs.append(self.node.spawn(self.heartbeat()))
+
+    # ---- messages from downstream and from the coordinator (routed by the attempt) ---------------
+    def on_ack(self, tag: int, p: int, first: int, n: int, end: int) -> None:
+        if tag != self.tag:  # sent before a rebalance (or by a crashed instance): it counts for nothing now
+            return
+        a = self.attempt
+        done, acked = self.acks.ack(p, first)
+        if done:
+            self.in_flight -= 1
+        if acked is not None:
+            a.acked[p] = acked
+        self.job.world.trace.add(Kind.ACK, self.node.index, p, first, n, a.generation)
+        self.wake()
+        self.job.check_drained()
+
+    def request_barrier(self, n: int) -> None:
+        self.barrier_request = n
+        self.wake()
+
+    def on_credit(self, j: int) -> None:
+        """Processor subtask j took a batch from this subtask's channel: one more credit."""
+        self.attempt.credits[self.index][j] += 1
+        capacity = self.job.cfg.queue_capacity
+        was_full = self.queued[j] >= capacity
+        self.pump(j)
+        if was_full and self.queued[j] < capacity:
+            self.wake()
+
+    # ---- the fetch loop ----------------------------------------------------------------------
+    def run(self):
+        job, a = self.job, self.attempt
+        world, broker, node, cfg = job.world, job.broker, self.node, job.cfg
+        env, net, trace = world.env, world.net, world.trace
+        read_committed = cfg.isolation == "read_committed"
+        parallelism, salts = job.parallelism, cfg.salts
+        try:
+            if job.rebalance:  # join the group: a rebalance, and this consumer's share of the partitions
+                group = broker.group
+                assignment = yield from net.call(node, broker.node, Msg.JOIN, lambda: group.join(self.index),
+                                                 cfg.request_timeout, ref=(self.index, 0))
+                if a.positions is None:
+                    a.positions, a.acked, a.confirmed = list(broker.committed), list(broker.committed), list(broker.committed)
+                self.assign(assignment)
+            else:  # join the group as the job's generation: fences older generations' commits
+                committed = yield from net.call(node, broker.node, Msg.JOIN, lambda: broker.join(a.generation),
+                                                cfg.request_timeout, ref=(a.generation, 0))
+                if a.positions is None:
+                    a.positions, a.acked, a.confirmed = list(committed), list(committed), list(committed)
+            if self.index == 0:
+                behind = sum(broker.log.end_offsets()) - sum(a.positions)
+                trace.add(Kind.RESTORE, node.index, a.restored_from, a.generation, behind)
+            wm = job.scenario.watermarks
+            if wm is not None:
+                if self.watermarks is None:
+                    self.watermarks = PartitionWatermarks(len(self.partitions), wm.generator(), wm.bound,
+                                                          wm.idle_timeout, start_time=node.local_time(), params=wm.params)
+                self.next_watermark_at = env.now + wm.interval
+            if cfg.offset_commit in ("after_ack", "auto") and (job.rebalance or self.index == 0):
+                a.procs.append(node.spawn(self.committer()))
+            while True:
+                if self.barrier_request is not None:
+                    self.inject_barrier()
+                if self.in_flight >= cfg.max_in_flight or max(self.queued) >= cfg.queue_capacity:
+                    waited = env.now
+                    self.credit = env.event()
+                    yield self.credit
+                    job.source_backpressured[self.index] += env.now - waited
+                    continue
+                batch = yield from self.poll(read_committed)
+                if type(batch) is Assignment:
+                    self.assign(batch)
+                    continue
+                if batch is None:
+                    self.emit_watermark()
+                    job.check_drained()
+                    yield from node.wait(cfg.poll_interval)
+                    continue
+                p, end = batch.partition_id, batch.end_offset
+                self.next = (self.partitions.index(p) + 1) % len(self.partitions)
+                a.positions[p] = end
+                if not len(batch):  # read_committed skipped only aborted records: move on, nothing to process
+                    trace.add(Kind.POLL, node.index, p, batch.first_offset, 0, a.generation)
+                    continue
+                trace.add(Kind.POLL, node.index, p, batch.first_offset, len(batch), a.generation)
+                if job.ingested_at is not None:  # ingestion time: event time is when the source read it
+                    stamp = node.local_time()
+                    batch = replace(batch, event_time=np.full(len(batch), stamp, dtype=np.int64))
+                    job.ingested_at[batch.record_id] = stamp
+                parts = split(batch, parallelism, salts)
+                self.in_flight += 1  # from the poll on: the run has not drained while the batch is on its way
+                self.acks.add(p, batch.first_offset, end, len(parts))
+                if cfg.offset_commit == "before_processing":
+                    yield from net.call(node, broker.node, Msg.COMMIT,
+                                        lambda p=p, end=end: broker.commit({p: end}, a.generation),
+                                        cfg.request_timeout, ref=(a.generation, 1))
+                for j, part in parts:
+                    if parallelism > 1:
+                        trace.add(Kind.EXCHANGE, node.index, j, p, batch.first_offset, len(part))
+                    self.enqueue(j, Msg.BATCH, part, (p, batch.first_offset))
+                if self.watermarks is not None:
+                    local = self.partitions.index(p)
+                    self.watermarks.on_event(local, int(batch.event_time.max()), node.local_time())
+                    if job.marker_every:
+                        markers = marker_mask(batch.record_id, job.marker_every)
+                        if markers.any():
+                            self.watermarks.on_event(local, int(batch.event_time[markers].max()), node.local_time(), True)
+                    self.last_read_at = env.now
+                    self.emit_watermark()
+        except simpy.Interrupt:
+            return
+
+    def poll(self, read_committed: bool):
+        """Fetch the next batch of the subtask's partitions (None if there is nothing new). In
+        rebalance mode the fetch carries the consumer's generation: if a rebalance happened since,
+        the answer is the consumer's new Assignment instead."""
+        job, a = self.job, self.attempt
+        broker, cfg = job.broker, job.cfg
+        start = self.partitions[self.next] if self.partitions else -1
+
+        def serve():
+            if job.rebalance:
+                change = broker.group.current(self.index, self.generation)
+                if change is not None:
+                    return change
+                if not self.partitions:
+                    return None
+            return broker.fetch(a.positions, start, cfg.batch_size, read_committed, self.partitions)
+
+        return (yield from job.world.net.call(self.node, broker.node, Msg.FETCH, serve, cfg.request_timeout,
+                                              ref=(start, cfg.batch_size)))
+
+    # ---- channels to the processor subtasks --------------------------------------------------
+    def enqueue(self, j: int, kind: Msg, payload, ref: tuple[int, int]) -> None:
+        """Put a message on the channel to processor subtask j, behind what waits there already,
+        and send what can go."""
+        self.out[j].append((kind, payload, ref))
+        if kind is Msg.BATCH:
+            self.queued[j] += 1
+        self.pump(j)
+
+    def pump(self, j: int) -> None:
+        """Send from the head of the channel's queue: a batch while there is a credit for it (the
+        receiver has room), a watermark or barrier as soon as everything ahead of it is sent."""
+        a = self.attempt
+        queue, credits = self.out[j], a.credits[self.index]
+        while queue:
+            kind, payload, ref = queue[0]
+            if kind is Msg.BATCH:
+                if not credits[j]:
+                    return
+                credits[j] -= 1
+                self.queued[j] -= 1
+            queue.popleft()
+            if kind is Msg.WATERMARK:
+                a.watermarks_in_flight += 1
+            if kind is Msg.WATERMARK:  # which subtask it goes to, and whether its sender is idle
+                ref = (ref[0], 2 * j + int(payload.idle))
+            self.job.world.net.send(self.node, self.job.processor, kind, a.to_processor, j, self.index, payload,
+                                    self.tag, ref=ref)
+
+    def broadcast(self, kind: Msg, msg, ref: tuple[int, int]) -> None:
+        """Send a barrier or a watermark to every processor subtask, each behind the batches on its channel."""
+        for j in range(self.job.parallelism):
+            self.enqueue(j, kind, msg, ref)
+
+    def emit_watermark(self) -> None:
+        """Every watermark interval: merge the subtask's partitions' watermarks and send it on if it moved.
+
+        With several source subtasks, one whose partitions are all idle says so (and says when it
+        is active again), so that the processors leave it out of their minimum meanwhile.
+        """
+        job = self.job
+        env = job.world.env
+        if self.watermarks is None or env.now < self.next_watermark_at:
+            return
+        self.next_watermark_at = env.now + job.scenario.watermarks.interval
+        self.last_emit_at = env.now
+        merged = self.watermarks.on_periodic_emit(self.node.local_time())
+        if job.source_parallelism > 1:
+            idle = all(self.watermarks.idle)
+            if idle != self.idle_sent:
+                self.idle_sent = idle
+                merged = self.watermarks.emitted
+        if merged is not None:
+            self.broadcast(Msg.WATERMARK, Watermark(merged, self.idle_sent), (merged, 0))
+
+    def inject_barrier(self) -> None:
+        """Snapshot this subtask's offsets for the requested checkpoint and send its barrier on."""
+        job, a = self.job, self.attempt
+        world, node = job.world, self.node
+        n, self.barrier_request = self.barrier_request, None
+        offsets = {p: a.positions[p] for p in self.partitions}
+        for p, offset in offsets.items():
+            world.trace.add(Kind.CKPT_SNAPSHOT, node.index, n, p, offset)
+        saved: dict[int, list[RecordBatch]] = {}
+        if job.unaligned:  # the barrier overtakes the batches waiting to be sent; they go into the snapshot
+            for j, queue in enumerate(self.out):
+                saved[j] = [payload for kind, payload, _ref in queue if kind is Msg.BATCH]
+                world.net.send(node, job.processor, Msg.BARRIER, a.to_processor, j, self.index, Barrier(n),
+                               ref=(n, 0))
+        world.net.send(node, job.coordinator, Msg.SNAPSHOT, a.coordinator.on_part, n,
+                       ("offsets", self.index), (offsets, saved), ref=(n, 0))
+        if not job.unaligned:
+            self.broadcast(Msg.BARRIER, Barrier(n), (n, 0))
+
+    # ---- offsets and the consumer group ----------------------------------------------------------
+    def committer(self):
+        """Every commit_interval, commit offsets if they moved: what the sink acknowledged ("after_ack"),
+        or what was polled, processed or not ("auto", Kafka's enable.auto.commit). One committer
+        for all partitions, with the job's generation; in rebalance mode one per consumer, for its
+        own partitions, with its group generation."""
+        job, a = self.job, self.attempt
+        world, broker, node, cfg = job.world, job.broker, self.node, job.cfg
+        done = a.acked if cfg.offset_commit == "after_ack" else a.positions
+        try:
+            while True:
+                yield from node.wait(cfg.commit_interval)
+                owned = self.partitions if job.rebalance else range(job.partitions)
+                generation = self.generation if job.rebalance else a.generation
+                changed = {p: done[p] for p in owned if done[p] != a.confirmed[p]}
+                if not changed:
+                    job.check_drained()
+                    continue
+                answer = world.net.request(node, broker.node, Msg.COMMIT,
+                                           lambda changed=changed, g=generation: broker.commit(changed, g),
+                                           cfg.request_timeout, ref=(generation, len(changed)))
+                answer.callbacks.append(lambda ev, changed=changed: self._confirmed(changed, ev.value))
+        except simpy.Interrupt:
+            return
+
+    def _confirmed(self, offsets: dict[int, int], accepted) -> None:
+        a = self.attempt
+        if accepted is True and a.alive:
+            for p, offset in offsets.items():
+                a.confirmed[p] = max(a.confirmed[p], offset)
+
+    def heartbeat(self):
+        """Kafka's heartbeat thread: every heartbeat_interval, tell the coordinator it is alive."""
+        job = self.job
+        world, node, group = job.world, self.node, job.broker.group
+        try:
+            while True:
+                yield from node.wait(job.cfg.heartbeat_interval)
+                world.net.send(node, job.broker.node, Msg.HEARTBEAT, group.heartbeat, self.index,
+                               ref=(self.index, self.generation))
+        except simpy.Interrupt:
+            return
+
+    def assign(self, assignment: Assignment) -> None:
+        """A rebalance reached this consumer: take the new generation and partitions. Eager
+        rebalancing: every partition starts again from its committed offset, and what was in
+        flight no longer counts (its acknowledgements are ignored)."""
+        job, a = self.job, self.attempt
+        self.generation = assignment.generation
+        self.partitions = assignment.partitions
+        self.next = 0
+        for p, committed in zip(assignment.partitions, assignment.committed):
+            a.positions[p] = a.acked[p] = a.confirmed[p] = committed
+        a.tags += 1
+        self.tag = a.tags
+        self.in_flight = 0
+        self.acks = PendingAcks()
+        wm = job.scenario.watermarks
+        if wm is not None:
+            emitted = self.watermarks.emitted if self.watermarks is not None else None
+            self.watermarks = PartitionWatermarks(len(self.partitions), wm.generator(), wm.bound, wm.idle_timeout,
+                                                  start_time=self.node.local_time(), params=wm.params)
+            if emitted is not None:
+                self.watermarks.emitted = emitted  # never backwards
+        self.wake()
