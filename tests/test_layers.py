@@ -175,4 +175,5 @@ def test_the_checks_see_what_they_should(tmp_path, monkeypatch, source, cyclic, 
 
 def test_the_cycle_finder_finds_a_cycle(monkeypatch):
     monkeypatch.setitem(GRAPH, "weir.sim.kernel.trace", GRAPH["weir.sim.kernel.trace"] + [("weir.sim.kernel.world", 1)])
-    assert ["weir.sim.kernel.trace", "weir.sim.kernel.world"] in _cycles()
+    cycles = _cycles()
+    assert any({"weir.sim.kernel.trace", "weir.sim.kernel.world"} <= set(c) for c in cycles), cycles

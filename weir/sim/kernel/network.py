@@ -1,0 +1,173 @@
+"""The network: messages between nodes over FIFO links with seeded latency, and requests with timeouts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator
+from typing import TYPE_CHECKING, Any
+
+import simpy
+
+from weir.sim.kernel.rng import Draws
+from weir.sim.kernel.node import Node
+from weir.sim.kernel.trace import Kind, Msg
+
+if TYPE_CHECKING:
+    from weir.sim.kernel.world import World
+
+__all__ = ["Network", "TIMED_OUT"]
+
+
+TIMED_OUT = object()  # the value of a request that got no answer in time
+
+
+class Network:
+    """Messages between nodes: each link is FIFO, with a base latency plus seeded jitter.
+
+    Each link draws its jitter from its own stream (`network.jitter.SRC->DST`), so a run's timing
+    on one link does not depend on how much traffic another carries.
+
+    A message is delivered only if its destination is up when it arrives, and no partition cuts
+    its link then (weir/sim/kernel/inject/network.py); a message already on the wire still arrives after its
+    sender crashes. Messages between tasks travel on connections (TCP): their order on a link
+    never changes, so barriers never overtake records, and a duplicate never shows. Requests and
+    replies (`request`) are independent messages, which the `reorder` and `duplicate` faults can
+    reorder and deliver twice. A paused node (Node.pause) sends and takes in nothing until it resumes.
+    """
+
+    def __init__(self, world: "World", latency: int, jitter: int, jitter_shape: str = "uniform"):
+        self.world = world
+        self.latency = latency
+        self.jitter = jitter
+        self.jitter_shape = jitter_shape
+        self._jitter: dict[tuple[int, int], Draws] = {}  # one stream per link: traffic on one never shifts another's
+        self._latency: dict[tuple[int, int], int] = {}  # each link's base latency, set with its draws
+        self.links: dict[tuple[int, int], tuple[int, int, str]] = {}  # link -> (latency, jitter, shape), if its own
+        self._last_arrival: dict[tuple[int, int], int] = {}
+        self.cut: dict[tuple[int, int], int] = {}  # links a partition cuts (src, dst) -> how many partitions do
+        self._on_cut: list[Callable[[Node, Node, Msg], None]] = []
+        self.link_faults: list = []  # active delay, loss, duplicate and reorder faults: (fault, links it covers)
+
+    def set_link(self, src: Node, dst: Node, latency: int, jitter: int, shape: str) -> None:
+        """Give the link src -> dst its own latency distribution (before anything is sent on it)."""
+        self.links[(src.index, dst.index)] = (latency, jitter, shape)
+
+    def _draws(self, src: Node, dst: Node) -> Draws:
+        link = (src.index, dst.index)
+        draws = self._jitter.get(link)
+        if draws is None:
+            latency, jitter, shape = self.links.get(link, (self.latency, self.jitter, self.jitter_shape))
+            self._latency[link] = latency
+            stream = self.world.rngs.stream(f"network.jitter.{src.name}->{dst.name}")
+            draws = self._jitter[link] = Draws(stream, 0, jitter, shape=shape)
+        return draws
+
+    def send(self, src: Node, dst: Node, msg: Msg, deliver: Callable[..., Any], *args: Any,
+             ref: tuple[int, int] = (0, 0), ordered: bool = True) -> None:
+        """Deliver `deliver(*args)` at `dst` after the link's latency, if `dst` is up then.
+
+        The trace gets SEND now and RECV (or DROP, if `dst` is down) on arrival, each with the
+        message kind and two integers `ref` that say which batch, checkpoint or request it is.
+
+        `ordered` messages travel on a connection (TCP): they arrive in the order sent, and the
+        transport drops a duplicate copy. Requests and their replies are not ordered (`request`):
+        a `reorder` fault lets them overtake each other, a `duplicate` fault delivers them twice.
+        """
+        env = self.world.env
+        trace = self.world.trace
+        r1, r2 = ref
+        trace.add(Kind.SEND, src.index, dst.index, msg, r1, r2)
+        now = env.now
+        link = (src.index, dst.index)
+        departure = max(now, src.paused_until)  # a paused sender sends when it resumes
+        draws = self._draws(src, dst)
+        arrival = departure + self._latency[link] + draws.next()
+        lost = reordered = False
+        copy_at = None
+        for fault, links in self.link_faults:
+            if link in links:
+                kind = fault.kind
+                if kind == "delay":
+                    arrival += fault.slow_by
+                elif kind == "reorder":  # up to slow_by more: what was sent later may arrive first
+                    arrival += int(self._fault_stream("reorder", src, dst).integers(0, fault.slow_by + 1))
+                    reordered = True
+                elif self._fault_stream(kind, src, dst).random() < fault.rate:
+                    if kind == "loss":
+                        lost = True
+                    elif not ordered:  # duplicate: a second copy, up to one more trip behind the first
+                        trip = self._latency[link] + draws.high
+                        copy_at = int(self._fault_stream("duplicate", src, dst).integers(0, trip + 1))
+        if ordered or not reordered:
+            last = self._last_arrival.get(link, 0)
+            if arrival < last:
+                arrival = last
+            self._last_arrival[link] = arrival
+        self._schedule(src, dst, msg, ref, arrival - now, lost, deliver, args)
+        if copy_at is not None:
+            trace.add(Kind.DUPLICATE, src.index, dst.index, msg, r1, r2)
+            self._schedule(src, dst, msg, ref, arrival - now + copy_at, lost, deliver, args)
+
+    def _fault_stream(self, kind: str, src: Node, dst: Node):
+        return self.world.rngs.stream(f"network.{kind}.{src.name}->{dst.name}")
+
+    def _schedule(self, src: Node, dst: Node, msg: Msg, ref: tuple[int, int], after: int, lost: bool,
+                  deliver: Callable[..., Any], args: tuple) -> None:
+        """Arrive `after` from now: RECV and deliver, or DROP (and tell the on_cut listeners)."""
+        env, trace = self.world.env, self.world.trace
+        link = (src.index, dst.index)
+        r1, r2 = ref
+
+        def _arrive(_ev: simpy.Event) -> None:
+            resumes = dst.paused_until
+            if resumes > env.now:  # a paused receiver takes it in when it resumes (in order)
+                env.timeout(resumes - env.now).callbacks.append(_arrive)
+                return
+            if dst.up and not self.cut.get(link) and not lost:
+                trace.add(Kind.RECV, dst.index, src.index, msg, r1, r2)
+                deliver(*args)
+            else:
+                trace.add(Kind.DROP, dst.index, src.index, msg, r1, r2)
+                if dst.up:  # cut by a partition, or lost: the connection broke
+                    for listener in self._on_cut:
+                        listener(src, dst, msg)
+
+        env.timeout(after).callbacks.append(_arrive)
+
+    def on_cut(self, listener: Callable[[Node, Node, Msg], None]) -> None:
+        """Call `listener(src, dst, msg)` when a partition loses a message: the connection between the
+        two broke. (A request's caller finds out by its timeout; a stream's end must be told.)"""
+        self._on_cut.append(listener)
+
+    def request(self, src: Node, dst: Node, msg: Msg, serve: Callable[[], Any], timeout: int,
+                ref: tuple[int, int] = (0, 0)) -> simpy.Event:
+        """Ask `dst` to run `serve()` and send back its result.
+
+        The returned event's value is the result, or TIMED_OUT if no answer came within `timeout`
+        (the destination was down, or it crashed before answering). The caller retries if it wants.
+        """
+        env = self.world.env
+        answer = env.event()
+
+        def _reply(value: Any) -> None:
+            if not answer.triggered:
+                answer.succeed(value)
+
+        def _serve() -> None:
+            self.send(dst, src, Msg.REPLY, _reply, serve(), ref=(msg, ref[0]), ordered=False)
+
+        def _expire() -> None:
+            if not answer.triggered:
+                self.world.trace.add(Kind.TIMEOUT, src.index, dst.index)
+                answer.succeed(TIMED_OUT)
+
+        self.send(src, dst, msg, _serve, ref=ref, ordered=False)
+        src.later(timeout, _expire)  # the caller's timer: a pause of the caller holds it
+        return answer
+
+    def call(self, src: Node, dst: Node, msg: Msg, serve: Callable[[], Any], timeout: int,
+             ref: tuple[int, int] = (0, 0)) -> Generator:
+        """Request until answered (a process step: `value = yield from net.call(...)`)."""
+        while True:
+            answer = yield self.request(src, dst, msg, serve, timeout, ref)
+            if answer is not TIMED_OUT:
+                return answer

@@ -1,0 +1,183 @@
+"""Nodes: up -> crashed -> up, paused, with their own clock, timers and processes.
+
+A crash interrupts the processes a node runs and tells its listeners, which drop the volatile
+state they keep for that node; durable state lives elsewhere and survives. A pause freezes the
+node: its timers (`wait`, `later`) go off and its work (`work`) ends only after it resumes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator
+from typing import TYPE_CHECKING
+
+import simpy
+
+from weir.sim.kernel.clock import NodeClock
+from weir.sim.kernel.errors import SimulationError
+from weir.sim.kernel.trace import Kind
+
+if TYPE_CHECKING:
+    from weir.sim.kernel.world import World
+
+__all__ = ["Node", "Status"]
+
+
+class Status:
+    """How a run ended."""
+
+    DRAINED = "drained"  # the pipeline finished its work: every produced record went through
+    TIME_LIMIT = "time_limit"  # simulated time passed the scenario's max_time first
+    EVENT_LIMIT = "event_limit"  # the event budget ran out first
+    STALLED = "stalled"  # nothing left to happen, yet not drained
+
+    CODES = {DRAINED: 0, TIME_LIMIT: 1, EVENT_LIMIT: 2, STALLED: 3}
+
+
+class Node:
+    """A named machine: a clock, a lifecycle, and the processes running on it.
+
+    Lifecycle: up -> crashed (for the crash's down_for) -> restarting (for the node's boot_time)
+    -> up. Only an up node runs processes and receives messages.
+    """
+
+    UP, CRASHED, RESTARTING = "up", "crashed", "restarting"
+
+    def __init__(self, world: "World", index: int, name: str, clock: NodeClock, boot_time: int = 0):
+        self.world = world
+        self.index = index
+        self.name = name
+        self.clock = clock
+        self.boot_time = boot_time
+        self.state = Node.UP
+        self.up = True  # state == UP; kept as a plain attribute because every delivery reads it
+        self._procs: list[simpy.Process] = []
+        self._on_crash: list[Callable[["Node"], None]] = []
+        self._on_restart: list[Callable[["Node"], None]] = []
+        self._up_waiters: list[simpy.Event] = []
+        self.paused_until = 0  # a stop-the-world pause (weir/sim/kernel/inject/network.py) freezes the node until then
+        self._pauses: list[tuple[int, int]] = []  # every pause so far: (start, end)
+
+    def __repr__(self) -> str:
+        return f"Node({self.name!r}, {self.state})"
+
+    def local_time(self) -> int:
+        """What this node's clock reads now."""
+        return self.clock.read(self.world.env.now)
+
+    def spawn(self, gen: Generator) -> simpy.Process:
+        """Run a process on this node; a crash of the node interrupts it."""
+        if not self.up:
+            raise SimulationError(f"cannot start a process on crashed node {self.name!r}")
+        proc = self.world.env.process(gen)
+        self._procs = [p for p in self._procs if p.is_alive]
+        self._procs.append(proc)
+        return proc
+
+    # ---- stop-the-world pauses ------------------------------------------------------------------
+    def pause(self, duration: int) -> None:
+        """Freeze the node from now for `duration` (a GC pause): its timers and work stall, its
+        messages wait (Network), and all of it carries on when the pause ends."""
+        now = self.world.env.now
+        until = max(self.paused_until, now + duration)
+        self._pauses.append((now, until))
+        self.paused_until = until
+        self.world.trace.add(Kind.PAUSE, self.index, duration)
+
+    def _frozen(self, start: int, end: int) -> int:
+        """How long the node was paused between `start` and `end` (overlapping pauses count once)."""
+        total, covered = 0, start
+        for a, b in sorted(self._pauses):
+            a, b = max(a, covered), min(b, end)
+            if b > a:
+                total += b - a
+                covered = b
+        return total
+
+    def wait(self, delay: int) -> Generator:
+        """A timer on this node (a process step: `yield from node.wait(d)`): due after `delay`, but
+        a timer due during a pause goes off only when the pause ends. `delay` is measured by the
+        node's clock, so a drifting clock's timers go off early or late."""
+        env = self.world.env
+        yield env.timeout(self.clock.true_span(delay))
+        while self.paused_until > env.now:
+            yield env.timeout(self.paused_until - env.now)
+
+    def work(self, duration: int) -> Generator:
+        """`duration` of work on this node: a pause that overlaps it makes it end that much later."""
+        env = self.world.env
+        start = env.now
+        yield env.timeout(duration)
+        while self._pauses:
+            if self.paused_until > env.now:
+                yield env.timeout(self.paused_until - env.now)
+                continue
+            owed = start + duration + self._frozen(start, env.now) - env.now
+            if owed <= 0:
+                return
+            yield env.timeout(owed)
+
+    def later(self, delay: int, fn: Callable[[], None]) -> None:
+        """Call `fn()` after `delay` by this node's clock, as a timer of this node (held while the
+        node is paused)."""
+        def _due(_ev: simpy.Event) -> None:
+            now = self.world.env.now
+            if self.paused_until > now:
+                self.world.env.timeout(self.paused_until - now).callbacks.append(_due)
+            else:
+                fn()
+
+        self.world.env.timeout(self.clock.true_span(delay)).callbacks.append(_due)
+
+    def on_crash(self, listener: Callable[["Node"], None]) -> None:
+        """Call `listener(node)` whenever this node crashes (to drop volatile state it keeps)."""
+        self._on_crash.append(listener)
+
+    def on_restart(self, listener: Callable[["Node"], None]) -> None:
+        """Call `listener(node)` whenever this node comes back up (to restart what it runs)."""
+        self._on_restart.append(listener)
+
+    def crash(self, down_for: int | None) -> bool:
+        """Crash now; after `down_for` us start restarting, and be up `boot_time` us after that
+        (`down_for` None: crash-stop, the node never comes back).
+
+        Returns False (and nothing happens) if the node is not up.
+        """
+        if not self.up:
+            return False
+        self.state, self.up = Node.CRASHED, False
+        self.world.trace.add(Kind.CRASH, self.index, -1 if down_for is None else down_for)
+        procs, self._procs = self._procs, []
+        for proc in procs:
+            if proc.is_alive:
+                proc.interrupt("crash")
+        for listener in self._on_crash:
+            listener(self)
+        if down_for is not None:
+            self.world.env.timeout(down_for).callbacks.append(lambda _ev: self._restart())
+        return True
+
+    def _restart(self) -> None:
+        self.state = Node.RESTARTING
+        self.world.trace.add(Kind.RESTART, self.index, self.boot_time)
+        if self.boot_time:
+            self.world.env.timeout(self.boot_time).callbacks.append(lambda _ev: self._come_up())
+        else:
+            self._come_up()
+
+    def _come_up(self) -> None:
+        self.state, self.up = Node.UP, True
+        self.world.trace.add(Kind.UP, self.index)
+        waiters, self._up_waiters = self._up_waiters, []
+        for ev in waiters:
+            ev.succeed()
+        for listener in self._on_restart:
+            listener(self)
+
+    def when_up(self) -> simpy.Event:
+        """An event that fires when the node is up (at once if it is up now)."""
+        ev = self.world.env.event()
+        if self.up:
+            ev.succeed()
+        else:
+            self._up_waiters.append(ev)
+        return ev

@@ -1,0 +1,235 @@
+"""The pipeline's tables of a scenario: [workload], [pipeline], [checkpoint], [window], [watermarks].
+
+Each is a frozen dataclass validated on construction (weir.sim.scenario.checks), as the whole
+scenario is (weir.sim.scenario.model).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from weir.sim.scenario.checks import (
+    _check_component, _resolve, _sink_base, _source_base, _spec, _validate, _watermark_base,
+)
+from weir.sim.kernel.errors import ScenarioError, raw
+from weir.sim.scenario.environment import JITTER_SHAPES
+
+__all__ = ["MODES", "OFFSET_COMMITS", "DEFAULT_COMMIT", "SINKS", "Workload", "Pipeline", "Checkpointing",
+           "WINDOW_KINDS", "AGGREGATE_NAMES", "WATERMARK_STRATEGIES", "WindowSettings", "WatermarkSettings"]
+
+MODES = ("at_most_once", "at_least_once", "exactly_once")
+#: When the consumer commits offsets (Kafka's commit policies); each mode has its default.
+OFFSET_COMMITS = ("before_processing", "after_ack", "auto", "on_checkpoint")
+DEFAULT_COMMIT = {"at_most_once": "before_processing", "at_least_once": "after_ack", "exactly_once": "on_checkpoint"}
+SINKS = ("append", "upsert", "transactional", "payments")
+@dataclass(frozen=True)
+class Workload:
+    """What the producer writes: `records` records with random keys, spread over partitions."""
+
+    records: int = field(default=20_000, metadata=_spec("count", min=1))
+    partitions: int = field(default=4, metadata=_spec("count", min=1))
+    keys: int = field(default=100, metadata=_spec("count", min=1))
+    produce_batch: int = field(default=200, metadata=_spec("count", min=1))
+    produce_interval: int | str = field(default="5ms", metadata=_spec("duration"))
+    out_of_order: int | str = field(default=0, metadata=_spec("duration"))
+    late_fraction: float = field(default=0.0, metadata=_spec("fraction"))
+    late_by: int | str = field(default=0, metadata=_spec("duration"))
+    idle_partitions: tuple[int, ...] = field(default=(), metadata=_spec("partitions"))
+    idle_from: int | str = field(default=0, metadata=_spec("duration"))
+    idle_until: int | str | None = field(default=None, metadata=_spec("duration", optional=True))
+    source: str | None = field(default=None, metadata=_spec("component", base=_source_base, optional=True))
+    source_params: dict = field(default_factory=dict, metadata=_spec("params"))
+    marker_every: int = field(default=0, metadata=_spec("count"))
+    poison_every: int = field(default=0, metadata=_spec("count"))
+    resend_fraction: float = field(default=0.0, metadata=_spec("fraction"))
+    resend_after: int | str = field(default="200ms", metadata=_spec("duration"))
+    hot_keys: int = field(default=1, metadata=_spec("count", min=1))
+    hot_fraction: float = field(default=0.0, metadata=_spec("fraction"))
+    idempotent: bool = field(default=True, metadata=_spec("flag"))
+    transactional: bool = field(default=False, metadata=_spec("flag"))
+    txn_batches: int = field(default=5, metadata=_spec("count", min=1))
+    producers: int = field(default=1, metadata=_spec("count", min=1))
+
+    @property
+    def source_spec(self):
+        """The user's Source (a ComponentSpec), or None for the built-in uniform keys."""
+        return _resolve(self.source, "source", _source_base, self.source_params)
+
+    def __post_init__(self) -> None:
+        _validate(self, "workload")
+        for p in self.idle_partitions:
+            if p >= self.partitions:
+                raise ScenarioError("workload.idle_partitions", p, f"partition numbers below workload.partitions ({self.partitions})")
+        if len(set(self.idle_partitions)) >= self.partitions:
+            raise ScenarioError("workload.idle_partitions", list(self.idle_partitions), "at least one partition left with data")
+        if self.source is not None and ":" not in self.source:
+            raise ScenarioError("workload.source", self.source, "an importable 'module:Class' that subclasses weir.Source")
+        _check_component(self.source, "source", _source_base, self.source_params)
+        if self.transactional and self.producers > 1:
+            raise ScenarioError("workload.producers", self.producers, "1 when workload.transactional = true "
+                                "(one transactional producer for now)")
+        if self.hot_keys > self.keys:
+            raise ScenarioError("workload.hot_keys", self.hot_keys, f"at most workload.keys ({self.keys})")
+        if self.idle_partitions:
+            import numpy as np
+            from weir.sim.kafka.partitioner import partition_for
+            busy = set(partition_for(np.arange(self.keys), self.partitions).tolist()) - set(self.idle_partitions)
+            if not busy:
+                raise ScenarioError("workload.idle_partitions", list(self.idle_partitions),
+                                    f"partitions that leave at least one of the {self.keys} keys a partition with data")
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """The job: delivery mode, sink kind, batch size and the costs of each step."""
+
+    mode: str = field(default="at_least_once", metadata=_spec("choice", choices=MODES))
+    offset_commit: str | None = field(default=None, metadata=_spec("choice", choices=OFFSET_COMMITS, optional=True))
+    isolation: str = field(default="read_uncommitted", metadata=_spec("choice", choices=("read_uncommitted", "read_committed")))
+    sink: str | None = field(default=None, metadata=_spec("component", choices=SINKS, base=_sink_base, optional=True))
+    sink_params: dict = field(default_factory=dict, metadata=_spec("params"))
+    dedup_key: tuple[str, ...] = field(default=("record_id",), metadata=_spec("names", choices=lambda: _dedup_columns()))
+    batch_size: int = field(default=100, metadata=_spec("count", min=1))
+    max_in_flight: int = field(default=4, metadata=_spec("count", min=1))
+    parallelism: int = field(default=1, metadata=_spec("count", min=1))
+    source_parallelism: int = field(default=1, metadata=_spec("count", min=1))
+    queue_capacity: int = field(default=4, metadata=_spec("count", min=1))
+    salts: int = field(default=1, metadata=_spec("count", min=1))
+    source_failover: str = field(default="job", metadata=_spec("choice", choices=("job", "rebalance")))
+    session_timeout: int | str = field(default="30ms", metadata=_spec("duration", min=1))
+    heartbeat_interval: int | str = field(default="10ms", metadata=_spec("duration", min=1))
+    poll_interval: int | str = field(default="1ms", metadata=_spec("duration", min=1))
+    process_time: int | str = field(default="50us", metadata=_spec("duration"))
+    write_time: int | str = field(default="1ms", metadata=_spec("duration"))
+    commit_interval: int | str = field(default="100ms", metadata=_spec("duration", min=1))
+    network_latency: int | str = field(default="500us", metadata=_spec("duration"))
+    network_jitter: int | str = field(default="200us", metadata=_spec("duration"))
+    network_jitter_shape: str = field(default="uniform", metadata=_spec("choice", choices=JITTER_SHAPES))
+    request_timeout: int | str = field(default="20ms", metadata=_spec("duration", min=1))
+    restart_delay: int | str = field(default="100ms", metadata=_spec("duration"))
+
+    @property
+    def sink_spec(self):
+        """The user's Sink (a ComponentSpec), or None for a built-in one."""
+        return _resolve(self.sink, "sink", _sink_base, self.sink_params)
+
+    def __post_init__(self) -> None:
+        _validate(self, "pipeline")
+        _check_component(self.sink, "sink", _sink_base, self.sink_params)
+        if self.sink is None:
+            object.__setattr__(self, "sink", "upsert" if self.mode == "exactly_once" else "append")
+        if self.offset_commit is None:
+            object.__setattr__(self, "offset_commit", DEFAULT_COMMIT[self.mode])
+        if self.mode == "exactly_once" and self.offset_commit != "on_checkpoint":
+            raise ScenarioError("pipeline.offset_commit", self.offset_commit,
+                                "'on_checkpoint' when pipeline.mode = 'exactly_once' (offsets live in checkpoints)")
+        if not self.dedup_key:
+            raise ScenarioError("pipeline.dedup_key", [], "a list of one or more of " + ", ".join(_dedup_columns()))
+        if self.dedup_key != ("record_id",) and self.sink != "upsert":
+            raise ScenarioError("pipeline.dedup_key", list(self.dedup_key), "['record_id'] unless pipeline.sink = 'upsert'")
+        if self.heartbeat_interval >= self.session_timeout:
+            raise ScenarioError("pipeline.heartbeat_interval", self.heartbeat_interval,
+                                f"less than pipeline.session_timeout ({self.session_timeout}us)")
+        round_trip = 2 * (self.network_latency + self.network_jitter)
+        if self.request_timeout <= round_trip:
+            raise ScenarioError("pipeline.request_timeout", self.request_timeout,
+                                f"more than one round trip, 2 * (network_latency + network_jitter) = {round_trip}us")
+
+
+@dataclass(frozen=True)
+class Checkpointing:
+    """Periodic barrier checkpoints of operator state and source offsets, together."""
+
+    interval: int | str = field(default="100ms", metadata=_spec("duration", min=1))
+    store_write_time: int | str = field(default="2ms", metadata=_spec("duration"))
+    retain: int = field(default=3, metadata=_spec("count", min=1))
+    min_pause: int | str = field(default=0, metadata=_spec("duration"))
+    timeout: int | str = field(default="10s", metadata=_spec("duration", min=1))
+    tolerable_failures: int = field(default=0, metadata=_spec("count"))
+    store_bandwidth: int | str | None = field(default=None, metadata=_spec("rate", optional=True))
+    state_entry_bytes: int = field(default=8, metadata=_spec("count", min=1))
+    incremental: bool = field(default=False, metadata=_spec("flag"))
+    mode: str = field(default="exactly_once", metadata=_spec("choice", choices=("exactly_once", "at_least_once")))
+    unaligned: bool = field(default=False, metadata=_spec("flag"))
+    verify_writes: bool = field(default=True, metadata=_spec("flag"))
+
+    def __post_init__(self) -> None:
+        _validate(self, "checkpoint")
+        if self.unaligned and self.mode != "exactly_once":
+            raise ScenarioError("checkpoint.unaligned", True, "false when checkpoint.mode = 'at_least_once' "
+                                "(unaligned barriers are an exactly-once mode)")
+
+    def write_time(self, entries: int) -> int:
+        """How long persisting a snapshot of `entries` state entries takes, in us."""
+        extra = 0
+        if self.store_bandwidth:
+            extra = -(-entries * self.state_entry_bytes * 1_000_000 // self.store_bandwidth)  # ceiling
+        return self.store_write_time + extra
+
+
+WINDOW_KINDS = ("tumbling", "sliding", "session")
+AGGREGATE_NAMES = ("count", "sum", "min", "max")
+#: punctuated needs marker records (workload.marker_every); ingestion_time has the source stamp
+#: every record it reads with its node's clock.
+WATERMARK_STRATEGIES = ("bounded_out_of_orderness", "punctuated", "ingestion_time")
+
+
+@dataclass(frozen=True)
+class WindowSettings:
+    """A keyed event-time window aggregation in the processor (its presence turns it on)."""
+
+    kind: str = field(default="tumbling", metadata=_spec("choice", choices=WINDOW_KINDS))
+    size: int | str = field(default="100ms", metadata=_spec("duration", min=1))
+    slide: int | str | None = field(default=None, metadata=_spec("duration", min=1, optional=True))
+    gap: int | str | None = field(default=None, metadata=_spec("duration", min=1, optional=True))
+    aggregate: str = field(default="sum", metadata=_spec("choice", choices=AGGREGATE_NAMES))
+    accumulation: str = field(default="discarding", metadata=_spec("choice", choices=("discarding", "accumulating")))
+    allowed_lateness: int | str = field(default=0, metadata=_spec("duration"))
+    lateness_rule: str = field(default="flink", metadata=_spec("choice", choices=("flink", "beam")))
+    side_output: bool = field(default=False, metadata=_spec("flag"))
+    early_every_n: int | None = field(default=None, metadata=_spec("count", min=1, optional=True))
+    early_after: int | str | None = field(default=None, metadata=_spec("duration", min=1, optional=True))
+    late_every_n: int = field(default=1, metadata=_spec("count", min=1))
+
+    def __post_init__(self) -> None:
+        _validate(self, "window")
+        if self.kind == "sliding" and self.slide is None:
+            raise ScenarioError("window.slide", raw("nothing"), "a duration when window.kind = 'sliding'")
+        if self.kind == "session" and self.gap is None:
+            raise ScenarioError("window.gap", raw("nothing"), "a duration when window.kind = 'session'")
+
+    def spec(self):
+        """The WindowSpec this describes."""
+        from weir.sim.stream.windows import Session, Sliding, Trigger, Tumbling, WindowSpec
+        windows = {"tumbling": lambda: Tumbling(self.size), "sliding": lambda: Sliding(self.size, self.slide),
+                   "session": lambda: Session(self.gap)}[self.kind]()
+        return WindowSpec(windows, aggregate=self.aggregate, accumulation=self.accumulation,
+                          trigger=Trigger(self.early_every_n, self.early_after, self.late_every_n),
+                          allowed_lateness=self.allowed_lateness, lateness_rule=self.lateness_rule,
+                          side_output_late=self.side_output)
+
+
+@dataclass(frozen=True)
+class WatermarkSettings:
+    """How the source derives watermarks from the records it reads."""
+
+    strategy: str = field(default="bounded_out_of_orderness",
+                          metadata=_spec("component", choices=WATERMARK_STRATEGIES, base=_watermark_base))
+    params: dict = field(default_factory=dict, metadata=_spec("params"))
+    bound: int | str = field(default="10ms", metadata=_spec("duration"))
+    interval: int | str = field(default="10ms", metadata=_spec("duration", min=1))
+    idle_timeout: int | str | None = field(default=None, metadata=_spec("duration", min=1, optional=True))
+
+    def generator(self):
+        """The strategy: a built-in's name, or the user's WatermarkStrategy class."""
+        spec = _resolve(self.strategy, "watermarks", _watermark_base, self.params)
+        return self.strategy if spec is None else spec.cls
+
+    def __post_init__(self) -> None:
+        _validate(self, "watermarks")
+        _check_component(self.strategy, "watermarks", _watermark_base, self.params)
+
+
+def _dedup_columns() -> tuple[str, ...]:
+    from weir.sim.patterns.sinks import DEDUP_COLUMNS
+    return DEDUP_COLUMNS
