@@ -14,29 +14,16 @@ import numpy as np
 
 from weir.analysis.reconcile import reconciled
 from weir.analysis.trace_checks import checkpoint_atomic, commits_after_ack, late_accounted, watermarks_sane
-from weir.analysis.verdict import SHOW_IDS, RunLike, Verdict, _first
+from weir.analysis.pattern_checks import (
+    no_double_charge, no_double_compensation, outbox_consistent, payments_complete, saga_atomic,
+)
+from weir.analysis.verdict import SHOW_IDS, RunLike, Verdict, _first, _judge, produced_ids
 from weir.analysis.windowed import MIN_TIME, closing_watermark, no_late_records, window_complete
 from weir.sim.scenario.invariants import APPLIES, applicable
 
 __all__ = ["Verdict", "INVARIANTS", "applicable", "check", "produced_ids", "no_loss", "no_duplicates", "exactly_once", "drained",
            "checkpoints_succeed", "commits_monotonic", "no_aborted_reads", "no_silent_drops", "no_double_charge", "payments_complete", "outbox_consistent", "saga_atomic",
            "no_double_compensation", "load_balanced", "drains_in_time", "SHOW_IDS"]
-
-def produced_ids(source: dict[str, np.ndarray]) -> np.ndarray:
-    """The distinct ids of the records produced: committed in the log, each once however often it was
-    written, in order (record ids are whole numbers >= 0, so a bincount does it in linear time)."""
-    ids = _committed(source)
-    if not len(ids):
-        return ids
-    return np.flatnonzero(np.bincount(ids)).astype(np.int64)
-
-
-def _committed(source: dict[str, np.ndarray]) -> np.ndarray:
-    """The ids of the records the log holds as committed (a transaction's aborted records never were)."""
-    ids = np.asarray(source["record_id"], dtype=np.int64)
-    state = source.get("state")
-    return ids if state is None else ids[np.asarray(state) == 0]
-
 
 def _tally(run: RunLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(committed source ids, copies in the sink of each id up to the largest id seen, sink ids)."""
@@ -92,14 +79,6 @@ def exactly_once(run: RunLike) -> Verdict:
     return _judge("exactly_once", [(lost, "lost"), (dup_ids, "duplicated"),
                                    (phantom, "rows for records the source never had")],
                   f"each of {len(src)} records is in the sink exactly once", evidence)
-
-
-def _judge(name: str, problems: list[tuple[np.ndarray, str]], held: str, evidence: dict[str, Any]) -> Verdict:
-    """Violated, naming each kind of problem found ("3 lost (first [...])"), or held with `held`."""
-    found = [f"{len(ids)} {what} (first {_first(ids)})" for ids, what in problems if len(ids)]
-    if found:
-        return Verdict(name, False, "; ".join(found), evidence)
-    return Verdict(name, True, held, evidence)
 
 
 def drained(run: RunLike) -> Verdict:
@@ -197,59 +176,6 @@ def no_silent_drops(run: RunLike) -> Verdict:
     return Verdict("no_silent_drops", True, f"all {len(src)} records accounted for: {accounted}", evidence)
 
 
-def _payment_counts(run: RunLike) -> tuple[np.ndarray, np.ndarray]:
-    """(the payments in the source log, charges per payment id)."""
-    payment_of = np.asarray(run.payment_of)
-    payments = np.unique(payment_of[produced_ids(run.source)])
-    charged = np.asarray(run.charges["payment_id"], dtype=np.int64)
-    top = int(max(payments.max(initial=-1), charged.max(initial=-1))) + 1
-    return payments, np.bincount(charged, minlength=top)
-
-
-def no_double_charge(run: RunLike) -> Verdict:
-    """No payment was charged more than once (the seed's "a payment should never be processed twice")."""
-    _payments_seen, charges = _payment_counts(run)
-    twice = np.flatnonzero(charges > 1)
-    amounts = dict(zip(np.asarray(run.charges["payment_id"]).tolist(), np.asarray(run.charges["amount"]).tolist()))
-    overcharged = sum(amounts[int(p)] * int(charges[p] - 1) for p in twice)
-    evidence = {"charges": int(charges.sum()), "charged_twice_or_more": len(twice), "extra_charges": int((charges[twice] - 1).sum()),
-                "overcharged_amount": overcharged, "first_payment_ids": _first(twice)}
-    if len(twice):
-        return Verdict("no_double_charge", False, f"{len(twice)} payments were charged more than once "
-                       f"({overcharged} overcharged); first payment ids {_first(twice)}", evidence)
-    return Verdict("no_double_charge", True, f"no payment was charged twice ({int(charges.sum())} charges)", evidence)
-
-
-def payments_complete(run: RunLike) -> Verdict:
-    """Every payment in the source log was charged and recorded in the payments table."""
-    payments, charges = _payment_counts(run)
-    recorded = np.zeros(len(charges), dtype=bool)
-    recorded[np.asarray(run.sink["payment_id"], dtype=np.int64)] = True
-    missing = payments[(charges[payments] == 0) | ~recorded[payments]]
-    evidence = {"payments": len(payments), "missing": len(missing), "first_missing_ids": _first(missing)}
-    if len(missing):
-        return Verdict("payments_complete", False, f"{len(missing)} of {len(payments)} payments were never applied; "
-                       f"first payment ids {_first(missing)}", evidence)
-    return Verdict("payments_complete", True, f"all {len(payments)} payments applied", evidence)
-
-
-def outbox_consistent(run: RunLike) -> Verdict:
-    """Every order in the application's database has exactly one event in the log, and every event
-    an order: no row without its event, no event without its row, no event twice."""
-    orders = np.asarray(run.orders, dtype=np.int64)
-    ids = _committed(run.source)
-    events, counts = np.unique(ids, return_counts=True)
-    no_event = np.setdiff1d(orders, events)
-    no_order = np.setdiff1d(events, orders)
-    twice = events[counts > 1]
-    evidence = {"orders": len(orders), "events": len(events), "orders_without_event": len(no_event),
-                "events_without_order": len(no_order), "events_twice": len(twice),
-                "first_orders_without_event": _first(no_event), "first_events_without_order": _first(no_order)}
-    return _judge("outbox_consistent", [(no_event, "orders have no event"), (no_order, "events have no order"),
-                                        (twice, "events are in the log twice")],
-                  f"each of {len(orders)} orders has exactly one event", evidence)
-
-
 def commits_monotonic(run: RunLike) -> Verdict:
     """No partition's committed offset ever moved backwards: each accepted commit is at or past the
     one before it. An older commit that lands after a newer one (reordered or retried requests, a
@@ -320,50 +246,6 @@ def _stalled_watermark(run: RunLike) -> dict[str, int] | None:
 
 
 
-
-
-
-
-
-
-
-
-def _saga_effects(run: RunLike) -> tuple[np.ndarray, np.ndarray]:
-    """Per (saga, service): steps applied and compensations applied, as two (sagas x 4) arrays."""
-    saga = run.saga
-    n = len(saga["outcome"])
-    done = np.zeros((n, 4), dtype=np.int64)
-    undone = np.zeros((n, 4), dtype=np.int64)
-    do = saga["action"] == 1
-    np.add.at(done, (saga["saga"][do], saga["service"][do]), 1)
-    np.add.at(undone, (saga["saga"][~do], saga["service"][~do]), 1)
-    return done, undone
-
-
-def saga_atomic(run: RunLike) -> Verdict:
-    """Every saga ended all-committed (every step applied once, none undone) or all-compensated
-    (every step it applied undone, so nothing is left in effect)."""
-    done, undone = _saga_effects(run)
-    outcome = run.saga["outcome"]
-    net = done - undone
-    committed = (done == 1).all(axis=1) & (undone == 0).all(axis=1)
-    compensated = (net == 0).all(axis=1)
-    unfinished = np.flatnonzero(outcome < 0)
-    partial = np.flatnonzero(~committed & ~compensated)
-    evidence = {"sagas": len(outcome), "committed": int(committed.sum()), "compensated": int((compensated & ~committed).sum()),
-                "partial": len(partial), "unfinished": len(unfinished), "first_partial": _first(partial)}
-    return _judge("saga_atomic", [(partial, "sagas left partly applied"), (unfinished, "sagas never ended")],
-                  f"all {len(outcome)} sagas ended all-committed ({int(committed.sum())}) or all-compensated "
-                  f"({int((compensated & ~committed).sum())})", evidence)
-
-
-def no_double_compensation(run: RunLike) -> Verdict:
-    """No compensation took effect twice: each step is undone at most as often as it was applied."""
-    done, undone = _saga_effects(run)
-    twice = np.flatnonzero(((undone > 1) | (undone > done)).any(axis=1))
-    evidence = {"compensations": int(undone.sum()), "sagas_compensated_twice": len(twice), "first_sagas": _first(twice)}
-    return _judge("no_double_compensation", [(twice, "sagas had a compensation take effect twice")],
-                  f"no compensation took effect twice ({int(undone.sum())} compensations)", evidence)
 
 
 

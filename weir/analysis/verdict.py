@@ -1,4 +1,5 @@
-"""What a checker returns: a verdict with its evidence, and the few helpers every checker shares."""
+"""What a checker returns: a verdict with its evidence, and the few helpers every checker shares
+(what was produced, how a verdict names its problems)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-__all__ = ["Verdict", "RunLike", "SHOW_IDS"]
+__all__ = ["Verdict", "RunLike", "SHOW_IDS", "produced_ids"]
 
 SHOW_IDS = 5  # how many example record ids a verdict carries
 
@@ -35,3 +36,27 @@ class Verdict:
 
 def _first(ids: np.ndarray) -> list[int]:
     return [int(i) for i in ids[:SHOW_IDS]]
+
+
+def _judge(name: str, problems: list[tuple[np.ndarray, str]], held: str, evidence: dict[str, Any]) -> Verdict:
+    """Violated, naming each kind of problem found ("3 lost (first [...])"), or held with `held`."""
+    found = [f"{len(ids)} {what} (first {_first(ids)})" for ids, what in problems if len(ids)]
+    if found:
+        return Verdict(name, False, "; ".join(found), evidence)
+    return Verdict(name, True, held, evidence)
+
+
+def produced_ids(source: dict[str, np.ndarray]) -> np.ndarray:
+    """The distinct ids of the records produced: committed in the log, each once however often it was
+    written, in order (record ids are whole numbers >= 0, so a bincount does it in linear time)."""
+    ids = _committed(source)
+    if not len(ids):
+        return ids
+    return np.flatnonzero(np.bincount(ids)).astype(np.int64)
+
+
+def _committed(source: dict[str, np.ndarray]) -> np.ndarray:
+    """The ids of the records the log holds as committed (a transaction's aborted records never were)."""
+    ids = np.asarray(source["record_id"], dtype=np.int64)
+    state = source.get("state")
+    return ids if state is None else ids[np.asarray(state) == 0]

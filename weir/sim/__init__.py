@@ -1,4 +1,5 @@
-"""weir's deterministic kernel and pipeline components."""
+"""The simulator, in layers that import one way (tests/test_layers.py): kernel <- kafka <- stream <-
+patterns <- scenario. Its most used names are re-exported here; `weir` re-exports the public API."""
 
 from weir.sim.kernel.batch import RecordBatch
 from weir.sim.kernel.clock import NodeClock
