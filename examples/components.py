@@ -87,3 +87,22 @@ class HotKeySource(weir.Source):
         k[rng.random(records) < self.hot] = 0
         values = rng.integers(1, 100, records, dtype=np.int64)
         return k, values, np.zeros(records, dtype=np.int64)
+
+
+def counts_match_the_log(run):
+    """The user's own invariant (`expect.oracle`): for every key, the highest count KeyCounter wrote
+    is the number of that key's records in the log, times the scale. A restore that lost or doubled
+    a key's state, or a replay that counted records again, breaks it."""
+    scale = run.scenario.operator.params.get("scale", 1)
+    key_of = np.zeros(int(run.source["record_id"].max()) + 1, dtype=np.int64)
+    key_of[run.source["record_id"]] = run.source["key"]
+    expected = np.bincount(run.source["key"]) * scale  # each record once (the log holds each once here)
+    got = np.zeros(len(expected), dtype=np.int64)
+    np.maximum.at(got, key_of[run.sink["record_id"]], run.sink["value"])
+    wrong = np.flatnonzero(got != expected)
+    if len(wrong):
+        k = int(wrong[0])
+        return weir.Verdict("counts_match_the_log", False, f"{len(wrong)} keys' final counts are off (first: key {k}, "
+                            f"got {int(got[k])}, expected {int(expected[k])})", {"wrong_keys": len(wrong)})
+    return weir.Verdict("counts_match_the_log", True, f"every one of the {len(expected)} keys' final count is its "
+                        "number of records in the log", {"keys": len(expected)})

@@ -14,6 +14,7 @@ import numpy as np
 
 from weir.analysis.reconcile import reconciled
 from weir.analysis.trace_checks import checkpoint_atomic, commits_after_ack, late_accounted, watermarks_sane
+from weir.analysis.oracles import matches_reference, user_oracle
 from weir.analysis.pattern_checks import (
     no_double_charge, no_double_compensation, outbox_consistent, payments_complete, saga_atomic,
 )
@@ -279,16 +280,24 @@ _CHECKERS: dict[str, Callable[[RunLike], Verdict]] = {
     "late_accounted": late_accounted,
     "drained": drained,
     "drains_in_time": drains_in_time,
+    "matches_reference": matches_reference,
 }
 INVARIANTS: dict[str, tuple[Callable[[RunLike], Verdict], Callable[[Any], bool]]] = {
     name: (_CHECKERS[name], applies) for name, applies in APPLIES.items()}
 
 
 def check(run: RunLike, names: Iterable[str] | None = None) -> tuple[Verdict, ...]:
-    """Run the named checkers (by default every one that applies to the run), in INVARIANTS order."""
+    """Run the named checkers (by default every one that applies to the run), in INVARIANTS order,
+    then the scenario's own oracle (`expect.oracle`, under its function's name), if it has one."""
     scenario = getattr(run, "scenario", None)
-    wanted = set(applicable(scenario)) if names is None else set(names)
-    unknown = sorted(wanted - set(INVARIANTS))
+    expect = getattr(scenario, "expect", None)
+    oracle = getattr(expect, "oracle", None)
+    own = expect.oracle_name if oracle is not None else None
+    wanted = set(applicable(scenario)) | ({own} if own else set()) if names is None else set(names)
+    unknown = sorted(wanted - set(INVARIANTS) - {own})
     if unknown:
         raise ValueError(f"unknown invariant {unknown[0]!r}; known: {', '.join(INVARIANTS)}")
-    return tuple(fn(run) for name, (fn, _applies) in INVARIANTS.items() if name in wanted)
+    verdicts = tuple(fn(run) for name, (fn, _applies) in INVARIANTS.items() if name in wanted)
+    if own is not None and own in wanted:
+        verdicts += (user_oracle(oracle, run),)
+    return verdicts

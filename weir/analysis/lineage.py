@@ -186,7 +186,7 @@ def lineage(run: Any, record_id: int) -> Lineage:
 
 #: Evidence keys that name bad records, in the order a report looks for one.
 _BAD_KEYS = ("first_lost_ids", "first_duplicated_ids", "first_dropped_ids", "first_phantom_ids", "first_ids",
-             "first_side_output_ids", "first_events_without_order", "first_orders_without_event")
+             "first_side_output_ids", "first_events_without_order", "first_orders_without_event", "first_wrong_ids")
 
 
 def bad_record(verdicts, run: Any = None) -> tuple[int, Any] | None:

@@ -63,8 +63,9 @@ class ExploreReport:
 
 
 def claims(scenario: Scenario) -> tuple[str, ...]:
-    """What a run must show: the invariants the scenario says hold, and that it drains."""
-    return tuple(dict.fromkeys((*scenario.expect.hold, "drained")))
+    """What a run must show: the invariants the scenario says hold, its own oracle, and that it drains."""
+    own = scenario.expect.oracle_name
+    return tuple(dict.fromkeys((*scenario.expect.hold, *((own,) if own else ()), "drained")))
 
 
 def broken_claim(scenario: Scenario, seed: int, faults: tuple[Fault, ...]) -> Verdict | None:

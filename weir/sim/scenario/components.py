@@ -25,7 +25,8 @@ from typing import Any
 from weir.sim.kernel.errors import ScenarioError
 from weir.sim.stream.functions import Operator, Sink, Source, WatermarkStrategy
 
-__all__ = ["Operator", "Sink", "WatermarkStrategy", "Source", "ComponentSpec", "load_class", "SEARCH_PATHS"]
+__all__ = ["Operator", "Sink", "WatermarkStrategy", "Source", "ComponentSpec", "load_class", "load_function",
+           "SEARCH_PATHS"]
 
 #: Extra folders to import components from while a scenario file is being loaded (its own folder).
 SEARCH_PATHS: list[Path] = []
@@ -34,12 +35,11 @@ SEARCH_PATHS: list[Path] = []
 _BASES = {"operator": Operator, "sink": Sink, "watermarks": WatermarkStrategy, "source": Source}
 
 
-def load_class(path: str, base: type, key: str, search: tuple[Path, ...] = ()) -> type:
-    """Import 'module:Class' and check it subclasses `base`; a ScenarioError naming `key` otherwise."""
-    accepts = f"an importable 'module:Class' that subclasses weir.{base.__name__}"
+def _import(path: str, key: str, accepts: str, search: tuple[Path, ...]) -> Any:
+    """The object 'module:name' names, imported from `search`, the current folder or sys.path."""
     if not isinstance(path, str) or path.count(":") != 1:
         raise ScenarioError(key, path, accepts)
-    module_name, _, class_name = path.partition(":")
+    module_name, _, name = path.partition(":")
     added = [str(p) for p in (*search, Path.cwd()) if str(p) not in sys.path]
     sys.path[:0] = added
     try:
@@ -49,10 +49,24 @@ def load_class(path: str, base: type, key: str, search: tuple[Path, ...] = ()) -
     finally:
         for p in added:
             sys.path.remove(p)
-    cls = getattr(module, class_name, None)
+    return getattr(module, name, None)
+
+
+def load_class(path: str, base: type, key: str, search: tuple[Path, ...] = ()) -> type:
+    """Import 'module:Class' and check it subclasses `base`; a ScenarioError naming `key` otherwise."""
+    accepts = f"an importable 'module:Class' that subclasses weir.{base.__name__}"
+    cls = _import(path, key, accepts, search)
     if not (isinstance(cls, type) and issubclass(cls, base)):
         raise ScenarioError(key, path, accepts)
     return cls
+
+
+def load_function(path: str, key: str, accepts: str, search: tuple[Path, ...] = ()) -> Any:
+    """Import 'module:function' and check it is a function; a ScenarioError naming `key` otherwise."""
+    fn = _import(path, key, accepts, search)
+    if not callable(fn) or isinstance(fn, type):
+        raise ScenarioError(key, path, accepts)
+    return fn
 
 
 @dataclass(frozen=True)

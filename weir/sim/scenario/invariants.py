@@ -1,7 +1,8 @@
 """Which invariants apply to which scenarios: the one list of invariant names, in check order.
 
-A scenario's `[expect]` may name only invariants that apply to it, and `weir.check` runs those that
-apply by default. Each entry is a predicate of the scenario alone (None for a hand-made run with no
+A scenario's `[expect]` may name only invariants that can apply to it, and `weir.check` runs those
+that apply by default. An opt-in invariant (OPT_IN: it costs more than a look at the run, such as a
+second run without faults) applies only to a scenario whose `[expect]` names it. Each entry is a predicate of the scenario alone (None for a hand-made run with no
 scenario), so this table sits in the scenario layer and the checkers (weir.analysis.checkers) pair
 each name with its function.
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["APPLIES", "applicable"]
+__all__ = ["APPLIES", "OPT_IN", "applicable", "statable"]
 
 
 def _records(scenario: Any) -> bool:
@@ -78,6 +79,16 @@ def _any(scenario: Any) -> bool:
     return True
 
 
+def _values(scenario: Any) -> bool:
+    """A pipeline that weir ran whose output has values to compare: record rows, or windows."""
+    return scenario is not None and (_records(scenario) or _windowed(scenario))
+
+
+def _named(scenario: Any, name: str) -> bool:
+    expect = getattr(scenario, "expect", None)
+    return expect is not None and (name in expect.hold or name in expect.violate)
+
+
 #: Every invariant weir checks, by name (scenario files name these in [expect]), in check order,
 #: with the scenarios it applies to (record pipelines write records; windowed ones write panes).
 APPLIES: dict[str, Callable[[Any], bool]] = {
@@ -103,7 +114,18 @@ APPLIES: dict[str, Callable[[Any], bool]] = {
     "late_accounted": _windowed,
     "drained": _any,
     "drains_in_time": _liveness_bound,
+    "matches_reference": lambda scenario: _values(scenario) and _named(scenario, "matches_reference"),
 }
+
+#: Opt-in invariants: which scenarios may name them in [expect] (they apply only where named).
+OPT_IN: dict[str, Callable[[Any], bool]] = {
+    "matches_reference": _values,
+}
+
+
+def statable(scenario: Any) -> tuple[str, ...]:
+    """The invariants a scenario's [expect] may name: those that apply, and the opt-in ones that fit."""
+    return tuple(name for name, applies in APPLIES.items() if OPT_IN.get(name, applies)(scenario))
 
 
 def applicable(scenario: Any) -> tuple[str, ...]:

@@ -18,7 +18,7 @@ from weir.sim.scenario.checks import (
     _spec, _validate,
 )
 from weir.sim.kernel.errors import ScenarioError, raw
-from weir.sim.scenario.invariants import APPLIES, applicable
+from weir.sim.scenario.invariants import APPLIES, statable
 from weir.sim.scenario.environment import (  # re-exported: the model is where a scenario's parts meet
     FAULT_KINDS, JITTER_SHAPES, LINK_KINDS, Fault, LinkSpec, NodeSpec,
 )
@@ -45,15 +45,34 @@ class Expect:
     hold: tuple[str, ...] = field(default=(), metadata=_spec("names", choices=_invariant_names))
     violate: tuple[str, ...] = field(default=(), metadata=_spec("names", choices=_invariant_names))
     max_skew: float = field(default=1.5, metadata=_spec("ratio"))
+    #: the user's own invariant, claimed to hold: 'module:function' (or the function), called with the
+    #: finished run, returning a weir.Verdict or a bool (weir.analysis.oracles.user_oracle)
+    oracle: Any = None
 
     def __post_init__(self) -> None:
         _validate(self, "expect")
         both = sorted(set(self.hold) & set(self.violate))
         if both:
             raise ScenarioError("expect.violate", both[0], "a name that is not also in expect.hold")
+        if self.oracle is not None:
+            accepts = "an importable 'module:function' that takes a finished run and returns a weir.Verdict or a bool"
+            fn = self.oracle
+            if isinstance(fn, str):
+                from weir.sim.scenario.components import SEARCH_PATHS, load_function
+                fn = load_function(fn, "expect.oracle", accepts, tuple(SEARCH_PATHS))
+            elif not callable(fn) or isinstance(fn, type):
+                raise ScenarioError("expect.oracle", fn, accepts)
+            if getattr(fn, "__name__", None) in APPLIES:
+                raise ScenarioError("expect.oracle", fn.__name__, "a function not named like a built-in invariant")
+            object.__setattr__(self, "oracle", fn)
+
+    @property
+    def oracle_name(self) -> str | None:
+        """The name the oracle's verdict goes by: its function's name."""
+        return None if self.oracle is None else getattr(self.oracle, "__name__", "oracle")
 
     def expected(self, name: str) -> str | None:
-        if name in self.hold:
+        if name in self.hold or (name == self.oracle_name and name is not None):
             return "hold"
         if name in self.violate:
             return "violate"
@@ -224,7 +243,7 @@ class Scenario:
         if self.pipeline.salts > 1 and (self.window is None or self.window.kind == "session"):
             raise ScenarioError("pipeline.salts", self.pipeline.salts, "1 unless there is a tumbling or sliding [window] "
                                 "(salted partial results are merged per window; sessions and running totals do not merge)")
-        fits = applicable(self)
+        fits = statable(self)
         for part in ("hold", "violate"):
             for name in getattr(self.expect, part):
                 if name not in fits:

@@ -1,0 +1,110 @@
+"""matches_reference: values judged against the same workload run without faults."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+import weir
+from weir.analysis import oracles
+from weir.analysis.lineage import first_bad_record
+from weir.sim.scenario.components import ComponentSpec
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "examples"))
+from components import KeyCounter  # noqa: E402  (the examples' user operator)
+
+
+class DoubleCountingRestore(KeyCounter):
+    """A user operator with a state bug: a restore counts every key's records twice from then on."""
+
+    def restore(self, snapshot):
+        self.counts = {key: 2 * n for key, n in snapshot.items()}
+
+
+def _with(operator, records: int = 8000) -> weir.Scenario:
+    base = weir.load_scenario("exactly_once_crash")
+    return replace(base, operator=ComponentSpec(operator, {"scale": 1}),
+                   workload=replace(base.workload, records=records),
+                   faults=(weir.Fault(kind="crash", node="processor", at="150ms", down_for="20ms"),))  # after checkpoint 1
+
+
+def _verdict(run, name):
+    return next(v for v in weir.check(run, [name]))
+
+
+def test_a_restore_that_inflates_state_passes_exactly_once_and_fails_matches_reference():
+    run = weir.execute(_with(DoubleCountingRestore), 1)
+    assert _verdict(run, "exactly_once").held, "the ids are all there, once each (seed 1)"
+    verdict = _verdict(run, "matches_reference")
+    assert not verdict.held, f"seed 1: {verdict.summary}"
+    first = verdict.evidence["first_wrong"][0]
+    assert first["got"] > first["expected"], f"seed 1: {first}"  # counted twice: too high
+    assert f"record {first['record_id']}, key {first['key']}: got {first['got']}, expected {first['expected']}" \
+        in verdict.summary
+    assert first_bad_record([verdict]) == first["record_id"]  # lineage, reports and diagrams follow it
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_the_same_operator_with_a_correct_restore_matches(seed):
+    run = weir.execute(_with(KeyCounter), seed)
+    verdict = _verdict(run, "matches_reference")
+    assert verdict.held, f"seed {seed}: {verdict.summary}"
+    assert verdict.evidence["wrong_rows"] == 0 and verdict.evidence["rows"] >= 8000
+
+
+@pytest.mark.parametrize("name", ["exactly_once_crash", "kafka_to_delta", "late_data_side_output"])
+def test_built_in_exactly_once_designs_match_their_reference(name):
+    run = weir.execute(weir.load_scenario(name))
+    verdict = _verdict(run, "matches_reference")
+    assert verdict.held, f"{name} seed {run.seed}: {verdict.summary}"
+
+
+def test_losing_state_in_a_crash_shows_as_wrong_values():
+    run = weir.execute(weir.load_scenario("at_least_once_crash"))
+    verdict = _verdict(run, "matches_reference")
+    assert not verdict.held and verdict.evidence["wrong_records"] > 0, f"seed {run.seed}: {verdict.summary}"
+
+
+def test_windowed_results_are_compared_per_key_and_window(monkeypatch):
+    run = weir.execute(weir.load_scenario("late_data_side_output"))
+    reference = oracles.reference_run(run)
+    panes = dict(run.windows)
+    panes["value"] = panes["value"].copy()
+    panes["value"][0] += 7  # one window's result off by 7
+    doctored = replace(run, windows=panes)
+    verdict = _verdict(doctored, "matches_reference")
+    assert not verdict.held and verdict.evidence["wrong"] == 1, verdict.summary
+    key, start, end, expected, got = verdict.evidence["first_wrong"][0]
+    assert (key, start) == (int(panes["key"][0]), int(panes["window_start"][0])) and got == expected + 7
+    assert reference is oracles.reference_run(run)  # kept: not run again
+
+
+def test_it_is_opt_in_and_a_scenario_can_state_it():
+    plain = weir.load_scenario("exactly_once_crash")
+    assert "matches_reference" not in [v.invariant for v in weir.check(weir.execute(plain))]
+    stated = weir.load_scenario("consumer_rebalance_upsert")
+    assert "matches_reference" in stated.expect.violate
+    result = weir.run(stated)
+    assert result.matches and not result.verdict("matches_reference").held
+    assert result.verdict("exactly_once").held  # right ids, wrong values
+
+
+def test_a_scenario_without_values_cannot_state_it():
+    payments = weir.load_scenario("payments_idempotent")  # its sink holds charges, not values per record
+    with pytest.raises(weir.ScenarioError, match="expect.hold: got 'matches_reference'"):
+        replace(payments, expect=weir.Expect(hold=("matches_reference",)))
+
+
+def test_the_reference_is_run_once_per_scenario_and_seed(monkeypatch):
+    calls = []
+    real = oracles.execute
+    monkeypatch.setattr(oracles, "execute", lambda *a: calls.append(a[1]) or real(*a))
+    monkeypatch.setattr(oracles, "_references", type(oracles._references)())
+    scenario = _with(KeyCounter, records=3000)
+    for fault_at in ("130ms", "140ms", "150ms"):
+        faulted = replace(scenario, faults=(weir.Fault(kind="crash", node="processor", at=fault_at, down_for="10ms"),))
+        _verdict(weir.execute(faulted, 5), "matches_reference")
+    assert calls == [5]

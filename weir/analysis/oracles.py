@@ -1,0 +1,131 @@
+"""Oracles for values: the same workload without faults says what every value should be; and the
+user's own invariant (`expect.oracle`).
+
+`matches_reference` judges a run by what it wrote, not only by which records arrived: it runs the
+scenario again with the same seed and no faults (the reference; same workload, since the workload
+is drawn from the seed), and compares values. A record pipeline's rows are compared per record: a
+row of record r must carry the value the reference wrote for r. A windowed one's results are
+compared per key and window, as the job's panes add up to (weir.analysis.windowed.job_windows).
+Records or windows the reference has and the run lacks are no_loss's and window_complete's
+business, and only counted here.
+
+It is opt-in (a scenario names it in `[expect]`, or `check(run, ["matches_reference"])`), since it
+costs a second run. The reference of the last few (scenario, seed) pairs is kept, so explore and
+sweeps that check many schedules of one scenario and seed run it once.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any
+
+import numpy as np
+
+from weir.analysis.verdict import SHOW_IDS, Verdict
+from weir.analysis.windowed import job_windows
+from weir.sim.scenario.run import Run, execute
+
+__all__ = ["matches_reference", "reference_run", "user_oracle"]
+
+_KEEP = 2  # references kept: a reference of a million-record run holds tens of MB
+_references: OrderedDict[tuple[str, int], Run] = OrderedDict()
+
+
+def reference_run(run: Any) -> Run:
+    """The run of `run`'s scenario with the same seed and no faults (kept for the next call)."""
+    base = run.scenario.with_faults(())
+    key = (repr(base), int(run.seed))
+    found = _references.get(key)
+    if found is None:
+        found = execute(base, run.seed, ())
+        _references[key] = found
+        while len(_references) > _KEEP:
+            _references.popitem(last=False)
+    else:
+        _references.move_to_end(key)
+    return found
+
+
+def matches_reference(run: Any) -> Verdict:
+    """Every value the run wrote is the value the same workload gives without faults."""
+    reference = reference_run(run)
+    if run.scenario.window is not None:
+        return _windows_match(run, reference)
+    return _records_match(run, reference)
+
+
+def _records_match(run: Any, reference: Run) -> Verdict:
+    sink, ref = run.sink, reference.sink
+    if "value" not in sink or "value" not in ref:
+        return Verdict("matches_reference", True, "the sink keeps no value column: not judged", {"judged": False})
+    ids = np.asarray(sink["record_id"], dtype=np.int64)
+    values = np.asarray(sink["value"], dtype=np.int64)
+    ref_ids = np.asarray(ref["record_id"], dtype=np.int64)
+    top = int(max(ids.max(initial=-1), ref_ids.max(initial=-1))) + 1
+    expected = np.zeros(top, dtype=np.int64)
+    known = np.zeros(top, dtype=bool)
+    # a record the reference wrote more than once: its last row, as a reader of the table sees it
+    last, where = np.unique(ref_ids[::-1], return_index=True)
+    expected[last] = np.asarray(ref["value"], dtype=np.int64)[len(ref_ids) - 1 - where]
+    known[last] = True
+    judged = known[ids]
+    wrong_rows = np.flatnonzero(judged & (values != expected[ids]))
+    wrong_ids = np.unique(ids[wrong_rows])
+    unknown = np.unique(ids[~judged])
+    missing = int(np.count_nonzero(known)) - len(np.unique(ids[judged]))
+    evidence = {"reference_rows": len(ref_ids), "rows": len(ids), "wrong_rows": len(wrong_rows),
+                "wrong_records": len(wrong_ids), "records_not_in_reference": len(unknown),
+                "reference_records_missing": missing, "first_wrong": [], "reference_trace": reference.trace_sha256}
+    if not len(wrong_ids):
+        return Verdict("matches_reference", True, f"every value of the {len(ids)} rows is the fault-free run's "
+                       f"({missing} of its records missing, for no_loss to judge)", evidence)
+    keys = np.asarray(sink["key"], dtype=np.int64) if "key" in sink else np.full(len(ids), -1, dtype=np.int64)
+    first = []
+    for row in wrong_rows:
+        if len(first) == SHOW_IDS:
+            break
+        r = int(ids[row])
+        if all(r != f["record_id"] for f in first):
+            first.append({"record_id": r, "key": int(keys[row]), "got": int(values[row]), "expected": int(expected[r])})
+    evidence["first_wrong"] = first
+    evidence["first_wrong_ids"] = [f["record_id"] for f in first]  # for lineage, reports and diagrams
+    f = first[0]
+    return Verdict("matches_reference", False,
+                   f"{len(wrong_ids)} records written with values the fault-free run does not give (first: record "
+                   f"{f['record_id']}, key {f['key']}: got {f['got']}, expected {f['expected']})", evidence)
+
+
+def _windows_match(run: Any, reference: Run) -> Verdict:
+    actual, expected = job_windows(run), job_windows(reference)
+    wrong = sorted(w for w in actual if w in expected and actual[w][0] != expected[w][0])
+    missing = sum(1 for w in expected if w not in actual)
+    extra = sum(1 for w in actual if w not in expected)
+    evidence = {"reference_windows": len(expected), "windows": len(actual), "wrong": len(wrong), "missing": missing,
+                "not_in_reference": extra, "first_wrong": [[*w, expected[w][0], actual[w][0]] for w in wrong[:SHOW_IDS]],
+                "reference_trace": reference.trace_sha256}
+    if not wrong:
+        return Verdict("matches_reference", True, f"every one of the {len(actual)} windows written has the fault-free "
+                       f"run's result ({missing} of its windows missing, for window_complete to judge)", evidence)
+    k, s, e = wrong[0]
+    return Verdict("matches_reference", False,
+                   f"{len(wrong)} windows differ from the fault-free run (first: key {k} [{s}, {e}) expected "
+                   f"{expected[wrong[0]][0]}, got {actual[wrong[0]][0]})", evidence)
+
+
+def user_oracle(fn: Any, run: Any) -> Verdict:
+    """Call the scenario's own invariant on a finished run: its verdict, under the function's name.
+
+    The function returns a weir.Verdict or a bool. Whatever else happens in it (an exception, some
+    other return value) is a violated verdict that says so, never a crash of weir.
+    """
+    name = getattr(fn, "__name__", "oracle")
+    try:
+        got = fn(run)
+    except Exception as e:  # user code: its failure is a finding about the run or the oracle
+        return Verdict(name, False, f"the oracle raised {e.__class__.__name__}: {e}", {"raised": e.__class__.__name__})
+    if isinstance(got, Verdict):
+        return got if got.invariant == name else Verdict(name, got.held, got.summary, dict(got.evidence))
+    if isinstance(got, (bool, np.bool_)):
+        return Verdict(name, bool(got), "the oracle says it holds" if got else "the oracle says it is violated", {})
+    return Verdict(name, False, f"the oracle returned {type(got).__name__}, not a weir.Verdict or a bool",
+                   {"returned": type(got).__name__})
