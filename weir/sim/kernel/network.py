@@ -102,17 +102,18 @@ class Network:
             if arrival < last:
                 arrival = last
             self._last_arrival[link] = arrival
-        self._schedule(src, dst, msg, ref, arrival - now, lost, deliver, args)
+        self._schedule(src, dst, msg, ref, arrival - now, lost, deliver, args, ordered)
         if copy_at is not None:
             trace.add(Kind.DUPLICATE, src.index, dst.index, msg, r1, r2)
-            self._schedule(src, dst, msg, ref, arrival - now + copy_at, lost, deliver, args)
+            self._schedule(src, dst, msg, ref, arrival - now + copy_at, lost, deliver, args, ordered)
 
     def _fault_stream(self, kind: str, src: Node, dst: Node):
         return self.world.rngs.stream(f"network.{kind}.{src.name}->{dst.name}")
 
     def _schedule(self, src: Node, dst: Node, msg: Msg, ref: tuple[int, int], after: int, lost: bool,
-                  deliver: Callable[..., Any], args: tuple) -> None:
-        """Arrive `after` from now: RECV and deliver, or DROP (and tell the on_cut listeners)."""
+                  deliver: Callable[..., Any], args: tuple, ordered: bool = True) -> None:
+        """Arrive `after` from now: RECV and deliver, or DROP (and, for a message on a connection, tell
+        the on_cut listeners: the connection broke; a lost request is for its caller's timeout)."""
         env, trace = self.world.env, self.world.trace
         link = (src.index, dst.index)
         r1, r2 = ref
@@ -127,7 +128,7 @@ class Network:
                 deliver(*args)
             else:
                 trace.add(Kind.DROP, dst.index, src.index, msg, r1, r2)
-                if dst.up:  # cut by a partition, or lost: the connection broke
+                if dst.up and ordered:  # cut by a partition, or lost: the connection broke
                     for listener in self._on_cut:
                         listener(src, dst, msg)
 

@@ -74,6 +74,10 @@ class Attempt:
         if self.alive:
             self.sources[i].on_ack(tag, p, first, n, end)
 
+    def notify_operator(self, j: int, n: int, complete: bool) -> None:
+        if self.alive:
+            self.subtasks[j].notify(n, complete)
+
     def request_barrier(self, i: int, n: int) -> None:
         if self.alive:
             self.sources[i].request_barrier(n)

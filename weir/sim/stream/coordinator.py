@@ -129,6 +129,17 @@ class CheckpointCoordinator:
         if job.cfg.offset_commit == "on_checkpoint":
             # notifyCheckpointComplete: the source commits the checkpoint's offsets to the broker.
             world.net.send(job.coordinator, job.source, Msg.NOTIFY, self._commit_checkpoint, cp, ref=(cp.id, 0))
+        self._notify_operators(n, True)
+
+    def _notify_operators(self, n: int, complete: bool) -> None:
+        """Tell every processor subtask's operator that checkpoint n completed or was aborted: an RPC,
+        not a message on a task connection, so it can be lost, delayed or reordered without failing
+        the job over. Sent only to an operator that listens (overrides a notify method)."""
+        job = self.job
+        if job.operator_listens:
+            for j in range(job.parallelism):
+                job.world.net.send(job.coordinator, job.processor, Msg.NOTIFY, self.attempt.notify_operator, j, n, complete,
+                                   ref=(n, 2 if complete else 3), ordered=False)
 
     def _expired(self, n: int) -> None:
         """Checkpoint n did not complete within the timeout: abort it, and fail the job over once
@@ -151,6 +162,7 @@ class CheckpointCoordinator:
         store.max_duration = max(store.max_duration, duration)
         self.pending = None
         world.trace.add(Kind.CKPT_ABORT, job.coordinator.index, n, duration, store.consecutive_failures)
+        self._notify_operators(n, False)
         if store.consecutive_failures > job.checkpoint.tolerable_failures:
             job.fail(job.coordinator)
 

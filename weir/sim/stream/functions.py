@@ -37,9 +37,27 @@ class Operator(ABC):
     def on_batch(self, batch: RecordBatch, now: int) -> np.ndarray:
         """Process a batch at processing time `now` (the processor node's clock); return an int64 per record."""
 
+    def open(self) -> None:
+        """Called once per attempt, after `restore` (if there was a checkpoint) and before the first batch."""
+
     def on_watermark(self, watermark: int, now: int) -> None:
         """A watermark reached the operator (only with [watermarks]); nothing to do by default."""
         return None
+
+    def notify_checkpoint_complete(self, checkpoint_id: int) -> None:
+        """Checkpoint `checkpoint_id` completed (Flink's CheckpointListener). Best effort, as in Flink:
+        a notification can be lost (a crash, a partition, a lost message) or arrive late, so a
+        later one must subsume the earlier: commit everything pending up to `checkpoint_id`. A
+        completion older than one already delivered is not delivered (no lower id is committed
+        after a higher one)."""
+
+    def notify_checkpoint_aborted(self, checkpoint_id: int) -> None:
+        """Checkpoint `checkpoint_id` was aborted (timed out, or the store refused it). Best effort too;
+        it does not mean that what was processed since the last checkpoint is to be discarded."""
+
+    def close(self) -> None:
+        """The job finished (the run drained) with this operator running. Not called on a failover:
+        a failed attempt's operator is dropped, as Flink disposes of it."""
 
     def snapshot(self) -> Any:
         """A copy of the state, for a checkpoint. Stateless operators need not override this."""

@@ -50,7 +50,7 @@ from weir.sim.kernel.world import Node, Status, World
 from weir.sim.stream.attempt import Attempt
 from weir.sim.stream.checkpoint import CheckpointStore
 from weir.sim.stream.failover import Failover
-from weir.sim.stream.functions import Sink
+from weir.sim.stream.functions import Operator, Sink
 from weir.sim.stream.operators import RunningTotals, WindowedAggregation
 from weir.sim.stream.sink_task import replay_dead_letters
 
@@ -124,6 +124,11 @@ class Job:
         self.transactional = scenario.pipeline.sink == "transactional"
         # the table that two-phase commit drives: the window results for a windowed job, else the sink
         self.txn_table = (results if results is not None else sink) if self.transactional else None
+        # the coordinator notifies the operator of completed and aborted checkpoints if it listens
+        user = scenario.operator.cls if scenario.operator is not None else None
+        self.operator_listens = user is not None and (
+            user.notify_checkpoint_complete is not Operator.notify_checkpoint_complete
+            or user.notify_checkpoint_aborted is not Operator.notify_checkpoint_aborted)
         for node in self.task_nodes:
             node.on_crash(self.failover.fail)
         broker.on_commit(self.check_drained)
@@ -225,4 +230,6 @@ class Job:
         if a.subtasks[0].operator.windowed:
             self.final_watermark = min(t.operator.watermark for t in a.subtasks)
         self.keep_queue_metrics(a)
+        for t in a.subtasks:  # the job finished: close its operators (user code's end of input)
+            t.operator.close()
         self.world.finish(Status.DRAINED)

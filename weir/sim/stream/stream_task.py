@@ -53,6 +53,7 @@ class StreamTask:
         self.capture_id = 0
         self.capturing = [False] * inputs
         self.captured: list[RecordBatch] = []
+        self.notified = 0  # the last checkpoint whose completion was delivered to the operator
 
     # ---- messages from the source subtasks (routed by the attempt) ------------------------------
     def receive(self, channel: int, msg, tag: int) -> None:
@@ -78,6 +79,7 @@ class StreamTask:
     def run(self):
         a, gate = self.attempt, self.gate
         a.replays_in_flight += len(self.replay)
+        self.operator.open()
         try:
             while self.replay:  # an unaligned checkpoint's in-flight records come before anything new
                 yield from self.process(self.replay.pop(0), replayed=True)
@@ -173,6 +175,19 @@ class StreamTask:
         self._forward_barrier(msg)
         self.done = msg.id
         self._reset_alignment()
+
+    def notify(self, n: int, complete: bool) -> None:
+        """The coordinator's best-effort word that checkpoint n completed (or was aborted). A completion
+        older than one already delivered is dropped, and so is an abort of a checkpoint at or below
+        it: "no checkpoint with lower ID will ever be committed after a checkpoint with a higher ID"
+        (Flink's Checkpoint Subsuming Contract, flink-core/.../api/common/state/CheckpointListener.java)."""
+        if n <= self.notified:
+            return
+        if complete:
+            self.notified = n
+            self.operator.notify_checkpoint_complete(n)
+        else:
+            self.operator.notify_checkpoint_aborted(n)
 
     def _reset_alignment(self) -> None:
         self.aligning, self.snapshot_taken, self.snapshot = None, False, None
