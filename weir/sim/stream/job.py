@@ -230,6 +230,7 @@ class Job:
         if a.subtasks[0].operator.windowed:
             self.final_watermark = min(t.operator.watermark for t in a.subtasks)
         self.keep_queue_metrics(a)
-        for t in a.subtasks:  # the job finished: close its operators (user code's end of input)
-            t.operator.close()
+        if self.world.status is None:  # the job finished: close its operators, once (end of input)
+            for t in a.subtasks:
+                t.operator.close()
         self.world.finish(Status.DRAINED)
