@@ -14,7 +14,7 @@ import weir
 GOLDEN = {
     ("exactly_once_crash", 1): "325148f9270d8de2aa5297fc75cbb9b1ffab58f4e6d068e17244574a9727e850",
     ("late_data_side_output", 1): "fb9651e7e1c386c9a5f28e852a9675cd74b7b091091cb256ff8c180a13c5dd1c",
-    ("kafka_to_delta", 1): "13980da7b9a55e7a0d824ac7d02824921e95764cd65b3a71f2ff465aff948131",
+    ("kafka_to_delta", 1): "145ab03ab17bbf74f83f0a6d805d166768edc263e2d3c5ff8fb949bffe3ae2fa",
     ("txn_read_committed", 1): "67c32eda05f5c342f98c7dc2b2897e535d47f0d6ad3b9d3ba20251615a1286b2",
 }
 

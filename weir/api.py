@@ -70,6 +70,7 @@ class RunResult:
     sagas: dict[str, int] | None = None  # [saga]: sagas, committed, compensated, partial, unfinished
     payments: dict[str, int] | None = None  # the payments sink: payments, applied, charges, charged twice or more
     dlq: dict[str, int] | None = None  # record pipelines: dead-lettered, still waiting (depth), max depth, replayed, skipped
+    user_errors: tuple[str, ...] = ()  # exceptions your components raised (each failed the job over), the first 10
 
     @property
     def matches(self) -> bool:
@@ -149,6 +150,7 @@ def result_of(finished: Run) -> RunResult:
             "dead_lettered": len(finished.dlq["record_id"]), "depth": int((finished.dlq["processed"] == 0).sum()),
             "max_depth": finished.dlq_max_depth, "replayed": int(finished.dlq["processed"].sum()),
             "skipped": finished.skipped},
+        user_errors=finished.user_errors,
     )
 
 
@@ -166,14 +168,15 @@ def claims_of(scenario: Scenario) -> tuple[str, ...]:
 
 
 def explore(scenario: Scenario | str, budget_s: float = 60.0, seed: int = 0, progress=None,
-            rates: dict[str, float] | None = None, swarm: bool = False):
+            rates: dict[str, float] | None = None, swarm: bool = False, max_runs: int | None = None):
     """Search crash schedules and seeds for a run that breaks a claim of the scenario, and shrink
-    it (weir.faults.explore). Returns an ExploreReport; its `counterexample` replays with
-    `run(counterexample.scenario, counterexample.seed, counterexample.faults)`."""
+    it (weir.faults.explore), for `budget_s` seconds or `max_runs` runs, whichever ends first
+    (runs: the same search on every machine). Returns an ExploreReport; its `counterexample`
+    replays with `run(counterexample.scenario, counterexample.seed, counterexample.faults)`."""
     from weir.faults.explore import explore as search
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
-    return search(scenario, budget_s, seed, progress=progress, rates=rates, swarm_mode=swarm)
+    return search(scenario, budget_s, seed, progress=progress, rates=rates, swarm_mode=swarm, max_runs=max_runs)
 
 
 def spectrum(seed: int = 1) -> tuple[RunResult, ...]:

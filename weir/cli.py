@@ -100,6 +100,8 @@ def _parser() -> argparse.ArgumentParser:
     p_explore.add_argument("scenario", help="a built-in scenario name or a path to a TOML file")
     p_explore.add_argument("--budget", type=_seconds, default=60.0, help="seconds to search (default 60)")
     p_explore.add_argument("--seed", type=_seed, default=0, help="the search's seed (default 0)")
+    p_explore.add_argument("--runs", type=_count_of("--runs"), default=None,
+                           help="stop after this many runs (a budget that is the same on every machine)")
     p_explore.add_argument("--out", default=".", help="where to write the fault schedule it finds (default: here)")
     p_explore.add_argument("--kinds", type=_rates, default={"crash": 1.0},
                            help="fault families and relative rates, e.g. crash=2,partition=1,clock_step=1 "
@@ -306,9 +308,11 @@ def _cmd_explore(args, out) -> int:
                          f"{report.seconds:.0f}s of {args.budget:g}s, nothing broken yet")
         sys.stderr.flush()
 
-    out.print(f"explore {scenario.name}: claims {', '.join(api.claims_of(scenario))}; budget {args.budget:g}s, "
+    runs = f" or {args.runs} runs" if args.runs else ""
+    out.print(f"explore {scenario.name}: claims {', '.join(api.claims_of(scenario))}; budget {args.budget:g}s{runs}, "
               f"search seed {args.seed}")
-    report = api.explore(scenario, args.budget, args.seed, progress=progress, rates=args.kinds, swarm=args.swarm)
+    report = api.explore(scenario, args.budget, args.seed, progress=progress, rates=args.kinds, swarm=args.swarm,
+                         max_runs=args.runs)
     sys.stderr.write("\n")
     show.print_explore(report, args.scenario, out_dir, out)
     return EXIT_MISMATCH if report.counterexample is not None else EXIT_OK

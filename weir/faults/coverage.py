@@ -3,11 +3,15 @@ protocol step, and show what held.
 
 A reference run (the scenario without faults) gives the time of each protocol step the scenario
 goes through: a poll, a barrier reaching the processor, the sink's pre-commit, a snapshot made
-durable, a transaction committed, offsets committed, a sink write and its acknowledgement, an
-outbox publish, a saga step. For each step (its first occurrence after the first third of the
+durable, a transaction committed (its completion notification delivered) or recovered on restore,
+offsets committed, a sink write and its acknowledgement, a DLQ replay batch written, an outbox
+publish, a saga step. For each step (its first occurrence after the first third of the
 run, when the pipeline is busy) and each node that takes part in the run, the scenario runs again
 with that node crashed exactly at the step and 1us after it (events at one instant run in order),
-and the scenario's claims are checked. A fault of messages (delay, duplicate, reorder) starts one
+and the scenario's claims are checked. A step that only a run with the scenario's own faults goes
+through (a restore's recovery of a transaction) is found in that run and faulted on top of those
+faults: a crash during recovery, so that the next attempt recovers from the same checkpoint again.
+A fault of messages (delay, duplicate, reorder) starts one
 network trip before the step instead, so that it catches the message that made the step. The result is a matrix step x node -> the claims broken
 (none: it held), so it is visible what was exercised and where a design gives way.
 """
@@ -33,7 +37,9 @@ STEPS = (
     ("barrier at processor", "CKPT_SNAPSHOT", "processor", None),
     ("pre-commit at sink", "CKPT_SNAPSHOT", "sink", None),
     ("snapshot durable", "CKPT_COMPLETE", "coordinator", None),
-    ("transaction committed", "TXN_COMMIT", "sink", None),
+    ("transaction committed", "TXN_COMMIT", "sink", None),  # a completion notification delivered
+    ("transaction recovered", "TXN_RECOVER", "sink", None),  # a restore's commit or abort of one
+    ("replay batch written", "REPLAY", "sink", None),  # the DLQ replay job wrote a batch
     ("offsets committed", "COMMIT", "broker", None),
     ("sink write", "WRITE", "sink", None),
     ("sink ack", "ACK", None, None),
@@ -60,10 +66,11 @@ class Coverage:
         return not any(self.broken.values())
 
 
-def step_times(run: Run) -> list[tuple[str, int]]:
-    """The time of each step the run went through: its first occurrence after a third of the run."""
+def step_times(run: Run, after: int | None = None) -> list[tuple[str, int]]:
+    """The time of each step the run went through: its first occurrence after `after` (by
+    default a third of the run)."""
     rows = run.trace.rows()
-    start = run.end_time // 3
+    start = run.end_time // 3 if after is None else after
     found = []
     for label, kind, node, _message in STEPS:
         for r in rows:
@@ -83,7 +90,13 @@ def crash_points(scenario: Scenario, seed: int | None = None, down_for: int = 15
 
     seed = scenario.seed if seed is None else seed
     reference = execute(scenario, seed, ())
-    steps = step_times(reference)
+    steps = [(label, t, ()) for label, t in step_times(reference)]
+    if scenario.faults:  # steps only a faulted run goes through (a restore's): fault them on top of its faults
+        faulted = execute(scenario, seed)
+        seen = {label for label, _t, _f in steps}
+        first = min(f.at for f in scenario.faults)
+        steps += [(label, t, scenario.faults) for label, t in step_times(faulted, after=first) if label not in seen]
+        steps.sort(key=lambda s: s[1])
     active = set(reference.trace.columns["node"].tolist())
     nodes = tuple(name for i, name in enumerate(reference.trace.nodes) if i in active)
     wanted = claims(scenario)
@@ -94,13 +107,13 @@ def crash_points(scenario: Scenario, seed: int | None = None, down_for: int = 15
     trips = [scenario.pipeline.network_latency + scenario.pipeline.network_jitter]
     trips += [sum(link.params(scenario.pipeline)[:2]) for link in scenario.links]
     lead = max(trips) + 1 if extra else 0
-    for label, t in steps:
+    for label, t, base in steps:
         for node in nodes:
             bad: set[str] = set()
             for offset in (0, 1):
                 at = max(0, t - lead) + offset
-                run = execute(scenario, seed, (Fault(kind=kind, node=node, at=at, down_for=down_for, **extra),))
+                run = execute(scenario, seed, base + (Fault(kind=kind, node=node, at=at, down_for=down_for, **extra),))
                 runs += 1
                 bad |= {v.invariant for v in check(run, wanted) if not v.held}
             broken[(label, node)] = tuple(sorted(bad))
-    return Coverage(scenario.name, wanted, tuple(steps), nodes, broken, runs, kind)
+    return Coverage(scenario.name, wanted, tuple((label, t) for label, t, _f in steps), nodes, broken, runs, kind)

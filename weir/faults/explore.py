@@ -79,7 +79,7 @@ def broken_claim(scenario: Scenario, seed: int, faults: tuple[Fault, ...]) -> Ve
 
 #: The fault families the nemesis draws from, and how it draws each (beyond node, at, down_for).
 NEMESIS_KINDS = ("crash", "partition", "delay", "loss", "duplicate", "reorder", "clock_step", "pause", "slow",
-                 "sink_fail", "sink_ack_lost", "sink_slow", "store_fail", "store_slow", "store_torn")
+                 "sink_fail", "sink_ack_lost", "sink_slow", "sink_commit_fail", "store_fail", "store_slow", "store_torn")
 
 
 def _one_fault(rng: np.random.Generator, kind: str, nodes: tuple[str, ...], horizon: int) -> Fault:
@@ -181,8 +181,10 @@ def shrink(scenario: Scenario, seed: int, faults: tuple[Fault, ...], invariant: 
 
 def explore(scenario: Scenario, budget_s: float = 60.0, seed: int = 0, max_faults: int = 3,
             progress: Callable[[ExploreReport], None] | None = None, clock: Callable[[], float] = time.monotonic,
-            shrink_runs: int = 400, rates: dict[str, float] | None = None, swarm_mode: bool = False) -> ExploreReport:
-    """Search for a run that breaks a claim of `scenario` within `budget_s` seconds; shrink it.
+            shrink_runs: int = 400, rates: dict[str, float] | None = None, swarm_mode: bool = False,
+            max_runs: int | None = None) -> ExploreReport:
+    """Search for a run that breaks a claim of `scenario` within `budget_s` seconds (and, if given,
+    `max_runs` runs: a budget that is the same on every machine); shrink it.
 
     `rates` are the fault families the nemesis draws from, with their relative rates (default:
     crashes only); `swarm_mode` switches families on and off at random for each run."""
@@ -199,7 +201,7 @@ def explore(scenario: Scenario, budget_s: float = 60.0, seed: int = 0, max_fault
     candidates = [(scenario.seed, scenario.faults)]
     found = None
     last_tick = start
-    while clock() - start < budget_s:
+    while clock() - start < budget_s and (max_runs is None or report.runs <= max_runs):
         if candidates:
             run_seed, faults = candidates.pop()
         else:

@@ -64,6 +64,8 @@ class Kind(IntEnum):
     DUPLICATE = 37
     STATE_RESTORE = 38
     WATERMARK = 39
+    TXN_RECOVER = 40
+    USER_ERROR = 41
 
 
 class Msg(IntEnum):
@@ -104,8 +106,11 @@ FIELDS: dict[Kind, tuple[str, str, str, str]] = {
     Kind.CKPT_SNAPSHOT: ("checkpoint", "partition_or_-1", "offset_or_state_keys", ""),
     Kind.CKPT_COMPLETE: ("checkpoint", "duration_us", "state_entries", "bytes_written"),
     Kind.CKPT_ABORT: ("checkpoint", "duration_us", "consecutive_failures", ""),
+    # a two-phase-commit sink's steps (weir.TwoPhaseCommitSink): a commit on a completion
+    # notification (newly_committed -1: it raised, the job fails over), an abort (reason 1: the run
+    # ended with it open), and each step of a restore (weir/sim/stream/sink_task.py)
     Kind.TXN_COMMIT: ("checkpoint", "txn", "newly_committed", ""),
-    Kind.TXN_ABORT: ("transactions", "generation", "", ""),
+    Kind.TXN_ABORT: ("txn", "generation", "reason", ""),
     Kind.TXN_END: ("txn", "committed", "epoch", ""),
     Kind.FENCED: ("epoch", "current_epoch", "ref", ""),
     Kind.RESTORE: ("checkpoint_or_-1", "generation", "records_behind", ""),
@@ -137,6 +142,11 @@ FIELDS: dict[Kind, tuple[str, str, str, str]] = {
     Kind.STATE_RESTORE: ("checkpoint", "generation", "state_entries", ""),
     # a processor subtask's watermark moved (windowed jobs): its value, and over how many active inputs
     Kind.WATERMARK: ("subtask", "watermark", "active_inputs", ""),
+    # action 1: recover_and_commit (result: newly committed, -1: it raised), -1: recover_and_abort,
+    # 0: finish_recovering of a sink subtask (txn: the subtask; result: lingering ones aborted)
+    Kind.TXN_RECOVER: ("checkpoint", "txn", "action", "result"),
+    # user code raised (its message is in the run's user_errors, at this index); the job failed over
+    Kind.USER_ERROR: ("index", "", "", ""),
 }
 
 _WIDTH = 7

@@ -13,7 +13,7 @@ import sqlite3
 import numpy as np
 
 from weir.sim.kernel.batch import Column, RecordBatch
-from weir.sim.stream.functions import Sink
+from weir.sim.stream.functions import Sink, TwoPhaseCommitSink
 
 __all__ = ["AppendSink", "UpsertSink", "TransactionalSink", "WindowResults", "make_sink", "SINK_COLUMNS",
            "DEDUP_COLUMNS"]
@@ -155,7 +155,6 @@ _RESULTS_STAGING_DDL = (
     "CREATE TABLE panes_staging (txn INTEGER NOT NULL, key, window_start, window_end, pane_index, timing, is_last, "
     "value, count, watermark, written_at, subtask)",
     "CREATE TABLE late_staging (txn INTEGER NOT NULL, record_id, key, event_time, value, watermark, written_at)",
-    "CREATE TABLE commit_log (txn INTEGER PRIMARY KEY, rows INTEGER NOT NULL, committed_at INTEGER NOT NULL)",
 )
 TIMINGS = ("EARLY", "ON_TIME", "LATE")
 WINDOW_COLUMNS = ("key", "window_start", "window_end", "pane_index", "timing", "is_last", "value", "count",
@@ -163,12 +162,22 @@ WINDOW_COLUMNS = ("key", "window_start", "window_end", "pane_index", "timing", "
 LATE_COLUMNS = ("record_id", "key", "event_time", "value", "watermark", "written_at")
 
 
-class _TwoPhaseTables:
-    """The commit-log protocol shared by stores written through transactions (on SQLite).
+_PROTOCOL_DDL = (
+    # every transaction opened, by the sink subtask that opened it: what a restore may have to abort
+    "CREATE TABLE txns (txn INTEGER PRIMARY KEY, subtask INTEGER NOT NULL, state TEXT NOT NULL)",
+    "CREATE TABLE commit_log (txn INTEGER PRIMARY KEY, rows INTEGER NOT NULL)",
+)
 
-    A subclass names its staging tables and publishes a transaction's staged rows in `_publish`;
-    this class makes the publish atomic and idempotent (recorded in `commit_log`), aborts staged
-    transactions, and counts what is staged.
+
+class _TwoPhaseTables:
+    """Weir's two-phase-commit steps (weir.TwoPhaseCommitSink) on SQLite tables, shared by the
+    stores written through transactions.
+
+    A subclass names its staging tables and publishes a transaction's staged rows in `_publish`.
+    This class registers each transaction with the subtask that opened it (`txns`), makes a commit
+    atomic and idempotent (recorded in `commit_log`, in the spirit of Delta Lake's `_delta_log`),
+    aborts by deleting staged rows, and on recovery aborts what a subtask left open before its
+    crash (`finish_recovering`, as Flink's Kafka sink aborts lingering transactions).
     """
 
     _db: sqlite3.Connection
@@ -178,7 +187,14 @@ class _TwoPhaseTables:
         """Move transaction `txn`'s staged rows into the visible tables; return how many."""
         raise NotImplementedError
 
-    def commit(self, txn: int, now: int) -> bool:
+    def begin_transaction(self, subtask: int, txn_id: int) -> int:
+        self._db.execute("INSERT INTO txns VALUES (?, ?, 'open')", (txn_id, subtask))
+        return txn_id
+
+    def pre_commit(self, txn: int) -> None:
+        """Nothing to flush: every write is durable in staging when it returns."""
+
+    def commit(self, txn: int) -> bool:
         """Publish a transaction atomically; False if it was committed before (idempotent)."""
         db = self._db
         db.execute("BEGIN IMMEDIATE")
@@ -186,23 +202,38 @@ class _TwoPhaseTables:
             db.execute("COMMIT")
             return False
         moved = self._publish(txn)
-        db.execute("INSERT INTO commit_log VALUES (?, ?, ?)", (txn, moved, now))
+        db.execute("INSERT INTO commit_log VALUES (?, ?)", (txn, moved))
+        db.execute("UPDATE txns SET state = 'committed' WHERE txn = ?", (txn,))
         for table in self._staging:
             db.execute(f"DELETE FROM {table} WHERE txn = ?", (txn,))
         db.execute("COMMIT")
         return True
 
-    def abort_all_but(self, keep: set[int]) -> int:
-        """Abort every staged transaction not in `keep` (lingering ones after a restore); return how many."""
+    def abort(self, txn: int) -> None:
+        """Delete a transaction's staged rows (nothing, if it committed)."""
         db = self._db
-        union = " UNION ".join(f"SELECT txn FROM {table}" for table in self._staging)
-        txns = sorted({t for (t,) in db.execute(union)} - keep)
         db.execute("BEGIN")
-        for t in txns:
-            for table in self._staging:
-                db.execute(f"DELETE FROM {table} WHERE txn = ?", (t,))
+        for table in self._staging:
+            db.execute(f"DELETE FROM {table} WHERE txn = ?", (txn,))
+        db.execute("UPDATE txns SET state = 'aborted' WHERE txn = ? AND state = 'open'", (txn,))
         db.execute("COMMIT")
-        return len(txns)
+
+    def recover_and_commit(self, txn: int) -> bool:
+        return self.commit(txn)
+
+    def recover_and_abort(self, txn: int) -> None:
+        self.abort(txn)
+
+    def finish_recovering(self, subtask: int, handled: list) -> int:
+        """Abort every transaction `subtask` opened that is still open and was not just handled:
+        what its crashed attempt pre-committed for checkpoints that never completed, and the one
+        it had open. Return how many."""
+        done = set(handled)
+        lingering = [t for (t,) in self._db.execute(
+            "SELECT txn FROM txns WHERE subtask = ? AND state = 'open' ORDER BY txn", (subtask,)) if t not in done]
+        for t in lingering:
+            self.abort(t)
+        return len(lingering)
 
     def staged_rows(self) -> int:
         return sum(self._db.execute(f"SELECT count(*) FROM {table}").fetchone()[0] for table in self._staging)
@@ -227,7 +258,7 @@ class WindowResults(_TwoPhaseTables):
 
     def __init__(self) -> None:
         self._db = sqlite3.connect(":memory:", isolation_level=None)
-        for ddl in _RESULTS_DDL + _RESULTS_STAGING_DDL:
+        for ddl in _RESULTS_DDL + _RESULTS_STAGING_DDL + _PROTOCOL_DDL:
             self._db.execute(ddl)
 
     def write(self, panes, late, written_at: int, txn: int | None = None, subtask: int = 0) -> None:
@@ -304,7 +335,6 @@ _TXN_DDL = (
         txn INTEGER NOT NULL, record_id INTEGER NOT NULL, key INTEGER NOT NULL, partition INTEGER NOT NULL,
         "offset" INTEGER NOT NULL, value INTEGER NOT NULL, written_at INTEGER NOT NULL)""",
     "CREATE INDEX staging_txn ON staging (txn)",
-    """CREATE TABLE commit_log (txn INTEGER PRIMARY KEY, rows INTEGER NOT NULL, committed_at INTEGER NOT NULL)""",
 )
 _PUBLISH = """
 INSERT INTO sink (record_id, key, partition, "offset", value, written_at, txn)
@@ -312,22 +342,22 @@ SELECT record_id, key, partition, "offset", value, written_at, txn FROM staging 
 """
 
 
-class TransactionalSink(_TwoPhaseTables, Sink):
+class TransactionalSink(_TwoPhaseTables, TwoPhaseCommitSink):
     """A table written through transactions that become visible at once, on SQLite.
 
     Rows are written to a staging table under a transaction id. Committing a transaction moves its
     rows into the table and records it in a commit log, in one SQLite transaction: it happens
     whole or not at all, and committing it again does nothing (the log says it is done), in the
     spirit of Delta Lake's `_delta_log`. Aborting deletes its staged rows. Readers see only the
-    table. The job drives it as Flink's TwoPhaseCommitSinkFunction does: pre-commit on a barrier,
-    commit when the checkpoint completes, recover-and-commit and abort-the-rest on restore.
+    table. It is a weir.TwoPhaseCommitSink, driven like any user's: pre-commit on a barrier, commit
+    when the checkpoint completes, recover-and-commit and abort-the-rest on restore.
     """
 
     kind = "transactional"
 
     def __init__(self, capacity: int = 1024):
         self._db = sqlite3.connect(":memory:", isolation_level=None)
-        for ddl in _TXN_DDL:
+        for ddl in _TXN_DDL + _PROTOCOL_DDL:
             self._db.execute(ddl)
 
     def write(self, batch: RecordBatch, value: np.ndarray, written_at: int, txn: int = 0) -> int:

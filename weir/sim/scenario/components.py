@@ -23,9 +23,9 @@ from typing import Any
 
 
 from weir.sim.kernel.errors import ScenarioError
-from weir.sim.stream.functions import Operator, Sink, Source, WatermarkStrategy
+from weir.sim.stream.functions import Operator, Sink, Source, TwoPhaseCommitSink, WatermarkStrategy
 
-__all__ = ["Operator", "Sink", "WatermarkStrategy", "Source", "ComponentSpec", "load_class", "load_function",
+__all__ = ["Operator", "Sink", "TwoPhaseCommitSink", "WatermarkStrategy", "Source", "ComponentSpec", "load_class", "load_function",
            "SEARCH_PATHS"]
 
 #: Extra folders to import components from while a scenario file is being loaded (its own folder).

@@ -207,8 +207,9 @@ class Scenario:
             if self.pipeline.sink == "append":
                 raise ScenarioError("pipeline.sink", self.pipeline.sink,
                                     "'upsert' or your own sink when pipeline.mode = 'exactly_once' (replays must not duplicate)")
-        if self.pipeline.sink == "transactional" and self.checkpoint is None:
-            raise ScenarioError("pipeline.sink", "transactional", "another sink, or a [checkpoint] table (it commits on checkpoints)")
+        if self.pipeline.two_phase and self.checkpoint is None:
+            raise ScenarioError("pipeline.sink", self.pipeline.sink,
+                                "another sink, or a [checkpoint] table (it commits on checkpoints)")
         if self.pipeline.offset_commit == "on_checkpoint" and self.checkpoint is None:
             raise ScenarioError("pipeline.offset_commit", "on_checkpoint", "another policy, or a [checkpoint] table to commit on")
         if mode == "at_most_once" and self.checkpoint is not None:

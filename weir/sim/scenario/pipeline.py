@@ -113,6 +113,16 @@ class Pipeline:
         """The user's Sink (a ComponentSpec), or None for a built-in one."""
         return _resolve(self.sink, "sink", _sink_base, self.sink_params)
 
+    @property
+    def two_phase(self) -> bool:
+        """Whether the sink commits through transactions on checkpoints (the built-in transactional
+        sink, or a user's weir.TwoPhaseCommitSink)."""
+        spec = self.sink_spec
+        if spec is None:
+            return self.sink == "transactional"
+        from weir.sim.stream.functions import TwoPhaseCommitSink
+        return issubclass(spec.cls, TwoPhaseCommitSink)
+
     def __post_init__(self) -> None:
         _validate(self, "pipeline")
         _check_component(self.sink, "sink", _sink_base, self.sink_params)

@@ -60,6 +60,7 @@ class Run:
     saga: dict[str, np.ndarray] | None = None  # [saga]: the services' ledger and each saga's outcome (weir/sim/patterns/saga.py)
     ingested_at: np.ndarray | None = None  # ingestion time: each record's event time as the source last stamped it
     replayed_in_flight: int = 0  # records an unaligned checkpoint saved in flight and a restore processed again
+    user_errors: tuple[str, ...] = ()  # exceptions user components raised, one line each (each failed the job over)
 
     @property
     def trace_sha256(self) -> str:
@@ -137,6 +138,7 @@ def execute(scenario: Scenario, seed: int | None = None, faults: tuple[Fault, ..
             "max_duration_us": store.max_duration, "max_bytes": store.max_bytes,
             "write_failures": store.write_failures, "torn_skipped": store.torn_skipped},
         checkpoints=tuple(store.completed) if store else (), replayed_in_flight=job.replayed_in_flight,
+        user_errors=tuple(job.user_errors),
         ingested_at=job.ingested_at, dlq=dlq, dlq_messages=dlq_messages, charges=charges, payment_of=data.payment_of,
         orders=orders,
         dlq_max_depth=job.dlq.max_depth if job.dlq else 0, skipped=job.skipped,

@@ -54,7 +54,7 @@ class Attempt:
         self.replays_in_flight = 0  # restored in-flight batches not yet written by their sink subtask
         self.txn_seq = 0  # transactions opened so far by this attempt's sink subtasks
         self.tags = 0  # the last tag handed to a source subtask (rebalance mode: a new one per assignment)
-        self.restored_sink: list[tuple[int, int]] = []  # the restored checkpoint's pending transactions
+        self.restored_sink: tuple | None = None  # the restored checkpoint's transactions, per sink subtask
         self.procs: list[simpy.Process] = []
 
     @property

@@ -20,7 +20,7 @@ class Checkpoint:
     state: Any  # per processor subtask: (its operator's snapshot, the in-flight batches an unaligned checkpoint saved)
     state_size: int  # keys or open windows in it, over all subtasks
     completed_at: int
-    sink_state: Any = None  # a transactional sink's pending transactions, as (checkpoint, txn) pairs
+    sink_state: Any = None  # per sink subtask: its pending transactions ((checkpoint, TxnHolder) pairs) and the open one
     checksum: int | None = None  # over the id, offsets and size; None: computed (a whole write)
 
     def __post_init__(self) -> None:

@@ -108,7 +108,7 @@ class CheckpointCoordinator:
         size = sum(parts[("state", j)][1] for j in range(job.parallelism))
         sink_state = None
         if job.transactional:
-            sink_state = sorted(pair for j in range(job.parallelism) for pair in parts[("sink", j)])
+            sink_state = tuple(parts[("sink", j)] for j in range(job.parallelism))
         cp = Checkpoint(n, tuple(offsets), states, size, world.now, sink_state)
         if job.active_fault("store_torn"):  # the write was torn: the store holds it, its checksum is wrong
             cp = cp.torn()
@@ -125,7 +125,8 @@ class CheckpointCoordinator:
         self.pending = None
         world.trace.add(Kind.CKPT_COMPLETE, job.coordinator.index, n, duration, size, pending["bytes"])
         if job.transactional:
-            world.net.send(job.coordinator, job.sink, Msg.NOTIFY, commit_transactions, a, n, ref=(n, 1))
+            # an RPC, as in Flink: lost, late or out of order, it fails nothing; a later one subsumes it
+            world.net.send(job.coordinator, job.sink, Msg.NOTIFY, commit_transactions, a, n, ref=(n, 1), ordered=False)
         if job.cfg.offset_commit == "on_checkpoint":
             # notifyCheckpointComplete: the source commits the checkpoint's offsets to the broker.
             world.net.send(job.coordinator, job.source, Msg.NOTIFY, self._commit_checkpoint, cp, ref=(cp.id, 0))

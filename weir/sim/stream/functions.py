@@ -4,6 +4,9 @@ Each kind:
 - `Operator`: what the processor computes from each batch (one output value per record); its
   state is what checkpoints snapshot and restores give back.
 - `Sink`: the table the records' output lands in; `contents()` is what the checkers read.
+- `TwoPhaseCommitSink`: a sink written through transactions that weir commits on checkpoints,
+  after Flink's TwoPhaseCommitSinkFunction: the user writes the calls to the external system,
+  weir keeps the protocol's bookkeeping and carries the transaction handles in checkpoints.
 - `WatermarkStrategy`: derives a partition's watermark from the event times it reads.
 - `Source`: the upstream data the producer writes (every record's key, value and event-time delay).
 
@@ -20,7 +23,7 @@ import numpy as np
 
 from weir.sim.kernel.batch import RecordBatch
 
-__all__ = ["Operator", "Sink", "WatermarkStrategy", "Source"]
+__all__ = ["Operator", "Sink", "TwoPhaseCommitSink", "WatermarkStrategy", "Source"]
 
 
 class Operator(ABC):
@@ -90,6 +93,76 @@ class Sink(ABC):
 
     def close(self) -> None:
         """Release what the table holds (called once the run's results are read)."""
+
+
+class TwoPhaseCommitSink(Sink):
+    """A sink that writes through transactions, committed when a checkpoint completes.
+
+    After Flink's TwoPhaseCommitSinkFunction (flink-streaming-java, .../functions/sink/
+    TwoPhaseCommitSinkFunction.java): you write what each step does to the external system; weir
+    drives the steps and keeps their bookkeeping, as Flink's base class does. Per sink subtask:
+
+    - `begin_transaction` opens a transaction when the attempt starts and after every barrier; it
+      returns the transaction's handle, which weir passes back to every other method;
+    - `write` puts a batch's rows into the open transaction;
+    - at checkpoint n's barrier, `pre_commit(handle)` (flush: after it, a commit must succeed);
+      the transaction is now pending for n and a new one begins. Checkpoint n's state holds the
+      pending handles and the open one (deep copies: change a handle later and the checkpoint
+      keeps what it was);
+    - when the notification that checkpoint n completed arrives (best effort: it can be lost,
+      late or out of order), `commit(handle)` for every pending transaction of a checkpoint <= n,
+      oldest first. An exception from `commit` fails the job over, as in Flink;
+    - on a restore from checkpoint n, in the order they were created: `recover_and_commit` for
+      each of n's pending transactions (they may have been committed already: a commit must be
+      idempotent), `recover_and_abort` for the one that was open at n's barrier, then
+      `finish_recovering(subtask, handled)` (also on a start with nothing to restore: abort here
+      what a crashed attempt left open, as Flink's Kafka sink aborts lingering transactions);
+    - when the run ends, `abort` for each subtask's open, empty, transaction (Flink's close()).
+
+    The instance is the external system and outlives every crash; the attempt that called it does
+    not. Keep nothing that a real writer would hold in memory on `self`, or reset it in
+    `finish_recovering`: weir cannot tell your memory from your table.
+    """
+
+    kind = "two_phase"
+
+    def begin_transaction(self, subtask: int, txn_id: int) -> Any:
+        """Open a transaction for sink subtask `subtask`; return its handle (by default weir's id,
+        `txn_id`, unique in the run and the same on every replay)."""
+        return txn_id
+
+    @abstractmethod
+    def write(self, batch: RecordBatch, value: np.ndarray, written_at: int, txn: Any = None) -> int:
+        """Write the batch's rows into transaction `txn` (invisible until it commits); return how
+        many rows already existed (0 if you cannot tell)."""
+
+    def pre_commit(self, txn: Any) -> None:
+        """Checkpoint barrier: make `txn` ready to commit (flush it). Nothing to do by default."""
+
+    @abstractmethod
+    def commit(self, txn: Any) -> bool | None:
+        """Make a pre-committed transaction's rows visible, atomically. Return False if it was
+        already committed (weir traces it), anything else otherwise."""
+
+    @abstractmethod
+    def abort(self, txn: Any) -> None:
+        """Throw a transaction's rows away."""
+
+    def recover_and_commit(self, txn: Any) -> bool | None:
+        """On restore: commit a transaction the restored checkpoint pre-committed. It may have been
+        committed before the crash, so this must be idempotent. By default, `commit(txn)`."""
+        return self.commit(txn)
+
+    def recover_and_abort(self, txn: Any) -> None:
+        """On restore: abort the transaction that was open at the restored checkpoint's barrier.
+        By default, `abort(txn)`."""
+        self.abort(txn)
+
+    def finish_recovering(self, subtask: int, handled: list) -> int | None:
+        """Sink subtask `subtask` recovered the transactions in `handled` (committed or aborted);
+        abort any other that it left open before the crash. Return how many you aborted (for the
+        trace), or None. Nothing by default."""
+        return None
 
 
 class WatermarkStrategy(ABC):

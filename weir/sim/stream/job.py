@@ -38,6 +38,8 @@ watermarks).
 
 from __future__ import annotations
 
+import copy
+
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -121,7 +123,8 @@ class Job:
         self.replayed = 0  # records the DLQ replay job wrote to the sink
         self.retry_rng = world.rngs.stream("sink.retry")  # backoff jitter
         self.failure_rng = world.rngs.stream("sink.failures")  # retry.failure_rate
-        self.transactional = scenario.pipeline.sink == "transactional"
+        self.transactional = scenario.pipeline.two_phase
+        self.user_errors: list[str] = []  # exceptions from user code that failed the job over (the first few)
         # the table that two-phase commit drives: the window results for a windowed job, else the sink
         self.txn_table = (results if results is not None else sink) if self.transactional else None
         # the coordinator notifies the operator of completed and aborted checkpoints if it listens
@@ -189,7 +192,8 @@ class Job:
                                  sum(op.state_size() for op in operators))
         a = self.attempt = Attempt(self, self.generation, offsets, operators, [list(ch) for _s, ch in states],
                                    restored)
-        a.restored_sink = list(sink_state or [])
+        # a copy, as a restore deserializes one: what recovery does to a handle stays out of the checkpoint
+        a.restored_sink = copy.deepcopy(sink_state) if sink_state else None
         for src in a.sources:
             if src.node.up:  # in rebalance mode a consumer that is down joins when back
                 src.start()
@@ -203,6 +207,12 @@ class Job:
     def keep_queue_metrics(self, a: Attempt) -> None:
         for t in a.subtasks:
             self.subtask_max_queued[t.index] = max(self.subtask_max_queued[t.index], t.gate.max_queued_records)
+
+    def note_user_error(self, where: str, error: Exception) -> None:
+        """User code raised: keep the first few, one line each, for the run's result."""
+        if len(self.user_errors) < 10:
+            self.world.trace.add(Kind.USER_ERROR, self.sink.index, len(self.user_errors))
+            self.user_errors.append(f"{where}: {type(error).__name__}: {error}")
 
     def active_fault(self, kind: str, node: Node | None = None):
         """The `kind` fault (of the sink, of the checkpoint store, or a slow `node`) whose window
@@ -225,12 +235,16 @@ class Job:
         if self.dlq is not None and self.scenario.retry.replay_after is not None and (
                 self.world.now < self.scenario.retry.replay_after or self.dlq.depth()):
             return  # the replay job has records to write
-        if self.transactional and (any(t.pending for t in a.sinks) or self.txn_table.staged_rows()):
-            return  # rows still staged: the next checkpoint will commit them
+        if self.transactional and any(t.pending or t.txn_rows or not t.recovered for t in a.sinks):
+            return  # rows not yet committed: the next checkpoint's completion will commit them
         if a.subtasks[0].operator.windowed:
             self.final_watermark = min(t.operator.watermark for t in a.subtasks)
         self.keep_queue_metrics(a)
         if self.world.status is None:  # the job finished: close its operators, once (end of input)
             for t in a.subtasks:
                 t.operator.close()
+            for t in a.sinks:  # and the sink's: abort each open (empty) transaction, as Flink's close() does
+                if t.txn is not None:
+                    t._call(self.txn_table.abort, t.txn.handle)
+                    self.world.trace.add(Kind.TXN_ABORT, self.sink.index, t.txn.id, a.generation, 1)
         self.world.finish(Status.DRAINED)

@@ -4,9 +4,13 @@ Each sink subtask is chained to one processor subtask. It writes record batches 
 retrying what fails after a backoff and dead-lettering (or skipping) what still fails when the
 retries run out (weir.sim.patterns.dlq); writes panes to the window results; and acknowledges each
 batch to the source subtask that polled it. On a barrier it reports to the coordinator and, with a
-transactional sink, pre-commits its open transaction and opens the next one (Flink's
-TwoPhaseCommitSinkFunction: beginTransaction, preCommit, commit on notifyCheckpointComplete,
-abort; and on restore, commit what the checkpoint pre-committed and abort the rest).
+two-phase-commit sink (weir.TwoPhaseCommitSink), pre-commits its open transaction and opens the
+next one. It keeps the protocol's bookkeeping as Flink's TwoPhaseCommitSinkFunction does
+(flink-streaming-java, .../functions/sink/TwoPhaseCommitSinkFunction.java): the transactions
+pending per checkpoint, committed when a completion notification for that checkpoint or a later
+one arrives, and carried in checkpoint state with the open one; on restore, it commits what the
+checkpoint pre-committed, aborts what was open at its barrier, then lets the sink abort what the
+crashed attempt left behind.
 
 The DLQ replay job also runs on the sink node (`replay_dead_letters`); it outlives attempts, like
 the dead-letter queue it reads.
@@ -14,7 +18,9 @@ the dead-letter queue it reads.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import copy
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import simpy
@@ -28,7 +34,15 @@ if TYPE_CHECKING:
     from weir.sim.stream.attempt import Attempt
     from weir.sim.stream.job import Job
 
-__all__ = ["SinkTask", "backoff_delay", "recover_transactions", "commit_transactions", "replay_dead_letters"]
+__all__ = ["SinkTask", "TxnHolder", "backoff_delay", "commit_transactions", "replay_dead_letters"]
+
+
+_FAILED = object()  # a sink call raised
+
+
+def _result(returned) -> int:
+    """What the trace records of a commit: 1 newly committed, 0 already (False), -1 it raised."""
+    return -1 if returned is _FAILED else int(returned is not False)
 
 
 def backoff_delay(attempt: int, backoff: int, multiplier: float, max_backoff: int, jitter: float, u: float) -> int:
@@ -38,58 +52,145 @@ def backoff_delay(attempt: int, backoff: int, multiplier: float, max_backoff: in
     return int(base * (1 + jitter * u))
 
 
+@dataclass(frozen=True)
+class TxnHolder:
+    """A transaction the sink task tracks (Flink's TransactionHolder): weir's id for it (what the
+    trace shows), the sink's handle, and when it began."""
+
+    id: int
+    handle: Any
+    began: int
+
+    def copy(self) -> TxnHolder:
+        """A copy for checkpoint state: a later change to the handle does not reach it."""
+        return replace(self, handle=copy.deepcopy(self.handle))
+
+
 class SinkTask:
-    """One sink subtask: its inbox and, with a transactional sink, its open and pre-committed transactions."""
+    """One sink subtask: its inbox and, with a two-phase-commit sink, its open and pre-committed transactions."""
 
     def __init__(self, job: Job, attempt: Attempt, index: int):
         self.job, self.attempt = job, attempt
         self.index = index
         self.inbox = simpy.Store(job.world.env)
-        self.txn = 0  # the open transaction
-        self.pending: list[tuple[int, int]] = []  # (checkpoint, txn) pre-committed, awaiting its completion
+        self.txn: TxnHolder | None = None  # the open transaction
+        self.txn_rows = 0  # rows written into it
+        self.pending: list[tuple[int, TxnHolder]] = []  # (checkpoint, txn) pre-committed, awaiting its completion
+        self.recovered = not job.transactional  # the restore's transactions are all handled
 
     def begin_transaction(self) -> None:
-        a = self.attempt
+        a, job = self.attempt, self.job
         a.txn_seq += 1
-        self.txn = a.generation * 1_000_000 + a.txn_seq  # unique across attempts and subtasks, deterministic
+        txn_id = a.generation * 1_000_000 + a.txn_seq  # unique across attempts and subtasks, deterministic
+        handle = job.txn_table.begin_transaction(self.index, txn_id)
+        self.txn, self.txn_rows = TxnHolder(txn_id, handle, job.sink.local_time()), 0
+
+    def state(self) -> tuple:
+        """This subtask's share of a checkpoint: its pending transactions and the open one (copies)."""
+        return tuple((m, h.copy()) for m, h in self.pending), self.txn.copy()
 
     def commit_up_to(self, n: int) -> None:
-        """Checkpoint n completed: commit every transaction pre-committed for a checkpoint up to n."""
+        """Checkpoint n completed: commit every transaction pre-committed for a checkpoint up to n,
+        oldest first. If a commit raises, the rest are still committed and then the job fails over
+        (Flink's notifyCheckpointComplete); the restore commits it again."""
         job = self.job
-        due = [(m, txn) for m, txn in self.pending if m <= n]
-        self.pending = [(m, txn) for m, txn in self.pending if m > n]
-        for m, txn in due:
-            committed = job.txn_table.commit(txn, job.sink.local_time())
-            job.world.trace.add(Kind.TXN_COMMIT, job.sink.index, m, txn, int(committed))
+        due = [(m, h) for m, h in self.pending if m <= n]
+        self.pending = [(m, h) for m, h in self.pending if m > n]
+        failed = False
+        for m, h in due:
+            committed = self._commit(job.txn_table.commit, h.handle)
+            failed |= committed is _FAILED
+            job.world.trace.add(Kind.TXN_COMMIT, job.sink.index, m, h.id, _result(committed))
+        if failed:
+            self.fail()
+
+    def _call(self, method, *args):
+        """Call the sink's `method`; _FAILED if it raised (the job fails over, as Flink's task would)."""
+        try:
+            return method(*args)
+        except Exception as e:  # noqa: BLE001 - any exception from a user's sink fails the task, as in Flink
+            self.job.note_user_error(f"{type(self.job.txn_table).__name__}.{method.__name__}", e)
+            return _FAILED
+
+    def _commit(self, method, handle):
+        """A commit, unless a sink_commit_fail window says it fails (then _FAILED, the sink not called)."""
+        if self.job.active_fault("sink_commit_fail"):
+            return _FAILED
+        return self._call(method, handle)
+
+    def fail(self) -> None:
+        """The sink subtask failed: fail the job over, after the current event (a process cannot
+        interrupt itself)."""
+        job = self.job
+        job.world.env.timeout(0).callbacks.append(lambda _ev: job.fail(job.sink))
+
+    def recover(self):
+        """Restore this subtask's transactions from the checkpoint, one call at a time (each a
+        round trip to the sink: a write_time), so a crash can land in the middle: then the next
+        attempt recovers from the same checkpoint again. In the order they were created:
+        recover_and_commit each pending one, recover_and_abort the one open at the barrier, then
+        finish_recovering (abort what the crashed attempt left behind)."""
+        job, a = self.job, self.attempt
+        table, node, trace = job.txn_table, job.sink, job.world.trace
+        step = job.cfg.write_time
+        handled = []
+        restored = a.restored_sink[self.index] if a.restored_sink else ((), None)
+        pending, open_txn = restored
+        for m, h in pending:
+            if step:
+                yield from node.work(step)
+            committed = self._commit(table.recover_and_commit, h.handle)
+            trace.add(Kind.TXN_RECOVER, node.index, m, h.id, 1, _result(committed))
+            if committed is _FAILED:
+                self.fail()
+                yield job.world.env.event()  # the failover interrupts this task
+            handled.append(h.handle)
+        if open_txn is not None:
+            if step:
+                yield from node.work(step)
+            if self._call(table.recover_and_abort, open_txn.handle) is _FAILED:
+                self.fail()
+                yield job.world.env.event()
+            trace.add(Kind.TXN_RECOVER, node.index, a.restored_from, open_txn.id, -1, 1)
+            handled.append(open_txn.handle)
+        aborted = self._call(table.finish_recovering, self.index, handled)
+        if aborted is _FAILED:
+            self.fail()
+            yield job.world.env.event()
+        trace.add(Kind.TXN_RECOVER, node.index, a.restored_from, self.index, 0, aborted or 0)
+        self.recovered = True
 
     def run(self):
         job, a = self.job, self.attempt
         world, node = job.world, job.sink
         net, trace = world.net, world.trace
         write_time = job.cfg.write_time
-        if job.transactional:
-            if self.index == 0:
-                recover_transactions(job, a)
-            self.begin_transaction()
         try:
+            if job.transactional:
+                yield from self.recover()
+                self.begin_transaction()
             while True:
                 msg = yield self.inbox.get()
                 if type(msg) is Barrier:
                     sink_state = None
                     if job.transactional:  # pre-commit: the open transaction waits for checkpoint msg.id
+                        if self._call(job.txn_table.pre_commit, self.txn.handle) is _FAILED:
+                            self.fail()
+                            yield job.world.env.event()
                         self.pending.append((msg.id, self.txn))
                         self.begin_transaction()
-                        sink_state = list(self.pending)
+                        sink_state = self.state()
                     trace.add(Kind.CKPT_SNAPSHOT, node.index, msg.id, -1, len(self.pending))
                     net.send(node, job.coordinator, Msg.SNAPSHOT, a.coordinator.on_part, msg.id, ("sink", self.index),
                              sink_state, ref=(msg.id, 0))
                     continue
                 batch, out, origin = msg  # origin: (source subtask, tag) to acknowledge, or None if replayed
-                txn = self.txn if job.transactional else None
+                txn = self.txn.handle if job.transactional else None
                 if job.results is not None:
                     if write_time:
                         yield from node.work(write_time)  # the write lands, whole, at the end of this
                     job.results.write(out.panes, out.late, node.local_time(), txn, self.index)
+                    self.txn_rows += len(out.panes) + len(out.late)
                     trace.add(Kind.WRITE, node.index, -1, len(out.panes), len(out.late), 0)
                     if batch is None:
                         a.outputs_in_flight -= 1
@@ -132,6 +233,8 @@ class SinkTask:
                     apply_rows(job, batch, out, txn)
                 elif good.any():
                     apply_rows(job, batch.take(good), out[good], txn)
+                if txn is not None:
+                    self.txn_rows += int(good.sum())
                 if job.active_fault("sink_ack_lost"):
                     if txn is not None:
                         # Inside a transaction a write of unknown outcome cannot be retried (a second
@@ -165,25 +268,12 @@ class SinkTask:
 def apply_rows(job: Job, batch: RecordBatch, out, txn: int | None) -> None:
     """Hand a batch's rows to the sink table (staged in transaction `txn`, with a transactional sink)."""
     node, trace = job.sink, job.world.trace
-    if job.transactional:
-        job.sink_table.write(batch, out, node.local_time(), txn=txn)
-        rewritten = 0
+    if txn is not None:
+        rewritten = job.sink_table.write(batch, out, node.local_time(), txn)
     else:
         rewritten = job.sink_table.write(batch, out, node.local_time())
     job.rows_written += len(batch)
     trace.add(Kind.WRITE, node.index, batch.partition_id, batch.first_offset, len(batch), rewritten)
-
-
-def recover_transactions(job: Job, a: Attempt) -> None:
-    """On restore: commit the restored checkpoint's pending transactions (they may be committed
-    already: commit is idempotent), then abort every other staged one: the transaction that was
-    open, and any pre-committed for a checkpoint that never completed."""
-    table, now = job.txn_table, job.sink.local_time()
-    for n, txn in a.restored_sink:
-        committed = table.commit(txn, now)
-        job.world.trace.add(Kind.TXN_COMMIT, job.sink.index, n, txn, int(committed))
-    aborted = table.abort_all_but(set())
-    job.world.trace.add(Kind.TXN_ABORT, job.sink.index, aborted, a.generation)
 
 
 def commit_transactions(a: Attempt, n: int) -> None:

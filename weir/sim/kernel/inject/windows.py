@@ -12,6 +12,8 @@ stream_task.py, coordinator.py, weir/sim/kafka/producer.py). A write that starts
 - `sink_ack_lost`: is applied, but its acknowledgement is lost: the sink sees a timeout and
   retries, writing the rows again (an append sink duplicates them; an upsert absorbs them). Inside
   a transaction (the transactional sink) it cannot retry: the job fails over and aborts it.
+A commit of a two-phase-commit sink (on a completion notification, or on restore) inside a
+`sink_commit_fail` window fails: the job fails over, and the restore commits it again.
 """
 
 from __future__ import annotations
