@@ -126,7 +126,7 @@ def result_of(finished: Run) -> RunResult:
 
     windowed = finished.windows is not None
     return RunResult(
-        scenario=s.name, description=s.description, seed=finished.seed, mode=s.pipeline.mode, sink=s.pipeline.sink,
+        scenario=s.name, description=s.description, seed=finished.seed, mode=s.pipeline.mode, sink=s.pipeline.sink_name,
         records=s.workload.records, partitions=s.workload.partitions, batch_size=s.pipeline.batch_size,
         faults=tuple(f.describe() for f in s.faults), status=finished.status, end_time_us=finished.end_time,
         events=finished.events, restarts=finished.restarts, checkpoints=finished.checkpoints_completed,

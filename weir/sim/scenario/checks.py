@@ -40,17 +40,27 @@ _COMPONENT_KEYS = {"source": ("workload.source", "workload.source_params"),
                    "watermarks": ("watermarks.strategy", "watermarks.params")}
 
 
-def _resolve(path: str | None, kind: str, base, params: dict):
-    """The ComponentSpec for a 'module:Class' value (None for a built-in name)."""
-    if path is None or ":" not in path:
-        return None
+def _resolve(path, kind: str, base, params: dict):
+    """The ComponentSpec for a 'module:Class' value or a class (None for a built-in name)."""
     from weir.sim.scenario.components import SEARCH_PATHS, ComponentSpec, load_class
     class_key, params_key = _COMPONENT_KEYS[kind]
-    cls = load_class(path, base(), class_key, tuple(SEARCH_PATHS))
+    if isinstance(path, type):
+        cls = path
+    elif path is None or ":" not in path:
+        return None
+    else:
+        cls = load_class(path, base(), class_key, tuple(SEARCH_PATHS))
     try:
         return ComponentSpec(cls, params, kind)
     except ScenarioError as e:
         raise ScenarioError(params_key, e.got, e.accepts) from None
+
+
+def component_name(value) -> str | None:
+    """How a component value is shown: a name or 'module:Class' as given, a class as 'module:Class'."""
+    if isinstance(value, type):
+        return f"{value.__module__}:{value.__qualname__}"
+    return value
 
 
 def _check_component(path: str | None, kind: str, base, params: dict) -> None:
@@ -93,13 +103,14 @@ def _validate(obj: Any, section: str) -> None:
             except ValueError:
                 raise ScenarioError(key, value, "a duration (" + DURATION_FORMS + "), optionally negative") from None
             object.__setattr__(obj, f.name, -us if negative else us)
-        elif kind == "component":  # a built-in name, or 'module:Class' of the right base class
-            if value in meta.get("choices", ()):
+        elif kind == "component":  # a built-in name, 'module:Class' of the right base class, or the class
+            if value in meta.get("choices", ()) or (isinstance(value, type) and issubclass(value, meta["base"]())):
                 continue
             if not isinstance(value, str) or ":" not in value:
                 names = ", ".join(meta.get("choices", ()))
                 raise ScenarioError(key, value, (f"one of {names}, or " if names else "") +
-                                    f"an importable 'module:Class' that subclasses weir.{meta['base']().__name__}")
+                                    f"an importable 'module:Class' (or, in Python, a class) that subclasses "
+                                    f"weir.{meta['base']().__name__}")
             from weir.sim.scenario.components import SEARCH_PATHS, load_class
             load_class(value, meta["base"](), key, tuple(SEARCH_PATHS))
         elif kind == "params":

@@ -208,7 +208,7 @@ class Scenario:
                 raise ScenarioError("pipeline.sink", self.pipeline.sink,
                                     "'upsert' or your own sink when pipeline.mode = 'exactly_once' (replays must not duplicate)")
         if self.pipeline.two_phase and self.checkpoint is None:
-            raise ScenarioError("pipeline.sink", self.pipeline.sink,
+            raise ScenarioError("pipeline.sink", self.pipeline.sink_name,
                                 "another sink, or a [checkpoint] table (it commits on checkpoints)")
         if self.pipeline.offset_commit == "on_checkpoint" and self.checkpoint is None:
             raise ScenarioError("pipeline.offset_commit", "on_checkpoint", "another policy, or a [checkpoint] table to commit on")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from weir.sim.scenario.checks import (
-    _check_component, _resolve, _sink_base, _source_base, _spec, _validate, _watermark_base,
+    _check_component, _resolve, component_name, _sink_base, _source_base, _spec, _validate, _watermark_base,
 )
 from weir.sim.kernel.errors import ScenarioError, raw
 from weir.sim.scenario.environment import JITTER_SHAPES
@@ -62,7 +62,7 @@ class Workload:
                 raise ScenarioError("workload.idle_partitions", p, f"partition numbers below workload.partitions ({self.partitions})")
         if len(set(self.idle_partitions)) >= self.partitions:
             raise ScenarioError("workload.idle_partitions", list(self.idle_partitions), "at least one partition left with data")
-        if self.source is not None and ":" not in self.source:
+        if self.source is not None and not isinstance(self.source, type) and ":" not in self.source:
             raise ScenarioError("workload.source", self.source, "an importable 'module:Class' that subclasses weir.Source")
         _check_component(self.source, "source", _source_base, self.source_params)
         if self.transactional and self.producers > 1:
@@ -112,6 +112,11 @@ class Pipeline:
     def sink_spec(self):
         """The user's Sink (a ComponentSpec), or None for a built-in one."""
         return _resolve(self.sink, "sink", _sink_base, self.sink_params)
+
+    @property
+    def sink_name(self) -> str:
+        """The sink as shown in results: its built-in name, or 'module:Class'."""
+        return component_name(self.sink)
 
     @property
     def two_phase(self) -> bool:
