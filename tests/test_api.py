@@ -12,10 +12,10 @@ import weir
 # in the same commit and say why. A change without a model change means determinism broke (a new
 # platform, or a numpy, simpy or SQLite upgrade that changed a stream or an order).
 GOLDEN = {
-    ("exactly_once_crash", 1): "325148f9270d8de2aa5297fc75cbb9b1ffab58f4e6d068e17244574a9727e850",
+    ("exactly_once_crash", 1): "ef65525f6abaa183f11ce5f1bd2abcb15633d0fc0a24369be8f6d9daaacf5816",
     ("late_data_side_output", 1): "fb9651e7e1c386c9a5f28e852a9675cd74b7b091091cb256ff8c180a13c5dd1c",
-    ("kafka_to_delta", 1): "145ab03ab17bbf74f83f0a6d805d166768edc263e2d3c5ff8fb949bffe3ae2fa",
-    ("txn_read_committed", 1): "67c32eda05f5c342f98c7dc2b2897e535d47f0d6ad3b9d3ba20251615a1286b2",
+    ("kafka_to_delta", 1): "e2633c8b8419cbe3ab6d81c4626be2265d66a3d496c8b9d1a7dc83216835122e",
+    ("txn_read_committed", 1): "d021441fe751fdb994a842ca03ced5a0f21a30b9b9f04822ef329067e2f6ca88",
 }
 
 

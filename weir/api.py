@@ -105,6 +105,7 @@ class RunResult:
             "dlq": None if self.dlq is None else dict(self.dlq),
             "payments": None if self.payments is None else dict(self.payments),
             "sagas": None if self.sagas is None else dict(self.sagas),
+            "user_errors": list(self.user_errors),
             "trace": {"events": self.trace_events, "bytes": self.trace_bytes, "sha256": self.trace_sha256},
         }
 

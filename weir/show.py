@@ -82,6 +82,9 @@ def print_run(result: RunResult, out: Console, scenario_ref: str | None = None) 
     out.print("  faults: " + ("; ".join(r.faults) if r.faults else "none"))
     out.print(f"  ended: {r.status} at t={format_duration(r.end_time_us)} after {r.events} events; "
               f"{r.restarts} job restart(s), {r.checkpoints} checkpoint(s) completed")
+    if r.user_errors:
+        shown = list(dict.fromkeys(r.user_errors))  # the same error again and again: once
+        out.print(f"  your code raised {len(r.user_errors)} time(s): " + "; ".join(shown[:3]), markup=False)
     if r.sagas is not None:
         g = r.sagas
         out.print(f"  sagas: {g['committed']} committed, {g['compensated']} compensated, {g['partial']} left partly "

@@ -79,7 +79,7 @@ def broken_claim(scenario: Scenario, seed: int, faults: tuple[Fault, ...]) -> Ve
 
 #: The fault families the nemesis draws from, and how it draws each (beyond node, at, down_for).
 NEMESIS_KINDS = ("crash", "partition", "delay", "loss", "duplicate", "reorder", "clock_step", "pause", "slow",
-                 "sink_fail", "sink_ack_lost", "sink_slow", "sink_commit_fail", "store_fail", "store_slow", "store_torn")
+                 "sink_fail", "sink_ack_lost", "sink_slow", "sink_commit_fail", "sink_overload", "store_fail", "store_slow", "store_torn")
 
 
 def _one_fault(rng: np.random.Generator, kind: str, nodes: tuple[str, ...], horizon: int) -> Fault:

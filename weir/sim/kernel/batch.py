@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["RecordBatch", "Column"]
+__all__ = ["RecordBatch", "Column", "values_digest"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -84,3 +85,8 @@ class Column:
         v = self._data[start : self._n if stop is None else min(stop, self._n)]
         v.flags.writeable = False
         return v
+
+
+def values_digest(values: np.ndarray) -> int:
+    """A CRC-32 of a batch's output values as int64: what the trace keeps of them."""
+    return zlib.crc32(np.ascontiguousarray(values, dtype=np.int64).tobytes())

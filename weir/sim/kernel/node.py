@@ -29,8 +29,9 @@ class Status:
     TIME_LIMIT = "time_limit"  # simulated time passed the scenario's max_time first
     EVENT_LIMIT = "event_limit"  # the event budget ran out first
     STALLED = "stalled"  # nothing left to happen, yet not drained
+    FAILED = "failed"  # user code raised and the run stopped (the run's user_errors say what)
 
-    CODES = {DRAINED: 0, TIME_LIMIT: 1, EVENT_LIMIT: 2, STALLED: 3}
+    CODES = {DRAINED: 0, TIME_LIMIT: 1, EVENT_LIMIT: 2, STALLED: 3, FAILED: 4}
 
 
 class Node:

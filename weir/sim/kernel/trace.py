@@ -66,6 +66,8 @@ class Kind(IntEnum):
     WATERMARK = 39
     TXN_RECOVER = 40
     USER_ERROR = 41
+    REFUSED = 42
+    OUTPUT = 43
 
 
 class Msg(IntEnum):
@@ -147,6 +149,10 @@ FIELDS: dict[Kind, tuple[str, str, str, str]] = {
     Kind.TXN_RECOVER: ("checkpoint", "txn", "action", "result"),
     # user code raised (its message is in the run's user_errors, at this index); the job failed over
     Kind.USER_ERROR: ("index", "", "", ""),
+    # a sink refused rows of a write: weir.Retryable (rejected 0, retried) or weir.Rejected (1, dead-lettered)
+    Kind.REFUSED: ("partition", "first_offset", "count", "rejected"),
+    # the values a record operator computed for a batch: a CRC-32 of them (weir diff shows where they differ)
+    Kind.OUTPUT: ("partition", "first_offset", "values_crc32", ""),
 }
 
 _WIDTH = 7

@@ -41,6 +41,8 @@ class World:
         self.max_time = max_time
         self.max_events = max_events
         self.status: str | None = None
+        # called with an exception an event raised; True: it was user code, the run ends as FAILED
+        self.on_error: Callable[[Exception], bool] | None = None
         self.events = 0
         self.end_time = 0
         self._holds = 0  # things (faults not yet healed) that must finish before the run may end
@@ -88,18 +90,23 @@ class World:
         step, peek = env.step, env.peek
         limit_time, limit_events = self.max_time, self.max_events
         n = 0
-        while self.status is None:
-            t = peek()
-            if t == math.inf:
-                self.status = Status.STALLED
-                break
-            if t > limit_time:
-                self.status = Status.TIME_LIMIT
-                break
-            step()
-            n += 1
-            if n >= limit_events and self.status is None:
-                self.status = Status.EVENT_LIMIT
+        try:
+            while self.status is None:
+                t = peek()
+                if t == math.inf:
+                    self.status = Status.STALLED
+                    break
+                if t > limit_time:
+                    self.status = Status.TIME_LIMIT
+                    break
+                step()
+                n += 1
+                if n >= limit_events and self.status is None:
+                    self.status = Status.EVENT_LIMIT
+        except Exception as e:  # an event raised: the run's owner says whether it was user code
+            if self.on_error is None or not self.on_error(e):
+                raise
+            self.status = Status.FAILED
         self.events = n
         self.end_time = limit_time if self.status == Status.TIME_LIMIT else env.now
         self.trace.add(Kind.RUN_END, 0, Status.CODES[self.status])  # not the step count: kernel bookkeeping

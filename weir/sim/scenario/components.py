@@ -23,9 +23,9 @@ from typing import Any
 
 
 from weir.sim.kernel.errors import ScenarioError
-from weir.sim.stream.functions import Operator, Sink, Source, TwoPhaseCommitSink, WatermarkStrategy
+from weir.sim.stream.functions import Operator, Rejected, Retryable, Sink, Source, TwoPhaseCommitSink, WatermarkStrategy
 
-__all__ = ["Operator", "Sink", "TwoPhaseCommitSink", "WatermarkStrategy", "Source", "ComponentSpec", "load_class", "load_function",
+__all__ = ["Operator", "Sink", "TwoPhaseCommitSink", "Retryable", "Rejected", "WatermarkStrategy", "Source", "ComponentSpec", "load_class", "load_function", "user_files",
            "SEARCH_PATHS"]
 
 #: Extra folders to import components from while a scenario file is being loaded (its own folder).
@@ -106,3 +106,21 @@ class ComponentSpec:
             return self.cls(*args, **self.params)
         except TypeError as e:
             raise ScenarioError(f"{self.kind}.params", self.params, f"parameters {self.cls.__name__} takes ({e})") from None
+
+
+def user_files(scenario: Any) -> frozenset[str]:
+    """The source files of the user's components in `scenario` (weir's own are not the user's)."""
+    classes = [scenario.operator.cls if scenario.operator is not None else None,
+               getattr(scenario.pipeline.sink_spec, "cls", None), getattr(scenario.workload.source_spec, "cls", None)]
+    if scenario.watermarks is not None and isinstance(scenario.watermarks.generator(), type):
+        classes.append(scenario.watermarks.generator())
+    weir_dir = str(Path(__file__).resolve().parents[2])
+    files = set()
+    for cls in classes:
+        if cls is None:
+            continue
+        for klass in cls.__mro__:  # the user's own bases too
+            file = getattr(sys.modules.get(klass.__module__), "__file__", None)
+            if file and not str(Path(file).resolve()).startswith(weir_dir):
+                files.add(file)
+    return frozenset(files)

@@ -22,7 +22,8 @@ __all__ = ["JITTER_SHAPES", "FAULT_KINDS", "LINK_KINDS", "NodeSpec", "LinkSpec",
 #: crash: a node stops and restarts. The sink faults (node = "sink") last `down_for` from `at`:
 #: sink_fail, every write fails; sink_slow, every write takes `slow_by` longer; sink_ack_lost,
 #: every write is applied but its acknowledgement is lost, so the sink sees a timeout;
-#: sink_commit_fail, every commit of a two-phase-commit sink fails (the job fails over).
+#: sink_commit_fail, every commit of a two-phase-commit sink fails (the job fails over);
+#: sink_overload, the sink takes one write attempt per slow_by and refuses the rest (retryable).
 #: partition: from `at` for `down_for`, messages between `node` and `peers` (default: every other
 #: node) are lost, both ways or one way (`direction`). clock_step: at `at`, the node's clock jumps
 #: by `by` (forward, or backward if negative: an NTP correction).
@@ -40,7 +41,7 @@ __all__ = ["JITTER_SHAPES", "FAULT_KINDS", "LINK_KINDS", "NodeSpec", "LinkSpec",
 #: late_burst: records produced in the window happened slow_by earlier than usual (late data).
 #: stop: crash-stop, the node crashes at `at` and never comes back.
 JITTER_SHAPES = ("uniform", "exponential", "pareto")
-FAULT_KINDS = ("crash", "stop", "sink_fail", "sink_slow", "sink_ack_lost", "sink_commit_fail", "partition", "clock_step",
+FAULT_KINDS = ("crash", "stop", "sink_fail", "sink_slow", "sink_ack_lost", "sink_commit_fail", "sink_overload", "partition", "clock_step",
                "store_fail", "store_slow", "store_torn", "pause", "slow", "delay", "loss", "late_burst",
                "duplicate", "reorder")
 LINK_KINDS = ("partition", "delay", "loss", "duplicate", "reorder")  # faults of links: a node, its peers, a direction
@@ -141,6 +142,7 @@ class Fault:
                 "sink_slow": f"sink writes {format_duration(self.slow_by)} slower",
                 "sink_ack_lost": "sink write acknowledgements lost",
                 "sink_commit_fail": "sink transaction commits fail",
+                "sink_overload": f"sink takes one write per {format_duration(self.slow_by)}",
                 "partition": f"partition {', '.join((self.node, *self.group))} {arrow} {', '.join(self.peers) or 'all others'}",
                 "store_fail": "checkpoint store refuses writes",
                 "store_slow": f"checkpoint store writes {format_duration(self.slow_by)} slower",

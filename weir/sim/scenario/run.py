@@ -17,6 +17,7 @@ from weir.sim.kafka.producer import Producer, draw_workload
 from weir.sim.scenario.model import MODES, Fault, Scenario
 from weir.sim.patterns.dlq import DeadLetterQueue
 from weir.sim.patterns.sinks import WindowResults, make_sink
+from weir.sim.scenario.components import user_files
 from weir.sim.kernel.trace import FrozenTrace, Kind
 
 __all__ = ["Run", "execute"]
@@ -67,6 +68,30 @@ class Run:
         return self.trace.sha256()
 
 
+def _user_errors(job: Job, files: frozenset[str]):
+    """The world's error handler: an exception raised in a user component's code (any frame in one
+    of `files`) is the user's: it is kept, one line, and the run ends as failed; anything else is
+    weir's own bug and propagates."""
+
+    def on_error(error: Exception) -> bool:
+        where, cause = None, error
+        while cause is not None and where is None:  # simpy re-raises a process's exception with it as the cause
+            tb = cause.__traceback__
+            while tb is not None:
+                code = tb.tb_frame.f_code
+                if code.co_filename in files:
+                    where, error = code.co_qualname, cause
+                tb = tb.tb_next
+            cause = cause.__cause__
+        if where is None:
+            return False
+        job.user_errors.append(f"{where}: {type(error).__name__}: {error}")
+        job.world.trace.add(Kind.USER_ERROR, 0, len(job.user_errors) - 1)
+        return True
+
+    return on_error
+
+
 def execute(scenario: Scenario, seed: int | None = None, faults: tuple[Fault, ...] | None = None) -> Run:
     """Run `scenario` with `seed` (default: the scenario's) and `faults` (default: the scenario's).
 
@@ -108,6 +133,7 @@ def execute(scenario: Scenario, seed: int | None = None, faults: tuple[Fault, ..
     store = CheckpointStore(scenario.checkpoint.retain) if scenario.checkpoint else None
     dlq = DeadLetterQueue() if scenario.window is None else None  # retries and dead letters: record pipelines
     job = Job(world, scenario, broker, sink, store, producer, results, dlq)
+    world.on_error = _user_errors(job, user_files(scenario))
     install_faults(world, faults)
     producer.start()
     job.start()

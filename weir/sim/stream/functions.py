@@ -23,7 +23,39 @@ import numpy as np
 
 from weir.sim.kernel.batch import RecordBatch
 
-__all__ = ["Operator", "Sink", "TwoPhaseCommitSink", "WatermarkStrategy", "Source"]
+__all__ = ["Operator", "Sink", "TwoPhaseCommitSink", "WatermarkStrategy", "Source", "Retryable", "Rejected"]
+
+
+class _Refusal(Exception):
+    """A sink refusing some or all of a batch's rows: `rows` are their indices in the batch, or a
+    boolean mask over it (None: all of them)."""
+
+    def __init__(self, message: str = "", rows: Any = None):
+        super().__init__(message)
+        self.rows = rows
+
+    def mask(self, n: int) -> np.ndarray:
+        """The refused rows, as a boolean mask over a batch of n rows."""
+        if self.rows is None:
+            return np.ones(n, dtype=bool)
+        rows = np.asarray(self.rows)
+        if rows.dtype == bool and rows.shape == (n,):
+            return rows.copy()
+        mask = np.zeros(n, dtype=bool)
+        mask[rows.astype(np.int64)] = True
+        return mask
+
+
+class Retryable(_Refusal):
+    """Raise from `Sink.write` to push back (overloaded, throttled, a timeout): the refused rows
+    were not written, and weir retries them with the pipeline's retry policy ([retry]), then
+    dead-letters them when the retries run out. Rows not refused count as written."""
+
+
+class Rejected(_Refusal):
+    """Raise from `Sink.write` for rows that can never be written (they fail validation): weir
+    dead-letters them at once, without retrying (retrying cannot help), as Kafka Connect does with
+    a non-retriable error under errors.tolerance = all. Rows not rejected count as written."""
 
 
 class Operator(ABC):
@@ -85,7 +117,11 @@ class Sink(ABC):
 
     @abstractmethod
     def write(self, batch: RecordBatch, value: np.ndarray, written_at: int) -> int:
-        """Write the batch's rows (its records with the operator's values); return how many already existed."""
+        """Write the batch's rows (its records with the operator's values); return how many already existed.
+
+        To push back, raise `weir.Retryable` (retried with the pipeline's policy) or
+        `weir.Rejected` (dead-lettered at once), naming the refused rows. Any other exception
+        fails the job over, as an exception in a Flink sink fails its task."""
 
     @abstractmethod
     def contents(self) -> dict[str, np.ndarray]:

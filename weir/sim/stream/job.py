@@ -61,7 +61,10 @@ if TYPE_CHECKING:
     from weir.sim.patterns.sinks import WindowResults
     from weir.sim.scenario.model import Scenario
 
-__all__ = ["Job", "JOB_NODES"]
+__all__ = ["Job", "JOB_NODES", "MAX_USER_ERRORS"]
+
+#: Exceptions from user code that a run takes (each failing the job over) before it ends as failed.
+MAX_USER_ERRORS = 10
 
 #: The nodes the job's tasks run on. A crash of any of them fails the whole job over (Flink's full
 #: restart strategy), except a consumer's in rebalance mode.
@@ -122,13 +125,16 @@ class Job:
         self.skipped = 0  # records given up on with retry.exhausted = "skip" (dropped)
         self.replayed = 0  # records the DLQ replay job wrote to the sink
         self.retry_rng = world.rngs.stream("sink.retry")  # backoff jitter
+        self.sink_last_attempt: int | None = None  # when a write last reached the sink (sink_overload)
         self.failure_rng = world.rngs.stream("sink.failures")  # retry.failure_rate
         self.transactional = scenario.pipeline.two_phase
-        self.user_errors: list[str] = []  # exceptions from user code that failed the job over (the first few)
+        self.user_errors: list[str] = []  # exceptions from user code, one line each (at most MAX_USER_ERRORS)
         # the table that two-phase commit drives: the window results for a windowed job, else the sink
         self.txn_table = (results if results is not None else sink) if self.transactional else None
         # the coordinator notifies the operator of completed and aborted checkpoints if it listens
         user = scenario.operator.cls if scenario.operator is not None else None
+        self.user_operator = user is not None
+        self.user_sink = scenario.pipeline.sink_spec is not None
         self.operator_listens = user is not None and (
             user.notify_checkpoint_complete is not Operator.notify_checkpoint_complete
             or user.notify_checkpoint_aborted is not Operator.notify_checkpoint_aborted)
@@ -208,11 +214,13 @@ class Job:
         for t in a.subtasks:
             self.subtask_max_queued[t.index] = max(self.subtask_max_queued[t.index], t.gate.max_queued_records)
 
-    def note_user_error(self, where: str, error: Exception) -> None:
-        """User code raised: keep the first few, one line each, for the run's result."""
-        if len(self.user_errors) < 10:
-            self.world.trace.add(Kind.USER_ERROR, self.sink.index, len(self.user_errors))
-            self.user_errors.append(f"{where}: {type(error).__name__}: {error}")
+    def note_user_error(self, where: str, error: Exception, node: Node | None = None) -> None:
+        """User code raised (and the job fails over): keep it, one line, for the run's result. The
+        MAX_USER_ERRORS-th ends the run as failed, as Flink's restart strategy gives up in the end."""
+        self.world.trace.add(Kind.USER_ERROR, (node or self.sink).index, len(self.user_errors))
+        self.user_errors.append(f"{where}: {type(error).__name__}: {error}")
+        if len(self.user_errors) >= MAX_USER_ERRORS:
+            self.world.finish(Status.FAILED)
 
     def active_fault(self, kind: str, node: Node | None = None):
         """The `kind` fault (of the sink, of the checkpoint store, or a slow `node`) whose window

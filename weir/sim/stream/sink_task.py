@@ -29,6 +29,7 @@ from weir.sim.kafka.producer import poison_mask
 from weir.sim.kernel.batch import RecordBatch
 from weir.sim.kernel.trace import Kind, Msg
 from weir.sim.stream.exchange import Barrier
+from weir.sim.stream.functions import Rejected, Retryable
 
 if TYPE_CHECKING:
     from weir.sim.stream.attempt import Attempt
@@ -208,10 +209,10 @@ class SinkTask:
         except simpy.Interrupt:
             return
 
-    def write_records(self, batch: RecordBatch, out, txn: int | None):
+    def write_records(self, batch: RecordBatch, out, txn):
         """Write a batch's rows (each write takes write_time, the write landing whole at its end),
         retrying what fails after a backoff; dead-letter (or skip) what still fails when the
-        retries run out (weir.sim.patterns.dlq)."""
+        retries run out (weir.sim.patterns.dlq), and at once what the sink rejects (weir.Rejected)."""
         job = self.job
         trace, policy, node = job.world.trace, job.scenario.retry, job.sink
         write_time, every = job.cfg.write_time, job.scenario.workload.poison_every
@@ -226,13 +227,19 @@ class SinkTask:
                 yield from node.work(int(took) + (slow.slow_by if slow else 0))
             if job.active_fault("sink_fail") or (policy.failure_rate and job.failure_rng.random() < policy.failure_rate):
                 error = ("TransientWriteError", "the write failed: nothing was applied")
+            elif self.overloaded():
+                error = ("SinkOverloaded", "the sink refused the write: too many writes (sink_overload)")
             else:
                 todo = np.ones(len(batch), dtype=bool) if pending is None else pending
                 good = todo if poison is None else todo & ~poison
-                if good.all():
-                    apply_rows(job, batch, out, txn)
-                elif good.any():
-                    apply_rows(job, batch.take(good), out[good], txn)
+                refused = self.apply(batch, out, good, txn)
+                if refused is _FAILED:  # the user's sink raised: its task fails, the job fails over
+                    self.fail()
+                    yield job.world.env.event()
+                retry, rejected, message = refused
+                if rejected.any():
+                    self.dead_letter(batch, rejected, ("Rejected", message), attempt)
+                good = good & ~retry & ~rejected  # a new array: good may be todo itself
                 if txn is not None:
                     self.txn_rows += int(good.sum())
                 if job.active_fault("sink_ack_lost"):
@@ -241,28 +248,77 @@ class SinkTask:
                         # attempt would stage the rows twice): the sink fails, the job fails over and
                         # aborts the transaction, as Flink's exactly-once sinks do on a write error.
                         trace.add(Kind.RETRY, node.index, batch.partition_id, batch.first_offset, attempt + 1, -1)
-                        job.world.env.timeout(0).callbacks.append(lambda _ev: job.fail(node))
+                        self.fail()
                         yield job.world.env.event()  # the failover interrupts this task
-                    pending = todo  # applied, but the sink cannot know: it will write them again
+                    pending = todo & ~rejected  # applied, but the sink cannot know: it will write them again
                     error = ("AckLostError", "the write was applied but its acknowledgement was lost (timed out)")
                 else:
-                    pending = todo & ~good
+                    pending = todo & ~good & ~rejected
                     if not pending.any():
                         return
-                    error = ("PoisonRecordError", "the record fails the sink's validation")
+                    error = ("Retryable", message) if retry.any() else (
+                        "PoisonRecordError", "the record fails the sink's validation")
             attempt += 1
             failing = np.ones(len(batch), dtype=bool) if pending is None else pending
             if not policy.forever and attempt > policy.max_retries:
-                if policy.exhausted == "dlq":
-                    n = job.dlq.add(batch, failing, *error, attempt - 1, policy.max_retries, node.local_time())
-                    trace.add(Kind.DEAD_LETTER, node.index, batch.partition_id, batch.first_offset, n, attempt - 1)
-                else:
-                    job.skipped += int(failing.sum())
+                self.dead_letter(batch, failing, error, attempt - 1)
                 return
             delay = backoff_delay(attempt, policy.backoff, policy.multiplier, policy.max_backoff, policy.jitter,
                                   job.retry_rng.random())
             trace.add(Kind.RETRY, node.index, batch.partition_id, batch.first_offset, attempt, delay)
             yield from node.wait(delay)
+
+    def overloaded(self) -> bool:
+        """A sink_overload window: the sink takes one write attempt per `slow_by`, over all sink
+        subtasks; an attempt sooner than that after the last one is refused, and counts as the
+        last one (a server under overload spends itself on the requests it refuses)."""
+        job = self.job
+        fault = job.active_fault("sink_overload")
+        if fault is None:
+            return False
+        now, last = job.world.now, job.sink_last_attempt
+        job.sink_last_attempt = now
+        return last is not None and now - last < fault.slow_by
+
+    def apply(self, batch: RecordBatch, out, good: np.ndarray, txn):
+        """Write the `good` rows. Return (rows to retry, rows rejected, the sink's message) as masks
+        over the batch, from a weir.Retryable or weir.Rejected the sink raised; _FAILED if it
+        raised anything else."""
+        job = self.job
+        none = np.zeros(len(batch), dtype=bool)
+        if not good.any():
+            return none, none, ""
+        whole = bool(good.all())
+        try:
+            if whole:
+                apply_rows(job, batch, out, txn)
+            else:
+                apply_rows(job, batch.take(good), out[good], txn)
+            return none, none, ""
+        except (Retryable, Rejected) as e:
+            mask = none.copy()
+            if whole:
+                mask = e.mask(len(batch))
+            else:
+                mask[np.flatnonzero(good)[e.mask(int(good.sum()))]] = True
+            job.world.trace.add(Kind.REFUSED, job.sink.index, batch.partition_id, batch.first_offset, int(mask.sum()),
+                                int(isinstance(e, Rejected)))
+            return (mask, none, str(e)) if isinstance(e, Retryable) else (none, mask, str(e))
+        except Exception as e:  # noqa: BLE001 - an exception from the user's sink fails its task, as in Flink
+            if not job.user_sink:
+                raise  # weir's own sink: a bug in weir, shown as such
+            job.note_user_error(f"{type(job.sink_table).__name__}.write", e)
+            return _FAILED
+
+    def dead_letter(self, batch: RecordBatch, rows: np.ndarray, error: tuple[str, str], retries: int) -> None:
+        """Give up on `rows`: into the dead-letter queue, or skipped (retry.exhausted)."""
+        job = self.job
+        policy, node = job.scenario.retry, job.sink
+        if policy.exhausted == "dlq":
+            n = job.dlq.add(batch, rows, *error, retries, policy.max_retries, node.local_time())
+            job.world.trace.add(Kind.DEAD_LETTER, node.index, batch.partition_id, batch.first_offset, n, retries)
+        else:
+            job.skipped += int(rows.sum())
 
 
 def apply_rows(job: Job, batch: RecordBatch, out, txn: int | None) -> None:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import simpy
 
-from weir.sim.kernel.batch import RecordBatch
+from weir.sim.kernel.batch import RecordBatch, values_digest
 from weir.sim.kernel.trace import Kind, Msg
 from weir.sim.stream.exchange import Barrier, Gate, Watermark
 from weir.sim.stream.windows import MIN_TIME
@@ -102,9 +102,18 @@ class StreamTask:
     def process(self, batch: RecordBatch, replayed: bool = False, tag: tuple[int, int] | None = None):
         job, a = self.job, self.attempt
         op, node = self.operator, job.processor
-        out = op.on_batch(batch, node.local_time())
+        try:
+            out = op.on_batch(batch, node.local_time())
+        except Exception as e:  # noqa: BLE001 - the user's operator raised: its task fails, as in Flink
+            if not job.user_operator:
+                raise  # weir's own operator: a bug in weir, shown as such
+            job.note_user_error(f"{type(op).__name__}.on_batch", e, node)
+            job.world.env.timeout(0).callbacks.append(lambda _ev: job.fail(node))
+            yield job.world.env.event()  # the failover interrupts this task
         if op.windowed:
             job.late_dropped += out.dropped
+        else:  # what it computed enters the trace, so a run that computes other values has another hash
+            job.world.trace.add(Kind.OUTPUT, node.index, batch.partition_id, batch.first_offset, values_digest(out))
         cost = job.cfg.process_time * len(batch)
         slow = job.active_fault("slow", node)
         if slow:

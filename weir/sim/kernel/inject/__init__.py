@@ -29,7 +29,8 @@ __all__ = ["install", "install_crash", "install_stop", "install_window", "instal
            "install_pause", "install_link_fault"]
 
 _INSTALLERS = {"crash": install_crash, "stop": install_stop, "sink_fail": install_window, "sink_slow": install_window,
-               "sink_ack_lost": install_window, "sink_commit_fail": install_window, "partition": install_partition, "clock_step": install_clock_step,
+               "sink_ack_lost": install_window, "sink_commit_fail": install_window,
+               "sink_overload": install_window, "partition": install_partition, "clock_step": install_clock_step,
                "store_fail": install_window, "store_slow": install_window, "store_torn": install_window,
                "pause": install_pause, "slow": install_window, "delay": install_link_fault,
                "loss": install_link_fault, "late_burst": install_window,

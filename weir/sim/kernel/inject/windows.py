@@ -13,7 +13,9 @@ stream_task.py, coordinator.py, weir/sim/kafka/producer.py). A write that starts
   retries, writing the rows again (an append sink duplicates them; an upsert absorbs them). Inside
   a transaction (the transactional sink) it cannot retry: the job fails over and aborts it.
 A commit of a two-phase-commit sink (on a completion notification, or on restore) inside a
-`sink_commit_fail` window fails: the job fails over, and the restore commits it again.
+`sink_commit_fail` window fails: the job fails over, and the restore commits it again. In a
+`sink_overload` window the sink takes one write attempt per `slow_by` (all sink subtasks together):
+an attempt sooner than that after the previous one, refused or not, is refused as retryable.
 """
 
 from __future__ import annotations
