@@ -40,6 +40,8 @@ class SetOfStrings(weir.Operator):
 
 
 class Honest(weir.Operator):
+    deterministic = False  # it reads `now`: exactly_once cannot know its values from the records alone
+
     def on_batch(self, batch, now):
         return batch.value + now % 1000  # `now` is the node's simulated clock: deterministic
 

@@ -147,3 +147,34 @@ def test_the_built_in_transactional_sink_is_a_two_phase_commit_sink():
     assert issubclass(TransactionalSink, weir.TwoPhaseCommitSink)
     assert weir.load_scenario("kafka_to_delta").pipeline.two_phase and _scenario().pipeline.two_phase
     assert not weir.load_scenario("exactly_once_crash").pipeline.two_phase
+
+
+def test_exactly_once_judges_values_a_restore_that_inflates_state_fails_it():
+    """Issue 12: a user operator whose restore doubles every key's count wrote every id once, with
+    wrong values, and passed exactly_once. Now exactly_once compares values with the fault-free run."""
+    sys.path.insert(0, str(ROOT / "examples"))
+    from components import KeyCounter
+
+    class DoublingRestore(KeyCounter):
+        def restore(self, snapshot):
+            self.counts = {key: 2 * n for key, n in snapshot.items()}
+
+    base = weir.load_scenario(ROOT / "examples" / "user_components.toml")
+    verdict = weir.run(replace(base, operator=weir.ComponentSpec(DoublingRestore, {"scale": 10})), 1).verdict("exactly_once")
+    assert not verdict.held and verdict.evidence["duplicated"] == 0 and verdict.evidence["lost"] == 0
+    assert verdict.evidence["values_judged_by"] == "the fault-free run" and verdict.evidence["wrong_values"] > 0
+    first = verdict.evidence["first_wrong"][0]
+    assert f"got {first['got']}, expected {first['expected']}" in verdict.summary
+    assert weir.run(base, 1).verdict("exactly_once").held  # the correct KeyCounter
+
+
+def test_exactly_once_knows_the_running_totals_from_the_log():
+    from tests.helpers import oracle_running_totals
+    run = execute(weir.load_scenario("exactly_once_crash"), 2)
+    expected = oracle_running_totals(run.source)
+    assert all(v == expected[r] for r, v in zip(run.sink["record_id"].tolist(), run.sink["value"].tolist()))
+    verdict = weir.check(run, ["exactly_once"])[0]
+    assert verdict.held and verdict.evidence["values_judged_by"] == "each key's running total over the log"
+    tampered = replace(run, sink={**run.sink, "value": run.sink["value"] + (run.sink["record_id"] == 7)})
+    broken = weir.check(tampered, ["exactly_once"])[0]
+    assert not broken.held and broken.evidence["first_wrong_ids"] == [7], broken.summary

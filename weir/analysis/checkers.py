@@ -14,7 +14,7 @@ import numpy as np
 
 from weir.analysis.reconcile import reconciled
 from weir.analysis.trace_checks import checkpoint_atomic, commits_after_ack, late_accounted, watermarks_sane
-from weir.analysis.oracles import matches_reference, user_oracle
+from weir.analysis.oracles import matches_reference, user_oracle, wrong_values
 from weir.analysis.pattern_checks import (
     no_double_charge, no_double_compensation, outbox_consistent, payments_complete, saga_atomic,
 )
@@ -67,19 +67,31 @@ def no_duplicates(run: RunLike) -> Verdict:
 
 
 def exactly_once(run: RunLike) -> Verdict:
-    """Every source record has exactly one row in the sink, and the sink has no row from elsewhere."""
+    """Every source record has exactly one row in the sink, with the value that processing each
+    record of the log exactly once gives (weir.analysis.oracles.expected_values, where it is
+    known), and the sink has no row from elsewhere."""
     src, copies, dst = _tally(run)
     lost = _loss(src, copies)
     dup_ids, extra = _dups(copies)
     in_source = np.zeros(len(copies), dtype=bool)
     in_source[src] = True
     phantom = np.flatnonzero((copies > 0) & ~in_source)
+    values = wrong_values(run)
+    wrong, first_wrong, expected_from = values if values is not None else (np.zeros(0, dtype=np.int64), [], None)
     evidence = {"produced": len(src), "sink_rows": len(dst), "lost": len(lost), "duplicated": len(dup_ids),
                 "phantom": len(phantom), "first_lost_ids": _first(lost), "first_duplicated_ids": _first(dup_ids),
-                "first_phantom_ids": _first(phantom)}
-    return _judge("exactly_once", [(lost, "lost"), (dup_ids, "duplicated"),
-                                   (phantom, "rows for records the source never had")],
-                  f"each of {len(src)} records is in the sink exactly once", evidence)
+                "first_phantom_ids": _first(phantom), "values_judged_by": expected_from,
+                "wrong_values": len(wrong), "first_wrong": first_wrong, "first_wrong_ids": _first(wrong)}
+    verdict = _judge("exactly_once", [(lost, "lost"), (dup_ids, "duplicated"),
+                                      (phantom, "rows for records the source never had"),
+                                      (wrong, f"written with a value other than {expected_from} gives")],
+                     f"each of {len(src)} records is in the sink exactly once" + (
+                         f", with the value {expected_from} gives" if expected_from else ""), evidence)
+    if not verdict.held and first_wrong:
+        f = first_wrong[0]
+        return Verdict("exactly_once", False, f"{verdict.summary}; record {f['record_id']} (key {f['key']}): "
+                       f"got {f['got']}, expected {f['expected']}", evidence)
+    return verdict
 
 
 def drained(run: RunLike) -> Verdict:

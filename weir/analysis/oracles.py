@@ -25,7 +25,7 @@ from weir.analysis.verdict import SHOW_IDS, Verdict
 from weir.analysis.windowed import job_windows
 from weir.sim.scenario.run import Run, execute
 
-__all__ = ["matches_reference", "reference_run", "user_oracle"]
+__all__ = ["matches_reference", "reference_run", "user_oracle", "expected_values"]
 
 _KEEP = 2  # references kept: a reference of a million-record run holds tens of MB
 _references: OrderedDict[tuple[str, int], Run] = OrderedDict()
@@ -44,6 +44,85 @@ def reference_run(run: Any) -> Run:
     else:
         _references.move_to_end(key)
     return found
+
+
+def expected_values(run: Any) -> tuple[np.ndarray, np.ndarray, str] | None:
+    """What each record's value in the sink must be if every record in the log took effect exactly
+    once: (record ids, their values, where that comes from), or None where it is not known.
+
+    - weir's running totals: a record's value is its key's total after it, over the log in order
+      (the records the consumer reads: not an aborted transaction's under read_committed). A
+      record the log holds twice (a producer's re-send) is not judged: either copy's total is right.
+    - a user operator that declares itself `deterministic` (the default): the value the fault-free
+      run with the same seed wrote for the record (weir.analysis.oracles.reference_run).
+    - anything else (windows, payments, an outbox, sagas, an operator whose output depends on
+      processing time): None.
+    A record that went through the dead-letter queue is not judged by `wrong_values`: the replay
+    job writes the fixed record's own value, not the operator's.
+    """
+    s = getattr(run, "scenario", None)
+    if (s is None or s.window is not None or s.saga is not None or s.outbox is not None
+            or s.pipeline.sink == "payments" or "value" not in run.sink):
+        return None
+    if s.operator is not None:
+        if not getattr(s.operator.cls, "deterministic", True):
+            return None
+        ref = reference_run(run).sink
+        ids = np.asarray(ref["record_id"], dtype=np.int64)
+        last, where = np.unique(ids[::-1], return_index=True)  # the row a reader sees: the last
+        return last, np.asarray(ref["value"], dtype=np.int64)[len(ids) - 1 - where], "the fault-free run"
+    src = run.source
+    order = np.lexsort((src["offset"], src["partition"]))
+    ids, keys, values = (np.asarray(src[c], dtype=np.int64)[order] for c in ("record_id", "key", "value"))
+    if s.pipeline.isolation == "read_committed" and "state" in src:
+        seen = np.asarray(src["state"])[order] != 2
+        ids, keys, values = ids[seen], keys[seen], values[seen]
+    totals = np.zeros(len(ids), dtype=np.int64)
+    if len(ids):  # a running sum per key, in log order: sort by key (stable), cumsum within each key
+        by_key = np.argsort(keys, kind="stable")
+        sums = np.cumsum(values[by_key])
+        starts = np.flatnonzero(np.r_[True, keys[by_key][1:] != keys[by_key][:-1]])
+        sums -= np.repeat(np.r_[0, sums[starts[1:] - 1]], np.diff(np.r_[starts, len(ids)]))
+        totals[by_key] = sums
+    once = np.bincount(ids)[ids] == 1 if len(ids) else np.zeros(0, dtype=bool)
+    return ids[once], totals[once], "each key's running total over the log"
+
+
+def wrong_values(run: Any) -> tuple[np.ndarray, list[dict], str] | None:
+    """The records the sink holds with a value other than `expected_values` says: (their ids, the
+    first few as {record_id, key, got, expected}, where the expectation came from); None if not judged."""
+    expected = expected_values(run)
+    if expected is None:
+        return None
+    exp_ids, exp_values, source = expected
+    sink = run.sink
+    ids = np.asarray(sink["record_id"], dtype=np.int64)
+    values = np.asarray(sink["value"], dtype=np.int64)
+    top = int(max(ids.max(initial=-1), exp_ids.max(initial=-1))) + 1
+    table = np.zeros(top, dtype=np.int64)
+    known = np.zeros(top, dtype=bool)
+    table[exp_ids], known[exp_ids] = exp_values, True
+    dlq = getattr(run, "dlq", None)
+    if dlq is not None and len(dlq["record_id"]):  # a dead letter's value is the fix's, not the operator's
+        dead = np.asarray(dlq["record_id"], dtype=np.int64)
+        known[dead[dead < top]] = False
+    wrong_rows = np.flatnonzero(known[ids] & (values != table[ids]))
+    wrong_rows = wrong_rows[np.argsort(ids[wrong_rows], kind="stable")]  # the smallest ids first
+    return np.unique(ids[wrong_rows]), _first_wrong(sink, ids, values, wrong_rows, table), source
+
+
+def _first_wrong(sink: dict, ids: np.ndarray, values: np.ndarray, wrong_rows: np.ndarray,
+                 expected: np.ndarray) -> list[dict]:
+    """The first few wrong records, one each: {record_id, key, got, expected}."""
+    keys = np.asarray(sink["key"], dtype=np.int64) if "key" in sink else np.full(len(ids), -1, dtype=np.int64)
+    first: list[dict] = []
+    for row in wrong_rows:
+        if len(first) == SHOW_IDS:
+            break
+        r = int(ids[row])
+        if all(r != f["record_id"] for f in first):
+            first.append({"record_id": r, "key": int(keys[row]), "got": int(values[row]), "expected": int(expected[r])})
+    return first
 
 
 def matches_reference(run: Any) -> Verdict:
@@ -79,14 +158,7 @@ def _records_match(run: Any, reference: Run) -> Verdict:
     if not len(wrong_ids):
         return Verdict("matches_reference", True, f"every value of the {len(ids)} rows is the fault-free run's "
                        f"({missing} of its records missing, for no_loss to judge)", evidence)
-    keys = np.asarray(sink["key"], dtype=np.int64) if "key" in sink else np.full(len(ids), -1, dtype=np.int64)
-    first = []
-    for row in wrong_rows:
-        if len(first) == SHOW_IDS:
-            break
-        r = int(ids[row])
-        if all(r != f["record_id"] for f in first):
-            first.append({"record_id": r, "key": int(keys[row]), "got": int(values[row]), "expected": int(expected[r])})
+    first = _first_wrong(sink, ids, values, wrong_rows, expected)
     evidence["first_wrong"] = first
     evidence["first_wrong_ids"] = [f["record_id"] for f in first]  # for lineage, reports and diagrams
     f = first[0]

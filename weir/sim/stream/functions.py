@@ -67,6 +67,10 @@ class Operator(ABC):
     """
 
     windowed = False
+    #: Whether a record's output depends only on the records before it (not on `now`, batch
+    #: boundaries or anything outside the records): then exactly_once checks its values against
+    #: the fault-free run's. Set False if your output depends on processing time.
+    deterministic = True
 
     @abstractmethod
     def on_batch(self, batch: RecordBatch, now: int) -> np.ndarray:
