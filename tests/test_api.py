@@ -14,7 +14,7 @@ import weir
 GOLDEN = {
     ("exactly_once_crash", 1): "ef65525f6abaa183f11ce5f1bd2abcb15633d0fc0a24369be8f6d9daaacf5816",
     ("late_data_side_output", 1): "fb9651e7e1c386c9a5f28e852a9675cd74b7b091091cb256ff8c180a13c5dd1c",
-    ("kafka_to_delta", 1): "e2633c8b8419cbe3ab6d81c4626be2265d66a3d496c8b9d1a7dc83216835122e",
+    ("kafka_to_delta", 1): "c6ea38236404ee4b9ff2e096d76cefa6f48d1cbb6884098b1986c1c8bd132f22",
     ("txn_read_committed", 1): "d021441fe751fdb994a842ca03ced5a0f21a30b9b9f04822ef329067e2f6ca88",
 }
 

@@ -135,3 +135,16 @@ def test_the_printed_replay_command_works_from_a_folder_with_spaces(tmp_path, ca
     assert argv[:2] == ["weir", "run"] and argv[2] == str(folder / "cba.toml")
     assert main(["run", *argv[2:]]) == 1  # the claim breaks again: not as expected
     assert "no_loss" in capsys.readouterr().out
+
+
+def test_the_nemesis_sometimes_crashes_again_while_the_restore_recovers():
+    """Issue 12, item 3: a crash during recovery. One later crash in four lands within 5ms of the
+    job coming back from the first crash (crash + outage + restart delay)."""
+    rng = RngStreams(5).stream("explore")
+    near = 0
+    for _ in range(400):
+        faults = random_schedule(rng, ("processor", "sink"), 1_000_000, max_faults=3, restart_delay=100_000)
+        first = faults[0]
+        back = first.at + first.down_for + 100_000
+        near += any(back <= f.at <= back + 5_000 for f in faults[1:])
+    assert 30 <= near <= 200, near  # about a quarter of the runs with two or more crashes

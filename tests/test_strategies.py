@@ -39,6 +39,6 @@ def test_a_property_test_fails_for_a_broken_design():
     from weir.sim.scenario.loader import load_scenario
     small = load_scenario("commit_before_ack")
     small = replace(small, workload=replace(small.workload, records=400))
-    broken = property_test(small, kinds=("crash",), max_examples=30)
+    broken = property_test(small, kinds=("crash",), max_examples=30, derandomize=True)  # the same search every time
     with pytest.raises(AssertionError, match="no_loss"):
         broken()

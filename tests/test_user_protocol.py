@@ -10,8 +10,11 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import weir
+from weir.faults import strategies
 from weir.sim.scenario.run import execute
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -178,3 +181,12 @@ def test_exactly_once_knows_the_running_totals_from_the_log():
     tampered = replace(run, sink={**run.sink, "value": run.sink["value"] + (run.sink["record_id"] == 7)})
     broken = weir.check(tampered, ["exactly_once"])[0]
     assert not broken.held and broken.evidence["first_wrong_ids"] == [7], broken.summary
+
+
+@settings(max_examples=15, deadline=None)
+@given(faults=strategies.crash_in_recovery(nodes=("sink", "processor", "coordinator"), max_at="200ms",
+                                           max_down="50ms"), seed=st.integers(0, 2**16))
+def test_the_correct_sink_survives_a_crash_during_recovery(faults, seed):
+    result = weir.run(_scenario(faults=()), seed, faults)
+    assert result.status == "drained", f"seed {seed}, {faults}: {result.status}"
+    assert result.verdict("exactly_once").held, f"seed {seed}, {faults}: {result.verdict('exactly_once').summary}"

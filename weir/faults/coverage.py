@@ -3,7 +3,7 @@ protocol step, and show what held.
 
 A reference run (the scenario without faults) gives the time of each protocol step the scenario
 goes through: a poll, a barrier reaching the processor, the sink's pre-commit, a snapshot made
-durable, a transaction committed (its completion notification delivered) or recovered on restore,
+durable, a completion notification delivered, a transaction committed or recovered on restore,
 offsets committed, a sink write and its acknowledgement, a DLQ replay batch written, an outbox
 publish, a saga step. For each step (its first occurrence after the first third of the
 run, when the pipeline is busy) and each node that takes part in the run, the scenario runs again
@@ -37,7 +37,8 @@ STEPS = (
     ("barrier at processor", "CKPT_SNAPSHOT", "processor", None),
     ("pre-commit at sink", "CKPT_SNAPSHOT", "sink", None),
     ("snapshot durable", "CKPT_COMPLETE", "coordinator", None),
-    ("transaction committed", "TXN_COMMIT", "sink", None),  # a completion notification delivered
+    ("notification delivered", "NOTIFIED", None, None),  # checkpoint complete, at the sink or an operator
+    ("transaction committed", "TXN_COMMIT", "sink", None),
     ("transaction recovered", "TXN_RECOVER", "sink", None),  # a restore's commit or abort of one
     ("replay batch written", "REPLAY", "sink", None),  # the DLQ replay job wrote a batch
     ("offsets committed", "COMMIT", "broker", None),

@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from weir.sim.scenario.model import LINK_KINDS, NODES, Fault, Scenario, Workload
 from weir.sim.kernel.units import parse_duration
 
-__all__ = ["crash", "crashes", "fault", "schedules", "workloads", "property_test"]
+__all__ = ["crash", "crashes", "crash_in_recovery", "fault", "schedules", "workloads", "property_test"]
 
 
 def crash(nodes: tuple[str, ...] = NODES, max_at: int | str = "300ms", max_down: int | str = "300ms"):
@@ -38,6 +38,21 @@ def crashes(nodes: tuple[str, ...] = NODES, max_at: int | str = "300ms", max_dow
             min_size: int = 1, max_size: int = 3):
     """A schedule of crash-restarts (a tuple of Faults), shrinking towards fewer, earlier, shorter ones."""
     return st.lists(crash(nodes, max_at, max_down), min_size=min_size, max_size=max_size).map(tuple)
+
+
+def crash_in_recovery(nodes: tuple[str, ...] = NODES, max_at: int | str = "300ms", max_down: int | str = "300ms",
+                      restart_delay: int | str = "100ms"):
+    """Two crash-restarts, the second within 5ms of the job coming back from the first (its crash,
+    outage and `restart_delay`, the scenario's pipeline.restart_delay): while the restore recovers
+    (a two-phase-commit sink's transactions, one call at a time)."""
+    delay = parse_duration(restart_delay)
+
+    def second(first: Fault):
+        back = first.at + first.down_for + delay
+        return st.builds(Fault, kind=st.just("crash"), node=st.sampled_from(nodes), at=st.integers(back, back + 5_000),
+                         down_for=st.integers(1, parse_duration(max_down))).map(lambda f: (first, f))
+
+    return crash(nodes, max_at, max_down).flatmap(second)
 
 
 def fault(kinds: tuple[str, ...] = ("crash",), nodes: tuple[str, ...] = NODES, max_at: int | str = "300ms",
@@ -89,10 +104,11 @@ def workloads(max_records: int = 5_000):
 
 
 def property_test(scenario: Scenario | str, kinds: tuple[str, ...] = ("crash",), max_examples: int = 20,
-                  max_faults: int = 3) -> Callable[[], None]:
+                  max_faults: int = 3, derandomize: bool = False) -> Callable[[], None]:
     """Turn a scenario into a pytest-ready property test: under any schedule of `kinds` (within the
     scenario's fault-free run time) and any seed, every claim of the scenario holds (the invariants
-    in its `expect.hold`, and drained). A failure names the seed and the schedule."""
+    in its `expect.hold`, and drained). A failure names the seed and the schedule. `derandomize`:
+    hypothesis tries the same examples on every run (what a CI gate wants)."""
     from weir.analysis.checkers import check
     from weir.faults.explore import claims
     from weir.sim.scenario.run import execute
@@ -102,7 +118,7 @@ def property_test(scenario: Scenario | str, kinds: tuple[str, ...] = ("crash",),
     horizon = max(1, execute(base, base.seed, ()).end_time)
     wanted = claims(base)
 
-    @settings(max_examples=max_examples, deadline=None)
+    @settings(max_examples=max_examples, deadline=None, derandomize=derandomize)
     @given(schedules(kinds, base.node_names, horizon, max(1, horizon // 4), 0, max_faults), st.integers(0, 2**31 - 1))
     def test(faults, seed):
         broken = [v for v in check(execute(base, seed, faults)) if v.invariant in wanted and not v.held]

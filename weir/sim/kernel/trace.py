@@ -68,6 +68,7 @@ class Kind(IntEnum):
     USER_ERROR = 41
     REFUSED = 42
     OUTPUT = 43
+    NOTIFIED = 44
 
 
 class Msg(IntEnum):
@@ -153,6 +154,8 @@ FIELDS: dict[Kind, tuple[str, str, str, str]] = {
     Kind.REFUSED: ("partition", "first_offset", "count", "rejected"),
     # the values a record operator computed for a batch: a CRC-32 of them (weir diff shows where they differ)
     Kind.OUTPUT: ("partition", "first_offset", "values_crc32", ""),
+    # a checkpoint notification reached the sink (subtask -1: all of them) or an operator's subtask
+    Kind.NOTIFIED: ("checkpoint", "complete", "subtask", ""),
 }
 
 _WIDTH = 7

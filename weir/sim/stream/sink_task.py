@@ -337,6 +337,7 @@ def commit_transactions(a: Attempt, n: int) -> None:
     commits what it pre-committed for a checkpoint up to n."""
     if not a.alive:
         return
+    a.job.world.trace.add(Kind.NOTIFIED, a.job.sink.index, n, 1, -1)
     for t in a.sinks:
         t.commit_up_to(n)
     a.job.check_drained()

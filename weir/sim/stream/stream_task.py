@@ -192,6 +192,7 @@ class StreamTask:
         (Flink's Checkpoint Subsuming Contract, flink-core/.../api/common/state/CheckpointListener.java)."""
         if n <= self.notified:
             return
+        self.job.world.trace.add(Kind.NOTIFIED, self.job.processor.index, n, int(complete), self.index)
         if complete:
             self.notified = n
             self.operator.notify_checkpoint_complete(n)
