@@ -106,3 +106,14 @@ def counts_match_the_log(run):
                             f"got {int(got[k])}, expected {int(expected[k])})", {"wrong_keys": len(wrong)})
     return weir.Verdict("counts_match_the_log", True, f"every one of the {len(expected)} keys' final count is its "
                         "number of records in the log", {"keys": len(expected)})
+
+
+class FastestPartitionWatermarks(CautiousWatermarks):
+    """Flawed: merges a source's partitions by the most advanced one (max), not the least (min).
+    A window closes as soon as one partition has moved past it; the other partitions' records for
+    it arrive late and are dropped."""
+
+    @staticmethod
+    def merge(watermarks, idle):
+        active = [w for w, i in zip(watermarks, idle) if not i]
+        return max(active) if active else None

@@ -219,6 +219,16 @@ class WatermarkStrategy(ABC):
     def current(self) -> int:
         """The partition's watermark now: no more events with a timestamp <= it are expected."""
 
+    @staticmethod
+    def merge(watermarks: list[int], idle: list[bool]) -> int | None:
+        """The source subtask's watermark from its partitions' (`watermarks`, and which of them are
+        `idle`). Flink's rule (WatermarkOutputMultiplexer): the minimum over the partitions that
+        are not idle; None when all are idle, so the watermark holds instead of jumping ahead.
+        Override it (a staticmethod) to merge otherwise; weir still never moves a source's
+        watermark backwards."""
+        active = [w for w, i in zip(watermarks, idle) if not i]
+        return min(active) if active else None
+
 
 class Source(ABC):
     """The upstream data: every record's key, value and event-time delay, drawn up front."""

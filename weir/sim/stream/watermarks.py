@@ -7,7 +7,7 @@ A watermark W means: no more events with timestamp <= W are expected.
 - `Punctuated()`: a marker record with timestamp t carries W = t.
 - `IngestionTime()`: event time is the reading node's clock when it reads the record; W = that - 1.
 - `PartitionWatermarks`: one generator per partition, merged as the minimum over partitions that are
-  not idle. A partition turns idle no earlier than `idle_timeout` after its last event, checked at
+  not idle (or by the strategy's own `merge`, a user hook). A partition turns idle no earlier than `idle_timeout` after its last event, checked at
   each periodic emission (Flink `WatermarksWithIdleness`); any event makes it active again. The
   merged watermark never moves backwards, and when every partition is idle it holds where it is
   rather than jumping to +infinity (FLINK-8001).
@@ -76,6 +76,7 @@ class PartitionWatermarks:
         """`strategy` is a name in STRATEGIES or a WatermarkStrategy subclass, built as cls(bound, **params)."""
         cls = STRATEGIES[strategy] if isinstance(strategy, str) else strategy
         self.generators = [cls(bound, **(params or {})) for _ in range(partitions)]
+        self.merge = cls.merge  # Flink's minimum over active partitions, or the strategy's own
         self.idle_timeout = idle_timeout
         self.last_activity = [start_time] * partitions
         self.idle = [False] * partitions
@@ -93,10 +94,9 @@ class PartitionWatermarks:
             for p, last in enumerate(self.last_activity):
                 if not self.idle[p] and now - last >= self.idle_timeout:
                     self.idle[p] = True
-        active = [g.current() for g, idle in zip(self.generators, self.idle) if not idle]
-        if not active:
+        merged = self.merge([g.current() for g in self.generators], list(self.idle))
+        if merged is None:
             return None  # all idle: hold, never jump to +infinity
-        merged = min(active)
         if merged > self.emitted:
             self.emitted = merged
             return merged
