@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -92,3 +94,42 @@ def test_a_lost_acknowledgement_inside_a_transaction_fails_the_job_over_instead_
     assert [r["node"] for r in rows if r["kind"] == "JOB_FAIL"] == ["sink"]
     verdicts = {v.invariant: v.held for v in check(run)}
     assert verdicts["exactly_once"] and verdicts["drained"]
+
+
+def _timeout(timeout, ignore=False, faults=None):
+    s = weir.load_scenario("two_phase_commit_timeout")
+    s = replace(s, pipeline=replace(s.pipeline, transaction_timeout=timeout, ignore_commit_failures_after_timeout=ignore))
+    return s if faults is None else s.with_faults(faults)
+
+
+def test_a_transaction_past_its_timeout_is_aborted_and_its_commit_fails():
+    """Kafka's transaction.timeout.ms; Flink's TwoPhaseCommitSinkFunction.recoverAndCommitInternal
+    (flink-streaming-java/.../functions/sink/TwoPhaseCommitSinkFunction.java): a failed recovery
+    commit fails the task again, unless ignoreFailuresAfterTransactionTimeout and the transaction
+    is older than the timeout, when the failure is logged and the data lost."""
+    lost = weir.run(_timeout("250ms", ignore=True), 1)
+    assert lost.status == "drained" and lost.lost == 2000 and lost.restarts == 1
+    looping = execute(_timeout("250ms", ignore=False), 1)
+    assert looping.status == "time_limit" and looping.restarts > 100  # recovery fails, again and again
+    timed_out = [r for r in looping.trace.rows() if r["kind"] == "TXN_RECOVER" and r["result"] == -2]
+    assert len({r["txn"] for r in timed_out}) == 1 and len(timed_out) > 100
+    assert weir.run(_timeout("1s"), 1).verdict("exactly_once").held  # longer than interval plus outage
+
+
+def test_a_committed_transaction_does_not_time_out():
+    crash_only = (weir.Fault(kind="crash", node="sink", at="270ms", down_for="100ms"),)  # notifications arrive
+    result = weir.run(_timeout("250ms", faults=crash_only), 1)
+    assert result.status == "drained" and result.verdict("exactly_once").held, result.verdict("exactly_once").summary
+
+
+def test_a_timeout_shorter_than_a_checkpoint_interval_fails_every_barrier():
+    run = execute(_timeout("30ms", faults=()), 1)
+    aborted = [r for r in run.trace.rows() if r["kind"] == "TXN_ABORT" and r["reason"] == 2]
+    assert run.status == "time_limit" and len(aborted) > 100
+
+
+def test_the_timeout_settings_are_checked():
+    with pytest.raises(ScenarioError, match="pipeline.ignore_commit_failures_after_timeout: got True; accepts false unless"):
+        Pipeline(ignore_commit_failures_after_timeout=True)
+    with pytest.raises(ScenarioError, match="pipeline.transaction_timeout: got 100000; accepts no timeout unless the sink"):
+        Scenario(pipeline=Pipeline(transaction_timeout="100ms"))

@@ -110,8 +110,9 @@ FIELDS: dict[Kind, tuple[str, str, str, str]] = {
     Kind.CKPT_COMPLETE: ("checkpoint", "duration_us", "state_entries", "bytes_written"),
     Kind.CKPT_ABORT: ("checkpoint", "duration_us", "consecutive_failures", ""),
     # a two-phase-commit sink's steps (weir.TwoPhaseCommitSink): a commit on a completion
-    # notification (newly_committed -1: it raised, the job fails over), an abort (reason 1: the run
-    # ended with it open), and each step of a restore (weir/sim/stream/sink_task.py)
+    # notification (newly_committed -1: it raised, -2: the transaction had timed out; either way
+    # the job fails over), an abort (reason 1: the run ended with it open; 2: it was open past the
+    # transaction timeout at a barrier), and each step of a restore (weir/sim/stream/sink_task.py)
     Kind.TXN_COMMIT: ("checkpoint", "txn", "newly_committed", ""),
     Kind.TXN_ABORT: ("txn", "generation", "reason", ""),
     Kind.TXN_END: ("txn", "committed", "epoch", ""),
@@ -145,7 +146,7 @@ FIELDS: dict[Kind, tuple[str, str, str, str]] = {
     Kind.STATE_RESTORE: ("checkpoint", "generation", "state_entries", ""),
     # a processor subtask's watermark moved (windowed jobs): its value, and over how many active inputs
     Kind.WATERMARK: ("subtask", "watermark", "active_inputs", ""),
-    # action 1: recover_and_commit (result: newly committed, -1: it raised), -1: recover_and_abort,
+    # action 1: recover_and_commit (result: newly committed, -1: it raised, -2: timed out), -1: recover_and_abort,
     # 0: finish_recovering of a sink subtask (txn: the subtask; result: lingering ones aborted)
     Kind.TXN_RECOVER: ("checkpoint", "txn", "action", "result"),
     # user code raised (its message is in the run's user_errors, at this index); the job failed over

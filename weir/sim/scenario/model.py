@@ -207,6 +207,9 @@ class Scenario:
             if self.pipeline.sink == "append":
                 raise ScenarioError("pipeline.sink", self.pipeline.sink,
                                     "'upsert' or your own sink when pipeline.mode = 'exactly_once' (replays must not duplicate)")
+        if self.pipeline.transaction_timeout is not None and not self.pipeline.two_phase:
+            raise ScenarioError("pipeline.transaction_timeout", self.pipeline.transaction_timeout,
+                                "no timeout unless the sink is a two-phase-commit one (transactional, or your own)")
         if self.pipeline.two_phase and self.checkpoint is None:
             raise ScenarioError("pipeline.sink", self.pipeline.sink_name,
                                 "another sink, or a [checkpoint] table (it commits on checkpoints)")

@@ -107,6 +107,8 @@ class Pipeline:
     network_jitter_shape: str = field(default="uniform", metadata=_spec("choice", choices=JITTER_SHAPES))
     request_timeout: int | str = field(default="20ms", metadata=_spec("duration", min=1))
     restart_delay: int | str = field(default="100ms", metadata=_spec("duration"))
+    transaction_timeout: int | str | None = field(default=None, metadata=_spec("duration", min=1, optional=True))
+    ignore_commit_failures_after_timeout: bool = field(default=False, metadata=_spec("flag"))
 
     @property
     def sink_spec(self):
@@ -138,6 +140,9 @@ class Pipeline:
         if self.mode == "exactly_once" and self.offset_commit != "on_checkpoint":
             raise ScenarioError("pipeline.offset_commit", self.offset_commit,
                                 "'on_checkpoint' when pipeline.mode = 'exactly_once' (offsets live in checkpoints)")
+        if self.ignore_commit_failures_after_timeout and self.transaction_timeout is None:
+            raise ScenarioError("pipeline.ignore_commit_failures_after_timeout", True,
+                                "false unless pipeline.transaction_timeout is set")
         if not self.dedup_key:
             raise ScenarioError("pipeline.dedup_key", [], "a list of one or more of " + ", ".join(_dedup_columns()))
         if self.dedup_key != ("record_id",) and self.sink != "upsert":

@@ -128,6 +128,9 @@ class Job:
         self.sink_last_attempt: int | None = None  # when a write last reached the sink (sink_overload)
         self.failure_rng = world.rngs.stream("sink.failures")  # retry.failure_rate
         self.transactional = scenario.pipeline.two_phase
+        # the transactions the sink committed (the external system's record of it: a committed
+        # transaction does not time out); durable, like the sink
+        self.txn_committed: set[int] = set()
         self.user_errors: list[str] = []  # exceptions from user code, one line each (at most MAX_USER_ERRORS)
         # the table that two-phase commit drives: the window results for a windowed job, else the sink
         self.txn_table = (results if results is not None else sink) if self.transactional else None

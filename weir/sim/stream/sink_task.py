@@ -39,10 +39,14 @@ __all__ = ["SinkTask", "TxnHolder", "backoff_delay", "commit_transactions", "rep
 
 
 _FAILED = object()  # a sink call raised
+_TIMED_OUT = object()  # a commit of a transaction past pipeline.transaction_timeout
 
 
 def _result(returned) -> int:
-    """What the trace records of a commit: 1 newly committed, 0 already (False), -1 it raised."""
+    """What the trace records of a commit: 1 newly committed, 0 already (False), -1 it raised,
+    -2 the transaction had timed out (aborted by the external system: the commit fails)."""
+    if returned is _TIMED_OUT:
+        return -2
     return -1 if returned is _FAILED else int(returned is not False)
 
 
@@ -84,7 +88,7 @@ class SinkTask:
         a.txn_seq += 1
         txn_id = a.generation * 1_000_000 + a.txn_seq  # unique across attempts and subtasks, deterministic
         handle = job.txn_table.begin_transaction(self.index, txn_id)
-        self.txn, self.txn_rows = TxnHolder(txn_id, handle, job.sink.local_time()), 0
+        self.txn, self.txn_rows = TxnHolder(txn_id, handle, job.world.now), 0  # the external system's clock
 
     def state(self) -> tuple:
         """This subtask's share of a checkpoint: its pending transactions and the open one (copies)."""
@@ -99,8 +103,10 @@ class SinkTask:
         self.pending = [(m, h) for m, h in self.pending if m > n]
         failed = False
         for m, h in due:
-            committed = self._commit(job.txn_table.commit, h.handle)
-            failed |= committed is _FAILED
+            committed = _TIMED_OUT if self.timed_out(h) else self._commit(job.txn_table.commit, h.handle)
+            failed |= committed is _FAILED or committed is _TIMED_OUT
+            if not failed:
+                job.txn_committed.add(h.id)
             job.world.trace.add(Kind.TXN_COMMIT, job.sink.index, m, h.id, _result(committed))
         if failed:
             self.fail()
@@ -112,6 +118,17 @@ class SinkTask:
         except Exception as e:  # noqa: BLE001 - any exception from a user's sink fails the task, as in Flink
             self.job.note_user_error(f"{type(self.job.txn_table).__name__}.{method.__name__}", e)
             return _FAILED
+
+    def timed_out(self, h: TxnHolder) -> bool:
+        """Whether transaction `h` has been open longer than pipeline.transaction_timeout. Then the
+        external system has aborted it (as Kafka's transaction coordinator does), so weir aborts
+        it for the sink, and a commit of it fails."""
+        job = self.job
+        timeout = job.cfg.transaction_timeout
+        if timeout is None or job.world.now - h.began <= timeout or h.id in job.txn_committed:
+            return False  # a committed transaction is done: it does not time out
+        self._call(job.txn_table.abort, h.handle)
+        return True
 
     def _commit(self, method, handle):
         """A commit, unless a sink_commit_fail window says it fails (then _FAILED, the sink not called)."""
@@ -140,9 +157,13 @@ class SinkTask:
         for m, h in pending:
             if step:
                 yield from node.work(step)
-            committed = self._commit(table.recover_and_commit, h.handle)
+            committed = _TIMED_OUT if self.timed_out(h) else self._commit(table.recover_and_commit, h.handle)
             trace.add(Kind.TXN_RECOVER, node.index, m, h.id, 1, _result(committed))
-            if committed is _FAILED:
+            if committed is not _FAILED and committed is not _TIMED_OUT:
+                job.txn_committed.add(h.id)
+            # Flink's recoverAndCommitInternal: a failure fails the task again, unless the transaction
+            # is past its timeout and ignoreFailuresAfterTransactionTimeout is on: then its data is lost
+            if committed is _FAILED or (committed is _TIMED_OUT and not job.cfg.ignore_commit_failures_after_timeout):
                 self.fail()
                 yield job.world.env.event()  # the failover interrupts this task
             handled.append(h.handle)
@@ -175,6 +196,10 @@ class SinkTask:
                 if type(msg) is Barrier:
                     sink_state = None
                     if job.transactional:  # pre-commit: the open transaction waits for checkpoint msg.id
+                        if self.timed_out(self.txn):  # the system aborted it: writing on fails (Kafka: fenced)
+                            trace.add(Kind.TXN_ABORT, node.index, self.txn.id, a.generation, 2)
+                            self.fail()
+                            yield job.world.env.event()
                         if self._call(job.txn_table.pre_commit, self.txn.handle) is _FAILED:
                             self.fail()
                             yield job.world.env.event()
