@@ -8,7 +8,10 @@ schedule that breaks its claims.
 from weir._version import __version__
 from weir.analysis.checkers import INVARIANTS, Verdict, check
 from weir.sim.kernel.batch import RecordBatch
-from weir.sim.scenario.components import ComponentSpec, Operator, Rejected, Retryable, Sink, Source, TwoPhaseCommitSink, WatermarkStrategy
+from weir.sim.scenario.components import (
+    ComponentSpec, DeadLetter, DeadLetterReplay, Operator, Rejected, Retryable, Sink, Source, TwoPhaseCommitSink,
+    WatermarkStrategy,
+)
 from weir.sim.kernel.errors import ScenarioError, SimulationError, WeirError
 from weir.sim.scenario.run import Run, execute
 from weir.sim.scenario.model import Checkpointing, Expect, Fault, LinkSpec, NodeSpec, OutboxSettings, PaymentSettings, Pipeline, Reconcile, RetryPolicy, RunLimits, SagaSettings, Scenario, WatermarkSettings, WindowSettings, Workload
@@ -27,5 +30,6 @@ __all__ = [
     "explore", "sweep", "Sweep", "load_faults", "faults_toml", "OutboxSettings", "PaymentSettings", "Reconcile", "RetryPolicy",
     "SagaSettings", "WatermarkSettings", "WindowSettings",
     "RecordBatch", "ComponentSpec", "Operator", "Sink", "TwoPhaseCommitSink", "Retryable", "Rejected", "Source",
+    "DeadLetter", "DeadLetterReplay",
     "WatermarkStrategy",
 ]

@@ -174,10 +174,10 @@ def lineage(run: Any, record_id: int) -> Lineage:
         in_dlq = bool(len(rows))
         for r in rows.tolist():
             if dlq["processed"][r]:
-                replays = np.flatnonzero(kind == Kind.REPLAY)
+                marks = np.flatnonzero(kind == Kind.REPLAY_MARK)  # its entry marked processed: when the round ended
                 at = int(dlq["processed_at"][r])
-                i = int(replays[np.searchsorted(time[replays], at)]) if len(replays) else len(kind) - 1
-                add(min(i, len(kind) - 1), "replayed", "fixed and written by the DLQ replay job")
+                i = int(marks[min(np.searchsorted(time[marks], at), len(marks) - 1)]) if len(marks) else len(kind) - 1
+                add(min(i, len(kind) - 1), "replayed", "fixed and written by the DLQ replay job, its entry marked processed")
     sink = getattr(run, "sink", None) or {}
     sink_rows = int((sink["record_id"] == record_id).sum()) if "record_id" in sink else 0
     found.sort(key=lambda f: (f[0], f[1]))

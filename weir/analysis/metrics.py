@@ -116,7 +116,7 @@ def _checkpoints(run: Any) -> list[Series]:
 
 def _dlq(run: Any) -> list[Series]:
     cols = run.trace.columns
-    rows = np.flatnonzero((cols["kind"] == Kind.DEAD_LETTER) | (cols["kind"] == Kind.REPLAY))
+    rows = np.flatnonzero((cols["kind"] == Kind.DEAD_LETTER) | (cols["kind"] == Kind.REPLAY_MARK))  # marking drains it
     depth, values = 0, []
     for i in rows.tolist():
         depth = depth + int(cols["c"][i]) if cols["kind"][i] == Kind.DEAD_LETTER else int(cols["b"][i])

@@ -69,6 +69,7 @@ class Kind(IntEnum):
     REFUSED = 42
     OUTPUT = 43
     NOTIFIED = 44
+    REPLAY_MARK = 45
 
 
 class Msg(IntEnum):
@@ -135,7 +136,8 @@ FIELDS: dict[Kind, tuple[str, str, str, str]] = {
     # over (a transactional write whose acknowledgement was lost)
     Kind.RETRY: ("partition", "first_offset", "attempt", "delay_us"),
     Kind.DEAD_LETTER: ("partition", "first_offset", "count", "retries"),
-    Kind.REPLAY: ("records", "depth_after", "", ""),
+    Kind.REPLAY: ("records", "depth_after", "", ""),  # the DLQ replay job wrote fixed records
+    Kind.REPLAY_MARK: ("records", "depth_after", "", ""),  # and marked their entries processed
     # sagas (weir/sim/patterns/saga.py): a service applied an action (1 step, -1 compensation); a saga ended
     Kind.SAGA_STEP: ("saga", "service", "action", "applied"),
     Kind.SAGA_END: ("saga", "committed", "", ""),

@@ -22,9 +22,10 @@ import numpy as np
 
 from weir.sim.kafka.producer import poison_mask
 from weir.sim.kernel.batch import RecordBatch
+from weir.sim.stream.functions import DeadLetter, DeadLetterReplay
 from weir.sim.stream.sink_task import backoff_delay
 
-__all__ = ["DeadLetterQueue", "backoff_delay", "poison_mask", "DLQ_COLUMNS", "SOURCE_TOPIC"]
+__all__ = ["DeadLetterQueue", "FixAndReplay", "backoff_delay", "poison_mask", "DLQ_COLUMNS", "SOURCE_TOPIC"]
 
 SOURCE_TOPIC = "events"  # the log's one topic, as the DLQ metadata names it
 DLQ_COLUMNS = ("record_id", "key", "value", "event_time", "retry_count", "max_retries", "failed_at",
@@ -40,6 +41,12 @@ CREATE TABLE dead_letters (
     processed INTEGER NOT NULL DEFAULT 0, processed_at INTEGER
 )
 """
+
+
+class FixAndReplay(DeadLetterReplay):
+    """weir's replay job: fix each record (it carries its own value: the operator is not run
+    again), write the batch, then mark it processed. A crash between the write and the mark writes
+    those records again next time: an upsert sink absorbs that, an append sink does not."""
 
 
 class DeadLetterQueue:
@@ -71,10 +78,11 @@ class DeadLetterQueue:
         """Records waiting in the DLQ (not yet replayed)."""
         return self._db.execute("SELECT count(*) FROM dead_letters WHERE processed = 0").fetchone()[0]
 
-    def pending(self, limit: int) -> list[tuple[int, int, int, int, int, int]]:
-        """Up to `limit` unprocessed entries: (rowid, record_id, key, value, partition, offset)."""
-        return self._db.execute("SELECT rowid, record_id, key, value, source_partition, source_offset "
-                                "FROM dead_letters WHERE processed = 0 ORDER BY rowid LIMIT ?", (limit,)).fetchall()
+    def pending(self, limit: int) -> list[DeadLetter]:
+        """Up to `limit` unprocessed entries, oldest first."""
+        return [DeadLetter(*row) for row in self._db.execute(
+            "SELECT rowid, record_id, key, value, source_partition, source_offset "
+            "FROM dead_letters WHERE processed = 0 ORDER BY rowid LIMIT ?", (limit,))]
 
     def mark_processed(self, rowids: list[int], now: int) -> None:
         db = self._db

@@ -24,6 +24,11 @@ def _sink_base():
     return Sink
 
 
+def _replay_base():
+    from weir.sim.scenario.components import DeadLetterReplay
+    return DeadLetterReplay
+
+
 def _watermark_base():
     from weir.sim.scenario.components import WatermarkStrategy
     return WatermarkStrategy
@@ -37,7 +42,8 @@ def _source_base():
 #: kind -> (the key that names the class, the key that holds its parameters)
 _COMPONENT_KEYS = {"source": ("workload.source", "workload.source_params"),
                    "sink": ("pipeline.sink", "pipeline.sink_params"),
-                   "watermarks": ("watermarks.strategy", "watermarks.params")}
+                   "watermarks": ("watermarks.strategy", "watermarks.params"),
+                   "replay": ("retry.replay_job", "retry.replay_params")}
 
 
 def _resolve(path, kind: str, base, params: dict):

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from weir.sim.scenario.checks import (
-    _spec, _validate,
+    _check_component, _replay_base, _resolve, _spec, _validate,
 )
 from weir.sim.kernel.errors import ScenarioError, raw
 from weir.sim.scenario.invariants import APPLIES, statable
@@ -94,9 +94,17 @@ class RetryPolicy:
     replay_after: int | str | None = field(default=None, metadata=_spec("duration", optional=True))
     replay_interval: int | str = field(default="50ms", metadata=_spec("duration", min=1))
     replay_batch: int = field(default=100, metadata=_spec("count", min=1))
+    replay_job: str | None = field(default=None, metadata=_spec("component", base=_replay_base, optional=True))
+    replay_params: dict = field(default_factory=dict, metadata=_spec("params"))
+
+    @property
+    def replay_spec(self):
+        """The user's DeadLetterReplay (a ComponentSpec), or None for weir's FixAndReplay."""
+        return _resolve(self.replay_job, "replay", _replay_base, self.replay_params)
 
     def __post_init__(self) -> None:
         _validate(self, "retry")
+        _check_component(self.replay_job, "replay", _replay_base, self.replay_params)
         if self.replay_after is not None and self.exhausted != "dlq":
             raise ScenarioError("retry.replay_after", self.replay_after, "nothing when retry.exhausted = 'skip' "
                                 "(there is no dead-letter queue to replay)")

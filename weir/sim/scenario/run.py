@@ -15,7 +15,7 @@ from weir.sim.stream.checkpoint import CheckpointStore
 from weir.sim.stream.job import Job
 from weir.sim.kafka.producer import Producer, draw_workload
 from weir.sim.scenario.model import MODES, Fault, Scenario
-from weir.sim.patterns.dlq import DeadLetterQueue
+from weir.sim.patterns.dlq import DeadLetterQueue, FixAndReplay
 from weir.sim.patterns.sinks import WindowResults, make_sink
 from weir.sim.scenario.components import user_files
 from weir.sim.kernel.trace import FrozenTrace, Kind
@@ -132,7 +132,8 @@ def execute(scenario: Scenario, seed: int | None = None, faults: tuple[Fault, ..
     results = WindowResults() if scenario.window else None
     store = CheckpointStore(scenario.checkpoint.retain) if scenario.checkpoint else None
     dlq = DeadLetterQueue() if scenario.window is None else None  # retries and dead letters: record pipelines
-    job = Job(world, scenario, broker, sink, store, producer, results, dlq)
+    replay = scenario.retry.replay_spec.build() if scenario.retry.replay_spec is not None else FixAndReplay()
+    job = Job(world, scenario, broker, sink, store, producer, results, dlq, replay)
     world.on_error = _user_errors(job, user_files(scenario))
     install_faults(world, faults)
     producer.start()

@@ -17,13 +17,15 @@ these methods, so a built-in component and a user's are driven the same way.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from weir.sim.kernel.batch import RecordBatch
 
-__all__ = ["Operator", "Sink", "TwoPhaseCommitSink", "WatermarkStrategy", "Source", "Retryable", "Rejected"]
+__all__ = ["Operator", "Sink", "TwoPhaseCommitSink", "WatermarkStrategy", "Source", "Retryable", "Rejected",
+           "DeadLetter", "DeadLetterReplay"]
 
 
 class _Refusal(Exception):
@@ -239,3 +241,34 @@ class Source(ABC):
 
         Draw every random number from `rng` (the run's `workload` stream): that keeps runs replayable.
         """
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """A record waiting in the dead-letter queue: where it came from and what it carried."""
+
+    rowid: int  # its entry in the queue
+    record_id: int
+    key: int
+    value: int
+    partition: int
+    offset: int
+
+
+class DeadLetterReplay:
+    """The DLQ replay job (`retry.replay_after`): every `retry.replay_interval`, weir takes up to
+    `retry.replay_batch` waiting dead letters and replays them on the sink node, in two steps
+    that each take a `write_time` (so a crash can land between them): writing the fixed records
+    to the sink, and marking their queue entries processed. Subclass it to decide how a record is
+    fixed and in which order the steps go; weir's own job is `weir.sim.patterns.dlq.FixAndReplay`.
+    """
+
+    #: Mark the entries processed before writing the records (a crash between loses them: at most
+    #: once), or after (a crash between writes them again: at least once, harmless with an
+    #: idempotent sink). weir's own job writes first.
+    mark_first = False
+
+    def fix(self, letter: DeadLetter) -> int | None:
+        """The value to write for `letter`, or None to give up on it (it is marked processed and
+        not written). By default, the record's own value."""
+        return letter.value

@@ -58,6 +58,7 @@ from weir.sim.stream.sink_task import replay_dead_letters
 
 if TYPE_CHECKING:
     from weir.sim.patterns.dlq import DeadLetterQueue
+    from weir.sim.stream.functions import DeadLetterReplay
     from weir.sim.patterns.sinks import WindowResults
     from weir.sim.scenario.model import Scenario
 
@@ -76,7 +77,7 @@ class Job:
 
     def __init__(self, world: World, scenario: Scenario, broker: Broker, sink: Sink,
                  store: CheckpointStore | None, producer: Producer, results: WindowResults | None = None,
-                 dlq: DeadLetterQueue | None = None):
+                 dlq: DeadLetterQueue | None = None, replay_job: DeadLetterReplay | None = None):
         self.world, self.scenario, self.broker, self.sink_table = world, scenario, broker, sink
         self.store, self.producer, self.results = store, producer, results
         p = scenario.pipeline
@@ -122,6 +123,8 @@ class Job:
         self.replayed_in_flight = 0  # records restored from unaligned checkpoints' in-flight data and processed
         # retries and the dead-letter queue (record pipelines): durable, like the sink
         self.dlq = dlq
+        self.replay_job = replay_job  # the DLQ replay job's policy (weir.DeadLetterReplay), with retry.replay_after
+        self.replaying = False  # the replay job is in the middle of a round
         self.skipped = 0  # records given up on with retry.exhausted = "skip" (dropped)
         self.replayed = 0  # records the DLQ replay job wrote to the sink
         self.retry_rng = world.rngs.stream("sink.retry")  # backoff jitter
@@ -244,8 +247,8 @@ class Job:
                 s.last_emit_at <= s.last_read_at for s in a.sources)):
             return
         if self.dlq is not None and self.scenario.retry.replay_after is not None and (
-                self.world.now < self.scenario.retry.replay_after or self.dlq.depth()):
-            return  # the replay job has records to write
+                self.world.now < self.scenario.retry.replay_after or self.dlq.depth() or self.replaying):
+            return  # the replay job has records to write (or is writing what it marked done)
         if self.transactional and any(t.pending or t.txn_rows or not t.recovered for t in a.sinks):
             return  # rows not yet committed: the next checkpoint's completion will commit them
         if a.subtasks[0].operator.windowed:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, replace
+from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -369,31 +370,56 @@ def commit_transactions(a: Attempt, n: int) -> None:
 
 
 def replay_dead_letters(job: Job):
-    """The DLQ replay job (on the sink node): from `retry.replay_after`, every replay_interval,
-    fix what waits in the dead-letter queue, write it to the sink and mark it processed. A crash
-    between the write and the mark writes it again next time: harmless with an idempotent sink."""
+    """The DLQ replay job (on the sink node; weir.DeadLetterReplay says how): from
+    `retry.replay_after`, every replay_interval, take what waits in the dead-letter queue, fix it,
+    write it to the sink and mark it processed, in the order the job says. Each step takes a
+    write_time, so a crash can land between them."""
     policy, world, dlq, node = job.scenario.retry, job.world, job.dlq, job.sink
+    replay = job.replay_job
     try:
         if world.now < policy.replay_after:
             yield from node.wait(policy.replay_after - world.now)
         while True:
-            rows = dlq.pending(policy.replay_batch)
-            if rows and not job.active_fault("sink_fail"):
-                by_partition: dict[int, list] = {}
-                for row in rows:
-                    by_partition.setdefault(row[4], []).append(row)
-                for p, entries in sorted(by_partition.items()):
-                    ids, keys, values, offsets = (np.array([e[c] for e in entries], dtype=np.int64)
-                                                  for c in (1, 2, 3, 5))
-                    fixed = RecordBatch(p, int(offsets.min()), ids, keys, np.zeros(len(ids), dtype=np.int64),
-                                        values, offsets, int(offsets.max()) + 1)
-                    if job.cfg.write_time:
-                        yield from node.work(job.cfg.write_time)
-                    apply_rows(job, fixed, values, None)
-                dlq.mark_processed([row[0] for row in rows], node.local_time())
-                job.replayed += len(rows)
-                world.trace.add(Kind.REPLAY, node.index, len(rows), dlq.depth())
+            letters = dlq.pending(policy.replay_batch)
+            if letters and not job.active_fault("sink_fail"):
+                job.replaying = True
+                if replay.mark_first:
+                    yield from _mark(job, letters)
+                yield from _write_fixed(job, letters)
+                if not replay.mark_first:
+                    yield from _mark(job, letters)
+                job.replaying = False
             job.check_drained()
             yield from node.wait(policy.replay_interval)
-    except simpy.Interrupt:
+    except simpy.Interrupt:  # the sink node crashed: whatever the round had not done is not done
+        job.replaying = False
         return
+
+
+def _write_fixed(job: Job, letters: list) -> Generator:
+    """Write the fixed records, a batch per partition (a write_time each)."""
+    by_partition: dict[int, list] = {}
+    for letter in letters:
+        value = job.replay_job.fix(letter)
+        if value is not None:
+            by_partition.setdefault(letter.partition, []).append((letter, int(value)))
+    written = 0
+    for p, entries in sorted(by_partition.items()):
+        ids, keys, values, offsets = (np.array(col, dtype=np.int64) for col in zip(
+            *((e.record_id, e.key, v, e.offset) for e, v in entries)))
+        fixed = RecordBatch(p, int(offsets.min()), ids, keys, np.zeros(len(ids), dtype=np.int64),
+                            values, offsets, int(offsets.max()) + 1)
+        if job.cfg.write_time:
+            yield from job.sink.work(job.cfg.write_time)
+        apply_rows(job, fixed, values, None)
+        written += len(ids)
+    job.replayed += written
+    job.world.trace.add(Kind.REPLAY, job.sink.index, written, job.dlq.depth())
+
+
+def _mark(job: Job, letters: list) -> Generator:
+    """Mark the entries processed (a write to the queue's table: a write_time)."""
+    if job.cfg.write_time:
+        yield from job.sink.work(job.cfg.write_time)
+    job.dlq.mark_processed([letter.rowid for letter in letters], job.sink.local_time())
+    job.world.trace.add(Kind.REPLAY_MARK, job.sink.index, len(letters), job.dlq.depth())
