@@ -117,3 +117,35 @@ class FastestPartitionWatermarks(CautiousWatermarks):
     def merge(watermarks, idle):
         active = [w for w, i in zip(watermarks, idle) if not i]
         return max(active) if active else None
+
+
+class ThrottledTable(weir.Sink):
+    """An append-only table that takes at most `limit` rows per write: it writes the first `limit`
+    and pushes back on the rest with weir.Retryable, naming them. Correct: what it names, it did
+    not write."""
+
+    def __init__(self, limit: int = 60):
+        self.limit = limit
+        self.rows: list[tuple[int, int]] = []
+
+    def write(self, batch, value, written_at):
+        ids, values = batch.record_id.tolist(), value.tolist()
+        self.rows.extend(zip(ids[:self.limit], values[:self.limit]))
+        if len(ids) > self.limit:
+            raise weir.Retryable("throttled: too many rows in one write", rows=list(range(self.limit, len(ids))))
+        return 0
+
+    def contents(self):
+        return {"record_id": np.array([r for r, _v in self.rows], dtype=np.int64),
+                "value": np.array([v for _r, v in self.rows], dtype=np.int64)}
+
+
+class LeakyThrottledTable(ThrottledTable):
+    """Flawed: writes the whole batch, then pushes back on the rows over the limit as if it had not
+    written them. Retried, they land twice. Only a burst (a backlog after a pause) shows it."""
+
+    def write(self, batch, value, written_at):
+        self.rows.extend(zip(batch.record_id.tolist(), value.tolist()))
+        if len(batch) > self.limit:
+            raise weir.Retryable("throttled", rows=list(range(self.limit, len(batch))))
+        return 0

@@ -157,3 +157,24 @@ def test_explore_refutes_retrying_without_backoff_under_overload_and_not_backing
     patient = weir.explore(scenario(weir.RetryPolicy(backoff="2ms", multiplier=2.0, jitter=0.5, max_retries=10)),
                            budget_s=600, seed=0, rates={"sink_overload": 1.0}, max_runs=40)
     assert patient.counterexample is None, patient.counterexample
+
+
+def test_explore_refutes_a_sink_that_pushes_back_on_rows_it_already_wrote():
+    """The Retryable contract: the rows named were not written. A throttled append table that
+    writes the whole batch and then names the rows over its limit looks fine at a steady pace; a
+    burst after a pause (a backlog: full batches) makes it write them twice."""
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "examples"))
+
+    def scenario(sink: str) -> weir.Scenario:
+        return weir.Scenario(workload=weir.Workload(records=4000, produce_batch=40, produce_interval="5ms"),
+                             pipeline=weir.Pipeline(mode="at_least_once", sink=sink, sink_params={"limit": 50}),
+                             expect=weir.Expect(hold=("no_loss", "no_duplicates")))
+
+    flawed = scenario("components:LeakyThrottledTable")
+    assert weir.run(flawed, 1).matches  # without faults it looks right
+    found = weir.explore(flawed, budget_s=600, seed=0, rates={"pause": 1.0}, max_runs=40).counterexample
+    assert found is not None and found.verdict.invariant == "no_duplicates"
+    correct = weir.explore(scenario("components:ThrottledTable"), budget_s=600, seed=0, rates={"pause": 1.0}, max_runs=40)
+    assert correct.counterexample is None, correct.counterexample.verdict
