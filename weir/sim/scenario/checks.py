@@ -24,6 +24,11 @@ def _sink_base():
     return Sink
 
 
+def _consumer_base():
+    from weir.sim.scenario.components import ConsumerPolicy
+    return ConsumerPolicy
+
+
 def _replay_base():
     from weir.sim.scenario.components import DeadLetterReplay
     return DeadLetterReplay
@@ -43,7 +48,8 @@ def _source_base():
 _COMPONENT_KEYS = {"source": ("workload.source", "workload.source_params"),
                    "sink": ("pipeline.sink", "pipeline.sink_params"),
                    "watermarks": ("watermarks.strategy", "watermarks.params"),
-                   "replay": ("retry.replay_job", "retry.replay_params")}
+                   "replay": ("retry.replay_job", "retry.replay_params"),
+                   "consumer": ("pipeline.consumer", "pipeline.consumer_params")}
 
 
 def _resolve(path, kind: str, base, params: dict):

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from weir.sim.scenario.checks import (
-    _check_component, _resolve, component_name, _sink_base, _source_base, _spec, _validate, _watermark_base,
+    _check_component, _consumer_base, _resolve, component_name, _sink_base, _source_base, _spec, _validate, _watermark_base,
 )
 from weir.sim.kernel.errors import ScenarioError, raw
 from weir.sim.scenario.environment import JITTER_SHAPES
@@ -107,6 +107,8 @@ class Pipeline:
     network_jitter_shape: str = field(default="uniform", metadata=_spec("choice", choices=JITTER_SHAPES))
     request_timeout: int | str = field(default="20ms", metadata=_spec("duration", min=1))
     restart_delay: int | str = field(default="100ms", metadata=_spec("duration"))
+    consumer: str | None = field(default=None, metadata=_spec("component", base=_consumer_base, optional=True))
+    consumer_params: dict = field(default_factory=dict, metadata=_spec("params"))
     transaction_timeout: int | str | None = field(default=None, metadata=_spec("duration", min=1, optional=True))
     ignore_commit_failures_after_timeout: bool = field(default=False, metadata=_spec("flag"))
 
@@ -114,6 +116,11 @@ class Pipeline:
     def sink_spec(self):
         """The user's Sink (a ComponentSpec), or None for a built-in one."""
         return _resolve(self.sink, "sink", _sink_base, self.sink_params)
+
+    @property
+    def consumer_spec(self):
+        """The user's ConsumerPolicy (a ComponentSpec), or None for weir's (pipeline.offset_commit)."""
+        return _resolve(self.consumer, "consumer", _consumer_base, self.consumer_params)
 
     @property
     def sink_name(self) -> str:
@@ -133,6 +140,7 @@ class Pipeline:
     def __post_init__(self) -> None:
         _validate(self, "pipeline")
         _check_component(self.sink, "sink", _sink_base, self.sink_params)
+        _check_component(self.consumer, "consumer", _consumer_base, self.consumer_params)
         if self.sink is None:
             object.__setattr__(self, "sink", "upsert" if self.mode == "exactly_once" else "append")
         if self.offset_commit is None:

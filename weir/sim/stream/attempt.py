@@ -42,6 +42,8 @@ class Attempt:
         self.positions = offsets
         self.acked = list(offsets) if offsets else None
         self.confirmed = list(offsets) if offsets else None
+        self.restored_offsets = list(offsets) if offsets else None  # the checkpoint's (None: none kept)
+        self.consumer = job.new_consumer_policy()  # where partitions resume, what is committed when
         s = job.source_parallelism
         self.sources = [SourceTask(job, self, i, tuple(range(i, job.partitions, s))) for i in range(s)]
         # credits[i][j]: free places in the channel from source subtask i to processor subtask j

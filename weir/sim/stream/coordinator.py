@@ -127,7 +127,7 @@ class CheckpointCoordinator:
         if job.transactional:
             # an RPC, as in Flink: lost, late or out of order, it fails nothing; a later one subsumes it
             world.net.send(job.coordinator, job.sink, Msg.NOTIFY, commit_transactions, a, n, ref=(n, 1), ordered=False)
-        if job.cfg.offset_commit == "on_checkpoint":
+        if self.attempt.consumer.commits_on_checkpoint:
             # notifyCheckpointComplete: the source commits the checkpoint's offsets to the broker.
             world.net.send(job.coordinator, job.source, Msg.NOTIFY, self._commit_checkpoint, cp, ref=(cp.id, 0))
         self._notify_operators(n, True)
@@ -170,6 +170,8 @@ class CheckpointCoordinator:
     def _commit_checkpoint(self, cp: Checkpoint) -> None:
         job, a = self.job, self.attempt
         if a.alive:
-            offsets = dict(enumerate(cp.offsets))
-            job.world.net.send(job.source, job.broker.node, Msg.COMMIT, job.broker.commit, offsets, a.generation,
-                               ref=(a.generation, len(offsets)))
+            wanted = {p: a.consumer.on_checkpoint(p, offset) for p, offset in enumerate(cp.offsets)}
+            offsets = {p: int(c) for p, c in wanted.items() if c is not None}
+            if offsets:
+                job.world.net.send(job.source, job.broker.node, Msg.COMMIT, job.broker.commit, offsets, a.generation,
+                                   ref=(a.generation, len(offsets)))

@@ -25,7 +25,7 @@ import numpy as np
 from weir.sim.kernel.batch import RecordBatch
 
 __all__ = ["Operator", "Sink", "TwoPhaseCommitSink", "WatermarkStrategy", "Source", "Retryable", "Rejected",
-           "DeadLetter", "DeadLetterReplay"]
+           "DeadLetter", "DeadLetterReplay", "ConsumerPolicy"]
 
 
 class _Refusal(Exception):
@@ -272,3 +272,40 @@ class DeadLetterReplay:
         """The value to write for `letter`, or None to give up on it (it is marked processed and
         not written). By default, the record's own value."""
         return letter.value
+
+
+class ConsumerPolicy:
+    """A source's offset management, as a Kafka consumer's: where each partition resumes when an
+    attempt starts, and which offsets it commits to the broker, when. weir's own policies (one per
+    `pipeline.offset_commit`) are subclasses, in weir.sim.stream.consumer; `pipeline.consumer`
+    names yours. One instance per attempt: a failover drops it, as it drops the consumer.
+
+    Committed offsets are what a restart without a checkpoint resumes from (and what the broker's
+    lag and the checkers' commits_monotonic and commits_after_ack read). weir sends each commit
+    with the job's generation, so a fenced (older) attempt's commits are refused.
+    """
+
+    #: whether `periodic` is called every pipeline.commit_interval
+    commits_periodically = False
+    #: whether `on_checkpoint` is called when a checkpoint completes
+    commits_on_checkpoint = False
+
+    def resume(self, partition: int, checkpointed: int | None, committed: int) -> int:
+        """The offset `partition` resumes from: by default the restored checkpoint's (None without
+        checkpoints), else the group's committed offset."""
+        return committed if checkpointed is None else checkpointed
+
+    def on_poll(self, partition: int, first: int, end: int) -> int | None:
+        """A batch of [first, end) was polled: an offset to commit now, before it is processed (the
+        source waits for the broker's answer), or None."""
+        return None
+
+    def periodic(self, partition: int, polled: int, acked: int) -> int | None:
+        """Every commit_interval (if `commits_periodically`): an offset to commit, given where the
+        source has polled to and what the sink acknowledged, or None."""
+        return None
+
+    def on_checkpoint(self, partition: int, checkpointed: int) -> int | None:
+        """A checkpoint completed (if `commits_on_checkpoint`): an offset to commit, given the
+        checkpoint's, or None."""
+        return None

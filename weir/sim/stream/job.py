@@ -48,11 +48,12 @@ from weir.sim.kafka.group import ConsumerGroup
 from weir.sim.kafka.log import Broker
 from weir.sim.kafka.producer import Producer
 from weir.sim.kernel.trace import Kind
+from weir.sim.stream.consumer import POLICIES
 from weir.sim.kernel.world import Node, Status, World
 from weir.sim.stream.attempt import Attempt
 from weir.sim.stream.checkpoint import CheckpointStore
 from weir.sim.stream.failover import Failover
-from weir.sim.stream.functions import Operator, Sink
+from weir.sim.stream.functions import ConsumerPolicy, Operator, Sink
 from weir.sim.stream.operators import RunningTotals, WindowedAggregation
 from weir.sim.stream.sink_task import replay_dead_letters
 
@@ -170,6 +171,11 @@ class Job:
     def fail(self, node: Node) -> None:
         """Fail the job over (weir.sim.stream.failover), as if `node` had crashed."""
         self.failover.fail(node)
+
+    def new_consumer_policy(self) -> ConsumerPolicy:
+        """The attempt's consumer policy: the user's (pipeline.consumer), or weir's for pipeline.offset_commit."""
+        spec = self.scenario.pipeline.consumer_spec
+        return spec.build() if spec is not None else POLICIES[self.cfg.offset_commit]()
 
     def new_operator(self, snapshot=None):
         """A fresh operator (the user's, a window aggregation, or running totals), restored if given a snapshot."""

@@ -120,6 +120,7 @@ class SourceTask:
                                                 cfg.request_timeout, ref=(a.generation, 0))
                 if a.positions is None:
                     a.positions, a.acked, a.confirmed = list(committed), list(committed), list(committed)
+                self.resume(committed)
             if self.index == 0:
                 behind = sum(broker.log.end_offsets()) - sum(a.positions)
                 trace.add(Kind.RESTORE, node.index, a.restored_from, a.generation, behind)
@@ -129,7 +130,7 @@ class SourceTask:
                     self.watermarks = PartitionWatermarks(len(self.partitions), wm.generator(), wm.bound,
                                                           wm.idle_timeout, start_time=node.local_time(), params=wm.params)
                 self.next_watermark_at = env.now + wm.interval
-            if cfg.offset_commit in ("after_ack", "auto") and (job.rebalance or self.index == 0):
+            if a.consumer.commits_periodically and (job.rebalance or self.index == 0):
                 a.procs.append(node.spawn(self.committer()))
             while True:
                 if self.barrier_request is not None:
@@ -163,9 +164,10 @@ class SourceTask:
                 parts = split(batch, parallelism, salts)
                 self.in_flight += 1  # from the poll on: the run has not drained while the batch is on its way
                 self.acks.add(p, batch.first_offset, end, len(parts))
-                if cfg.offset_commit == "before_processing":
+                commit = a.consumer.on_poll(p, batch.first_offset, end)
+                if commit is not None:  # committed before processing (at most once, with weir's policy)
                     yield from net.call(node, broker.node, Msg.COMMIT,
-                                        lambda p=p, end=end: broker.commit({p: end}, a.generation),
+                                        lambda p=p, c=int(commit): broker.commit({p: c}, a.generation),
                                         cfg.request_timeout, ref=(a.generation, 1))
                 for j, part in parts:
                     if parallelism > 1:
@@ -278,20 +280,32 @@ class SourceTask:
             self.broadcast(Msg.BARRIER, Barrier(n), (n, 0))
 
     # ---- offsets and the consumer group ----------------------------------------------------------
+    def resume(self, committed: list[int]) -> None:
+        """Where this subtask's partitions resume: the consumer policy says, from the restored
+        checkpoint's offsets and the group's committed ones (weir's: the checkpoint's if any)."""
+        a = self.attempt
+        for p in self.partitions:
+            restored = a.restored_offsets[p] if a.restored_offsets is not None else None
+            start = int(a.consumer.resume(p, restored, committed[p]))
+            if start != a.positions[p]:  # the policy chose another start: nothing past it was acknowledged
+                a.positions[p] = a.acked[p] = start
+                a.confirmed[p] = committed[p]
+
     def committer(self):
-        """Every commit_interval, commit offsets if they moved: what the sink acknowledged ("after_ack"),
-        or what was polled, processed or not ("auto", Kafka's enable.auto.commit). One committer
-        for all partitions, with the job's generation; in rebalance mode one per consumer, for its
-        own partitions, with its group generation."""
+        """Every commit_interval, commit the offsets the consumer policy names if they moved (weir's:
+        what the sink acknowledged, "after_ack"; or what was polled, processed or not, "auto",
+        Kafka's enable.auto.commit). One committer for all partitions, with the job's generation;
+        in rebalance mode one per consumer, for its own partitions, with its group generation."""
         job, a = self.job, self.attempt
         world, broker, node, cfg = job.world, job.broker, self.node, job.cfg
-        done = a.acked if cfg.offset_commit == "after_ack" else a.positions
+        policy = a.consumer
         try:
             while True:
                 yield from node.wait(cfg.commit_interval)
                 owned = self.partitions if job.rebalance else range(job.partitions)
                 generation = self.generation if job.rebalance else a.generation
-                changed = {p: done[p] for p in owned if done[p] != a.confirmed[p]}
+                wanted = {p: policy.periodic(p, a.positions[p], a.acked[p]) for p in owned}
+                changed = {p: int(c) for p, c in wanted.items() if c is not None and c != a.confirmed[p]}
                 if not changed:
                     job.check_drained()
                     continue
@@ -329,7 +343,8 @@ class SourceTask:
         self.partitions = assignment.partitions
         self.next = 0
         for p, committed in zip(assignment.partitions, assignment.committed):
-            a.positions[p] = a.acked[p] = a.confirmed[p] = committed
+            a.positions[p] = a.acked[p] = int(a.consumer.resume(p, None, committed))
+            a.confirmed[p] = committed
         a.tags += 1
         self.tag = a.tags
         self.in_flight = 0
