@@ -9,7 +9,7 @@ from weir._version import __version__
 from weir.analysis.checkers import INVARIANTS, Verdict, check
 from weir.sim.kernel.batch import RecordBatch
 from weir.sim.scenario.components import (
-    ComponentSpec, ConsumerPolicy, DeadLetter, DeadLetterReplay, Operator, Rejected, Retryable, Sink, Source, TwoPhaseCommitSink,
+    ComponentSpec, ConsumerPolicy, DeadLetter, DeadLetterReplay, Operator, OutboxRelay, Rejected, Retryable, Sink, Source, TwoPhaseCommitSink,
     WatermarkStrategy,
 )
 from weir.sim.kernel.errors import ScenarioError, SimulationError, WeirError
@@ -30,6 +30,6 @@ __all__ = [
     "explore", "sweep", "Sweep", "load_faults", "faults_toml", "OutboxSettings", "PaymentSettings", "Reconcile", "RetryPolicy",
     "SagaSettings", "WatermarkSettings", "WindowSettings",
     "RecordBatch", "ComponentSpec", "Operator", "Sink", "TwoPhaseCommitSink", "Retryable", "Rejected", "Source",
-    "DeadLetter", "DeadLetterReplay", "ConsumerPolicy",
+    "DeadLetter", "DeadLetterReplay", "ConsumerPolicy", "OutboxRelay",
     "WatermarkStrategy",
 ]

@@ -5,7 +5,7 @@ A reference run (the scenario without faults) gives the time of each protocol st
 goes through: a poll, a barrier reaching the processor, the sink's pre-commit, a snapshot made
 durable, a completion notification delivered, a transaction committed or recovered on restore,
 offsets committed, a sink write and its acknowledgement, a DLQ replay batch written, an outbox
-publish, a saga step. For each step (its first occurrence after the first third of the
+publish and its rows marked sent, a saga step. For each step (its first occurrence after the first third of the
 run, when the pipeline is busy) and each node that takes part in the run, the scenario runs again
 with that node crashed exactly at the step and 1us after it (events at one instant run in order),
 and the scenario's claims are checked. A step that only a run with the scenario's own faults goes
@@ -41,6 +41,7 @@ STEPS = (
     ("transaction committed", "TXN_COMMIT", "sink", None),
     ("transaction recovered", "TXN_RECOVER", "sink", None),  # a restore's commit or abort of one
     ("replay batch written", "REPLAY", "sink", None),  # the DLQ replay job wrote a batch
+    ("outbox rows marked sent", "RELAY_MARK", "producer", None),  # the outbox relay's second step
     ("offsets committed", "COMMIT", "broker", None),
     ("sink write", "WRITE", "sink", None),
     ("sink ack", "ACK", None, None),

@@ -70,6 +70,7 @@ class Kind(IntEnum):
     OUTPUT = 43
     NOTIFIED = 44
     REPLAY_MARK = 45
+    RELAY_MARK = 46
 
 
 class Msg(IntEnum):
@@ -138,6 +139,7 @@ FIELDS: dict[Kind, tuple[str, str, str, str]] = {
     Kind.DEAD_LETTER: ("partition", "first_offset", "count", "retries"),
     Kind.REPLAY: ("records", "depth_after", "", ""),  # the DLQ replay job wrote fixed records
     Kind.REPLAY_MARK: ("records", "depth_after", "", ""),  # and marked their entries processed
+    Kind.RELAY_MARK: ("first_event_id", "events", "", ""),  # the outbox relay marked rows sent
     # sagas (weir/sim/patterns/saga.py): a service applied an action (1 step, -1 compensation); a saga ended
     Kind.SAGA_STEP: ("saga", "service", "action", "applied"),
     Kind.SAGA_END: ("saga", "committed", "", ""),

@@ -31,13 +31,14 @@ import simpy
 
 from weir.sim.kernel.world import Node, World
 from weir.sim.kafka.log import Broker
-from weir.sim.kernel.trace import Msg
+from weir.sim.kernel.trace import Kind, Msg
 from weir.sim.kafka.producer import WorkloadData
+from weir.sim.stream.functions import OutboxRelay
 
 if TYPE_CHECKING:
     from weir.sim.scenario.model import Scenario
 
-__all__ = ["OutboxApp"]
+__all__ = ["OutboxApp", "CdcRelay"]
 
 _DDL = (
     "CREATE TABLE orders (order_id INTEGER PRIMARY KEY, account INTEGER NOT NULL, amount INTEGER NOT NULL, "
@@ -47,11 +48,19 @@ _DDL = (
 )
 
 
+class CdcRelay(OutboxRelay):
+    """weir's relay: publish the pending rows in order, then mark them sent, keeping its producer
+    id across restarts (the broker drops what a crash made it publish again)."""
+
+
 class OutboxApp:
     """The application and its relay; takes the Producer's place (start, done, on_done, data)."""
 
-    def __init__(self, world: World, node: Node, broker: Broker, scenario: Scenario, workload: WorkloadData):
+    def __init__(self, world: World, node: Node, broker: Broker, scenario: Scenario, workload: WorkloadData,
+                 relay: OutboxRelay | None = None):
         self.world, self.node, self.broker, self.data = world, node, broker, workload
+        self.relay = relay if relay is not None else CdcRelay()
+        self.relay_starts = 0  # how often the relay (re)started: a fresh producer id each, unless it keeps one
         w, cfg = scenario.workload, scenario.outbox
         self.cfg = cfg
         self.batch, self.interval = w.produce_batch, w.produce_interval
@@ -95,8 +104,11 @@ class OutboxApp:
                 account, amount = int(data.keys[i]), int(data.values[i])
                 event_time = self.node.local_time() - int(data.delays[i])
                 if self.cfg.mode == "outbox":
+                    # the transaction's work; a crash here and it never commits. Its statements run at
+                    # the end, at once: the relay shares the connection, and a transaction left open
+                    # across the wait would take the relay's writes into it (and a rollback undo them)
+                    yield from self.node.work(self.cfg.db_write_time)
                     db.execute("BEGIN")
-                    yield from self.node.work(self.cfg.db_write_time)  # a crash here: the transaction never commits
                     db.execute("INSERT INTO orders VALUES (?, ?, ?, ?)", (i, account, amount, event_time))
                     db.execute("INSERT INTO outbox VALUES (?, ?, ?, ?, 'pending')", (i, account, amount, event_time))
                     db.execute("COMMIT")
@@ -121,12 +133,12 @@ class OutboxApp:
                 db.execute("ROLLBACK")
             self.lost_orders += 1
 
-    def _publish(self, ids: np.ndarray, keys: np.ndarray, times: np.ndarray, values: np.ndarray):
+    def _publish(self, ids: np.ndarray, keys: np.ndarray, times: np.ndarray, values: np.ndarray, producer: int = 0):
         ids = ids.astype(np.int64)
         return (yield from self.world.net.call(
             self.node, self.broker.node, Msg.PRODUCE,
             lambda: self.broker.append(int(ids[0]), keys.astype(np.int64), times.astype(np.int64),
-                                       values.astype(np.int64), record_ids=ids),
+                                       values.astype(np.int64), record_ids=ids, producer=producer),
             self.timeout, ref=(int(ids[0]), len(ids))))
 
     # ---- the relay (CDC) ---------------------------------------------------------------------------
@@ -135,20 +147,35 @@ class OutboxApp:
                                "ORDER BY event_id LIMIT ?", (limit,)).fetchall()
 
     def _relay(self):
+        """The relay (weir.OutboxRelay says how): publish the pending rows and mark them sent, in its
+        order. Publishing is a round trip to the broker, marking a db_write_time: a crash can land
+        between them."""
+        relay = self.relay
+        self.relay_starts += 1
+        producer = 0 if relay.keep_producer_id else 1_000 + self.relay_starts  # the application's own is 0
         try:
             while True:
-                rows = self._pending(self.cfg.relay_batch)
+                rows = relay.select(self._pending(self.cfg.relay_batch))
                 if rows:
                     ids, keys, values, times = (np.array(col, dtype=np.int64) for col in zip(*rows))
-                    yield from self._publish(ids, keys, times, values)  # a crash after this: published, not marked
-                    self.db.executemany("UPDATE outbox SET status = 'sent' WHERE event_id = ?",
-                                        [(int(e),) for e in ids])
+                    if relay.mark_first:
+                        yield from self._mark_sent(ids)
+                    if self.cfg.linger:  # its producer client holds the batch before sending it, too
+                        yield from self.node.wait(self.cfg.linger)
+                    yield from self._publish(ids, keys, times, values, producer)
+                    if not relay.mark_first:
+                        yield from self._mark_sent(ids)  # a crash before this: published, not marked
                     self._finish_if_done()
                     continue
                 self._finish_if_done()
                 yield from self.node.wait(self.cfg.relay_interval)
         except simpy.Interrupt:
             return
+
+    def _mark_sent(self, ids: np.ndarray):
+        yield from self.node.work(self.cfg.db_write_time)
+        self.db.executemany("UPDATE outbox SET status = 'sent' WHERE event_id = ?", [(int(e),) for e in ids])
+        self.world.trace.add(Kind.RELAY_MARK, self.node.index, int(ids[0]), len(ids))
 
     def orders(self) -> np.ndarray:
         """The ids of the orders the database holds."""

@@ -24,6 +24,11 @@ def _sink_base():
     return Sink
 
 
+def _relay_base():
+    from weir.sim.scenario.components import OutboxRelay
+    return OutboxRelay
+
+
 def _consumer_base():
     from weir.sim.scenario.components import ConsumerPolicy
     return ConsumerPolicy
@@ -49,7 +54,8 @@ _COMPONENT_KEYS = {"source": ("workload.source", "workload.source_params"),
                    "sink": ("pipeline.sink", "pipeline.sink_params"),
                    "watermarks": ("watermarks.strategy", "watermarks.params"),
                    "replay": ("retry.replay_job", "retry.replay_params"),
-                   "consumer": ("pipeline.consumer", "pipeline.consumer_params")}
+                   "consumer": ("pipeline.consumer", "pipeline.consumer_params"),
+                   "relay": ("outbox.relay", "outbox.relay_params")}
 
 
 def _resolve(path, kind: str, base, params: dict):

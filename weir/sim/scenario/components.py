@@ -24,11 +24,11 @@ from typing import Any
 
 from weir.sim.kernel.errors import ScenarioError
 from weir.sim.stream.functions import (
-    ConsumerPolicy, DeadLetter, DeadLetterReplay, Operator, Rejected, Retryable, Sink, Source, TwoPhaseCommitSink, WatermarkStrategy,
+    ConsumerPolicy, DeadLetter, DeadLetterReplay, Operator, OutboxRelay, Rejected, Retryable, Sink, Source, TwoPhaseCommitSink, WatermarkStrategy,
 )
 
 __all__ = ["Operator", "Sink", "TwoPhaseCommitSink", "Retryable", "Rejected", "DeadLetter", "DeadLetterReplay",
-           "ConsumerPolicy", "WatermarkStrategy", "Source", "ComponentSpec", "load_class", "load_function", "user_files",
+           "ConsumerPolicy", "OutboxRelay", "WatermarkStrategy", "Source", "ComponentSpec", "load_class", "load_function", "user_files",
            "SEARCH_PATHS"]
 
 #: Extra folders to import components from while a scenario file is being loaded (its own folder).
@@ -36,7 +36,7 @@ SEARCH_PATHS: list[Path] = []
 
 
 _BASES = {"operator": Operator, "sink": Sink, "watermarks": WatermarkStrategy, "source": Source,
-          "replay": DeadLetterReplay, "consumer": ConsumerPolicy}
+          "replay": DeadLetterReplay, "consumer": ConsumerPolicy, "relay": OutboxRelay}
 
 
 def _import(path: str, key: str, accepts: str, search: tuple[Path, ...]) -> Any:
@@ -116,7 +116,8 @@ def user_files(scenario: Any) -> frozenset[str]:
     """The source files of the user's components in `scenario` (weir's own are not the user's)."""
     classes = [scenario.operator.cls if scenario.operator is not None else None,
                getattr(scenario.pipeline.sink_spec, "cls", None), getattr(scenario.workload.source_spec, "cls", None),
-               getattr(scenario.retry.replay_spec, "cls", None), getattr(scenario.pipeline.consumer_spec, "cls", None)]
+               getattr(scenario.retry.replay_spec, "cls", None), getattr(scenario.pipeline.consumer_spec, "cls", None),
+               getattr(scenario.outbox.relay_spec, "cls", None) if scenario.outbox is not None else None]
     if scenario.watermarks is not None and isinstance(scenario.watermarks.generator(), type):
         classes.append(scenario.watermarks.generator())
     weir_dir = str(Path(__file__).resolve().parents[2])

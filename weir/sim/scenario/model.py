@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from weir.sim.scenario.checks import (
-    _check_component, _replay_base, _resolve, _spec, _validate,
+    _check_component, _relay_base, _replay_base, _resolve, _spec, _validate,
 )
 from weir.sim.kernel.errors import ScenarioError, raw
 from weir.sim.scenario.invariants import APPLIES, statable
@@ -132,9 +132,17 @@ class OutboxSettings:
     linger: int | str = field(default="1ms", metadata=_spec("duration"))
     relay_interval: int | str = field(default="5ms", metadata=_spec("duration", min=1))
     relay_batch: int = field(default=100, metadata=_spec("count", min=1))
+    relay: str | None = field(default=None, metadata=_spec("component", base=_relay_base, optional=True))
+    relay_params: dict = field(default_factory=dict, metadata=_spec("params"))
+
+    @property
+    def relay_spec(self):
+        """The user's OutboxRelay (a ComponentSpec), or None for weir's CdcRelay."""
+        return _resolve(self.relay, "relay", _relay_base, self.relay_params)
 
     def __post_init__(self) -> None:
         _validate(self, "outbox")
+        _check_component(self.relay, "relay", _relay_base, self.relay_params)
 
 
 @dataclass(frozen=True)

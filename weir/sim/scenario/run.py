@@ -118,7 +118,8 @@ def execute(scenario: Scenario, seed: int | None = None, faults: tuple[Fault, ..
     producers = [world.node(n) for n in scenario.node_names if n == "producer" or n.startswith("producer-")]
     if scenario.outbox is not None:
         from weir.sim.patterns.outbox import OutboxApp
-        producer = OutboxApp(world, producers[0], broker, scenario, data)
+        relay = scenario.outbox.relay_spec.build() if scenario.outbox.relay_spec is not None else None
+        producer = OutboxApp(world, producers[0], broker, scenario, data, relay)
     else:
         producer = Producer(world, producers, broker, scenario, data)
     if p.sink == "payments":

@@ -25,7 +25,7 @@ import numpy as np
 from weir.sim.kernel.batch import RecordBatch
 
 __all__ = ["Operator", "Sink", "TwoPhaseCommitSink", "WatermarkStrategy", "Source", "Retryable", "Rejected",
-           "DeadLetter", "DeadLetterReplay", "ConsumerPolicy"]
+           "DeadLetter", "DeadLetterReplay", "ConsumerPolicy", "OutboxRelay"]
 
 
 class _Refusal(Exception):
@@ -309,3 +309,24 @@ class ConsumerPolicy:
         """A checkpoint completed (if `commits_on_checkpoint`): an offset to commit, given the
         checkpoint's, or None."""
         return None
+
+
+class OutboxRelay:
+    """The transactional outbox's relay (CDC): every `outbox.relay_interval` weir takes up to
+    `outbox.relay_batch` pending outbox rows, publishes them to the log and marks them sent, in
+    the order this class says. Publishing is a round trip to the broker and marking a write to
+    the database (a `db_write_time`), so a crash can land between them. weir's own relay is
+    `weir.sim.patterns.outbox.CdcRelay`; `outbox.relay` names yours.
+    """
+
+    #: Mark the rows sent before publishing them (a crash between loses their events: at most
+    #: once) or after (a crash between publishes them again: at least once). weir's relay: after.
+    mark_first = False
+    #: Keep the relay's producer id across restarts (as a transactional id would), so the broker
+    #: drops what is published again; a fresh id per restart makes those copies duplicates.
+    keep_producer_id = True
+
+    def select(self, pending: list[tuple[int, int, int, int]]) -> list[tuple[int, int, int, int]]:
+        """Which of the pending rows (event_id, account, amount, event_time), oldest first, to
+        publish this round (by default all of them, in order)."""
+        return pending
