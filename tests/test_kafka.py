@@ -146,3 +146,32 @@ def test_read_committed_never_passes_on_an_aborted_record(faults, seed):
     assert r.status == "drained", f"seed {seed}"
     assert r.verdict("no_aborted_reads").held and r.verdict("exactly_once").held, \
         f"seed {seed}, faults {faults}: {[v.summary for v in r.verdicts if not v.held]}"
+
+
+def test_the_broker_aborts_a_transaction_past_its_timeout_and_fences_its_producer():
+    """Kafka's transaction.timeout.ms: the coordinator aborts the transaction and bumps the epoch."""
+    w = World(1, {"broker": NodeClock()}, max_time=10_000, max_events=1_000)
+    b = Broker(w, w.node("broker"), 1, capacity=8, transaction_timeout=50)
+    e1, _ = b.init_producer(1)
+    assert put(b, 0, 2, epoch=e1, txn=1)
+    w.env.run(until=60)  # the timer fires at 50
+    assert b.open_txn is None and b.producer_epoch == e1 + 1
+    assert put(b, 2, 1, epoch=e1, txn=1) is False and b.end_txn(e1, 1, True) is False  # fenced
+    ended = [r for r in w.trace.freeze().rows() if r["kind"] == "TXN_END"]
+    assert [(r["txn"], r["committed"], r["timed_out"]) for r in ended] == [(1, 0, 1)]
+
+
+def test_with_fencing_off_a_zombie_s_writes_and_commit_land():
+    w = World(1, {"broker": NodeClock()}, max_time=10_000, max_events=1_000)
+    b = Broker(w, w.node("broker"), 1, capacity=8, fencing=False)
+    e1, _ = b.init_producer(1)
+    e2, _ = b.init_producer(2)  # a newer instance
+    assert put(b, 0, 2, epoch=e1, txn=1) is True and b.end_txn(e1, 1, True) is True and b.fenced == 0
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_a_zombie_is_fenced_and_nothing_is_lost_and_without_fencing_it_loses_records(seed):
+    fenced, unfenced = weir.run("zombie_producer", seed), weir.run("zombie_producer_unfenced", seed)
+    assert fenced.verdict("log_complete").held and fenced.verdict("exactly_once").held, f"seed {seed}"
+    lost = unfenced.verdict("log_complete")
+    assert not lost.held and lost.evidence["missing"] > 0 and unfenced.verdict("no_loss").held, f"seed {seed}"

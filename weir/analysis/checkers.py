@@ -23,7 +23,7 @@ from weir.analysis.windowed import MIN_TIME, closing_watermark, no_late_records,
 from weir.sim.scenario.invariants import APPLIES, applicable
 
 __all__ = ["Verdict", "INVARIANTS", "applicable", "check", "produced_ids", "no_loss", "no_duplicates", "exactly_once", "drained",
-           "checkpoints_succeed", "commits_monotonic", "no_aborted_reads", "no_silent_drops", "no_double_charge", "payments_complete", "outbox_consistent", "saga_atomic",
+           "checkpoints_succeed", "commits_monotonic", "no_aborted_reads", "log_complete", "no_silent_drops", "no_double_charge", "payments_complete", "outbox_consistent", "saga_atomic",
            "no_double_compensation", "load_balanced", "drains_in_time", "SHOW_IDS"]
 
 def _tally(run: RunLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -92,6 +92,20 @@ def exactly_once(run: RunLike) -> Verdict:
         return Verdict("exactly_once", False, f"{verdict.summary}; record {f['record_id']} (key {f['key']}): "
                        f"got {f['got']}, expected {f['expected']}", evidence)
     return verdict
+
+
+def log_complete(run: RunLike) -> Verdict:
+    """Every record the upstream had (ids 0 to records - 1) is committed in the log: what a
+    transaction abort took back (a crash, a timeout) was written again. A loss here is upstream
+    of the log, where no_loss (the log against the sink) cannot see it."""
+    records = run.scenario.workload.records
+    committed = produced_ids(run.source)
+    have = np.zeros(records, dtype=bool)
+    have[committed[committed < records]] = True
+    missing = np.flatnonzero(~have)
+    evidence = {"upstream": records, "committed": int(have.sum()), "missing": len(missing), "first_lost_ids": _first(missing)}
+    return _judge("log_complete", [(missing, "upstream records never committed in the log")],
+                  f"all {records} upstream records are committed in the log", evidence)
 
 
 def drained(run: RunLike) -> Verdict:
@@ -278,6 +292,7 @@ _CHECKERS: dict[str, Callable[[RunLike], Verdict]] = {
     "checkpoints_succeed": checkpoints_succeed,
     "commits_monotonic": commits_monotonic,
     "no_aborted_reads": no_aborted_reads,
+    "log_complete": log_complete,
     "no_silent_drops": no_silent_drops,
     "no_double_charge": no_double_charge,
     "outbox_consistent": outbox_consistent,

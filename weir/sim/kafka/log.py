@@ -85,7 +85,8 @@ class Broker:
     rejects commits with an illegal generation after a rebalance).
     """
 
-    def __init__(self, world: World, node: Node, partitions: int, capacity: int | list[int], idempotent: bool = True):
+    def __init__(self, world: World, node: Node, partitions: int, capacity: int | list[int], idempotent: bool = True,
+                 fencing: bool = True, transaction_timeout: int | None = None):
         self.world = world
         self.node = node
         self.idempotent = idempotent
@@ -100,7 +101,13 @@ class Broker:
         self.open_txn: int | None = None
         self._open_ranges: dict[int, list[int]] = {}  # partition -> [first, end) of the open transaction's records
         self.fenced = 0  # requests refused from an older epoch (zombies)
+        # Kafka's coordinator refuses an older epoch's requests; off, a zombie's writes and commits land
+        self.fencing = fencing
+        # transaction.timeout.ms: an open transaction older than this is aborted by the coordinator,
+        # which bumps the epoch, so the producer that had it open is fenced (None: no timeout)
+        self.transaction_timeout = transaction_timeout
         self._init_request = 0  # the last InitProducerId request answered
+        self._txn_opened = 0  # transactions opened so far (a timer knows the one it was started for)
 
     def on_commit(self, listener) -> None:
         self._on_commit.append(listener)
@@ -129,9 +136,7 @@ class Broker:
         atomically, as Kafka's sendOffsetsToTransaction does: a producer that crashes before it
         hears the answer learns from init_producer whether the commit happened.
         """
-        if epoch != self.producer_epoch:
-            self.fenced += 1
-            self.world.trace.add(Kind.FENCED, self.node.index, epoch, self.producer_epoch, txn)
+        if epoch != self.producer_epoch and self._fence(epoch, txn):
             return False
         if self.open_txn == txn:
             self._end(txn, commit)
@@ -139,12 +144,37 @@ class Broker:
                 self.producer_position = position
         return True  # ended before: a retried request
 
-    def _end(self, txn: int, commit: bool) -> None:
+    def _fence(self, epoch: int, ref: int) -> bool:
+        """A request from an older epoch: refused (True) and traced, unless fencing is off."""
+        if not self.fencing:
+            return False
+        self.fenced += 1
+        self.world.trace.add(Kind.FENCED, self.node.index, epoch, self.producer_epoch, ref)
+        return True
+
+    def _end(self, txn: int, commit: bool, timed_out: bool = False) -> None:
         state = COMMITTED if commit else ABORTED
         for p, (start, stop) in self._open_ranges.items():
             self.log.mark(p, start, stop, state)
-        self.world.trace.add(Kind.TXN_END, self.node.index, txn, int(commit), self.producer_epoch)
+        self.world.trace.add(Kind.TXN_END, self.node.index, txn, int(commit), self.producer_epoch, int(timed_out))
         self.open_txn, self._open_ranges = None, {}
+
+    def _open(self, txn: int) -> None:
+        """Transaction `txn` opens (its first records): with a timeout, the coordinator's timer starts."""
+        self.open_txn = txn
+        if self.transaction_timeout is not None:
+            self._txn_opened += 1
+            opened = self._txn_opened
+            self.world.env.timeout(self.transaction_timeout).callbacks.append(
+                lambda _ev: self._expire(txn, opened))
+
+    def _expire(self, txn: int, opened: int) -> None:
+        """The transaction timed out: abort it and bump the epoch (Kafka's coordinator fences the
+        producer that held it: its next request is refused)."""
+        if self.open_txn == txn and self._txn_opened == opened:
+            self._end(txn, commit=False, timed_out=True)
+            self.producer_epoch += 1
+            self._producer_next_id = {}
 
     def last_stable_offset(self, p: int) -> int:
         """Where read_committed consumers stop: the first record of the open transaction, or the end."""
@@ -165,9 +195,7 @@ class Broker:
         """
         n = len(key)
         checksum = zlib.crc32(value.tobytes(), zlib.crc32(key.tobytes()))
-        if epoch is not None and epoch != self.producer_epoch:
-            self.fenced += 1
-            self.world.trace.add(Kind.FENCED, self.node.index, epoch, self.producer_epoch, first_id)
+        if epoch is not None and epoch != self.producer_epoch and self._fence(epoch, first_id):
             return False
         if record_ids is not None and self.idempotent:
             # An outbox relay may send again what it sent before a crash, with newer rows behind it:
@@ -193,7 +221,8 @@ class Broker:
                 state = COMMITTED if txn is None else OPEN
                 first = self.log.append(p, record_id[idx], key[idx], event_time[idx], value[idx], state)
                 if txn is not None:
-                    self.open_txn = txn
+                    if self.open_txn != txn:
+                        self._open(txn)
                     span = self._open_ranges.setdefault(p, [first, first])
                     span[1] = first + (hi - lo)
         self._producer_next_id[producer] = max(self._producer_next_id.get(producer, 0), int(record_id[-1]) + 1 if n else first_id)

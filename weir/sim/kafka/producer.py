@@ -222,33 +222,43 @@ class Producer:
     def _run_transactional(self):
         """Kafka's transactional producer: init (a new epoch fences the old one and aborts its open
         transaction), then batches in transactions of txn_batches, each committed before the next.
+        Fenced (a newer epoch, or the broker's transaction timeout bumped it), it starts again with
+        a new init, from the position the broker stored with its last commit.
         A crash loses the open transaction: the next instance sends its records again. Where to
         start is read back from the broker, which stores the upstream position with each commit, so
         a commit whose answer the crash swallowed is not sent twice."""
         net, broker, node = self.world.net, self.broker, self.node
         total = len(self.data.keys)
         try:
-            self.init_requests += 1
-            epoch, first = yield from net.call(node, broker.node, Msg.INIT,
-                                               lambda request=self.init_requests: broker.init_producer(request),
-                                               self.timeout)
-            while first < total:
-                self.txn_seq += 1
-                txn = self.txn_seq
-                for _ in range(self.txn_batches):
-                    if first >= total:
+            while True:  # a fenced producer is closed and made again, as an application does on ProducerFencedException
+                self.init_requests += 1
+                epoch, first = yield from net.call(node, broker.node, Msg.INIT,
+                                                   lambda request=self.init_requests: broker.init_producer(request),
+                                                   self.timeout)
+                fenced = False
+                while first < total and not fenced:
+                    self.txn_seq += 1
+                    txn = self.txn_seq
+                    for _ in range(self.txn_batches):
+                        if first >= total:
+                            break
+                        yield from self._due(first)
+                        stop = min(first + self.batch, total)
+                        if not (yield from self._send(first, stop, epoch=epoch, txn=txn)):
+                            fenced = True  # a newer epoch owns the transactional id (or a timeout bumped it)
+                            break
+                        first = stop
+                    if fenced:
                         break
-                    yield from self._due(first)
-                    stop = min(first + self.batch, total)
-                    if not (yield from self._send(first, stop, epoch=epoch, txn=txn)):
-                        return  # fenced: a newer instance owns the transactional id
-                    first = stop
-                ended = yield from net.call(node, broker.node, Msg.END_TXN,
-                                            lambda txn=txn, first=first: broker.end_txn(epoch, txn, True, first),
-                                            self.timeout, ref=(txn, 1))
-                if not ended:
-                    return
-                self.next_ids[0] = first
+                    ended = yield from net.call(node, broker.node, Msg.END_TXN,
+                                                lambda txn=txn, first=first: broker.end_txn(epoch, txn, True, first),
+                                                self.timeout, ref=(txn, 1))
+                    if not ended:
+                        fenced = True
+                        break
+                    self.next_ids[0] = first
+                if not fenced:
+                    break
             self._finish(0)
         except simpy.Interrupt:
             return

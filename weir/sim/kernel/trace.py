@@ -117,7 +117,7 @@ FIELDS: dict[Kind, tuple[str, str, str, str]] = {
     # transaction timeout at a barrier), and each step of a restore (weir/sim/stream/sink_task.py)
     Kind.TXN_COMMIT: ("checkpoint", "txn", "newly_committed", ""),
     Kind.TXN_ABORT: ("txn", "generation", "reason", ""),
-    Kind.TXN_END: ("txn", "committed", "epoch", ""),
+    Kind.TXN_END: ("txn", "committed", "epoch", "timed_out"),
     Kind.FENCED: ("epoch", "current_epoch", "ref", ""),
     Kind.RESTORE: ("checkpoint_or_-1", "generation", "records_behind", ""),
     Kind.CRASH: ("down_for_us", "", "", ""),  # -1 for a crash-stop: it never comes back

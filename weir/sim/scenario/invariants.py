@@ -100,6 +100,7 @@ APPLIES: dict[str, Callable[[Any], bool]] = {
     "checkpoints_succeed": _checkpointed,
     "commits_monotonic": _simulated_records,
     "no_aborted_reads": _transactional,
+    "log_complete": _transactional,
     "no_silent_drops": _writes_can_fail,
     "no_double_charge": _payments,
     "outbox_consistent": _outbox,

@@ -49,6 +49,8 @@ class Workload:
     transactional: bool = field(default=False, metadata=_spec("flag"))
     txn_batches: int = field(default=5, metadata=_spec("count", min=1))
     producers: int = field(default=1, metadata=_spec("count", min=1))
+    transaction_timeout: int | str | None = field(default=None, metadata=_spec("duration", min=1, optional=True))
+    fencing: bool = field(default=True, metadata=_spec("flag"))
 
     @property
     def source_spec(self):
@@ -65,6 +67,9 @@ class Workload:
         if self.source is not None and not isinstance(self.source, type) and ":" not in self.source:
             raise ScenarioError("workload.source", self.source, "an importable 'module:Class' that subclasses weir.Source")
         _check_component(self.source, "source", _source_base, self.source_params)
+        if self.transaction_timeout is not None and not self.transactional:
+            raise ScenarioError("workload.transaction_timeout", self.transaction_timeout,
+                                "no timeout unless workload.transactional = true")
         if self.transactional and self.producers > 1:
             raise ScenarioError("workload.producers", self.producers, "1 when workload.transactional = true "
                                 "(one transactional producer for now)")

@@ -114,7 +114,8 @@ def execute(scenario: Scenario, seed: int | None = None, faults: tuple[Fault, ..
     data = draw_workload(world, scenario)
     # The workload is known up front, so each partition is sized for it (growth still works past it).
     sizes = np.bincount(partition_for(data.keys, w.partitions), minlength=w.partitions)
-    broker = Broker(world, world.node("broker"), w.partitions, [int(n) + 16 for n in sizes], w.idempotent)
+    broker = Broker(world, world.node("broker"), w.partitions, [int(n) + 16 for n in sizes], w.idempotent,
+                    w.fencing, w.transaction_timeout)
     producers = [world.node(n) for n in scenario.node_names if n == "producer" or n.startswith("producer-")]
     if scenario.outbox is not None:
         from weir.sim.patterns.outbox import OutboxApp
