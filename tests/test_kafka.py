@@ -175,3 +175,19 @@ def test_a_zombie_is_fenced_and_nothing_is_lost_and_without_fencing_it_loses_rec
     assert fenced.verdict("log_complete").held and fenced.verdict("exactly_once").held, f"seed {seed}"
     lost = unfenced.verdict("log_complete")
     assert not lost.held and lost.evidence["missing"] > 0 and unfenced.verdict("no_loss").held, f"seed {seed}"
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_producers_sharing_a_transactional_id_fence_each_other_and_still_commit_each_record_once(seed):
+    """Kafka: one transactional id, one producer id and epoch; a second instance's init fences the
+    first, which closes and inits again (as an application recreates a fenced producer)."""
+    scenario = weir.Scenario(
+        workload=weir.Workload(records=4000, produce_batch=200, produce_interval="5ms", transactional=True, producers=2),
+        pipeline=weir.Pipeline(mode="at_least_once", isolation="read_committed"))
+    run = execute(scenario, seed)
+    rows = run.trace.rows()
+    assert sum(r["kind"] == "FENCED" for r in rows) > 0, f"seed {seed}"
+    assert any(r["kind"] == "TXN_END" and r["committed"] == 0 for r in rows), f"seed {seed}: a fenced transaction aborted"
+    result = weir.result_of(run)
+    assert result.status == "drained" and result.verdict("log_complete").held and result.verdict("exactly_once").held, \
+        f"seed {seed}"

@@ -175,7 +175,7 @@ class Producer:
 
     def _run(self, i: int):
         if self.transactional:
-            yield from self._run_transactional()
+            yield from self._run_transactional(i)
             return
         total = len(self.data.keys)
         step = self.batch * len(self.nodes)
@@ -213,21 +213,22 @@ class Producer:
         if burst:
             event_time = event_time - burst.slow_by
         keys, values = data.keys[first:stop], data.values[first:stop]
-        if instance:
+        if instance and "epoch" not in txn:  # transactional instances share the transactional id, so one producer id
             txn["producer"] = instance
         return (yield from self.world.net.call(
             node, self.broker.node, Msg.PRODUCE,
             lambda: self.broker.append(first, keys, event_time, values, **txn), self.timeout, ref=(first, stop - first)))
 
-    def _run_transactional(self):
+    def _run_transactional(self, i: int = 0):
         """Kafka's transactional producer: init (a new epoch fences the old one and aborts its open
         transaction), then batches in transactions of txn_batches, each committed before the next.
-        Fenced (a newer epoch, or the broker's transaction timeout bumped it), it starts again with
-        a new init, from the position the broker stored with its last commit.
+        Fenced (a newer epoch, or the broker's transaction timeout bumped it), it closes (a request
+        timeout) and starts again with a new init, from the position the broker stored with its
+        last commit. With workload.producers > 1 the instances share the one transactional id.
         A crash loses the open transaction: the next instance sends its records again. Where to
         start is read back from the broker, which stores the upstream position with each commit, so
         a commit whose answer the crash swallowed is not sent twice."""
-        net, broker, node = self.world.net, self.broker, self.node
+        net, broker, node = self.world.net, self.broker, self.nodes[i]
         total = len(self.data.keys)
         try:
             while True:  # a fenced producer is closed and made again, as an application does on ProducerFencedException
@@ -242,9 +243,9 @@ class Producer:
                     for _ in range(self.txn_batches):
                         if first >= total:
                             break
-                        yield from self._due(first)
+                        yield from self._due(first, i)
                         stop = min(first + self.batch, total)
-                        if not (yield from self._send(first, stop, epoch=epoch, txn=txn)):
+                        if not (yield from self._send(first, stop, i, epoch=epoch, txn=txn)):
                             fenced = True  # a newer epoch owns the transactional id (or a timeout bumped it)
                             break
                         first = stop
@@ -256,9 +257,10 @@ class Producer:
                     if not ended:
                         fenced = True
                         break
-                    self.next_ids[0] = first
+                    self.next_ids[i] = first
                 if not fenced:
                     break
-            self._finish(0)
+                yield from node.wait(self.timeout)  # closing the fenced producer before making a new one
+            self._finish(i)
         except simpy.Interrupt:
             return

@@ -70,9 +70,6 @@ class Workload:
         if self.transaction_timeout is not None and not self.transactional:
             raise ScenarioError("workload.transaction_timeout", self.transaction_timeout,
                                 "no timeout unless workload.transactional = true")
-        if self.transactional and self.producers > 1:
-            raise ScenarioError("workload.producers", self.producers, "1 when workload.transactional = true "
-                                "(one transactional producer for now)")
         if self.hot_keys > self.keys:
             raise ScenarioError("workload.hot_keys", self.hot_keys, f"at most workload.keys ({self.keys})")
         if self.idle_partitions:
