@@ -74,3 +74,29 @@ def test_an_operator_iterating_a_set_of_strings_changes_the_hash_across_processe
                              check=True, cwd=ROOT)
         hashes.add(out.stdout.strip())
     assert len(hashes) > 1, hashes
+
+
+class UnseededSource(weir.Source):
+    """Flawed: draws its values from numpy's global generator instead of the `rng` it is given."""
+
+    def generate(self, rng, records, keys):
+        k = rng.integers(0, keys, records, dtype=np.int64)
+        return k, np.random.default_rng().integers(1, 100, records, dtype=np.int64), np.zeros(records, dtype=np.int64)
+
+
+class SeededSource(UnseededSource):
+    def generate(self, rng, records, keys):
+        k = rng.integers(0, keys, records, dtype=np.int64)
+        return k, rng.integers(1, 100, records, dtype=np.int64), np.zeros(records, dtype=np.int64)
+
+
+def test_a_source_that_ignores_its_rng_changes_the_hash_and_diff_finds_the_first_batch():
+    def scenario(source):
+        return weir.Scenario(workload=weir.Workload(records=2000, source=source), pipeline=weir.Pipeline(mode="exactly_once"),
+                             checkpoint=weir.Checkpointing(interval="50ms"))
+
+    one, two = execute(scenario(UnseededSource), 1), execute(scenario(UnseededSource), 1)
+    difference = first_difference(one.trace, two.trace)
+    assert difference is not None and difference.left["kind"] == "PRODUCE", difference and difference.text()
+    assert difference.left["checksum"] != difference.right["checksum"]  # the same records, other values
+    assert execute(scenario(SeededSource), 1).trace_sha256 == execute(scenario(SeededSource), 1).trace_sha256
