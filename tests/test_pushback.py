@@ -178,3 +178,25 @@ def test_explore_refutes_a_sink_that_pushes_back_on_rows_it_already_wrote():
     assert found is not None and found.verdict.invariant == "no_duplicates"
     correct = weir.explore(scenario("components:ThrottledTable"), budget_s=600, seed=0, rates={"pause": 1.0}, max_runs=40)
     assert correct.counterexample is None, correct.counterexample.verdict
+
+
+class NoneSink(ShedSink):
+    """Returns None from write (it cannot tell what existed) and names rows that do not exist."""
+
+    def write(self, batch, value, written_at):
+        for r, v in zip(batch.record_id.tolist(), value.tolist()):
+            self.rows[r] = v
+        if len(batch) > 1000:
+            raise weir.Retryable("never", rows=[10_000])
+        return None
+
+
+class BadRowsSink(ShedSink):
+    def write(self, batch, value, written_at):
+        raise weir.Retryable("busy", rows=[len(batch) + 5])  # not a row of the batch
+
+
+def test_a_write_returning_none_is_fine_and_bad_refused_rows_are_a_finding_not_a_crash():
+    assert weir.run(_scenario(pipeline=weir.Pipeline(mode="exactly_once", sink=NoneSink)), 1).verdict("exactly_once").held
+    result = weir.run(_scenario(pipeline=weir.Pipeline(mode="exactly_once", sink=BadRowsSink)), 1)
+    assert result.status == "failed" and result.user_errors[0].startswith("BadRowsSink.write (Retryable.rows): IndexError")

@@ -39,7 +39,6 @@ watermarks).
 from __future__ import annotations
 
 import copy
-
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -48,10 +47,10 @@ from weir.sim.kafka.group import ConsumerGroup
 from weir.sim.kafka.log import Broker
 from weir.sim.kafka.producer import Producer
 from weir.sim.kernel.trace import Kind
-from weir.sim.stream.consumer import POLICIES
 from weir.sim.kernel.world import Node, Status, World
 from weir.sim.stream.attempt import Attempt
 from weir.sim.stream.checkpoint import CheckpointStore
+from weir.sim.stream.consumer import POLICIES
 from weir.sim.stream.failover import Failover
 from weir.sim.stream.functions import ConsumerPolicy, Operator, Sink
 from weir.sim.stream.operators import RunningTotals, WindowedAggregation

@@ -105,8 +105,9 @@ class SinkTask:
         failed = False
         for m, h in due:
             committed = _TIMED_OUT if self.timed_out(h) else self._commit(job.txn_table.commit, h.handle)
-            failed |= committed is _FAILED or committed is _TIMED_OUT
-            if not failed:
+            ok = committed is not _FAILED and committed is not _TIMED_OUT
+            failed |= not ok
+            if ok:
                 job.txn_committed.add(h.id)
             job.world.trace.add(Kind.TXN_COMMIT, job.sink.index, m, h.id, _result(committed))
         if failed:
@@ -323,10 +324,14 @@ class SinkTask:
             return none, none, ""
         except (Retryable, Rejected) as e:
             mask = none.copy()
-            if whole:
-                mask = e.mask(len(batch))
-            else:
-                mask[np.flatnonzero(good)[e.mask(int(good.sum()))]] = True
+            try:
+                if whole:
+                    mask = e.mask(len(batch))
+                else:
+                    mask[np.flatnonzero(good)[e.mask(int(good.sum()))]] = True
+            except (IndexError, TypeError, ValueError) as bad:  # rows that are not rows of the batch
+                job.note_user_error(f"{type(job.sink_table).__name__}.write ({type(e).__name__}.rows)", bad)
+                return _FAILED
             job.world.trace.add(Kind.REFUSED, job.sink.index, batch.partition_id, batch.first_offset, int(mask.sum()),
                                 int(isinstance(e, Rejected)))
             return (mask, none, str(e)) if isinstance(e, Retryable) else (none, mask, str(e))
@@ -354,6 +359,7 @@ def apply_rows(job: Job, batch: RecordBatch, out, txn: int | None) -> None:
         rewritten = job.sink_table.write(batch, out, node.local_time(), txn)
     else:
         rewritten = job.sink_table.write(batch, out, node.local_time())
+    rewritten = int(rewritten or 0)  # a user's write may return None: "I cannot tell"
     job.rows_written += len(batch)
     trace.add(Kind.WRITE, node.index, batch.partition_id, batch.first_offset, len(batch), rewritten)
 
