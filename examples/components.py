@@ -149,3 +149,44 @@ class LeakyThrottledTable(ThrottledTable):
         if len(batch) > self.limit:
             raise weir.Retryable("throttled", rows=list(range(self.limit, len(batch))))
         return 0
+
+
+class Fee(weir.Operator):
+    """Stateless: a record's value plus a fixed `fee` (a first step in a chain)."""
+
+    def __init__(self, fee: int = 1):
+        self.fee = fee
+
+    def on_batch(self, batch, now):
+        return batch.value + self.fee
+
+
+class RunningSum(weir.Operator):
+    """Stateful: each key's running sum of the values it is given (after the chain's earlier steps)."""
+
+    def __init__(self):
+        self.sums: dict[int, int] = {}
+
+    def on_batch(self, batch, now):
+        out = np.empty(len(batch), dtype=np.int64)
+        for i, (key, value) in enumerate(zip(batch.key.tolist(), batch.value.tolist())):
+            self.sums[key] = self.sums.get(key, 0) + value
+            out[i] = self.sums[key]
+        return out
+
+    def snapshot(self):
+        return dict(self.sums)
+
+    def restore(self, snapshot):
+        self.sums = dict(snapshot)
+
+    def state_size(self):
+        return len(self.sums)
+
+
+class ForgetfulSum(RunningSum):
+    """Flawed: its snapshot is the live dict, not a copy, so later changes reach the checkpoint:
+    a restore gives back state that already counted records the replay will count again."""
+
+    def snapshot(self):
+        return self.sums

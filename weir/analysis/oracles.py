@@ -64,8 +64,9 @@ def expected_values(run: Any) -> tuple[np.ndarray, np.ndarray, str] | None:
     if (s is None or s.window is not None or s.saga is not None or s.outbox is not None
             or s.pipeline.sink == "payments" or "value" not in run.sink):
         return None
-    if s.operator is not None:
-        if not getattr(s.operator.cls, "deterministic", True):
+    users = [spec.cls for spec in s.operators] or ([s.operator.cls] if s.operator is not None else [])
+    if users:
+        if not all(getattr(cls, "deterministic", True) for cls in users):
             return None
         ref = reference_run(run).sink
         ids = np.asarray(ref["record_id"], dtype=np.int64)

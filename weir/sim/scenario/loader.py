@@ -21,7 +21,7 @@ _SECTIONS = {"workload": Workload, "pipeline": Pipeline, "checkpoint": Checkpoin
              "watermarks": WatermarkSettings, "expect": Expect, "run": RunLimits, "reconcile": Reconcile,
              "retry": RetryPolicy, "payments": PaymentSettings, "outbox": OutboxSettings,
              "saga": SagaSettings}
-_TOP = ("name", "description", "seed", "workload", "pipeline", "checkpoint", "window", "watermarks", "operator",
+_TOP = ("name", "description", "seed", "workload", "pipeline", "checkpoint", "window", "watermarks", "operator", "operators",
         "nodes", "faults", "links", "expect", "run", "reconcile", "retry", "payments", "outbox", "saga")
 
 
@@ -39,6 +39,20 @@ def _table(value: Any, key: str, cls: type, extra: dict | None = None) -> Any:
     return cls(**value, **(extra or {}))
 
 
+def _operator_spec(table: Any, key: str):
+    """A ComponentSpec from an operator table: class = 'module:Class' and params."""
+    if not isinstance(table, dict):
+        raise ScenarioError(key, table, "a table with class = 'module:Class' and params")
+    for k in table:
+        if k not in ("class", "params"):
+            raise ScenarioError(f"{key}.{k}", raw("an unknown key"), "one of class, params")
+    if "class" not in table:
+        raise ScenarioError(f"{key}.class", raw("nothing"), "an importable 'module:Class' that subclasses weir.Operator")
+    from weir.sim.scenario.components import SEARCH_PATHS, ComponentSpec, Operator, load_class
+    cls = load_class(table["class"], Operator, f"{key}.class", tuple(SEARCH_PATHS))
+    return ComponentSpec(cls, table.get("params", {}), "operator")
+
+
 def parse_scenario(doc: dict, default_name: str = "scenario") -> Scenario:
     """Build a Scenario from a parsed TOML document (a dict); raise ScenarioError on bad input."""
     for k in doc:
@@ -52,17 +66,12 @@ def parse_scenario(doc: dict, default_name: str = "scenario") -> Scenario:
         if key in doc:
             kwargs[key] = _table(doc[key], key, cls)
     if "operator" in doc:
-        table = doc["operator"]
-        if not isinstance(table, dict):
-            raise ScenarioError("operator", table, "a table [operator] with class = 'module:Class' and params")
-        for k in table:
-            if k not in ("class", "params"):
-                raise ScenarioError(f"operator.{k}", raw("an unknown key"), "one of class, params")
-        if "class" not in table:
-            raise ScenarioError("operator.class", raw("nothing"), "an importable 'module:Class' that subclasses weir.Operator")
-        from weir.sim.scenario.components import SEARCH_PATHS, ComponentSpec, Operator, load_class
-        cls = load_class(table["class"], Operator, "operator.class", tuple(SEARCH_PATHS))
-        kwargs["operator"] = ComponentSpec(cls, table.get("params", {}), "operator")
+        kwargs["operator"] = _operator_spec(doc["operator"], "operator")
+    if "operators" in doc:
+        tables = doc["operators"]
+        if not isinstance(tables, list) or not tables:
+            raise ScenarioError("operators", tables, "[[operators]] tables, each with class = 'module:Class' and params")
+        kwargs["operators"] = tuple(_operator_spec(t, f"operators[{i}]") for i, t in enumerate(tables))
     if "nodes" in doc:
         nodes = doc["nodes"]
         if not isinstance(nodes, dict):

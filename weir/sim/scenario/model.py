@@ -193,6 +193,7 @@ class Scenario:
     window: WindowSettings | None = None
     watermarks: WatermarkSettings | None = None
     operator: Any = None  # a components.ComponentSpec for a user Operator (instead of running totals)
+    operators: tuple = ()  # [[operators]]: ComponentSpecs of user Operators, chained in this order
     nodes: tuple[NodeSpec, ...] = ()
     faults: tuple[Fault, ...] = ()
     links: tuple[LinkSpec, ...] = ()
@@ -210,6 +211,17 @@ class Scenario:
         object.__setattr__(self, "faults", tuple(self.faults))
         object.__setattr__(self, "links", tuple(self.links))
         mode = self.pipeline.mode
+        object.__setattr__(self, "operators", tuple(self.operators))
+        if self.operators:
+            from weir.sim.scenario.components import ComponentSpec
+            for i, spec in enumerate(self.operators):
+                if not isinstance(spec, ComponentSpec) or spec.kind != "operator":
+                    raise ScenarioError(f"operators[{i}]", spec, "a ComponentSpec of a weir.Operator subclass")
+            if self.operator is not None:
+                raise ScenarioError("operators", raw("[[operators]] tables"), "either [operator] or [[operators]], not both")
+            if self.window is not None:
+                raise ScenarioError("operators", raw("[[operators]] tables"),
+                                    "no [window] with them (a window aggregation inside a chain is not supported yet)")
         if self.operator is not None:
             from weir.sim.scenario.components import ComponentSpec
             if not isinstance(self.operator, ComponentSpec) or self.operator.kind != "operator":

@@ -53,7 +53,7 @@ from weir.sim.stream.checkpoint import CheckpointStore
 from weir.sim.stream.consumer import POLICIES
 from weir.sim.stream.failover import Failover
 from weir.sim.stream.functions import ConsumerPolicy, Operator, Sink
-from weir.sim.stream.operators import RunningTotals, WindowedAggregation
+from weir.sim.stream.operators import Chain, RunningTotals, WindowedAggregation
 from weir.sim.stream.sink_task import replay_dead_letters
 
 if TYPE_CHECKING:
@@ -138,12 +138,13 @@ class Job:
         # the table that two-phase commit drives: the window results for a windowed job, else the sink
         self.txn_table = (results if results is not None else sink) if self.transactional else None
         # the coordinator notifies the operator of completed and aborted checkpoints if it listens
-        user = scenario.operator.cls if scenario.operator is not None else None
-        self.user_operator = user is not None
+        users = [spec.cls for spec in scenario.operators] or (
+            [scenario.operator.cls] if scenario.operator is not None else [])
+        self.user_operator = bool(users)
         self.user_sink = scenario.pipeline.sink_spec is not None
-        self.operator_listens = user is not None and (
+        self.operator_listens = any(
             user.notify_checkpoint_complete is not Operator.notify_checkpoint_complete
-            or user.notify_checkpoint_aborted is not Operator.notify_checkpoint_aborted)
+            or user.notify_checkpoint_aborted is not Operator.notify_checkpoint_aborted for user in users)
         for node in self.task_nodes:
             node.on_crash(self.failover.fail)
         broker.on_commit(self.check_drained)
@@ -178,7 +179,9 @@ class Job:
 
     def new_operator(self, snapshot=None):
         """A fresh operator (the user's, a window aggregation, or running totals), restored if given a snapshot."""
-        if self.scenario.operator is not None:
+        if self.scenario.operators:
+            op = Chain([spec.build() for spec in self.scenario.operators])
+        elif self.scenario.operator is not None:
             op = self.scenario.operator.build()
         elif self.window_spec is not None:
             op = WindowedAggregation(self.window_spec)

@@ -7,7 +7,8 @@ An operator has volatile state that a checkpoint snapshots and a restore rebuild
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
@@ -15,7 +16,7 @@ from weir.sim.kernel.batch import RecordBatch
 from weir.sim.stream.functions import Operator
 from weir.sim.stream.windows import MIN_TIME, LateElement, Pane, WindowOperator, WindowSpec
 
-__all__ = ["KeyedTotals", "running_totals", "RunningTotals", "WindowedAggregation", "WindowOutput"]
+__all__ = ["KeyedTotals", "running_totals", "RunningTotals", "WindowedAggregation", "WindowOutput", "Chain"]
 
 
 def running_totals(keys: np.ndarray, values: np.ndarray, totals: np.ndarray) -> np.ndarray:
@@ -150,3 +151,64 @@ class WindowedAggregation(Operator):
     def changed_entries(self) -> int:
         """Windows opened or updated since the last snapshot."""
         return len(self.op.touched)
+
+
+class Chain(Operator):
+    """Record operators chained in the processor (`[[operators]]`, as Flink chains operators into
+    one task): each gets the batch with the previous one's output as its values, and the last one's
+    output is the chain's. Each keeps its own state; a snapshot holds all of them, in order, and a
+    restore gives each its own back. Notifications, watermarks, open and close reach every one."""
+
+    def __init__(self, operators: list[Operator]):
+        self.operators = list(operators)
+        self.failed_at: str | None = None  # the operator whose on_batch raised (for the error's line)
+
+    @property
+    def deterministic(self) -> bool:  # type: ignore[override]
+        return all(getattr(op, "deterministic", True) for op in self.operators)
+
+    def on_batch(self, batch: RecordBatch, now: int) -> np.ndarray:
+        out = None
+        for op in self.operators:
+            if out is not None:
+                batch = replace(batch, value=np.asarray(out, dtype=np.int64))
+            try:
+                out = op.on_batch(batch, now)
+            except Exception:
+                self.failed_at = type(op).__name__
+                raise
+        return out
+
+    def open(self) -> None:
+        for op in self.operators:
+            op.open()
+
+    def on_watermark(self, watermark: int, now: int) -> None:
+        for op in self.operators:
+            op.on_watermark(watermark, now)
+
+    def notify_checkpoint_complete(self, checkpoint_id: int) -> None:
+        for op in self.operators:
+            op.notify_checkpoint_complete(checkpoint_id)
+
+    def notify_checkpoint_aborted(self, checkpoint_id: int) -> None:
+        for op in self.operators:
+            op.notify_checkpoint_aborted(checkpoint_id)
+
+    def close(self) -> None:
+        for op in self.operators:
+            op.close()
+
+    def snapshot(self) -> tuple[Any, ...]:
+        return tuple(op.snapshot() for op in self.operators)
+
+    def restore(self, snapshot: tuple[Any, ...]) -> None:
+        for op, part in zip(self.operators, snapshot):
+            if part is not None:  # a stateless operator's snapshot is None: nothing to give back
+                op.restore(part)
+
+    def state_size(self) -> int:
+        return sum(op.state_size() for op in self.operators)
+
+    def changed_entries(self) -> int:
+        return sum(op.changed_entries() for op in self.operators)

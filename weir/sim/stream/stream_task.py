@@ -107,7 +107,7 @@ class StreamTask:
         except Exception as e:  # noqa: BLE001 - the user's operator raised: its task fails, as in Flink
             if not job.user_operator:
                 raise  # weir's own operator: a bug in weir, shown as such
-            job.note_user_error(f"{type(op).__name__}.on_batch", e, node)
+            job.note_user_error(f"{getattr(op, 'failed_at', None) or type(op).__name__}.on_batch", e, node)
             job.world.env.timeout(0).callbacks.append(lambda _ev: job.fail(node))
             yield job.world.env.event()  # the failover interrupts this task
         if op.windowed:
