@@ -7,6 +7,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import weir
@@ -61,8 +62,12 @@ def test_a_chain_member_that_raises_is_named():
 @pytest.mark.parametrize("doc, message", [
     ({"operator": {"class": "components:Fee"}, "operators": [{"class": "components:Fee"}]},
      "operators: got [[operators]] tables; accepts either [operator] or [[operators]], not both"),
-    ({"operators": [{"class": "components:Fee"}], "window": {"size": "50ms"}},
-     "operators: got [[operators]] tables; accepts no [window] with them"),
+    ({"operators": [{"window": True}, {"class": "components:Fee"}], "window": {"size": "50ms"}},
+     "operators[0]: got a window step with operators after it; accepts the window step last"),
+    ({"operators": [{"class": "components:Fee"}, {"window": True}]},
+     "operators[1]: got a window step; accepts a [window] table to say what it aggregates"),
+    ({"operators": [{"window": "yes"}], "window": {"size": "50ms"}},
+     "operators[0]: got {'window': 'yes'}; accepts { window = true } alone"),
     ({"operators": [{"klass": "components:Fee"}]}, "operators[0].klass: got an unknown key; accepts one of class, params"),
     ({"operators": []}, "operators: got []; accepts [[operators]] tables"),
 ])
@@ -70,3 +75,27 @@ def test_bad_chains_are_one_line_errors(doc, message):
     with pytest.raises(weir.ScenarioError) as e:
         parse_scenario(doc)
     assert str(e.value).startswith(message), str(e.value)
+
+
+WINDOWED = ROOT / "examples" / "operator_chain_window.toml"
+
+
+def test_operators_before_a_window_decide_what_it_aggregates_and_window_complete_knows_it():
+    from weir.analysis.windowed import chained_values
+    run = execute(weir.load_scenario(WINDOWED), 1)
+    result = weir.result_of(run)
+    assert result.matches and result.verdict("window_complete").held, result.verdict("window_complete").summary
+    values = chained_values(run)  # RunningSum over the log, per key in offset order
+    first = int(np.flatnonzero(run.source["key"] == run.source["key"][0])[1])  # the key's second record
+    assert values[first] == run.source["value"][0] + run.source["value"][first]
+    snapshot, _in_flight = run.checkpoints[-1].state[0]
+    assert isinstance(snapshot, tuple) and len(snapshot) == 2  # RunningSum's, then the window's
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_a_leaky_operator_before_a_window_makes_the_windows_wrong_after_a_restore(seed):
+    s = weir.load_scenario(WINDOWED)
+    flawed = replace(s, operators=(weir.ComponentSpec("components:ForgetfulSum"),))
+    verdict = weir.run(flawed, seed).verdict("window_complete")
+    assert not verdict.held and "differ from the batch result" in verdict.summary, f"seed {seed}: {verdict.summary}"
+    assert weir.run(s, seed).verdict("window_complete").held, f"seed {seed}"

@@ -45,6 +45,30 @@ def closing_watermark(run: Any) -> int:
     return int(times.max()) - run.scenario.watermarks.bound - 1 - slack
 
 
+def chained_values(run: Any) -> np.ndarray:
+    """The values the window aggregates when user operators run before it ([[operators]]): fresh
+    instances of them, fed the log partition by partition in offset order, as the job would if it
+    processed each record exactly once. Exact for operators whose output for a record depends on
+    its key's earlier records (a key's records are all in one partition, in order), not on batch
+    boundaries, processing time or other keys."""
+    from weir.sim.kernel.batch import RecordBatch
+
+    src = run.source
+    ops = [spec.build() for spec in run.scenario.operators]
+    out = np.asarray(src["value"], dtype=np.int64).copy()
+    partitions = np.asarray(src["partition"])
+    for p in np.unique(partitions).tolist():
+        rows = np.flatnonzero(partitions == p)
+        rows = rows[np.argsort(np.asarray(src["offset"])[rows], kind="stable")]
+        batch = RecordBatch(int(p), 0, np.asarray(src["record_id"])[rows], np.asarray(src["key"])[rows],
+                            np.asarray(src["event_time"])[rows], out[rows])
+        for op in ops:
+            batch = RecordBatch(batch.partition_id, 0, batch.record_id, batch.key, batch.event_time,
+                                np.asarray(op.on_batch(batch, 0), dtype=np.int64))
+        out[rows] = batch.value
+    return out
+
+
 def batch_windows(run: Any) -> dict[tuple[int, int, int], tuple[Any, int]]:
     """(key, start, end) -> (value, count) computed over all records, as a batch job would."""
     spec = run.scenario.window.spec()
@@ -53,7 +77,8 @@ def batch_windows(run: Any) -> dict[tuple[int, int, int], tuple[Any, int]]:
     out: dict[tuple[int, int, int], tuple[Any, int]] = {}
     times = event_times(run)
     read = times >= 0 if getattr(run, "ingested_at", None) is not None else slice(None)  # never read: no ingestion time
-    keys, times, values = src["key"][read].tolist(), times[read].tolist(), src["value"][read].tolist()
+    source_values = chained_values(run) if getattr(run.scenario, "operators", ()) else src["value"]
+    keys, times, values = src["key"][read].tolist(), times[read].tolist(), source_values[read].tolist()
     if hasattr(spec.windows, "gap"):  # sessions: per key, sorted by time, merge windows that touch
         gap = spec.windows.gap
         by_key: dict[int, list[tuple[int, int]]] = {}

@@ -11,7 +11,7 @@ from typing import Any
 from weir.sim.kernel.errors import ScenarioError, raw
 from weir.sim.scenario.model import (
     LINK_KINDS, NODE_FORMS, Checkpointing, LinkSpec, Expect, Fault, NodeSpec, OutboxSettings, PaymentSettings, Pipeline, Reconcile, RetryPolicy, RunLimits, SagaSettings, Scenario, WatermarkSettings, WindowSettings,
-    is_node_name,
+    WINDOW_STEP, is_node_name,
     Workload,
 )
 
@@ -37,6 +37,15 @@ def _table(value: Any, key: str, cls: type, extra: dict | None = None) -> Any:
         if k not in allowed:
             raise ScenarioError(f"{key}.{k}", raw("an unknown key"), "one of " + ", ".join(allowed))
     return cls(**value, **(extra or {}))
+
+
+def _chain_step(table: Any, key: str):
+    """One [[operators]] table: an operator, or { window = true } for where the [window] runs."""
+    if isinstance(table, dict) and "window" in table:
+        if table != {"window": True}:
+            raise ScenarioError(key, table, "{ window = true } alone, or class = 'module:Class' and params")
+        return WINDOW_STEP
+    return _operator_spec(table, key)
 
 
 def _operator_spec(table: Any, key: str):
@@ -71,7 +80,7 @@ def parse_scenario(doc: dict, default_name: str = "scenario") -> Scenario:
         tables = doc["operators"]
         if not isinstance(tables, list) or not tables:
             raise ScenarioError("operators", tables, "[[operators]] tables, each with class = 'module:Class' and params")
-        kwargs["operators"] = tuple(_operator_spec(t, f"operators[{i}]") for i, t in enumerate(tables))
+        kwargs["operators"] = tuple(_chain_step(t, f"operators[{i}]") for i, t in enumerate(tables))
     if "nodes" in doc:
         nodes = doc["nodes"]
         if not isinstance(nodes, dict):

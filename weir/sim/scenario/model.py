@@ -79,6 +79,11 @@ class Expect:
         return None
 
 
+#: In `Scenario.operators` (and as `{ window = true }` in [[operators]]): where the [window]
+#: aggregation runs in the chain. It can only be last: user operators, then the window.
+WINDOW_STEP = "window"
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     """How the sink retries a failed write, and where records go when retries run out (weir/sim/patterns/dlq.py)."""
@@ -214,14 +219,22 @@ class Scenario:
         object.__setattr__(self, "operators", tuple(self.operators))
         if self.operators:
             from weir.sim.scenario.components import ComponentSpec
+            marks = [i for i, spec in enumerate(self.operators) if spec == WINDOW_STEP]
             for i, spec in enumerate(self.operators):
-                if not isinstance(spec, ComponentSpec) or spec.kind != "operator":
-                    raise ScenarioError(f"operators[{i}]", spec, "a ComponentSpec of a weir.Operator subclass")
+                if spec != WINDOW_STEP and (not isinstance(spec, ComponentSpec) or spec.kind != "operator"):
+                    raise ScenarioError(f"operators[{i}]", spec, "a ComponentSpec of a weir.Operator subclass, "
+                                        "or 'window' (where the [window] aggregation runs)")
             if self.operator is not None:
                 raise ScenarioError("operators", raw("[[operators]] tables"), "either [operator] or [[operators]], not both")
-            if self.window is not None:
-                raise ScenarioError("operators", raw("[[operators]] tables"),
-                                    "no [window] with them (a window aggregation inside a chain is not supported yet)")
+            if marks and self.window is None:
+                raise ScenarioError(f"operators[{marks[0]}]", raw("a window step"), "a [window] table to say what it aggregates")
+            if len(marks) > 1 or (marks and marks[0] != len(self.operators) - 1):
+                raise ScenarioError(f"operators[{marks[0]}]", raw("a window step with operators after it"),
+                                    "the window step last (operators after a window are not supported yet)")
+            if marks:  # the window's place is the end either way: keep only the operators
+                object.__setattr__(self, "operators", self.operators[:-1])
+            if not self.operators:
+                raise ScenarioError("operators", raw("only a window step"), "at least one operator before it")
         if self.operator is not None:
             from weir.sim.scenario.components import ComponentSpec
             if not isinstance(self.operator, ComponentSpec) or self.operator.kind != "operator":

@@ -180,7 +180,10 @@ class Job:
     def new_operator(self, snapshot=None):
         """A fresh operator (the user's, a window aggregation, or running totals), restored if given a snapshot."""
         if self.scenario.operators:
-            op = Chain([spec.build() for spec in self.scenario.operators])
+            chained = [spec.build() for spec in self.scenario.operators]
+            if self.window_spec is not None:  # user operators, then the window aggregation
+                chained.append(WindowedAggregation(self.window_spec))
+            op = Chain(chained)
         elif self.scenario.operator is not None:
             op = self.scenario.operator.build()
         elif self.window_spec is not None:

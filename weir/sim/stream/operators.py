@@ -154,14 +154,23 @@ class WindowedAggregation(Operator):
 
 
 class Chain(Operator):
-    """Record operators chained in the processor (`[[operators]]`, as Flink chains operators into
-    one task): each gets the batch with the previous one's output as its values, and the last one's
-    output is the chain's. Each keeps its own state; a snapshot holds all of them, in order, and a
-    restore gives each its own back. Notifications, watermarks, open and close reach every one."""
+    """Operators chained in the processor (`[[operators]]`, as Flink chains operators into one
+    task): each gets the batch with the previous one's output as its values, and the last one's
+    output is the chain's. The last may be the window aggregation: then the operators before it
+    decide the values it aggregates, and the chain writes panes. Each keeps its own state; a
+    snapshot holds all of them, in order, and a restore gives each its own back. Notifications,
+    watermarks, open and close reach every one."""
 
     def __init__(self, operators: list[Operator]):
         self.operators = list(operators)
         self.failed_at: str | None = None  # the operator whose on_batch raised (for the error's line)
+        # a window aggregation may end the chain: then the chain's output is its panes
+        self.windowed = bool(self.operators) and self.operators[-1].windowed
+
+    @property
+    def watermark(self) -> int:
+        """The window aggregation's watermark (a chain that ends in one)."""
+        return self.operators[-1].watermark
 
     @property
     def deterministic(self) -> bool:  # type: ignore[override]
@@ -183,9 +192,11 @@ class Chain(Operator):
         for op in self.operators:
             op.open()
 
-    def on_watermark(self, watermark: int, now: int) -> None:
+    def on_watermark(self, watermark: int, now: int):
+        out = None
         for op in self.operators:
-            op.on_watermark(watermark, now)
+            out = op.on_watermark(watermark, now)
+        return out  # the last one's: a window aggregation's fired panes
 
     def notify_checkpoint_complete(self, checkpoint_id: int) -> None:
         for op in self.operators:
