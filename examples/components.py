@@ -190,3 +190,11 @@ class ForgetfulSum(RunningSum):
 
     def snapshot(self):
         return self.sums
+
+
+class PaneTotal(RunningSum):
+    """After a window: each key's running total of its windows' results (a pane operator)."""
+
+
+class ForgetfulPaneTotal(ForgetfulSum):
+    """The same, flawed as ForgetfulSum: its snapshot is the live dict."""

@@ -62,8 +62,8 @@ def test_a_chain_member_that_raises_is_named():
 @pytest.mark.parametrize("doc, message", [
     ({"operator": {"class": "components:Fee"}, "operators": [{"class": "components:Fee"}]},
      "operators: got [[operators]] tables; accepts either [operator] or [[operators]], not both"),
-    ({"operators": [{"window": True}, {"class": "components:Fee"}], "window": {"size": "50ms"}},
-     "operators[0]: got a window step with operators after it; accepts the window step last"),
+    ({"operators": [{"window": True}, {"window": True}], "window": {"size": "50ms"}},
+     "operators[1]: got a second window step; accepts one window step at most"),
     ({"operators": [{"class": "components:Fee"}, {"window": True}]},
      "operators[1]: got a window step; accepts a [window] table to say what it aggregates"),
     ({"operators": [{"window": "yes"}], "window": {"size": "50ms"}},
@@ -98,4 +98,27 @@ def test_a_leaky_operator_before_a_window_makes_the_windows_wrong_after_a_restor
     flawed = replace(s, operators=(weir.ComponentSpec("components:ForgetfulSum"),))
     verdict = weir.run(flawed, seed).verdict("window_complete")
     assert not verdict.held and "differ from the batch result" in verdict.summary, f"seed {seed}: {verdict.summary}"
+    assert weir.run(s, seed).verdict("window_complete").held, f"seed {seed}"
+
+
+def test_operators_after_a_window_take_its_panes_and_window_complete_judges_them_by_the_fault_free_run():
+    s = weir.load_scenario(ROOT / "examples" / "operator_chain_panes.toml")
+    assert [spec.cls.__name__ for spec in s.operators] == ["Fee"]
+    assert [spec.cls.__name__ for spec in s.operators_after] == ["PaneTotal"]
+    run = execute(s, 1)
+    result = weir.result_of(run)
+    assert result.matches, result.verdict("window_complete").summary
+    panes = run.windows
+    key0 = [v for k, v in zip(panes["key"].tolist(), panes["value"].tolist()) if k == 0]
+    assert key0 == sorted(key0) and len(set(key0)) == len(key0)  # a running total of the key's windows: it grows
+    snapshot, _in_flight = run.checkpoints[-1].state[0]
+    assert len(snapshot) == 3  # Fee's (None), the window's, PaneTotal's
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_a_leaky_pane_operator_is_caught_after_a_restore(seed):
+    s = weir.load_scenario(ROOT / "examples" / "operator_chain_panes.toml")
+    flawed = replace(s, operators_after=(weir.ComponentSpec("components:ForgetfulPaneTotal"),))
+    verdict = weir.run(flawed, seed).verdict("window_complete")
+    assert not verdict.held and "differ" in verdict.summary, f"seed {seed}: {verdict.summary}"
     assert weir.run(s, seed).verdict("window_complete").held, f"seed {seed}"

@@ -101,10 +101,11 @@ def test_a_scenario_without_values_cannot_state_it():
 
 
 def test_the_reference_is_run_once_per_scenario_and_seed(monkeypatch):
+    from weir.analysis import reference
     calls = []
-    real = oracles.execute
-    monkeypatch.setattr(oracles, "execute", lambda *a: calls.append(a[1]) or real(*a))
-    monkeypatch.setattr(oracles, "_references", type(oracles._references)())
+    real = reference.execute
+    monkeypatch.setattr(reference, "execute", lambda *a: calls.append(a[1]) or real(*a))
+    monkeypatch.setattr(reference, "_references", type(reference._references)())
     scenario = _with(KeyCounter, records=3000)
     for fault_at in ("130ms", "140ms", "150ms"):
         faulted = replace(scenario, faults=(weir.Fault(kind="crash", node="processor", at=fault_at, down_for="10ms"),))

@@ -16,35 +16,16 @@ sweeps that check many schedules of one scenario and seed run it once.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from typing import Any
 
 import numpy as np
 
 from weir.analysis.verdict import SHOW_IDS, Verdict
 from weir.analysis.windowed import job_windows
-from weir.sim.scenario.run import Run, execute
+from weir.analysis.reference import reference_run
+from weir.sim.scenario.run import Run
 
 __all__ = ["matches_reference", "reference_run", "user_oracle", "expected_values"]
-
-_KEEP = 2  # references kept: a reference of a million-record run holds tens of MB
-_references: OrderedDict[tuple[str, int], Run] = OrderedDict()
-
-
-def reference_run(run: Any) -> Run:
-    """The run of `run`'s scenario with the same seed and no faults (kept for the next call)."""
-    base = run.scenario.with_faults(())
-    key = (repr(base), int(run.seed))
-    found = _references.get(key)
-    if found is None:
-        found = execute(base, run.seed, ())
-        _references[key] = found
-        while len(_references) > _KEEP:
-            _references.popitem(last=False)
-    else:
-        _references.move_to_end(key)
-    return found
-
 
 def expected_values(run: Any) -> tuple[np.ndarray, np.ndarray, str] | None:
     """What each record's value in the sink must be if every record in the log took effect exactly

@@ -114,7 +114,7 @@ class ComponentSpec:
 
 def user_files(scenario: Any) -> frozenset[str]:
     """The source files of the user's components in `scenario` (weir's own are not the user's)."""
-    classes = [spec.cls for spec in scenario.operators] + [scenario.operator.cls if scenario.operator is not None else None,
+    classes = [spec.cls for spec in scenario.operators + scenario.operators_after] + [scenario.operator.cls if scenario.operator is not None else None,
                getattr(scenario.pipeline.sink_spec, "cls", None), getattr(scenario.workload.source_spec, "cls", None),
                getattr(scenario.retry.replay_spec, "cls", None), getattr(scenario.pipeline.consumer_spec, "cls", None),
                getattr(scenario.outbox.relay_spec, "cls", None) if scenario.outbox is not None else None]

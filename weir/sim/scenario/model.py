@@ -80,7 +80,8 @@ class Expect:
 
 
 #: In `Scenario.operators` (and as `{ window = true }` in [[operators]]): where the [window]
-#: aggregation runs in the chain. It can only be last: user operators, then the window.
+#: aggregation runs in the chain. Operators before it take records; after it, the window's panes
+#: (`Scenario.operators_after`).
 WINDOW_STEP = "window"
 
 
@@ -199,6 +200,7 @@ class Scenario:
     watermarks: WatermarkSettings | None = None
     operator: Any = None  # a components.ComponentSpec for a user Operator (instead of running totals)
     operators: tuple = ()  # [[operators]]: ComponentSpecs of user Operators, chained in this order
+    operators_after: tuple = ()  # [[operators]] after the window step: they take the window's panes
     nodes: tuple[NodeSpec, ...] = ()
     faults: tuple[Fault, ...] = ()
     links: tuple[LinkSpec, ...] = ()
@@ -228,13 +230,22 @@ class Scenario:
                 raise ScenarioError("operators", raw("[[operators]] tables"), "either [operator] or [[operators]], not both")
             if marks and self.window is None:
                 raise ScenarioError(f"operators[{marks[0]}]", raw("a window step"), "a [window] table to say what it aggregates")
-            if len(marks) > 1 or (marks and marks[0] != len(self.operators) - 1):
-                raise ScenarioError(f"operators[{marks[0]}]", raw("a window step with operators after it"),
-                                    "the window step last (operators after a window are not supported yet)")
-            if marks:  # the window's place is the end either way: keep only the operators
-                object.__setattr__(self, "operators", self.operators[:-1])
-            if not self.operators:
-                raise ScenarioError("operators", raw("only a window step"), "at least one operator before it")
+            if len(marks) > 1:
+                raise ScenarioError(f"operators[{marks[1]}]", raw("a second window step"), "one window step at most")
+            if marks:  # split at the window step: before it, record operators; after it, pane operators
+                at = marks[0]
+                object.__setattr__(self, "operators_after", self.operators_after + self.operators[at + 1:])
+                object.__setattr__(self, "operators", self.operators[:at])
+            if not self.operators and not self.operators_after:
+                raise ScenarioError("operators", raw("only a window step"), "at least one operator with it")
+        object.__setattr__(self, "operators_after", tuple(self.operators_after))
+        if self.operators_after:
+            from weir.sim.scenario.components import ComponentSpec
+            if self.window is None:
+                raise ScenarioError("operators", raw("operators after a window step"), "a [window] table")
+            for spec in self.operators_after:
+                if not isinstance(spec, ComponentSpec) or spec.kind != "operator":
+                    raise ScenarioError("operators", spec, "a ComponentSpec of a weir.Operator subclass")
         if self.operator is not None:
             from weir.sim.scenario.components import ComponentSpec
             if not isinstance(self.operator, ComponentSpec) or self.operator.kind != "operator":

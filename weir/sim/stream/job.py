@@ -138,7 +138,7 @@ class Job:
         # the table that two-phase commit drives: the window results for a windowed job, else the sink
         self.txn_table = (results if results is not None else sink) if self.transactional else None
         # the coordinator notifies the operator of completed and aborted checkpoints if it listens
-        users = [spec.cls for spec in scenario.operators] or (
+        users = [spec.cls for spec in scenario.operators + scenario.operators_after] or (
             [scenario.operator.cls] if scenario.operator is not None else [])
         self.user_operator = bool(users)
         self.user_sink = scenario.pipeline.sink_spec is not None
@@ -179,10 +179,11 @@ class Job:
 
     def new_operator(self, snapshot=None):
         """A fresh operator (the user's, a window aggregation, or running totals), restored if given a snapshot."""
-        if self.scenario.operators:
+        if self.scenario.operators or self.scenario.operators_after:
             chained = [spec.build() for spec in self.scenario.operators]
-            if self.window_spec is not None:  # user operators, then the window aggregation
+            if self.window_spec is not None:  # the window aggregation, between the record and the pane operators
                 chained.append(WindowedAggregation(self.window_spec))
+            chained += [spec.build() for spec in self.scenario.operators_after]
             op = Chain(chained)
         elif self.scenario.operator is not None:
             op = self.scenario.operator.build()

@@ -156,37 +156,57 @@ class WindowedAggregation(Operator):
 class Chain(Operator):
     """Operators chained in the processor (`[[operators]]`, as Flink chains operators into one
     task): each gets the batch with the previous one's output as its values, and the last one's
-    output is the chain's. The last may be the window aggregation: then the operators before it
-    decide the values it aggregates, and the chain writes panes. Each keeps its own state; a
-    snapshot holds all of them, in order, and a restore gives each its own back. Notifications,
-    watermarks, open and close reach every one."""
+    output is the chain's. One of them may be the window aggregation: the operators before it
+    decide the values it aggregates; the operators after it take its panes, as a batch of one row
+    per pane (key; event time, the window's end - 1; value, the pane's), and what they return
+    becomes the panes' values. Each keeps its own state; a snapshot holds all of them, in order,
+    and a restore gives each its own back. Notifications, watermarks, open and close reach every one."""
 
     def __init__(self, operators: list[Operator]):
         self.operators = list(operators)
         self.failed_at: str | None = None  # the operator whose on_batch raised (for the error's line)
-        # a window aggregation may end the chain: then the chain's output is its panes
-        self.windowed = bool(self.operators) and self.operators[-1].windowed
+        windows = [i for i, op in enumerate(self.operators) if op.windowed]
+        self.window_at = windows[0] if windows else None  # where the window aggregation is
+        self.windowed = self.window_at is not None
 
     @property
     def watermark(self) -> int:
-        """The window aggregation's watermark (a chain that ends in one)."""
-        return self.operators[-1].watermark
+        """The window aggregation's watermark."""
+        return self.operators[self.window_at].watermark
 
     @property
     def deterministic(self) -> bool:  # type: ignore[override]
         return all(getattr(op, "deterministic", True) for op in self.operators)
 
-    def on_batch(self, batch: RecordBatch, now: int) -> np.ndarray:
+    def _call(self, op: Operator, batch: RecordBatch, now: int):
+        try:
+            return op.on_batch(batch, now)
+        except Exception:
+            self.failed_at = type(op).__name__
+            raise
+
+    def on_batch(self, batch: RecordBatch, now: int):
+        before = self.operators if self.window_at is None else self.operators[:self.window_at + 1]
         out = None
-        for op in self.operators:
+        for op in before:
             if out is not None:
                 batch = replace(batch, value=np.asarray(out, dtype=np.int64))
-            try:
-                out = op.on_batch(batch, now)
-            except Exception:
-                self.failed_at = type(op).__name__
-                raise
-        return out
+            out = self._call(op, batch, now)
+        return out if self.window_at is None else self._after_window(out, now)
+
+    def _after_window(self, out: "WindowOutput | None", now: int):
+        """Put the window's panes through the operators after it."""
+        after = self.operators[self.window_at + 1:]
+        if out is None or not after or not out.panes:
+            return out
+        panes = out.panes
+        batch = RecordBatch(-1, 0, np.full(len(panes), -1, dtype=np.int64),
+                            np.array([p.key for p in panes], dtype=np.int64),
+                            np.array([p.window.end - 1 for p in panes], dtype=np.int64),
+                            np.array([0 if p.value is None else p.value for p in panes], dtype=np.int64))
+        for op in after:
+            batch = replace(batch, value=np.asarray(self._call(op, batch, now), dtype=np.int64))
+        return replace(out, panes=tuple(replace(p, value=int(v)) for p, v in zip(panes, batch.value.tolist())))
 
     def open(self) -> None:
         for op in self.operators:
@@ -194,9 +214,11 @@ class Chain(Operator):
 
     def on_watermark(self, watermark: int, now: int):
         out = None
-        for op in self.operators:
-            out = op.on_watermark(watermark, now)
-        return out  # the last one's: a window aggregation's fired panes
+        for i, op in enumerate(self.operators):
+            fired = op.on_watermark(watermark, now)
+            if i == self.window_at:
+                out = fired
+        return self._after_window(out, now) if self.windowed else out
 
     def notify_checkpoint_complete(self, checkpoint_id: int) -> None:
         for op in self.operators:
