@@ -200,3 +200,30 @@ def test_a_write_returning_none_is_fine_and_bad_refused_rows_are_a_finding_not_a
     assert weir.run(_scenario(pipeline=weir.Pipeline(mode="exactly_once", sink=NoneSink)), 1).verdict("exactly_once").held
     result = weir.run(_scenario(pipeline=weir.Pipeline(mode="exactly_once", sink=BadRowsSink)), 1)
     assert result.status == "failed" and result.user_errors[0].startswith("BadRowsSink.write (Retryable.rows): IndexError")
+
+
+class BrokenSource(weir.Source):
+    def generate(self, rng, records, keys):
+        raise ValueError("no data today")
+
+
+class BrokenBuild(weir.Operator):
+    def __init__(self):
+        raise RuntimeError("cannot start")
+
+    def on_batch(self, batch, now):
+        return batch.value
+
+
+def test_user_code_that_raises_outside_the_run_is_one_line_naming_it(tmp_path, capsys):
+    with pytest.raises(weir.UserCodeError, match="BrokenSource.generate: ValueError: no data today"):
+        weir.run(weir.Scenario(workload=weir.Workload(records=100, source=BrokenSource)))
+    with pytest.raises(weir.UserCodeError, match="BrokenBuild.__init__: RuntimeError: cannot start"):
+        weir.run(weir.Scenario(workload=weir.Workload(records=100), operator=weir.ComponentSpec(BrokenBuild)))
+    from weir.cli import main
+    (tmp_path / "broken_user_code.py").write_text(
+        "import weir\nclass S(weir.Source):\n    def generate(self, rng, records, keys):\n        raise KeyError('k')\n")
+    (tmp_path / "s.toml").write_text('[workload]\nrecords = 100\nsource = "broken_user_code:S"\n')
+    assert main(["run", str(tmp_path / "s.toml")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "S.generate: KeyError" in err and "Traceback" not in err

@@ -172,7 +172,13 @@ def window_complete(run: Any) -> Verdict:
     operators after the window, [[operators]], the result the fault-free run wrote: what they make
     of the panes is theirs to say, and it is judged as exactly_once judges a user operator)."""
     closing = closing_watermark(run)
-    expected = batch_windows(run)
+    try:
+        expected = batch_windows(run)
+    except Exception as e:  # noqa: BLE001 - the user's operators, run again over the log, raised
+        if not getattr(run.scenario, "operators", ()):
+            raise
+        return Verdict("window_complete", False, f"the windows could not be recomputed: your operators raised "
+                       f"{type(e).__name__}: {e}", {"error": f"{type(e).__name__}: {e}"})
     actual = job_windows(run)
     if getattr(run.scenario, "operators_after", ()):
         from weir.analysis.reference import reference_run

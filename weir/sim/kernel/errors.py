@@ -42,3 +42,9 @@ def raw(text: str) -> _Raw:
 
 class SimulationError(WeirError, RuntimeError):
     """The model reached a state it must never reach (a bug in weir or in a user's component)."""
+
+
+class UserCodeError(WeirError, RuntimeError):
+    """A user's component raised where weir cannot go on without it (building it, drawing the
+    workload, reading the sink's contents): one line naming it. During the run itself an exception
+    from user code is a finding in the result (`user_errors`, status `failed`), not this."""

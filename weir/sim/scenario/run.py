@@ -8,6 +8,7 @@ import numpy as np
 
 from weir.sim.kernel.clock import NodeClock
 from weir.sim.kernel.inject import install as install_faults
+from weir.sim.kernel.errors import UserCodeError, WeirError
 from weir.sim.kernel.world import World
 from weir.sim.kafka.log import Broker
 from weir.sim.kafka.partitioner import partition_for
@@ -68,23 +69,35 @@ class Run:
         return self.trace.sha256()
 
 
+def _user_frame(error: BaseException, files: frozenset[str]) -> tuple[str, BaseException] | None:
+    """The innermost frame of `error`'s traceback (or its causes': simpy re-raises a process's
+    exception with it as the cause) that is in one of `files`, as (its qualified name, the
+    exception raised there); None if no frame is."""
+    cause: BaseException | None = error
+    while cause is not None:
+        where = None
+        tb = cause.__traceback__
+        while tb is not None:
+            code = tb.tb_frame.f_code
+            if code.co_filename in files:
+                where = code.co_qualname
+            tb = tb.tb_next
+        if where is not None:
+            return where, cause
+        cause = cause.__cause__
+    return None
+
+
 def _user_errors(job: Job, files: frozenset[str]):
     """The world's error handler: an exception raised in a user component's code (any frame in one
     of `files`) is the user's: it is kept, one line, and the run ends as failed; anything else is
     weir's own bug and propagates."""
 
     def on_error(error: Exception) -> bool:
-        where, cause = None, error
-        while cause is not None and where is None:  # simpy re-raises a process's exception with it as the cause
-            tb = cause.__traceback__
-            while tb is not None:
-                code = tb.tb_frame.f_code
-                if code.co_filename in files:
-                    where, error = code.co_qualname, cause
-                tb = tb.tb_next
-            cause = cause.__cause__
-        if where is None:
+        found = _user_frame(error, files)
+        if found is None:
             return False
+        where, error = found
         job.user_errors.append(f"{where}: {type(error).__name__}: {error}")
         job.world.trace.add(Kind.USER_ERROR, 0, len(job.user_errors) - 1)
         return True
@@ -96,7 +109,23 @@ def execute(scenario: Scenario, seed: int | None = None, faults: tuple[Fault, ..
     """Run `scenario` with `seed` (default: the scenario's) and `faults` (default: the scenario's).
 
     A pure function: the same arguments give the same Run, the same trace hash, in any process.
+    An exception from user code during the run is a finding in the Run (`user_errors`, status
+    failed); one while building the components, drawing the workload or reading the sink's
+    contents raises weir.UserCodeError, one line naming it.
     """
+    try:
+        return _execute(scenario, seed, faults)
+    except WeirError:
+        raise
+    except Exception as e:  # user code outside the run: one line, not a traceback from inside weir
+        found = _user_frame(e, user_files(scenario))
+        if found is None:
+            raise
+        where, error = found
+        raise UserCodeError(f"your code raised outside the run: {where}: {type(error).__name__}: {error}") from None
+
+
+def _execute(scenario: Scenario, seed: int | None, faults: tuple[Fault, ...] | None) -> Run:
     seed = scenario.seed if seed is None else seed
     faults = scenario.faults if faults is None else tuple(faults)
     p, w = scenario.pipeline, scenario.workload
