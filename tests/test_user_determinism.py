@@ -100,3 +100,20 @@ def test_a_source_that_ignores_its_rng_changes_the_hash_and_diff_finds_the_first
     assert difference is not None and difference.left["kind"] == "PRODUCE", difference and difference.text()
     assert difference.left["checksum"] != difference.right["checksum"]  # the same records, other values
     assert execute(scenario(SeededSource), 1).trace_sha256 == execute(scenario(SeededSource), 1).trace_sha256
+
+
+class WallClockFee(weir.Operator):
+    def on_batch(self, batch, now):
+        return batch.value + time.perf_counter_ns() % 7
+
+
+def test_a_nondeterministic_operator_before_a_window_changes_the_hash_too():
+    def scenario(operator):
+        return weir.Scenario(workload=weir.Workload(records=3000), pipeline=weir.Pipeline(mode="exactly_once"),
+                             checkpoint=weir.Checkpointing(interval="50ms"), operators=(weir.ComponentSpec(operator),),
+                             window=weir.WindowSettings(size="50ms"), watermarks=weir.WatermarkSettings())
+
+    one, two = execute(scenario(WallClockFee), 1), execute(scenario(WallClockFee), 1)
+    difference = first_difference(one.trace, two.trace)
+    assert difference is not None and difference.left["kind"] == "OUTPUT", difference and difference.text()
+    assert execute(scenario(Honest), 1).trace_sha256 == execute(scenario(Honest), 1).trace_sha256

@@ -157,7 +157,9 @@ FIELDS: dict[Kind, tuple[str, str, str, str]] = {
     Kind.USER_ERROR: ("index", "", "", ""),
     # a sink refused rows of a write: weir.Retryable (rejected 0, retried) or weir.Rejected (1, dead-lettered)
     Kind.REFUSED: ("partition", "first_offset", "count", "rejected"),
-    # the values a record operator computed for a batch: a CRC-32 of them (weir diff shows where they differ)
+    # the values a record operator computed for a batch: a CRC-32 of them (weir diff shows where they
+    # differ); in a windowed chain with user operators, of the panes' values (partition -1: fired by
+    # the watermark in first_offset)
     Kind.OUTPUT: ("partition", "first_offset", "values_crc32", ""),
     # a checkpoint notification reached the sink (subtask -1: all of them) or an operator's subtask
     Kind.NOTIFIED: ("checkpoint", "complete", "subtask", ""),

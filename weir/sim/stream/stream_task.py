@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import numpy as np
 import simpy
 
 from weir.sim.kernel.batch import RecordBatch, values_digest
@@ -112,6 +113,8 @@ class StreamTask:
             yield job.world.env.event()  # the failover interrupts this task
         if op.windowed:
             job.late_dropped += out.dropped
+            if job.user_operator and out.panes:  # a chain with user operators: what it made of the panes
+                job.world.trace.add(Kind.OUTPUT, node.index, batch.partition_id, batch.first_offset, _pane_digest(out))
         else:  # what it computed enters the trace, so a run that computes other values has another hash
             job.world.trace.add(Kind.OUTPUT, node.index, batch.partition_id, batch.first_offset, values_digest(out))
         cost = job.cfg.process_time * len(batch)
@@ -145,6 +148,8 @@ class StreamTask:
             job.check_drained()
             return
         job.late_dropped += out.dropped
+        if job.user_operator and out.panes:
+            job.world.trace.add(Kind.OUTPUT, node.index, -1, self.watermark, _pane_digest(out))
         if out:
             a.outputs_in_flight += 1
             job.world.net.send(node, job.sink, Msg.PANES, a.to_sink, self.index, (None, out, None),
@@ -223,3 +228,8 @@ class StreamTask:
             world.trace.add(Kind.ALIGNED, job.processor.index, n, self.index, world.now - self.align_started, records)
         world.net.send(job.processor, job.coordinator, Msg.SNAPSHOT, self.attempt.coordinator.on_part, n,
                        ("state", self.index), (state, size, changed, in_flight), ref=(n, 0))
+
+
+def _pane_digest(out) -> int:
+    """A CRC-32 of the fired panes' values (what user operators in a windowed chain made of them)."""
+    return values_digest(np.array([0 if p.value is None else p.value for p in out.panes], dtype=np.int64))
