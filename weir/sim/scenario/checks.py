@@ -81,11 +81,6 @@ def component_name(value) -> str | None:
     return value
 
 
-def _check_component(path: str | None, kind: str, base, params: dict) -> None:
-    """Resolve a 'module:Class' value now, so a bad class or bad parameters fail at load time."""
-    _resolve(path, kind, base, params)
-
-
 def _validate(obj: Any, section: str) -> None:
     """Check and normalise every field of a dataclass from its metadata; raise ScenarioError."""
     for f in fields(obj):
@@ -122,15 +117,17 @@ def _validate(obj: Any, section: str) -> None:
                 raise ScenarioError(key, value, "a duration (" + DURATION_FORMS + "), optionally negative") from None
             object.__setattr__(obj, f.name, -us if negative else us)
         elif kind == "component":  # a built-in name, 'module:Class' of the right base class, or the class
-            if value in meta.get("choices", ()) or (isinstance(value, type) and issubclass(value, meta["base"]())):
+            if value in meta.get("choices", ()):
                 continue
-            if not isinstance(value, str) or ":" not in value:
+            if not (isinstance(value, type) and issubclass(value, meta["base"]())) and (
+                    not isinstance(value, str) or ":" not in value):
                 names = ", ".join(meta.get("choices", ()))
                 raise ScenarioError(key, value, (f"one of {names}, or " if names else "") +
                                     f"an importable 'module:Class' (or, in Python, a class) that subclasses "
                                     f"weir.{meta['base']().__name__}")
-            from weir.sim.scenario.components import SEARCH_PATHS, load_class
-            load_class(value, meta["base"](), key, tuple(SEARCH_PATHS))
+            # load it and check its parameters now, so a bad class or bad parameters fail at load time
+            params_field = _COMPONENT_KEYS[meta["component"]][1].split(".", 1)[1]
+            _resolve(value, meta["component"], meta["base"], getattr(obj, params_field))
         elif kind == "params":
             if not isinstance(value, dict):
                 raise ScenarioError(key, value, "a table of parameters")

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from weir.sim.scenario.checks import (
-    _check_component, _relay_base, _replay_base, _resolve, _spec, _validate,
+    _relay_base, _replay_base, _resolve, _spec, _validate,
 )
 from weir.sim.kernel.errors import ScenarioError, raw
 from weir.sim.scenario.invariants import APPLIES, statable
@@ -100,7 +100,7 @@ class RetryPolicy:
     replay_after: int | str | None = field(default=None, metadata=_spec("duration", optional=True))
     replay_interval: int | str = field(default="50ms", metadata=_spec("duration", min=1))
     replay_batch: int = field(default=100, metadata=_spec("count", min=1))
-    replay_job: str | None = field(default=None, metadata=_spec("component", base=_replay_base, optional=True))
+    replay_job: str | None = field(default=None, metadata=_spec("component", base=_replay_base, optional=True, component="replay"))
     replay_params: dict = field(default_factory=dict, metadata=_spec("params"))
 
     @property
@@ -110,7 +110,6 @@ class RetryPolicy:
 
     def __post_init__(self) -> None:
         _validate(self, "retry")
-        _check_component(self.replay_job, "replay", _replay_base, self.replay_params)
         if self.replay_after is not None and self.exhausted != "dlq":
             raise ScenarioError("retry.replay_after", self.replay_after, "nothing when retry.exhausted = 'skip' "
                                 "(there is no dead-letter queue to replay)")
@@ -138,7 +137,7 @@ class OutboxSettings:
     linger: int | str = field(default="1ms", metadata=_spec("duration"))
     relay_interval: int | str = field(default="5ms", metadata=_spec("duration", min=1))
     relay_batch: int = field(default=100, metadata=_spec("count", min=1))
-    relay: str | None = field(default=None, metadata=_spec("component", base=_relay_base, optional=True))
+    relay: str | None = field(default=None, metadata=_spec("component", base=_relay_base, optional=True, component="relay"))
     relay_params: dict = field(default_factory=dict, metadata=_spec("params"))
 
     @property
@@ -148,7 +147,6 @@ class OutboxSettings:
 
     def __post_init__(self) -> None:
         _validate(self, "outbox")
-        _check_component(self.relay, "relay", _relay_base, self.relay_params)
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from weir.sim.scenario.checks import (
-    _check_component, _consumer_base, _resolve, component_name, _sink_base, _source_base, _spec, _validate, _watermark_base,
+    _consumer_base, _resolve, component_name, _sink_base, _source_base, _spec, _validate, _watermark_base,
 )
 from weir.sim.kernel.errors import ScenarioError, raw
 from weir.sim.scenario.environment import JITTER_SHAPES
@@ -37,7 +37,7 @@ class Workload:
     idle_partitions: tuple[int, ...] = field(default=(), metadata=_spec("partitions"))
     idle_from: int | str = field(default=0, metadata=_spec("duration"))
     idle_until: int | str | None = field(default=None, metadata=_spec("duration", optional=True))
-    source: str | None = field(default=None, metadata=_spec("component", base=_source_base, optional=True))
+    source: str | None = field(default=None, metadata=_spec("component", base=_source_base, optional=True, component="source"))
     source_params: dict = field(default_factory=dict, metadata=_spec("params"))
     marker_every: int = field(default=0, metadata=_spec("count"))
     poison_every: int = field(default=0, metadata=_spec("count"))
@@ -66,7 +66,6 @@ class Workload:
             raise ScenarioError("workload.idle_partitions", list(self.idle_partitions), "at least one partition left with data")
         if self.source is not None and not isinstance(self.source, type) and ":" not in self.source:
             raise ScenarioError("workload.source", self.source, "an importable 'module:Class' that subclasses weir.Source")
-        _check_component(self.source, "source", _source_base, self.source_params)
         if self.transaction_timeout is not None and not self.transactional:
             raise ScenarioError("workload.transaction_timeout", self.transaction_timeout,
                                 "no timeout unless workload.transactional = true")
@@ -88,7 +87,7 @@ class Pipeline:
     mode: str = field(default="at_least_once", metadata=_spec("choice", choices=MODES))
     offset_commit: str | None = field(default=None, metadata=_spec("choice", choices=OFFSET_COMMITS, optional=True))
     isolation: str = field(default="read_uncommitted", metadata=_spec("choice", choices=("read_uncommitted", "read_committed")))
-    sink: str | None = field(default=None, metadata=_spec("component", choices=SINKS, base=_sink_base, optional=True))
+    sink: str | None = field(default=None, metadata=_spec("component", choices=SINKS, base=_sink_base, optional=True, component="sink"))
     sink_params: dict = field(default_factory=dict, metadata=_spec("params"))
     dedup_key: tuple[str, ...] = field(default=("record_id",), metadata=_spec("names", choices=lambda: _dedup_columns()))
     batch_size: int = field(default=100, metadata=_spec("count", min=1))
@@ -109,7 +108,7 @@ class Pipeline:
     network_jitter_shape: str = field(default="uniform", metadata=_spec("choice", choices=JITTER_SHAPES))
     request_timeout: int | str = field(default="20ms", metadata=_spec("duration", min=1))
     restart_delay: int | str = field(default="100ms", metadata=_spec("duration"))
-    consumer: str | None = field(default=None, metadata=_spec("component", base=_consumer_base, optional=True))
+    consumer: str | None = field(default=None, metadata=_spec("component", base=_consumer_base, optional=True, component="consumer"))
     consumer_params: dict = field(default_factory=dict, metadata=_spec("params"))
     transaction_timeout: int | str | None = field(default=None, metadata=_spec("duration", min=1, optional=True))
     ignore_commit_failures_after_timeout: bool = field(default=False, metadata=_spec("flag"))
@@ -141,8 +140,6 @@ class Pipeline:
 
     def __post_init__(self) -> None:
         _validate(self, "pipeline")
-        _check_component(self.sink, "sink", _sink_base, self.sink_params)
-        _check_component(self.consumer, "consumer", _consumer_base, self.consumer_params)
         if self.sink is None:
             object.__setattr__(self, "sink", "upsert" if self.mode == "exactly_once" else "append")
         if self.offset_commit is None:
@@ -244,7 +241,8 @@ class WatermarkSettings:
     """How the source derives watermarks from the records it reads."""
 
     strategy: str = field(default="bounded_out_of_orderness",
-                          metadata=_spec("component", choices=WATERMARK_STRATEGIES, base=_watermark_base))
+                          metadata=_spec("component", choices=WATERMARK_STRATEGIES, base=_watermark_base,
+                                        component="watermarks"))
     params: dict = field(default_factory=dict, metadata=_spec("params"))
     bound: int | str = field(default="10ms", metadata=_spec("duration"))
     interval: int | str = field(default="10ms", metadata=_spec("duration", min=1))
@@ -257,7 +255,6 @@ class WatermarkSettings:
 
     def __post_init__(self) -> None:
         _validate(self, "watermarks")
-        _check_component(self.strategy, "watermarks", _watermark_base, self.params)
 
 
 def _dedup_columns() -> tuple[str, ...]:
