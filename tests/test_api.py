@@ -12,9 +12,9 @@ import weir
 # in the same commit and say why. A change without a model change means determinism broke (a new
 # platform, or a numpy, simpy or SQLite upgrade that changed a stream or an order).
 GOLDEN = {
-    ("exactly_once_crash", 1): "ef65525f6abaa183f11ce5f1bd2abcb15633d0fc0a24369be8f6d9daaacf5816",
-    ("late_data_side_output", 1): "fb9651e7e1c386c9a5f28e852a9675cd74b7b091091cb256ff8c180a13c5dd1c",
-    ("kafka_to_delta", 1): "c6ea38236404ee4b9ff2e096d76cefa6f48d1cbb6884098b1986c1c8bd132f22",
+    ("exactly_once_crash", 1): "474eb9b242c4d07ef63307583607c8d33262eb66b59fe454325cca93765e2bdc",
+    ("late_data_side_output", 1): "d19b55cf18d6f1df89f6d5e8145e6b5c70348659f0fa741e71a8405f500bfd47",
+    ("kafka_to_delta", 1): "a361c143c32d2905e993011ccb6f26e2dc1a744236257a7622d0670d33108a57",
     ("txn_read_committed", 1): "d021441fe751fdb994a842ca03ced5a0f21a30b9b9f04822ef329067e2f6ca88",
 }
 

@@ -19,7 +19,7 @@ def test_no_loss_holds_when_every_record_arrived_even_twice():
 def test_no_loss_names_the_lost_records():
     v = no_loss(hand_run(SOURCE, [0, 1, 2, 4, 5, 6, 8, 9]))
     assert not v.held
-    assert v.evidence == {"produced": 10, "lost": 2, "first_lost_ids": [3, 7]}
+    assert v.evidence == {"produced": 10, "lost": 2, "first_lost_ids": [3, 7], "judged": True, "unprocessed": 0}
     assert "2 of 10 records never reached the sink" in v.summary
 
 
@@ -60,7 +60,7 @@ def test_exactly_once_reports_loss_and_duplicates_together():
 def test_drained_reads_how_the_run_ended(status, held):
     v = drained(hand_run(SOURCE, SOURCE, status=status))
     assert v.held is held
-    assert v.evidence == {"status": status}
+    assert v.evidence == ({"status": status} if held else {"status": status, "unprocessed": 0})
 
 
 def test_check_runs_all_or_the_named_ones_in_a_fixed_order():

@@ -140,8 +140,13 @@ def test_aligned_and_unaligned_snapshots_are_exactly_the_records_before_the_barr
     assert (saved > 0) == unaligned
 
 
+#: One input's link is 3ms slower, so its barriers arrive after the others' (barriers are injected as
+#: soon as the trigger arrives, so without such skew they reach a subtask at about the same time).
+SKEW = (Fault(kind="delay", node="source-1", peers=("processor",), at=0, down_for=2_000_000, slow_by=3_000),)
+
+
 def test_at_least_once_snapshots_take_in_records_from_after_the_barrier():
-    run = execute(parallel("at_least_once", window=False))
+    run = execute(parallel("at_least_once", window=False, faults=SKEW))
     errors = snapshot_errors(run)
     assert sum(e > 0 for e in errors) >= 1, f"seed {run.seed}: every snapshot was exact: {errors}"
 
@@ -190,7 +195,7 @@ def test_barrier_alignment_order(mode, expect_wrong):
     """Aligned: nothing from after a barrier is processed before the snapshot, nothing from before
     it after. At-least-once mode processes records from after the barrier of an input whose
     barrier came early, before the snapshot."""
-    run = execute(parallel(mode, window=False))
+    run = execute(parallel(mode, window=False, faults=SKEW))
     checked, wrong, skipped = alignment_order(run)
     assert checked > 1000 and skipped < checked
     assert (wrong > 0) == expect_wrong, f"{mode}: {wrong} of {checked} out of order, seed {run.seed}"
@@ -227,7 +232,7 @@ def test_an_unaligned_restore_processes_the_saved_records_first():
 
 
 def test_at_least_once_checkpoints_count_records_twice_after_a_crash():
-    run = execute(parallel("at_least_once", faults=(Fault(node="processor", at="750ms", down_for="20ms"),)))
+    run = execute(parallel("at_least_once", faults=SKEW + (Fault(node="processor", at="750ms", down_for="20ms"),)))
     verdict = window_complete(run)
     assert not verdict.held and verdict.evidence["wrong"] > 0, f"seed {run.seed}: {verdict.summary}"
     for key, start, end, expected, got in verdict.evidence["first_wrong"]:
@@ -303,7 +308,7 @@ def test_an_idle_source_subtask_is_left_out_of_the_minimum():
     def scenario(idle_timeout):
         return Scenario(name="idle", workload=Workload(records=8000, partitions=4, keys=50, produce_batch=40,
                                                        idle_partitions=(1, 3), idle_from="200ms"),
-                        pipeline=Pipeline(parallelism=2, source_parallelism=2, process_time="10us"),
+                        pipeline=Pipeline(parallelism=2, source_parallelism=2, process_time="10us", bounded=False),
                         window=WindowSettings(size="50ms"),
                         watermarks=WatermarkSettings(idle_timeout=idle_timeout))
     stalled, moving = execute(scenario(None)), execute(scenario("50ms"))

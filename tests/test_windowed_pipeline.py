@@ -157,6 +157,7 @@ def test_the_session_oracle_merges_touching_sessions():
 
 def test_a_watermark_that_never_advanced_is_named():
     scenario = small_windowed(records=2_000, idle_partitions=(2,))  # partition 2 never gets a record
+    scenario = replace(scenario, pipeline=replace(scenario.pipeline, bounded=False))  # no end of input to fire them
     v = weir.result_of(execute(scenario, 1)).verdict("window_complete")
     assert not v.held and "the watermark never advanced (stalled at -inf)" in v.summary
 

@@ -71,6 +71,7 @@ class RunResult:
     payments: dict[str, int] | None = None  # the payments sink: payments, applied, charges, charged twice or more
     dlq: dict[str, int] | None = None  # record pipelines: dead-lettered, still waiting (depth), max depth, replayed, skipped
     user_errors: tuple[str, ...] = ()  # exceptions your components raised (each failed the job over), the first 10
+    unprocessed: int = 0  # a run that did not drain: records in the log it had still to process when it stopped
 
     @property
     def matches(self) -> bool:
@@ -106,6 +107,7 @@ class RunResult:
             "payments": None if self.payments is None else dict(self.payments),
             "sagas": None if self.sagas is None else dict(self.sagas),
             "user_errors": list(self.user_errors),
+            "unprocessed": self.unprocessed,
             "trace": {"events": self.trace_events, "bytes": self.trace_bytes, "sha256": self.trace_sha256},
         }
 
@@ -138,6 +140,7 @@ def result_of(finished: Run) -> RunResult:
         verdicts=verdicts, expectations=tuple(expectations), trace_events=len(finished.trace),
         trace_bytes=finished.trace.nbytes, trace_sha256=finished.trace_sha256,
         panes=len(finished.windows["key"]) if windowed else None,
+        unprocessed=finished.unprocessed,
         late_records=len(finished.late["record_id"]) + finished.late_dropped if windowed else None,
         parallelism=s.pipeline.parallelism, subtasks=finished.subtasks, sources=finished.sources,
         reconciliation=tuple(by_name["reconciled"].evidence["rows"]) if "reconciled" in by_name else (),
@@ -155,11 +158,14 @@ def result_of(finished: Run) -> RunResult:
     )
 
 
-def run(scenario: Scenario | str, seed: int | None = None, faults: tuple[Fault, ...] | None = None) -> RunResult:
-    """Run a scenario (object, built-in name or TOML path) and check it. Same inputs, same result."""
+def run(scenario: Scenario | str, seed: int | None = None, faults: tuple[Fault, ...] | None = None,
+        settle: bool = False) -> RunResult:
+    """Run a scenario (object, built-in name or TOML path) and check it. Same inputs, same result.
+    `settle` stops a run that can no longer drain as soon as its verdict cannot change (status
+    "settled"), as explore's runs do."""
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
-    return result_of(execute(scenario, seed, faults))
+    return result_of(execute(scenario, seed, faults, settle))
 
 
 def claims_of(scenario: Scenario) -> tuple[str, ...]:

@@ -82,6 +82,8 @@ def print_run(result: RunResult, out: Console, scenario_ref: str | None = None) 
     out.print("  faults: " + ("; ".join(r.faults) if r.faults else "none"))
     out.print(f"  ended: {r.status} at t={format_duration(r.end_time_us)} after {r.events} events; "
               f"{r.restarts} job restart(s), {r.checkpoints} checkpoint(s) completed")
+    if r.status != "drained" and r.unprocessed:
+        out.print(f"  {r.unprocessed} records were still to be processed when it stopped: not judged as lost")
     if r.user_errors:
         shown = list(dict.fromkeys(r.user_errors))  # the same error again and again: once
         out.print(f"  your code raised {len(r.user_errors)} time(s): " + "; ".join(shown[:3]), markup=False)

@@ -44,14 +44,34 @@ def _dups(copies: np.ndarray) -> tuple[np.ndarray, int]:
     return ids, int((copies[ids] - 1).sum())
 
 
+def _unprocessed(run: RunLike, missing: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Split records missing from the sink into (lost, still to be processed). A run that did not
+    drain stopped with records at or past its frontier (Run.frontier: where the job would have
+    gone on from) not yet processed: they are not judged. One that drained has none."""
+    frontier = getattr(run, "frontier", ())
+    if run.status == "drained" or not frontier or not len(missing):
+        return missing, missing[:0]
+    src = run.source
+    past = np.asarray(src["offset"]) >= np.asarray(frontier, dtype=np.int64)[np.asarray(src["partition"])]
+    pending = np.isin(missing, np.asarray(src["record_id"])[past])
+    return missing[~pending], missing[pending]
+
+
 def no_loss(run: RunLike) -> Verdict:
-    """Every record in the source log has at least one row in the sink."""
+    """Every record in the source log has at least one row in the sink. In a run that did not
+    drain, records it had not yet processed are not judged (only those before its frontier)."""
     src, copies, _ = _tally(run)
-    lost = _loss(src, copies)
-    evidence = {"produced": len(src), "lost": len(lost), "first_lost_ids": _first(lost)}
+    lost, pending = _unprocessed(run, _loss(src, copies))
+    evidence = {"produced": len(src), "lost": len(lost), "first_lost_ids": _first(lost),
+                "judged": run.status == "drained", "unprocessed": len(pending)}
+    not_judged = (f"; {len(pending)} records still to be processed were not judged: the run did not drain "
+                  f"({run.status})") if run.status != "drained" else ""
     if len(lost):
         return Verdict("no_loss", False, f"{len(lost)} of {len(src)} records never reached the sink; "
-                       f"first ids {_first(lost)}", evidence)
+                       f"first ids {_first(lost)}{not_judged}", evidence)
+    if run.status != "drained":
+        return Verdict("no_loss", True, f"not judged: the run did not drain ({run.status}); {len(pending)} records "
+                       "were still to be processed, and every record before them reached the sink", evidence)
     return Verdict("no_loss", True, f"all {len(src)} records reached the sink", evidence)
 
 
@@ -71,7 +91,7 @@ def exactly_once(run: RunLike) -> Verdict:
     record of the log exactly once gives (weir.analysis.oracles.expected_values, where it is
     known), and the sink has no row from elsewhere."""
     src, copies, dst = _tally(run)
-    lost = _loss(src, copies)
+    lost, pending = _unprocessed(run, _loss(src, copies))
     dup_ids, extra = _dups(copies)
     in_source = np.zeros(len(copies), dtype=bool)
     in_source[src] = True
@@ -81,12 +101,16 @@ def exactly_once(run: RunLike) -> Verdict:
     evidence = {"produced": len(src), "sink_rows": len(dst), "lost": len(lost), "duplicated": len(dup_ids),
                 "phantom": len(phantom), "first_lost_ids": _first(lost), "first_duplicated_ids": _first(dup_ids),
                 "first_phantom_ids": _first(phantom), "values_judged_by": expected_from,
-                "wrong_values": len(wrong), "first_wrong": first_wrong, "first_wrong_ids": _first(wrong)}
+                "wrong_values": len(wrong), "first_wrong": first_wrong, "first_wrong_ids": _first(wrong),
+                "unprocessed": len(pending)}
+    judged = len(src) - len(pending)
+    held = (f"each of {len(src)} records is in the sink exactly once" if not len(pending) else
+            f"not judged for {len(pending)} records still to be processed when the run stopped ({run.status}); "
+            f"each of the other {judged} is in the sink exactly once")
     verdict = _judge("exactly_once", [(lost, "lost"), (dup_ids, "duplicated"),
                                       (phantom, "rows for records the source never had"),
                                       (wrong, f"written with a value other than {expected_from} gives")],
-                     f"each of {len(src)} records is in the sink exactly once" + (
-                         f", with the value {expected_from} gives" if expected_from else ""), evidence)
+                     held + (f", with the value {expected_from} gives" if expected_from else ""), evidence)
     if not verdict.held and first_wrong:
         f = first_wrong[0]
         return Verdict("exactly_once", False, f"{verdict.summary}; record {f['record_id']} (key {f['key']}): "
@@ -114,8 +138,12 @@ def drained(run: RunLike) -> Verdict:
         return Verdict("drained", True, "the pipeline processed everything and stopped", {"status": run.status})
     why = {"time_limit": "simulated time reached run.max_time first",
            "event_limit": "the event budget run.max_events ran out first",
-           "stalled": "nothing was left to happen, yet work was unfinished"}.get(run.status, run.status)
-    return Verdict("drained", False, f"did not drain: {why}", {"status": run.status})
+           "stalled": "nothing was left to happen, yet work was unfinished",
+           "settled": "every fault had healed and nothing durable changed any more (stopped early)",
+           }.get(run.status, run.status)
+    left = getattr(run, "unprocessed", 0)
+    still = f"; {left} records were still to be processed" if left else ""
+    return Verdict("drained", False, f"did not drain: {why}{still}", {"status": run.status, "unprocessed": left})
 
 
 def no_aborted_reads(run: RunLike) -> Verdict:
@@ -188,13 +216,15 @@ def no_silent_drops(run: RunLike) -> Verdict:
         parked[ids] = True
     in_sink = copies[src] > 0
     only_dlq = ~in_sink & parked[src]
-    dropped = np.sort(src[~in_sink & ~parked[src]])
+    dropped, pending = _unprocessed(run, np.sort(src[~in_sink & ~parked[src]]))
     waiting = int((dlq["processed"] == 0).sum()) if dlq is not None else 0
     skipped = int(getattr(run, "skipped", 0) or 0)
     evidence = {"produced": len(src), "in_sink": int(in_sink.sum()), "only_in_dlq": int(only_dlq.sum()),
                 "dlq_depth": waiting, "dropped": len(dropped), "skipped_counted": skipped,
-                "first_dropped_ids": _first(dropped)}
+                "first_dropped_ids": _first(dropped), "unprocessed": len(pending)}
     accounted = f"{int(in_sink.sum())} in the sink + {int(only_dlq.sum())} only in the DLQ"
+    if len(pending):
+        accounted += f" + {len(pending)} still to be processed when the run stopped ({run.status}), not judged"
     if len(dropped):
         how = (f"{min(skipped, len(dropped))} skipped by retry.exhausted = 'skip' (counted, not kept), "
                f"{max(len(dropped) - skipped, 0)} gone without a count") if skipped else "none of them even counted"

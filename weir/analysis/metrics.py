@@ -132,12 +132,14 @@ def _late(run: Any) -> list[Series]:
 
 def watermark_series(run: Any) -> tuple[list[Series], list[Series]]:
     """Per partition: the largest event time read from it so far (at each poll), and the watermark
-    its source subtask emitted (at each emission)."""
+    its source subtask emitted (at each emission; not the end-of-input MAX watermark, which is
+    no lag and no point on a time axis)."""
     cols = run.trace.columns
     names = run.trace.nodes
     src = run.source
     polls = np.flatnonzero((cols["kind"] == Kind.POLL) & (cols["c"] > 0))
-    sent = np.flatnonzero((cols["kind"] == Kind.SEND) & (cols["b"] == Msg.WATERMARK) & (cols["d"] < 2))  # to subtask 0
+    sent = np.flatnonzero((cols["kind"] == Kind.SEND) & (cols["b"] == Msg.WATERMARK) & (cols["d"] < 2)  # to subtask 0
+                          & (cols["c"] != np.iinfo(np.int64).max))
     sources = sorted({n for n in names if n == "source" or n.startswith("source-")},
                      key=lambda n: 0 if n == "source" else int(n.split("-")[1]))
     s_count = max(1, len(sources))

@@ -1,7 +1,10 @@
 """Checkers for windowed jobs: results against a batch oracle, and late records.
 
 `window_complete` recomputes every window as a batch job would, over every record in the source
-log (late or not; with ingestion time, at the time the source stamped on it), and compares it with what the job wrote, for each window the data has closed:
+log (late or not; with ingestion time, at the time the source stamped on it), and compares it with
+what the job wrote. A bounded source ends its input with the MAX watermark, so a drained run with
+one is judged on every window. Otherwise (an unbounded source, `pipeline.bounded = false`, or a run
+that did not drain) it judges each window the data has closed:
 those whose max_ts is at or below the closing watermark, the latest event time in the log minus
 the watermark bound minus 1, less one window (the size, or a session's gap) of slack, because the
 partitions' last records differ by a little and the last window may rightly still be open. A
@@ -35,8 +38,21 @@ def event_times(run: Any):
     return stamped[run.source["record_id"]]
 
 
+MAX_TIME = 2**63 - 1
+
+
+def ended_input(run: Any) -> bool:
+    """Whether the run reached the end of its input: a bounded source (pipeline.bounded, the
+    default) and a drained run, whose sources sent the end-of-input watermark. Then every window
+    should have fired."""
+    return run.status == "drained" and getattr(run.scenario.pipeline, "bounded", True)
+
+
 def closing_watermark(run: Any) -> int:
-    """The watermark the data closes windows up to (see the module docstring)."""
+    """The watermark the data closes windows up to (see the module docstring): at the end of
+    input every window (MAX_TIME), else what the data's event times close."""
+    if ended_input(run):
+        return MAX_TIME
     times = event_times(run)
     if not len(times):
         return MIN_TIME
@@ -195,6 +211,9 @@ def window_complete(run: Any) -> Verdict:
                 "first_missing": [list(w) for w in missing[:SHOW_IDS]],
                 "first_wrong": [[*w, expected[w][0], actual[w][0]] for w in wrong[:SHOW_IDS]]}
     if not missing and not wrong:
+        if closing == MAX_TIME:
+            return Verdict("window_complete", True, f"all {len(closed)} windows match the batch result (the end "
+                           "of input fired every one)", evidence)
         return Verdict("window_complete", True, f"all {len(closed)} closed windows match the batch result "
                        f"({still_open} still open at the end)", evidence)
     parts = []

@@ -70,7 +70,7 @@ def claims(scenario: Scenario) -> tuple[str, ...]:
 
 def broken_claim(scenario: Scenario, seed: int, faults: tuple[Fault, ...]) -> Verdict | None:
     """Run once; the first claim the run breaks, or None."""
-    run = execute(scenario, seed, faults)
+    run = execute(scenario, seed, faults, settle=True)
     for v in check(run, claims(scenario)):
         if not v.held:
             return v
@@ -150,7 +150,7 @@ def shrink(scenario: Scenario, seed: int, faults: tuple[Fault, ...], invariant: 
         if runs >= budget_runs:
             return False
         runs += 1
-        run = execute(sc, seed, fs)
+        run = execute(sc, seed, fs, settle=True)
         return not check(run, (invariant,))[0].held
 
     # 1. fewer faults
@@ -232,7 +232,7 @@ def explore(scenario: Scenario, budget_s: float = 60.0, seed: int = 0, max_fault
         run_seed, faults, broken = found
         small, shrunk, spent = shrink(scenario, run_seed, faults, broken.invariant, shrink_runs)
         report.shrink_runs = spent
-        verdict = check(execute(small, run_seed, shrunk), (broken.invariant,))[0]
+        verdict = check(execute(small, run_seed, shrunk), (broken.invariant,))[0]  # as the replay prints it
         report.counterexample = Counterexample(small, run_seed, shrunk, verdict, faults)
     report.seconds = clock() - start
     return report

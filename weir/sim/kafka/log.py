@@ -37,6 +37,10 @@ class PartitionedLog:
     def end_offsets(self) -> list[int]:
         return [self.end_offset(p) for p in range(self.partitions)]
 
+    def records_from(self, offsets: list[int]) -> int:
+        """How many records are at or past `offsets` (one per partition)."""
+        return sum(max(0, self.end_offset(p) - o) for p, o in enumerate(offsets))
+
     def append(self, p: int, record_id: np.ndarray, key: np.ndarray, event_time: np.ndarray, value: np.ndarray,
                state: int = COMMITTED) -> int:
         """Append records to partition `p`; return the offset of the first."""

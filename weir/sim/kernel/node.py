@@ -30,8 +30,9 @@ class Status:
     EVENT_LIMIT = "event_limit"  # the event budget ran out first
     STALLED = "stalled"  # nothing left to happen, yet not drained
     FAILED = "failed"  # user code raised and the run stopped (the run's user_errors say what)
+    SETTLED = "settled"  # stopped early (explore): every fault healed, and nothing durable changes any more
 
-    CODES = {DRAINED: 0, TIME_LIMIT: 1, EVENT_LIMIT: 2, STALLED: 3, FAILED: 4}
+    CODES = {DRAINED: 0, TIME_LIMIT: 1, EVENT_LIMIT: 2, STALLED: 3, FAILED: 4, SETTLED: 5}
 
 
 class Node:

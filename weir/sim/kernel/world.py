@@ -79,6 +79,25 @@ class World:
     def held(self) -> bool:
         return self._holds > 0
 
+    def settle(self, fingerprint: Callable[[], tuple], period: int) -> None:
+        """End the run as SETTLED once, with every fault healed, `fingerprint()` (what durable state
+        the run has made) is the same at two checks `period` apart: a run that would only go on
+        until a guard stops it, whose verdict can no longer change. Opt in (explore): it adds a
+        timer of its own to the event queue, and nothing to the trace."""
+        env = self.env
+
+        def watch():
+            last = None
+            while True:
+                yield env.timeout(period)
+                now = None if self.held else fingerprint()
+                if now is not None and now == last:
+                    self.finish(Status.SETTLED)
+                    return
+                last = now
+
+        env.process(watch())
+
     def finish(self, status: str) -> None:
         """End the run after the current event (first call wins)."""
         if self.status is None:

@@ -11,7 +11,7 @@ faults (weir.sim.scenario.environment), and here the rest ([expect], [retry], th
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from weir.sim.scenario.checks import (
@@ -332,6 +332,25 @@ class Scenario:
     def node_names(self) -> tuple[str, ...]:
         """This scenario's nodes, in trace order (see `node_names`)."""
         return node_names(self.workload.producers, self.pipeline.source_parallelism, self.saga is not None)
+
+    def longest_timer(self) -> int:
+        """The longest duration any of the job's tables sets (intervals, timeouts, delays, backoffs;
+        not the workload's or the run's limits), and at least 1s: a run whose durable state stands
+        still for twice this, every fault healed, has settled (World.settle)."""
+        longest = 1_000_000
+        for name in ("pipeline", "checkpoint", "window", "watermarks", "retry", "payments", "outbox", "saga",
+                     "reconcile"):
+            table = getattr(self, name)
+            if table is None or (name == "payments" and self.pipeline.sink != "payments"):
+                continue
+            for f in fields(table):
+                value = getattr(table, f.name)
+                if f.metadata.get("kind") == "duration" and isinstance(value, int):
+                    longest = max(longest, value)
+        w = self.workload  # the broker's transaction timeout and the producer's resends are timers too
+        longest = max(longest, w.transaction_timeout or 0, w.resend_after if w.resend_fraction else 0,
+                      *(n.boot_time for n in self.nodes))
+        return longest
 
     def node_spec(self, name: str) -> NodeSpec:
         """The scenario's settings for node `name` (defaults if it has no [nodes.NAME] table)."""

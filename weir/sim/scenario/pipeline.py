@@ -112,6 +112,7 @@ class Pipeline:
     consumer_params: dict = field(default_factory=dict, metadata=_spec("params"))
     transaction_timeout: int | str | None = field(default=None, metadata=_spec("duration", min=1, optional=True))
     ignore_commit_failures_after_timeout: bool = field(default=False, metadata=_spec("flag"))
+    bounded: bool = field(default=True, metadata=_spec("flag"))
 
     @property
     def sink_spec(self):

@@ -47,6 +47,8 @@ class Run:
     windows: dict[str, np.ndarray] | None = None  # panes written by a windowed job (see sinks.WINDOW_COLUMNS)
     late: dict[str, np.ndarray] | None = None  # its late side output
     window_watermark: int | None = None  # the window operator's watermark when the run ended
+    frontier: tuple[int, ...] = ()  # per partition, the offset the job would go on from (weir.sim.stream.job.Job.frontier)
+    unprocessed: int = 0  # records in the log at or past the frontier when a run that did not drain stopped
     late_dropped: int = 0  # late records the window operator counted and dropped
     checkpoint_stats: dict[str, int] | None = None  # triggered, completed, timed_out, max_duration_us, max_bytes
     checkpoints: tuple = ()  # the completed checkpoints the store retained (weir.sim.stream.checkpoint.Checkpoint)
@@ -105,8 +107,13 @@ def _user_errors(job: Job, files: frozenset[str]):
     return on_error
 
 
-def execute(scenario: Scenario, seed: int | None = None, faults: tuple[Fault, ...] | None = None) -> Run:
+def execute(scenario: Scenario, seed: int | None = None, faults: tuple[Fault, ...] | None = None,
+            settle: bool = False) -> Run:
     """Run `scenario` with `seed` (default: the scenario's) and `faults` (default: the scenario's).
+
+    `settle` (explore's runs) stops a pipeline run as soon as its verdict cannot change: every
+    fault healed, and no durable progress over twice the scenario's longest timer (status
+    "settled"; weir.sim.kernel.world.World.settle). Without it, such a run goes on to run.max_time.
 
     A pure function: the same arguments give the same Run, the same trace hash, in any process.
     An exception from user code during the run is a finding in the Run (`user_errors`, status
@@ -114,7 +121,7 @@ def execute(scenario: Scenario, seed: int | None = None, faults: tuple[Fault, ..
     contents raises weir.UserCodeError, one line naming it.
     """
     try:
-        return _execute(scenario, seed, faults)
+        return _execute(scenario, seed, faults, settle)
     except WeirError:
         raise
     except Exception as e:  # user code outside the run: one line, not a traceback from inside weir
@@ -125,7 +132,7 @@ def execute(scenario: Scenario, seed: int | None = None, faults: tuple[Fault, ..
         raise UserCodeError(f"your code raised outside the run: {where}: {type(error).__name__}: {error}") from None
 
 
-def _execute(scenario: Scenario, seed: int | None, faults: tuple[Fault, ...] | None) -> Run:
+def _execute(scenario: Scenario, seed: int | None, faults: tuple[Fault, ...] | None, settle: bool = False) -> Run:
     seed = scenario.seed if seed is None else seed
     faults = scenario.faults if faults is None else tuple(faults)
     p, w = scenario.pipeline, scenario.workload
@@ -169,7 +176,10 @@ def _execute(scenario: Scenario, seed: int | None, faults: tuple[Fault, ...] | N
     install_faults(world, faults)
     producer.start()
     job.start()
+    if settle:
+        world.settle(job.progress, 2 * scenario.longest_timer())
     status = world.run()
+    frontier = job.frontier()
     try:
         sink_rows = sink.contents()
         windows, late = results.contents() if results else (None, None)
@@ -190,7 +200,9 @@ def _execute(scenario: Scenario, seed: int | None, faults: tuple[Fault, ...] | N
         events=world.events, trace=world.trace.freeze(), source=broker.log.contents(), sink=sink_rows,
         sink_writes=job.rows_written, committed=tuple(broker.committed),
         checkpoints_completed=store.total_completed if store else 0, restarts=job.restarts,
-        windows=windows, late=late, window_watermark=job.final_watermark, late_dropped=job.late_dropped,
+        windows=windows, late=late, window_watermark=job.window_watermark(), late_dropped=job.late_dropped,
+        frontier=tuple(frontier),
+        unprocessed=0 if status == "drained" else broker.log.records_from(frontier),
         checkpoint_stats=None if store is None else {
             "triggered": store.triggered, "completed": store.total_completed, "timed_out": store.timed_out,
             "max_duration_us": store.max_duration, "max_bytes": store.max_bytes,

@@ -1,6 +1,7 @@
 """The checkpoint coordinator (Flink's CheckpointCoordinator), for one attempt.
 
-- It triggers checkpoint n every interval (at most one in flight, min_pause after the last ended);
+- It triggers checkpoint n every interval (at most one in flight, min_pause after the last ended,
+  and only once every source subtask runs);
   every source subtask injects barrier n and snapshots its offsets, every processor subtask
   snapshots its state (with the in-flight records an unaligned checkpoint saves), every sink
   subtask pre-commits; once all have reported, the snapshot is written to the store (time from
@@ -46,6 +47,11 @@ class CheckpointCoordinator:
             while True:
                 yield from node.wait(cfg.interval)
                 if self.pending is not None or world.now - store.last_end < cfg.min_pause:
+                    continue
+                if not all(s.running for s in a.sources):
+                    # a source subtask is not running yet (still joining): Flink does not trigger
+                    # then, and does not count it as a failure (CheckpointFailureReason
+                    # NOT_ALL_REQUIRED_TASKS_RUNNING, ignored by CheckpointFailureManager)
                     continue
                 n = store.new_id()
                 store.triggered += 1

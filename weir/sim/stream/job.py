@@ -55,6 +55,7 @@ from weir.sim.stream.failover import Failover
 from weir.sim.stream.functions import ConsumerPolicy, Operator, Sink
 from weir.sim.stream.operators import Chain, RunningTotals, WindowedAggregation
 from weir.sim.stream.sink_task import replay_dead_letters
+from weir.sim.stream.windows import MAX_TIME
 
 if TYPE_CHECKING:
     from weir.sim.patterns.dlq import DeadLetterQueue
@@ -228,6 +229,37 @@ class Job:
         if self.store is not None:
             a.procs.append(self.coordinator.spawn(a.coordinator.run()))
 
+    def progress(self) -> tuple:
+        """What durable progress the run has made (World.settle stops a run whose progress stands
+        still): the log, the committed offsets, the sink's writes and commits, processing and
+        restarts, the dead letters. Not checkpoints: a stuck job may complete them for ever."""
+        dlq = self.dlq.depth() if self.dlq is not None else 0
+        return (sum(self.broker.log.end_offsets()), tuple(self.broker.committed), self.rows_written,
+                len(self.txn_committed), self.generation, sum(self.subtask_records), self.replayed, self.skipped,
+                self.late_dropped, dlq, self.producer.done, self.world.status)
+
+    def frontier(self) -> list[int]:
+        """Per partition, the offset the job would go on from: what the sinks acknowledged in the
+        running attempt; between attempts, where the next one starts (the latest intact
+        checkpoint's offsets, else the group's committed ones). A record before it that is not in
+        the sink is lost for good; one at or past it was still to be processed."""
+        a = self.attempt
+        if a is not None and a.acked is not None:
+            return list(a.acked)
+        if self.store is not None:
+            cp, _torn = self.store.latest_intact()
+            return list(cp.offsets) if cp is not None else [0] * self.partitions
+        return list(self.broker.committed)
+
+    def window_watermark(self) -> int | None:
+        """The window operators' lowest watermark at the end (None: no window, or between attempts)."""
+        if self.final_watermark is not None:
+            return self.final_watermark
+        a = self.attempt
+        if a is None or not a.subtasks[0].operator.windowed:
+            return None
+        return min(t.operator.watermark for t in a.subtasks)
+
     def keep_queue_metrics(self, a: Attempt) -> None:
         for t in a.subtasks:
             self.subtask_max_queued[t.index] = max(self.subtask_max_queued[t.index], t.gate.max_queued_records)
@@ -255,9 +287,14 @@ class Job:
         if (a is None or a.in_flight or a.replays_in_flight or a.positions is None or not self.producer.done
                 or self.world.held or not self.broker.caught_up()):
             return
-        if a.sources[0].watermarks is not None and (a.watermarks_in_flight or a.outputs_in_flight or any(
-                s.last_emit_at <= s.last_read_at for s in a.sources)):
-            return
+        if a.sources[0].watermarks is not None:
+            if a.watermarks_in_flight or a.outputs_in_flight:
+                return
+            if self.cfg.bounded:  # every source sent the end of input, every subtask took it in: all windows fired
+                if not all(s.finished for s in a.sources) or any(t.watermark != MAX_TIME for t in a.subtasks):
+                    return
+            elif any(s.last_emit_at <= s.last_read_at for s in a.sources):
+                return  # unbounded: quiet once every source sent the watermark of the last records it read
         if self.dlq is not None and self.scenario.retry.replay_after is not None and (
                 self.world.now < self.scenario.retry.replay_after or self.dlq.depth() or self.replaying):
             return  # the replay job has records to write (or is writing what it marked done)

@@ -28,6 +28,7 @@ from weir.sim.kernel.batch import RecordBatch
 from weir.sim.kernel.trace import Kind, Msg
 from weir.sim.stream.exchange import Barrier, PendingAcks, Watermark, split
 from weir.sim.stream.watermarks import PartitionWatermarks
+from weir.sim.stream.windows import MAX_TIME
 
 if TYPE_CHECKING:
     from weir.sim.stream.attempt import Attempt
@@ -58,6 +59,9 @@ class SourceTask:
         self.barrier_request: int | None = None
         self.watermarks: PartitionWatermarks | None = None
         self.idle_sent = False  # told downstream that all its partitions are idle
+        self.finished = False  # a bounded source read everything and sent the end-of-input watermark
+        self.running = False  # joined the group and took up its partitions: it can take a barrier
+        self.waiting = False  # waiting for a fetch's answer or for the next poll: nothing half-done
         self.next_watermark_at = 0
         self.last_read_at = -1  # when it last read records
         self.last_emit_at = -1  # when it last emitted (or found nothing new to emit)
@@ -88,8 +92,15 @@ class SourceTask:
         self.job.check_drained()
 
     def request_barrier(self, n: int) -> None:
+        """The coordinator's trigger. Injected at once while the subtask waits on a fetch or for
+        its next poll (as a FLIP-27 source's task takes a checkpoint while its fetcher thread is
+        blocked on the broker: a broker outage does not hold barriers back), else at the top of
+        the fetch loop: never between a poll's answer and sending its batch on."""
         self.barrier_request = n
-        self.wake()
+        if self.waiting and self.running:
+            self.inject_barrier()
+        else:
+            self.wake()
 
     def on_credit(self, j: int) -> None:
         """Processor subtask j took a batch from this subtask's channel: one more credit."""
@@ -121,6 +132,7 @@ class SourceTask:
                 if a.positions is None:
                     a.positions, a.acked, a.confirmed = list(committed), list(committed), list(committed)
                 self.resume(committed)
+            self.running = True
             if self.index == 0:
                 behind = sum(broker.log.end_offsets()) - sum(a.positions)
                 trace.add(Kind.RESTORE, node.index, a.restored_from, a.generation, behind)
@@ -141,14 +153,18 @@ class SourceTask:
                     yield self.credit
                     job.source_backpressured[self.index] += env.now - waited
                     continue
+                self.waiting = True
                 batch = yield from self.poll(read_committed)
+                self.waiting = False
                 if type(batch) is Assignment:
                     self.assign(batch)
                     continue
                 if batch is None:
                     self.emit_watermark()
                     job.check_drained()
+                    self.waiting = True
                     yield from node.wait(cfg.poll_interval)
+                    self.waiting = False
                     continue
                 p, end = batch.partition_id, batch.end_offset
                 self.next = (self.partitions.index(p) + 1) % len(self.partitions)
@@ -247,7 +263,15 @@ class SourceTask:
         """
         job = self.job
         env = job.world.env
-        if self.watermarks is None or env.now < self.next_watermark_at:
+        if self.watermarks is None or self.finished:
+            return
+        if self.at_end():  # the end of input: the watermark that fires every window (Long.MAX_VALUE)
+            self.finished = True
+            self.last_emit_at = env.now
+            self.watermarks.emitted = MAX_TIME
+            self.broadcast(Msg.WATERMARK, Watermark(MAX_TIME, False), (MAX_TIME, 0))
+            return
+        if env.now < self.next_watermark_at:
             return
         self.next_watermark_at = env.now + job.scenario.watermarks.interval
         self.last_emit_at = env.now
@@ -259,6 +283,19 @@ class SourceTask:
                 merged = self.watermarks.emitted
         if merged is not None:
             self.broadcast(Msg.WATERMARK, Watermark(merged, self.idle_sent), (merged, 0))
+
+    def at_end(self) -> bool:
+        """A bounded source (pipeline.bounded) has read everything there is: the producer is done
+        and this subtask's partitions are read to their ends (in rebalance mode every partition,
+        since any of them may still be dealt to it). Like Flink's bounded KafkaSource, which stops
+        at the offsets it was given and then emits Watermark.MAX_WATERMARK (SourceOperator's
+        emitNext on END_OF_INPUT): so also right after a restore that left nothing new to read."""
+        job, a = self.job, self.attempt
+        if not job.cfg.bounded or not job.producer.done or a.positions is None:
+            return False
+        log = job.broker.log
+        owned = range(job.partitions) if job.rebalance else self.partitions
+        return all(a.positions[p] >= log.end_offset(p) for p in owned)
 
     def inject_barrier(self) -> None:
         """Snapshot this subtask's offsets for the requested checkpoint and send its barrier on."""
@@ -289,7 +326,10 @@ class SourceTask:
             start = int(a.consumer.resume(p, restored, committed[p]))
             if start != a.positions[p]:  # the policy chose another start: nothing past it was acknowledged
                 a.positions[p] = a.acked[p] = start
-                a.confirmed[p] = committed[p]
+            # what the broker has committed is what it answered, whatever the start: a periodic
+            # committer that took the checkpoint's offsets as confirmed would never commit a
+            # partition the checkpoint already covers, and the run would never drain
+            a.confirmed[p] = committed[p]
 
     def committer(self):
         """Every commit_interval, commit the offsets the consumer policy names if they moved (weir's:
