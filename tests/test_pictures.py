@@ -217,3 +217,50 @@ def test_the_diff_command_finds_a_leak_in_a_user_component(tmp_path, capsys, mon
     assert "DIFFERENT" in out and "- left" in out and "+ right" in out
     assert main(["diff", "at_least_once_crash"]) == 0
     assert "identical" in capsys.readouterr().out
+
+
+# ---- windowed runs (issue 13, item 8) ---------------------------------------------------------------
+def test_source_vs_sink_counts_the_panes_of_a_windowed_run():
+    from weir.analysis.metrics import metrics
+    from weir.analysis.plots import source_vs_sink
+    run = execute(load_scenario("late_data_side_output"))
+    sink = metrics(run)["sink.count"][0]
+    assert sink.value[-1] == len(run.windows["key"]) > 1000  # every pane written (transactional: staged, then published)
+    fig, ax = plt.subplots()
+    try:
+        source_vs_sink(run, ax)
+        labels = [line.get_label() for line in ax.get_lines()]
+        assert "sink (panes written to the window results, right axis)" in labels
+        right = [other for other in fig.axes if other is not ax][0]
+        assert right.get_lines()[0].get_ydata()[-1] == len(run.windows["key"])
+    finally:
+        plt.close(fig)
+
+
+@pytest.mark.parametrize("name,mark,count", [("idle_timeout_trap", "dropped", "late_dropped"),
+                                             ("late_data_side_output", "late, in a LATE pane", None)])
+def test_the_watermark_plot_shows_each_partition_the_merged_one_and_the_late_records(name, mark, count):
+    from weir.analysis.metrics import late_marks
+    from weir.analysis.plots import watermarks
+    run = execute(load_scenario(name))
+    fig, ax = plt.subplots()
+    try:
+        watermarks(run, ax)
+        labels = [line.get_label() for line in ax.get_lines()]
+    finally:
+        plt.close(fig)
+    assert {f"partition {p}: its watermark" for p in range(4)} <= set(labels)
+    assert "merged: the window operator's" in labels
+    marks = late_marks(run)
+    n = len(marks["dropped" if mark == "dropped" else "late"][0])
+    assert f"{mark} ({n})" in labels and n > 0
+    if count is not None:  # the plot's count is the run's own: it marks exactly the records the job dropped
+        assert n == getattr(run, count)
+
+
+def test_the_late_marks_agree_with_the_job_on_a_pair_of_scenarios():
+    """late_data_dropped drops what late_data_side_output keeps in LATE panes: the same records."""
+    from weir.analysis.metrics import late_marks
+    dropped = late_marks(execute(load_scenario("late_data_dropped")))["dropped"]
+    kept = late_marks(execute(load_scenario("late_data_side_output")))["late"]
+    assert len(dropped[0]) == execute(load_scenario("late_data_dropped")).late_dropped == len(kept[0])

@@ -50,13 +50,13 @@ def boundary_stream():
 
 
 def test_flink_drops_at_exactly_max_ts_plus_lateness():
-    r = boundary_stream().run(WindowSpec(S10, allowed_lateness=5_000, lateness_rule="flink"))
+    r = boundary_stream().run(WindowSpec(S10, allowed_lateness=5_000, semantics="flink"))
     assert panes(r) == [("k", 0, "ON_TIME", 0, True, 1, 1)]  # the watermark is already at cleanup: last pane
     assert [(e.key, e.timestamp, e.value, e.watermark) for e in r.late] == [("k", 3_000, 10, 14_999)]
 
 
 def test_beam_keeps_at_exactly_max_ts_plus_lateness():
-    r = boundary_stream().run(WindowSpec(S10, allowed_lateness=5_000, lateness_rule="beam"))
+    r = boundary_stream().run(WindowSpec(S10, allowed_lateness=5_000, semantics="beam"))
     assert panes(r) == [("k", 0, "ON_TIME", 0, False, 1, 1), ("k", 0, "LATE", 1, False, 10, 1)]
     assert r.late == ()
 
@@ -65,7 +65,7 @@ def test_one_tick_later_both_drop():
     stream = (TestStream().add_elements(("k", 100, 1)).advance_watermark_to(15_000)
               .add_elements(("k", 3_000, 10)).advance_watermark_to_infinity())
     for rule in ("flink", "beam"):
-        r = stream.run(WindowSpec(S10, allowed_lateness=5_000, lateness_rule=rule))
+        r = stream.run(WindowSpec(S10, allowed_lateness=5_000, semantics=rule))
         assert len(r.late) == 1, rule
 
 
@@ -194,8 +194,8 @@ def test_snapshot_and_restore_give_the_same_future():
 
 
 def test_spec_validation_is_one_line():
-    with pytest.raises(ScenarioError, match="window.lateness_rule: got 'spark'"):
-        WindowSpec(S10, lateness_rule="spark")
+    with pytest.raises(ScenarioError, match="window.semantics: got 'spark'"):
+        WindowSpec(S10, semantics="spark")
     with pytest.raises(ScenarioError, match="windows.size"):
         Tumbling(0)
     with pytest.raises(ScenarioError, match="window.aggregate: got 'avg'"):
@@ -217,7 +217,7 @@ steps = st.lists(st.one_of(
 def test_nothing_is_silently_lost(steps, lateness, rule, trigger, side_output):
     """Every element ends in exactly one discarding pane, the late side output, or the drop counter."""
     op = WindowOperator(WindowSpec(S10, aggregate=SUM, trigger=trigger, allowed_lateness=lateness,
-                                   lateness_rule=rule, side_output_late=side_output))
+                                   semantics=rule, side_output_late=side_output))
     total = 0
     for step in steps:
         if step[0] == "e":

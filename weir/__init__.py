@@ -13,6 +13,7 @@ from weir.sim.scenario.components import (
     WatermarkStrategy,
 )
 from weir.sim.kernel.errors import ScenarioError, SimulationError, UserCodeError, WeirError
+from weir.sim.kernel.units import micros, millis, minutes, seconds
 from weir.sim.scenario.run import Run, execute
 from weir.sim.scenario.model import Checkpointing, Expect, Fault, LinkSpec, NodeSpec, OutboxSettings, PaymentSettings, Pipeline, Reconcile, RetryPolicy, RunLimits, SagaSettings, Scenario, WatermarkSettings, WindowSettings, Workload
 from weir.sim.scenario.loader import builtin_scenarios, load_scenario
@@ -31,5 +32,5 @@ __all__ = [
     "SagaSettings", "WatermarkSettings", "WindowSettings",
     "RecordBatch", "ComponentSpec", "Operator", "Sink", "TwoPhaseCommitSink", "Retryable", "Rejected", "Source",
     "DeadLetter", "DeadLetterReplay", "ConsumerPolicy", "OutboxRelay",
-    "WatermarkStrategy",
+    "WatermarkStrategy", "micros", "millis", "seconds", "minutes",
 ]

@@ -7,6 +7,7 @@ import json
 import os
 import shlex
 import sys
+import warnings
 
 from dataclasses import replace
 from pathlib import Path
@@ -327,9 +328,15 @@ def _cmd_crashpoints(args, out) -> int:
     return EXIT_OK if coverage.held else EXIT_MISMATCH
 
 
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """weir's own warnings (a deprecated key) as one line on stderr, not a file and a source line."""
+    sys.stderr.write(f"weir: warning: {message}\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     out = show.console()
+    warnings.showwarning = _one_line_warning
     try:
         return {"list": _cmd_list, "run": _cmd_run, "demo": _cmd_demo, "explore": _cmd_explore,
                 "crashpoints": _cmd_crashpoints, "report": _cmd_report, "diff": _cmd_diff,

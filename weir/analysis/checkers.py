@@ -19,7 +19,7 @@ from weir.analysis.pattern_checks import (
     no_double_charge, no_double_compensation, outbox_consistent, payments_complete, saga_atomic,
 )
 from weir.analysis.verdict import SHOW_IDS, RunLike, Verdict, _first, _judge, produced_ids
-from weir.analysis.windowed import MIN_TIME, closing_watermark, no_late_records, window_complete
+from weir.analysis.windowed import MIN_TIME, closing_watermark, event_time_complete, no_late_records, window_complete
 from weir.sim.scenario.invariants import APPLIES, applicable
 
 __all__ = ["Verdict", "INVARIANTS", "applicable", "check", "produced_ids", "no_loss", "no_duplicates", "exactly_once", "drained",
@@ -318,6 +318,7 @@ _CHECKERS: dict[str, Callable[[RunLike], Verdict]] = {
     "no_duplicates": no_duplicates,
     "exactly_once": exactly_once,
     "window_complete": window_complete,
+    "event_time_complete": event_time_complete,
     "no_late_records": no_late_records,
     "checkpoints_succeed": checkpoints_succeed,
     "commits_monotonic": commits_monotonic,

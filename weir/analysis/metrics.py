@@ -8,7 +8,8 @@
 - `late.records`: late records sent to the side output so far (windowed jobs);
 - `dlq.depth`: records waiting in the dead-letter queue;
 - `throughput`: records written by the sink per second, per grid step;
-- `source.count` and `sink.count`: records appended to the log and rows written by the sink so far;
+- `source.count` and `sink.count`: records appended to the log and rows written by the sink so far
+  (for a windowed job, panes written to the results table);
 - `watermark.lag` per partition: the largest event time read from the partition minus the watermark
   its source subtask last emitted (windowed jobs);
 - `reconciliation.drift` per source system: over the reconciliation's periods (its `time` is the
@@ -26,7 +27,8 @@ import numpy as np
 
 from weir.sim.kernel.trace import Kind, Msg
 
-__all__ = ["Series", "metrics", "GRID_POINTS"]
+__all__ = ["Series", "metrics", "GRID_POINTS", "watermark_series", "partition_watermarks", "operator_watermark",
+           "late_marks"]
 
 GRID_POINTS = 200  # samples of the grid-based series over the run
 
@@ -95,7 +97,8 @@ def _counts(run: Any, grid: np.ndarray, appended: np.ndarray) -> list[Series]:
     cols = run.trace.columns
     appended = np.sort(appended)
     writes = np.flatnonzero(cols["kind"] == Kind.WRITE)
-    written = np.cumsum(cols["c"][writes])
+    # a windowed job's writes (partition -1) count the panes they wrote; a record job's, its rows
+    written = np.cumsum(np.where(cols["a"][writes] == -1, cols["b"][writes], cols["c"][writes]))
     sink_count = _steps(cols["time"][writes], written, grid)
     step_s = np.diff(grid, prepend=0) / 1e6
     per_step = np.diff(sink_count, prepend=0)
@@ -157,6 +160,110 @@ def watermark_series(run: Any) -> tuple[list[Series], list[Series]]:
         emitted = sent[cols["node"][sent] == owner]
         marks.append(Series("watermark", f"partition {p}", cols["time"][emitted], cols["c"][emitted]))
     return maxima, marks
+
+
+def partition_watermarks(run: Any) -> tuple[list[Series], np.ndarray]:
+    """Per partition, its own watermark (before the source merges them) after each read of it:
+    replayed from the trace with a fresh generator of the scenario's strategy per attempt, fed what
+    the source fed it (each poll's largest event time, and its largest marker's). Also the times
+    the job restarted, when every generator starts again from nothing. Empty with ingestion time
+    (the source stamps event times; the log does not hold them) or without watermarks."""
+    sc = run.scenario
+    wm = getattr(sc, "watermarks", None)
+    cols = run.trace.columns
+    restarts = cols["time"][cols["kind"] == Kind.JOB_RESTART]
+    if wm is None or wm.strategy == "ingestion_time":
+        return [], restarts
+    from weir.sim.kafka.producer import marker_mask
+    from weir.sim.stream.watermarks import STRATEGIES
+    strategy = wm.generator()
+    cls = STRATEGIES[strategy] if isinstance(strategy, str) else strategy
+    markers = sc.workload.marker_every if wm.strategy == "punctuated" else 0
+    src = run.source
+    kind, a, b, c, time = (cols[k] for k in ("kind", "a", "b", "c", "time"))
+    rows = np.flatnonzero(((kind == Kind.POLL) & (c > 0)) | (kind == Kind.JOB_RESTART))
+    out = []
+    for p in np.unique(src["partition"]).tolist():
+        mine = np.flatnonzero(src["partition"] == p)
+        mine = mine[np.argsort(src["offset"][mine], kind="stable")]
+        times_by_offset, ids_by_offset = src["event_time"][mine], src["record_id"][mine]
+        gen, at, values = None, [], []
+        for i in rows.tolist():
+            if kind[i] == Kind.JOB_RESTART:
+                gen = None
+                continue
+            if int(a[i]) != p:
+                continue
+            first, n = int(b[i]), int(c[i])
+            times, ids = times_by_offset[first:first + n], ids_by_offset[first:first + n]
+            if gen is None:
+                gen = cls(wm.bound, **wm.params)
+            if len(times):
+                gen.on_event(int(times.max()), False)
+                if markers:
+                    marked = marker_mask(ids, markers)
+                    if marked.any():
+                        gen.on_event(int(times[marked].max()), True)
+            at.append(int(time[i]))
+            values.append(int(gen.current()))
+        out.append(Series("watermark.partition", f"partition {p}", np.asarray(at, dtype=np.int64),
+                          np.asarray(values, dtype=np.int64)))
+    return out, restarts
+
+
+def operator_watermark(run: Any) -> Series:
+    """The window operator's input watermark (processor subtask 0's, the minimum over its inputs:
+    what decides which windows fire and which records are late), at each move; MIN_TIME again at
+    each restart. The end of input (+infinity) is left out."""
+    cols = run.trace.columns
+    kind = cols["kind"]
+    rows = np.flatnonzero(((kind == Kind.WATERMARK) & (cols["a"] == 0) & (cols["b"] != np.iinfo(np.int64).max))
+                          | (kind == Kind.JOB_RESTART))
+    values = np.where(kind[rows] == Kind.JOB_RESTART, np.iinfo(np.int64).min, cols["b"][rows])
+    return Series("watermark.operator", "window operator", cols["time"][rows], values)
+
+
+def late_marks(run: Any) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Records that met a window operator past their window's end, as (processing time, event time):
+    "late" ones still within the allowed lateness (they fire LATE panes) and "dropped" ones past it
+    (counted and dropped, or in the side output), each at the moment its batch was processed,
+    against the operator's watermark then. With parallelism the watermark of subtask 0 stands for
+    all (they move together, from the same sources). Tumbling and sliding windows; sessions merge,
+    so a record's window is not its own: left out."""
+    spec = run.scenario.window
+    empty = np.zeros(0, dtype=np.int64)
+    if spec is None or spec.kind == "session" or getattr(run, "ingested_at", None) is not None:
+        return {"late": (empty, empty), "dropped": (empty, empty)}
+    window = spec.spec()
+    size = window.windows.size
+    step = getattr(window.windows, "slide", None) or size
+    cols, src = run.trace.columns, run.source
+    processor = run.trace.nodes.index("processor")
+    rows = np.flatnonzero((cols["kind"] == Kind.PROCESS) & (cols["node"] == processor) & (cols["c"] > 0))
+    mark = operator_watermark(run)
+    start_of = {}  # partition -> index of its offset 0 in the source columns (sorted by partition, offset)
+    for p in np.unique(src["partition"]).tolist():
+        start_of[p] = int(np.flatnonzero(src["partition"] == p)[0])
+    when, which = [], []
+    for i in rows.tolist():
+        p, first, n = int(cols["a"][i]), int(cols["b"][i]), int(cols["c"][i])
+        if p not in start_of:
+            continue
+        which.append(np.arange(start_of[p] + first, start_of[p] + first + n))
+        when.append(np.full(n, cols["time"][i]))
+    if not which:
+        return {"late": (empty, empty), "dropped": (empty, empty)}
+    idx, at = np.concatenate(which), np.concatenate(when)
+    ts = src["event_time"][idx]
+    k = np.searchsorted(mark.time, at, side="left") - 1  # the watermark before the batch was processed
+    w = np.where(k >= 0, mark.value[np.maximum(k, 0)], np.iinfo(np.int64).min)
+    last_start = ts - (ts - getattr(window.windows, "offset", 0)) % step  # the latest window the record is in
+    first_end = last_start - (-(-size // step) - 1) * step + size  # the earliest window's end
+    while_open = first_end - 1 + int(window.semantics == "beam")
+    cleanup = last_start + size - 1 + window.allowed_lateness + int(window.semantics == "beam")
+    dropped = cleanup <= w
+    late = (while_open <= w) & ~dropped
+    return {"late": (at[late], ts[late]), "dropped": (at[dropped], ts[dropped])}
 
 
 def _watermark_lag(run: Any) -> list[Series]:

@@ -3,9 +3,10 @@ returns the Axes, so a notebook can lay them out as it likes; `write_plots` rend
 
 - `timeline`: one lane per node, up / crashed / restarting / paused, the scripted faults shaded,
   checkpoints completed (ticks) and failed (crosses), job failovers (dashed lines);
-- `watermarks`: per partition, the largest event time read so far and the watermark emitted;
+- `watermarks`: per partition, the largest event time read so far and its own watermark; the
+  merged watermark the window operator went by; records late, dropped or in the side output;
 - `checkpoint_durations`: each checkpoint's duration, failed ones marked;
-- `source_vs_sink`: records in the log and rows written by the sink, over time;
+- `source_vs_sink`: records in the log and rows written by the sink (panes, for a windowed job), over time;
 - `lag`: the consumer lag per partition and its maximum (records.lag-max).
 """
 
@@ -23,7 +24,9 @@ import numpy as np  # noqa: E402
 
 from weir.sim.kernel.trace import Kind  # noqa: E402
 
-from weir.analysis.metrics import metrics, watermark_series  # noqa: E402
+from weir.analysis.metrics import (  # noqa: E402
+    late_marks, metrics, operator_watermark, partition_watermarks, watermark_series,
+)
 
 __all__ = ["timeline", "watermarks", "checkpoint_durations", "source_vs_sink", "lag", "write_plots", "PLOTS"]
 
@@ -103,23 +106,47 @@ def timeline(run: Any, ax=None):
     return ax
 
 
+def _held(times: np.ndarray, values: np.ndarray, end: int) -> tuple[np.ndarray, np.ndarray]:
+    """A watermark holds until the next one: shown values only (not -inf), drawn on to the end."""
+    shown = values > np.iinfo(np.int64).min // 2
+    times, values = times[shown], values[shown]
+    if len(times):  # (a stall is flat to the end)
+        times, values = np.append(times, end), np.append(values, values[-1])
+    return times, values
+
+
 def watermarks(run: Any, ax=None):
-    """Per partition: the largest event time read so far, and the watermark its source emitted."""
+    """Per partition: the largest event time read so far and its own watermark; the merged
+    watermark the window operator went by; and the records that met it too late: late but within
+    the allowed lateness (a LATE pane), dropped, or sent to the side output."""
     ax = ax or plt.figure(figsize=(10, 4)).gca()
-    maxima, marks = watermark_series(run)
+    maxima, _marks = watermark_series(run)
+    own, _restarts = partition_watermarks(run)
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    for k, (seen, mark) in enumerate(zip(maxima, marks)):
+    for k, seen in enumerate(maxima):
         color = colors[k % len(colors)]
-        ax.step(_seconds(seen.time), _seconds(seen.value), where="post", color=color, lw=1,
+        ax.step(_seconds(seen.time), _seconds(seen.value), where="post", color=color, lw=0.8, alpha=0.6,
                 label=f"{seen.label}: max event time")
-        shown = mark.value > np.iinfo(np.int64).min // 2
-        times, values = mark.time[shown], mark.value[shown]
-        if len(times):  # a watermark holds until the next one: draw the last one on to the end (a stall is flat)
-            times, values = np.append(times, run.end_time), np.append(values, values[-1])
-        ax.step(_seconds(times), _seconds(values), where="post", color=color, lw=1, ls="--",
-                label=f"{mark.label}: watermark")
-    return _finish(ax, "watermark versus the largest event time, per partition", "event time (s)",
-                   "simulated (processing) time (s)", ncol=2)
+    for k, series in enumerate(own):
+        times, values = _held(series.time, series.value, run.end_time)
+        ax.step(_seconds(times), _seconds(values), where="post", color=colors[k % len(colors)], lw=1, ls="--",
+                label=f"{series.label}: its watermark")
+    merged = operator_watermark(run)
+    times, values = _held(merged.time, merged.value, run.end_time)
+    ax.step(_seconds(times), _seconds(values), where="post", color="black", lw=1.8, label="merged: the window operator's")
+    marks = late_marks(run)
+    side = getattr(run, "late", None)
+    if side is not None and len(side["record_id"]):
+        ax.plot(_seconds(side["written_at"]), _seconds(side["event_time"]), "+", color="#7b2cbf", ms=6,
+                label=f"side output ({len(side['record_id'])})")
+    late_t, late_ts = marks["late"]
+    if len(late_t):
+        ax.plot(_seconds(late_t), _seconds(late_ts), ".", color="#f4a261", ms=4, label=f"late, in a LATE pane ({len(late_t)})")
+    drop_t, drop_ts = marks["dropped"]
+    if len(drop_t) and not (side is not None and len(side["record_id"])):
+        ax.plot(_seconds(drop_t), _seconds(drop_ts), "x", color="#d1495b", ms=5, label=f"dropped ({len(drop_t)})")
+    return _finish(ax, "watermarks: each partition's, the merged one, and records that came too late", "event time (s)",
+                   "simulated (processing) time (s)", ncol=3)
 
 
 def checkpoint_durations(run: Any, ax=None):
@@ -141,8 +168,18 @@ def source_vs_sink(run: Any, ax=None):
     ax = ax or plt.figure(figsize=(10, 3)).gca()
     m = metrics(run)
     source, sink = m["source.count"][0], m["sink.count"][0]
+    windowed = getattr(run, "windows", None) is not None
     ax.plot(_seconds(source.time), source.value, color="#264653", label="source (records in the log)")
-    ax.plot(_seconds(sink.time), sink.value, color="#e76f51", label="sink (rows written)")
+    if not windowed:
+        ax.plot(_seconds(sink.time), sink.value, color="#e76f51", label="sink (rows written)")
+        return _finish(ax, "source versus sink", "records")
+    # a pane sums many records: panes on their own axis, on the right
+    right = ax.twinx()
+    right.plot(_seconds(sink.time), sink.value, color="#e76f51", label="sink (panes written to the window results)")
+    right.set_ylabel("panes", fontsize=8)
+    right.tick_params(labelsize=7)
+    right.set_ylim(bottom=0)
+    ax.plot([], [], color="#e76f51", label="sink (panes written to the window results, right axis)")
     return _finish(ax, "source versus sink", "records")
 
 

@@ -24,14 +24,24 @@ from weir.sim.kernel.units import format_duration
 
 from weir.analysis.verdict import SHOW_IDS, Verdict
 
-__all__ = ["window_complete", "no_late_records", "batch_windows", "job_windows", "closing_watermark"]
+__all__ = ["window_complete", "event_time_complete", "no_late_records", "batch_windows", "job_windows",
+           "closing_watermark", "NOT_STAMPED"]
 
 MIN_TIME = -(2**63)
 
 
-def event_times(run: Any):
+#: A record the source never stamped (ingestion time) or the producer never sent: int64's minimum,
+#: which no timestamp is (a negative timestamp is a timestamp: a clock before the epoch).
+NOT_STAMPED = np.iinfo(np.int64).min
+
+
+def event_times(run: Any, true_time: bool = False):
     """Each source record's event time: from the log, or with ingestion time the source's stamp
-    (the latest, if it read the record more than once; -1 for a record it never read)."""
+    (the latest, if it read the record more than once; NOT_STAMPED for a record it never read).
+    With `true_time`, when the event truly happened (the producer's intent, whatever its clock
+    or the source's stamp said)."""
+    if true_time:
+        return np.asarray(run.true_event_time)[run.source["record_id"]]
     stamped = getattr(run, "ingested_at", None)
     if stamped is None:
         return run.source["event_time"]
@@ -48,12 +58,13 @@ def ended_input(run: Any) -> bool:
     return run.status == "drained" and getattr(run.scenario.pipeline, "bounded", True)
 
 
-def closing_watermark(run: Any) -> int:
+def closing_watermark(run: Any, true_time: bool = False) -> int:
     """The watermark the data closes windows up to (see the module docstring): at the end of
     input every window (MAX_TIME), else what the data's event times close."""
     if ended_input(run):
         return MAX_TIME
-    times = event_times(run)
+    times = event_times(run, true_time)
+    times = times[times != NOT_STAMPED]
     if not len(times):
         return MIN_TIME
     windows = run.scenario.window
@@ -85,18 +96,20 @@ def chained_values(run: Any) -> np.ndarray:
     return out
 
 
-def batch_windows(run: Any) -> dict[tuple[int, int, int], tuple[Any, int]]:
-    """(key, start, end) -> (value, count) computed over all records, as a batch job would."""
+def batch_windows(run: Any, true_time: bool = False) -> dict[tuple[int, int, int], tuple[Any, int]]:
+    """(key, start, end) -> (value, count) computed over all records, as a batch job would: by the
+    records' timestamps, or with `true_time` by when their events truly happened."""
     spec = run.scenario.window.spec()
     agg = spec.aggregate
     src = run.source
     out: dict[tuple[int, int, int], tuple[Any, int]] = {}
-    times = event_times(run)
-    read = times >= 0 if getattr(run, "ingested_at", None) is not None else slice(None)  # never read: no ingestion time
+    times = event_times(run, true_time)
+    read = times != NOT_STAMPED  # never stamped (ingestion time: never read): no event time
     source_values = chained_values(run) if getattr(run.scenario, "operators", ()) else src["value"]
     keys, times, values = src["key"][read].tolist(), times[read].tolist(), source_values[read].tolist()
-    if hasattr(spec.windows, "gap"):  # sessions: per key, sorted by time, merge windows that touch
+    if hasattr(spec.windows, "gap"):  # sessions: per key, sorted by time, merge windows that touch (Flink) or overlap (Beam)
         gap = spec.windows.gap
+        beam = spec.semantics == "beam"
         by_key: dict[int, list[tuple[int, int]]] = {}
         for k, t, v in zip(keys, times, values):
             by_key.setdefault(k, []).append((t, v))
@@ -104,7 +117,7 @@ def batch_windows(run: Any) -> dict[tuple[int, int, int], tuple[Any, int]]:
             events.sort()
             start, end, acc, n = None, None, agg.empty, 0
             for t, v in events:
-                if start is not None and t <= end:
+                if start is not None and (t < end if beam else t <= end):
                     end, acc, n = max(end, t + gap), agg.add(acc, v), n + 1
                     continue
                 if start is not None:
@@ -187,13 +200,29 @@ def window_complete(run: Any) -> Verdict:
     """Every window the data has closed was fired, with the result a batch job computes (with
     operators after the window, [[operators]], the result the fault-free run wrote: what they make
     of the panes is theirs to say, and it is judged as exactly_once judges a user operator)."""
-    closing = closing_watermark(run)
+    return _judge_windows(run, "window_complete", False)
+
+
+def event_time_complete(run: Any) -> Verdict:
+    """window_complete by the records' true event time: when each event happened, not the
+    timestamp it was given. A producer whose clock is skewed stamps its events into the wrong
+    windows; with enough allowed lateness the job's windows match its own timestamps, and only
+    this check sees that they are not the windows of what happened."""
+    if getattr(run, "true_event_time", None) is None:
+        return Verdict("event_time_complete", True, "not judged: this run's producer keeps no true event times",
+                       {"judged": False})
+    return _judge_windows(run, "event_time_complete", True)
+
+
+def _judge_windows(run: Any, name: str, true_time: bool) -> Verdict:
+    by = " by when the events happened" if true_time else ""
+    closing = closing_watermark(run, true_time)
     try:
-        expected = batch_windows(run)
+        expected = batch_windows(run, true_time)
     except Exception as e:  # noqa: BLE001 - the user's operators, run again over the log, raised
         if not getattr(run.scenario, "operators", ()):
             raise
-        return Verdict("window_complete", False, f"the windows could not be recomputed: your operators raised "
+        return Verdict(name, False, f"the windows could not be recomputed: your operators raised "
                        f"{type(e).__name__}: {e}", {"error": f"{type(e).__name__}: {e}"})
     actual = job_windows(run)
     if getattr(run.scenario, "operators_after", ()):
@@ -212,12 +241,15 @@ def window_complete(run: Any) -> Verdict:
                 "first_wrong": [[*w, expected[w][0], actual[w][0]] for w in wrong[:SHOW_IDS]]}
     if not missing and not wrong:
         if closing == MAX_TIME:
-            return Verdict("window_complete", True, f"all {len(closed)} windows match the batch result (the end "
+            return Verdict(name, True, f"all {len(closed)} windows match the batch result{by} (the end "
                            "of input fired every one)", evidence)
-        return Verdict("window_complete", True, f"all {len(closed)} closed windows match the batch result "
+        return Verdict(name, True, f"all {len(closed)} closed windows match the batch result{by} "
                        f"({still_open} still open at the end)", evidence)
     parts = []
-    if missing:
+    if missing and true_time:
+        parts.append(f"{len(missing)} of {len(closed)} windows of what happened have no result (never fired, "
+                     "or their events were stamped into other windows)")
+    elif missing:
         if stalled:
             why = "; the watermark never advanced (stalled at -inf)"
         elif run.window_watermark < closing:
@@ -228,9 +260,9 @@ def window_complete(run: Any) -> Verdict:
         parts.append(f"{len(missing)} of {len(closed)} closed windows never fired{why}")
     if wrong:
         k, s, e = wrong[0]
-        parts.append(f"{len(wrong)} windows differ from the batch result (first: key {k} [{s}, {e}) "
+        parts.append(f"{len(wrong)} windows differ from the batch result{by} (first: key {k} [{s}, {e}) "
                      f"expected {expected[wrong[0]][0]}, got {actual[wrong[0]][0]})")
-    return Verdict("window_complete", False, "; ".join(parts), evidence)
+    return Verdict(name, False, "; ".join(parts), evidence)
 
 
 def no_late_records(run: Any) -> Verdict:

@@ -79,12 +79,16 @@ def broken_claim(scenario: Scenario, seed: int, faults: tuple[Fault, ...]) -> Ve
 
 #: The fault families the nemesis draws from, and how it draws each (beyond node, at, down_for).
 NEMESIS_KINDS = ("crash", "partition", "delay", "loss", "duplicate", "reorder", "clock_step", "pause", "slow",
-                 "sink_fail", "sink_ack_lost", "sink_slow", "sink_commit_fail", "sink_overload", "store_fail", "store_slow", "store_torn")
+                 "sink_fail", "sink_ack_lost", "sink_slow", "sink_commit_fail", "sink_overload", "store_fail", "store_slow", "store_torn",
+                 "partition_slow")
 
 
-def _one_fault(rng: np.random.Generator, kind: str, nodes: tuple[str, ...], horizon: int) -> Fault:
+def _one_fault(rng: np.random.Generator, kind: str, nodes: tuple[str, ...], horizon: int, partitions: int = 1) -> Fault:
     at = int(rng.integers(0, max(horizon, 1)))
     down_for = int(rng.integers(1_000, max(1_000, horizon // 4) + 1))
+    if kind == "partition_slow":  # one partition readable in bursts 5ms to 100ms apart
+        return Fault(kind=kind, node="broker", at=at, down_for=down_for, partition=int(rng.integers(partitions)),
+                     slow_by=int(rng.integers(5_000, 100_001)))
     node = str(nodes[int(rng.integers(len(nodes)))])
     if kind.startswith(("sink_", "store_")):
         return Fault(kind=kind, node="sink" if kind.startswith("sink_") else "coordinator", at=at, down_for=down_for,
@@ -106,7 +110,8 @@ def _one_fault(rng: np.random.Generator, kind: str, nodes: tuple[str, ...], hori
 
 
 def random_schedule(rng: np.random.Generator, nodes: tuple[str, ...], horizon: int, max_faults: int = 3,
-                    rates: dict[str, float] | None = None, restart_delay: int | None = None) -> tuple[Fault, ...]:
+                    rates: dict[str, float] | None = None, restart_delay: int | None = None,
+                    partitions: int = 1) -> tuple[Fault, ...]:
     """A nemesis: 1 to max_faults faults at random times before `horizon`, of the kinds in `rates`
     (drawn in proportion to their rates; default: crash-restarts only), in time order. Outages
     last 1ms to a quarter of the horizon; clock steps move a clock by up to 2s either way.
@@ -119,7 +124,8 @@ def random_schedule(rng: np.random.Generator, nodes: tuple[str, ...], horizon: i
     weights = np.array([rates[k] for k in kinds], dtype=float)
     k = int(rng.integers(1, max_faults + 1))
     picks = rng.choice(len(kinds), size=k, p=weights / weights.sum())
-    faults = sorted((_one_fault(rng, kinds[int(i)], nodes, horizon) for i in picks), key=lambda f: (f.at, f.node, f.kind))
+    faults = sorted((_one_fault(rng, kinds[int(i)], nodes, horizon, partitions) for i in picks),
+                    key=lambda f: (f.at, f.node, f.kind))
     crashes = [i for i, f in enumerate(faults) if f.kind == "crash"]
     if restart_delay is not None and len(crashes) > 1:
         first = faults[crashes[0]]
@@ -218,7 +224,8 @@ def explore(scenario: Scenario, budget_s: float = 60.0, seed: int = 0, max_fault
         else:
             kinds = swarm(rng, rates) if swarm_mode else rates
             run_seed = int(rng.integers(0, 2**31))
-            faults = random_schedule(rng, nodes, horizon, max_faults, kinds, scenario.pipeline.restart_delay)
+            faults = random_schedule(rng, nodes, horizon, max_faults, kinds, scenario.pipeline.restart_delay,
+                                     scenario.workload.partitions)
         broken = broken_claim(scenario, run_seed, faults)
         report.runs += 1
         if progress is not None and clock() - last_tick >= 1.0:

@@ -78,6 +78,9 @@ def fault(kinds: tuple[str, ...] = ("crash",), nodes: tuple[str, ...] = NODES, m
         if kind == "late_burst":
             return st.builds(Fault, kind=st.just(kind), node=st.just("producer"), at=at, down_for=down,
                              slow_by=st.integers(0, 2_000_000))
+        if kind == "partition_slow":  # partition 0 exists in every scenario
+            return st.builds(Fault, kind=st.just(kind), node=st.just("broker"), at=at, down_for=down,
+                             slow_by=st.integers(1, 100_000), partition=st.just(0))
         if kind == "clock_step":
             return st.builds(Fault, kind=st.just(kind), node=st.sampled_from(nodes), at=at,
                              by=st.integers(-2_000_000, 2_000_000))

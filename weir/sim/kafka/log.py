@@ -6,6 +6,7 @@ offsets are stored on the broker, so a broker crash makes it unavailable but los
 
 from __future__ import annotations
 
+import bisect
 import zlib
 
 import numpy as np
@@ -112,6 +113,9 @@ class Broker:
         self.transaction_timeout = transaction_timeout
         self._init_request = 0  # the last InitProducerId request answered
         self._txn_opened = 0  # transactions opened so far (a timer knows the one it was started for)
+        # partition_slow faults: per partition, (time, end offset) after each append; decided at the
+        # first append (the faults are installed before anything is produced): False if there are none
+        self._appended: list[list[tuple[int, int]]] | bool | None = None
 
     def on_commit(self, listener) -> None:
         self._on_commit.append(listener)
@@ -224,6 +228,11 @@ class Broker:
                 idx = order[lo:hi]
                 state = COMMITTED if txn is None else OPEN
                 first = self.log.append(p, record_id[idx], key[idx], event_time[idx], value[idx], state)
+                if self._appended is None:
+                    slow = any(f.kind == "partition_slow" for f in self.world.fault_windows)
+                    self._appended = [[] for _ in range(self.log.partitions)] if slow else False
+                if self._appended:
+                    self._appended[p].append((self.world.now, first + (hi - lo)))
                 if txn is not None:
                     if self.open_txn != txn:
                         self._open(txn)
@@ -250,12 +259,29 @@ class Broker:
         log = self.log
         order = range(log.partitions) if assigned is None else assigned
         first = order.index(start)
+        slow = self._slow_partitions() if self._appended else None
         for i in range(len(order)):
             p = order[(first + i) % len(order)]
             limit = self.last_stable_offset(p) if read_committed else log.end_offset(p)
+            if slow and p in slow:
+                limit = min(limit, slow[p])
             if positions[p] < limit:
                 return log.read(p, positions[p], min(positions[p] + max_records, limit), skip_aborted=read_committed)
         return None
+
+    def _slow_partitions(self) -> dict[int, int]:
+        """partition_slow faults active now: partition -> how far it is readable, its end offset
+        at the last burst (the fault's start plus a whole number of slow_by)."""
+        now = self.world.now
+        out = {}
+        for f in self.world.fault_windows:
+            if f.kind == "partition_slow" and f.at <= now < f.at + f.down_for:
+                tick = f.at + (now - f.at) // f.slow_by * f.slow_by
+                history = self._appended[f.partition]
+                k = bisect.bisect_right(history, (tick, 2**63))
+                end = history[k - 1][1] if k else 0
+                out[f.partition] = min(out.get(f.partition, end), end)
+        return out
 
     def commit(self, offsets: dict[int, int], generation: int) -> bool:
         """Set committed offsets (the next offset to read), unless `generation` is stale."""

@@ -18,6 +18,9 @@ from weir.sim.kernel.trace import Msg
 if TYPE_CHECKING:
     from weir.sim.scenario.model import Scenario
 
+#: An event time that was never stamped (no record time is this: it is int64's minimum).
+NOT_STAMPED = np.iinfo(np.int64).min
+
 __all__ = ["WorkloadData", "draw_workload", "marker_mask", "poison_mask", "Producer"]
 
 
@@ -154,6 +157,9 @@ class Producer:
         self.finished = [False] * len(nodes)
         self.done = False
         self._on_done: list = []
+        # per record id, when its event truly happened (the simulation's clock, not the producer's):
+        # what a skewed clock's stamps should have been (event_time_complete judges windows by it)
+        self.true_event_time = np.full(len(workload.keys), NOT_STAMPED, dtype=np.int64)
         for i, node in enumerate(nodes):
             node.on_restart(lambda _n, i=i: self._start(i))
 
@@ -209,9 +215,12 @@ class Producer:
         """Send records [first, stop) to the broker until it answers; its answer (False: fenced)."""
         data, node = self.data, self.nodes[instance]
         event_time = node.local_time() - data.delays[first:stop]
+        true_time = self.world.env.now - data.delays[first:stop]
         burst = self.world.active_fault("late_burst", node.name)  # a late-data burst: these happened longer ago
         if burst:
             event_time = event_time - burst.slow_by
+            true_time = true_time - burst.slow_by
+        self.true_event_time[first:stop] = true_time
         keys, values = data.keys[first:stop], data.values[first:stop]
         if instance and "epoch" not in txn:  # transactional instances share the transactional id, so one producer id
             txn["producer"] = instance

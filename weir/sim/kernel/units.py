@@ -5,11 +5,39 @@ from __future__ import annotations
 import re
 from decimal import Decimal, InvalidOperation
 
-__all__ = ["US", "MS", "S", "parse_duration", "format_duration", "DURATION_FORMS", "parse_rate", "RATE_FORMS"]
+__all__ = ["US", "MS", "S", "parse_duration", "format_duration", "DURATION_FORMS", "parse_rate", "RATE_FORMS",
+           "micros", "millis", "seconds", "minutes"]
 
 US = 1
 MS = 1_000
 S = 1_000_000
+
+
+def _whole(amount: int | float, unit: int, name: str) -> int:
+    us = Decimal(str(amount)) * unit
+    if us != us.to_integral_value():
+        raise ValueError(f"{name}({amount!r}) is {us}us: time is a whole number of microseconds")
+    return int(us)
+
+
+def micros(n: int) -> int:
+    """`n` microseconds (weir's unit of time), for tests: `advance_watermark_to(seconds(10))`."""
+    return _whole(n, US, "micros")
+
+
+def millis(n: int | float) -> int:
+    """`n` milliseconds in microseconds."""
+    return _whole(n, MS, "millis")
+
+
+def seconds(n: int | float) -> int:
+    """`n` seconds in microseconds."""
+    return _whole(n, S, "seconds")
+
+
+def minutes(n: int | float) -> int:
+    """`n` minutes in microseconds."""
+    return _whole(n, 60 * S, "minutes")
 
 _UNITS = {"us": US, "ms": MS, "s": S, "min": 60 * S, "h": 3600 * S}
 _PATTERN = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*(us|ms|s|min|h)\s*$")

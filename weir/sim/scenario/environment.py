@@ -40,10 +40,13 @@ __all__ = ["JITTER_SHAPES", "FAULT_KINDS", "LINK_KINDS", "NodeSpec", "LinkSpec",
 #: takes up to slow_by longer, drawn, and requests and replies may overtake one another.
 #: late_burst: records produced in the window happened slow_by earlier than usual (late data).
 #: stop: crash-stop, the node crashes at `at` and never comes back.
+#: partition_slow: one partition (`partition`) is slow on the broker, its leader (a lagging
+#: follower holds its high watermark back): consumers see its records only in bursts, one every
+#: slow_by, while the other partitions flow on. Idleness detection then sees gaps.
 JITTER_SHAPES = ("uniform", "exponential", "pareto")
 FAULT_KINDS = ("crash", "stop", "sink_fail", "sink_slow", "sink_ack_lost", "sink_commit_fail", "sink_overload", "partition", "clock_step",
                "store_fail", "store_slow", "store_torn", "pause", "slow", "delay", "loss", "late_burst",
-               "duplicate", "reorder")
+               "duplicate", "reorder", "partition_slow")
 LINK_KINDS = ("partition", "delay", "loss", "duplicate", "reorder")  # faults of links: a node, its peers, a direction
 
 
@@ -109,9 +112,16 @@ class Fault:
     by: int | str = field(default=0, metadata=_spec("signed_duration"))
     factor: float = field(default=2.0, metadata=_spec("ratio"))
     rate: float = field(default=0.1, metadata=_spec("fraction"))
+    partition: int = field(default=0, metadata=_spec("count"))
 
     def __post_init__(self) -> None:
         _validate(self, "faults")
+        if self.kind == "partition_slow":
+            if self.node != "broker":
+                raise ScenarioError("faults.node", self.node, "'broker' for kind = 'partition_slow' (the partition's leader)")
+            if self.slow_by < 1:
+                raise ScenarioError("faults.slow_by", self.slow_by, "a duration > 0 for kind = 'partition_slow' "
+                                    "(how far apart the partition's bursts come)")
         if self.kind.startswith("sink_") and self.node != "sink":
             raise ScenarioError("faults.node", self.node, f"'sink' for kind = '{self.kind}' (a fault of the sink's writes)")
         if self.kind.startswith("store_") and self.node != "coordinator":
@@ -155,5 +165,7 @@ class Fault:
                              "delivered twice",
                 "reorder": f"messages of {self.node} {arrow} {', '.join(self.peers) or 'all others'} reordered "
                            f"by up to {format_duration(self.slow_by)}",
-                "late_burst": f"records produced {format_duration(self.slow_by)} late"}[self.kind]
+                "late_burst": f"records produced {format_duration(self.slow_by)} late",
+                "partition_slow": f"partition {self.partition} readable only every {format_duration(self.slow_by)}",
+                }[self.kind]
         return f"t={format_duration(self.at)} {what} for {format_duration(self.down_for)}"

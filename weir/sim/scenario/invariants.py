@@ -96,6 +96,7 @@ APPLIES: dict[str, Callable[[Any], bool]] = {
     "no_duplicates": _records,
     "exactly_once": _records,
     "window_complete": _windowed,
+    "event_time_complete": _windowed,
     "no_late_records": _windowed,
     "checkpoints_succeed": _checkpointed,
     "commits_monotonic": _simulated_records,

@@ -146,8 +146,10 @@ def faults_toml(faults: tuple[Fault, ...], header: str = "") -> str:
     lines = [f"# {line}" for line in header.splitlines()] + ([""] if header else [])
     for f in faults:
         lines += ["[[faults]]", f'kind = "{f.kind}"', f'node = "{f.node}"', f"at = {f.at}", f"down_for = {f.down_for}"]
-        if f.kind in ("sink_slow", "store_slow", "delay", "reorder", "late_burst"):
+        if f.kind in ("sink_slow", "store_slow", "delay", "reorder", "late_burst", "sink_overload", "partition_slow"):
             lines.append(f"slow_by = {f.slow_by}")
+        if f.kind == "partition_slow":
+            lines.append(f"partition = {f.partition}")
         if f.kind in ("loss", "duplicate"):
             lines.append(f"rate = {f.rate}")
         if f.kind in LINK_KINDS:

@@ -327,6 +327,9 @@ class Scenario:
                     raise ScenarioError(f"faults[{i}].{key}", node, "a node of this scenario: " + ", ".join(names))
             if fault.at >= self.run.max_time:
                 raise ScenarioError(f"faults[{i}].at", fault.at, f"a time before run.max_time ({self.run.max_time}us)")
+            if fault.kind == "partition_slow" and fault.partition >= self.workload.partitions:
+                raise ScenarioError(f"faults[{i}].partition", fault.partition,
+                                    f"a partition number below workload.partitions ({self.workload.partitions})")
 
     @property
     def node_names(self) -> tuple[str, ...]:

@@ -213,14 +213,24 @@ class WindowSettings:
     aggregate: str = field(default="sum", metadata=_spec("choice", choices=AGGREGATE_NAMES))
     accumulation: str = field(default="discarding", metadata=_spec("choice", choices=("discarding", "accumulating")))
     allowed_lateness: int | str = field(default=0, metadata=_spec("duration"))
-    lateness_rule: str = field(default="flink", metadata=_spec("choice", choices=("flink", "beam")))
+    semantics: str = field(default="flink", metadata=_spec("choice", choices=("flink", "beam")))
+    lateness_rule: str | None = field(default=None, metadata=_spec("choice", choices=("flink", "beam"), optional=True))
     side_output: bool = field(default=False, metadata=_spec("flag"))
     early_every_n: int | None = field(default=None, metadata=_spec("count", min=1, optional=True))
     early_after: int | str | None = field(default=None, metadata=_spec("duration", min=1, optional=True))
     late_every_n: int = field(default=1, metadata=_spec("count", min=1))
+    late: str = field(default="fire", metadata=_spec("choice", choices=("fire", "never")))
 
     def __post_init__(self) -> None:
         _validate(self, "window")
+        if self.lateness_rule is not None:  # the old key: one deprecation line, then it is semantics
+            from weir.sim.stream.windowing import deprecated_lateness_rule
+            object.__setattr__(self, "semantics", deprecated_lateness_rule("window.lateness_rule", self.lateness_rule,
+                                                                           self.semantics))
+            object.__setattr__(self, "lateness_rule", None)
+        if self.late == "never" and self.semantics != "beam":
+            raise ScenarioError("window.late", "never", "'fire' unless window.semantics = 'beam' (Flink's "
+                                "EventTimeTrigger fires on every late element)")
         if self.kind == "sliding" and self.slide is None:
             raise ScenarioError("window.slide", raw("nothing"), "a duration when window.kind = 'sliding'")
         if self.kind == "session" and self.gap is None:
@@ -232,8 +242,8 @@ class WindowSettings:
         windows = {"tumbling": lambda: Tumbling(self.size), "sliding": lambda: Sliding(self.size, self.slide),
                    "session": lambda: Session(self.gap)}[self.kind]()
         return WindowSpec(windows, aggregate=self.aggregate, accumulation=self.accumulation,
-                          trigger=Trigger(self.early_every_n, self.early_after, self.late_every_n),
-                          allowed_lateness=self.allowed_lateness, lateness_rule=self.lateness_rule,
+                          trigger=Trigger(self.early_every_n, self.early_after, self.late_every_n, self.late),
+                          allowed_lateness=self.allowed_lateness, semantics=self.semantics,
                           side_output_late=self.side_output)
 
 

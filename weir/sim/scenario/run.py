@@ -63,6 +63,7 @@ class Run:
     orders: np.ndarray | None = None  # [outbox]: the ids of the orders the application's database holds
     saga: dict[str, np.ndarray] | None = None  # [saga]: the services' ledger and each saga's outcome (weir/sim/patterns/saga.py)
     ingested_at: np.ndarray | None = None  # ingestion time: each record's event time as the source last stamped it
+    true_event_time: np.ndarray | None = None  # per record id: when its event truly happened (NOT_STAMPED: never sent)
     replayed_in_flight: int = 0  # records an unaligned checkpoint saved in flight and a restore processed again
     user_errors: tuple[str, ...] = ()  # exceptions user components raised, one line each (each failed the job over)
 
@@ -209,7 +210,7 @@ def _execute(scenario: Scenario, seed: int | None, faults: tuple[Fault, ...] | N
             "write_failures": store.write_failures, "torn_skipped": store.torn_skipped},
         checkpoints=tuple(store.completed) if store else (), replayed_in_flight=job.replayed_in_flight,
         user_errors=tuple(job.user_errors),
-        ingested_at=job.ingested_at, dlq=dlq, dlq_messages=dlq_messages, charges=charges, payment_of=data.payment_of,
+        ingested_at=job.ingested_at, true_event_time=getattr(producer, "true_event_time", None), dlq=dlq, dlq_messages=dlq_messages, charges=charges, payment_of=data.payment_of,
         orders=orders,
         dlq_max_depth=job.dlq.max_depth if job.dlq else 0, skipped=job.skipped,
         subtasks=tuple({"subtask": j, "records": job.subtask_records[j], "busy_us": job.subtask_busy[j],

@@ -45,7 +45,7 @@ import numpy as np
 
 from weir.sim.kafka.group import ConsumerGroup
 from weir.sim.kafka.log import Broker
-from weir.sim.kafka.producer import Producer
+from weir.sim.kafka.producer import NOT_STAMPED, Producer
 from weir.sim.kernel.trace import Kind
 from weir.sim.kernel.world import Node, Status, World
 from weir.sim.stream.attempt import Attempt
@@ -99,7 +99,7 @@ class Job:
         wm = scenario.watermarks
         self.marker_every = scenario.workload.marker_every if wm is not None and wm.strategy == "punctuated" else 0
         # ingestion time: the source stamps what it reads; each record's latest stamp, for the checkers
-        self.ingested_at = np.full(len(producer.data.keys), -1, dtype=np.int64) if (
+        self.ingested_at = np.full(len(producer.data.keys), NOT_STAMPED, dtype=np.int64) if (
             wm is not None and wm.strategy == "ingestion_time") else None
         self.source, self.processor, self.sink, self.coordinator = (world.node(n) for n in JOB_NODES)
         # source subtask i runs on node source-i (subtask 0 on source)

@@ -38,6 +38,10 @@ class TestStreamResult:
         """(key, window start, timing, value) per pane: the compact form for assertions."""
         return [(p.key, p.window.start, p.timing.value, p.value) for p in self.panes]
 
+    def rows(self) -> list[tuple]:
+        """(key, window start, window end, timing, value) per pane: with the end, as a sink keys it."""
+        return [(p.key, p.start, p.end, p.timing.value, p.value) for p in self.panes]
+
 
 class TestStream:
     """A script of elements, watermark advances and processing-time advances."""
@@ -50,7 +54,8 @@ class TestStream:
         self._processing_time = 0
 
     def add_elements(self, *elements: tuple[Hashable, int, Any]) -> "TestStream":
-        """Elements as (key, timestamp, value)."""
+        """Elements as (key, timestamp, value), arriving together: one bundle (with Beam
+        semantics, count triggers are asked once after all of them)."""
         for i, element in enumerate(elements):
             if not (isinstance(element, tuple) and len(element) == 3 and isinstance(element[1], int)):
                 raise ScenarioError(f"add_elements[{i}]", element, "a tuple (key, timestamp in us, value)")
@@ -80,9 +85,8 @@ class TestStream:
         """Feed the script to a fresh operator for `spec` (or to the operator given)."""
         op = spec if isinstance(spec, WindowOperator) else WindowOperator(spec)
         for kind, arg in self._steps:
-            if kind == "elements":
-                for key, ts, value in arg:
-                    op.process(key, ts, value)
+            if kind == "elements":  # one add_elements is one bundle (Beam's TestStream.ElementEvent)
+                op.process_bundle(arg)
             elif kind == "watermark":
                 op.advance_watermark(arg)
             else:

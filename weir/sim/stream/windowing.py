@@ -16,7 +16,8 @@ from weir.sim.kernel.errors import ScenarioError
 
 __all__ = [
     "MIN_TIME", "MAX_TIME", "Window", "Tumbling", "Sliding", "Session", "Trigger", "Timing", "Pane",
-    "Aggregate", "COUNT", "SUM", "MIN", "MAX", "AGGREGATES", "reduce", "WindowSpec", "LateElement",
+    "Aggregate", "COUNT", "SUM", "MIN", "MAX", "COLLECT", "AGGREGATES", "reduce", "WindowSpec", "LateElement",
+    "SEMANTICS", "LATE_FIRINGS",
 ]
 
 MIN_TIME = -(2**63)  # Flink's Long.MIN_VALUE: the watermark before any element
@@ -37,6 +38,11 @@ class Window:
     def intersects(self, other: "Window") -> bool:
         """Overlapping or touching (Flink's `TimeWindow.intersects`, used to merge sessions)."""
         return self.start <= other.end and self.end >= other.start
+
+    def overlaps(self, other: "Window") -> bool:
+        """Sharing a moment: touching is not enough (Beam's `IntervalWindow.intersects`, which is
+        `!isDisjoint`, and `isDisjoint` is `!end.isAfter(other.start) || !other.end.isAfter(start)`)."""
+        return self.start < other.end and other.start < self.end
 
     def cover(self, other: "Window") -> "Window":
         return Window(min(self.start, other.start), max(self.end, other.end))
@@ -64,14 +70,24 @@ class Tumbling:
 
 @dataclass(frozen=True)
 class Sliding:
-    """Windows of `size` starting every `slide`; an element is in size/slide of them."""
+    """Windows of `size` starting every `slide` (Beam calls it the `period`: `Sliding(size,
+    period=...)` is the same); an element is in size/slide of them."""
 
     size: int
-    slide: int
+    slide: int | None = None
     offset: int = 0
+    period: int | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         _positive("windows.size", self.size)
+        if self.period is not None:
+            _positive("windows.period", self.period)
+            if self.slide is not None and self.slide != self.period:
+                raise ScenarioError("windows.period", self.period, f"the same as windows.slide ({self.slide}), "
+                                    "or only one of the two: they are two names for how often a window starts")
+            object.__setattr__(self, "slide", self.period)
+        if self.slide is None:
+            raise ScenarioError("windows.slide", None, "a whole number of microseconds > 0 (or period=...)")
         _positive("windows.slide", self.slide)
 
     def assign(self, ts: int) -> list[Window]:
@@ -97,13 +113,21 @@ class Session:
         return [Window(ts, ts + self.gap)]
 
 
+#: What a trigger does with elements after its window's end: "fire" a LATE pane every late_every_n
+#: of them (Flink's EventTimeTrigger; Beam's withLateFirings(AfterPane.elementCountAtLeast(n))), or
+#: "never" (Beam's AfterWatermark.pastEndOfWindow() alone: it fires once and is finished).
+LATE_FIRINGS = ("fire", "never")
+
+
 @dataclass(frozen=True)
 class Trigger:
-    """When panes fire besides ON_TIME: early (by count or processing-time delay) and late (by count)."""
+    """When panes fire besides ON_TIME: early (by count or processing-time delay) and late (by
+    count, or never)."""
 
     early_every_n: int | None = None
     early_after: int | None = None
     late_every_n: int = 1
+    late: str = "fire"
 
     def __post_init__(self) -> None:
         for name in ("early_every_n", "early_after"):
@@ -111,6 +135,8 @@ class Trigger:
             if value is not None:
                 _positive(f"trigger.{name}", value)
         _positive("trigger.late_every_n", self.late_every_n)
+        if self.late not in LATE_FIRINGS:
+            raise ScenarioError("trigger.late", self.late, "one of " + ", ".join(LATE_FIRINGS))
 
 
 class Timing(str, Enum):
@@ -132,6 +158,15 @@ class Pane:
     count: int
     watermark: int  # the operator's input watermark when the pane fired
     processing_time: int
+
+    @property
+    def start(self) -> int:
+        return self.window.start
+
+    @property
+    def end(self) -> int:
+        """Its window's end (exclusive): what a sink keys a window's result by, with the key."""
+        return self.window.end
 
 
 @dataclass(frozen=True)
@@ -167,7 +202,10 @@ COUNT = Aggregate("count", 0, lambda acc, v: acc + 1, lambda a, b: a + b)
 SUM = Aggregate("sum", 0, lambda acc, v: acc + v, lambda a, b: a + b)
 MIN = Aggregate("min", None, _min, _min)
 MAX = Aggregate("max", None, _max, _max)
-AGGREGATES = {"count": COUNT, "sum": SUM, "min": MIN, "max": MAX}
+#: The values of each pane, in the order they arrived (a tuple): for tests that assert what a pane
+#: holds, not only its sum. Not for scenario files (the results table keeps whole numbers).
+COLLECT = Aggregate("collect", (), lambda acc, v: acc + (v,), lambda a, b: a + b)
+AGGREGATES = {"count": COUNT, "sum": SUM, "min": MIN, "max": MAX, "collect": COLLECT}
 
 
 def _reduceat(ufunc):
@@ -190,30 +228,78 @@ def reduce(fn: Callable[[Any, Any], Any], name: str = "reduce") -> Aggregate:
     return Aggregate(name, None, combine, combine)
 
 
+#: Whose windowing rules a WindowSpec follows where Flink and Beam differ (see WindowSpec).
+SEMANTICS = ("flink", "beam")
+
+
+def deprecated_lateness_rule(key: str, rule: str, semantics: str) -> str:
+    """The old `lateness_rule` key: accepted with one deprecation line, as `semantics`."""
+    import warnings
+    if rule not in SEMANTICS:
+        raise ScenarioError(key, rule, "one of " + ", ".join(SEMANTICS) + " (better: use semantics)")
+    warnings.warn(f"{key} is deprecated: use semantics = '{rule}', which switches every rule where Flink and "
+                  "Beam differ, not only the drop boundary", FutureWarning, stacklevel=4)
+    return rule if semantics == "flink" else semantics
+
+
 @dataclass(frozen=True)
 class WindowSpec:
-    """Everything that defines a windowed aggregation."""
+    """Everything that defines a windowed aggregation.
+
+    `semantics` says whose rules apply where Flink and Beam (its Java runner core) differ:
+
+    | rule | "flink" | "beam" |
+    | --- | --- | --- |
+    | ON_TIME fires when the watermark W reaches | `max_ts` (EventTimeTrigger) | `end`, i.e. W > max_ts (AfterWatermark) |
+    | a window expires (state dropped, later elements late) | `max_ts + L <= W` (isWindowLate) | `max_ts + L < W` (canDropDueToExpiredWindow) |
+    | count triggers (early every n, late every n) are asked | after each element | once per bundle (ReduceFnRunner.processElements) |
+    | sessions merge when they | overlap or touch (TimeWindow.intersects) | overlap (IntervalWindow.isDisjoint) |
+    | a late element is dropped by | the merged window (WindowOperator.processElement) | its own window, before merging (LateDataFilter) |
+    | `late = "never"` | refused (EventTimeTrigger fires every late element) | fires once, then closed: later elements are dropped |
+    """
 
     windows: Tumbling | Sliding | Session
     aggregate: Aggregate = SUM
     trigger: Trigger = field(default_factory=Trigger)
     accumulation: str = "discarding"
     allowed_lateness: int = 0
-    lateness_rule: str = "flink"
+    semantics: str = "flink"
     side_output_late: bool = True
+    lateness_rule: str | None = field(default=None, compare=False, repr=False)  # deprecated: semantics
 
     def __post_init__(self) -> None:
         if self.accumulation not in ("discarding", "accumulating"):
             raise ScenarioError("window.accumulation", self.accumulation, "one of discarding, accumulating")
-        if self.lateness_rule not in ("flink", "beam"):
-            raise ScenarioError("window.lateness_rule", self.lateness_rule, "one of flink, beam")
+        if self.lateness_rule is not None:
+            object.__setattr__(self, "semantics", deprecated_lateness_rule("window.lateness_rule", self.lateness_rule,
+                                                                           self.semantics))
+            object.__setattr__(self, "lateness_rule", None)
+        if self.semantics not in SEMANTICS:
+            raise ScenarioError("window.semantics", self.semantics, "one of " + ", ".join(SEMANTICS))
         if not isinstance(self.allowed_lateness, int) or self.allowed_lateness < 0:
             raise ScenarioError("window.allowed_lateness", self.allowed_lateness, "a whole number of microseconds >= 0")
         if isinstance(self.aggregate, str):
             if self.aggregate not in AGGREGATES:
                 raise ScenarioError("window.aggregate", self.aggregate, "one of " + ", ".join(AGGREGATES))
             object.__setattr__(self, "aggregate", AGGREGATES[self.aggregate])
+        if self.trigger.late == "never" and self.semantics != "beam":
+            raise ScenarioError("trigger.late", "never", "'fire' unless semantics = 'beam' (Flink's EventTimeTrigger "
+                                "fires on every late element; one that never did would keep them in state and purge "
+                                "them unfired, silently)")
+
+    @property
+    def beam(self) -> bool:
+        return self.semantics == "beam"
+
+    def fire_time(self, window: Window) -> int:
+        """The watermark at which `window`'s ON_TIME pane fires, and after which an element for it
+        is late: its max_ts (Flink), or its end (Beam: the watermark must pass max_ts)."""
+        return window.max_ts + (1 if self.semantics == "beam" else 0)
 
     def cleanup_time(self, window: Window) -> int:
         """The watermark at which `window` expires: its state is dropped, later elements are late."""
-        return window.max_ts + self.allowed_lateness + (0 if self.lateness_rule == "flink" else 1)
+        return window.max_ts + self.allowed_lateness + (1 if self.semantics == "beam" else 0)
+
+    def merges(self, a: Window, b: Window) -> bool:
+        """Whether two session windows merge: touching is enough for Flink, not for Beam."""
+        return a.overlaps(b) if self.semantics == "beam" else a.intersects(b)

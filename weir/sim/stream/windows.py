@@ -4,22 +4,28 @@ A `WindowOperator` takes elements (key, timestamp, value), watermarks and proces
 and emits `Pane`s. The rules, with where they come from:
 
 - A window `[start, end)` has `max_ts = end - 1`. Tumbling, sliding and session windows.
-- Default trigger (Flink `EventTimeTrigger`, Beam `AfterWatermark.pastEndOfWindow()`): the ON_TIME
-  pane fires when the watermark reaches `max_ts`; an element that lands in a window whose `max_ts`
-  is already <= the watermark fires a LATE pane at once (or after `late_every_n` such elements).
+- Default trigger (Flink `EventTimeTrigger`, Beam `AfterWatermark.pastEndOfWindow()` with late
+  firings): the ON_TIME pane fires when the watermark reaches the window's fire time (`max_ts` in
+  Flink, `end` in Beam); an element that lands in a window whose fire time has passed fires a LATE
+  pane (or after `late_every_n` such elements).
 - Optional early firings (Beam `AfterWatermark(early=...)`): every N elements, or a processing-time
   delay after the first element of a pane.
 - Accumulation: DISCARDING (a pane holds what arrived since the previous pane) or ACCUMULATING
   (everything so far).
 - Allowed lateness L, with the boundary rule named:
   - "flink" (`WindowOperator.isWindowLate`): a window expires when `max_ts + L <= W`;
-  - "beam" (`canDropDueToExpiredWindow`): when `max_ts + L < W`.
+  - "beam" (`LateDataUtils.garbageCollectionTime(...).isBefore(inputWM)`): when `max_ts + L < W`.
   An element is dropped from each expired window it belongs to; an element dropped from all its
   windows goes to the late side output, or is counted as dropped: never silently lost.
 - Watermark timers fire in time order (at one time, on-time firings before cleanups, then in the
   order they were registered), before the operator's watermark moves (Flink's `processWatermark`).
 - A window that opens after its end has passed (its first element is late, within lateness) never
   has an ON_TIME pane: everything it fires is LATE.
+- Where Flink and Beam differ, `WindowSpec.semantics` picks whose rule applies (the table is in
+  weir.sim.stream.windowing.WindowSpec): the on-time boundary, the drop boundary, count triggers
+  per element or per bundle (`process_bundle`; a polled batch is a bundle), session merging on
+  touch or overlap, lateness checked on the merged or the element's own window, and Beam's
+  finishing AfterWatermark (`Trigger(late="never")`).
 
 Where weir chooses for itself, it says so: an ON_TIME pane is emitted only if it has something to
 show (DISCARDING with new elements, or ACCUMULATING with any), like Flink and unlike Beam's default
@@ -36,20 +42,21 @@ from typing import Any
 import numpy as np
 
 from weir.sim.stream.windowing import (
-    _REDUCERS, COUNT, MAX, MAX_TIME, MIN, MIN_TIME, SUM, Aggregate, LateElement, Pane, Session, Sliding,
-    Timing, Trigger, Tumbling, Window, WindowSpec, reduce,
+    _REDUCERS, COLLECT, COUNT, LATE_FIRINGS, MAX, MAX_TIME, MIN, MIN_TIME, SEMANTICS, SUM, Aggregate, LateElement,
+    Pane, Session, Sliding, Timing, Trigger, Tumbling, Window, WindowSpec, reduce,
 )
 
 __all__ = [
     "MIN_TIME", "MAX_TIME", "Window", "Tumbling", "Sliding", "Session", "Trigger", "Timing", "Pane",
-    "Aggregate", "COUNT", "SUM", "MIN", "MAX", "reduce", "WindowSpec", "WindowOperator", "LateElement",
+    "Aggregate", "COUNT", "SUM", "MIN", "MAX", "COLLECT", "reduce", "WindowSpec", "WindowOperator", "LateElement",
+    "SEMANTICS", "LATE_FIRINGS",
 ]
 
 class _WindowState:
     """One key's window: accumulators since the start and since the last pane, and pane bookkeeping."""
 
     __slots__ = ("window", "epoch", "acc_all", "n_all", "acc_new", "n_new", "panes", "on_time_fired",
-                 "late_pending", "early_timer_set", "refire_timer_set")
+                 "late_pending", "early_timer_set", "refire_timer_set", "closed")
 
     def __init__(self, window: Window, epoch: int, empty: Any):
         self.window, self.epoch = window, epoch
@@ -59,6 +66,7 @@ class _WindowState:
         self.late_pending = 0
         self.early_timer_set = False
         self.refire_timer_set = False
+        self.closed = False  # its trigger finished (Beam, late = "never"): later elements are dropped
 
 
 _ON_TIME, _CLEANUP, _EARLY = 0, 1, 2
@@ -84,16 +92,22 @@ class WindowOperator:
         self._processing_timers: list[tuple[int, int, int, Hashable, Window, int]] = []
         self._seq = 0
         self.touched: set[tuple[Hashable, Window]] = set()  # windows changed since the last snapshot (only counted)
+        # Beam: the windows the current bundle added to, whose count triggers are asked at its end
+        self._bundle: dict[tuple[Hashable, Window], _WindowState] | None = None
 
     # ---- input ---------------------------------------------------------------------------------
     def process(self, key: Hashable, timestamp: int, value: Any, ref: Any = None) -> None:
-        """One element. It joins every window it belongs to that has not expired."""
+        """One element (with Beam semantics, a bundle of one). It joins every window it belongs to
+        that has not expired (nor, Beam, closed)."""
+        if self.spec.beam and self._bundle is None:
+            self.process_bundle([(key, timestamp, value)], [ref])
+            return
         spec = self.spec
         self.elements += 1
         accepted = False
         for window in spec.windows.assign(timestamp):
             state = self._window_for(key, window)
-            if state is None:
+            if state is None or state.closed:  # expired, or (Beam) its trigger finished
                 continue
             accepted = True
             self._add(key, state, value)
@@ -102,6 +116,25 @@ class WindowOperator:
                 self.late.append(LateElement(key, timestamp, value, self.watermark, ref))
             else:
                 self.dropped += 1
+
+    def process_bundle(self, elements, refs=None) -> None:
+        """Elements (key, timestamp, value) that arrive together: a bundle, in Beam's terms. With
+        Beam semantics every element is added first, and then each window's count triggers are
+        asked once (ReduceFnRunner.processElements); with Flink's, after each element."""
+        refs = [None] * len(elements) if refs is None else refs
+        if not self.spec.beam:
+            for (key, timestamp, value), ref in zip(elements, refs):
+                self.process(key, timestamp, value, ref)
+            return
+        self._bundle = {}
+        try:
+            for (key, timestamp, value), ref in zip(elements, refs):
+                self.process(key, timestamp, value, ref)
+        finally:
+            bundle, self._bundle = self._bundle, None
+        for (key, window), state in bundle.items():
+            if self._state.get(key, {}).get(window) is state:  # not merged away or cleaned up since
+                self._end_of_bundle(key, state)
 
     def process_batch(self, keys, timestamps, values, refs=None) -> None:
         """Many elements, in order: the same result as calling `process` on each, faster.
@@ -113,7 +146,8 @@ class WindowOperator:
         spec = self.spec
         n = len(keys)
         fast = (n > 1 and not isinstance(spec.windows, Session) and spec.trigger.early_every_n is None
-                and spec.aggregate.name in _REDUCERS)
+                and spec.aggregate.name in _REDUCERS
+                and spec.trigger.late == "fire")  # a closed window (restored, under MIN again) drops elements
         starts_per_shift = []
         if fast:
             ts = np.asarray(timestamps, dtype=np.int64)
@@ -124,14 +158,13 @@ class WindowOperator:
                 starts = last - shift * slide
                 inside = starts > ts - w.size
                 starts_per_shift.append((starts, inside))
-                if (inside & (starts + w.size - 1 <= self.watermark)).any():
+                if (inside & (starts + w.size - 1 + int(spec.beam) <= self.watermark)).any():
                     fast = False  # a late element: go one by one
                     break
         if not fast:
             as_list = [x.tolist() if hasattr(x, "tolist") else list(x) for x in (keys, timestamps, values)]
             refs = refs.tolist() if hasattr(refs, "tolist") else (refs if refs is not None else [None] * n)
-            for k, t, v, r in zip(*as_list, refs):
-                self.process(k, t, v, r)
+            self.process_bundle(list(zip(*as_list)), refs)  # a polled batch is a bundle
             return
         self.elements += n
         k_arr, v_arr = np.asarray(keys), np.asarray(values)
@@ -168,7 +201,7 @@ class WindowOperator:
         self.processing_time = now
         for _kind, key, state in self._due(self._processing_timers, now):
             state.early_timer_set = False
-            if not state.on_time_fired and state.n_new and state.window.max_ts > self.watermark:
+            if not state.on_time_fired and state.n_new and self.spec.fire_time(state.window) > self.watermark:
                 self._fire(key, state, Timing.EARLY, False)
 
     # ---- state ---------------------------------------------------------------------------------
@@ -193,10 +226,21 @@ class WindowOperator:
         return self.spec.cleanup_time(window) <= self.watermark
 
     def _window_for(self, key: Hashable, window: Window) -> _WindowState | None:
-        """The state of the window the element joins (merging sessions first), or None if expired."""
+        """The state of the window the element joins (merging sessions first), or None if expired.
+
+        Sessions: Flink merges first and checks the merged window's lateness; Beam checks the
+        element's own window first (LateDataFilter), then merges only windows that overlap, and a
+        merge with a closed window (its trigger finished) is discarded."""
+        spec = self.spec
         windows = self._state.setdefault(key, {})
-        if isinstance(self.spec.windows, Session):
-            merged = [w for w in windows if w.intersects(window)]
+        if isinstance(spec.windows, Session):
+            if spec.beam and self._expired(window):
+                if not windows:
+                    del self._state[key]
+                return None
+            merged = [w for w in windows if spec.merges(w, window)]
+            if spec.beam and any(windows[w].closed for w in merged):
+                return None
             if merged and not (len(merged) == 1 and merged[0].start <= window.start and merged[0].end >= window.end):
                 return self._merge(key, window, merged)
             if merged:
@@ -234,8 +278,9 @@ class WindowOperator:
     def _register(self, key: Hashable, state: _WindowState) -> None:
         """Timers for a new window: ON_TIME at max_ts (unless that moment has passed), cleanup at expiry."""
         window = state.window
-        if window.max_ts > self.watermark:
-            heapq.heappush(self._event_timers, (window.max_ts, _ON_TIME, self._next(), key, window, state.epoch))
+        fire_at = self.spec.fire_time(window)
+        if fire_at > self.watermark:
+            heapq.heappush(self._event_timers, (fire_at, _ON_TIME, self._next(), key, window, state.epoch))
         else:
             state.on_time_fired = True  # it opened after its end: every pane it fires is LATE
         heapq.heappush(self._event_timers,
@@ -254,15 +299,32 @@ class WindowOperator:
         self.touched.add((key, state.window))
         state.acc_all, state.n_all = agg.add(state.acc_all, value), state.n_all + 1
         state.acc_new, state.n_new = agg.add(state.acc_new, value), state.n_new + 1
-        if state.window.max_ts <= self.watermark:  # past its end, not expired: a late element
+        if self._bundle is not None:  # Beam: the triggers are asked at the end of the bundle
+            self._bundle.setdefault((key, state.window), state)
+        if self.spec.fire_time(state.window) <= self.watermark:  # past its end, not expired: a late element
             state.late_pending += 1
-            if state.late_pending >= trigger.late_every_n:
+            if self._bundle is None and state.late_pending >= trigger.late_every_n:
                 self._fire(key, state, Timing.LATE, False)
             return
-        if trigger.early_every_n and not state.on_time_fired and state.n_new >= trigger.early_every_n:
+        if (self._bundle is None and trigger.early_every_n and not state.on_time_fired
+                and state.n_new >= trigger.early_every_n):
             self._fire(key, state, Timing.EARLY, False)
         else:
             self._arm(key, state)
+
+    def _end_of_bundle(self, key: Hashable, state: _WindowState) -> None:
+        """Beam: ask a window the bundle added to whether its count trigger fires, once."""
+        trigger = self.spec.trigger
+        if self.spec.fire_time(state.window) <= self.watermark:  # its late elements
+            if not state.late_pending:
+                return
+            if trigger.late == "never":  # a window that opened after its end fires once, then is finished
+                self._fire(key, state, Timing.LATE, False)
+                state.closed = True
+            elif state.late_pending >= trigger.late_every_n:
+                self._fire(key, state, Timing.LATE, False)
+        elif trigger.early_every_n and not state.on_time_fired and state.n_new >= trigger.early_every_n:
+            self._fire(key, state, Timing.EARLY, False)
 
     def _arm(self, key: Hashable, state: _WindowState) -> None:
         """Set the timers an element that is not late calls for (after it was added to `state`)."""
@@ -272,8 +334,8 @@ class WindowOperator:
             # every element) it fires again, LATE, when the watermark passes its end once more.
             if not state.refire_timer_set:
                 state.refire_timer_set = True
-                heapq.heappush(self._event_timers, (state.window.max_ts, _ON_TIME, self._next(), key, state.window,
-                                                    state.epoch))
+                heapq.heappush(self._event_timers, (self.spec.fire_time(state.window), _ON_TIME, self._next(), key,
+                                                    state.window, state.epoch))
         elif self.spec.trigger.early_after and not state.early_timer_set:
             state.early_timer_set = True
             heapq.heappush(self._processing_timers, (self.processing_time + self.spec.trigger.early_after, _EARLY,
@@ -294,6 +356,8 @@ class WindowOperator:
                 self._fire(key, state, Timing.LATE, self.spec.cleanup_time(state.window) <= watermark, watermark)
             return
         state.on_time_fired = True
+        if self.spec.trigger.late == "never":  # Beam's AfterWatermark alone: fires now and is finished
+            state.closed = True
         show = state.n_new if self.spec.accumulation == "discarding" else state.n_all
         if show:
             last = self.spec.cleanup_time(state.window) <= watermark

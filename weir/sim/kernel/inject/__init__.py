@@ -34,7 +34,7 @@ _INSTALLERS = {"crash": install_crash, "stop": install_stop, "sink_fail": instal
                "store_fail": install_window, "store_slow": install_window, "store_torn": install_window,
                "pause": install_pause, "slow": install_window, "delay": install_link_fault,
                "loss": install_link_fault, "late_burst": install_window,
-               "duplicate": install_link_fault, "reorder": install_link_fault}
+               "duplicate": install_link_fault, "reorder": install_link_fault, "partition_slow": install_window}
 
 
 def install(world: World, faults: Iterable[Fault]) -> None:

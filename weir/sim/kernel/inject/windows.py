@@ -2,7 +2,8 @@
 
 The sink's writes fail, slow down or lose their acknowledgement (sink_*); the checkpoint store
 refuses, slows down or tears writes (store_*); a node works `factor` times slower (slow); a
-producer stamps its records late (late_burst).
+producer stamps its records late (late_burst); a partition's records become readable only in
+bursts (partition_slow: weir/sim/kafka/log.py, Broker.fetch).
 
 They are hooks, not processes: `install_window` puts the fault in `world.fault_windows`, and the
 code it affects asks `world.active_fault(kind, node)` when it acts (weir/sim/stream/sink_task.py,
