@@ -69,12 +69,15 @@ def claims(scenario: Scenario) -> tuple[str, ...]:
 
 
 def broken_claim(scenario: Scenario, seed: int, faults: tuple[Fault, ...]) -> Verdict | None:
-    """Run once; the first claim the run breaks, or None."""
+    """Run once; the first claim the run breaks, or None. The run stops early once it has settled
+    (execute's `settle`); a settled run that breaks a claim is run again in full before it counts,
+    so what explore reports is what the replay command shows."""
     run = execute(scenario, seed, faults, settle=True)
-    for v in check(run, claims(scenario)):
-        if not v.held:
-            return v
-    return None
+    broken = next((v for v in check(run, claims(scenario)) if not v.held), None)
+    if broken is not None and run.status == "settled":
+        run = execute(scenario, seed, faults)
+        broken = next((v for v in check(run, claims(scenario)) if not v.held), None)
+    return broken
 
 
 #: The fault families the nemesis draws from, and how it draws each (beyond node, at, down_for).
@@ -240,6 +243,8 @@ def explore(scenario: Scenario, budget_s: float = 60.0, seed: int = 0, max_fault
         small, shrunk, spent = shrink(scenario, run_seed, faults, broken.invariant, shrink_runs)
         report.shrink_runs = spent
         verdict = check(execute(small, run_seed, shrunk), (broken.invariant,))[0]  # as the replay prints it
+        if verdict.held:  # a shrink step trusted a settled run that would have drained: keep the unshrunk one
+            small, shrunk, verdict = scenario, faults, broken
         report.counterexample = Counterexample(small, run_seed, shrunk, verdict, faults)
     report.seconds = clock() - start
     return report
