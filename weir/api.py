@@ -112,6 +112,22 @@ class RunResult:
         }
 
 
+def result_record(result: RunResult) -> dict[str, Any]:
+    """Every field of a result as plain JSON-able data (a journal's line); result_from_record reads it back."""
+    from dataclasses import asdict
+    return asdict(result)
+
+
+def result_from_record(record: dict[str, Any]) -> RunResult:
+    """The RunResult result_record wrote (tuples come back as tuples, verdicts as Verdicts)."""
+    data = dict(record)
+    data["verdicts"] = tuple(Verdict(**v) for v in data["verdicts"])
+    data["expectations"] = tuple(Expectation(**e) for e in data["expectations"])
+    for name in ("faults", "subtasks", "sources", "reconciliation", "user_errors"):
+        data[name] = tuple(data[name])
+    return RunResult(**data)
+
+
 def result_of(finished: Run) -> RunResult:
     """Check a finished run against its scenario's expectations and summarise it."""
     s = finished.scenario

@@ -8,9 +8,10 @@ import os
 import shlex
 import sys
 import warnings
-
 from dataclasses import replace
 from pathlib import Path
+
+from rich.markup import escape
 
 from weir.faults.coverage import POINT_KINDS
 from weir.faults.matrix import MATRIX_KINDS, PATTERNS
@@ -19,10 +20,15 @@ from weir.sim.kernel.errors import ScenarioError, WeirError
 from weir.sim.scenario.loader import builtin_scenarios, load_scenario
 from weir.sim.scenario.loader import load_faults
 
+from weir.sim.scenario.pipeline import MAX_RECORDS
+
 from . import api, show
+from weir.sim.kernel.files import safe_file_name
 
 __all__ = ["main"]
 
+#: 0 as expected, 1 not as expected, 2 bad input (one line naming what), 3 a bug in weir (one line,
+#: the traceback in a file), 130 interrupted.
 EXIT_OK, EXIT_MISMATCH, EXIT_BAD_INPUT = 0, 1, 2
 
 
@@ -57,23 +63,35 @@ def _rates(text: str) -> dict[str, float]:
             value = float(rate) if rate else 1.0
         except ValueError:
             raise argparse.ArgumentTypeError(f"--kinds: got {part.strip()!r}; accepts {accepts}") from None
-        if kind not in NEMESIS_KINDS or not value > 0:
-            raise argparse.ArgumentTypeError(f"--kinds: got {part.strip()!r}; accepts {accepts}")
+        if kind not in NEMESIS_KINDS or not 0 < value <= 1e6:  # (nan and inf fail this too)
+            raise argparse.ArgumentTypeError(f"--kinds: got {part.strip()!r}; accepts {accepts} (at most 1e6)")
         rates[kind] = value
     return rates
 
 
-_seed = _number("--seed", int, lambda v: v >= 0, "a whole number >= 0")
-def _count_of(option: str):
-    return _number(option, int, lambda v: v >= 1, "a whole number >= 1")
+#: Upper bounds of the options that set how much work or memory a command takes.
+MAX_SEED, MAX_SEEDS, MAX_RUNS, MAX_WORKERS, MAX_BUDGET_S = 2**62, 100_000, 1_000_000, 256, 1e6
 
 
-_count = _count_of("--records")
-_seconds = _number("--budget", float, lambda v: v > 0, "a number of seconds > 0")
+def _seed_of(option: str):
+    return _number(option, int, lambda v: 0 <= v <= MAX_SEED, f"a whole number from 0 to {MAX_SEED:_}")
+
+
+def _count_of(option: str, high: int = MAX_RUNS):
+    return _number(option, int, lambda v: 1 <= v <= high, f"a whole number from 1 to {high:_}")
+
+
+_seed = _seed_of("--seed")
+_count = _count_of("--records", MAX_RECORDS)
+_seconds = _number("--budget", float, lambda v: 0 < v <= MAX_BUDGET_S, f"a number of seconds > 0, at most {MAX_BUDGET_S:g}")
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="weir", description="Deterministic simulation and chaos testing for data pipelines.")
+    parser = _Parser(prog="weir", description="Deterministic simulation and chaos testing for data pipelines.",
+                     epilog="exit codes: 0 as expected (or nothing broken), 1 not as expected (a claim broken), "
+                            "2 bad input (one line naming the file or option, the key, what it got and what it "
+                            "accepts), 3 an internal error (a bug in weir: one line, the traceback in a file), "
+                            "130 interrupted")
     parser.add_argument("--version", action="version", version=f"weir {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     sub.add_parser("list", help="list the built-in scenarios")
@@ -110,22 +128,30 @@ def _parser() -> argparse.ArgumentParser:
     p_explore.add_argument("--swarm", action="store_true", help="switch fault families on and off at random per run")
     p_sweep = sub.add_parser("sweep", help="run a scenario over many seeds on a process pool; a table per invariant")
     p_sweep.add_argument("scenario", help="a built-in scenario name or a path to a TOML file")
-    p_sweep.add_argument("--seeds", type=_count_of("--seeds"), default=20, help="how many seeds (default 20)")
-    p_sweep.add_argument("--first", type=_seed, default=0, help="the first seed (default 0)")
-    p_sweep.add_argument("--workers", type=_count_of("--workers"), default=None,
+    p_sweep.add_argument("--seeds", type=_count_of("--seeds", MAX_SEEDS), default=20, help="how many seeds (default 20)")
+    p_sweep.add_argument("--first", type=_seed_of("--first"), default=0, help="the first seed (default 0)")
+    p_sweep.add_argument("--workers", type=_count_of("--workers", MAX_WORKERS), default=None,
                          help="worker processes (default: one per CPU)")
     p_sweep.add_argument("--faults", default=None, help="a TOML file of [[faults]] tables to run instead of the scenario's")
     p_sweep.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    p_sweep.add_argument("--journal", default=None, metavar="FILE",
+                         help="write one JSON line per finished run to FILE, as each lands (to resume after an interrupt)")
+    p_sweep.add_argument("--resume", default=None, metavar="FILE",
+                         help="resume from FILE, a journal of the same sweep: run only what it does not hold")
     p_matrix = sub.add_parser("matrix", help="the pattern x fault correctness matrix, measured from runs")
     p_matrix.add_argument("--runs", type=_count_of("--runs"), default=10, help="random schedules per cell (default 10)")
     p_matrix.add_argument("--seed", type=_seed, default=0, help="the matrix's seed (default 0)")
-    p_matrix.add_argument("--workers", type=_count_of("--workers"), default=None,
+    p_matrix.add_argument("--workers", type=_count_of("--workers", MAX_WORKERS), default=None,
                           help="worker processes (default: one per CPU)")
     p_matrix.add_argument("--patterns", default=None,
                           help="comma-separated patterns (default all: " + ", ".join(PATTERNS) + ")")
     p_matrix.add_argument("--kinds", default=None,
                           help="comma-separated fault families (default all: " + ", ".join(MATRIX_KINDS) + ")")
     p_matrix.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    p_matrix.add_argument("--journal", default=None, metavar="FILE",
+                          help="write one JSON line per finished run to FILE, as each lands (to resume after an interrupt)")
+    p_matrix.add_argument("--resume", default=None, metavar="FILE",
+                          help="resume from FILE, a journal of the same matrix: run only what it does not hold")
     p_points = sub.add_parser("crashpoints", help="fault each node at each protocol step (crash, pause, partition, delay, duplicate, reorder); a matrix of what held")
     p_points.add_argument("scenario", help="a built-in scenario name or a path to a TOML file")
     p_points.add_argument("--seed", type=_seed, default=None, help="the seed (default: the scenario's)")
@@ -199,24 +225,54 @@ def _write_report(finished, result, out_dir: Path, scenario_ref: str, records: i
 def _cmd_report(args, out) -> int:
     from weir.sim.scenario.run import execute
     scenario = _scenario_of(args)
-    out_dir = _writable_dir("--out", args.out or f"report-{scenario.name}-seed{scenario.seed if args.seed is None else args.seed}")
+    seed = scenario.seed if args.seed is None else args.seed
+    out_dir = _writable_dir("--out", args.out or f"report-{safe_file_name(scenario.name)}-seed{seed}")
     finished = execute(scenario, args.seed)
     result = api.result_of(finished)
     _write_report(finished, result, out_dir, args.scenario, args.records)
-    out.print(f"{scenario.name} seed {finished.seed}: " + ("as expected" if result.matches else "NOT as expected"))
+    out.print(f"{scenario.name} seed {finished.seed}: " + ("as expected" if result.matches else "NOT as expected"),
+              markup=False)
     return EXIT_OK if result.matches else EXIT_MISMATCH
 
 
+def _sweep_progress(args):
+    """The sweep's progress line on stderr (none with --json)."""
+    def progress(done: int, total: int) -> None:
+        sys.stderr.write(f"\rsweep: {done} of {total} seeds")
+    return None if args.json else progress
+
+
+def _interrupted(e, argv_of_resume: str) -> None:
+    sys.stderr.write(f"\nweir: interrupted after {len(e.results)} of {e.total} runs"
+                     + (f"; resume with: {argv_of_resume}" if argv_of_resume else "") + "\n")
+
+
+def _resume_command(command: str, args, keep: list[str]) -> str:
+    """The command line that resumes an interrupted sweep or matrix from its journal."""
+    journal = args.resume or args.journal
+    return "" if journal is None else shlex.join(["weir", command, *keep, "--resume", journal])
+
+
 def _cmd_sweep(args, out) -> int:
+    from weir.sim.scenario.pool import Interrupted
     from .sweep import sweep
     scenario = load_scenario(args.scenario)
     faults = load_faults(args.faults) if args.faults is not None else None
-
-    def progress(done: int, total: int) -> None:
-        sys.stderr.write(f"\rsweep: {done} of {total} seeds")
-
-    result = sweep(scenario, range(args.first, args.first + args.seeds), args.workers, faults,
-                   progress=None if args.json else progress)
+    if args.first + args.seeds - 1 > MAX_SEED:
+        raise ScenarioError("--first", args.first, f"a first seed that leaves room for --seeds {args.seeds} "
+                            f"below {MAX_SEED:_}")
+    journal = args.resume or args.journal
+    try:
+        result = sweep(scenario, range(args.first, args.first + args.seeds), args.workers, faults,
+                       progress=_sweep_progress(args), journal=journal, resume=args.resume is not None)
+    except Interrupted as e:
+        keep = [args.scenario, "--seeds", str(args.seeds)] + (["--first", str(args.first)] if args.first else []) + (
+            ["--workers", str(args.workers)] if args.workers else []) + (["--faults", args.faults] if args.faults else [])
+        if not args.json:
+            sys.stderr.write("\n")
+            show.print_sweep(e.partial, out, args.scenario)
+        _interrupted(e, _resume_command("sweep", args, keep))
+        return 130
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
     else:
@@ -232,10 +288,12 @@ def _cmd_matrix(args, out) -> int:
         if value is None:
             return None
         items = tuple(v.strip() for v in value.split(",") if v.strip())
+        if not items:  # an empty list is a mistake, not "all"
+            raise ScenarioError(option, value, "a comma-separated list of one or more of " + ", ".join(known))
         for item in items:
             if item not in known:
                 raise ScenarioError(option, item, "a comma-separated list of " + ", ".join(known))
-        return items or None
+        return items
 
     patterns = listed("--patterns", args.patterns, tuple(PATTERNS))
     kinds = listed("--kinds", args.kinds, MATRIX_KINDS)
@@ -243,8 +301,17 @@ def _cmd_matrix(args, out) -> int:
     def progress(done: int, total: int) -> None:
         sys.stderr.write(f"\rmatrix: {done} of {total} runs")
 
-    matrix = correctness_matrix(patterns, kinds, args.runs, args.seed, args.workers or os.cpu_count() or 1,
-                                progress=None if args.json else progress)
+    from weir.sim.scenario.pool import Interrupted
+    try:
+        matrix = correctness_matrix(patterns, kinds, args.runs, args.seed, args.workers or os.cpu_count() or 1,
+                                    progress=None if args.json else progress, journal=args.resume or args.journal,
+                                    resume=args.resume is not None)
+    except Interrupted as e:
+        keep = ["--runs", str(args.runs), "--seed", str(args.seed)] + (
+            ["--patterns", args.patterns] if args.patterns else []) + (["--kinds", args.kinds] if args.kinds else []) + (
+            ["--workers", str(args.workers)] if args.workers else [])
+        _interrupted(e, _resume_command("matrix", args, keep))
+        return 130
     if args.json:
         print(json.dumps(matrix.to_dict(), indent=2))
     else:
@@ -310,7 +377,7 @@ def _cmd_explore(args, out) -> int:
         sys.stderr.flush()
 
     runs = f" or {args.runs} runs" if args.runs else ""
-    out.print(f"explore {scenario.name}: claims {', '.join(api.claims_of(scenario))}; budget {args.budget:g}s{runs}, "
+    out.print(f"explore {escape(scenario.name)}: claims {', '.join(api.claims_of(scenario))}; budget {args.budget:g}s{runs}, "
               f"search seed {args.seed}")
     report = api.explore(scenario, args.budget, args.seed, progress=progress, rates=args.kinds, swarm=args.swarm,
                          max_runs=args.runs)
@@ -322,7 +389,7 @@ def _cmd_explore(args, out) -> int:
 def _cmd_crashpoints(args, out) -> int:
     from weir.faults.coverage import crash_points
     scenario = load_scenario(args.scenario)
-    out.print(f"crash points of {scenario.name}: claims {', '.join(api.claims_of(scenario))}")
+    out.print(f"crash points of {escape(scenario.name)}: claims {', '.join(api.claims_of(scenario))}")
     coverage = crash_points(scenario, args.seed, kind=args.kind)
     show.print_coverage(coverage, out)
     return EXIT_OK if coverage.held else EXIT_MISMATCH
@@ -344,9 +411,32 @@ def main(argv: list[str] | None = None) -> int:
     except WeirError as e:
         sys.stderr.write(f"weir: {e}\n")
         return EXIT_BAD_INPUT
+    except OSError as e:  # a path weir could not read or write: the user's to fix
+        where = f"{e.filename}: " if getattr(e, "filename", None) else ""
+        sys.stderr.write(f"weir: {where}{e.strerror or e} (a path weir could read or write)\n")
+        return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         sys.stderr.write("weir: interrupted\n")
         return 130
+    except Exception as e:  # noqa: BLE001 - a bug in weir: one line, the traceback kept for the report
+        return _internal_error(e, argv)
+
+
+EXIT_INTERNAL = 3
+
+
+def _internal_error(error: Exception, argv: list[str] | None) -> int:
+    """A bug in weir: one line asking for a report, with the command and where the traceback is."""
+    import tempfile
+    import traceback
+    command = "weir " + shlex.join(sys.argv[1:] if argv is None else argv)
+    fd, path = tempfile.mkstemp(prefix="weir-internal-error-", suffix=".txt")
+    with os.fdopen(fd, "w") as f:
+        f.write(f"{command}\n\n")
+        traceback.print_exception(error, file=f)
+    sys.stderr.write(f"weir: internal error ({type(error).__name__}: {str(error)[:120]}); this is a bug in weir: "
+                     f"please report it with the command `{command}` and the traceback in {path}\n")
+    return EXIT_INTERNAL
 
 
 if __name__ == "__main__":  # pragma: no cover

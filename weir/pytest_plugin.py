@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from weir.sim.kernel.files import safe_file_name
+
 __all__ = ["ScenarioFile", "ScenarioItem", "ScenarioMismatch"]
 
 
@@ -73,7 +75,7 @@ class ScenarioItem(pytest.Item):
         out = self.config.getoption("weir_report")
         if out:
             from weir.analysis.report import write_report
-            report = Path(out) / f"{self.scenario.name}-seed{self.seed}"
+            report = Path(out) / f"{safe_file_name(self.scenario.name)}-seed{self.seed}"
             write_report(finished, report, str(self.path), verdicts=result.verdicts)
         raise ScenarioMismatch(result, report)
 

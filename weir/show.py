@@ -7,11 +7,13 @@ import shutil
 
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from weir.sim.kernel.units import format_duration
 
 from .api import RunResult
+from weir.sim.kernel.files import atomic_write, safe_file_name
 
 __all__ = ["console", "run_table", "subtask_table", "reconciliation_table", "print_explore", "regression_test", "print_coverage", "print_run", "spectrum_table", "print_spectrum"]
 
@@ -32,7 +34,7 @@ def run_table(result: RunResult) -> Table:
     for v, e in zip(result.verdicts, result.expectations):
         verdict = "[green]held[/]" if v.held else "[red]violated[/]"
         met = "-" if e.expected is None else ("yes" if e.met else "[bold red]NO[/]")
-        table.add_row(v.invariant, e.expected or "-", verdict, met, v.summary)
+        table.add_row(v.invariant, e.expected or "-", verdict, met, escape(v.summary))  # user text: never markup
     return table
 
 
@@ -67,14 +69,14 @@ def reconciliation_table(result: RunResult) -> Table:
 
 def print_run(result: RunResult, out: Console, scenario_ref: str | None = None) -> None:
     r = result
-    out.print(f"[bold]{r.scenario}[/]  seed {r.seed}")
+    out.print(f"[bold]{escape(r.scenario)}[/]  seed {r.seed}")
     if r.description:
-        out.print(f"  {r.description}", overflow="fold")
+        out.print(f"  {r.description}", overflow="fold", markup=False)
     if r.sagas is not None:
         out.print(f"  {r.records} sagas: order -> payment -> inventory -> shipping, compensated last first on failure")
     else:
         if r.panes is None:
-            output = f"sink {r.sink}"
+            output = f"sink {escape(r.sink)}"
         else:  # a windowed job writes panes to the results table: upserted, or through two-phase commit
             output = "window results (" + ("two-phase commit" if r.sink == "transactional" else "upserted") + ")"
         out.print(f"  mode {r.mode}, {output}, {r.records} records in {r.partitions} partitions, "
@@ -184,12 +186,12 @@ def print_explore(report, scenario_ref: str, out_dir, out: Console) -> None:
               f"({report.seconds:.1f}s in all)")
     for f in ce.faults:
         out.print(f"  {f.describe()}")
-    out.print(f"  {v.summary}", overflow="fold")
-    path = out_dir / f"{ce.scenario.name}.seed{ce.seed}.faults.toml"
+    out.print(f"  {v.summary}", overflow="fold", markup=False)
+    path = out_dir / f"{safe_file_name(ce.scenario.name)}.seed{ce.seed}.faults.toml"
     replay = (f"weir run {shlex.quote(scenario_ref)} --seed {ce.seed} --records {ce.scenario.workload.records} "
               f"--faults {shlex.quote(str(path))}")  # quoted: paths may hold spaces
-    path.write_text(faults_toml(ce.faults, f"found by weir explore {scenario_ref}: {v.invariant} violated\n"
-                                           f"replay: {replay}"))
+    atomic_write(path, faults_toml(ce.faults, f"found by weir explore {scenario_ref}: {v.invariant} violated\n"
+                                             f"replay: {replay}"))
     out.print(f"replay: {replay}", soft_wrap=True, markup=False)
     out.print("regression test:")
     out.print(regression_test(scenario_ref, ce), markup=False, highlight=False, soft_wrap=True)
@@ -210,7 +212,9 @@ def print_coverage(coverage, out: Console) -> None:
     out.print(table)
     out.print()
     bad = sum(1 for b in coverage.broken.values() if b)
-    what = {"crash": "crashed", "pause": "paused", "partition": "partitioned off", "delay": "delayed"}[coverage.kind]
+    what = {"crash": "crashed", "pause": "paused", "partition": "partitioned off", "delay": "delayed",
+            "duplicate": "had its messages duplicated", "reorder": "had its messages reordered"}.get(
+        coverage.kind, f"given a {coverage.kind} fault")
     out.print(f"{coverage.runs} runs: {len(coverage.steps)} steps x {len(coverage.nodes)} nodes, each {what} at the "
               f"step and 1us after; " + (f"[red]{bad} cells broke a claim[/]" if bad else "every claim held"))
 
@@ -220,7 +224,7 @@ def print_sweep(result, out: Console, scenario_ref: str) -> None:
     n = len(result.results)
     seeds = result.seeds
     span = f"seeds {seeds[0]}..{seeds[-1]}" if seeds == tuple(range(seeds[0], seeds[0] + n)) else f"{n} seeds"
-    out.print(f"[bold]{result.scenario}[/]  {span} on {result.workers} worker(s), {result.seconds:.1f}s")
+    out.print(f"[bold]{escape(result.scenario)}[/]  {span} on {result.workers} worker(s), {result.seconds:.1f}s")
     table = Table(box=box.SIMPLE_HEAVY, show_edge=False, pad_edge=False)
     for name, justify in (("invariant", "left"), ("expected", "left"), ("held", "right"), ("violated", "right"),
                           ("not as expected in seeds", "left")):

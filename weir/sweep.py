@@ -11,14 +11,16 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
-from weir.sim.scenario.pool import run_all
+from weir.sim.scenario.journal import Journal
+from weir.sim.scenario.pool import Interrupted, run_all
 from weir.sim.scenario.model import Fault, Scenario
 from weir.sim.scenario.loader import load_scenario
 
-from .api import RunResult, run
+from .api import RunResult, result_from_record, result_record, run
 
 __all__ = ["Sweep", "sweep"]
 
@@ -65,13 +67,40 @@ class Sweep:
 
 
 def sweep(scenario: Scenario | str, seeds: Iterable[int], workers: int | None = None,
-          faults: tuple[Fault, ...] | None = None, progress: Callable[[int, int], None] | None = None) -> Sweep:
+          faults: tuple[Fault, ...] | None = None, progress: Callable[[int, int], None] | None = None,
+          journal: str | Path | None = None, resume: bool = False) -> Sweep:
     """Run `scenario` once per seed (with `faults`, default its own) on `workers` processes (default:
-    one per CPU, at most one per seed); `progress(done, total)` after each run."""
+    one per CPU, at most one per seed); `progress(done, total)` after each run.
+
+    `journal`: a file that gets one JSON line per finished run as it lands (weir.sim.scenario.journal); with
+    `resume`, the runs it already holds are not run again. Interrupted (Ctrl-C), it raises
+    weir.sim.scenario.pool.Interrupted, whose `partial` is the Sweep of the seeds that finished."""
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
     seeds = list(dict.fromkeys(int(s) for s in seeds))
     workers = max(1, min(workers or os.cpu_count() or 1, len(seeds) or 1))
     started = time.perf_counter()  # reported, never used to decide anything
-    results = run_all(run, [(scenario, seed, faults) for seed in seeds], workers, progress)
+    book, done = None, {}
+    if journal is not None:
+        identity = {"scenario": scenario.name, "definition": _digest(scenario), "seeds": seeds,
+                    "faults": None if faults is None else [asdict(f) for f in faults]}
+        book = Journal(journal, "sweep", identity, resume, result_record, result_from_record)
+        index = {seed: i for i, seed in enumerate(seeds)}
+        done = {index[seed]: r for seed, r in book.done.items() if seed in index}
+    try:
+        results = run_all(run, [(scenario, seed, faults) for seed in seeds], workers, progress, done,
+                          None if book is None else (lambda i, r: book.add(seeds[i], r)))
+    except Interrupted as e:
+        e.partial = Sweep(scenario.name, tuple(e.results[i] for i in sorted(e.results)), workers,
+                          time.perf_counter() - started)
+        raise
+    finally:
+        if book is not None:
+            book.close()
     return Sweep(scenario.name, tuple(results), workers, time.perf_counter() - started)
+
+
+def _digest(scenario: Scenario) -> str:
+    """What identifies a scenario's definition in a journal (its name alone does not: it may be edited)."""
+    import hashlib
+    return hashlib.sha256(repr(scenario).encode()).hexdigest()[:16]

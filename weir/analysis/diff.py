@@ -62,19 +62,27 @@ def first_difference(left: FrozenTrace, right: FrozenTrace) -> Difference | None
 
 def save_trace(trace: FrozenTrace, path: str | Path) -> Path:
     """Write the trace's columns and node names to an .npz file."""
+    from weir.sim.kernel.files import atomic_file
     path = Path(path)
-    with path.open("wb") as f:
+    with atomic_file(path) as f:  # whole, or not there
         np.savez_compressed(f, nodes=np.array(trace.nodes), **trace.columns)
     return path
 
 
 def load_trace(path: str | Path) -> FrozenTrace:
     """Read a trace written by `save_trace`; a clear error if the file is not one."""
+    import zipfile
     path = Path(path)
     try:
         with np.load(path, allow_pickle=False) as data:
-            return FrozenTrace(tuple(str(n) for n in data["nodes"]),
-                               {k: data[k] for k in ("time", "kind", "node", "a", "b", "c", "d")})
-    except (OSError, ValueError, KeyError) as e:
+            nodes = tuple(str(n) for n in data["nodes"])
+            columns = {k: np.asarray(data[k]) for k in ("time", "kind", "node", "a", "b", "c", "d")}
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
         raise ScenarioError("(file)", str(path), f"a trace saved by `weir run --save-trace` ({e.__class__.__name__})",
                             str(path)) from None
+    lengths = {len(v) for v in columns.values()}
+    if len(lengths) != 1 or any(v.ndim != 1 or v.dtype.kind not in "iu" for v in columns.values()) or (
+            len(columns["node"]) and not 0 <= int(columns["node"].min()) <= int(columns["node"].max()) < len(nodes)):
+        raise ScenarioError("(file)", str(path), "a trace saved by `weir run --save-trace` (its columns do not agree: "
+                            "a damaged or edited file)", str(path))
+    return FrozenTrace(nodes, columns)

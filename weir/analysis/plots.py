@@ -24,6 +24,7 @@ import numpy as np  # noqa: E402
 
 from weir.sim.kernel.trace import Kind  # noqa: E402
 
+from weir.sim.kernel.files import atomic_file  # noqa: E402
 from weir.analysis.metrics import (  # noqa: E402
     late_marks, metrics, operator_watermark, partition_watermarks, watermark_series,
 )
@@ -218,7 +219,8 @@ def write_plots(run: Any, out_dir: str | Path, dpi: int = 100) -> list[Path]:
             draw(run, ax)
             fig.tight_layout()
             path = out / f"{name}.png"
-            fig.savefig(path, dpi=dpi)
+            with atomic_file(path) as f:  # whole, or not there
+                fig.savefig(f, dpi=dpi, format="png")
             written.append(path)
         finally:
             plt.close(fig)

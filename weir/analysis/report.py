@@ -141,20 +141,21 @@ def write_report(run: Any, out_dir: str | Path, scenario_ref: str | None = None,
 
     `scenario_ref` is how the replay command names the scenario (a built-in name or a path;
     default: the scenario's name); `records`, the --records the run was given, if any."""
+    from weir.sim.kernel.files import atomic_dir
     from weir.sim.scenario.loader import faults_toml
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    final = Path(out_dir)
+    final.parent.mkdir(parents=True, exist_ok=True)
     verdicts = check(run) if verdicts is None else verdicts
-    faults_file = None
-    if run.scenario.faults:
-        path = out / "faults.toml"
-        path.write_text(faults_toml(run.scenario.faults, f"the fault schedule of {run.scenario.name}, seed {run.seed}"))
-        faults_file = str(path)
-    command = replay_command(run, scenario_ref or run.scenario.name, faults_file, records)
-    plots = write_plots(run, out / "plots")
-    title = f"weir report: {run.scenario.name}, seed {run.seed}"
-    sections = _sections(run, verdicts, plots, out, command)
-    md, page = out / "report.md", out / "report.html"
-    md.write_text(_markdown(title, sections), encoding="utf-8")
-    page.write_text(_html(title, sections), encoding="utf-8")
-    return md, page
+    with atomic_dir(final) as out:  # the folder appears complete, or not at all
+        faults_file = None
+        if run.scenario.faults:
+            (out / "faults.toml").write_text(faults_toml(run.scenario.faults, f"the fault schedule of "
+                                                                               f"{run.scenario.name}, seed {run.seed}"))
+            faults_file = str(final / "faults.toml")  # where it will be
+        command = replay_command(run, scenario_ref or run.scenario.name, faults_file, records)
+        plots = write_plots(run, out / "plots")
+        title = f"weir report: {run.scenario.name}, seed {run.seed}"
+        sections = _sections(run, verdicts, plots, out, command)
+        (out / "report.md").write_text(_markdown(title, sections), encoding="utf-8")
+        (out / "report.html").write_text(_html(title, sections), encoding="utf-8")
+    return final / "report.md", final / "report.html"

@@ -19,6 +19,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from pathlib import Path
+
 import numpy as np
 
 from weir.analysis.checkers import check
@@ -124,8 +126,12 @@ def _cost(scenario: Scenario) -> dict[str, Any]:
 
 def correctness_matrix(patterns: Iterable[str] | None = None, kinds: Iterable[str] | None = None, runs: int = 10,
                        seed: int = 0, workers: int = 1,
-                       progress: Callable[[int, int], None] | None = None) -> Matrix:
-    """Measure each pattern's promise under `runs` random schedules of each fault family."""
+                       progress: Callable[[int, int], None] | None = None,
+                       journal: str | Path | None = None, resume: bool = False) -> Matrix:
+    """Measure each pattern's promise under `runs` random schedules of each fault family.
+
+    `journal` and `resume` as weir.sweep.sweep's: a JSON line per finished run, and a resume that
+    runs only what is missing; interrupted, it raises weir.sim.scenario.pool.Interrupted."""
     patterns = tuple(patterns or PATTERNS)
     kinds = tuple(kinds or MATRIX_KINDS)
     unknown = [p for p in patterns if p not in PATTERNS] + [k for k in kinds if k not in MATRIX_KINDS]
@@ -148,7 +154,18 @@ def correctness_matrix(patterns: Iterable[str] | None = None, kinds: Iterable[st
             for _ in range(runs):
                 run_seed = int(rng.integers(0, 2**31))
                 jobs.append((pattern, kind, run_seed, random_schedule(rng, base.node_names, horizon, 3, {kind: 1.0})))
-    results = run_all(_one, [(scenarios[p], s, f, claims[p]) for p, _k, s, f in jobs], workers, progress)
+    book, done = None, {}
+    if journal is not None:
+        from weir.sim.scenario.journal import Journal
+        book = Journal(journal, "matrix", {"patterns": list(patterns), "kinds": list(kinds), "runs": runs, "seed": seed,
+                                           "jobs": len(jobs)}, resume, list, tuple)
+        done = {k: v for k, v in book.done.items() if isinstance(k, int) and 0 <= k < len(jobs)}
+    try:
+        results = run_all(_one, [(scenarios[p], s, f, claims[p]) for p, _k, s, f in jobs], workers, progress, done,
+                          None if book is None else book.add)
+    finally:
+        if book is not None:
+            book.close()
     cells: dict[tuple[str, str], Cell] = {}
     for pattern in patterns:
         for kind in kinds:

@@ -25,11 +25,21 @@ class ScenarioError(WeirError, ValueError):
     def _line(self) -> str:
         where = f"{self.file}: " if self.file else ""
         got = self.got if isinstance(self.got, _Raw) else repr(self.got)
-        return f"{where}{self.key}: got {got}; accepts {self.accepts}"
+        return f"{where}{self.key}: got {_short(str(got), 50)}; accepts {_short(self.accepts, 210)}"
 
     def in_file(self, file: str) -> "ScenarioError":
         """The same error, naming the file it came from."""
         return ScenarioError(self.key, self.got, self.accepts, file)
+
+
+def _short(text: str, most: int) -> str:
+    """`text` cut to about `most` characters, on a word, saying so: an error stays one readable line
+    (a value a fuzzer made, a list of every invariant's name)."""
+    text = text.replace("\n", " ").replace("\r", " ")
+    if len(text) <= most:
+        return text
+    cut = text[:most].rsplit(" ", 1)[0].rstrip(",;:")
+    return f"{cut} ... ({len(text) - len(cut)} more characters)"
 
 
 class _Raw(str):

@@ -81,6 +81,14 @@ def component_name(value) -> str | None:
     return value
 
 
+#: The largest whole number a count takes unless its field says less (so it fits int64 with room).
+MAX_COUNT = 2**62
+#: The longest duration, in us (about 31 years): sums of a few still fit int64.
+MAX_DURATION = 10**15
+#: The largest ratio (a slow-down factor).
+MAX_RATIO = 1e6
+
+
 def _validate(obj: Any, section: str) -> None:
     """Check and normalise every field of a dataclass from its metadata; raise ScenarioError."""
     for f in fields(obj):
@@ -93,9 +101,9 @@ def _validate(obj: Any, section: str) -> None:
         if value is None and meta.get("optional"):
             continue
         if kind == "count":
-            low = meta.get("min", 0)
-            if not isinstance(value, int) or isinstance(value, bool) or value < low:
-                raise ScenarioError(key, value, f"a whole number >= {low}")
+            low, high = meta.get("min", 0), meta.get("max", MAX_COUNT)
+            if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+                raise ScenarioError(key, value, f"a whole number from {low} to {high:_}")
         elif kind == "duration":
             try:
                 us = parse_duration(value)
@@ -104,6 +112,8 @@ def _validate(obj: Any, section: str) -> None:
             low = meta.get("min", 0)
             if us < low:
                 raise ScenarioError(key, value, f"a duration of at least {low}us")
+            if us > MAX_DURATION:
+                raise ScenarioError(key, value, f"a duration of at most {MAX_DURATION:_}us (about 31 years)")
             object.__setattr__(obj, f.name, us)
         elif kind == "signed_duration":
             magnitude, negative = value, False
@@ -115,6 +125,8 @@ def _validate(obj: Any, section: str) -> None:
                 us = parse_duration(magnitude)
             except ValueError:
                 raise ScenarioError(key, value, "a duration (" + DURATION_FORMS + "), optionally negative") from None
+            if us > MAX_DURATION:
+                raise ScenarioError(key, value, f"a duration of at most {MAX_DURATION:_}us either way")
             object.__setattr__(obj, f.name, -us if negative else us)
         elif kind == "component":  # a built-in name, 'module:Class' of the right base class, or the class
             if value in meta.get("choices", ()):
@@ -152,6 +164,8 @@ def _validate(obj: Any, section: str) -> None:
         elif kind == "text":
             if not isinstance(value, str):
                 raise ScenarioError(key, value, "a string")
+            if meta.get("printable") and not value.isprintable():
+                raise ScenarioError(key, value, "a string of printable characters (no control characters)")
         elif kind == "fraction":
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
                 raise ScenarioError(key, value, "a number from 0 to 1")
@@ -167,8 +181,8 @@ def _validate(obj: Any, section: str) -> None:
                     raise ScenarioError(key, name, "one of " + NODE_FORMS)
             object.__setattr__(obj, f.name, tuple(value))
         elif kind == "ratio":
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 1:
-                raise ScenarioError(key, value, "a number of at least 1")
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 1 <= value <= MAX_RATIO:
+                raise ScenarioError(key, value, f"a number from 1 to {MAX_RATIO:g}")
             object.__setattr__(obj, f.name, float(value))
         elif kind == "flag":
             if not isinstance(value, bool):

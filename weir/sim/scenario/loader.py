@@ -120,10 +120,50 @@ def _read_toml(path: Path, shown: str) -> dict:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
         raise ScenarioError("(file)", raw(f"an unreadable file ({e.__class__.__name__})"), "a UTF-8 TOML file", shown) from None
+    depth = _nesting(text)
+    if depth > MAX_NESTING:
+        raise ScenarioError("(file)", raw(f"arrays or inline tables nested {depth} deep"),
+                            f"a TOML document nested at most {MAX_NESTING} deep", shown)
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ScenarioError("(file)", raw(f"text that is not TOML ({e})"), "a TOML document", shown) from None
+    except RecursionError:  # (nesting the count above missed, in a string's escapes, say)
+        raise ScenarioError("(file)", raw("values nested too deep to read"), "a TOML document nested at most "
+                            f"{MAX_NESTING} deep", shown) from None
+
+
+#: How deep arrays and inline tables may nest in a scenario or faults file (a scenario needs 3).
+MAX_NESTING = 32
+
+
+def _nesting(text: str) -> int:
+    """The deepest nesting of [ and { outside strings and comments (a bound, checked before the
+    TOML parser, which recurses once per level, can run out of stack)."""
+    depth = deepest = 0
+    quote = None
+    i, n = 0, len(text)
+    while i < n:
+        ch = text[i]
+        if quote:
+            if ch == "\\" and quote == '"':
+                i += 2
+                continue
+            if ch == quote:
+                quote = None
+        elif ch in "\"'":
+            quote = ch
+        elif ch == "#":
+            j = text.find("\n", i)
+            i = n if j < 0 else j
+            continue
+        elif ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "]}":
+            depth = max(0, depth - 1)
+        i += 1
+    return deepest
 
 
 def load_faults(path: str | Path) -> tuple[Fault, ...]:
@@ -183,7 +223,10 @@ def load_scenario(ref: str | Path) -> Scenario:
     else:
         path = Path(ref)
         if not path.exists():
-            raise ScenarioError("scenario", ref, "a built-in name (see `weir list`: " + ", ".join(builtin) + ") or a path to a .toml file")
+            import difflib
+            near = difflib.get_close_matches(ref, list(builtin), n=3, cutoff=0.4) or list(builtin)[:3]
+            raise ScenarioError("scenario", ref, f"a built-in name ({len(builtin)} in `weir list`; near it: "
+                                + ", ".join(near) + ") or a path to a .toml file")
     shown = ref if ref not in builtin or Path(ref).exists() else f"{ref} ({path.name})"
     doc = _read_toml(path, shown)
     from weir.sim.scenario.components import SEARCH_PATHS

@@ -188,7 +188,7 @@ class RunLimits:
 class Scenario:
     """A whole scenario: workload, pipeline, checkpoints, node clocks, faults, expectations."""
 
-    name: str = field(default="scenario", metadata=_spec("text"))
+    name: str = field(default="scenario", metadata=_spec("text", printable=True))
     description: str = field(default="", metadata=_spec("text"))
     seed: int = field(default=1, metadata=_spec("count"))
     workload: Workload = field(default_factory=Workload)

@@ -15,8 +15,8 @@ NODES = ("producer", "broker") + JOB_NODES
 EXTRA_NODE_KINDS = ("producer", "source")
 #: The nodes of a `[saga]` scenario, beside NODES: the orchestrator and its four services.
 SAGA_NODES = ("orchestrator", "order", "payment", "inventory", "shipping")
-NODE_FORMS = (", ".join(NODES) + ", or producer-N / source-N (N >= 1) for extra producers and source subtasks"
-              ", or orchestrator, order, payment, inventory, shipping in a [saga] scenario")
+NODE_FORMS = (", ".join(NODES) + ", producer-N, source-N (N >= 1); with [saga]: orchestrator, order, payment, "
+              "inventory, shipping")
 
 
 def is_node_name(name) -> bool:

@@ -14,7 +14,10 @@ from weir.sim.scenario.checks import (
 from weir.sim.kernel.errors import ScenarioError, raw
 from weir.sim.scenario.environment import JITTER_SHAPES
 
-__all__ = ["MODES", "OFFSET_COMMITS", "DEFAULT_COMMIT", "SINKS", "Workload", "Pipeline", "Checkpointing",
+#: The most records a workload may have (and the most keys): checked before anything is allocated.
+MAX_RECORDS = 10_000_000
+
+__all__ = ["MAX_RECORDS", "MODES", "OFFSET_COMMITS", "DEFAULT_COMMIT", "SINKS", "Workload", "Pipeline", "Checkpointing",
            "WINDOW_KINDS", "AGGREGATE_NAMES", "WATERMARK_STRATEGIES", "WindowSettings", "WatermarkSettings"]
 
 MODES = ("at_most_once", "at_least_once", "exactly_once")
@@ -26,10 +29,10 @@ SINKS = ("append", "upsert", "transactional", "payments")
 class Workload:
     """What the producer writes: `records` records with random keys, spread over partitions."""
 
-    records: int = field(default=20_000, metadata=_spec("count", min=1))
-    partitions: int = field(default=4, metadata=_spec("count", min=1))
-    keys: int = field(default=100, metadata=_spec("count", min=1))
-    produce_batch: int = field(default=200, metadata=_spec("count", min=1))
+    records: int = field(default=20_000, metadata=_spec("count", min=1, max=MAX_RECORDS))
+    partitions: int = field(default=4, metadata=_spec("count", min=1, max=10_000))
+    keys: int = field(default=100, metadata=_spec("count", min=1, max=MAX_RECORDS))
+    produce_batch: int = field(default=200, metadata=_spec("count", min=1, max=MAX_RECORDS))
     produce_interval: int | str = field(default="5ms", metadata=_spec("duration"))
     out_of_order: int | str = field(default=0, metadata=_spec("duration"))
     late_fraction: float = field(default=0.0, metadata=_spec("fraction"))
@@ -48,7 +51,7 @@ class Workload:
     idempotent: bool = field(default=True, metadata=_spec("flag"))
     transactional: bool = field(default=False, metadata=_spec("flag"))
     txn_batches: int = field(default=5, metadata=_spec("count", min=1))
-    producers: int = field(default=1, metadata=_spec("count", min=1))
+    producers: int = field(default=1, metadata=_spec("count", min=1, max=64))
     transaction_timeout: int | str | None = field(default=None, metadata=_spec("duration", min=1, optional=True))
     fencing: bool = field(default=True, metadata=_spec("flag"))
 
@@ -74,7 +77,12 @@ class Workload:
         if self.idle_partitions:
             import numpy as np
             from weir.sim.kafka.partitioner import partition_for
-            busy = set(partition_for(np.arange(self.keys), self.partitions).tolist()) - set(self.idle_partitions)
+            idle, busy = set(self.idle_partitions), False
+            for first in range(0, self.keys, 1 << 16):  # in chunks: a busy key is almost always among the first
+                found = set(partition_for(np.arange(first, min(first + (1 << 16), self.keys)), self.partitions).tolist())
+                if found - idle:
+                    busy = True
+                    break
             if not busy:
                 raise ScenarioError("workload.idle_partitions", list(self.idle_partitions),
                                     f"partitions that leave at least one of the {self.keys} keys a partition with data")
@@ -90,12 +98,12 @@ class Pipeline:
     sink: str | None = field(default=None, metadata=_spec("component", choices=SINKS, base=_sink_base, optional=True, component="sink"))
     sink_params: dict = field(default_factory=dict, metadata=_spec("params"))
     dedup_key: tuple[str, ...] = field(default=("record_id",), metadata=_spec("names", choices=lambda: _dedup_columns()))
-    batch_size: int = field(default=100, metadata=_spec("count", min=1))
-    max_in_flight: int = field(default=4, metadata=_spec("count", min=1))
-    parallelism: int = field(default=1, metadata=_spec("count", min=1))
-    source_parallelism: int = field(default=1, metadata=_spec("count", min=1))
-    queue_capacity: int = field(default=4, metadata=_spec("count", min=1))
-    salts: int = field(default=1, metadata=_spec("count", min=1))
+    batch_size: int = field(default=100, metadata=_spec("count", min=1, max=MAX_RECORDS))
+    max_in_flight: int = field(default=4, metadata=_spec("count", min=1, max=100_000))
+    parallelism: int = field(default=1, metadata=_spec("count", min=1, max=256))
+    source_parallelism: int = field(default=1, metadata=_spec("count", min=1, max=256))
+    queue_capacity: int = field(default=4, metadata=_spec("count", min=1, max=100_000))
+    salts: int = field(default=1, metadata=_spec("count", min=1, max=256))
     source_failover: str = field(default="job", metadata=_spec("choice", choices=("job", "rebalance")))
     session_timeout: int | str = field(default="30ms", metadata=_spec("duration", min=1))
     heartbeat_interval: int | str = field(default="10ms", metadata=_spec("duration", min=1))

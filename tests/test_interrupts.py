@@ -1,0 +1,106 @@
+"""Interrupts stop at once and keep what is done (issue 14, item 5): Ctrl-C during a sweep or a
+matrix cancels the queued runs, keeps the finished ones in a journal, and `--resume` runs only what
+is missing, to the same result as an uninterrupted run."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from weir.cli import main
+from weir.faults.matrix import correctness_matrix
+from weir.sim.kernel.errors import ScenarioError
+from weir.sim.scenario.pool import Interrupted, run_all
+from weir.sweep import sweep
+
+
+def _stop_after(n: int):
+    """A progress callback that presses Ctrl-C once `n` runs have finished."""
+    def progress(done: int, total: int) -> None:
+        if done >= n:
+            raise KeyboardInterrupt
+    return progress
+
+
+def _same(a, b) -> dict:
+    keep = ("scenario", "seeds", "as_expected", "failing_seeds", "tally", "trace_sha256")
+    return {k: a[k] for k in keep} == {k: b[k] for k in keep}
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_an_interrupted_sweep_keeps_what_finished_and_a_resume_runs_only_the_rest(workers, tmp_path):
+    journal = tmp_path / "sweep.jsonl"
+    whole = sweep("at_most_once_crash", range(6), workers=workers)
+    with pytest.raises(Interrupted) as e:
+        sweep("at_most_once_crash", range(6), workers=workers, progress=_stop_after(2), journal=journal)
+    partial = e.value.partial
+    assert 2 <= len(partial.results) < 6 and e.value.total == 6
+    lines = journal.read_text().splitlines()
+    assert json.loads(lines[0])["journal"] == "sweep" and len(lines) == 1 + len(partial.results)
+    ran = []
+    resumed = sweep("at_most_once_crash", range(6), workers=workers, journal=journal, resume=True,
+                    progress=lambda done, total: ran.append(done))
+    assert _same(resumed.to_dict(), whole.to_dict())
+    assert len(ran) == 6 - len(partial.results)  # only the missing runs ran
+    assert len(journal.read_text().splitlines()) == 7
+
+
+def test_a_journal_of_other_work_is_refused(tmp_path):
+    journal = tmp_path / "sweep.jsonl"
+    sweep("at_most_once_crash", range(2), journal=journal)
+    with pytest.raises(ScenarioError, match="--resume: got a journal of other work"):
+        sweep("at_most_once_crash", range(3), journal=journal, resume=True)
+    with pytest.raises(ScenarioError, match="--resume: got"):
+        sweep("at_most_once_crash", range(2), journal=tmp_path / "missing.jsonl", resume=True)
+
+
+def test_a_last_line_cut_short_is_run_again(tmp_path):
+    journal = tmp_path / "sweep.jsonl"
+    whole = sweep("at_most_once_crash", range(3), journal=journal)
+    text = journal.read_text()
+    journal.write_text(text[:-40])  # killed in the middle of writing the last result
+    resumed = sweep("at_most_once_crash", range(3), journal=journal, resume=True)
+    assert _same(resumed.to_dict(), whole.to_dict())
+    assert all(json.loads(line) for line in journal.read_text().splitlines())
+
+
+def test_the_cli_prints_the_partial_tally_and_exits_130(tmp_path, capsys, monkeypatch):
+    import weir.cli as cli
+    journal = tmp_path / "sweep.jsonl"
+    real = cli._sweep_progress
+
+    def interrupting(*args, **kwargs):
+        inner = real(*args, **kwargs)
+
+        def progress(done, total):
+            inner(done, total)
+            if done >= 2:
+                raise KeyboardInterrupt
+        return progress
+    monkeypatch.setattr(cli, "_sweep_progress", interrupting)
+    assert main(["sweep", "at_most_once_crash", "--seeds", "5", "--workers", "1", "--journal", str(journal)]) == 130
+    captured = capsys.readouterr()
+    assert "outcome: 2 of 2 seeds as expected" in captured.out
+    assert f"interrupted after 2 of 5 runs; resume with: weir sweep at_most_once_crash --seeds 5 --workers 1 " \
+           f"--resume {journal}" in captured.err
+    monkeypatch.setattr(cli, "_sweep_progress", real)
+    assert main(["sweep", "at_most_once_crash", "--seeds", "5", "--workers", "1", "--resume", str(journal)]) == 0
+    assert "outcome: 5 of 5 seeds as expected" in capsys.readouterr().out
+
+
+def test_an_interrupted_matrix_resumes_to_the_same_matrix(tmp_path):
+    journal = tmp_path / "matrix.jsonl"
+    settings = dict(patterns=("at-most-once",), kinds=("crash", "pause"), runs=2, seed=3, workers=1)
+    whole = correctness_matrix(**settings)
+    with pytest.raises(Interrupted):
+        correctness_matrix(**settings, progress=_stop_after(2), journal=journal)
+    resumed = correctness_matrix(**settings, journal=journal, resume=True)
+    assert resumed.to_dict() == whole.to_dict()
+
+
+def test_run_all_cancels_the_queue_when_interrupted():
+    with pytest.raises(Interrupted) as e:
+        run_all(pow, [(2, i) for i in range(50)], workers=2, progress=_stop_after(3))
+    assert 3 <= len(e.value.results) < 50
+    assert all(e.value.results[i] == 2 ** i for i in e.value.results)
