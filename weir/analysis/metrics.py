@@ -181,19 +181,21 @@ def partition_watermarks(run: Any) -> tuple[list[Series], np.ndarray]:
     markers = sc.workload.marker_every if wm.strategy == "punctuated" else 0
     src = run.source
     kind, a, b, c, time = (cols[k] for k in ("kind", "a", "b", "c", "time"))
-    rows = np.flatnonzero(((kind == Kind.POLL) & (c > 0)) | (kind == Kind.JOB_RESTART))
+    polls = np.flatnonzero((kind == Kind.POLL) & (c > 0))
+    by_partition: dict[int, list[int]] = {}
+    for i in polls.tolist():
+        by_partition.setdefault(int(a[i]), []).append(i)
+    restart_rows = np.flatnonzero(kind == Kind.JOB_RESTART)
     out = []
     for p in np.unique(src["partition"]).tolist():
         mine = np.flatnonzero(src["partition"] == p)
         mine = mine[np.argsort(src["offset"][mine], kind="stable")]
         times_by_offset, ids_by_offset = src["event_time"][mine], src["record_id"][mine]
-        gen, at, values = None, [], []
-        for i in rows.tolist():
-            if kind[i] == Kind.JOB_RESTART:
-                gen = None
-                continue
-            if int(a[i]) != p:
-                continue
+        gen, at, values, attempt = None, [], [], -1
+        for i in by_partition.get(p, []):
+            since = int(np.searchsorted(restart_rows, i))  # restarts before this poll: a new attempt, a new generator
+            if since != attempt:
+                gen, attempt = None, since
             first, n = int(b[i]), int(c[i])
             times, ids = times_by_offset[first:first + n], ids_by_offset[first:first + n]
             if gen is None:

@@ -113,7 +113,7 @@ def execute(scenario: Scenario, seed: int | None = None, faults: tuple[Fault, ..
     """Run `scenario` with `seed` (default: the scenario's) and `faults` (default: the scenario's).
 
     `settle` (explore's runs) stops a pipeline run as soon as its verdict cannot change: every
-    fault healed, and no durable progress over twice the scenario's longest timer (status
+    fault healed, the producer done, and no durable progress over twice the scenario's longest timer (status
     "settled"; weir.sim.kernel.world.World.settle). Without it, such a run goes on to run.max_time.
 
     A pure function: the same arguments give the same Run, the same trace hash, in any process.

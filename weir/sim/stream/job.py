@@ -229,10 +229,13 @@ class Job:
         if self.store is not None:
             a.procs.append(self.coordinator.spawn(a.coordinator.run()))
 
-    def progress(self) -> tuple:
+    def progress(self) -> tuple | None:
         """What durable progress the run has made (World.settle stops a run whose progress stands
         still): the log, the committed offsets, the sink's writes and commits, processing and
-        restarts, the dead letters. Not checkpoints: a stuck job may complete them for ever."""
+        restarts, the dead letters. Not checkpoints: a stuck job may complete them for ever. None
+        while the producer still has records to write (a sparse workload's gaps are not a stall)."""
+        if not self.producer.done:
+            return None
         dlq = self.dlq.depth() if self.dlq is not None else 0
         return (sum(self.broker.log.end_offsets()), tuple(self.broker.committed), self.rows_written,
                 len(self.txn_committed), self.generation, sum(self.subtask_records), self.replayed, self.skipped,
@@ -287,13 +290,15 @@ class Job:
         if (a is None or a.in_flight or a.replays_in_flight or a.positions is None or not self.producer.done
                 or self.world.held or not self.broker.caught_up()):
             return
-        if a.sources[0].watermarks is not None:
+        if self.scenario.watermarks is not None:
             if a.watermarks_in_flight or a.outputs_in_flight:
                 return
             if self.cfg.bounded:  # every source sent the end of input, every subtask took it in: all windows fired
+                # (so not before the sources of a restarted attempt have even joined: a restored state may
+                # hold windows that only the end of input fires)
                 if not all(s.finished for s in a.sources) or any(t.watermark != MAX_TIME for t in a.subtasks):
                     return
-            elif any(s.last_emit_at <= s.last_read_at for s in a.sources):
+            elif a.sources[0].watermarks is not None and any(s.last_emit_at <= s.last_read_at for s in a.sources):
                 return  # unbounded: quiet once every source sent the watermark of the last records it read
         if self.dlq is not None and self.scenario.retry.replay_after is not None and (
                 self.world.now < self.scenario.retry.replay_after or self.dlq.depth() or self.replaying):
