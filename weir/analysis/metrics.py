@@ -27,7 +27,7 @@ import numpy as np
 
 from weir.sim.kernel.trace import Kind, Msg
 
-__all__ = ["Series", "metrics", "GRID_POINTS", "watermark_series", "partition_watermarks", "operator_watermark",
+__all__ = ["Series", "metrics", "GRID_POINTS", "source_nodes", "watermark_series", "partition_watermarks", "operator_watermark",
            "late_marks"]
 
 GRID_POINTS = 200  # samples of the grid-based series over the run
@@ -133,6 +133,13 @@ def _late(run: Any) -> list[Series]:
     return [Series("late.records", "side output", cols["time"][rows], np.cumsum(cols["d"][rows]))]
 
 
+def source_nodes(names: tuple[str, ...]) -> list[str]:
+    """The source subtasks' node names in subtask order (source, source-1, source-2, ...): subtask
+    i reads partitions i, i + n, i + 2n, ... of n subtasks."""
+    return sorted((n for n in names if n == "source" or n.startswith("source-")),
+                  key=lambda n: 0 if n == "source" else int(n.split("-")[1]))
+
+
 def watermark_series(run: Any) -> tuple[list[Series], list[Series]]:
     """Per partition: the largest event time read from it so far (at each poll), and the watermark
     its source subtask emitted (at each emission; not the end-of-input MAX watermark, which is
@@ -143,8 +150,7 @@ def watermark_series(run: Any) -> tuple[list[Series], list[Series]]:
     polls = np.flatnonzero((cols["kind"] == Kind.POLL) & (cols["c"] > 0))
     sent = np.flatnonzero((cols["kind"] == Kind.SEND) & (cols["b"] == Msg.WATERMARK) & (cols["d"] < 2)  # to subtask 0
                           & (cols["c"] != np.iinfo(np.int64).max))
-    sources = sorted({n for n in names if n == "source" or n.startswith("source-")},
-                     key=lambda n: 0 if n == "source" else int(n.split("-")[1]))
+    sources = source_nodes(names)
     s_count = max(1, len(sources))
     maxima, marks = [], []
     for p in np.unique(src["partition"]).tolist():

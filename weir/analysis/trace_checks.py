@@ -209,15 +209,14 @@ def _source_merges(run: Any) -> tuple[int, list[dict]]:
     wm = getattr(sc, "watermarks", None)
     if wm is None or wm.strategy == "ingestion_time" or sc.pipeline.source_failover == "rebalance":
         return 0, []
-    from weir.analysis.metrics import partition_watermarks
+    from weir.analysis.metrics import partition_watermarks, source_nodes
     try:
         own, restarts = partition_watermarks(run)
     except Exception:  # noqa: BLE001 - the user's strategy, replayed here, raised: the run already said so
         return 0, []
     by_partition = {int(series.label.split()[-1]): series for series in own}
     cols, names = run.trace.columns, run.trace.nodes
-    sources = sorted((n for n in names if n == "source" or n.startswith("source-")),
-                     key=lambda n: 0 if n == "source" else int(n.split("-")[1]))
+    sources = source_nodes(names)
     index = {names.index(n): i for i, n in enumerate(sources)}
     sent = np.flatnonzero((cols["kind"] == Kind.SEND) & (cols["b"] == Msg.WATERMARK) & (cols["d"] < 2)
                           & np.isin(cols["node"], list(index)) & (cols["c"] != MAX))

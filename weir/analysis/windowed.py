@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 
+from weir.sim.kafka.producer import NOT_STAMPED  # a record never stamped: int64's minimum (a negative stamp is a stamp)
 from weir.sim.kernel.units import format_duration
 
 from weir.analysis.verdict import SHOW_IDS, Verdict
@@ -30,9 +31,6 @@ __all__ = ["window_complete", "event_time_complete", "no_late_records", "batch_w
 MIN_TIME = -(2**63)
 
 
-#: A record the source never stamped (ingestion time) or the producer never sent: int64's minimum,
-#: which no timestamp is (a negative timestamp is a timestamp: a clock before the epoch).
-NOT_STAMPED = np.iinfo(np.int64).min
 
 
 def event_times(run: Any, true_time: bool = False):
