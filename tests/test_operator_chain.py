@@ -56,7 +56,8 @@ class Boom(weir.Operator):
 def test_a_chain_member_that_raises_is_named():
     s = weir.load_scenario(EXAMPLE)
     result = weir.run(replace(s, operators=(s.operators[0], weir.ComponentSpec(Boom))), 1)
-    assert result.status == "failed" and result.user_errors[0] == "Boom.on_batch: ArithmeticError: boom"
+    assert result.status == "user_code_raised" and result.user_errors[0].startswith("Boom.on_batch at ")
+    assert result.user_errors[0].endswith(": ArithmeticError: boom")
 
 
 @pytest.mark.parametrize("doc, message", [

@@ -67,6 +67,9 @@ def _scenario(**kw) -> weir.Scenario:
                          checkpoint=weir.Checkpointing(interval="50ms"), **kw)
 
 
+FAIL_OVER = weir.RunLimits(on_user_error="fail_over")  # an exception fails the job over, as in Flink
+
+
 def test_retryable_rows_are_retried_and_rejected_rows_dead_lettered_at_once():
     run = execute(_scenario(pipeline=weir.Pipeline(mode="exactly_once", sink=ShedSink)), 1)
     result = weir.result_of(run)
@@ -95,26 +98,40 @@ def test_refused_rows_map_back_through_a_partial_write():
 
 
 def test_any_other_exception_from_a_sink_fails_the_job_over_until_the_run_gives_up():
+    result = weir.run(_scenario(pipeline=weir.Pipeline(mode="exactly_once", sink=BrokenSink), run=FAIL_OVER), 1)
+    assert result.status == "user_code_raised" and result.restarts == MAX_USER_ERRORS - 1
+    assert len(result.user_errors) == MAX_USER_ERRORS
+    assert all(e.startswith("BrokenSink.write at ") and e.endswith(": KeyError: 'no such table'") for e in result.user_errors)
+    assert not result.verdict("drained").held and not result.verdict("no_user_errors").held
+
+
+def test_by_default_the_first_exception_ends_the_run_with_the_finding():
     result = weir.run(_scenario(pipeline=weir.Pipeline(mode="exactly_once", sink=BrokenSink)), 1)
-    assert result.status == "failed" and result.restarts == MAX_USER_ERRORS - 1
-    assert result.user_errors == ("BrokenSink.write: KeyError: 'no such table'",) * MAX_USER_ERRORS
-    assert not result.verdict("drained").held
+    assert result.status == "user_code_raised" and result.restarts == 0 and len(result.user_errors) == 1
+    verdict = result.verdict("no_user_errors")
+    assert not verdict.held and verdict.evidence["error"]["hook"] == "write"
+    assert "raise KeyError" in verdict.evidence["error"]["traceback"]
 
 
 def test_an_operator_that_raises_once_fails_over_and_the_restore_makes_it_good():
     FlakyOperator.seen = 0
-    result = weir.run(_scenario(operator=weir.ComponentSpec(FlakyOperator)), 1)
-    assert result.user_errors == ("FlakyOperator.on_batch: ValueError: divide by zero",)
+    result = weir.run(_scenario(operator=weir.ComponentSpec(FlakyOperator), run=FAIL_OVER), 1)
+    assert len(result.user_errors) == 1
+    assert result.user_errors[0].startswith("FlakyOperator.on_batch at ")
+    assert result.user_errors[0].endswith("): ValueError: divide by zero")
     assert result.restarts == 1 and result.status == "drained" and result.verdict("exactly_once").held
+    # the scenario asked for failovers: the finding is reported, and it holds
+    assert result.verdict("no_user_errors").held and result.matches
 
 
-def test_an_exception_anywhere_in_user_code_ends_the_run_as_failed_with_its_message():
+def test_an_exception_anywhere_in_user_code_ends_the_run_with_its_message():
     scenario = weir.Scenario(workload=weir.Workload(records=2000), pipeline=weir.Pipeline(mode="exactly_once"),
                              checkpoint=weir.Checkpointing(interval="50ms"), window=weir.WindowSettings(size="50ms"),
-                             watermarks=weir.WatermarkSettings(strategy=BrokenWatermarks))
+                             watermarks=weir.WatermarkSettings(strategy=BrokenWatermarks), run=FAIL_OVER)
     result = weir.run(scenario, 1)
-    assert result.status == "failed"
-    assert result.user_errors == ("BrokenWatermarks.on_event: RuntimeError: no watermark today",)
+    assert result.status == "user_code_raised"
+    assert len(result.user_errors) == 1 and result.user_errors[0].startswith("BrokenWatermarks.on_event at ")
+    assert result.user_errors[0].endswith(": RuntimeError: no watermark today")
 
 
 def test_a_bug_in_weir_itself_is_not_taken_for_user_code(monkeypatch):
@@ -199,7 +216,8 @@ class BadRowsSink(ShedSink):
 def test_a_write_returning_none_is_fine_and_bad_refused_rows_are_a_finding_not_a_crash():
     assert weir.run(_scenario(pipeline=weir.Pipeline(mode="exactly_once", sink=NoneSink)), 1).verdict("exactly_once").held
     result = weir.run(_scenario(pipeline=weir.Pipeline(mode="exactly_once", sink=BadRowsSink)), 1)
-    assert result.status == "failed" and result.user_errors[0].startswith("BadRowsSink.write (Retryable.rows): IndexError")
+    assert result.status == "user_code_raised"
+    assert "BadRowsSink.write at " in result.user_errors[0] and "naming rows that are not the batch's" in result.user_errors[0]
 
 
 class BrokenSource(weir.Source):
@@ -215,15 +233,19 @@ class BrokenBuild(weir.Operator):
         return batch.value
 
 
-def test_user_code_that_raises_outside_the_run_is_one_line_naming_it(tmp_path, capsys):
-    with pytest.raises(weir.UserCodeError, match="BrokenSource.generate: ValueError: no data today"):
-        weir.run(weir.Scenario(workload=weir.Workload(records=100, source=BrokenSource)))
-    with pytest.raises(weir.UserCodeError, match="BrokenBuild.__init__: RuntimeError: cannot start"):
-        weir.run(weir.Scenario(workload=weir.Workload(records=100), operator=weir.ComponentSpec(BrokenBuild)))
+def test_user_code_that_raises_outside_the_simulation_is_a_finding_too(tmp_path, capsys):
+    result = weir.run(weir.Scenario(workload=weir.Workload(records=100, source=BrokenSource)))
+    assert result.status == "user_code_raised" and [v.invariant for v in result.verdicts] == ["no_user_errors", "drained"]
+    assert result.user_errors == ("BrokenSource.generate while the run was set up (called with 100, 100): "
+                                  "ValueError: no data today",)
+    result = weir.run(weir.Scenario(workload=weir.Workload(records=100), operator=weir.ComponentSpec(BrokenBuild)))
+    assert result.user_errors[0].startswith("BrokenBuild.__init__ ") and result.user_errors[0].endswith(
+        ": RuntimeError: cannot start")
     from weir.cli import main
     (tmp_path / "broken_user_code.py").write_text(
         "import weir\nclass S(weir.Source):\n    def generate(self, rng, records, keys):\n        raise KeyError('k')\n")
     (tmp_path / "s.toml").write_text('[workload]\nrecords = 100\nsource = "broken_user_code:S"\n')
-    assert main(["run", str(tmp_path / "s.toml")]) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "S.generate: KeyError" in err and "Traceback" not in err
+    assert main(["run", str(tmp_path / "s.toml")]) == 1  # a finding: not as expected
+    captured = capsys.readouterr()
+    assert captured.err == "" and "S.generate while the run was set up" in captured.out
+    assert "raise KeyError('k')" in captured.out  # the user's side of the traceback

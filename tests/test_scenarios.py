@@ -68,7 +68,7 @@ BAD = {
                      "accepts one of producer, broker, source, processor, sink, coordinator"),
     "unknown_mode": ("[pipeline]\nmode = 'twice'\n", "pipeline.mode: got 'twice'", "accepts one of at_most_once, at_least_once, exactly_once"),
     "exactly_once_without_checkpoint": ("[pipeline]\nmode = 'exactly_once'\n", "checkpoint: got no [checkpoint] table", "accepts a [checkpoint] table"),
-    "unknown_invariant": ("[expect]\nhold = ['fast']\n", "expect.hold: got 'fast'", "accepts one of no_loss"),
+    "unknown_invariant": ("[expect]\nhold = ['fast']\n", "expect.hold: got 'fast'", "accepts one of no_user_errors, no_loss"),
     "section_not_table": ("workload = 3\n", "workload: got 3", "accepts a table [workload]"),
     "fault_after_max_time": ("[run]\nmax_time = '1s'\n[[faults]]\nat = '2s'\n", "faults[0].at: got 2000000", "accepts a time before run.max_time"),
 }

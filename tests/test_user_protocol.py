@@ -88,9 +88,11 @@ class CommitFailsOnce(StagedFileSink):
 
 
 def test_a_commit_that_raises_fails_the_job_over_and_the_restore_commits_it():
-    run = execute(_scenario("tests.test_user_protocol:CommitFailsOnce", faults=()), 1)
+    scenario = _scenario("tests.test_user_protocol:CommitFailsOnce", faults=())
+    run = execute(replace(scenario, run=replace(scenario.run, on_user_error="fail_over")), 1)  # as Flink: fail over
     result = weir.result_of(run)
-    assert result.user_errors == ("CommitFailsOnce.commit: TimeoutError: the store did not answer",)
+    assert len(result.user_errors) == 1 and result.user_errors[0].startswith("CommitFailsOnce.commit at ")
+    assert result.user_errors[0].endswith(": TimeoutError: the store did not answer")
     assert result.restarts == 1 and result.status == "drained"
     failed = [r for r in _rows(run, "TXN_COMMIT") if r["newly_committed"] == -1]
     recommitted = [r for r in _rows(run, "TXN_RECOVER") if r["action"] == 1]

@@ -12,7 +12,7 @@ from weir.sim.scenario.components import (
     ComponentSpec, ConsumerPolicy, DeadLetter, DeadLetterReplay, Operator, OutboxRelay, Rejected, Retryable, Sink, Source, TwoPhaseCommitSink,
     WatermarkStrategy,
 )
-from weir.sim.kernel.errors import ScenarioError, SimulationError, UserCodeError, WeirError
+from weir.sim.kernel.errors import ScenarioError, SimulationError, UserError, WeirError
 from weir.sim.kernel.units import micros, millis, minutes, seconds
 from weir.sim.scenario.run import Run, execute
 from weir.sim.scenario.model import Checkpointing, Expect, Fault, LinkSpec, NodeSpec, OutboxSettings, PaymentSettings, Pipeline, Reconcile, RetryPolicy, RunLimits, SagaSettings, Scenario, WatermarkSettings, WindowSettings, Workload
@@ -25,7 +25,7 @@ from .sweep import Sweep, sweep
 
 __all__ = [
     "__version__",
-    "INVARIANTS", "Verdict", "check", "ScenarioError", "SimulationError", "UserCodeError", "WeirError", "Run", "execute",
+    "INVARIANTS", "Verdict", "check", "ScenarioError", "SimulationError", "UserError", "WeirError", "Run", "execute",
     "Checkpointing", "Expect", "Fault", "LinkSpec", "NodeSpec", "Pipeline", "RunLimits", "Scenario", "Workload",
     "builtin_scenarios", "load_scenario", "SPECTRUM", "Expectation", "RunResult", "result_of", "run", "spectrum",
     "explore", "sweep", "Sweep", "load_faults", "faults_toml", "OutboxSettings", "PaymentSettings", "Reconcile", "RetryPolicy",

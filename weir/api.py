@@ -70,7 +70,7 @@ class RunResult:
     sagas: dict[str, int] | None = None  # [saga]: sagas, committed, compensated, partial, unfinished
     payments: dict[str, int] | None = None  # the payments sink: payments, applied, charges, charged twice or more
     dlq: dict[str, int] | None = None  # record pipelines: dead-lettered, still waiting (depth), max depth, replayed, skipped
-    user_errors: tuple[str, ...] = ()  # exceptions your components raised (each failed the job over), the first 10
+    user_errors: tuple[str, ...] = ()  # what your components did wrong, one line each (the no_user_errors verdict has more)
     unprocessed: int = 0  # a run that did not drain: records in the log it had still to process when it stopped
 
     @property
@@ -135,8 +135,8 @@ def result_of(finished: Run) -> RunResult:
     expectations = []
     for v in verdicts:
         expected = s.expect.expected(v.invariant)
-        if expected is None and v.invariant == "drained":
-            expected = "hold"  # a run that a guard had to stop never matches unless the scenario says so
+        if expected is None and v.invariant in ("drained", "no_user_errors"):
+            expected = "hold"  # a run that a guard or user code stopped never matches unless the scenario says so
         expectations.append(Expectation(v.invariant, expected, v.held))
     by_name = {v.invariant: v for v in verdicts}
 
@@ -160,9 +160,9 @@ def result_of(finished: Run) -> RunResult:
         late_records=len(finished.late["record_id"]) + finished.late_dropped if windowed else None,
         parallelism=s.pipeline.parallelism, subtasks=finished.subtasks, sources=finished.sources,
         reconciliation=tuple(by_name["reconciled"].evidence["rows"]) if "reconciled" in by_name else (),
-        sagas=None if finished.saga is None else {
+        sagas=None if finished.saga is None or "saga_atomic" not in by_name else {
             k: by_name["saga_atomic"].evidence[k] for k in ("sagas", "committed", "compensated", "partial", "unfinished")},
-        payments=None if finished.charges is None else {
+        payments=None if finished.charges is None or "no_double_charge" not in by_name else {
             "payments": by_name["payments_complete"].evidence["payments"], "applied": len(finished.sink["record_id"]),
             "charges": by_name["no_double_charge"].evidence["charges"],
             "charged_twice_or_more": by_name["no_double_charge"].evidence["charged_twice_or_more"]},
@@ -170,7 +170,7 @@ def result_of(finished: Run) -> RunResult:
             "dead_lettered": len(finished.dlq["record_id"]), "depth": int((finished.dlq["processed"] == 0).sum()),
             "max_depth": finished.dlq_max_depth, "replayed": int(finished.dlq["processed"].sum()),
             "skipped": finished.skipped},
-        user_errors=finished.user_errors,
+        user_errors=tuple(e.line() for e in finished.user_errors),
     )
 
 

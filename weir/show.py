@@ -67,6 +67,25 @@ def reconciliation_table(result: RunResult) -> Table:
     return table
 
 
+#: How many lines of the user's traceback `weir run` shows (the report shows all of it).
+TRACEBACK_SHOWN = 12
+
+
+def print_user_errors(r: RunResult, out: Console) -> None:
+    """What the user's code did wrong: each finding once, and the traceback of the one that
+    stopped the run (its innermost lines)."""
+    shown = list(dict.fromkeys(r.user_errors))  # the same error again and again: once
+    out.print(f"  your code failed {len(r.user_errors)} time(s): " + "; ".join(shown[:3]), markup=False)
+    verdict = next((v for v in r.verdicts if v.invariant == "no_user_errors"), None)
+    lines = (verdict.evidence.get("error", {}).get("traceback") or "").splitlines() if verdict else []
+    if lines:
+        cut = lines[-TRACEBACK_SHOWN:]
+        more = f" (last {len(cut)} of {len(lines)} lines; `weir report` keeps it all)" if len(lines) > len(cut) else ""
+        out.print(f"  your side of the traceback{more}:", markup=False)
+        for line in cut:
+            out.print(f"    {line}", markup=False, overflow="fold")
+
+
 def print_run(result: RunResult, out: Console, scenario_ref: str | None = None) -> None:
     r = result
     out.print(f"[bold]{escape(r.scenario)}[/]  seed {r.seed}")
@@ -87,8 +106,7 @@ def print_run(result: RunResult, out: Console, scenario_ref: str | None = None) 
     if r.status != "drained" and r.unprocessed:
         out.print(f"  {r.unprocessed} records were still to be processed when it stopped: not judged as lost")
     if r.user_errors:
-        shown = list(dict.fromkeys(r.user_errors))  # the same error again and again: once
-        out.print(f"  your code raised {len(r.user_errors)} time(s): " + "; ".join(shown[:3]), markup=False)
+        print_user_errors(r, out)
     if r.sagas is not None:
         g = r.sagas
         out.print(f"  sagas: {g['committed']} committed, {g['compensated']} compensated, {g['partial']} left partly "

@@ -20,11 +20,13 @@ from weir.analysis.pattern_checks import (
 )
 from weir.analysis.verdict import SHOW_IDS, RunLike, Verdict, _first, _judge, produced_ids
 from weir.analysis.windowed import MIN_TIME, closing_watermark, event_time_complete, no_late_records, window_complete
+from weir.sim.kernel.errors import UserHookError
+from weir.sim.kernel.node import Status
 from weir.sim.scenario.invariants import APPLIES, applicable
 
 __all__ = ["Verdict", "INVARIANTS", "applicable", "check", "produced_ids", "no_loss", "no_duplicates", "exactly_once", "drained",
            "checkpoints_succeed", "commits_monotonic", "no_aborted_reads", "log_complete", "no_silent_drops", "no_double_charge", "payments_complete", "outbox_consistent", "saga_atomic",
-           "no_double_compensation", "load_balanced", "drains_in_time", "SHOW_IDS"]
+           "no_double_compensation", "load_balanced", "drains_in_time", "no_user_errors", "SHOW_IDS"]
 
 def _tally(run: RunLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(committed source ids, copies in the sink of each id up to the largest id seen, sink ids)."""
@@ -132,6 +134,31 @@ def log_complete(run: RunLike) -> Verdict:
                   f"all {records} upstream records are committed in the log", evidence)
 
 
+def _error_line(error: Any) -> str:
+    return error.line() if hasattr(error, "line") else str(error)
+
+
+def no_user_errors(run: RunLike) -> Verdict:
+    """No user component raised, returned what its base does not accept, or ran past
+    run.user_timeout: the finding (component, hook, simulated time, what it was handling, the
+    user's traceback in the evidence). With run.on_user_error = "fail_over" an operator or sink
+    that raised failed the job over, as in Flink: that holds (the scenario asked for it) unless
+    the errors ended the run."""
+    errors = tuple(getattr(run, "user_errors", ()))
+    if not errors:
+        return Verdict("no_user_errors", True, "your components raised nothing and returned what their bases say",
+                       {"errors": 0})
+    stopped = run.status in Status.USER
+    last = errors[-1] if stopped else errors[0]
+    evidence = {"errors": len(errors), "stopped": stopped, "lines": [_error_line(e) for e in errors],
+                "error": last.to_dict() if hasattr(last, "to_dict") else {"error": str(last)}}
+    if not stopped:
+        return Verdict("no_user_errors", True, f"your code raised {len(errors)} time(s); the job failed over each "
+                       f"time (run.on_user_error = \"fail_over\"); first: {_error_line(last)}", evidence)
+    before = f" (after {len(errors) - 1} that failed the job over)" if len(errors) > 1 else ""
+    return Verdict("no_user_errors", False, f"{_error_line(last)}{before}", evidence)
+
+
 def drained(run: RunLike) -> Verdict:
     """The run ended because the pipeline finished its work, not because a guard stopped it."""
     if run.status == "drained":
@@ -140,6 +167,8 @@ def drained(run: RunLike) -> Verdict:
            "event_limit": "the event budget run.max_events ran out first",
            "stalled": "nothing was left to happen, yet work was unfinished",
            "settled": "every fault had healed and nothing durable changed any more (stopped early)",
+           Status.USER_CODE_RAISED: "your code raised, or returned what it must not (no_user_errors says what)",
+           Status.USER_CODE_TIMED_OUT: "your code did not return within run.user_timeout (no_user_errors says which)",
            }.get(run.status, run.status)
     left = getattr(run, "unprocessed", 0)
     still = f"; {left} records were still to be processed" if left else ""
@@ -337,11 +366,22 @@ _CHECKERS: dict[str, Callable[[RunLike], Verdict]] = {
     "watermarks_sane": watermarks_sane,
     "late_accounted": late_accounted,
     "drained": drained,
+    "no_user_errors": no_user_errors,
     "drains_in_time": drains_in_time,
     "matches_reference": matches_reference,
 }
 INVARIANTS: dict[str, tuple[Callable[[RunLike], Verdict], Callable[[Any], bool]]] = {
     name: (_CHECKERS[name], applies) for name, applies in APPLIES.items()}
+
+
+def _judged(name: str, fn: Callable[[RunLike], Verdict], run: RunLike) -> Verdict:
+    """`fn(run)`; a checker that runs the user's code again (a reference computation) and meets
+    an error in it cannot judge: a violated verdict that says so, not a crash."""
+    try:
+        return fn(run)
+    except UserHookError as e:
+        return Verdict(name, False, f"not judged: your code raised when weir ran it again for the reference: {e}",
+                       {"judged": False, "error": str(e), "context": e.context})
 
 
 def check(run: RunLike, names: Iterable[str] | None = None) -> tuple[Verdict, ...]:
@@ -355,7 +395,9 @@ def check(run: RunLike, names: Iterable[str] | None = None) -> tuple[Verdict, ..
     unknown = sorted(wanted - set(INVARIANTS) - {own})
     if unknown:
         raise ValueError(f"unknown invariant {unknown[0]!r}; known: {', '.join(INVARIANTS)}")
-    verdicts = tuple(fn(run) for name, (fn, _applies) in INVARIANTS.items() if name in wanted)
+    if any(getattr(e, "phase", "run") != "run" for e in getattr(run, "user_errors", ())):
+        wanted &= {"no_user_errors", "drained"}  # user code failed before or after the simulation: nothing else to read
+    verdicts = tuple(_judged(name, fn, run) for name, (fn, _applies) in INVARIANTS.items() if name in wanted)
     if own is not None and own in wanted:
         verdicts += (user_oracle(oracle, run),)
     return verdicts

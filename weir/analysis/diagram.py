@@ -27,6 +27,9 @@ _CONTROL = (Kind.CRASH, Kind.RESTART, Kind.UP, Kind.JOB_FAIL, Kind.JOB_RESTART, 
 
 def _time_of(verdict) -> int | None:
     """A time the verdict's evidence names (its first offending event), if any."""
+    error = verdict.evidence.get("error")
+    if isinstance(error, dict) and error.get("phase") == "run":  # no_user_errors: when the user's code failed
+        return int(error["at"])
     for key in ("first", "first_rewinds", "first_backwards", "first_ahead"):
         items = verdict.evidence.get(key)
         if items and isinstance(items[0], dict) and "time_us" in items[0]:

@@ -56,6 +56,10 @@ def _sections(run: Any, verdicts, plots: list[Path], out: Path, command: str) ->
         rows.append([v.invariant, s.expect.expected(v.invariant) or "-", "held" if v.held else "VIOLATED", v.summary])
     out_sections = [_Section("Run", "text", facts), _Section("Faults", "text", faults),
                     _Section("Verdicts", "table", rows)]
+    for e in getattr(run, "user_errors", ())[:3]:  # what the user's code did, with their side of the traceback
+        if hasattr(e, "line"):
+            out_sections.append(_Section(f"Your code: {e.component}.{e.hook}", "code",
+                                         e.line() + ("\n\n" + e.traceback if e.traceback else "")))
     record = first_bad_record(verdicts, run)
     if record is not None:
         out_sections.append(_Section(f"Lineage of record {record}", "code", lineage(run, record).text()))

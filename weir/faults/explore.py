@@ -25,7 +25,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from weir.analysis.checkers import Verdict, check
+from weir.analysis.checkers import Verdict, applicable, check
 from weir.sim.kernel.rng import RngStreams
 from weir.sim.scenario.run import execute
 from weir.sim.scenario.model import LINK_KINDS, Fault, Scenario
@@ -63,9 +63,12 @@ class ExploreReport:
 
 
 def claims(scenario: Scenario) -> tuple[str, ...]:
-    """What a run must show: the invariants the scenario says hold, its own oracle, and that it drains."""
+    """What a run must show: the invariants the scenario says hold, its own oracle, that it drains,
+    and, with components of the user's, that they neither raise nor return what they must not."""
     own = scenario.expect.oracle_name
-    return tuple(dict.fromkeys((*scenario.expect.hold, *((own,) if own else ()), "drained")))
+    users = ("no_user_errors",) if "no_user_errors" in applicable(scenario) and \
+        "no_user_errors" not in scenario.expect.violate else ()
+    return tuple(dict.fromkeys((*scenario.expect.hold, *((own,) if own else ()), "drained", *users)))
 
 
 def broken_claim(scenario: Scenario, seed: int, faults: tuple[Fault, ...]) -> Verdict | None:

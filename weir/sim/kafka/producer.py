@@ -9,7 +9,6 @@ from dataclasses import dataclass
 import numpy as np
 import simpy
 
-from weir.sim.kernel.errors import SimulationError
 from weir.sim.kernel.world import Node, World
 from weir.sim.kafka.log import Broker
 from weir.sim.kafka.partitioner import partition_for
@@ -48,7 +47,8 @@ def draw_workload(world: World, scenario: Scenario) -> WorkloadData:
     rng = world.rngs.stream("workload")
     user_delays = None
     if w.source_spec is not None:
-        keys, values, user_delays = _generated(w.source_spec.build().generate(rng, n, w.keys), n, w.keys, w.source)
+        # the guard (weir.sim.stream.guard) checked them: three int64 arrays of n, keys in range, delays >= 0
+        keys, values, user_delays = (np.array(a, dtype=np.int64) for a in w.source_spec.build().generate(rng, n, w.keys))
     else:
         keys = rng.integers(0, w.keys, n, dtype=np.int64)
         values = rng.integers(1, 1000, n, dtype=np.int64)
@@ -105,23 +105,6 @@ def _away_from_idle(w) -> np.ndarray:
     ok = np.flatnonzero(allowed)  # Workload validation guarantees at least one
     nxt = np.searchsorted(ok, all_keys)  # the first allowed key at or after each key
     return ok[np.where(nxt < len(ok), nxt, 0)]
-
-
-def _generated(out, n: int, keys: int, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Check what a user's Source.generate returned: three int64 arrays of length n, keys in range."""
-    try:
-        k, v, d = (np.asarray(a) for a in out)
-    except (TypeError, ValueError):
-        raise SimulationError(f"{name}.generate must return (keys, values, delays), got {type(out).__name__}") from None
-    for label, arr in (("keys", k), ("values", v), ("delays", d)):
-        if arr.shape != (n,) or not np.issubdtype(arr.dtype, np.integer):
-            raise SimulationError(f"{name}.generate: {label} must be {n} whole numbers, got shape {arr.shape} "
-                                  f"of {arr.dtype}")
-    if len(k) and (k.min() < 0 or k.max() >= keys):
-        raise SimulationError(f"{name}.generate: keys must be in 0..{keys - 1}, got {int(k.min())}..{int(k.max())}")
-    if len(d) and d.min() < 0:
-        raise SimulationError(f"{name}.generate: delays must be >= 0, got {int(d.min())}")
-    return k.astype(np.int64), v.astype(np.int64), d.astype(np.int64)
 
 
 class Producer:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-__all__ = ["WeirError", "ScenarioError", "SimulationError"]
+from dataclasses import asdict, dataclass
+from typing import Any
+
+__all__ = ["WeirError", "ScenarioError", "SimulationError", "UserHookError", "UserCodeTimedOut", "UserError",
+           "timed_out_message"]
 
 
 class WeirError(Exception):
@@ -54,7 +58,56 @@ class SimulationError(WeirError, RuntimeError):
     """The model reached a state it must never reach (a bug in weir or in a user's component)."""
 
 
-class UserCodeError(WeirError, RuntimeError):
-    """A user's component raised where weir cannot go on without it (building it, drawing the
-    workload, reading the sink's contents): one line naming it. During the run itself an exception
-    from user code is a finding in the result (`user_errors`, status `failed`), not this."""
+class UserHookError(Exception):
+    """A user component's hook raised, returned what it must not, or did not return in time
+    (weir.sim.stream.guard): who, which hook, what went wrong, on what, and the user's side of the
+    traceback. weir turns it into a UserError in the run's result; it never reaches the user as a
+    traceback. Built from plain strings, so simpy can copy it (it re-raises type(e)(*e.args))."""
+
+    def __init__(self, component: str, hook: str, error: str, context: str = "", traceback: str = "",
+                 timed_out: bool = False):
+        super().__init__(component, hook, error, context, traceback, timed_out)
+        self.component, self.hook, self.error, self.context = component, hook, error, context
+        self.traceback, self.timed_out = traceback, timed_out
+
+    def __str__(self) -> str:
+        return f"{self.component}.{self.hook}: {self.error}"
+
+
+class UserCodeTimedOut(BaseException):
+    """Raised inside a user hook that ran past run.user_timeout of wall-clock time (weir.sim.kernel.
+    watchdog). A BaseException, so a user's `except Exception` cannot swallow it."""
+
+
+def timed_out_message(bound_us: int) -> str:
+    return f"did not return within {bound_us / 1e6:g}s of wall-clock time (run.user_timeout)"
+
+
+@dataclass(frozen=True)
+class UserError:
+    """One finding about user code in a run: `component`.`hook` raised `error` (or returned a value
+    it must not, or ran past the wall-clock bound) at simulated time `at` (us) on `node`, while
+    handling `context` (a batch, a record, a checkpoint); `traceback` is the user's side of it.
+    `phase` is "setup" (building a component, drawing the workload), "run" or "results" (reading
+    the sink's contents): outside "run" there are no results to judge. JSON-able."""
+
+    component: str
+    hook: str
+    error: str
+    at: int = 0
+    node: str = ""
+    context: str = ""
+    traceback: str = ""
+    timed_out: bool = False
+    phase: str = "run"
+
+    def line(self) -> str:
+        """One line: `Component.hook at 12.345ms on processor (a batch ...): TypeError: message`."""
+        where = {"run": f" at {self.at / 1000:g}ms", "setup": " while the run was set up",
+                 "results": " while the run's results were read"}.get(self.phase, f" ({self.phase})")
+        node = f" on {self.node}" if self.node else ""
+        context = f" ({self.context})" if self.context else ""
+        return _short(f"{self.component}.{self.hook}{where}{node}{context}: {self.error}", 300)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

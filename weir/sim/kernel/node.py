@@ -29,10 +29,13 @@ class Status:
     TIME_LIMIT = "time_limit"  # simulated time passed the scenario's max_time first
     EVENT_LIMIT = "event_limit"  # the event budget ran out first
     STALLED = "stalled"  # nothing left to happen, yet not drained
-    FAILED = "failed"  # user code raised and the run stopped (the run's user_errors say what)
+    USER_CODE_RAISED = "user_code_raised"  # a user hook raised or returned what it must not (the run's user_errors say what)
+    USER_CODE_TIMED_OUT = "user_code_timed_out"  # a user hook ran past run.user_timeout of wall-clock time
     SETTLED = "settled"  # stopped early (explore): every fault healed, and nothing durable changes any more
 
-    CODES = {DRAINED: 0, TIME_LIMIT: 1, EVENT_LIMIT: 2, STALLED: 3, FAILED: 4, SETTLED: 5}
+    CODES = {DRAINED: 0, TIME_LIMIT: 1, EVENT_LIMIT: 2, STALLED: 3, USER_CODE_RAISED: 4, SETTLED: 5,
+             USER_CODE_TIMED_OUT: 6}
+    USER = (USER_CODE_RAISED, USER_CODE_TIMED_OUT)  # the run stopped because of user code
 
 
 class Node:

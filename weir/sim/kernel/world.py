@@ -13,6 +13,7 @@ from collections.abc import Callable
 import simpy
 
 from weir.sim.kernel.clock import NodeClock
+from weir.sim.kernel.errors import UserCodeTimedOut
 from weir.sim.kernel.network import TIMED_OUT, Network
 from weir.sim.kernel.node import Node, Status
 from weir.sim.kernel.rng import RngStreams
@@ -42,7 +43,8 @@ class World:
         self.max_events = max_events
         self.status: str | None = None
         # called with an exception an event raised; True: it was user code, the run ends as FAILED
-        self.on_error: Callable[[Exception], bool] | None = None
+        # an exception from an event: the status to end the run with (user code), or None (weir's bug: raise it)
+        self.on_error: Callable[[BaseException], str | None] | None = None
         self.events = 0
         self.end_time = 0
         self._holds = 0  # things (faults not yet healed) that must finish before the run may end
@@ -122,10 +124,11 @@ class World:
                 n += 1
                 if n >= limit_events and self.status is None:
                     self.status = Status.EVENT_LIMIT
-        except Exception as e:  # an event raised: the run's owner says whether it was user code
-            if self.on_error is None or not self.on_error(e):
+        except (Exception, UserCodeTimedOut) as e:  # an event raised: the run's owner says whether it was user code
+            status = self.on_error(e) if self.on_error is not None else None
+            if status is None:
                 raise
-            self.status = Status.FAILED
+            self.status = status
         self.events = n
         self.end_time = limit_time if self.status == Status.TIME_LIMIT else env.now
         self.trace.add(Kind.RUN_END, 0, Status.CODES[self.status])  # not the step count: kernel bookkeeping

@@ -59,6 +59,26 @@ def _quoted(column: str) -> str:
     return '"offset"' if column == "offset" else column
 
 
+#: Rows read from SQLite at a time (weir.sim.patterns.sinks.int_columns).
+READ_CHUNK = 32_768
+
+
+def int_columns(db: sqlite3.Connection, sql: str, names: tuple[str, ...], table: str) -> dict[str, np.ndarray]:
+    """The integer columns `names` of the rows `sql` selects (every row of `table`), read a chunk
+    at a time into arrays of the table's size: never a Python tuple per row for the whole table
+    (a million rows of tuples is some 300 MB; this peaks at the arrays)."""
+    n = db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+    cols = [np.empty(n, dtype=np.int64) for _ in names]
+    cursor, done = db.execute(sql), 0
+    while rows := cursor.fetchmany(READ_CHUNK):
+        block = np.array(rows, dtype=np.int64).reshape(len(rows), len(names))
+        for i, c in enumerate(cols):
+            c[done:done + len(rows)] = block[:, i]
+        done += len(rows)
+    assert done == n, (done, n)  # `sql` selects every row of `table`
+    return dict(zip(names, cols))
+
+
 class UpsertSink(Sink):
     """An idempotent table on SQLite: `INSERT ... ON CONFLICT (dedup key) DO UPDATE`.
 
@@ -115,10 +135,8 @@ class UpsertSink(Sink):
 
     def contents(self) -> dict[str, np.ndarray]:
         """The table's rows, by record id."""
-        rows = self._db.execute('SELECT record_id, key, partition, "offset", value, written_at FROM sink '
-                                "ORDER BY record_id, written_at").fetchall()
-        data = np.array(rows, dtype=np.int64).reshape(-1, len(SINK_COLUMNS))
-        return {name: np.ascontiguousarray(data[:, i]) for i, name in enumerate(SINK_COLUMNS)}
+        return int_columns(self._db, 'SELECT record_id, key, partition, "offset", value, written_at FROM sink '
+                           "ORDER BY record_id, written_at", SINK_COLUMNS, "sink")
 
     def close(self) -> None:
         self._db.close()
@@ -378,10 +396,8 @@ class TransactionalSink(_TwoPhaseTables, TwoPhaseCommitSink):
 
     def contents(self) -> dict[str, np.ndarray]:
         """The committed table's rows (what a reader sees), by record id."""
-        rows = self._db.execute('SELECT record_id, key, partition, "offset", value, written_at FROM sink '
-                                "ORDER BY record_id, txn").fetchall()
-        data = np.array(rows, dtype=np.int64).reshape(-1, len(SINK_COLUMNS))
-        return {name: np.ascontiguousarray(data[:, i]) for i, name in enumerate(SINK_COLUMNS)}
+        return int_columns(self._db, 'SELECT record_id, key, partition, "offset", value, written_at FROM sink '
+                           "ORDER BY record_id, txn", SINK_COLUMNS, "sink")
 
     def close(self) -> None:
         self._db.close()

@@ -23,12 +23,14 @@ from typing import Any
 
 
 from weir.sim.kernel.errors import ScenarioError
+from weir.sim.stream.guard import construct
 from weir.sim.stream.functions import (
     ConsumerPolicy, DeadLetter, DeadLetterReplay, Operator, OutboxRelay, Rejected, Retryable, Sink, Source, TwoPhaseCommitSink, WatermarkStrategy,
 )
 
 __all__ = ["Operator", "Sink", "TwoPhaseCommitSink", "Retryable", "Rejected", "DeadLetter", "DeadLetterReplay",
            "ConsumerPolicy", "OutboxRelay", "WatermarkStrategy", "Source", "ComponentSpec", "load_class", "load_function", "user_files",
+           "user_classes",
            "SEARCH_PATHS"]
 
 #: Extra folders to import components from while a scenario file is being loaded (its own folder).
@@ -106,25 +108,29 @@ class ComponentSpec:
             pass
 
     def build(self, *args: Any) -> Any:
-        try:
-            return self.cls(*args, **self.params)
-        except TypeError as e:
-            raise ScenarioError(f"{self.kind}.params", self.params, f"parameters {self.cls.__name__} takes ({e})") from None
+        """An instance, its hooks guarded (weir.sim.stream.guard): an exception from the
+        constructor, or from any hook later, is a weir.UserHookError naming it."""
+        return construct(self.cls, *args, **self.params)
 
 
-def user_files(scenario: Any) -> frozenset[str]:
-    """The source files of the user's components in `scenario` (weir's own are not the user's)."""
+def user_classes(scenario: Any) -> list[type]:
+    """The classes of the user's components in `scenario`, in a fixed order (none: weir's own only)."""
+    if getattr(scenario, "saga", None) is not None:
+        return []
     classes = [spec.cls for spec in scenario.operators + scenario.operators_after] + [scenario.operator.cls if scenario.operator is not None else None,
                getattr(scenario.pipeline.sink_spec, "cls", None), getattr(scenario.workload.source_spec, "cls", None),
                getattr(scenario.retry.replay_spec, "cls", None), getattr(scenario.pipeline.consumer_spec, "cls", None),
                getattr(scenario.outbox.relay_spec, "cls", None) if scenario.outbox is not None else None]
     if scenario.watermarks is not None and isinstance(scenario.watermarks.generator(), type):
         classes.append(scenario.watermarks.generator())
+    return [cls for cls in classes if cls is not None]
+
+
+def user_files(scenario: Any) -> frozenset[str]:
+    """The source files of the user's components in `scenario` (weir's own are not the user's)."""
     weir_dir = str(Path(__file__).resolve().parents[2])
     files = set()
-    for cls in classes:
-        if cls is None:
-            continue
+    for cls in user_classes(scenario):
         for klass in cls.__mro__:  # the user's own bases too
             file = getattr(sys.modules.get(klass.__module__), "__file__", None)
             if file and not str(Path(file).resolve()).startswith(weir_dir):

@@ -84,6 +84,13 @@ def _values(scenario: Any) -> bool:
     return scenario is not None and (_records(scenario) or _windowed(scenario))
 
 
+def _user_code(scenario: Any) -> bool:
+    """The scenario runs a component of the user's (an operator, sink, source, watermark strategy,
+    consumer policy, relay or DLQ replay job)."""
+    from weir.sim.scenario.components import user_classes
+    return scenario is not None and bool(user_classes(scenario))
+
+
 def _named(scenario: Any, name: str) -> bool:
     expect = getattr(scenario, "expect", None)
     return expect is not None and (name in expect.hold or name in expect.violate)
@@ -92,6 +99,7 @@ def _named(scenario: Any, name: str) -> bool:
 #: Every invariant weir checks, by name (scenario files name these in [expect]), in check order,
 #: with the scenarios it applies to (record pipelines write records; windowed ones write panes).
 APPLIES: dict[str, Callable[[Any], bool]] = {
+    "no_user_errors": _user_code,
     "no_loss": _records,
     "no_duplicates": _records,
     "exactly_once": _records,

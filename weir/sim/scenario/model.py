@@ -174,11 +174,15 @@ class Reconcile:
 
 @dataclass(frozen=True)
 class RunLimits:
-    """Guards that end a run that does not finish: simulated time and number of events."""
+    """Guards that end a run that does not finish: simulated time and number of events; and what
+    an exception from user code does (stop the run, or fail the job over as Flink does), and how
+    long (wall clock) a user hook may run before the run is stopped."""
 
     max_time: int | str = field(default="120s", metadata=_spec("duration", min=1))
     max_events: int = field(default=5_000_000, metadata=_spec("count", min=1))
     drain_within: int | str | None = field(default=None, metadata=_spec("duration", min=1, optional=True))
+    on_user_error: str = field(default="stop", metadata=_spec("choice", choices=("stop", "fail_over")))
+    user_timeout: int | str = field(default="10s", metadata=_spec("duration"))
 
     def __post_init__(self) -> None:
         _validate(self, "run")

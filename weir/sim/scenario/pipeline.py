@@ -269,8 +269,9 @@ class WatermarkSettings:
 
     def generator(self):
         """The strategy: a built-in's name, or the user's WatermarkStrategy class."""
+        from weir.sim.stream.guard import guarded
         spec = _resolve(self.strategy, "watermarks", _watermark_base, self.params)
-        return self.strategy if spec is None else spec.cls
+        return self.strategy if spec is None else guarded(spec.cls)
 
     def __post_init__(self) -> None:
         _validate(self, "watermarks")

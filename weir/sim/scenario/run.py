@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import traceback
 from dataclasses import dataclass
 
 import numpy as np
 
 from weir.sim.kernel.clock import NodeClock
 from weir.sim.kernel.inject import install as install_faults
-from weir.sim.kernel.errors import UserCodeError, WeirError
+from weir.sim.kernel.errors import UserCodeTimedOut, UserError, UserHookError, timed_out_message
+from weir.sim.kernel.node import Status
+from weir.sim.kernel.watchdog import Watchdog
 from weir.sim.kernel.world import World
 from weir.sim.kafka.log import Broker
 from weir.sim.kafka.partitioner import partition_for
@@ -18,7 +21,8 @@ from weir.sim.kafka.producer import Producer, draw_workload
 from weir.sim.scenario.model import MODES, Fault, Scenario
 from weir.sim.patterns.dlq import DeadLetterQueue, FixAndReplay
 from weir.sim.patterns.sinks import WindowResults, make_sink
-from weir.sim.scenario.components import user_files
+from weir.sim.scenario.components import user_classes, user_files
+from weir.sim.stream.guard import GUARD_CODE
 from weir.sim.kernel.trace import FrozenTrace, Kind
 
 __all__ = ["Run", "execute"]
@@ -65,7 +69,7 @@ class Run:
     ingested_at: np.ndarray | None = None  # ingestion time: each record's event time as the source last stamped it
     true_event_time: np.ndarray | None = None  # per record id: when its event truly happened (NOT_STAMPED: never sent)
     replayed_in_flight: int = 0  # records an unaligned checkpoint saved in flight and a restore processed again
-    user_errors: tuple[str, ...] = ()  # exceptions user components raised, one line each (each failed the job over)
+    user_errors: tuple[UserError, ...] = ()  # findings about user components (weir.UserError): what raised, when, on what
 
     @property
     def trace_sha256(self) -> str:
@@ -75,7 +79,8 @@ class Run:
 def _user_frame(error: BaseException, files: frozenset[str]) -> tuple[str, BaseException] | None:
     """The innermost frame of `error`'s traceback (or its causes': simpy re-raises a process's
     exception with it as the cause) that is in one of `files`, as (its qualified name, the
-    exception raised there); None if no frame is."""
+    exception raised there); None if no frame is. For user code that no guarded hook called
+    (a transaction handle's own __deepcopy__, say)."""
     cause: BaseException | None = error
     while cause is not None:
         where = None
@@ -91,19 +96,46 @@ def _user_frame(error: BaseException, files: frozenset[str]) -> tuple[str, BaseE
     return None
 
 
-def _user_errors(job: Job, files: frozenset[str]):
-    """The world's error handler: an exception raised in a user component's code (any frame in one
-    of `files`) is the user's: it is kept, one line, and the run ends as failed; anything else is
-    weir's own bug and propagates."""
+def _finding(error: BaseException, files: frozenset[str], now: int, phase: str,
+             watchdog: Watchdog | None = None) -> UserError | None:
+    """The UserError `error` is, if it came from user code: a guard's UserHookError (in it or its
+    causes), the watchdog's exception landing just after the hook it stopped returned, or an
+    exception raised in a frame of the user's `files`. None: it is weir's own."""
+    late = timed_out_message(int(watchdog.bound * 1e6)) if watchdog is not None else "did not return in time"
+    cause: BaseException | None = error
+    while cause is not None:
+        if isinstance(cause, UserHookError):
+            return UserError(cause.component, cause.hook, late if cause.timed_out else cause.error, now, "",
+                             cause.context, cause.traceback, cause.timed_out, phase)
+        cause = cause.__cause__
+    if isinstance(error, UserCodeTimedOut):
+        component, _, hook = (watchdog.fired if watchdog is not None and watchdog.fired else "?.?").rpartition(".")
+        return UserError(component, hook, late, now, timed_out=True, phase=phase)
+    found = _user_frame(error, files)
+    if found is None:
+        return None
+    where, raised = found
+    component, _, hook = where.rpartition(".")
+    return UserError(component or where, hook if component else "", f"{type(raised).__name__}: {raised}", now,
+                     traceback="".join(traceback.format_exception(raised)).rstrip(), phase=phase)
 
-    def on_error(error: Exception) -> bool:
-        found = _user_frame(error, files)
+
+def _status(finding: UserError) -> str:
+    return Status.USER_CODE_TIMED_OUT if finding.timed_out else Status.USER_CODE_RAISED
+
+
+def _user_errors(job: Job, files: frozenset[str], watchdog: Watchdog):
+    """The world's error handler: an exception from user code that no hook's caller handled (a
+    snapshot, a restore, a watermark) is a finding kept in the job's user_errors, and the run ends
+    with the status it returns; anything else is weir's own bug and propagates (None)."""
+
+    def on_error(error: BaseException) -> str | None:
+        found = _finding(error, files, job.world.now, "run", watchdog)
         if found is None:
-            return False
-        where, error = found
-        job.user_errors.append(f"{where}: {type(error).__name__}: {error}")
-        job.world.trace.add(Kind.USER_ERROR, 0, len(job.user_errors) - 1)
-        return True
+            return None
+        job.world.trace.add(Kind.USER_ERROR, 0, len(job.user_errors))
+        job.user_errors.append(found)
+        return _status(found)
 
     return on_error
 
@@ -117,25 +149,40 @@ def execute(scenario: Scenario, seed: int | None = None, faults: tuple[Fault, ..
     "settled"; weir.sim.kernel.world.World.settle). Without it, such a run goes on to run.max_time.
 
     A pure function: the same arguments give the same Run, the same trace hash, in any process.
-    An exception from user code during the run is a finding in the Run (`user_errors`, status
-    failed); one while building the components, drawing the workload or reading the sink's
-    contents raises weir.UserCodeError, one line naming it.
+    User code is a finding, never a crash: a user component that raises, returns what it must not
+    or runs past run.user_timeout (wall clock) while it is built, while the run runs or while its
+    results are read ends the run (status user_code_raised or user_code_timed_out) with the
+    finding in `user_errors`; with run.on_user_error = "fail_over", an operator or sink that
+    raises fails the job over instead, as in Flink.
     """
-    try:
-        return _execute(scenario, seed, faults, settle)
-    except WeirError:
-        raise
-    except Exception as e:  # user code outside the run: one line, not a traceback from inside weir
-        found = _user_frame(e, user_files(scenario))
-        if found is None:
-            raise
-        where, error = found
-        raise UserCodeError(f"your code raised outside the run: {where}: {type(error).__name__}: {error}") from None
-
-
-def _execute(scenario: Scenario, seed: int | None, faults: tuple[Fault, ...] | None, settle: bool = False) -> Run:
     seed = scenario.seed if seed is None else seed
     faults = scenario.faults if faults is None else tuple(faults)
+    users = user_classes(scenario)
+    bound = scenario.run.user_timeout / 1e6 if users else 0
+    with Watchdog(bound, GUARD_CODE) as watchdog:
+        return _execute(scenario, seed, faults, settle, watchdog)
+
+
+class _CutShort(Exception):
+    """User code failed outside the simulation (setup or results): there is nothing more to read."""
+
+    def __init__(self, finding: UserError):
+        super().__init__(finding.line())
+        self.finding = finding
+
+
+def _guarded(phase: str, world: World, files: frozenset[str], watchdog: Watchdog, step):
+    """Call `step()`; user code failing in it is _CutShort with the finding."""
+    try:
+        return step()
+    except (Exception, UserCodeTimedOut) as e:
+        found = _finding(e, files, world.now, phase, watchdog)
+        if found is None:
+            raise
+        raise _CutShort(found) from None
+
+
+def _execute(scenario: Scenario, seed: int, faults: tuple[Fault, ...], settle: bool, watchdog: Watchdog) -> Run:
     p, w = scenario.pipeline, scenario.workload
     specs = [scenario.node_spec(name) for name in scenario.node_names]
     world = World(seed, {n.name: NodeClock(n.clock_offset, n.clock_drift_ppm) for n in specs},
@@ -148,6 +195,55 @@ def _execute(scenario: Scenario, seed: int | None, faults: tuple[Fault, ...] | N
     world.trace.add(Kind.RUN_START, 0, seed, w.records, w.partitions, MODES.index(p.mode))
     if scenario.saga is not None:
         return _execute_sagas(world, scenario, seed, faults)
+    files = user_files(scenario)
+    try:
+        built = _guarded("setup", world, files, watchdog, lambda: _build(world, scenario, faults, files, watchdog))
+    except _CutShort as cut:
+        return _cut_short(world, scenario, seed, faults, [cut.finding])
+    job, broker, sink, results, store, producer, payment_of = built
+    if settle:
+        world.settle(job.progress, 2 * scenario.longest_timer())
+    status = world.run()
+    frontier = job.frontier()
+    failed: list[UserError] = []
+    try:
+        read = _guarded("results", world, files, watchdog, lambda: _results(scenario, job, sink, results, producer))
+    except _CutShort as cut:
+        failed.append(cut.finding)
+    try:  # even if reading failed
+        _guarded("results", world, files, watchdog, lambda: _close(scenario, job, sink, results, producer))
+    except _CutShort as cut:
+        failed.append(cut.finding)
+    if failed:
+        return _cut_short(world, scenario, seed, faults, [*job.user_errors, failed[0]], broker)
+    sink_rows, windows, late, dlq, charges, orders, dlq_messages = read
+    return Run(
+        scenario=scenario.with_faults(faults), seed=seed, status=status, end_time=world.end_time,
+        events=world.events, trace=world.trace.freeze(), source=broker.log.contents(), sink=sink_rows,
+        sink_writes=job.rows_written, committed=tuple(broker.committed),
+        checkpoints_completed=store.total_completed if store else 0, restarts=job.restarts,
+        windows=windows, late=late, window_watermark=job.window_watermark(), late_dropped=job.late_dropped,
+        frontier=tuple(frontier),
+        unprocessed=0 if status == "drained" else broker.log.records_from(frontier),
+        checkpoint_stats=None if store is None else {
+            "triggered": store.triggered, "completed": store.total_completed, "timed_out": store.timed_out,
+            "max_duration_us": store.max_duration, "max_bytes": store.max_bytes,
+            "write_failures": store.write_failures, "torn_skipped": store.torn_skipped},
+        checkpoints=tuple(store.completed) if store else (), replayed_in_flight=job.replayed_in_flight,
+        user_errors=tuple(job.user_errors),
+        ingested_at=job.ingested_at, true_event_time=getattr(producer, "true_event_time", None), dlq=dlq, dlq_messages=dlq_messages, charges=charges, payment_of=payment_of,
+        orders=orders,
+        dlq_max_depth=job.dlq.max_depth if job.dlq else 0, skipped=job.skipped,
+        subtasks=tuple({"subtask": j, "records": job.subtask_records[j], "busy_us": job.subtask_busy[j],
+                        "max_queued_records": job.subtask_max_queued[j]} for j in range(job.parallelism)),
+        sources=tuple({"subtask": i, "partitions": len(range(i, w.partitions, job.source_parallelism)),
+                       "backpressured_us": job.source_backpressured[i]} for i in range(job.source_parallelism)),
+    )
+
+
+def _build(world: World, scenario: Scenario, faults: tuple[Fault, ...], files: frozenset[str], watchdog: Watchdog):
+    """Draw the workload and build the pipeline (the user's components among it), faults installed."""
+    p, w = scenario.pipeline, scenario.workload
     data = draw_workload(world, scenario)
     # The workload is known up front, so each partition is sized for it (growth still works past it).
     sizes = np.bincount(partition_for(data.keys, w.partitions), minlength=w.partitions)
@@ -173,51 +269,50 @@ def _execute(scenario: Scenario, seed: int | None, faults: tuple[Fault, ...] | N
     dlq = DeadLetterQueue() if scenario.window is None else None  # retries and dead letters: record pipelines
     replay = scenario.retry.replay_spec.build() if scenario.retry.replay_spec is not None else FixAndReplay()
     job = Job(world, scenario, broker, sink, store, producer, results, dlq, replay)
-    world.on_error = _user_errors(job, user_files(scenario))
+    world.on_error = _user_errors(job, files, watchdog)
     install_faults(world, faults)
     producer.start()
     job.start()
-    if settle:
-        world.settle(job.progress, 2 * scenario.longest_timer())
-    status = world.run()
-    frontier = job.frontier()
-    try:
-        sink_rows = sink.contents()
-        windows, late = results.contents() if results else (None, None)
-        dlq = job.dlq.contents() if job.dlq else None
-        charges = sink.charges() if p.sink == "payments" else None
-        orders = producer.orders() if scenario.outbox is not None else None
-        dlq_messages = tuple(job.dlq.messages()) if job.dlq else ()
-    finally:
-        sink.close()
-        if results:
-            results.close()
-        if job.dlq:
-            job.dlq.close()
-        if scenario.outbox is not None:
-            producer.close()
-    return Run(
-        scenario=scenario.with_faults(faults), seed=seed, status=status, end_time=world.end_time,
-        events=world.events, trace=world.trace.freeze(), source=broker.log.contents(), sink=sink_rows,
-        sink_writes=job.rows_written, committed=tuple(broker.committed),
-        checkpoints_completed=store.total_completed if store else 0, restarts=job.restarts,
-        windows=windows, late=late, window_watermark=job.window_watermark(), late_dropped=job.late_dropped,
-        frontier=tuple(frontier),
-        unprocessed=0 if status == "drained" else broker.log.records_from(frontier),
-        checkpoint_stats=None if store is None else {
-            "triggered": store.triggered, "completed": store.total_completed, "timed_out": store.timed_out,
-            "max_duration_us": store.max_duration, "max_bytes": store.max_bytes,
-            "write_failures": store.write_failures, "torn_skipped": store.torn_skipped},
-        checkpoints=tuple(store.completed) if store else (), replayed_in_flight=job.replayed_in_flight,
-        user_errors=tuple(job.user_errors),
-        ingested_at=job.ingested_at, true_event_time=getattr(producer, "true_event_time", None), dlq=dlq, dlq_messages=dlq_messages, charges=charges, payment_of=data.payment_of,
-        orders=orders,
-        dlq_max_depth=job.dlq.max_depth if job.dlq else 0, skipped=job.skipped,
-        subtasks=tuple({"subtask": j, "records": job.subtask_records[j], "busy_us": job.subtask_busy[j],
-                        "max_queued_records": job.subtask_max_queued[j]} for j in range(job.parallelism)),
-        sources=tuple({"subtask": i, "partitions": len(range(i, w.partitions, job.source_parallelism)),
-                       "backpressured_us": job.source_backpressured[i]} for i in range(job.source_parallelism)),
-    )
+    return job, broker, sink, results, store, producer, data.payment_of
+
+
+def _results(scenario: Scenario, job: Job, sink, results, producer):
+    """What is durable at the end: the sink's rows, the panes, the DLQ, the charges, the orders."""
+    sink_rows = sink.contents()
+    windows, late = results.contents() if results else (None, None)
+    dlq = job.dlq.contents() if job.dlq else None
+    charges = sink.charges() if scenario.pipeline.sink == "payments" else None
+    orders = producer.orders() if scenario.outbox is not None else None
+    dlq_messages = tuple(job.dlq.messages()) if job.dlq else ()
+    return sink_rows, windows, late, dlq, charges, orders, dlq_messages
+
+
+def _close(scenario: Scenario, job: Job, sink, results, producer) -> None:
+    sink.close()
+    if results:
+        results.close()
+    if job.dlq:
+        job.dlq.close()
+    if scenario.outbox is not None:
+        producer.close()
+
+
+def _cut_short(world: World, scenario: Scenario, seed: int, faults: tuple[Fault, ...], findings: list[UserError],
+               broker: Broker | None = None) -> Run:
+    """The Run of one that user code stopped outside the simulation: the findings, the trace so
+    far, the log if there is one, an empty sink (its contents could not be read)."""
+    last = findings[-1]
+    world.trace.add(Kind.USER_ERROR, 0, len(findings) - 1)
+    status = _status(last)
+    if last.phase == "setup":  # the simulation never ran: end its trace (a run that ran has ended it)
+        world.trace.add(Kind.RUN_END, 0, Status.CODES[status])
+    empty = np.zeros(0, dtype=np.int64)
+    source = broker.log.contents() if broker is not None else {
+        name: empty for name in ("record_id", "key", "partition", "offset", "event_time", "value", "state")}
+    return Run(scenario=scenario.with_faults(faults), seed=seed, status=status, end_time=world.env.now,
+               events=world.events, trace=world.trace.freeze(), source=source, sink={"record_id": empty},
+               sink_writes=0, committed=tuple(broker.committed) if broker is not None else (),
+               checkpoints_completed=0, restarts=0, user_errors=tuple(findings))
 
 
 def _execute_sagas(world: World, scenario: Scenario, seed: int, faults: tuple[Fault, ...]) -> Run:

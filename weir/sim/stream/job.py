@@ -46,6 +46,7 @@ import numpy as np
 from weir.sim.kafka.group import ConsumerGroup
 from weir.sim.kafka.log import Broker
 from weir.sim.kafka.producer import NOT_STAMPED, Producer
+from weir.sim.kernel.errors import UserError, UserHookError, timed_out_message
 from weir.sim.kernel.trace import Kind
 from weir.sim.kernel.world import Node, Status, World
 from weir.sim.stream.attempt import Attempt
@@ -135,7 +136,7 @@ class Job:
         # the transactions the sink committed (the external system's record of it: a committed
         # transaction does not time out); durable, like the sink
         self.txn_committed: set[int] = set()
-        self.user_errors: list[str] = []  # exceptions from user code, one line each (at most MAX_USER_ERRORS)
+        self.user_errors: list[UserError] = []  # findings about user code (at most MAX_USER_ERRORS)
         # the table that two-phase commit drives: the window results for a windowed job, else the sink
         self.txn_table = (results if results is not None else sink) if self.transactional else None
         # the coordinator notifies the operator of completed and aborted checkpoints if it listens
@@ -267,13 +268,22 @@ class Job:
         for t in a.subtasks:
             self.subtask_max_queued[t.index] = max(self.subtask_max_queued[t.index], t.gate.max_queued_records)
 
-    def note_user_error(self, where: str, error: Exception, node: Node | None = None) -> None:
-        """User code raised (and the job fails over): keep it, one line, for the run's result. The
-        MAX_USER_ERRORS-th ends the run as failed, as Flink's restart strategy gives up in the end."""
-        self.world.trace.add(Kind.USER_ERROR, (node or self.sink).index, len(self.user_errors))
-        self.user_errors.append(f"{where}: {type(error).__name__}: {error}")
-        if len(self.user_errors) >= MAX_USER_ERRORS:
-            self.world.finish(Status.FAILED)
+    def note_user_error(self, error: UserHookError, node: Node | None = None) -> bool:
+        """A user hook raised or returned what it must not, on `node` (default: the sink): keep the
+        finding for the run's result. Whether the job fails over (as Flink's task does, with
+        run.on_user_error = "fail_over"); otherwise the run ends after this event, with status
+        user_code_raised (user_code_timed_out for a hook the watchdog stopped, always). The
+        MAX_USER_ERRORS-th ends it too, as Flink's restart strategy gives up in the end."""
+        node = node or self.sink
+        self.world.trace.add(Kind.USER_ERROR, node.index, len(self.user_errors))
+        message = timed_out_message(self.scenario.run.user_timeout) if error.timed_out else error.error
+        self.user_errors.append(UserError(error.component, error.hook, message, self.world.now, node.name,
+                                          error.context, error.traceback, error.timed_out))
+        if error.timed_out:
+            self.world.finish(Status.USER_CODE_TIMED_OUT)
+        elif self.scenario.run.on_user_error == "stop" or len(self.user_errors) >= MAX_USER_ERRORS:
+            self.world.finish(Status.USER_CODE_RAISED)
+        return self.world.status is None
 
     def active_fault(self, kind: str, node: Node | None = None):
         """The `kind` fault (of the sink, of the checkpoint store, or a slow `node`) whose window

@@ -164,7 +164,6 @@ class Chain(Operator):
 
     def __init__(self, operators: list[Operator]):
         self.operators = list(operators)
-        self.failed_at: str | None = None  # the operator whose on_batch raised (for the error's line)
         windows = [i for i, op in enumerate(self.operators) if op.windowed]
         self.window_at = windows[0] if windows else None  # where the window aggregation is
         self.windowed = self.window_at is not None
@@ -178,20 +177,13 @@ class Chain(Operator):
     def deterministic(self) -> bool:  # type: ignore[override]
         return all(getattr(op, "deterministic", True) for op in self.operators)
 
-    def _call(self, op: Operator, batch: RecordBatch, now: int):
-        try:
-            return op.on_batch(batch, now)
-        except Exception:
-            self.failed_at = type(op).__name__
-            raise
-
     def on_batch(self, batch: RecordBatch, now: int):
         before = self.operators if self.window_at is None else self.operators[:self.window_at + 1]
         out = None
         for op in before:
             if out is not None:
                 batch = replace(batch, value=np.asarray(out, dtype=np.int64))
-            out = self._call(op, batch, now)
+            out = op.on_batch(batch, now)
         return out if self.window_at is None else self._after_window(out, now)
 
     def _after_window(self, out: "WindowOutput | None", now: int):
@@ -205,7 +197,7 @@ class Chain(Operator):
                             np.array([p.window.end - 1 for p in panes], dtype=np.int64),
                             np.array([0 if p.value is None else p.value for p in panes], dtype=np.int64))
         for op in after:
-            batch = replace(batch, value=np.asarray(self._call(op, batch, now), dtype=np.int64))
+            batch = replace(batch, value=np.asarray(op.on_batch(batch, now), dtype=np.int64))
         return replace(out, panes=tuple(replace(p, value=int(v)) for p, v in zip(panes, batch.value.tolist())))
 
     def open(self) -> None:

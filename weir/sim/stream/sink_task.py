@@ -28,9 +28,11 @@ import simpy
 
 from weir.sim.kafka.producer import poison_mask
 from weir.sim.kernel.batch import RecordBatch
+from weir.sim.kernel.errors import UserHookError
 from weir.sim.kernel.trace import Kind, Msg
 from weir.sim.stream.exchange import Barrier
 from weir.sim.stream.functions import Rejected, Retryable
+from weir.sim.stream.guard import describe_call
 
 if TYPE_CHECKING:
     from weir.sim.stream.attempt import Attempt
@@ -117,8 +119,8 @@ class SinkTask:
         """Call the sink's `method`; _FAILED if it raised (the job fails over, as Flink's task would)."""
         try:
             return method(*args)
-        except Exception as e:  # noqa: BLE001 - any exception from a user's sink fails the task, as in Flink
-            self.job.note_user_error(f"{type(self.job.txn_table).__name__}.{method.__name__}", e)
+        except UserHookError as e:  # an exception from a user's sink fails the task, as in Flink (or ends the run)
+            self.job.note_user_error(e)
             return _FAILED
 
     def timed_out(self, h: TxnHolder) -> bool:
@@ -330,15 +332,15 @@ class SinkTask:
                 else:
                     mask[np.flatnonzero(good)[e.mask(int(good.sum()))]] = True
             except (IndexError, TypeError, ValueError) as bad:  # rows that are not rows of the batch
-                job.note_user_error(f"{type(job.sink_table).__name__}.write ({type(e).__name__}.rows)", bad)
+                job.note_user_error(UserHookError(
+                    type(job.sink_table).__name__, "write", f"raised weir.{type(e).__name__} naming rows that are not "
+                    f"the batch's ({type(bad).__name__}: {bad})", describe_call((batch,))))
                 return _FAILED
             job.world.trace.add(Kind.REFUSED, job.sink.index, batch.partition_id, batch.first_offset, int(mask.sum()),
                                 int(isinstance(e, Rejected)))
             return (mask, none, str(e)) if isinstance(e, Retryable) else (none, mask, str(e))
-        except Exception as e:  # noqa: BLE001 - an exception from the user's sink fails its task, as in Flink
-            if not job.user_sink:
-                raise  # weir's own sink: a bug in weir, shown as such
-            job.note_user_error(f"{type(job.sink_table).__name__}.write", e)
+        except UserHookError as e:  # an exception from the user's sink fails its task, as in Flink (or ends the run)
+            job.note_user_error(e)
             return _FAILED
 
     def dead_letter(self, batch: RecordBatch, rows: np.ndarray, error: tuple[str, str], retries: int) -> None:

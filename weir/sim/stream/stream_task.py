@@ -18,6 +18,7 @@ import numpy as np
 import simpy
 
 from weir.sim.kernel.batch import RecordBatch, values_digest
+from weir.sim.kernel.errors import UserHookError
 from weir.sim.kernel.trace import Kind, Msg
 from weir.sim.stream.exchange import Barrier, Gate, Watermark
 from weir.sim.stream.windows import MIN_TIME
@@ -105,11 +106,9 @@ class StreamTask:
         op, node = self.operator, job.processor
         try:
             out = op.on_batch(batch, node.local_time())
-        except Exception as e:  # noqa: BLE001 - the user's operator raised: its task fails, as in Flink
-            if not job.user_operator:
-                raise  # weir's own operator: a bug in weir, shown as such
-            job.note_user_error(f"{getattr(op, 'failed_at', None) or type(op).__name__}.on_batch", e, node)
-            job.world.env.timeout(0).callbacks.append(lambda _ev: job.fail(node))
+        except UserHookError as e:  # the user's operator raised: its task fails, as in Flink (or the run ends)
+            if job.note_user_error(e, node):
+                job.world.env.timeout(0).callbacks.append(lambda _ev: job.fail(node))
             yield job.world.env.event()  # the failover interrupts this task
         if op.windowed:
             job.late_dropped += out.dropped

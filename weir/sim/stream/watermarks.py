@@ -16,6 +16,7 @@ A watermark W means: no more events with timestamp <= W are expected.
 from __future__ import annotations
 
 from weir.sim.stream.functions import WatermarkStrategy
+from weir.sim.stream.guard import construct
 from weir.sim.stream.windows import MIN_TIME
 
 __all__ = ["BoundedOutOfOrderness", "Punctuated", "IngestionTime", "PartitionWatermarks", "STRATEGIES"]
@@ -75,7 +76,7 @@ class PartitionWatermarks:
                  idle_timeout: int | None = None, start_time: int = 0, params: dict | None = None):
         """`strategy` is a name in STRATEGIES or a WatermarkStrategy subclass, built as cls(bound, **params)."""
         cls = STRATEGIES[strategy] if isinstance(strategy, str) else strategy
-        self.generators = [cls(bound, **(params or {})) for _ in range(partitions)]
+        self.generators = [construct(cls, bound, **(params or {})) for _ in range(partitions)]
         self.merge = cls.merge  # Flink's minimum over active partitions, or the strategy's own
         self.idle_timeout = idle_timeout
         self.last_activity = [start_time] * partitions
