@@ -22,6 +22,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/memory.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info

@@ -92,14 +92,14 @@ def exactly_once(run: RunLike) -> Verdict:
     """Every source record has exactly one row in the sink, with the value that processing each
     record of the log exactly once gives (weir.analysis.oracles.expected_values, where it is
     known), and the sink has no row from elsewhere."""
+    values = wrong_values(run)  # first: its working arrays are gone before the tally's are made
+    wrong, first_wrong, expected_from = values if values is not None else (np.zeros(0, dtype=np.int64), [], None)
     src, copies, dst = _tally(run)
     lost, pending = _unprocessed(run, _loss(src, copies))
     dup_ids, extra = _dups(copies)
     in_source = np.zeros(len(copies), dtype=bool)
     in_source[src] = True
     phantom = np.flatnonzero((copies > 0) & ~in_source)
-    values = wrong_values(run)
-    wrong, first_wrong, expected_from = values if values is not None else (np.zeros(0, dtype=np.int64), [], None)
     evidence = {"produced": len(src), "sink_rows": len(dst), "lost": len(lost), "duplicated": len(dup_ids),
                 "phantom": len(phantom), "first_lost_ids": _first(lost), "first_duplicated_ids": _first(dup_ids),
                 "first_phantom_ids": _first(phantom), "values_judged_by": expected_from,

@@ -12,6 +12,7 @@ import zlib
 import numpy as np
 
 from weir.sim.kernel.batch import Column, RecordBatch
+from weir.sim.kernel.memory import trim
 from weir.sim.kernel.world import Node, World
 from weir.sim.kafka.partitioner import partition_for
 from weir.sim.kernel.trace import Kind
@@ -29,7 +30,9 @@ class PartitionedLog:
     def __init__(self, partitions: int, capacity: int | list[int] = 1024):
         self.partitions = partitions
         caps = capacity if isinstance(capacity, list) else [capacity] * partitions
-        self._cols = [{name: Column(caps[p]) for name in _COLUMNS} for p in range(partitions)]
+        # a record's transaction state takes a byte; everything else is int64
+        self._cols = [{name: Column(caps[p], np.int8 if name == "state" else np.int64) for name in _COLUMNS}
+                      for p in range(partitions)]
 
     def end_offset(self, p: int) -> int:
         """The offset the next record appended to partition `p` will get (its length)."""
@@ -51,7 +54,7 @@ class PartitionedLog:
         cols["key"].extend(key)
         cols["event_time"].extend(event_time)
         cols["value"].extend(value)
-        cols["state"].extend(np.full(len(record_id), state, dtype=np.int64))
+        cols["state"].extend(np.full(len(record_id), state, dtype=np.int8))
         return first
 
     def mark(self, p: int, start: int, stop: int, state: int) -> None:
@@ -61,7 +64,9 @@ class PartitionedLog:
     def read(self, p: int, offset: int, stop: int, skip_aborted: bool = False) -> RecordBatch:
         """The records of partition `p` in [offset, stop); without the aborted ones if asked."""
         cols = self._cols[p]
-        columns = [cols[name].view(offset, stop) for name in ("record_id", "key", "event_time", "value")]
+        # copies, not views: a batch kept somewhere (in flight, in a checkpoint) must not keep the
+        # whole partition's buffer alive once the log is read out at the end of the run
+        columns = [cols[name].copy(offset, stop) for name in ("record_id", "key", "event_time", "value")]
         if skip_aborted:
             kept = cols["state"].view(offset, stop) != ABORTED
             if not kept.all():
@@ -70,13 +75,20 @@ class PartitionedLog:
                                    next_offset=min(stop, self.end_offset(p)))
         return RecordBatch(p, offset, *columns)
 
-    def contents(self) -> dict[str, np.ndarray]:
-        """Every record as columns (partition, offset, record_id, key, event_time, value, state), by partition then offset."""
+    def contents(self, release: bool = False) -> dict[str, np.ndarray]:
+        """Every record as columns (partition, offset, record_id, key, event_time, value, state), by
+        partition then offset; all int64 but state (int8). With `release` the log lets go of each
+        column once it is copied out (it is empty after): the end of a run, where the log and its
+        copy would otherwise both be held."""
         sizes = self.end_offsets()
         out = {"partition": np.repeat(np.arange(self.partitions, dtype=np.int64), sizes),
                "offset": np.concatenate([np.arange(n, dtype=np.int64) for n in sizes])}
         for name in _COLUMNS:
             out[name] = np.concatenate([self._cols[p][name].view() for p in range(self.partitions)])
+            if release:
+                for p in range(self.partitions):
+                    self._cols[p][name].release()
+                trim()
         return out
 
 

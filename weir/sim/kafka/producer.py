@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import simpy
@@ -126,6 +126,7 @@ class Producer:
     def __init__(self, world: World, nodes: list[Node], broker: Broker, scenario: Scenario, workload: WorkloadData):
         w = scenario.workload
         self.data = workload
+        self.total = len(workload.keys)  # records to produce
         self.world, self.nodes, self.broker = world, nodes, broker
         self.node = nodes[0]
         self.batch, self.interval = w.produce_batch, w.produce_interval
@@ -142,14 +143,22 @@ class Producer:
         self._on_done: list = []
         # per record id, when its event truly happened (the simulation's clock, not the producer's):
         # what a skewed clock's stamps should have been (event_time_complete judges windows by it)
-        self.true_event_time = np.full(len(workload.keys), NOT_STAMPED, dtype=np.int64)
+        # (windowed scenarios only: only their checkers read it)
+        self.true_event_time = np.full(len(workload.keys), NOT_STAMPED, dtype=np.int64) if (
+            scenario.window is not None) else None
         for i, node in enumerate(nodes):
             node.on_restart(lambda _n, i=i: self._start(i))
+
+    def release(self) -> None:
+        """The run is over: let go of the workload's arrays (keys, values, delays), the largest
+        thing the producer holds, before the run's results are read out."""
+        self.data = replace(self.data, keys=self.data.keys[:0], values=self.data.values[:0],
+                            delays=self.data.delays[:0])
 
     @property
     def next_id(self) -> int:
         """The first record not yet acknowledged, over all instances."""
-        return min(n for n, done in zip(self.next_ids, self.finished) if not done) if not self.done else len(self.data.keys)
+        return min(n for n, done in zip(self.next_ids, self.finished) if not done) if not self.done else self.total
 
     def on_done(self, listener) -> None:
         self._on_done.append(listener)
@@ -166,7 +175,7 @@ class Producer:
         if self.transactional:
             yield from self._run_transactional(i)
             return
-        total = len(self.data.keys)
+        total = self.total
         step = self.batch * len(self.nodes)
         try:
             while self.next_ids[i] < total:
@@ -203,7 +212,8 @@ class Producer:
         if burst:
             event_time = event_time - burst.slow_by
             true_time = true_time - burst.slow_by
-        self.true_event_time[first:stop] = true_time
+        if self.true_event_time is not None:
+            self.true_event_time[first:stop] = true_time
         keys, values = data.keys[first:stop], data.values[first:stop]
         if instance and "epoch" not in txn:  # transactional instances share the transactional id, so one producer id
             txn["producer"] = instance
@@ -221,7 +231,7 @@ class Producer:
         start is read back from the broker, which stores the upstream position with each commit, so
         a commit whose answer the crash swallowed is not sent twice."""
         net, broker, node = self.world.net, self.broker, self.nodes[i]
-        total = len(self.data.keys)
+        total = self.total
         try:
             while True:  # a fenced producer is closed and made again, as an application does on ProducerFencedException
                 self.init_requests += 1

@@ -55,12 +55,12 @@ class RecordBatch:
 
 
 class Column:
-    """A growable int64 column (amortised O(1) append of a block)."""
+    """A growable column, int64 unless told (amortised O(1) append of a block)."""
 
     __slots__ = ("_data", "_n")
 
-    def __init__(self, capacity: int = 1024):
-        self._data = np.empty(max(capacity, 16), dtype=np.int64)
+    def __init__(self, capacity: int = 1024, dtype: type = np.int64):
+        self._data = np.empty(max(capacity, 16), dtype=dtype)
         self._n = 0
 
     def __len__(self) -> int:
@@ -70,7 +70,7 @@ class Column:
         k = len(values)
         need = self._n + k
         if need > len(self._data):
-            grown = np.empty(max(need, 2 * len(self._data)), dtype=np.int64)
+            grown = np.empty(max(need, 2 * len(self._data)), dtype=self._data.dtype)
             grown[: self._n] = self._data[: self._n]
             self._data = grown
         self._data[self._n : need] = values
@@ -79,6 +79,17 @@ class Column:
     def fill(self, start: int, stop: int, value: int) -> None:
         """Set [start, stop) to `value` (for marking, such as a transaction's outcome)."""
         self._data[start:stop] = value
+
+    def release(self) -> None:
+        """Drop the data (the column is empty after): what is read out of it is all that is left."""
+        self._data = np.empty(0, dtype=self._data.dtype)  # not a view of the old buffer: that would keep it
+        self._n = 0
+
+    def copy(self, start: int, stop: int) -> np.ndarray:
+        """A copy of [start, stop), read-only like a view."""
+        v = self._data[start : min(stop, self._n)].copy()
+        v.flags.writeable = False
+        return v
 
     def view(self, start: int = 0, stop: int | None = None) -> np.ndarray:
         """A read-only view of [start, stop) (no copy)."""

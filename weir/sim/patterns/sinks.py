@@ -60,13 +60,16 @@ def _quoted(column: str) -> str:
 
 
 #: Rows read from SQLite at a time (weir.sim.patterns.sinks.int_columns).
-READ_CHUNK = 32_768
+READ_CHUNK = 4_096
 
 
-def int_columns(db: sqlite3.Connection, sql: str, names: tuple[str, ...], table: str) -> dict[str, np.ndarray]:
+def int_columns(db: sqlite3.Connection, sql: str, names: tuple[str, ...], table: str,
+                sort_by: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
     """The integer columns `names` of the rows `sql` selects (every row of `table`), read a chunk
     at a time into arrays of the table's size: never a Python tuple per row for the whole table
-    (a million rows of tuples is some 300 MB; this peaks at the arrays)."""
+    (a million rows of tuples is some 300 MB; this peaks at the arrays). `sort_by` orders the rows
+    by those columns here, stably (ties stay in the order `sql` gave), not in SQL: SQLite's sorter
+    would hold a second copy of the table while it sorts."""
     n = db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
     cols = [np.empty(n, dtype=np.int64) for _ in names]
     cursor, done = db.execute(sql), 0
@@ -76,7 +79,12 @@ def int_columns(db: sqlite3.Connection, sql: str, names: tuple[str, ...], table:
             c[done:done + len(rows)] = block[:, i]
         done += len(rows)
     assert done == n, (done, n)  # `sql` selects every row of `table`
-    return dict(zip(names, cols))
+    out = dict(zip(names, cols))
+    if sort_by:
+        order = np.lexsort(tuple(out[name] for name in reversed(sort_by)))
+        for name in names:  # one column at a time: one column's worth of extra memory
+            out[name] = out[name][order]
+    return out
 
 
 class UpsertSink(Sink):
@@ -135,8 +143,11 @@ class UpsertSink(Sink):
 
     def contents(self) -> dict[str, np.ndarray]:
         """The table's rows, by record id."""
-        return int_columns(self._db, 'SELECT record_id, key, partition, "offset", value, written_at FROM sink '
-                           "ORDER BY record_id, written_at", SINK_COLUMNS, "sink")
+        if self._by_record:  # the record id is the rowid: the table's own order
+            return int_columns(self._db, 'SELECT record_id, key, partition, "offset", value, written_at FROM sink '
+                               "ORDER BY record_id", SINK_COLUMNS, "sink")
+        return int_columns(self._db, 'SELECT record_id, key, partition, "offset", value, written_at FROM sink',
+                           SINK_COLUMNS, "sink", sort_by=("record_id", "written_at"))
 
     def close(self) -> None:
         self._db.close()
@@ -396,8 +407,10 @@ class TransactionalSink(_TwoPhaseTables, TwoPhaseCommitSink):
 
     def contents(self) -> dict[str, np.ndarray]:
         """The committed table's rows (what a reader sees), by record id."""
-        return int_columns(self._db, 'SELECT record_id, key, partition, "offset", value, written_at FROM sink '
-                           "ORDER BY record_id, txn", SINK_COLUMNS, "sink")
+        out = int_columns(self._db, 'SELECT record_id, key, partition, "offset", value, written_at, txn FROM sink',
+                          (*SINK_COLUMNS, "txn"), "sink", sort_by=("record_id", "txn"))
+        del out["txn"]
+        return out
 
     def close(self) -> None:
         self._db.close()

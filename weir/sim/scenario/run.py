@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import traceback
 from dataclasses import dataclass
 
@@ -9,6 +10,7 @@ import numpy as np
 
 from weir.sim.kernel.clock import NodeClock
 from weir.sim.kernel.inject import install as install_faults
+from weir.sim.kernel.memory import trim
 from weir.sim.kernel.errors import UserCodeTimedOut, UserError, UserHookError, timed_out_message
 from weir.sim.kernel.node import Status
 from weir.sim.kernel.watchdog import Watchdog
@@ -160,7 +162,15 @@ def execute(scenario: Scenario, seed: int | None = None, faults: tuple[Fault, ..
     users = user_classes(scenario)
     bound = scenario.run.user_timeout / 1e6 if users else 0
     with Watchdog(bound, GUARD_CODE) as watchdog:
-        return _execute(scenario, seed, faults, settle, watchdog)
+        run = _execute(scenario, seed, faults, settle, watchdog)
+    if scenario.workload.records >= COLLECT_AFTER:  # the simulation's objects hold each other in cycles:
+        gc.collect()  # a big run's are freed now (some 40 B a record), before its results are checked
+    return run
+
+
+#: A run of at least this many records collects the simulation's garbage when it ends (a full
+#: collection takes some 10 ms, about the cost of a thousand-record run).
+COLLECT_AFTER = 100_000
 
 
 class _CutShort(Exception):
@@ -205,6 +215,9 @@ def _execute(scenario: Scenario, seed: int, faults: tuple[Fault, ...], settle: b
         world.settle(job.progress, 2 * scenario.longest_timer())
     status = world.run()
     frontier = job.frontier()
+    unprocessed = 0 if status == "drained" else broker.log.records_from(frontier)
+    if isinstance(producer, Producer):
+        producer.release()
     failed: list[UserError] = []
     try:
         read = _guarded("results", world, files, watchdog, lambda: _results(scenario, job, sink, results, producer))
@@ -214,24 +227,26 @@ def _execute(scenario: Scenario, seed: int, faults: tuple[Fault, ...], settle: b
         _guarded("results", world, files, watchdog, lambda: _close(scenario, job, sink, results, producer))
     except _CutShort as cut:
         failed.append(cut.finding)
+    trim()  # SQLite's pages, freed: back to the system before the log is read out
     if failed:
         return _cut_short(world, scenario, seed, faults, [*job.user_errors, failed[0]], broker)
     sink_rows, windows, late, dlq, charges, orders, dlq_messages = read
-    return Run(
+    return Run(  # the log is read out last, releasing it as it goes: the sink's tables are closed by then
         scenario=scenario.with_faults(faults), seed=seed, status=status, end_time=world.end_time,
-        events=world.events, trace=world.trace.freeze(), source=broker.log.contents(), sink=sink_rows,
+        events=world.events, trace=world.trace.freeze(), source=broker.log.contents(release=True), sink=sink_rows,
         sink_writes=job.rows_written, committed=tuple(broker.committed),
         checkpoints_completed=store.total_completed if store else 0, restarts=job.restarts,
         windows=windows, late=late, window_watermark=job.window_watermark(), late_dropped=job.late_dropped,
         frontier=tuple(frontier),
-        unprocessed=0 if status == "drained" else broker.log.records_from(frontier),
+        unprocessed=unprocessed,
         checkpoint_stats=None if store is None else {
             "triggered": store.triggered, "completed": store.total_completed, "timed_out": store.timed_out,
             "max_duration_us": store.max_duration, "max_bytes": store.max_bytes,
             "write_failures": store.write_failures, "torn_skipped": store.torn_skipped},
         checkpoints=tuple(store.completed) if store else (), replayed_in_flight=job.replayed_in_flight,
         user_errors=tuple(job.user_errors),
-        ingested_at=job.ingested_at, true_event_time=getattr(producer, "true_event_time", None), dlq=dlq, dlq_messages=dlq_messages, charges=charges, payment_of=payment_of,
+        ingested_at=job.ingested_at, true_event_time=getattr(producer, "true_event_time", None), dlq=dlq, dlq_messages=dlq_messages, charges=charges,
+        payment_of=payment_of if p.sink == "payments" else None,
         orders=orders,
         dlq_max_depth=job.dlq.max_depth if job.dlq else 0, skipped=job.skipped,
         subtasks=tuple({"subtask": j, "records": job.subtask_records[j], "busy_us": job.subtask_busy[j],

@@ -1,0 +1,35 @@
+"""Giving memory back to the system once a run's big buffers are gone.
+
+glibc's allocator keeps what a process frees for its own reuse: SQLite's pages after a sink is
+closed, the log's columns once they are read out. A run ends by building its results from them,
+so without this a million-record run's peak holds both the old buffers and the new arrays.
+`trim()` asks glibc to return free memory to the system (malloc_trim); elsewhere it does nothing.
+It changes no value and no order: only how much resident memory the process keeps.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import sys
+
+__all__ = ["trim"]
+
+
+def _malloc_trim():
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return libc.malloc_trim
+    except (OSError, AttributeError):  # not glibc (musl has no malloc_trim)
+        return None
+
+
+_TRIM = _malloc_trim()
+
+
+def trim() -> None:
+    """Return the allocator's free memory to the system, where the allocator can (glibc)."""
+    if _TRIM is not None:
+        _TRIM(0)
