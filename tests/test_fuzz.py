@@ -296,3 +296,46 @@ def test_safe_file_names():
     from weir.sim.kernel.files import safe_file_name
     assert [safe_file_name(n) for n in ("a/b", "../../escaped", "..", "x:y*?", "ok_name-1.2", "")] == [
         "a_b", "escaped", "scenario", "x_y", "ok_name-1.2", "scenario"]
+
+
+# ---- the examples' own components, with fuzzed parameters -----------------------------------------
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+WITH_PARAMS = sorted(p.name for p in EXAMPLES.glob("*.toml") if "params = {" in p.read_text())
+
+
+@st.composite
+def mutated_params(draw):
+    """An example scenario whose components' parameters (every `params`/`*_params` table) are
+    changed, dropped or added to: they go to the user's constructors, and whatever those make of
+    them is a finding about the user's code (exit 1) or a refusal (exit 2), never a traceback."""
+    name = draw(st.sampled_from(WITH_PARAMS))
+    doc = tomllib.loads((EXAMPLES / name).read_text())
+    tables = [body for body in doc.values() if isinstance(body, dict)]
+    tables += [t for body in doc.values() if isinstance(body, list) for t in body if isinstance(t, dict)]  # [[operators]]
+    found = [(i, key) for i, body in enumerate(tables) for key, v in body.items()
+             if key.endswith("params") and isinstance(v, dict)]
+    for i, key in draw(st.lists(st.sampled_from(found), min_size=1, max_size=2)):
+        params = tables[i][key]
+        action = draw(st.sampled_from(["change", "change", "drop", "add", "replace"]))
+        if not isinstance(params, dict) or action == "replace":
+            tables[i][key] = draw(value)
+        elif action == "change" and params:
+            params[draw(st.sampled_from(sorted(params)))] = draw(value)
+        elif action == "drop" and params:
+            del params[draw(st.sampled_from(sorted(params)))]
+        else:
+            params[draw(st.sampled_from(["x", "scale", "limit", "hot", "extra", "fee"]))] = draw(value)
+    return name, doc
+
+
+@fuzz(60)
+@given(case=mutated_params())
+def test_fuzzed_component_parameters_run_or_are_refused_in_one_line(case, tmp_path, capsys):
+    name, doc = case
+    path = EXAMPLES / f".fuzzed-{os.getpid()}.toml"  # beside the components it imports
+    try:
+        path.write_text(to_toml(doc))
+        code = main(["run", str(path), "--records", "120"])
+    finally:
+        path.unlink(missing_ok=True)
+    _one_line_or_ran(code, capsys.readouterr().err, f"{name} mutated to {doc}", str(path))

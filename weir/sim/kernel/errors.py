@@ -29,7 +29,7 @@ class ScenarioError(WeirError, ValueError):
     def _line(self) -> str:
         where = f"{self.file}: " if self.file else ""
         got = self.got if isinstance(self.got, _Raw) else repr(self.got)
-        return f"{where}{self.key}: got {_short(str(got), 50)}; accepts {_short(self.accepts, 210)}"
+        return f"{where}{self.key}: got {_short(str(got), 50)}; accepts {_short(self.accepts, 170)}"
 
     def in_file(self, file: str) -> "ScenarioError":
         """The same error, naming the file it came from."""
