@@ -73,6 +73,13 @@ class UserHookError(Exception):
     def __str__(self) -> str:
         return f"{self.component}.{self.hook}: {self.error}"
 
+    def finding(self, at: int, node: str = "", phase: str = "run", bound_us: int | None = None) -> "UserError":
+        """The run's finding: this error at simulated time `at` on `node`; a time-out says the
+        bound (`bound_us`, run.user_timeout) it ran past."""
+        error = timed_out_message(bound_us) if self.timed_out and bound_us is not None else self.error
+        return UserError(self.component, self.hook, error, at, node, self.context, self.traceback, self.timed_out,
+                         phase)
+
 
 class UserCodeTimedOut(BaseException):
     """Raised inside a user hook that ran past run.user_timeout of wall-clock time (weir.sim.kernel.

@@ -11,7 +11,7 @@ import numpy as np
 from weir.sim.kernel.clock import NodeClock
 from weir.sim.kernel.inject import install as install_faults
 from weir.sim.kernel.memory import trim
-from weir.sim.kernel.errors import UserCodeTimedOut, UserError, UserHookError, timed_out_message
+from weir.sim.kernel.errors import UserCodeTimedOut, UserError, UserHookError
 from weir.sim.kernel.node import Status
 from weir.sim.kernel.watchdog import Watchdog
 from weir.sim.kernel.world import World
@@ -103,16 +103,16 @@ def _finding(error: BaseException, files: frozenset[str], now: int, phase: str,
     """The UserError `error` is, if it came from user code: a guard's UserHookError (in it or its
     causes), the watchdog's exception landing just after the hook it stopped returned, or an
     exception raised in a frame of the user's `files`. None: it is weir's own."""
-    late = timed_out_message(int(watchdog.bound * 1e6)) if watchdog is not None else "did not return in time"
+    bound_us = int(watchdog.bound * 1e6) if watchdog is not None else None
     cause: BaseException | None = error
     while cause is not None:
         if isinstance(cause, UserHookError):
-            return UserError(cause.component, cause.hook, late if cause.timed_out else cause.error, now, "",
-                             cause.context, cause.traceback, cause.timed_out, phase)
+            return cause.finding(now, phase=phase, bound_us=bound_us)
         cause = cause.__cause__
     if isinstance(error, UserCodeTimedOut):
         component, _, hook = (watchdog.fired if watchdog is not None and watchdog.fired else "?.?").rpartition(".")
-        return UserError(component, hook, late, now, timed_out=True, phase=phase)
+        return UserHookError(component, hook, "did not return in time", timed_out=True).finding(
+            now, phase=phase, bound_us=bound_us)
     found = _user_frame(error, files)
     if found is None:
         return None
@@ -227,7 +227,7 @@ def _execute(scenario: Scenario, seed: int, faults: tuple[Fault, ...], settle: b
         _guarded("results", world, files, watchdog, lambda: _close(scenario, job, sink, results, producer))
     except _CutShort as cut:
         failed.append(cut.finding)
-    trim()  # SQLite's pages, freed: back to the system before the log is read out
+    trim()  # SQLite's pages, freed: back to the system before the log is read out (some 5 us)
     if failed:
         return _cut_short(world, scenario, seed, faults, [*job.user_errors, failed[0]], broker)
     sink_rows, windows, late, dlq, charges, orders, dlq_messages = read

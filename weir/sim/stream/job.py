@@ -46,7 +46,7 @@ import numpy as np
 from weir.sim.kafka.group import ConsumerGroup
 from weir.sim.kafka.log import Broker
 from weir.sim.kafka.producer import NOT_STAMPED, Producer
-from weir.sim.kernel.errors import UserError, UserHookError, timed_out_message
+from weir.sim.kernel.errors import UserError, UserHookError
 from weir.sim.kernel.trace import Kind
 from weir.sim.kernel.world import Node, Status, World
 from weir.sim.stream.attempt import Attempt
@@ -143,7 +143,6 @@ class Job:
         users = [spec.cls for spec in scenario.operators + scenario.operators_after] or (
             [scenario.operator.cls] if scenario.operator is not None else [])
         self.user_operator = bool(users)
-        self.user_sink = scenario.pipeline.sink_spec is not None
         self.operator_listens = any(
             user.notify_checkpoint_complete is not Operator.notify_checkpoint_complete
             or user.notify_checkpoint_aborted is not Operator.notify_checkpoint_aborted for user in users)
@@ -276,9 +275,7 @@ class Job:
         MAX_USER_ERRORS-th ends it too, as Flink's restart strategy gives up in the end."""
         node = node or self.sink
         self.world.trace.add(Kind.USER_ERROR, node.index, len(self.user_errors))
-        message = timed_out_message(self.scenario.run.user_timeout) if error.timed_out else error.error
-        self.user_errors.append(UserError(error.component, error.hook, message, self.world.now, node.name,
-                                          error.context, error.traceback, error.timed_out))
+        self.user_errors.append(error.finding(self.world.now, node.name, bound_us=self.scenario.run.user_timeout))
         if error.timed_out:
             self.world.finish(Status.USER_CODE_TIMED_OUT)
         elif self.scenario.run.on_user_error == "stop" or len(self.user_errors) >= MAX_USER_ERRORS:
