@@ -5,6 +5,7 @@ that copy their rows, and arrays only the runs that read them keep."""
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import replace
 
 import numpy as np
 from hypothesis import given, settings, strategies as st
@@ -60,3 +61,60 @@ def test_only_the_runs_that_read_them_keep_true_event_times_and_payments():
     assert windowed.true_event_time is not None and len(windowed.true_event_time) == windowed.scenario.workload.records
     payments = weir.execute(weir.load_scenario("dedup_ttl_too_short"))
     assert payments.payment_of is not None and weir.result_of(payments).matches
+
+
+@settings(max_examples=80, deadline=None)
+@given(ids=st.lists(st.integers(0, 40), max_size=70), data=st.data(), chunk=st.integers(1, 9))
+def test_chunked_running_totals_and_once_flags_are_the_whole_array_answers(ids, data, chunk):
+    """oracles.wrong_values sums each key's running total and finds the ids the log holds once a
+    chunk at a time (so its working arrays stay small): the same as doing it over the whole log."""
+    from weir.analysis import oracles
+    keys = data.draw(st.lists(st.integers(0, 6), min_size=len(ids), max_size=len(ids)))
+    values = data.draw(st.lists(st.integers(-(2**40), 2**40), min_size=len(ids), max_size=len(ids)))
+    ids_a, keys_a, values_a = (np.array(ids, dtype=np.int32), np.array(keys, dtype=np.int32),
+                               np.array(values, dtype=np.int64))
+    saved, oracles.CHUNK = oracles.CHUNK, chunk
+    try:
+        totals = np.zeros(len(ids), dtype=np.int64)
+        for rows, sums in oracles._running_totals(keys_a, values_a):
+            totals[rows] = sums
+        once = np.zeros(45, dtype=bool)
+        oracles._once(ids_a, once)
+    finally:
+        oracles.CHUNK = saved
+    want = [sum(v for k, v in zip(keys[: i + 1], values[: i + 1]) if k == keys[i]) for i in range(len(ids))]
+    assert totals.tolist() == want, f"chunk {chunk}"
+    assert once.tolist() == [ids.count(i) == 1 for i in range(45)], f"chunk {chunk}"
+
+
+def test_a_run_holds_ids_keys_partitions_and_offsets_in_32_bits_and_batches_in_64():
+    run = weir.execute(weir.load_scenario("at_least_once_crash"))
+    for table in (run.source, run.sink):
+        assert {c: table[c].dtype for c in ("record_id", "key", "partition", "offset")} == dict.fromkeys(
+            ("record_id", "key", "partition", "offset"), np.dtype(np.int32))
+        assert table["value"].dtype == np.int64
+    assert run.source["event_time"].dtype == np.int64 and run.sink["written_at"].dtype == np.int64
+    log = _log()
+    assert log.read(0, 0, 3).record_id.dtype == np.int64 and log.read(0, 0, 3).key.dtype == np.int64
+
+
+def test_checkers_judge_32_and_64_bit_columns_alike():
+    """A hand-made run (or a user sink's contents) may give int64 columns: the verdicts are the same."""
+    run = weir.execute(weir.load_scenario("at_least_once_crash"))
+    wide = replace(run, source={c: v.astype(np.int64) if v.dtype == np.int32 else v for c, v in run.source.items()},
+                   sink={c: v.astype(np.int64) for c, v in run.sink.items()})
+    narrow, widened = weir.check(run), weir.check(wide)
+    assert [(v.invariant, v.held, v.evidence) for v in narrow] == [(v.invariant, v.held, v.evidence) for v in widened]
+    assert not {v.invariant: v for v in narrow}["exactly_once"].held  # a run that violates, so the evidence has ids
+
+
+def test_an_append_sink_hands_out_columns_without_the_room_it_grew():
+    sink = sinks.AppendSink(capacity=4)
+    log = _log()
+    for p, offset in ((0, 0), (0, 4), (2, 0)):  # 4 + 3 + 3 rows: the columns grow past 4, then 5
+        batch = log.read(p, offset, offset + 4)
+        sink.write(batch, batch.value, 7)
+    rows = sink.contents()
+    assert all(len(c.base if c.base is not None else c) == 10 for c in rows.values())  # no room behind the views
+    assert rows["record_id"].tolist() == [5, 6, 7, 8, 9, 2, 3, 203, 204, 205] and rows["record_id"].dtype == np.int32
+    assert rows["written_at"].tolist() == [7] * 10

@@ -18,27 +18,32 @@ from weir.analysis.oracles import matches_reference, user_oracle, wrong_values
 from weir.analysis.pattern_checks import (
     no_double_charge, no_double_compensation, outbox_consistent, payments_complete, saga_atomic,
 )
-from weir.analysis.verdict import SHOW_IDS, RunLike, Verdict, _first, _judge, produced_ids
+from weir.analysis.verdict import SHOW_IDS, RunLike, Verdict, _committed, _distinct, _first, _judge, produced_ids
 from weir.analysis.windowed import MIN_TIME, closing_watermark, event_time_complete, no_late_records, window_complete
 from weir.sim.kernel.errors import UserHookError
+from weir.sim.kernel.memory import trim
 from weir.sim.kernel.node import Status
 from weir.sim.scenario.invariants import APPLIES, applicable
+from weir.sim.scenario.run import COLLECT_AFTER
 
 __all__ = ["Verdict", "INVARIANTS", "applicable", "check", "produced_ids", "no_loss", "no_duplicates", "exactly_once", "drained",
            "checkpoints_succeed", "commits_monotonic", "no_aborted_reads", "log_complete", "no_silent_drops", "no_double_charge", "payments_complete", "outbox_consistent", "saga_atomic",
            "no_double_compensation", "load_balanced", "drains_in_time", "no_user_errors", "SHOW_IDS"]
 
 def _tally(run: RunLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(committed source ids, copies in the sink of each id up to the largest id seen, sink ids)."""
-    src = produced_ids(run.source)
-    dst = np.asarray(run.sink["record_id"], dtype=np.int64)
-    top = int(max(src.max(initial=-1), dst.max(initial=-1))) + 1
+    """(committed source ids, copies in the sink of each id up to the largest id seen, sink ids).
+    The copies are counted first, so that the count's working copy of the sink's ids and the
+    source's distinct ids are never held at once (a million-record run's peak is made of such)."""
+    committed = _committed(run.source)
+    dst = np.asarray(run.sink["record_id"])
+    top = int(max(committed.max(initial=-1), dst.max(initial=-1))) + 1
     copies = np.bincount(dst, minlength=top) if len(dst) else np.zeros(top, dtype=np.int64)
-    return src, copies, dst
+    return _distinct(committed, top), copies, dst
 
 
 def _loss(src: np.ndarray, copies: np.ndarray) -> np.ndarray:
-    return np.sort(src[copies[src] == 0])
+    """The ids in `src` (sorted) with no copy in the sink: through a byte a record id, not copies[src]'s eight."""
+    return src[(copies == 0)[src]]
 
 
 def _dups(copies: np.ndarray) -> tuple[np.ndarray, int]:
@@ -374,14 +379,18 @@ INVARIANTS: dict[str, tuple[Callable[[RunLike], Verdict], Callable[[Any], bool]]
     name: (_CHECKERS[name], applies) for name, applies in APPLIES.items()}
 
 
-def _judged(name: str, fn: Callable[[RunLike], Verdict], run: RunLike) -> Verdict:
+def _judged(name: str, fn: Callable[[RunLike], Verdict], run: RunLike, big: bool = False) -> Verdict:
     """`fn(run)`; a checker that runs the user's code again (a reference computation) and meets
-    an error in it cannot judge: a violated verdict that says so, not a crash."""
+    an error in it cannot judge: a violated verdict that says so, not a crash. After a big run's
+    checker, its working arrays go back to the system (so the next one's do not add to them)."""
     try:
         return fn(run)
     except UserHookError as e:
         return Verdict(name, False, f"not judged: your code raised when weir ran it again for the reference: {e}",
                        {"judged": False, "error": str(e), "context": e.context})
+    finally:
+        if big:
+            trim()
 
 
 def check(run: RunLike, names: Iterable[str] | None = None) -> tuple[Verdict, ...]:
@@ -397,7 +406,8 @@ def check(run: RunLike, names: Iterable[str] | None = None) -> tuple[Verdict, ..
         raise ValueError(f"unknown invariant {unknown[0]!r}; known: {', '.join(INVARIANTS)}")
     if any(getattr(e, "phase", "run") != "run" for e in getattr(run, "user_errors", ())):
         wanted &= {"no_user_errors", "drained"}  # user code failed before or after the simulation: nothing else to read
-    verdicts = tuple(_judged(name, fn, run) for name, (fn, _applies) in INVARIANTS.items() if name in wanted)
+    big = len(getattr(run, "source", None) or {"record_id": ()}["record_id"]) >= COLLECT_AFTER
+    verdicts = tuple(_judged(name, fn, run, big) for name, (fn, _applies) in INVARIANTS.items() if name in wanted)
     if own is not None and own in wanted:
         verdicts += (user_oracle(oracle, run),)
     return verdicts

@@ -27,6 +27,11 @@ from weir.sim.scenario.run import Run
 
 __all__ = ["matches_reference", "reference_run", "user_oracle", "expected_values"]
 
+#: Records summed (and sink rows compared) at a time: the working arrays of `wrong_values` stay this
+#: small beside the one table of expected values it keeps per record id.
+CHUNK = 1 << 16
+
+
 def expected_values(run: Any) -> tuple[np.ndarray, np.ndarray, str] | None:
     """What each record's value in the sink must be if every record in the log took effect exactly
     once: (record ids, their values, where that comes from), or None where it is not known.
@@ -41,6 +46,18 @@ def expected_values(run: Any) -> tuple[np.ndarray, np.ndarray, str] | None:
     A record that went through the dead-letter queue is not judged by `wrong_values`: the replay
     job writes the fixed record's own value, not the operator's.
     """
+    expected = _expected_table(run)
+    if expected is None:
+        return None
+    table, known, source = expected
+    ids = np.flatnonzero(known)
+    return ids, table[ids], source
+
+
+def _expected_table(run: Any, top: int = 0) -> tuple[np.ndarray, np.ndarray, str] | None:
+    """`expected_values` as a table by record id, at least `top` long: (expected value, whether it is
+    known, where it comes from); None where nothing is known. One int64 and one flag per record id
+    is all it keeps: the running totals are summed a chunk at a time, straight into the table."""
     s = getattr(run, "scenario", None)
     if (s is None or s.window is not None or s.saga is not None or s.outbox is not None
             or s.pipeline.sink == "payments" or "value" not in run.sink):
@@ -50,37 +67,65 @@ def expected_values(run: Any) -> tuple[np.ndarray, np.ndarray, str] | None:
         if not all(getattr(cls, "deterministic", True) for cls in users):
             return None
         ref = reference_run(run).sink
-        ids = np.asarray(ref["record_id"], dtype=np.int64)
+        ids = np.asarray(ref["record_id"])
         last, where = np.unique(ids[::-1], return_index=True)  # the row a reader sees: the last
-        return last, np.asarray(ref["value"], dtype=np.int64)[len(ids) - 1 - where], "the fault-free run"
+        table, known = _table(int(last.max(initial=-1)) + 1, top)
+        table[last], known[last] = np.asarray(ref["value"], dtype=np.int64)[len(ids) - 1 - where], True
+        return table, known, "the fault-free run"
     ids, keys, values = _in_log_order(run.source, s.pipeline.isolation == "read_committed")
-    totals = np.zeros(len(ids), dtype=np.int64)
-    if len(ids):  # a running sum per key, in log order: sort by key (stable), cumsum within each key
-        by_key = np.argsort(keys, kind="stable")
-        sums = values[by_key]
-        np.cumsum(sums, out=sums)
-        grouped = keys[by_key]
-        starts = np.flatnonzero(np.r_[True, grouped[1:] != grouped[:-1]])
-        del grouped
-        sums -= np.repeat(np.r_[0, sums[starts[1:] - 1]], np.diff(np.r_[starts, len(ids)]))
-        totals[by_key] = sums
-        del by_key, sums
-    counts = np.bincount(ids) if len(ids) else np.zeros(0, dtype=np.int64)
-    if counts.max(initial=0) <= 1:  # no record twice in the log: every one is judged
-        return ids, totals, "each key's running total over the log"
-    once = counts[ids] == 1
-    return ids[once], totals[once], "each key's running total over the log"
+    table, known = _table(int(ids.max(initial=-1)) + 1, top)
+    if len(ids):
+        _once(ids, known)  # a record the log holds twice (a re-send) is not judged
+        for rows, totals in _running_totals(keys, values):
+            table[ids[rows]] = totals
+    return table, known, "each key's running total over the log"
+
+
+def _table(size: int, top: int) -> tuple[np.ndarray, np.ndarray]:
+    """An empty table of expected values (zeros, none known), max(size, top) long."""
+    n = max(size, top)
+    return np.zeros(n, dtype=np.int64), np.zeros(n, dtype=bool)
+
+
+def _once(ids: np.ndarray, once: np.ndarray) -> None:
+    """Set `once` (a flag per id, all False) where an id occurs exactly once in `ids`: with a byte
+    an id and CHUNK ids sorted at a time, where a bincount would take sixteen bytes a record."""
+    twice = np.zeros(len(once), dtype=bool)
+    for start in range(0, len(ids), CHUNK):
+        part = np.sort(ids[start:start + CHUNK])
+        twice[part[1:][part[1:] == part[:-1]]] = True  # twice within the chunk
+        twice[part[once[part]]] = True  # and seen in an earlier one
+        once[part] = True
+    once &= ~twice
+
+
+def _running_totals(keys: np.ndarray, values: np.ndarray):
+    """Each record's key's running total (the sum of its key's values up to and including it, in
+    order), CHUNK records at a time: yields (the records' positions, their totals). Within a chunk,
+    a stable sort by key and a cumulative sum per key; each key's total so far carries over."""
+    distinct = np.unique(keys)
+    carry = np.zeros(len(distinct), dtype=np.int64)  # each key's total before the chunk
+    for start in range(0, len(keys), CHUNK):
+        k = np.searchsorted(distinct, keys[start:start + CHUNK])
+        order = np.argsort(k, kind="stable")
+        grouped = k[order]
+        sums = np.cumsum(np.asarray(values[start:start + CHUNK], dtype=np.int64)[order])
+        first = np.flatnonzero(np.r_[True, grouped[1:] != grouped[:-1]])
+        last = np.r_[first[1:] - 1, len(grouped) - 1]
+        sums += np.repeat(carry[grouped[first]] - np.r_[0, sums[first[1:] - 1]], np.diff(np.r_[first, len(grouped)]))
+        carry[grouped[last]] = sums[last]
+        yield start + order, sums
 
 
 def _in_log_order(src: dict[str, np.ndarray], read_committed: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(record ids, keys, values) in log order (by partition, then offset): the run's own columns
     when they already are (weir's runs are), without the records of aborted transactions under
-    read_committed. Copies only what it must: a million-record run's columns are 8 MB each."""
+    read_committed. Copies only what it must: a million-record run's columns are 4 to 8 MB each."""
     partition, offset = np.asarray(src["partition"]), np.asarray(src["offset"])
     same = partition[1:] == partition[:-1]
     ordered = bool((partition[1:] >= partition[:-1]).all() and (offset[1:] > offset[:-1])[same].all())
     del same
-    cols = [np.asarray(src[c], dtype=np.int64) for c in ("record_id", "key", "value")]
+    cols = [np.asarray(src[c]) for c in ("record_id", "key", "value")]
     if not ordered:
         order = np.lexsort((offset, partition))
         cols = [c[order] for c in cols]
@@ -95,37 +140,41 @@ def _in_log_order(src: dict[str, np.ndarray], read_committed: bool) -> tuple[np.
 def wrong_values(run: Any) -> tuple[np.ndarray, list[dict], str] | None:
     """The records the sink holds with a value other than `expected_values` says: (their ids, the
     first few as {record_id, key, got, expected}, where the expectation came from); None if not judged."""
-    expected = expected_values(run)
+    sink = run.sink
+    ids = np.asarray(sink["record_id"])
+    expected = _expected_table(run, int(ids.max(initial=-1)) + 1)
     if expected is None:
         return None
-    exp_ids, exp_values, source = expected
-    sink = run.sink
-    ids = np.asarray(sink["record_id"], dtype=np.int64)
-    values = np.asarray(sink["value"], dtype=np.int64)
-    top = int(max(ids.max(initial=-1), exp_ids.max(initial=-1))) + 1
-    table = np.zeros(top, dtype=np.int64)
-    known = np.zeros(top, dtype=bool)
-    table[exp_ids], known[exp_ids] = exp_values, True
+    values = np.asarray(sink["value"])
+    table, known, source = expected
     dlq = getattr(run, "dlq", None)
     if dlq is not None and len(dlq["record_id"]):  # a dead letter's value is the fix's, not the operator's
         dead = np.asarray(dlq["record_id"], dtype=np.int64)
-        known[dead[dead < top]] = False
-    wrong_rows = np.flatnonzero(known[ids] & (values != table[ids]))
-    wrong_rows = wrong_rows[np.argsort(ids[wrong_rows], kind="stable")]  # the smallest ids first
-    return np.unique(ids[wrong_rows]), _first_wrong(sink, ids, values, wrong_rows, table), source
+        known[dead[dead < len(known)]] = False
+    wrong = np.zeros(len(known), dtype=bool)  # by record id: a byte each, however many rows are wrong
+    for start in range(0, len(ids), CHUNK):
+        part = ids[start:start + CHUNK]
+        wrong[part[known[part] & (values[start:start + CHUNK] != table[part])]] = True
+    wrong_ids = np.flatnonzero(wrong).astype(np.int64, copy=False)
+    del wrong
+    shown = np.flatnonzero(np.isin(ids, wrong_ids[:SHOW_IDS]))  # the rows of the first few, to show them
+    shown = shown[values[shown] != table[ids[shown]]]
+    shown = shown[np.argsort(ids[shown], kind="stable")]
+    return wrong_ids, _first_wrong(sink, ids, values, shown, table), source
 
 
 def _first_wrong(sink: dict, ids: np.ndarray, values: np.ndarray, wrong_rows: np.ndarray,
                  expected: np.ndarray) -> list[dict]:
     """The first few wrong records, one each: {record_id, key, got, expected}."""
-    keys = np.asarray(sink["key"], dtype=np.int64) if "key" in sink else np.full(len(ids), -1, dtype=np.int64)
+    keys = sink.get("key")
     first: list[dict] = []
     for row in wrong_rows:
         if len(first) == SHOW_IDS:
             break
         r = int(ids[row])
         if all(r != f["record_id"] for f in first):
-            first.append({"record_id": r, "key": int(keys[row]), "got": int(values[row]), "expected": int(expected[r])})
+            first.append({"record_id": r, "key": int(keys[row]) if keys is not None else -1, "got": int(values[row]),
+                          "expected": int(expected[r])})
     return first
 
 

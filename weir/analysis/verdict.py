@@ -48,15 +48,25 @@ def _judge(name: str, problems: list[tuple[np.ndarray, str]], held: str, evidenc
 
 def produced_ids(source: dict[str, np.ndarray]) -> np.ndarray:
     """The distinct ids of the records produced: committed in the log, each once however often it was
-    written, in order (record ids are whole numbers >= 0, so a bincount does it in linear time)."""
-    ids = _committed(source)
+    written, in order (record ids are whole numbers >= 0, so a mask over them does it in linear time)."""
+    return _distinct(_committed(source))
+
+
+def _distinct(ids: np.ndarray, top: int | None = None) -> np.ndarray:
+    """The distinct values of `ids` (whole numbers >= 0, below `top` if given), in order, as int64."""
     if not len(ids):
-        return ids
-    return np.flatnonzero(np.bincount(ids)).astype(np.int64)
+        return np.zeros(0, dtype=np.int64)
+    seen = np.zeros(int(ids.max()) + 1 if top is None else top, dtype=bool)  # a byte an id, not a count's eight
+    seen[ids] = True
+    return np.flatnonzero(seen).astype(np.int64, copy=False)
 
 
 def _committed(source: dict[str, np.ndarray]) -> np.ndarray:
-    """The ids of the records the log holds as committed (a transaction's aborted records never were)."""
-    ids = np.asarray(source["record_id"], dtype=np.int64)
+    """The ids of the records the log holds as committed (a transaction's aborted records never were):
+    the column itself (no copy) when every record is."""
+    ids = np.asarray(source["record_id"])
     state = source.get("state")
-    return ids if state is None else ids[np.asarray(state) == 0]
+    if state is None:
+        return ids
+    kept = np.asarray(state) == 0
+    return ids if kept.all() else ids[kept]

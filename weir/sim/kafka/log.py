@@ -11,7 +11,7 @@ import zlib
 
 import numpy as np
 
-from weir.sim.kernel.batch import Column, RecordBatch
+from weir.sim.kernel.batch import Column, RecordBatch, dtype_of
 from weir.sim.kernel.memory import trim
 from weir.sim.kernel.world import Node, World
 from weir.sim.kafka.partitioner import partition_for
@@ -30,8 +30,8 @@ class PartitionedLog:
     def __init__(self, partitions: int, capacity: int | list[int] = 1024):
         self.partitions = partitions
         caps = capacity if isinstance(capacity, list) else [capacity] * partitions
-        # a record's transaction state takes a byte; everything else is int64
-        self._cols = [{name: Column(caps[p], np.int8 if name == "state" else np.int64) for name in _COLUMNS}
+        # a record's transaction state takes a byte, its id and key four (batches read out are int64)
+        self._cols = [{name: Column(caps[p], dtype_of(name)) for name in _COLUMNS}
                       for p in range(partitions)]
 
     def end_offset(self, p: int) -> int:
@@ -77,19 +77,20 @@ class PartitionedLog:
 
     def contents(self, release: bool = False) -> dict[str, np.ndarray]:
         """Every record as columns (partition, offset, record_id, key, event_time, value, state), by
-        partition then offset; all int64 but state (int8). With `release` the log lets go of each
+        partition then offset; in weir.sim.kernel.batch.dtype_of's dtypes (int32 ids, keys,
+        partitions and offsets; int64 times and values; int8 state). With `release` the log lets go of each
         column once it is copied out (it is empty after): the end of a run, where the log and its
         copy would otherwise both be held."""
         sizes = self.end_offsets()
-        out = {"partition": np.repeat(np.arange(self.partitions, dtype=np.int64), sizes),
-               "offset": np.concatenate([np.arange(n, dtype=np.int64) for n in sizes])}
-        for name in _COLUMNS:
-            out[name] = np.concatenate([self._cols[p][name].view() for p in range(self.partitions)])
+        stored = {}
+        for name in _COLUMNS:  # the stored columns first, so that at most one is held twice at a time
+            stored[name] = np.concatenate([self._cols[p][name].view() for p in range(self.partitions)])
             if release:
                 for p in range(self.partitions):
                     self._cols[p][name].release()
                 trim()
-        return out
+        return {"partition": np.repeat(np.arange(self.partitions, dtype=dtype_of("partition")), sizes),
+                "offset": np.concatenate([np.arange(n, dtype=dtype_of("offset")) for n in sizes]), **stored}
 
 
 class Broker:

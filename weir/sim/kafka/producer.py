@@ -71,7 +71,8 @@ def draw_workload(world: World, scenario: Scenario) -> WorkloadData:
         delays = delays + user_delays
     if w.marker_every:  # marker records: every Nth happened just before anything produced with or after it
         delays[marker_mask(np.arange(n, dtype=np.int64), w.marker_every)] = w.out_of_order + 1
-    payment_of = np.arange(n, dtype=np.int64)
+    # only the payments sink reads which payment a record carries: an arange of a million costs 8 MB
+    payment_of = np.arange(n, dtype=np.int64) if w.resend_fraction or scenario.pipeline.sink == "payments" else None
     if w.resend_fraction:  # a client sends some payments again, resend_after later: new records, same payment
         rrng = world.rngs.stream("workload.resend")
         again = np.flatnonzero(rrng.random(n) < w.resend_fraction)
@@ -150,10 +151,10 @@ class Producer:
             node.on_restart(lambda _n, i=i: self._start(i))
 
     def release(self) -> None:
-        """The run is over: let go of the workload's arrays (keys, values, delays), the largest
-        thing the producer holds, before the run's results are read out."""
-        self.data = replace(self.data, keys=self.data.keys[:0], values=self.data.values[:0],
-                            delays=self.data.delays[:0])
+        """The run is over: let go of the workload's arrays (keys, values, delays, payments), the
+        largest thing the producer holds, before the run's results are read out."""
+        empty = np.zeros(0, dtype=np.int64)  # not a slice: a view would keep the whole buffer alive
+        self.data = replace(self.data, keys=empty, values=empty, delays=empty, payment_of=None)
 
     @property
     def next_id(self) -> int:

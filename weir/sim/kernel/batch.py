@@ -7,7 +7,19 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["RecordBatch", "Column", "values_digest"]
+__all__ = ["RecordBatch", "Column", "values_digest", "NARROW_COLUMNS", "dtype_of"]
+
+#: Columns held as int32 where weir stores records (the log, its own sinks, a run's `source` and
+#: `sink`): record ids, keys, partitions and offsets are bounded (at most 10 million records and
+#: keys, a payment re-send at most doubling the ids, 10,000 partitions), so half the bytes of int64
+#: are enough. A batch handed to an operator or a sink carries int64 columns all the same.
+NARROW_COLUMNS = ("record_id", "key", "partition", "offset")
+
+
+def dtype_of(column: str) -> type:
+    """The dtype weir stores a record column in: int32 for NARROW_COLUMNS, int8 for a record's
+    transaction state, int64 for everything else (times and values)."""
+    return np.int32 if column in NARROW_COLUMNS else np.int8 if column == "state" else np.int64
 
 
 @dataclass(frozen=True, eq=False)
@@ -69,8 +81,8 @@ class Column:
     def extend(self, values: np.ndarray) -> None:
         k = len(values)
         need = self._n + k
-        if need > len(self._data):
-            grown = np.empty(max(need, 2 * len(self._data)), dtype=self._data.dtype)
+        if need > len(self._data):  # a quarter more: amortised O(1) still, and at most 25% unused at the end
+            grown = np.empty(max(need, len(self._data) + len(self._data) // 4), dtype=self._data.dtype)
             grown[: self._n] = self._data[: self._n]
             self._data = grown
         self._data[self._n : need] = values
@@ -80,14 +92,20 @@ class Column:
         """Set [start, stop) to `value` (for marking, such as a transaction's outcome)."""
         self._data[start:stop] = value
 
+    def shrink(self) -> None:
+        """Let go of the room beyond what is held (a copy of it, the exact length): before views of
+        the whole column are handed out for good, which would keep the room alive with them."""
+        if len(self._data) > self._n:
+            self._data = self._data[: self._n].copy()
+
     def release(self) -> None:
         """Drop the data (the column is empty after): what is read out of it is all that is left."""
         self._data = np.empty(0, dtype=self._data.dtype)  # not a view of the old buffer: that would keep it
         self._n = 0
 
     def copy(self, start: int, stop: int) -> np.ndarray:
-        """A copy of [start, stop), read-only like a view."""
-        v = self._data[start : min(stop, self._n)].copy()
+        """A copy of [start, stop) as int64 (however narrow the column is held), read-only like a view."""
+        v = self._data[start : min(stop, self._n)].astype(np.int64)
         v.flags.writeable = False
         return v
 

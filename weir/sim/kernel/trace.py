@@ -186,9 +186,14 @@ class Trace:
     def __len__(self) -> int:
         return len(self._rows) // _WIDTH
 
-    def freeze(self) -> "FrozenTrace":
+    def freeze(self, release: bool = False) -> "FrozenTrace":
+        """The trace so far as columns. With `release` the live rows are let go (the trace is empty
+        after): the end of a run, where both would otherwise be held while the results are read."""
         flat = np.frombuffer(self._rows, dtype=np.int64).reshape(-1, _WIDTH)
-        cols = {name: np.ascontiguousarray(flat[:, i]).astype(_DTYPES[name]) for i, name in enumerate(_COLUMNS)}
+        cols = {name: flat[:, i].astype(_DTYPES[name]) for i, name in enumerate(_COLUMNS)}
+        if release:
+            del flat  # the buffer export must end before the array can shrink
+            self._rows = array("q")
         return FrozenTrace(nodes=self.nodes, columns=cols)
 
 

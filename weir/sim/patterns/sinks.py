@@ -12,7 +12,7 @@ import sqlite3
 
 import numpy as np
 
-from weir.sim.kernel.batch import Column, RecordBatch
+from weir.sim.kernel.batch import Column, RecordBatch, dtype_of
 from weir.sim.stream.functions import Sink, TwoPhaseCommitSink
 
 __all__ = ["AppendSink", "UpsertSink", "TransactionalSink", "WindowResults", "make_sink", "SINK_COLUMNS",
@@ -22,12 +22,12 @@ SINK_COLUMNS = ("record_id", "key", "partition", "offset", "value", "written_at"
 
 
 class AppendSink(Sink):
-    """An append-only table held as numpy columns."""
+    """An append-only table held as numpy columns (weir.sim.kernel.batch.dtype_of's dtypes)."""
 
     kind = "append"
 
     def __init__(self, capacity: int = 1024):
-        self._cols = {name: Column(capacity) for name in SINK_COLUMNS}
+        self._cols = {name: Column(capacity, dtype_of(name)) for name in SINK_COLUMNS}
 
     def write(self, batch: RecordBatch, value: np.ndarray, written_at: int) -> int:
         """Append the batch's rows; return how many rows already existed (always 0: append never checks)."""
@@ -42,7 +42,10 @@ class AppendSink(Sink):
         return 0
 
     def contents(self) -> dict[str, np.ndarray]:
-        """The table's rows, in the order they were written (read-only views, no copy)."""
+        """The table's rows, in the order they were written: read-only views of the columns, each cut
+        to its length first (a copy, once), so that the views hold no unused room."""
+        for col in self._cols.values():
+            col.shrink()
         return {name: col.view() for name, col in self._cols.items()}
 
     def close(self) -> None:
@@ -64,25 +67,31 @@ READ_CHUNK = 4_096
 
 
 def int_columns(db: sqlite3.Connection, sql: str, names: tuple[str, ...], table: str,
-                sort_by: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
+                sort_by: tuple[str, ...] = (), drop: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
     """The integer columns `names` of the rows `sql` selects (every row of `table`), read a chunk
     at a time into arrays of the table's size: never a Python tuple per row for the whole table
     (a million rows of tuples is some 300 MB; this peaks at the arrays). `sort_by` orders the rows
     by those columns here, stably (ties stay in the order `sql` gave), not in SQL: SQLite's sorter
-    would hold a second copy of the table while it sorts."""
+    would hold a second copy of the table while it sorts. The columns in `drop` are read only to
+    sort by: they are not returned (nor reordered). Each column in weir.sim.kernel.batch.dtype_of's
+    dtype (record ids, keys, partitions and offsets int32)."""
     n = db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-    cols = [np.empty(n, dtype=np.int64) for _ in names]
+    cols = [np.empty(n, dtype=dtype_of(name)) for name in names]
     cursor, done = db.execute(sql), 0
     while rows := cursor.fetchmany(READ_CHUNK):
         block = np.array(rows, dtype=np.int64).reshape(len(rows), len(names))
-        for i, c in enumerate(cols):
-            c[done:done + len(rows)] = block[:, i]
+        for i in range(len(names)):  # (no loop variable left holding a column after)
+            cols[i][done:done + len(rows)] = block[:, i]
         done += len(rows)
     assert done == n, (done, n)  # `sql` selects every row of `table`
     out = dict(zip(names, cols))
+    del cols  # `out` is all that holds them: a column replaced below is freed at once
     if sort_by:
         order = np.lexsort(tuple(out[name] for name in reversed(sort_by)))
-        for name in names:  # one column at a time: one column's worth of extra memory
+    for name in drop:
+        del out[name]
+    if sort_by:
+        for name in out:  # one column at a time: one column's worth of extra memory
             out[name] = out[name][order]
     return out
 
@@ -105,13 +114,16 @@ class UpsertSink(Sink):
         self._db = sqlite3.connect(":memory:", isolation_level=None)
         # keyed by record id alone, the key is the rowid (INTEGER PRIMARY KEY): no second index to keep
         by_record = self.dedup_key == ("record_id",)
+        # event time and date are kept only where the key needs them: nothing reads them back, and
+        # they are some 7 of a row's 30-odd bytes in SQLite's pages (a million-record run holds them all)
+        self._times = [c for c in ("event_time", "event_date") if c in self.dedup_key]
+        columns = [c for c in _UPSERT_COLUMNS if c not in ("event_time", "event_date") or c in self._times]
         self._db.execute(
-            f"CREATE TABLE sink (record_id INTEGER {'PRIMARY KEY' if by_record else 'NOT NULL'}, key INTEGER NOT NULL, "
-            'partition INTEGER NOT NULL, "offset" INTEGER NOT NULL, event_time INTEGER NOT NULL, '
-            "event_date INTEGER NOT NULL, value INTEGER NOT NULL, written_at INTEGER NOT NULL"
+            f"CREATE TABLE sink (record_id INTEGER {'PRIMARY KEY' if by_record else 'NOT NULL'}, "
+            + ", ".join(f"{c} INTEGER NOT NULL" for c in columns[1:])
             + ("" if by_record else f", UNIQUE ({key})") + ")")
-        others = [c for c in _UPSERT_COLUMNS if c not in {_quoted(k) for k in self.dedup_key}]
-        self._upsert = (f"INSERT INTO sink ({', '.join(_UPSERT_COLUMNS)}) VALUES ({', '.join('?' * len(_UPSERT_COLUMNS))}) "
+        others = [c for c in columns if c not in {_quoted(k) for k in self.dedup_key}]
+        self._upsert = (f"INSERT INTO sink ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))}) "
                         f"ON CONFLICT ({key}) DO UPDATE SET " + ", ".join(f"{c} = excluded.{c}" for c in others))
         self._by_record = self.dedup_key == ("record_id",)
         # Which record ids have a row: bookkeeping for the trace's rewrite count only (the table is
@@ -122,10 +134,10 @@ class UpsertSink(Sink):
     def write(self, batch: RecordBatch, value: np.ndarray, written_at: int) -> int:
         """Upsert the batch's rows in one transaction; return how many rows already existed."""
         n = len(batch)
-        ids = batch.record_id.tolist()
-        times = batch.event_time.tolist()
-        rows = zip(ids, batch.key.tolist(), [batch.partition_id] * n, batch.offset.tolist(), times,
-                   [t // _DAY_US for t in times], value.tolist(), [written_at] * n)
+        times = batch.event_time.tolist() if self._times else []
+        when = {"event_time": times, "event_date": [t // _DAY_US for t in times] if "event_date" in self._times else []}
+        rows = zip(batch.record_id.tolist(), batch.key.tolist(), [batch.partition_id] * n, batch.offset.tolist(),
+                   *(when[c] for c in self._times), value.tolist(), [written_at] * n)
         db = self._db
         db.execute("BEGIN")
         db.executemany(self._upsert, rows)
@@ -407,10 +419,8 @@ class TransactionalSink(_TwoPhaseTables, TwoPhaseCommitSink):
 
     def contents(self) -> dict[str, np.ndarray]:
         """The committed table's rows (what a reader sees), by record id."""
-        out = int_columns(self._db, 'SELECT record_id, key, partition, "offset", value, written_at, txn FROM sink',
-                          (*SINK_COLUMNS, "txn"), "sink", sort_by=("record_id", "txn"))
-        del out["txn"]
-        return out
+        return int_columns(self._db, 'SELECT record_id, key, partition, "offset", value, written_at, txn FROM sink',
+                           (*SINK_COLUMNS, "txn"), "sink", sort_by=("record_id", "txn"), drop=("txn",))
 
     def close(self) -> None:
         self._db.close()

@@ -35,7 +35,9 @@ class Run:
     """A finished run: the trace and the final durable state, ready for the checkers.
 
     `source` is every record the log holds and `sink` every row of the sink table, as numpy
-    columns. Checkers read these and nothing live.
+    columns. Checkers read these and nothing live. Record ids, keys, partitions and offsets are
+    int32 (weir.sim.kernel.batch.dtype_of: the format bounds them), times and values int64, a
+    record's transaction state int8; a user sink's `contents()` columns are kept as it gave them.
     """
 
     scenario: Scenario
@@ -218,6 +220,7 @@ def _execute(scenario: Scenario, seed: int, faults: tuple[Fault, ...], settle: b
     unprocessed = 0 if status == "drained" else broker.log.records_from(frontier)
     if isinstance(producer, Producer):
         producer.release()
+    trim()  # the workload's arrays and the simulation's garbage, back to the system before the sink is read out
     failed: list[UserError] = []
     try:
         read = _guarded("results", world, files, watchdog, lambda: _results(scenario, job, sink, results, producer))
@@ -233,7 +236,7 @@ def _execute(scenario: Scenario, seed: int, faults: tuple[Fault, ...], settle: b
     sink_rows, windows, late, dlq, charges, orders, dlq_messages = read
     return Run(  # the log is read out last, releasing it as it goes: the sink's tables are closed by then
         scenario=scenario.with_faults(faults), seed=seed, status=status, end_time=world.end_time,
-        events=world.events, trace=world.trace.freeze(), source=broker.log.contents(release=True), sink=sink_rows,
+        events=world.events, trace=world.trace.freeze(release=True), source=broker.log.contents(release=True), sink=sink_rows,
         sink_writes=job.rows_written, committed=tuple(broker.committed),
         checkpoints_completed=store.total_completed if store else 0, restarts=job.restarts,
         windows=windows, late=late, window_watermark=job.window_watermark(), late_dropped=job.late_dropped,
@@ -246,7 +249,7 @@ def _execute(scenario: Scenario, seed: int, faults: tuple[Fault, ...], settle: b
         checkpoints=tuple(store.completed) if store else (), replayed_in_flight=job.replayed_in_flight,
         user_errors=tuple(job.user_errors),
         ingested_at=job.ingested_at, true_event_time=getattr(producer, "true_event_time", None), dlq=dlq, dlq_messages=dlq_messages, charges=charges,
-        payment_of=payment_of if p.sink == "payments" else None,
+        payment_of=payment_of,
         orders=orders,
         dlq_max_depth=job.dlq.max_depth if job.dlq else 0, skipped=job.skipped,
         subtasks=tuple({"subtask": j, "records": job.subtask_records[j], "busy_us": job.subtask_busy[j],
@@ -288,7 +291,7 @@ def _build(world: World, scenario: Scenario, faults: tuple[Fault, ...], files: f
     install_faults(world, faults)
     producer.start()
     job.start()
-    return job, broker, sink, results, store, producer, data.payment_of
+    return job, broker, sink, results, store, producer, data.payment_of if p.sink == "payments" else None
 
 
 def _results(scenario: Scenario, job: Job, sink, results, producer):
