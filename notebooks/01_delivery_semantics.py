@@ -1,9 +1,12 @@
 # ---
 # jupyter:
 #   jupytext:
+#     formats: ipynb,py:percent
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -27,10 +30,6 @@
 # seed gives the same trace hash on any machine.
 
 # %%
-import matplotlib
-
-matplotlib.use("Agg")  # in Jupyter, `%matplotlib inline` shows the figures instead
-
 import weir
 from weir.analysis.checkers import check
 from weir.analysis.diagram import sequence_diagram
@@ -74,7 +73,7 @@ assert "committed" in steps and "written" not in steps  # committed, never writt
 # committed offsets, which are already past the record.
 
 # %%
-print(sequence_diagram(amo))
+sequence_diagram(amo)  # in Jupyter, the diagram; print() it for the Mermaid text
 
 # %% [markdown]
 # ## At-least-once: acknowledged, not yet committed, written again
@@ -105,9 +104,14 @@ eo = runs["exactly_once_crash"]
 overwritten = int(eo.sink_writes) - len(eo.sink["record_id"])
 print(f"sink rows {len(eo.sink['record_id'])}, rows written {eo.sink_writes}: "
       f"{max(overwritten, 0)} writes landed on rows that were already there")
-ax = timeline(eo)  # one lane per node: the processor's crash, the checkpoints, the failover
-ax.figure.canvas.draw()  # in Jupyter the figure shows; run as a script it only renders
 assert check(eo, ["exactly_once"])[0].held
+weir.show(timeline(eo))  # one lane per node: the processor's crash, the checkpoints, the failover
+
+# %% [markdown]
+# Every verdict of the exactly-once run, with why (a `RunResult` shows itself as this table):
+
+# %%
+weir.show(eo)
 
 # %% [markdown]
 # ## Try it

@@ -1,9 +1,12 @@
 # ---
 # jupyter:
 #   jupytext:
+#     formats: ipynb,py:percent
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -30,10 +33,6 @@
 # | `idle_partition_idleness` | idleness detection: the silent partition stops holding it back |
 
 # %%
-import matplotlib
-
-matplotlib.use("Agg")  # in Jupyter, `%matplotlib inline` shows the figures instead
-
 import weir
 from weir.analysis.checkers import check
 from weir.analysis.metrics import metrics
@@ -83,8 +82,6 @@ assert corrected["window_complete"].held and corrected["no_late_records"].held
 
 # %%
 stalled = runs["idle_partition_stall"]
-ax = watermarks(stalled)
-ax.figure.canvas.draw()
 lag = {s.label: int(s.value.max()) for s in metrics(stalled)["watermark.lag"]}
 print("largest watermark lag per partition (us):", lag)
 healthy = {s.label: int(s.value.max()) for s in metrics(runs["idle_partition_idleness"])["watermark.lag"]}
@@ -93,6 +90,7 @@ assert max(lag.values()) > 5 * max(healthy.values())  # far behind, where idlene
 print(verdicts["idle_partition_stall"]["window_complete"].summary)
 assert not verdicts["idle_partition_stall"]["window_complete"].held
 assert "stalled" in verdicts["idle_partition_stall"]["window_complete"].summary
+weir.show(watermarks(stalled))
 
 # %% [markdown]
 # ## Idleness detection

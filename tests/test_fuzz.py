@@ -249,7 +249,7 @@ def test_an_internal_error_is_exit_3_with_one_line_and_the_traceback_in_a_file(c
 
 def test_crashpoints_with_message_faults_prints_its_matrix(capsys):
     """`--kind duplicate` (and reorder) are documented: they print the matrix, not a KeyError."""
-    from weir import show
+    from weir import console as show
     from weir.faults.coverage import Coverage
     cov = Coverage(scenario="x", claims=("no_loss",), nodes=("sink",), steps=(("sink write", 10),),
                    broken={("sink write", "sink"): ()}, runs=2, kind="duplicate")
@@ -272,7 +272,7 @@ def test_an_interrupted_report_leaves_no_folder_and_a_finished_one_is_complete(t
             report.write_report(run, out)
     assert list(tmp_path.iterdir()) == []  # no report folder, no partial one, no faults.toml
     md, page = report.write_report(run, out)
-    assert sorted(p.name for p in out.iterdir()) == ["faults.toml", "plots", "report.html", "report.md"]
+    assert sorted(p.name for p in out.iterdir()) == ["faults.toml", "mermaid.min.js", "plots", "report.html", "report.md"]
     assert str(out / "faults.toml") in md.read_text()  # the replay command names where the file is
     with monkeypatch.context() as m:  # a second, interrupted report leaves the first one as it was
         m.setattr(report, "write_plots", interrupted)

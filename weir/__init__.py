@@ -2,7 +2,7 @@
 
 The public API: `run` a scenario with a seed and get a `RunResult`; `load_scenario` from a file or
 by built-in name; build a `Scenario` in Python from its parts; `explore` a scenario for a fault
-schedule that breaks its claims.
+schedule that breaks its claims. In Jupyter, `show` displays a plot, a run or a diagram inline.
 """
 
 from weir._version import __version__
@@ -21,6 +21,7 @@ from weir.sim.scenario.loader import faults_toml, load_faults
 
 from .api import SPECTRUM, Expectation, RunResult, explore, result_of, run, spectrum
 from .sweep import Sweep, sweep
+from .notebook import Picture, show
 
 
 __all__ = [
@@ -32,5 +33,5 @@ __all__ = [
     "SagaSettings", "WatermarkSettings", "WindowSettings",
     "RecordBatch", "ComponentSpec", "Operator", "Sink", "TwoPhaseCommitSink", "Retryable", "Rejected", "Source",
     "DeadLetter", "DeadLetterReplay", "ConsumerPolicy", "OutboxRelay",
-    "WatermarkStrategy", "micros", "millis", "seconds", "minutes",
+    "WatermarkStrategy", "micros", "millis", "seconds", "minutes", "show", "Picture",
 ]

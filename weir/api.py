@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from weir.analysis.checkers import Verdict, check, produced_ids
+from weir.analysis.verdict import verdict_table_html
 from weir.sim.scenario.run import Run, execute
 from weir.sim.scenario.model import Fault, Scenario
 from weir.sim.scenario.loader import load_scenario
@@ -83,6 +84,10 @@ class RunResult:
             if v.invariant == invariant:
                 return v
         raise KeyError(invariant)
+
+    def _repr_html_(self) -> str:
+        """In Jupyter: the verdict table."""
+        return verdict_table_html(self)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able data (the same facts `weir run --json` prints)."""

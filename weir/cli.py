@@ -22,7 +22,7 @@ from weir.sim.scenario.loader import load_faults
 
 from weir.sim.scenario.pipeline import MAX_RECORDS
 
-from . import api, show
+from . import api, console as show
 from weir.sim.kernel.files import safe_file_name
 
 __all__ = ["main"]

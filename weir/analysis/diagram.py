@@ -18,7 +18,15 @@ from weir.sim.kernel.trace import Kind, Msg
 
 from weir.analysis.lineage import bad_record, lineage
 
-__all__ = ["sequence_diagram", "violation_window"]
+__all__ = ["sequence_diagram", "violation_window", "Mermaid"]
+
+
+class Mermaid(str):
+    """A Mermaid diagram's text (a str: it prints, compares and writes as one) that Jupyter shows
+    as the diagram: a Markdown block fenced as `mermaid`, which JupyterLab renders offline."""
+
+    def _repr_markdown_(self) -> str:
+        return f"```mermaid\n{self}\n```"
 
 MARGIN_US = 2_000
 _CONTROL = (Kind.CRASH, Kind.RESTART, Kind.UP, Kind.JOB_FAIL, Kind.JOB_RESTART, Kind.RESTORE, Kind.CKPT_COMPLETE,
@@ -101,14 +109,14 @@ def _id(name: str) -> str:
     return name.replace("-", "_")
 
 
-def sequence_diagram(run: Any, verdicts=None, max_lines: int = 60) -> str:
+def sequence_diagram(run: Any, verdicts=None, max_lines: int = 60) -> Mermaid:
     """The Mermaid text for the slice of `run` around its first violation (all its verdicts if not given)."""
     if verdicts is None:
         from weir.analysis.checkers import check
         verdicts = check(run)
     start, end, record, what = violation_window(run, verdicts)
     if end <= start:  # nothing to draw: every claim held, or nothing points at a time
-        return f"sequenceDiagram\n    %% {run.scenario.name} seed {run.seed}: {what}\n"
+        return Mermaid(f"sequenceDiagram\n    %% {run.scenario.name} seed {run.seed}: {what}\n")
     cols, names = run.trace.columns, run.trace.nodes
     kind, node, time, a, b, c, d = (cols[k] for k in ("kind", "node", "time", "a", "b", "c", "d"))
     batches = _batches_of(run, record) if record is not None else set()
@@ -147,4 +155,4 @@ def sequence_diagram(run: Any, verdicts=None, max_lines: int = 60) -> str:
             body.append(f"    Note over {_id(src)}: t={time[i] / 1e6:.6f}s {text}")
     if len(body) > max_lines:
         body = body[:max_lines] + [f"    Note over {_id(names[used[0]])}: ... {len(body) - max_lines} more events"]
-    return "\n".join(lines + body) + "\n"
+    return Mermaid("\n".join(lines + body) + "\n")

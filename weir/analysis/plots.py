@@ -1,5 +1,9 @@
-"""Plots of a run (matplotlib, Agg): each function takes a finished run and an Axes, draws, and
-returns the Axes, so a notebook can lay them out as it likes; `write_plots` renders them all to PNG.
+"""Plots of a run (matplotlib): each function takes a finished run and an Axes, draws, and returns
+the Axes, so a notebook can lay them out as it likes; `write_plots` renders them all to PNG.
+
+Without an Axes, a function draws on a new `matplotlib.figure.Figure` of its own: never pyplot's
+global figures, and never `matplotlib.use()`, so importing weir leaves a notebook's backend (and
+the user's own `plt.show()`) as it was. `weir.show(ax)` displays such a figure in Jupyter.
 
 - `timeline`: one lane per node, up / crashed / restarting / paused, the scripted faults shaded,
   checkpoints completed (ticks) and failed (crosses), job failovers (dashed lines);
@@ -16,16 +20,13 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")  # no screen: render to files (a notebook's inline backend still works)
+from weir.sim.kernel.trace import Kind
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from weir.sim.kernel.trace import Kind  # noqa: E402
-
-from weir.sim.kernel.files import atomic_file  # noqa: E402
-from weir.analysis.metrics import (  # noqa: E402
+from weir.sim.kernel.files import atomic_file
+from weir.analysis.metrics import (
     late_marks, metrics, operator_watermark, partition_watermarks, watermark_series,
 )
 
@@ -33,6 +34,11 @@ __all__ = ["timeline", "watermarks", "checkpoint_durations", "source_vs_sink", "
 
 _STATE_COLORS = {"up": "#4c9f70", "crashed": "#d1495b", "restarting": "#edae49", "paused": "#7e6bc4"}
 _FAULT_COLOR = "#f4a261"
+
+
+def _axes(ax, height: float):
+    """`ax`, or the Axes of a new Figure 10 inches wide (its own, not pyplot's)."""
+    return ax if ax is not None else Figure(figsize=(10, height)).add_subplot()
 
 
 def _seconds(us) -> np.ndarray:
@@ -71,7 +77,7 @@ def _node_states(run: Any) -> dict[str, list[tuple[int, int, str]]]:
 
 def timeline(run: Any, ax=None):
     """Nodes over time: states, scripted faults, checkpoints and failovers."""
-    ax = ax or plt.figure(figsize=(10, 4)).gca()
+    ax = _axes(ax, 4)
     cols, names = run.trace.columns, run.trace.nodes
     lanes = {n: i for i, n in enumerate(names)}
     spans = _node_states(run)
@@ -120,10 +126,10 @@ def watermarks(run: Any, ax=None):
     """Per partition: the largest event time read so far and its own watermark; the merged
     watermark the window operator went by; and the records that met it too late: late but within
     the allowed lateness (a LATE pane), dropped, or sent to the side output."""
-    ax = ax or plt.figure(figsize=(10, 4)).gca()
+    ax = _axes(ax, 4)
     maxima, _marks = watermark_series(run)
     own, _restarts = partition_watermarks(run)
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    colors = matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]
     for k, seen in enumerate(maxima):
         color = colors[k % len(colors)]
         ax.step(_seconds(seen.time), _seconds(seen.value), where="post", color=color, lw=0.8, alpha=0.6,
@@ -152,7 +158,7 @@ def watermarks(run: Any, ax=None):
 
 def checkpoint_durations(run: Any, ax=None):
     """Each checkpoint's duration at its end; failed ones as red crosses."""
-    ax = ax or plt.figure(figsize=(10, 3)).gca()
+    ax = _axes(ax, 3)
     m = metrics(run)
     done, failed = m["checkpoint.duration"][0], m["checkpoint.failed.duration"][0]
     ax.plot(_seconds(done.time), done.value / 1000, "o-", color="#264653", ms=4, label="completed")
@@ -166,7 +172,7 @@ def checkpoint_durations(run: Any, ax=None):
 
 def source_vs_sink(run: Any, ax=None):
     """Records in the log and rows written by the sink, over time."""
-    ax = ax or plt.figure(figsize=(10, 3)).gca()
+    ax = _axes(ax, 3)
     m = metrics(run)
     source, sink = m["source.count"][0], m["sink.count"][0]
     windowed = getattr(run, "windows", None) is not None
@@ -186,7 +192,7 @@ def source_vs_sink(run: Any, ax=None):
 
 def lag(run: Any, ax=None):
     """The consumer lag of each partition, and records.lag-max."""
-    ax = ax or plt.figure(figsize=(10, 3)).gca()
+    ax = _axes(ax, 3)
     m = metrics(run)
     for series in m.get("records.lag", []):
         ax.plot(_seconds(series.time), series.value, lw=0.8, alpha=0.7, label=series.label)
@@ -214,14 +220,11 @@ def write_plots(run: Any, out_dir: str | Path, dpi: int = 100) -> list[Path]:
     for name, (draw, applies) in PLOTS.items():
         if not applies(run):
             continue
-        fig, ax = plt.subplots(figsize=(10, 4 if name in ("timeline", "watermarks") else 3))
-        try:
-            draw(run, ax)
-            fig.tight_layout()
-            path = out / f"{name}.png"
-            with atomic_file(path) as f:  # whole, or not there
-                fig.savefig(f, dpi=dpi, format="png")
-            written.append(path)
-        finally:
-            plt.close(fig)
+        fig = Figure(figsize=(10, 4 if name in ("timeline", "watermarks") else 3))
+        draw(run, fig.add_subplot())
+        fig.tight_layout()
+        path = out / f"{name}.png"
+        with atomic_file(path) as f:  # whole, or not there
+            fig.savefig(f, dpi=dpi, format="png")
+        written.append(path)
     return written

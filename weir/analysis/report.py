@@ -1,18 +1,22 @@
 """A report of one run, in Markdown and HTML: verdicts and evidence, the lineage of the first bad
 record, the plots, the counterexample diagram, the reconciliation rows and the replay command.
 
-`write_report(run, out_dir)` writes `report.md`, `report.html`, `plots/*.png` and, if the run had
-faults, `faults.toml` (the schedule the replay command reads). Both documents are built from one
-list of sections, so they say the same things.
+`write_report(run, out_dir)` writes `report.md`, `report.html`, `plots/*.png`, `mermaid.min.js`
+if there is a diagram and, if the run had faults, `faults.toml` (the schedule the replay command
+reads). The HTML is the Markdown rendered (markdown-it-py), so they say the same things; it opens
+with no network (Mermaid is shipped with weir, weir/analysis/vendor).
 """
 
 from __future__ import annotations
 
 import html
 import shlex
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from markdown_it import MarkdownIt
 
 from weir.analysis.checkers import check
 from weir.analysis.diagram import sequence_diagram
@@ -20,9 +24,6 @@ from weir.analysis.lineage import first_bad_record, lineage
 from weir.analysis.plots import write_plots
 
 __all__ = ["write_report", "replay_command"]
-
-MERMAID_JS = "https://cdn.jsdelivr.net/npm/mermaid@11/dist/mermaid.esm.min.mjs"
-
 
 @dataclass(frozen=True)
 class _Section:
@@ -95,48 +96,36 @@ def _markdown(title: str, sections: list[_Section]) -> str:
     return "\n".join(lines)
 
 
-def _inline(text: str) -> str:
-    """Escape, then the two bits of Markdown the facts use: **bold** and `code`."""
-    out, bold, code = [], False, False
-    for i, part in enumerate(html.escape(text).split("`")):
-        if i:
-            code = not code
-        if code:
-            out.append(f"<code>{part}</code>")
-            continue
-        pieces = part.split("**")
-        for j, piece in enumerate(pieces):
-            if j:
-                bold = not bold
-                out.append("<strong>" if bold else "</strong>")
-            out.append(piece)
-    return "".join(out)
+#: The Mermaid build a report's diagram is drawn with, shipped in weir/analysis/vendor (see its README).
+MERMAID_VERSION = "11.6.0"
+MERMAID_JS = Path(__file__).with_name("vendor") / "mermaid.min.js"
+_STYLE = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}"
+          "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;text-align:left;"
+          "vertical-align:top}pre{background:#f6f6f6;padding:8px;overflow-x:auto}img{max-width:100%}")
 
 
-def _html(title: str, sections: list[_Section]) -> str:
-    body = [f"<h1>{html.escape(title)}</h1>"]
-    for sec in sections:
-        body.append(f"<h2>{html.escape(sec.title)}</h2>")
-        if sec.kind == "text":
-            body.append("<ul>" + "".join(f"<li>{_inline(item)}</li>" for item in sec.body) + "</ul>")
-        elif sec.kind == "table":
-            head, *rows = sec.body
-            cells = "".join(f"<th>{html.escape(h)}</th>" for h in head)
-            trs = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows)
-            body.append(f"<table><thead><tr>{cells}</tr></thead><tbody>{trs}</tbody></table>")
-        elif sec.kind == "code":
-            body.append(f"<pre><code>{html.escape(sec.body)}</code></pre>")
-        elif sec.kind == "mermaid":
-            body.append(f'<pre class="mermaid">{html.escape(sec.body)}</pre>')
-        elif sec.kind == "images":
-            body += [f'<p><img src="{html.escape(p)}" alt="{html.escape(Path(p).stem)}"></p>' for p in sec.body]
-    style = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}"
-             "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;text-align:left;"
-             "vertical-align:top}pre{background:#f6f6f6;padding:8px;overflow-x:auto}img{max-width:100%}")
-    script = (f'<script type="module">import mermaid from "{MERMAID_JS}"; '
-              'mermaid.initialize({startOnLoad: true});</script>')
+def _renderer() -> MarkdownIt:
+    """CommonMark with tables, raw HTML off (a scenario's text is shown as text, never markup), and
+    a `mermaid` fence as the element Mermaid draws."""
+    md = MarkdownIt("commonmark", {"html": False}).enable("table")
+
+    def fence(self, tokens, idx, options, env):
+        token = tokens[idx]
+        if token.info.strip() == "mermaid":
+            return f'<pre class="mermaid">{html.escape(token.content)}</pre>\n'
+        return type(self).fence(self, tokens, idx, options, env)
+
+    md.add_render_rule("fence", fence)
+    return md
+
+
+def _html(title: str, markdown: str, diagram: bool) -> str:
+    """The report's Markdown rendered as a page; with a diagram, Mermaid from the file beside it
+    (`mermaid.min.js`, copied into the report): the page needs no network."""
+    script = ('\n<script src="mermaid.min.js"></script>\n'
+              "<script>mermaid.initialize({startOnLoad: true});</script>") if diagram else ""
     return (f"<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>"
-            f"<style>{style}</style></head>\n<body>\n" + "\n".join(body) + f"\n{script}\n</body></html>\n")
+            f"<style>{_STYLE}</style></head>\n<body>\n{_renderer().render(markdown)}{script}\n</body></html>\n")
 
 
 def write_report(run: Any, out_dir: str | Path, scenario_ref: str | None = None, verdicts=None,
@@ -160,6 +149,10 @@ def write_report(run: Any, out_dir: str | Path, scenario_ref: str | None = None,
         plots = write_plots(run, out / "plots")
         title = f"weir report: {run.scenario.name}, seed {run.seed}"
         sections = _sections(run, verdicts, plots, out, command)
-        (out / "report.md").write_text(_markdown(title, sections), encoding="utf-8")
-        (out / "report.html").write_text(_html(title, sections), encoding="utf-8")
+        markdown = _markdown(title, sections)
+        diagram = any(sec.kind == "mermaid" for sec in sections)
+        (out / "report.md").write_text(markdown, encoding="utf-8")
+        (out / "report.html").write_text(_html(title, markdown, diagram), encoding="utf-8")
+        if diagram:
+            shutil.copyfile(MERMAID_JS, out / "mermaid.min.js")
     return final / "report.md", final / "report.html"

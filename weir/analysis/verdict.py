@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+import html
+
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
 
-__all__ = ["Verdict", "RunLike", "SHOW_IDS", "produced_ids"]
+__all__ = ["Verdict", "RunLike", "SHOW_IDS", "produced_ids", "verdict_table_html"]
 
 SHOW_IDS = 5  # how many example record ids a verdict carries
 
@@ -70,3 +72,21 @@ def _committed(source: dict[str, np.ndarray]) -> np.ndarray:
         return ids
     kept = np.asarray(state) == 0
     return ids if kept.all() else ids[kept]
+
+
+def verdict_table_html(result: Any) -> str:
+    """A RunResult as HTML: its header (scenario, seed, status, trace hash) and one row per
+    verdict: the invariant, what was expected, what happened and why."""
+    rows = []
+    for v, e in zip(result.verdicts, result.expectations):
+        expected, ok = e.expected, e.met
+        mark = "held" if v.held else "violated"
+        rows.append(
+            f"<tr><td><code>{html.escape(v.invariant)}</code></td><td>{html.escape(expected or '-')}</td>"
+            f"<td style=\"color:{'#2a7a4b' if ok else '#b3261e'}\">{mark}{'' if ok else ' (not as expected)'}</td>"
+            f"<td>{html.escape(v.summary)}</td></tr>")
+    verdict = "as expected" if result.matches else "NOT as expected"
+    head = (f"<p><b>{html.escape(result.scenario)}</b> seed {result.seed}: {html.escape(result.status)}, "
+            f"<b>{verdict}</b>; {result.events} events, trace <code>{result.trace_sha256[:16]}</code></p>")
+    return (head + "<table><thead><tr><th>invariant</th><th>expected</th><th>result</th><th>why</th></tr></thead>"
+            "<tbody>" + "".join(rows) + "</tbody></table>")

@@ -79,6 +79,11 @@ class Run:
     def trace_sha256(self) -> str:
         return self.trace.sha256()
 
+    def __repr__(self) -> str:  # not the dataclass's: that prints every column of the log and the sink
+        return (f"Run({self.scenario.name!r}, seed={self.seed}, status={self.status!r}, events={self.events}, "
+                f"records in the log={len(self.source['record_id'])}, sink rows={len(self.sink['record_id'])}, "
+                f"trace={self.trace_sha256[:16]})")
+
 
 def _user_frame(error: BaseException, files: frozenset[str]) -> tuple[str, BaseException] | None:
     """The innermost frame of `error`'s traceback (or its causes': simpy re-raises a process's

@@ -1,0 +1,72 @@
+"""weir in Jupyter: what a notebook displays inline, with no setup.
+
+Jupyter asks the value of a cell's last line for its rich forms (`_repr_png_`, `_repr_html_`,
+`_repr_markdown_`), so nothing here imports IPython or touches matplotlib's backend:
+
+- `weir.show(ax)` (or a Figure): the plot as a PNG (`Picture`). weir's plots draw on Figures of
+  their own, not pyplot's, so they are not shown by `plt.show()` or the inline backend: this is
+  how they are shown;
+- a `RunResult` (`weir.run`) is its verdict table as HTML; `weir.show(run)` checks a finished run
+  (`weir.execute`) and shows its table too;
+- a sequence diagram (`weir.analysis.diagram.sequence_diagram`) is a `Mermaid` text, shown as a
+  Markdown Mermaid block, which JupyterLab (4.1 and later) renders offline.
+
+Mid-cell, `IPython.display.display(weir.show(x))` shows one, as for anything else.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+from weir.analysis.diagram import Mermaid
+
+__all__ = ["show", "Picture", "Mermaid"]
+
+
+class Picture:
+    """A rendered figure: PNG bytes that Jupyter displays (`_repr_png_`) and `save` writes."""
+
+    def __init__(self, png: bytes):
+        self.png = png
+
+    def _repr_png_(self) -> bytes:
+        return self.png
+
+    def save(self, path) -> None:
+        from weir.sim.kernel.files import atomic_file
+        with atomic_file(path) as f:
+            f.write(self.png)
+
+    def __repr__(self) -> str:
+        return f"<weir.Picture: {len(self.png)} bytes of PNG>"
+
+
+def _png(figure: Any, dpi: int) -> bytes:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+    return buffer.getvalue()
+
+
+def show(obj: Any, dpi: int = 100) -> Any:
+    """What Jupyter displays for `obj`: a matplotlib Axes or Figure as a `Picture`; a finished run
+    (`weir.execute`) as its checked `RunResult` (a verdict table); a diagram's text as `Mermaid`;
+    anything that already displays itself (a RunResult, a Picture) as it is."""
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+    from weir.api import RunResult, result_of
+    from weir.sim.scenario.run import Run
+
+    if isinstance(obj, Axes):
+        obj = obj.figure
+    if isinstance(obj, Figure):
+        return Picture(_png(obj, dpi))
+    if isinstance(obj, Run):
+        return result_of(obj)
+    if isinstance(obj, str) and not isinstance(obj, Mermaid) and obj.lstrip().startswith(("sequenceDiagram", "graph", "flowchart")):
+        return Mermaid(obj)
+    if isinstance(obj, (RunResult, Picture, Mermaid)):
+        return obj
+    raise TypeError(f"weir.show takes a matplotlib Axes or Figure, a finished run, a RunResult or a Mermaid "
+                    f"diagram's text; got {type(obj).__name__}")
