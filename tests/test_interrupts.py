@@ -66,25 +66,24 @@ def test_a_last_line_cut_short_is_run_again(tmp_path):
 
 
 def test_the_cli_prints_the_partial_tally_and_exits_130(tmp_path, capsys, monkeypatch):
-    import weir.cli as cli
+    from weir.progress import Progress
     journal = tmp_path / "sweep.jsonl"
-    real = cli._sweep_progress
+    real = Progress.update
 
-    def interrupting(*args, **kwargs):
-        inner = real(*args, **kwargs)
-
-        def progress(done, total):
-            inner(done, total)
-            if done >= 2:
-                raise KeyboardInterrupt
-        return progress
-    monkeypatch.setattr(cli, "_sweep_progress", interrupting)
+    def interrupting(self, done, total=None, note=""):
+        real(self, done, total, note)
+        if done >= 2:
+            raise KeyboardInterrupt
+    monkeypatch.setattr(Progress, "update", interrupting)
     assert main(["sweep", "at_most_once_crash", "--seeds", "5", "--workers", "1", "--journal", str(journal)]) == 130
     captured = capsys.readouterr()
     assert "outcome: 2 of 2 seeds as expected" in captured.out
     assert f"interrupted after 2 of 5 runs; resume with: weir sweep at_most_once_crash --seeds 5 --workers 1 " \
            f"--resume {journal}" in captured.err
-    monkeypatch.setattr(cli, "_sweep_progress", real)
+    # not a terminal: whole lines, no carriage return, and the message on a line of its own
+    assert "\r" not in captured.err and captured.err.endswith("\n")
+    assert [line.split(":")[0] for line in captured.err.splitlines()] == ["sweep", "weir"], captured.err
+    monkeypatch.setattr(Progress, "update", real)
     assert main(["sweep", "at_most_once_crash", "--seeds", "5", "--workers", "1", "--resume", str(journal)]) == 0
     assert "outcome: 5 of 5 seeds as expected" in capsys.readouterr().out
 

@@ -23,6 +23,7 @@ from weir.sim.scenario.loader import load_faults
 from weir.sim.scenario.pipeline import MAX_RECORDS
 
 from . import api, console as show
+from .progress import Progress, working
 from weir.sim.kernel.files import safe_file_name
 
 __all__ = ["main"]
@@ -192,13 +193,12 @@ def _writable_dir(option: str, value: str) -> Path:
 
 
 def _cmd_run(args, out) -> int:
-    from weir.sim.scenario.run import execute
     scenario = _scenario_of(args)
     plots = _writable_dir("--plots", args.plots) if args.plots else None
     report = _writable_dir("--report", args.report) if args.report else None
     if args.save_trace and not Path(args.save_trace).resolve().parent.is_dir():
         raise ScenarioError("--save-trace", args.save_trace, "a file path in an existing folder")
-    finished = execute(scenario, args.seed)
+    finished = _executed(scenario, args.seed, not args.json)
     result = api.result_of(finished)
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
@@ -216,18 +216,30 @@ def _cmd_run(args, out) -> int:
     return EXIT_OK if result.matches else EXIT_MISMATCH
 
 
+#: A run of at least this many records shows its progress (a smaller one is over in about a second).
+LONG_RUN = 100_000
+
+
+def _executed(scenario, seed: int | None, show_progress: bool = True):
+    """Run `scenario`; a long one with its progress on stderr (a bar in a terminal, lines in a log)."""
+    from weir.sim.scenario.run import execute
+    records = scenario.workload.records
+    with Progress(f"run {scenario.name}", records, "records", enabled=show_progress and records >= LONG_RUN) as bar:
+        return execute(scenario, seed, progress=bar.update)
+
+
 def _write_report(finished, result, out_dir: Path, scenario_ref: str, records: int | None) -> None:
     from weir.analysis.report import write_report
-    md, page = write_report(finished, out_dir, scenario_ref, verdicts=result.verdicts, records=records)
+    with working(f"report: writing {out_dir}"):
+        md, page = write_report(finished, out_dir, scenario_ref, verdicts=result.verdicts, records=records)
     sys.stderr.write(f"wrote {md} and {page}\n")
 
 
 def _cmd_report(args, out) -> int:
-    from weir.sim.scenario.run import execute
     scenario = _scenario_of(args)
     seed = scenario.seed if args.seed is None else args.seed
     out_dir = _writable_dir("--out", args.out or f"report-{safe_file_name(scenario.name)}-seed{seed}")
-    finished = execute(scenario, args.seed)
+    finished = _executed(scenario, args.seed)
     result = api.result_of(finished)
     _write_report(finished, result, out_dir, args.scenario, args.records)
     out.print(f"{scenario.name} seed {finished.seed}: " + ("as expected" if result.matches else "NOT as expected"),
@@ -235,15 +247,8 @@ def _cmd_report(args, out) -> int:
     return EXIT_OK if result.matches else EXIT_MISMATCH
 
 
-def _sweep_progress(args):
-    """The sweep's progress line on stderr (none with --json)."""
-    def progress(done: int, total: int) -> None:
-        sys.stderr.write(f"\rsweep: {done} of {total} seeds")
-    return None if args.json else progress
-
-
 def _interrupted(e, argv_of_resume: str) -> None:
-    sys.stderr.write(f"\nweir: interrupted after {len(e.results)} of {e.total} runs"
+    sys.stderr.write(f"weir: interrupted after {len(e.results)} of {e.total} runs"
                      + (f"; resume with: {argv_of_resume}" if argv_of_resume else "") + "\n")
 
 
@@ -263,20 +268,19 @@ def _cmd_sweep(args, out) -> int:
                             f"below {MAX_SEED:_}")
     journal = args.resume or args.journal
     try:
-        result = sweep(scenario, range(args.first, args.first + args.seeds), args.workers, faults,
-                       progress=_sweep_progress(args), journal=journal, resume=args.resume is not None)
+        with Progress("sweep", args.seeds, "seeds", enabled=not args.json) as bar:  # ended before anything else prints
+            result = sweep(scenario, range(args.first, args.first + args.seeds), args.workers, faults,
+                           progress=bar.update, journal=journal, resume=args.resume is not None)
     except Interrupted as e:
         keep = [args.scenario, "--seeds", str(args.seeds)] + (["--first", str(args.first)] if args.first else []) + (
             ["--workers", str(args.workers)] if args.workers else []) + (["--faults", args.faults] if args.faults else [])
         if not args.json:
-            sys.stderr.write("\n")
             show.print_sweep(e.partial, out, args.scenario)
         _interrupted(e, _resume_command("sweep", args, keep))
         return 130
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
     else:
-        sys.stderr.write("\n")
         show.print_sweep(result, out, args.scenario)
     return EXIT_OK if result.matches else EXIT_MISMATCH
 
@@ -298,14 +302,12 @@ def _cmd_matrix(args, out) -> int:
     patterns = listed("--patterns", args.patterns, tuple(PATTERNS))
     kinds = listed("--kinds", args.kinds, MATRIX_KINDS)
 
-    def progress(done: int, total: int) -> None:
-        sys.stderr.write(f"\rmatrix: {done} of {total} runs")
-
     from weir.sim.scenario.pool import Interrupted
     try:
-        matrix = correctness_matrix(patterns, kinds, args.runs, args.seed, args.workers or os.cpu_count() or 1,
-                                    progress=None if args.json else progress, journal=args.resume or args.journal,
-                                    resume=args.resume is not None)
+        with Progress("matrix", 0, "runs", enabled=not args.json) as bar:  # its total comes with the first update
+            matrix = correctness_matrix(patterns, kinds, args.runs, args.seed, args.workers or os.cpu_count() or 1,
+                                        progress=bar.update, journal=args.resume or args.journal,
+                                        resume=args.resume is not None)
     except Interrupted as e:
         keep = ["--runs", str(args.runs), "--seed", str(args.seed)] + (
             ["--patterns", args.patterns] if args.patterns else []) + (["--kinds", args.kinds] if args.kinds else []) + (
@@ -315,7 +317,6 @@ def _cmd_matrix(args, out) -> int:
     if args.json:
         print(json.dumps(matrix.to_dict(), indent=2))
     else:
-        sys.stderr.write("\n")
         show.print_matrix(matrix, out)
     return EXIT_OK
 
@@ -371,17 +372,15 @@ def _cmd_explore(args, out) -> int:
     if not out_dir.is_dir():
         raise ScenarioError("--out", args.out, "an existing folder to write the fault schedule into")
 
-    def progress(report) -> None:
-        sys.stderr.write(f"\rexplore: {report.runs} runs, {report.runs_per_second:.1f} runs/s, "
-                         f"{report.seconds:.0f}s of {args.budget:g}s, nothing broken yet")
-        sys.stderr.flush()
-
     runs = f" or {args.runs} runs" if args.runs else ""
     out.print(f"explore {escape(scenario.name)}: claims {', '.join(api.claims_of(scenario))}; budget {args.budget:g}s{runs}, "
               f"search seed {args.seed}")
-    report = api.explore(scenario, args.budget, args.seed, progress=progress, rates=args.kinds, swarm=args.swarm,
-                         max_runs=args.runs)
-    sys.stderr.write("\n")
+    with Progress("explore", args.budget, "seconds of the budget") as bar:
+        def progress(report) -> None:
+            bar.update(min(report.seconds, args.budget),
+                       note=f"{report.runs} runs, {report.runs_per_second:.1f} runs/s, nothing broken yet")
+        report = api.explore(scenario, args.budget, args.seed, progress=progress, rates=args.kinds, swarm=args.swarm,
+                             max_runs=args.runs)
     show.print_explore(report, args.scenario, out_dir, out)
     return EXIT_MISMATCH if report.counterexample is not None else EXIT_OK
 
@@ -390,7 +389,8 @@ def _cmd_crashpoints(args, out) -> int:
     from weir.faults.coverage import crash_points
     scenario = load_scenario(args.scenario)
     out.print(f"crash points of {escape(scenario.name)}: claims {', '.join(api.claims_of(scenario))}")
-    coverage = crash_points(scenario, args.seed, kind=args.kind)
+    with Progress(f"crashpoints ({args.kind})", 0, "runs") as bar:  # its total comes with the first update
+        coverage = crash_points(scenario, args.seed, kind=args.kind, progress=bar.update)
     show.print_coverage(coverage, out)
     return EXIT_OK if coverage.held else EXIT_MISMATCH
 

@@ -18,6 +18,7 @@ network trip before the step instead, so that it catches the message that made t
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from weir.sim.scenario.run import Run, execute
@@ -83,11 +84,11 @@ def step_times(run: Run, after: int | None = None) -> list[tuple[str, int]]:
 
 
 def crash_points(scenario: Scenario, seed: int | None = None, down_for: int = 15_000,
-                 kind: str = "crash") -> Coverage:
+                 kind: str = "crash", progress: Callable[[int, int], None] | None = None) -> Coverage:
     """Fault every node that takes part at every step found (a crash by default; or a `pause`, a
     `partition` of the node from all others, a `delay` of its messages by `down_for`, a `duplicate`
     of every request and reply it sends or gets for `down_for`, a `reorder` of them by up to
-    `down_for`); check the scenario's claims each time."""
+    `down_for`); check the scenario's claims each time. `progress(runs done, runs in all)` after each run."""
     from weir.analysis.checkers import check
 
     seed = scenario.seed if seed is None else seed
@@ -109,6 +110,7 @@ def crash_points(scenario: Scenario, seed: int | None = None, down_for: int = 15
     trips = [scenario.pipeline.network_latency + scenario.pipeline.network_jitter]
     trips += [sum(link.params(scenario.pipeline)[:2]) for link in scenario.links]
     lead = max(trips) + 1 if extra else 0
+    total = runs + 2 * len(steps) * len(nodes)
     for label, t, base in steps:
         for node in nodes:
             bad: set[str] = set()
@@ -117,5 +119,7 @@ def crash_points(scenario: Scenario, seed: int | None = None, down_for: int = 15
                 run = execute(scenario, seed, base + (Fault(kind=kind, node=node, at=at, down_for=down_for, **extra),))
                 runs += 1
                 bad |= {v.invariant for v in check(run, wanted) if not v.held}
+                if progress is not None:
+                    progress(runs, total)
             broken[(label, node)] = tuple(sorted(bad))
     return Coverage(scenario.name, wanted, tuple((label, t) for label, t, _f in steps), nodes, broken, runs, kind)

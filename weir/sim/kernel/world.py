@@ -21,7 +21,10 @@ from weir.sim.kernel.trace import Kind, Trace
 
 # Node and Status (kernel/node.py), Network and TIMED_OUT (kernel/network.py) are re-exported: the
 # world is where the rest of the simulator meets them.
-__all__ = ["World", "Node", "Network", "Status", "TIMED_OUT"]
+__all__ = ["World", "Node", "Network", "Status", "TIMED_OUT", "PROGRESS_MASK"]
+
+#: World.on_progress is called after every 2**16 events (some half a second of a run's wall time).
+PROGRESS_MASK = (1 << 16) - 1
 
 
 class World:
@@ -45,6 +48,8 @@ class World:
         # called with an exception an event raised; True: it was user code, the run ends as FAILED
         # an exception from an event: the status to end the run with (user code), or None (weir's bug: raise it)
         self.on_error: Callable[[BaseException], str | None] | None = None
+        # called every PROGRESS_MASK + 1 events while the run runs: to show progress, never to act
+        self.on_progress: Callable[[], None] | None = None
         self.events = 0
         self.end_time = 0
         self._holds = 0  # things (faults not yet healed) that must finish before the run may end
@@ -110,6 +115,7 @@ class World:
         env = self.env
         step, peek = env.step, env.peek
         limit_time, limit_events = self.max_time, self.max_events
+        on_progress = self.on_progress
         n = 0
         try:
             while self.status is None:
@@ -124,6 +130,8 @@ class World:
                 n += 1
                 if n >= limit_events and self.status is None:
                     self.status = Status.EVENT_LIMIT
+                if not n & PROGRESS_MASK and on_progress is not None:
+                    on_progress()  # (it reads the run, never changes it: no event, no draw)
         except (Exception, UserCodeTimedOut) as e:  # an event raised: the run's owner says whether it was user code
             status = self.on_error(e) if self.on_error is not None else None
             if status is None:

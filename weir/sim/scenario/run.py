@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -150,7 +151,7 @@ def _user_errors(job: Job, files: frozenset[str], watchdog: Watchdog):
 
 
 def execute(scenario: Scenario, seed: int | None = None, faults: tuple[Fault, ...] | None = None,
-            settle: bool = False) -> Run:
+            settle: bool = False, progress: Callable[[int, int], None] | None = None) -> Run:
     """Run `scenario` with `seed` (default: the scenario's) and `faults` (default: the scenario's).
 
     `settle` (explore's runs) stops a pipeline run as soon as its verdict cannot change: every
@@ -163,13 +164,16 @@ def execute(scenario: Scenario, seed: int | None = None, faults: tuple[Fault, ..
     results are read ends the run (status user_code_raised or user_code_timed_out) with the
     finding in `user_errors`; with run.on_user_error = "fail_over", an operator or sink that
     raises fails the job over instead, as in Flink.
+
+    `progress(done, total)`, if given, is told every 65,536 events how many of the workload's
+    records the job has gone past: to show progress; it sees the run, never changes it.
     """
     seed = scenario.seed if seed is None else seed
     faults = scenario.faults if faults is None else tuple(faults)
     users = user_classes(scenario)
     bound = scenario.run.user_timeout / 1e6 if users else 0
     with Watchdog(bound, GUARD_CODE) as watchdog:
-        run = _execute(scenario, seed, faults, settle, watchdog)
+        run = _execute(scenario, seed, faults, settle, watchdog, progress)
     if scenario.workload.records >= COLLECT_AFTER:  # the simulation's objects hold each other in cycles:
         gc.collect()  # a big run's are freed now (some 40 B a record), before its results are checked
     return run
@@ -199,7 +203,8 @@ def _guarded(phase: str, world: World, files: frozenset[str], watchdog: Watchdog
         raise _CutShort(found) from None
 
 
-def _execute(scenario: Scenario, seed: int, faults: tuple[Fault, ...], settle: bool, watchdog: Watchdog) -> Run:
+def _execute(scenario: Scenario, seed: int, faults: tuple[Fault, ...], settle: bool, watchdog: Watchdog,
+             progress: Callable[[int, int], None] | None = None) -> Run:
     p, w = scenario.pipeline, scenario.workload
     specs = [scenario.node_spec(name) for name in scenario.node_names]
     world = World(seed, {n.name: NodeClock(n.clock_offset, n.clock_drift_ppm) for n in specs},
@@ -220,7 +225,11 @@ def _execute(scenario: Scenario, seed: int, faults: tuple[Fault, ...], settle: b
     job, broker, sink, results, store, producer, payment_of = built
     if settle:
         world.settle(job.progress, 2 * scenario.longest_timer())
+    if progress is not None:
+        world.on_progress = lambda: progress(min(sum(job.frontier()), w.records), w.records)
     status = world.run()
+    if progress is not None:
+        progress(w.records, w.records)
     frontier = job.frontier()
     unprocessed = 0 if status == "drained" else broker.log.records_from(frontier)
     if isinstance(producer, Producer):
