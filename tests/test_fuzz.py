@@ -177,6 +177,7 @@ def test_deep_nesting_is_refused_in_one_line(text, tmp_path, capsys):
     (["sweep", "at_least_once_crash", "--first", str(2**62), "--seeds", "2"], "--first"),
     (["matrix", "--runs", str(10**9)], "--runs"),
     (["matrix", "--patterns", ""], "--patterns"),
+    (["sweep", "at_least_once_crash", "--seeds", "2", "--scheduler", "no address"], "--scheduler"),
     (["explore", "at_least_once_crash", "--budget", "inf"], "--budget"),
     (["explore", "at_least_once_crash", "--kinds", "crash=inf"], "--kinds"),
     (["explore", "at_least_once_crash", "--kinds", "crash=nan"], "--kinds"),

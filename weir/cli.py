@@ -8,6 +8,7 @@ import os
 import shlex
 import sys
 import warnings
+from contextlib import nullcontext
 from dataclasses import replace
 from pathlib import Path
 
@@ -139,6 +140,8 @@ def _parser() -> argparse.ArgumentParser:
                          help="write one JSON line per finished run to FILE, as each lands (to resume after an interrupt)")
     p_sweep.add_argument("--resume", default=None, metavar="FILE",
                          help="resume from FILE, a journal of the same sweep: run only what it does not hold")
+    for p in (p_sweep,):
+        _scheduler_option(p)
     p_matrix = sub.add_parser("matrix", help="the pattern x fault correctness matrix, measured from runs")
     p_matrix.add_argument("--runs", type=_count_of("--runs"), default=10, help="random schedules per cell (default 10)")
     p_matrix.add_argument("--seed", type=_seed, default=0, help="the matrix's seed (default 0)")
@@ -149,6 +152,7 @@ def _parser() -> argparse.ArgumentParser:
     p_matrix.add_argument("--kinds", default=None,
                           help="comma-separated fault families (default all: " + ", ".join(MATRIX_KINDS) + ")")
     p_matrix.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    _scheduler_option(p_matrix)
     p_matrix.add_argument("--journal", default=None, metavar="FILE",
                           help="write one JSON line per finished run to FILE, as each lands (to resume after an interrupt)")
     p_matrix.add_argument("--resume", default=None, metavar="FILE",
@@ -216,6 +220,20 @@ def _cmd_run(args, out) -> int:
     return EXIT_OK if result.matches else EXIT_MISMATCH
 
 
+def _scheduler_option(parser) -> None:
+    parser.add_argument("--scheduler", default=None, metavar="local|ADDRESS",
+                        help="run on Dask (pip install 'weir-sim[dask]'): 'local' starts a cluster on this machine "
+                             "(--workers processes), an address (tcp://host:8786) uses a running one")
+
+
+def _executor(args, scenarios=()):
+    """The Dask executor --scheduler asks for (a context: the cluster is closed after), or none."""
+    if not args.scheduler:
+        return nullcontext(None)
+    from .cluster import dask_executor
+    return dask_executor(args.scheduler, args.workers, scenarios)
+
+
 #: A run of at least this many records shows its progress (a smaller one is over in about a second).
 LONG_RUN = 100_000
 
@@ -268,12 +286,14 @@ def _cmd_sweep(args, out) -> int:
                             f"below {MAX_SEED:_}")
     journal = args.resume or args.journal
     try:
-        with Progress("sweep", args.seeds, "seeds", enabled=not args.json) as bar:  # ended before anything else prints
+        with _executor(args, [scenario]) as executor, \
+                Progress("sweep", args.seeds, "seeds", enabled=not args.json) as bar:  # ended before anything else prints
             result = sweep(scenario, range(args.first, args.first + args.seeds), args.workers, faults,
-                           progress=bar.update, journal=journal, resume=args.resume is not None)
+                           progress=bar.update, journal=journal, resume=args.resume is not None, executor=executor)
     except Interrupted as e:
         keep = [args.scenario, "--seeds", str(args.seeds)] + (["--first", str(args.first)] if args.first else []) + (
-            ["--workers", str(args.workers)] if args.workers else []) + (["--faults", args.faults] if args.faults else [])
+            ["--workers", str(args.workers)] if args.workers else []) + (["--faults", args.faults] if args.faults else []) + (
+            ["--scheduler", args.scheduler] if args.scheduler else [])
         if not args.json:
             show.print_sweep(e.partial, out, args.scenario)
         _interrupted(e, _resume_command("sweep", args, keep))
@@ -304,14 +324,16 @@ def _cmd_matrix(args, out) -> int:
 
     from weir.sim.scenario.pool import Interrupted
     try:
-        with Progress("matrix", 0, "runs", enabled=not args.json) as bar:  # its total comes with the first update
+        with _executor(args) as executor, \
+                Progress("matrix", 0, "runs", enabled=not args.json) as bar:  # its total comes with the first update
             matrix = correctness_matrix(patterns, kinds, args.runs, args.seed, args.workers or os.cpu_count() or 1,
                                         progress=bar.update, journal=args.resume or args.journal,
-                                        resume=args.resume is not None)
+                                        resume=args.resume is not None, executor=executor)
     except Interrupted as e:
         keep = ["--runs", str(args.runs), "--seed", str(args.seed)] + (
             ["--patterns", args.patterns] if args.patterns else []) + (["--kinds", args.kinds] if args.kinds else []) + (
-            ["--workers", str(args.workers)] if args.workers else [])
+            ["--workers", str(args.workers)] if args.workers else []) + (
+            ["--scheduler", args.scheduler] if args.scheduler else [])
         _interrupted(e, _resume_command("matrix", args, keep))
         return 130
     if args.json:

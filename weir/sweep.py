@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from weir.sim.scenario.journal import Journal
-from weir.sim.scenario.pool import Interrupted, run_all
+from weir.sim.scenario.pool import Interrupted, run_all, ship
 from weir.sim.scenario.model import Fault, Scenario
 from weir.sim.scenario.loader import load_scenario
 
@@ -68,9 +68,10 @@ class Sweep:
 
 def sweep(scenario: Scenario | str, seeds: Iterable[int], workers: int | None = None,
           faults: tuple[Fault, ...] | None = None, progress: Callable[[int, int], None] | None = None,
-          journal: str | Path | None = None, resume: bool = False) -> Sweep:
+          journal: str | Path | None = None, resume: bool = False, executor: Any = None) -> Sweep:
     """Run `scenario` once per seed (with `faults`, default its own) on `workers` processes (default:
-    one per CPU, at most one per seed); `progress(done, total)` after each run.
+    one per CPU, at most one per seed), or on `executor` (a Dask cluster's: weir.cluster.dask_executor;
+    the same results, hash for hash); `progress(done, total)` after each run.
 
     `journal`: a file that gets one JSON line per finished run as it lands (weir.sim.scenario.journal); with
     `resume`, the runs it already holds are not run again. Interrupted (Ctrl-C), it raises
@@ -78,7 +79,7 @@ def sweep(scenario: Scenario | str, seeds: Iterable[int], workers: int | None = 
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
     seeds = list(dict.fromkeys(int(s) for s in seeds))
-    workers = max(1, min(workers or os.cpu_count() or 1, len(seeds) or 1))
+    workers = getattr(executor, "workers", None) or max(1, min(workers or os.cpu_count() or 1, len(seeds) or 1))
     started = time.perf_counter()  # reported, never used to decide anything
     book, done = None, {}
     if journal is not None:
@@ -87,9 +88,10 @@ def sweep(scenario: Scenario | str, seeds: Iterable[int], workers: int | None = 
         book = Journal(journal, "sweep", identity, resume, result_record, result_from_record)
         index = {seed: i for i, seed in enumerate(seeds)}
         done = {index[seed]: r for seed, r in book.done.items() if seed in index}
+    ship(executor, [scenario])  # the user's own modules, to a cluster's workers
     try:
         results = run_all(run, [(scenario, seed, faults) for seed in seeds], workers, progress, done,
-                          None if book is None else (lambda i, r: book.add(seeds[i], r)))
+                          None if book is None else (lambda i, r: book.add(seeds[i], r)), executor)
     except Interrupted as e:
         e.partial = Sweep(scenario.name, tuple(e.results[i] for i in sorted(e.results)), workers,
                           time.perf_counter() - started)

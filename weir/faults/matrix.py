@@ -127,8 +127,9 @@ def _cost(scenario: Scenario) -> dict[str, Any]:
 def correctness_matrix(patterns: Iterable[str] | None = None, kinds: Iterable[str] | None = None, runs: int = 10,
                        seed: int = 0, workers: int = 1,
                        progress: Callable[[int, int], None] | None = None,
-                       journal: str | Path | None = None, resume: bool = False) -> Matrix:
-    """Measure each pattern's promise under `runs` random schedules of each fault family.
+                       journal: str | Path | None = None, resume: bool = False, executor: Any = None) -> Matrix:
+    """Measure each pattern's promise under `runs` random schedules of each fault family, on
+    `workers` processes or on `executor` (a Dask cluster's: weir.cluster.dask_executor).
 
     `journal` and `resume` as weir.sweep.sweep's: a JSON line per finished run, and a resume that
     runs only what is missing; interrupted, it raises weir.sim.scenario.pool.Interrupted."""
@@ -162,7 +163,7 @@ def correctness_matrix(patterns: Iterable[str] | None = None, kinds: Iterable[st
         done = {k: v for k, v in book.done.items() if isinstance(k, int) and 0 <= k < len(jobs)}
     try:
         results = run_all(_one, [(scenarios[p], s, f, claims[p]) for p, _k, s, f in jobs], workers, progress, done,
-                          None if book is None else book.add)
+                          None if book is None else book.add, executor)
     finally:
         if book is not None:
             book.close()

@@ -14,12 +14,21 @@ only the missing calls run; `on_result` is told each result as it comes in (to j
 from __future__ import annotations
 
 import multiprocessing
+import os
+import pickle
 import signal
-from collections.abc import Callable, Sequence
+import sys
+import sysconfig
+import tempfile
+import zipfile
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
 from typing import Any
 
-__all__ = ["run_all", "Interrupted"]
+from weir.sim.scenario.components import user_classes
+
+__all__ = ["run_all", "Interrupted", "user_modules", "ship"]
 
 
 class Interrupted(KeyboardInterrupt):
@@ -39,12 +48,21 @@ def _ignore_interrupts() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
+def _call(fn: Callable[..., Any], payload: bytes) -> Any:
+    """`fn(*args)` with the arguments unpickled inside the task: a worker that cannot import the
+    user's module then fails the task, with the error, where a Dask worker that cannot unpickle a
+    task's own arguments leaves it hanging."""
+    return fn(*pickle.loads(payload))
+
+
 def run_all(fn: Callable[..., Any], calls: Sequence[tuple], workers: int = 1,
             progress: Callable[[int, int], None] | None = None, done: dict[int, Any] | None = None,
-            on_result: Callable[[int, Any], None] | None = None) -> list[Any]:
-    """`[fn(*args) for args in calls]`, on `workers` processes (1: here), skipping the calls whose
-    results `done` already has; `on_result(i, result)` and `progress(done, total)` after each call.
-    Raises Interrupted (a KeyboardInterrupt) with what finished if interrupted."""
+            on_result: Callable[[int, Any], None] | None = None, executor: Any = None) -> list[Any]:
+    """`[fn(*args) for args in calls]`, on `workers` processes (1: here) or on `executor` (anything
+    with a concurrent.futures `submit`, such as a Dask client's executor: weir.cluster), skipping
+    the calls whose results `done` already has; `on_result(i, result)` and `progress(done, total)`
+    after each call. Raises Interrupted (a KeyboardInterrupt) with what finished if interrupted;
+    the calls still queued on an executor are cancelled (the executor is the caller's, left open)."""
     results: dict[int, Any] = dict(done or {})
     total = len(calls)
     todo = [i for i in range(total) if i not in results]
@@ -57,7 +75,16 @@ def run_all(fn: Callable[..., Any], calls: Sequence[tuple], workers: int = 1,
             progress(len(results), total)
 
     try:
-        if workers <= 1 or len(todo) <= 1:
+        if executor is not None:
+            futures = {executor.submit(_call, fn, pickle.dumps(calls[i])): i for i in todo}
+            try:
+                for future in as_completed(futures):
+                    finished(futures[future], future.result())
+            except BaseException:
+                for future in futures:
+                    future.cancel()
+                raise
+        elif workers <= 1 or len(todo) <= 1:
             for i in todo:
                 finished(i, fn(*calls[i]))
         else:
@@ -77,3 +104,51 @@ def run_all(fn: Callable[..., Any], calls: Sequence[tuple], workers: int = 1,
     except KeyboardInterrupt:
         raise Interrupted(results, total) from None
     return [results[i] for i in range(total)]
+
+
+def _installed(path: Path) -> bool:
+    """Whether a file is weir's own, the standard library's or an installed package's."""
+    roots = {sysconfig.get_paths()[k] for k in ("stdlib", "platstdlib", "purelib", "platlib")}
+    roots.add(str(Path(__file__).resolve().parents[2]))  # weir's package folder
+    text = str(path.resolve())
+    return any(text.startswith(str(Path(r).resolve()) + os.sep) for r in roots) or "site-packages" in path.parts
+
+
+def user_modules(scenarios: Iterable[Any]) -> dict[str, Path]:
+    """The user's top-level modules the scenarios need (their components, with their bases, and the
+    oracle): name -> the module's file, or its package's folder. Installed packages are not the
+    user's to ship: a cluster's workers have the same environment."""
+    found: dict[str, Path] = {}
+    for scenario in scenarios:
+        objects: list[Any] = [k for cls in user_classes(scenario) for k in cls.__mro__]
+        oracle = getattr(getattr(scenario, "expect", None), "oracle", None)
+        if oracle is not None:
+            objects.append(oracle)
+        for obj in objects:
+            top = (getattr(obj, "__module__", None) or "").split(".")[0]
+            file = getattr(sys.modules.get(top), "__file__", None)
+            if not top or top in found or file is None or _installed(Path(file)):
+                continue
+            path = Path(file).resolve()
+            found[top] = path.parent if path.name == "__init__.py" else path
+    return dict(sorted(found.items()))
+
+
+def ship(target: Any, scenarios: Iterable[Any]) -> list[str]:
+    """Upload the user's modules the scenarios need through `target.upload_file` (a Dask client,
+    or an executor weir.cluster made), so workers that cannot import them can: a module as its
+    file, a package as a zip. Nothing for a target without `upload_file` (a process pool, whose
+    workers share this machine). The names shipped."""
+    upload = getattr(target, "upload_file", None)
+    modules = user_modules(scenarios) if upload is not None else {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, path in modules.items():
+            if path.is_dir():  # a package: as a zip, which the workers put on their path
+                archive = Path(tmp) / f"{name}.zip"
+                with zipfile.ZipFile(archive, "w") as z:
+                    for file in sorted(path.rglob("*.py")):
+                        z.write(file, Path(name) / file.relative_to(path))
+                upload(str(archive), load=False)
+            else:
+                upload(str(path), load=False)  # imported when a run needs it: never here again (a reload)
+    return list(modules)
