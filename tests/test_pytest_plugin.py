@@ -49,7 +49,8 @@ def test_seeds_and_reports(pytester):
     pytester.makefile(".toml", weir_wrong=WRONG)
     result = pytester.runpytest("-p", "no:cacheprovider", "--weir-seeds", "3", "--weir-report", "out", "-v")
     result.assert_outcomes(failed=3)
-    result.stdout.fnmatch_lines(["*wrong_claim?seed 1?*", "*wrong_claim?seed 3?*"])
+    result.stdout.fnmatch_lines(["weir: scenario files (weir_*.toml) on each scenario's own seed and the 2 after it",
+                                 "*::wrong_claim[[]seed1[]] FAILED*", "*::wrong_claim[[]seed3[]] FAILED*"])
     assert (Path(pytester.path) / "out" / "wrong_claim-seed2" / "report.md").exists()
 
 
@@ -58,3 +59,35 @@ def test_a_bad_file_is_one_line_at_collection(pytester):
     result = pytester.runpytest("-p", "no:cacheprovider")
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*weir: *weir_bad.toml: workload.records: got 'many'; accepts a whole number from 1 to 10_000_000*"])
+
+
+def test_ids_have_no_spaces_so_k_picks_one_seed(pytester):
+    pytester.makefile(".toml", weir_holds=HOLDS)
+    result = pytester.runpytest("-p", "no:cacheprovider", "--weir-seeds", "3", "-k", "seed2", "-v")
+    result.assert_outcomes(passed=1, deselected=2)
+    result.stdout.fnmatch_lines(["*::holds[[]seed2[]] PASSED*"])
+
+
+def test_one_seed_forced_for_every_file_and_said_in_the_header(pytester):
+    pytester.makefile(".toml", weir_holds=HOLDS)
+    result = pytester.runpytest("-p", "no:cacheprovider", "--weir-seed", "7", "-v")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["weir: scenario files (weir_*.toml) on seed 7", "*::holds[[]seed7[]] PASSED*"])
+    bad = pytester.runpytest("-p", "no:cacheprovider", "--weir-seed", "-1")
+    bad.assert_outcomes(errors=1)
+    bad.stdout.fnmatch_lines(["*weir: --weir-seed: got -1; accepts a whole number from 0 to *"])
+
+
+def test_junit_xml_carries_the_seed_the_trace_hash_and_the_replay_command(pytester):
+    import xml.etree.ElementTree as ET
+
+    import weir
+    pytester.makefile(".toml", weir_holds=HOLDS, weir_wrong=WRONG)
+    pytester.runpytest("-p", "no:cacheprovider", "--junitxml", "junit.xml")
+    cases = {c.get("name"): {p.get("name"): p.get("value") for p in c.iter("property")}
+             for c in ET.parse(Path(pytester.path) / "junit.xml").getroot().iter("testcase")}
+    holds = cases["holds"]
+    assert holds["weir_seed"] == "1" and holds["weir_replay"].startswith("weir run ") and \
+        holds["weir_replay"].endswith("weir_holds.toml --seed 1")
+    expected = weir.run(weir.load_scenario(Path(pytester.path) / "weir_holds.toml"), 1).trace_sha256
+    assert holds["weir_trace_sha256"] == expected and cases["wrong_claim"]["weir_seed"] == "1"

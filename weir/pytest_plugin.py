@@ -7,7 +7,12 @@ and the command that replays the run. A file weir cannot read is a collection er
 
     pytest                              # every weir_*.toml, on its own seed
     pytest --weir-seeds 20              # each on 20 seeds (its seed and the 19 after it)
+    pytest --weir-seed 7                # each on seed 7 instead of its own (with --weir-seeds: 7 and on)
     pytest --weir-report reports/       # and a report of each failing run (weir report's)
+
+Test ids carry the seed without spaces (`holds[seed2]`, so `-k seed2` picks it), the session's
+header says which seeds run, and each test records its seed, trace hash and replay command as
+user properties (JUnit XML's `<property>` elements).
 """
 
 from __future__ import annotations
@@ -25,8 +30,22 @@ def pytest_addoption(parser) -> None:
     group = parser.getgroup("weir", "weir scenario files (weir_*.toml)")
     group.addoption("--weir-seeds", type=int, default=1, metavar="N",
                     help="run each weir scenario on N seeds: its own seed and the N-1 after it (default 1)")
+    group.addoption("--weir-seed", type=int, default=None, metavar="S",
+                    help="run each weir scenario on seed S instead of its own (with --weir-seeds N: S .. S+N-1)")
     group.addoption("--weir-report", default=None, metavar="DIR",
                     help="write a report (Markdown, HTML, plots, diagram) of each failing scenario run into DIR")
+
+
+def _seeds(config) -> str:
+    """Which seeds the scenario files run on, in words."""
+    n, first = config.getoption("weir_seeds"), config.getoption("weir_seed")
+    if first is None:
+        return "each scenario's own seed" if n == 1 else f"each scenario's own seed and the {n - 1} after it"
+    return f"seed {first}" if n == 1 else f"seeds {first}..{first + n - 1}"
+
+
+def pytest_report_header(config) -> str:
+    return f"weir: scenario files (weir_*.toml) on {_seeds(config)}"
 
 
 def pytest_collect_file(parent, file_path: Path):
@@ -51,11 +70,16 @@ class ScenarioFile(pytest.File):
             scenario = load_scenario(self.path)
         except WeirError as e:
             raise self.CollectError(f"weir: {e}") from None
-        seeds = self.config.getoption("weir_seeds")
+        from weir.cli import MAX_SEED
+        seeds, forced = self.config.getoption("weir_seeds"), self.config.getoption("weir_seed")
         if seeds < 1:
             raise self.CollectError(f"weir: --weir-seeds: got {seeds}; accepts a whole number >= 1")
-        for seed in range(scenario.seed, scenario.seed + seeds):
-            name = scenario.name if seeds == 1 else f"{scenario.name}[seed {seed}]"
+        first = scenario.seed if forced is None else forced
+        if not 0 <= first <= MAX_SEED - seeds:
+            raise self.CollectError(f"weir: --weir-seed: got {forced}; accepts a whole number from 0 to "
+                                    f"{MAX_SEED - seeds:_} (with --weir-seeds {seeds})")
+        for seed in range(first, first + seeds):
+            name = scenario.name if seeds == 1 and forced is None else f"{scenario.name}[seed{seed}]"
             yield ScenarioItem.from_parent(self, name=name, scenario=scenario, seed=seed)
 
 
@@ -69,6 +93,8 @@ class ScenarioItem(pytest.Item):
         from weir.api import result_of
         finished = execute(self.scenario, self.seed)
         result = result_of(finished)
+        self.user_properties += [("weir_seed", self.seed), ("weir_trace_sha256", result.trace_sha256),
+                                 ("weir_replay", self.replay_command())]
         if result.matches:
             return
         report = None
@@ -91,10 +117,15 @@ class ScenarioItem(pytest.Item):
         bad = first_bad_record(result.verdicts)
         if bad is not None:
             lines.append(f"  first bad record: {bad}")
-        lines.append(f"  replay: weir run {self.path} --seed {result.seed}")
+        lines.append(f"  replay: {self.replay_command()}")
         if excinfo.value.report is not None:
             lines.append(f"  report: {excinfo.value.report / 'report.md'}")
         return "\n".join(lines)
+
+    def replay_command(self) -> str:
+        """The command that replays this test's run."""
+        import shlex
+        return shlex.join(["weir", "run", str(self.path), "--seed", str(self.seed)])
 
     def reportinfo(self):
         return self.path, 0, f"weir scenario: {self.name}"
