@@ -76,6 +76,7 @@ def test_the_wheel_holds_only_weir(wheel):
     assert tops == ["weir", f"{wheel.name.split('-')[0]}-{wheel.name.split('-')[1]}.dist-info"], tops
     assert "weir/scenarios/exactly_once_crash.toml" in names  # the built-in scenarios travel with it
     assert {"weir/analysis/vendor/mermaid.min.js", "weir/analysis/vendor/mermaid.LICENSE"} <= set(names)  # offline reports
+    assert "weir/py.typed" in names  # PEP 561
     metadata = zipfile.ZipFile(wheel).read(f"{tops[1]}/METADATA").decode()
     assert "Name: weir-sim" in metadata and "License-Expression: Apache-2.0" in metadata
     assert any(name.endswith(".dist-info/licenses/LICENSE") for name in names)

@@ -177,8 +177,7 @@ def print_spectrum(results: tuple[RunResult, ...], out: Console) -> None:
 def regression_test(scenario_ref: str, ce) -> str:
     """A pytest test that replays a counterexample and asserts the claim it broke (it fails until fixed)."""
     name = "".join(c if c.isalnum() else "_" for c in ce.scenario.name)
-    faults = ",\n".join(f"        Fault(kind={f.kind!r}, node={f.node!r}, at={f.at}, down_for={f.down_for})"
-                        for f in ce.faults)
+    faults = ",\n".join(f"        {f!r}" for f in ce.faults)  # every field the kind uses (Fault's repr)
     return (f"def test_{name}_{ce.verdict.invariant}_seed_{ce.seed}():\n"
             f"    from dataclasses import replace\n\n"
             f"    import weir\n"

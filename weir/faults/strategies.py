@@ -19,7 +19,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from hypothesis import given, settings
+from hypothesis import Phase, given, settings
+from hypothesis.control import current_build_context
 from hypothesis import strategies as st
 
 from weir.sim.scenario.model import LINK_KINDS, NODES, Fault, Scenario, Workload
@@ -110,23 +111,61 @@ def property_test(scenario: Scenario | str, kinds: tuple[str, ...] = ("crash",),
                   max_faults: int = 3, derandomize: bool = False) -> Callable[[], None]:
     """Turn a scenario into a pytest-ready property test: under any schedule of `kinds` (within the
     scenario's fault-free run time) and any seed, every claim of the scenario holds (the invariants
-    in its `expect.hold`, and drained). A failure names the seed and the schedule. `derandomize`:
-    hypothesis tries the same examples on every run (what a CI gate wants)."""
-    from weir.analysis.checkers import check
-    from weir.faults.explore import claims
-    from weir.sim.scenario.run import execute
-    from weir.sim.scenario.loader import load_scenario
+    in its `expect.hold`, and drained). `derandomize`: hypothesis tries the same examples on every
+    run (what a CI gate wants).
 
-    base = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
-    horizon = max(1, execute(base, base.seed, ()).end_time)
-    wanted = claims(base)
+    Nothing runs until the test does (collection only loads the scenario file). hypothesis's
+    explain phase is off: it would rerun weir's checkers many times to print lines of weir's own
+    code. A failure names the seed and the shrunk schedule as a timeline, writes the schedule to a
+    `--faults` file and gives the command that replays it."""
+    base = scenario if isinstance(scenario, Scenario) else _load(scenario)
+    reference = scenario if isinstance(scenario, str) else None
 
-    @settings(max_examples=max_examples, deadline=None, derandomize=derandomize)
-    @given(schedules(kinds, base.node_names, horizon, max(1, horizon // 4), 0, max_faults), st.integers(0, 2**31 - 1))
-    def test(faults, seed):
-        broken = [v for v in check(execute(base, seed, faults)) if v.invariant in wanted and not v.held]
-        assert not broken, (f"{base.name} seed {seed}, faults {[f.describe() for f in faults]}: "
-                            + "; ".join(f"{v.invariant}: {v.summary}" for v in broken))
+    def test() -> None:
+        from weir.analysis.checkers import check
+        from weir.faults.explore import claims
+        from weir.sim.scenario.run import execute
+
+        horizon = max(1, execute(base, base.seed, ()).end_time)
+        wanted = claims(base)
+
+        @settings(max_examples=max_examples, deadline=None, derandomize=derandomize,
+                  phases=[p for p in Phase if p is not Phase.explain])
+        @given(schedules(kinds, base.node_names, horizon, max(1, horizon // 4), 0, max_faults), st.integers(0, 2**31 - 1))
+        def holds_under(faults, seed):
+            broken = [v for v in check(execute(base, seed, faults)) if v.invariant in wanted and not v.held]
+            if broken:  # the schedule's file is written for the final, shrunk example only
+                raise AssertionError(_failure(base, reference, seed, faults, broken, current_build_context().is_final))
+
+        holds_under()
 
     test.__name__ = f"test_{base.name}_claims_hold_under_{'_'.join(kinds)}"
+    test.__qualname__ = test.__name__
     return test
+
+
+def _load(name: str) -> Scenario:
+    from weir.sim.scenario.loader import load_scenario
+    return load_scenario(name)
+
+
+def _failure(base: Scenario, reference: str | None, seed: int, faults: tuple[Fault, ...], broken,
+             final: bool = True) -> str:
+    """What a failing example says: the claims broken, the schedule as a timeline, and how to
+    replay it (the schedule written as a --faults file, if `final`: hypothesis's shrunk example)."""
+    import tempfile
+    from pathlib import Path
+
+    from weir.sim.kernel.files import atomic_file, safe_file_name
+    from weir.sim.scenario.loader import faults_toml
+
+    path = Path(tempfile.gettempdir()) / "weir-property" / f"{safe_file_name(base.name)}-seed{seed}.toml"
+    if final:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_file(path) as f:
+            f.write(faults_toml(faults, f"the schedule that broke {base.name}, seed {seed}").encode())
+    timeline = "\n".join(f"  {f.describe()}" for f in sorted(faults, key=lambda f: f.at)) or "  (no faults)"
+    replay = (f"weir run {reference} --seed {seed} --faults {path}" if reference is not None else
+              f"weir.run(scenario, seed={seed}, faults=weir.load_faults({str(path)!r}))")
+    return (f"{base.name} seed {seed}: " + "; ".join(f"{v.invariant}: {v.summary}" for v in broken)
+            + f"\nthe schedule:\n{timeline}\nreplay: {replay}")

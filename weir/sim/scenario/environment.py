@@ -17,7 +17,7 @@ from weir.sim.scenario.nodes import NODE_FORMS, is_node_name
 if TYPE_CHECKING:
     from weir.sim.scenario.pipeline import Pipeline
 
-__all__ = ["JITTER_SHAPES", "FAULT_KINDS", "LINK_KINDS", "NodeSpec", "LinkSpec", "Fault"]
+__all__ = ["JITTER_SHAPES", "FAULT_KINDS", "FAULT_FIELDS", "LINK_KINDS", "NodeSpec", "LinkSpec", "Fault"]
 
 #: crash: a node stops and restarts. The sink faults (node = "sink") last `down_for` from `at`:
 #: sink_fail, every write fails; sink_slow, every write takes `slow_by` longer; sink_ack_lost,
@@ -96,7 +96,34 @@ class LinkSpec:
         return ((a, b), (b, a)) if self.direction == "both" else ((a, b),)
 
 
-@dataclass(frozen=True)
+#: The fields each kind of fault reads, besides `kind` (what Fault's repr shows; the rest are ignored).
+_LINK = ("node", "at", "down_for", "peers", "group", "direction")
+FAULT_FIELDS: dict[str, tuple[str, ...]] = {
+    "crash": ("node", "at", "down_for"), "stop": ("node", "at"), "pause": ("node", "at", "down_for"),
+    "clock_step": ("node", "at", "by"), "slow": ("node", "at", "down_for", "factor"),
+    "sink_fail": ("node", "at", "down_for"), "sink_ack_lost": ("node", "at", "down_for"),
+    "sink_commit_fail": ("node", "at", "down_for"), "sink_slow": ("node", "at", "down_for", "slow_by"),
+    "sink_overload": ("node", "at", "down_for", "slow_by"),
+    "store_fail": ("node", "at", "down_for"), "store_torn": ("node", "at", "down_for"),
+    "store_slow": ("node", "at", "down_for", "slow_by"),
+    "partition": _LINK, "delay": _LINK + ("slow_by",), "reorder": _LINK + ("slow_by",),
+    "loss": _LINK + ("rate",), "duplicate": _LINK + ("rate",),
+    "late_burst": ("node", "at", "down_for", "slow_by"), "partition_slow": ("node", "at", "down_for", "slow_by", "partition"),
+}
+_DURATIONS = ("at", "down_for", "slow_by", "by")
+
+
+def _short_duration(us: int) -> str:
+    """A duration in the unit that reads best and parses back exactly: '2s', '350ms', '2.301ms', '15us'."""
+    sign, us = ("-", -us) if us < 0 else ("", us)
+    if us and us % 1_000_000 == 0:
+        return f"{sign}{us // 1_000_000}s"
+    if us >= 1000:
+        return f"{sign}{us // 1000}.{us % 1000:03d}".rstrip("0").rstrip(".") + "ms"
+    return f"{sign}{us}us"
+
+
+@dataclass(frozen=True, repr=False)
 class Fault:
     """A scripted fault: `crash` a node at `at` and restart it `down_for` later, or a sink fault
     (sink_fail, sink_slow, sink_ack_lost) on the sink's writes from `at` for `down_for`."""
@@ -134,6 +161,17 @@ class Fault:
         for name in self.group:
             if name == self.node or name in self.peers:
                 raise ScenarioError("faults.group", name, "nodes on the fault node's side: neither it nor a peer")
+
+    def __repr__(self) -> str:
+        """Only the fields the kind reads, durations in readable units: valid Python that makes the
+        same fault (`Fault(kind='crash', node='source', at='2.301ms', down_for='1us')`)."""
+        parts = [f"kind={self.kind!r}"]
+        for name in FAULT_FIELDS[self.kind]:
+            value = getattr(self, name)
+            if name in ("peers", "group") and not value or name == "direction" and value == "both":
+                continue  # the usual: all others, both ways
+            parts.append(f"{name}={_short_duration(value)!r}" if name in _DURATIONS else f"{name}={value!r}")
+        return f"Fault({', '.join(parts)})"
 
     @property
     def heals_at(self) -> int:
