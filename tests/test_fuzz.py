@@ -340,3 +340,26 @@ def test_fuzzed_component_parameters_run_or_are_refused_in_one_line(case, tmp_pa
     finally:
         path.unlink(missing_ok=True)
     _one_line_or_ran(code, capsys.readouterr().err, f"{name} mutated to {doc}", str(path))
+
+
+@pytest.mark.parametrize("text, line", [
+    ("[workload]\nrecods = 100\n", "workload.recods: got an unknown key (did you mean 'records'?); accepts one of records,"),
+    ("[workloads]\n", "workloads: got an unknown key (did you mean 'workload'?); accepts one of name,"),
+    ("[[faults]]\nkind = 'crahs'\n", "faults[0].kind: got 'crahs' (did you mean 'crash'?); accepts one of crash,"),
+    ("[expect]\nhold = ['no_los']\n", "expect.hold: got 'no_los' (did you mean 'no_loss'?); accepts one of"),
+    ("[expect]\nhold = ['zzz']\n", "expect.hold: got 'zzz'; accepts one of"),  # nothing close: no guess
+])
+def test_a_misspelled_key_or_name_gets_a_did_you_mean(text, line, tmp_path, capsys):
+    path = tmp_path / "typo.toml"
+    path.write_text(text)
+    assert main(["run", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"weir: {path}: {line}") and err.count("\n") == 1, err
+
+
+def test_misspelled_invariants_and_patterns_get_a_guess_too(capsys):
+    run = weir.execute(weir.load_scenario("at_least_once_crash"))
+    with pytest.raises(ValueError, match=r"unknown invariant 'no_dupes' \(did you mean 'no_duplicates'\?\)"):
+        weir.check(run, ["no_dupes"])
+    assert main(["matrix", "--kinds", "crsh"]) == 2
+    assert "--kinds: got 'crsh' (did you mean 'crash'?)" in capsys.readouterr().err

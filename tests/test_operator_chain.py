@@ -69,7 +69,7 @@ def test_a_chain_member_that_raises_is_named():
      "operators[1]: got a window step; accepts a [window] table to say what it aggregates"),
     ({"operators": [{"window": "yes"}], "window": {"size": "50ms"}},
      "operators[0]: got {'window': 'yes'}; accepts { window = true } alone"),
-    ({"operators": [{"klass": "components:Fee"}]}, "operators[0].klass: got an unknown key; accepts one of class, params"),
+    ({"operators": [{"klass": "components:Fee"}]}, "operators[0].klass: got an unknown key (did you mean 'class'?); accepts one of class, params"),
     ({"operators": []}, "operators: got []; accepts [[operators]] tables"),
 ])
 def test_bad_chains_are_one_line_errors(doc, message):

@@ -17,7 +17,7 @@ from rich.markup import escape
 from weir.faults.coverage import POINT_KINDS
 from weir.faults.matrix import MATRIX_KINDS, PATTERNS
 from weir._version import __version__
-from weir.sim.kernel.errors import ScenarioError, WeirError
+from weir.sim.kernel.errors import ScenarioError, WeirError, near
 from weir.sim.scenario.loader import builtin_scenarios, load_scenario
 from weir.sim.scenario.loader import load_faults
 
@@ -316,7 +316,7 @@ def _cmd_matrix(args, out) -> int:
             raise ScenarioError(option, value, "a comma-separated list of one or more of " + ", ".join(known))
         for item in items:
             if item not in known:
-                raise ScenarioError(option, item, "a comma-separated list of " + ", ".join(known))
+                raise ScenarioError(option, item, "a comma-separated list of " + ", ".join(known), hint=near(item, known))
         return items
 
     patterns = listed("--patterns", args.patterns, tuple(PATTERNS))

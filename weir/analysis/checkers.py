@@ -20,7 +20,7 @@ from weir.analysis.pattern_checks import (
 )
 from weir.analysis.verdict import SHOW_IDS, RunLike, Verdict, _committed, _distinct, _first, _judge, produced_ids
 from weir.analysis.windowed import MIN_TIME, closing_watermark, event_time_complete, no_late_records, window_complete
-from weir.sim.kernel.errors import UserHookError
+from weir.sim.kernel.errors import UserHookError, near
 from weir.sim.kernel.memory import trim
 from weir.sim.kernel.node import Status
 from weir.sim.scenario.invariants import APPLIES, applicable
@@ -403,7 +403,9 @@ def check(run: RunLike, names: Iterable[str] | None = None) -> tuple[Verdict, ..
     wanted = set(applicable(scenario)) | ({own} if own else set()) if names is None else set(names)
     unknown = sorted(wanted - set(INVARIANTS) - {own})
     if unknown:
-        raise ValueError(f"unknown invariant {unknown[0]!r}; known: {', '.join(INVARIANTS)}")
+        close = near(unknown[0], INVARIANTS)
+        raise ValueError(f"unknown invariant {unknown[0]!r}" + (f" (did you mean {close!r}?)" if close else "")
+                         + f"; known: {', '.join(INVARIANTS)}")
     if any(getattr(e, "phase", "run") != "run" for e in getattr(run, "user_errors", ())):
         wanted &= {"no_user_errors", "drained"}  # user code failed before or after the simulation: nothing else to read
     big = len(getattr(run, "source", None) or {"record_id": ()}["record_id"]) >= COLLECT_AFTER

@@ -19,21 +19,32 @@ class ScenarioError(WeirError, ValueError):
     The message is always one line: where (file), which key, what it got, what it accepts.
     """
 
-    def __init__(self, key: str, got: object, accepts: str, file: str | None = None):
+    def __init__(self, key: str, got: object, accepts: str, file: str | None = None, hint: str | None = None):
         self.key = key
         self.got = got
         self.accepts = accepts
         self.file = file
+        self.hint = hint  # a close match to suggest ("did you mean ...?"), if there is one
         super().__init__(self._line())
 
     def _line(self) -> str:
         where = f"{self.file}: " if self.file else ""
         got = self.got if isinstance(self.got, _Raw) else repr(self.got)
-        return f"{where}{self.key}: got {_short(str(got), 50)}; accepts {_short(self.accepts, 170)}"
+        hint = f" (did you mean {self.hint!r}?)" if self.hint else ""
+        return f"{where}{self.key}: got {_short(str(got), 50)}{hint}; accepts {_short(self.accepts, 170)}"
 
     def in_file(self, file: str) -> "ScenarioError":
         """The same error, naming the file it came from."""
-        return ScenarioError(self.key, self.got, self.accepts, file)
+        return ScenarioError(self.key, self.got, self.accepts, file, self.hint)
+
+
+def near(word: object, choices) -> str | None:
+    """The choice closest to a misspelled `word` (difflib's ratio at least 0.6), or None."""
+    import difflib
+    if not isinstance(word, str):
+        return None
+    found = difflib.get_close_matches(word, [str(c) for c in choices], n=1, cutoff=0.6)
+    return found[0] if found else None
 
 
 def _short(text: str, most: int) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import fields
 from typing import Any
 
-from weir.sim.kernel.errors import ScenarioError
+from weir.sim.kernel.errors import ScenarioError, near
 from weir.sim.scenario.nodes import NODE_FORMS, is_node_name
 from weir.sim.kernel.units import DURATION_FORMS, RATE_FORMS, parse_duration, parse_rate
 
@@ -71,7 +71,7 @@ def _resolve(path, kind: str, base, params: dict):
     try:
         return ComponentSpec(cls, params, kind)
     except ScenarioError as e:
-        raise ScenarioError(params_key, e.got, e.accepts) from None
+        raise ScenarioError(params_key, e.got, e.accepts, hint=e.hint) from None
 
 
 def component_name(value) -> str | None:
@@ -153,13 +153,13 @@ def _validate(obj: Any, section: str) -> None:
                 raise ScenarioError(key, value, "a whole number")
         elif kind == "choice":
             if value not in meta["choices"]:
-                raise ScenarioError(key, value, "one of " + ", ".join(meta["choices"]))
+                raise ScenarioError(key, value, "one of " + ", ".join(meta["choices"]), hint=near(value, meta["choices"]))
         elif kind == "names":
             if isinstance(value, str) or not isinstance(value, (list, tuple)):
                 raise ScenarioError(key, value, "a list of names, each one of " + ", ".join(meta["choices"]()))
             for name in value:
                 if name not in meta["choices"]():
-                    raise ScenarioError(key, name, "one of " + ", ".join(meta["choices"]()))
+                    raise ScenarioError(key, name, "one of " + ", ".join(meta["choices"]()), hint=near(name, meta["choices"]()))
             object.__setattr__(obj, f.name, tuple(value))
         elif kind == "text":
             if not isinstance(value, str):

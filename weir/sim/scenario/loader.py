@@ -8,7 +8,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from weir.sim.kernel.errors import ScenarioError, raw
+from weir.sim.kernel.errors import ScenarioError, near, raw
 from weir.sim.scenario.model import (
     LINK_KINDS, NODE_FORMS, Checkpointing, LinkSpec, Expect, Fault, NodeSpec, OutboxSettings, PaymentSettings, Pipeline, Reconcile, RetryPolicy, RunLimits, SagaSettings, Scenario, WatermarkSettings, WindowSettings,
     WINDOW_STEP, is_node_name,
@@ -35,7 +35,7 @@ def _table(value: Any, key: str, cls: type, extra: dict | None = None) -> Any:
     allowed = [k for k in _keys_of(cls) if not (extra and k in extra)]
     for k in value:
         if k not in allowed:
-            raise ScenarioError(f"{key}.{k}", raw("an unknown key"), "one of " + ", ".join(allowed))
+            raise ScenarioError(f"{key}.{k}", raw("an unknown key"), "one of " + ", ".join(allowed), hint=near(k, allowed))
     return cls(**value, **(extra or {}))
 
 
@@ -54,7 +54,7 @@ def _operator_spec(table: Any, key: str):
         raise ScenarioError(key, table, "a table with class = 'module:Class' and params")
     for k in table:
         if k not in ("class", "params"):
-            raise ScenarioError(f"{key}.{k}", raw("an unknown key"), "one of class, params")
+            raise ScenarioError(f"{key}.{k}", raw("an unknown key"), "one of class, params", hint=near(k, ("class", "params")))
     if "class" not in table:
         raise ScenarioError(f"{key}.class", raw("nothing"), "an importable 'module:Class' that subclasses weir.Operator")
     from weir.sim.scenario.components import SEARCH_PATHS, ComponentSpec, Operator, load_class
@@ -66,7 +66,7 @@ def parse_scenario(doc: dict, default_name: str = "scenario") -> Scenario:
     """Build a Scenario from a parsed TOML document (a dict); raise ScenarioError on bad input."""
     for k in doc:
         if k not in _TOP:
-            raise ScenarioError(k, raw("an unknown key"), "one of " + ", ".join(_TOP))
+            raise ScenarioError(k, raw("an unknown key"), "one of " + ", ".join(_TOP), hint=near(k, _TOP))
     kwargs: dict[str, Any] = {"name": doc.get("name", default_name)}
     for k in ("description", "seed"):
         if k in doc:
@@ -111,7 +111,7 @@ def _parse_tables(tables: Any, key: str, cls: type) -> tuple:
         try:
             out.append(_table(table, key, cls))
         except ScenarioError as e:
-            raise ScenarioError(e.key.replace(key, f"{key}[{i}]", 1), e.got, e.accepts) from None
+            raise ScenarioError(e.key.replace(key, f"{key}[{i}]", 1), e.got, e.accepts, hint=e.hint) from None
     return tuple(out)
 
 
@@ -175,7 +175,7 @@ def load_faults(path: str | Path) -> tuple[Fault, ...]:
     try:
         for k in doc:
             if k != "faults":
-                raise ScenarioError(k, raw("an unknown key"), "only [[faults]] tables")
+                raise ScenarioError(k, raw("an unknown key"), "only [[faults]] tables", hint=near(k, ("faults",)))
         return _parse_faults(doc.get("faults", []))
     except ScenarioError as e:
         raise e.in_file(str(path)) from None

@@ -17,7 +17,7 @@ from typing import Any
 from weir.sim.scenario.checks import (
     _relay_base, _replay_base, _resolve, _spec, _validate,
 )
-from weir.sim.kernel.errors import ScenarioError, raw
+from weir.sim.kernel.errors import ScenarioError, near, raw
 from weir.sim.scenario.invariants import APPLIES, statable
 from weir.sim.scenario.environment import (  # re-exported: the model is where a scenario's parts meet
     FAULT_KINDS, JITTER_SHAPES, LINK_KINDS, Fault, LinkSpec, NodeSpec,
@@ -306,7 +306,8 @@ class Scenario:
             for name in getattr(self.expect, part):
                 if name not in fits:
                     kind = "a windowed scenario" if self.window else "a scenario without [window]"
-                    raise ScenarioError(f"expect.{part}", name, f"an invariant that applies to {kind}: " + ", ".join(fits))
+                    raise ScenarioError(f"expect.{part}", name, f"an invariant that applies to {kind}: " + ", ".join(fits),
+                                        hint=near(name, fits))
         seen = set()
         names = self.node_names
         for spec in self.nodes:
