@@ -8,10 +8,10 @@ scheduler (`tcp://host:8786`). Each run is submitted with retries, so a worker t
 runs done again elsewhere.
 
 A scenario may name the user's own components (`mycomponents:RunningSum`) or oracle: workers on
-other machines cannot import those, so weir.sweep and the matrix `ship` their modules (a module
-file, or a whole package zipped) to every worker before they submit a run, through the executor's
-`upload_file` (which `dask_executor` gives it; with an executor of your own, call
-`ship(client, scenarios)` first). Installed packages (in site-packages) are not shipped: a
+other machines cannot import those, so weir.sweep `ship`s their modules (a module file, or a whole
+package zipped) to every worker before it submits a run, through the executor's `upload_file`
+(which `dask_executor` gives it; with an executor of your own, call `ship(client, scenarios)`
+first). The matrix runs weir's own scenarios only: nothing to ship. Installed packages (in site-packages) are not shipped: a
 cluster's workers are expected to have the same environment, weir included.
 """
 
@@ -65,7 +65,7 @@ def dask_executor(scheduler: str = "local", workers: int | None = None,
     try:
         executor = client.get_executor(retries=RETRIES, pure=False)
         executor.workers = len(client.scheduler_info()["workers"])
-        executor.upload_file = client.upload_file  # weir.sweep and the matrix ship what their runs need
+        executor.upload_file = client.upload_file  # weir.sweep ships what its runs need through it
         ship(executor, scenarios)
         yield executor
     finally:
