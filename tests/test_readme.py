@@ -24,10 +24,24 @@ def blocks(lang: str) -> list[str]:
 
 
 def test_the_scenario_example_runs_as_it_claims(tmp_path, capsys):
-    (example,) = blocks("toml")
+    example = blocks("toml")[0]
     path = tmp_path / "my_pipeline.toml"
     path.write_text(example)
     assert main(["run", str(path)]) == 0, capsys.readouterr().out
+
+
+def test_every_toml_example_loads_and_matches_the_scenario_schema():
+    import tomllib
+
+    import jsonschema
+
+    from weir import schema
+    from weir.sim.scenario.loader import parse_scenario
+    assert len(blocks("toml")) >= 2
+    for text in blocks("toml"):
+        doc = tomllib.loads(text)
+        parse_scenario(doc)
+        assert not list(jsonschema.Draft202012Validator(schema("scenario")).iter_errors(doc)), text
 
 
 def test_the_python_examples_run():

@@ -7,15 +7,16 @@ JSON-able `RunResult`; `spectrum()` runs the three delivery-mode scenarios side 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, TypedDict
 
 from weir.analysis.checkers import Verdict, check, produced_ids
-from weir.analysis.verdict import verdict_table_html
+from weir.analysis.verdict import VerdictJSON, verdict_table_html
+from weir.sim.kernel.schema import SCHEMA_VERSION
 from weir.sim.scenario.run import Run, execute
 from weir.sim.scenario.model import Fault, Scenario
 from weir.sim.scenario.loader import load_scenario
 
-__all__ = ["RunResult", "Expectation", "run", "result_of", "spectrum", "SPECTRUM", "explore", "claims_of"]
+__all__ = ["RunResult", "RunJSON", "DemoJSON", "ListJSON", "ReportJSON", "catalog", "report_dict", "Expectation", "run", "result_of", "spectrum", "SPECTRUM", "explore", "claims_of"]
 
 SPECTRUM = ("at_most_once_crash", "at_least_once_crash", "exactly_once_crash")
 
@@ -25,12 +26,111 @@ class Expectation:
     """What the scenario said of one invariant, and whether the run bore it out."""
 
     invariant: str
-    expected: str | None  # "hold", "violate", or None (not stated: reported, not judged)
+    expected: Literal["hold", "violate"] | None  # None: not stated (reported, not judged)
     held: bool
 
     @property
     def met(self) -> bool:
         return self.expected is None or self.held == (self.expected == "hold")
+
+
+class CountsJSON(TypedDict):
+    """What the run produced and what reached the sink (lost and duplicated: record pipelines only;
+    panes and late_records: windowed ones)."""
+
+    produced: int
+    sink_rows: int
+    sink_writes: int
+    lost: int | None
+    duplicated: int | None
+    extra_rows: int | None
+    panes: int | None
+    late_records: int | None
+
+
+class JudgedVerdictJSON(VerdictJSON):
+    """A verdict with what the scenario expected of it ("hold", "violate" or null: not stated)."""
+
+    expected: Literal["hold", "violate"] | None
+    as_expected: bool
+
+
+class TraceJSON(TypedDict):
+    """The run's trace: its length, size and hash (the same on every machine for the same run)."""
+
+    events: int
+    bytes: int
+    sha256: str
+
+
+class RunJSON(TypedDict):
+    """One run, checked: `weir run --json`."""
+
+    schema_version: Literal[1]
+    scenario: str
+    seed: int
+    mode: str
+    sink: str
+    records: int
+    partitions: int
+    batch_size: int
+    faults: list[str]
+    status: str
+    end_time_us: int
+    events: int
+    restarts: int
+    checkpoints: int
+    counts: CountsJSON
+    verdicts: list[JudgedVerdictJSON]
+    as_expected: bool
+    parallelism: int
+    subtasks: list[dict[str, int]]
+    sources: list[dict[str, int]]
+    reconciliation: list[dict[str, Any]]
+    dlq: dict[str, int] | None
+    payments: dict[str, int] | None
+    sagas: dict[str, int] | None
+    user_errors: list[str]
+    unprocessed: int
+    trace: TraceJSON
+
+
+class DemoJSON(TypedDict):
+    """The delivery-semantics spectrum: `weir demo --json`."""
+
+    schema_version: Literal[1]
+    seed: int
+    as_expected: bool
+    runs: list[RunJSON]
+
+
+class ScenarioInfoJSON(TypedDict):
+    """A built-in scenario: its name, mode, default seed and size, what it shows and claims."""
+
+    name: str
+    mode: str
+    seed: int
+    records: int
+    description: str
+    hold: list[str]
+    violate: list[str]
+
+
+class ListJSON(TypedDict):
+    """The built-in scenarios: `weir list --json`."""
+
+    schema_version: Literal[1]
+    scenarios: list[ScenarioInfoJSON]
+
+
+class ReportJSON(TypedDict):
+    """A report written: the files, and the run it reports: `weir report --json`."""
+
+    schema_version: Literal[1]
+    folder: str
+    markdown: str
+    html: str
+    run: RunJSON
 
 
 @dataclass(frozen=True)
@@ -89,9 +189,10 @@ class RunResult:
         """In Jupyter: the verdict table."""
         return verdict_table_html(self)
 
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-able data (the same facts `weir run --json` prints)."""
+    def to_dict(self) -> RunJSON:
+        """Plain JSON-able data (the same facts `weir run --json` prints; `weir schema run`)."""
         return {
+            "schema_version": SCHEMA_VERSION,
             "scenario": self.scenario, "seed": self.seed, "mode": self.mode, "sink": self.sink,
             "records": self.records, "partitions": self.partitions, "batch_size": self.batch_size,
             "faults": list(self.faults), "status": self.status, "end_time_us": self.end_time_us,
@@ -99,10 +200,7 @@ class RunResult:
             "counts": {"produced": self.produced, "sink_rows": self.sink_rows, "sink_writes": self.sink_writes,
                        "lost": self.lost, "duplicated": self.duplicated, "extra_rows": self.extra_rows,
                        "panes": self.panes, "late_records": self.late_records},
-            "verdicts": [
-                {**v.to_dict(), "expected": e.expected, "as_expected": e.met}
-                for v, e in zip(self.verdicts, self.expectations)
-            ],
+            "verdicts": [_judged(v, e) for v, e in zip(self.verdicts, self.expectations)],
             "as_expected": self.matches,
             "parallelism": self.parallelism,
             "subtasks": [dict(t) for t in self.subtasks],
@@ -115,6 +213,16 @@ class RunResult:
             "unprocessed": self.unprocessed,
             "trace": {"events": self.trace_events, "bytes": self.trace_bytes, "sha256": self.trace_sha256},
         }
+
+
+def _judged(v: Verdict, e: Expectation) -> JudgedVerdictJSON:
+    return {**v.to_dict(), "expected": e.expected, "as_expected": e.met}
+
+
+def demo_dict(seed: int, results: tuple[RunResult, ...]) -> DemoJSON:
+    """`weir demo --json`: the spectrum's runs (spectrum(seed)) as one object."""
+    return {"schema_version": SCHEMA_VERSION, "seed": seed, "as_expected": all(r.matches for r in results),
+            "runs": [r.to_dict() for r in results]}
 
 
 def result_record(result: RunResult) -> dict[str, Any]:
@@ -187,6 +295,24 @@ def run(scenario: Scenario | str, seed: int | None = None, faults: tuple[Fault, 
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
     return result_of(execute(scenario, seed, faults, settle))
+
+
+def catalog() -> ListJSON:
+    """The built-in scenarios, each with its mode, seed, size, description and claims (`weir list`)."""
+    from weir.sim.scenario.loader import builtin_scenarios
+    infos: list[ScenarioInfoJSON] = []
+    for name in builtin_scenarios():
+        sc = load_scenario(name)
+        infos.append({"name": name, "mode": sc.pipeline.mode, "seed": sc.seed, "records": sc.workload.records,
+                      "description": sc.description, "hold": list(sc.expect.hold), "violate": list(sc.expect.violate)})
+    return {"schema_version": SCHEMA_VERSION, "scenarios": infos}
+
+
+def report_dict(result: RunResult, markdown: str, html: str) -> ReportJSON:
+    """`weir report --json`: where the report's files are, and the run they report."""
+    from pathlib import Path
+    return {"schema_version": SCHEMA_VERSION, "folder": str(Path(markdown).parent), "markdown": markdown,
+            "html": html, "run": result.to_dict()}
 
 
 def claims_of(scenario: Scenario) -> tuple[str, ...]:

@@ -18,12 +18,14 @@ from weir.faults.coverage import POINT_KINDS
 from weir.faults.matrix import MATRIX_KINDS, PATTERNS
 from weir._version import __version__
 from weir.sim.kernel.errors import ScenarioError, WeirError, near
+from weir.sim.kernel.schema import SCHEMA_VERSION
 from weir.sim.scenario.loader import builtin_scenarios, load_scenario
 from weir.sim.scenario.loader import load_faults
 
 from weir.sim.scenario.pipeline import MAX_RECORDS
 
 from . import api, console as show
+from .schemas import SCHEMAS
 from .progress import Progress, working
 from weir.sim.kernel.files import safe_file_name
 
@@ -96,11 +98,12 @@ def _parser() -> argparse.ArgumentParser:
                             "130 interrupted")
     parser.add_argument("--version", action="version", version=f"weir {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    sub.add_parser("list", help="list the built-in scenarios")
+    p_list = sub.add_parser("list", help="list the built-in scenarios")
+    _json_option(p_list)
     p_run = sub.add_parser("run", help="run a scenario and check its invariants")
     p_run.add_argument("scenario", help="a built-in scenario name (see `weir list`) or a path to a TOML file")
     p_run.add_argument("--seed", type=_seed, default=None, help="the seed (default: the scenario's)")
-    p_run.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    _json_option(p_run)
     p_run.add_argument("--faults", default=None, help="a TOML file of [[faults]] tables to run instead of the scenario's")
     p_run.add_argument("--records", type=_count, default=None, help="run with this many records (workload.records)")
     p_run.add_argument("--plots", default=None, metavar="DIR", help="write the run's plots into DIR as PNG")
@@ -112,11 +115,13 @@ def _parser() -> argparse.ArgumentParser:
     p_report.add_argument("--faults", default=None, help="a TOML file of [[faults]] tables to run instead of the scenario's")
     p_report.add_argument("--records", type=_count, default=None, help="run with this many records (workload.records)")
     p_report.add_argument("--out", default=None, metavar="DIR", help="where to write it (default: report-NAME-seedN)")
+    _json_option(p_report)
     p_diff = sub.add_parser("diff", help="run a scenario twice in two processes (or compare two saved traces) "
                                          "and name the first event that differs")
     p_diff.add_argument("what", nargs="+", metavar="SCENARIO | TRACE.npz TRACE.npz",
                         help="a scenario to run twice, or two traces saved by `weir run --save-trace`")
     p_diff.add_argument("--seed", type=_seed, default=None, help="the seed (default: the scenario's)")
+    _json_option(p_diff)
     p_explore = sub.add_parser("explore", help="search crash schedules for a run that breaks the scenario's claims")
     p_explore.add_argument("scenario", help="a built-in scenario name or a path to a TOML file")
     p_explore.add_argument("--budget", type=_seconds, default=60.0, help="seconds to search (default 60)")
@@ -128,6 +133,7 @@ def _parser() -> argparse.ArgumentParser:
                            help="fault families and relative rates, e.g. crash=2,partition=1,clock_step=1 "
                                 "(default: crash)")
     p_explore.add_argument("--swarm", action="store_true", help="switch fault families on and off at random per run")
+    _json_option(p_explore)
     p_sweep = sub.add_parser("sweep", help="run a scenario over many seeds on a process pool; a table per invariant")
     p_sweep.add_argument("scenario", help="a built-in scenario name or a path to a TOML file")
     p_sweep.add_argument("--seeds", type=_count_of("--seeds", MAX_SEEDS), default=20, help="how many seeds (default 20)")
@@ -135,7 +141,7 @@ def _parser() -> argparse.ArgumentParser:
     p_sweep.add_argument("--workers", type=_count_of("--workers", MAX_WORKERS), default=None,
                          help="worker processes (default: one per CPU)")
     p_sweep.add_argument("--faults", default=None, help="a TOML file of [[faults]] tables to run instead of the scenario's")
-    p_sweep.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    _json_option(p_sweep)
     p_sweep.add_argument("--journal", default=None, metavar="FILE",
                          help="write one JSON line per finished run to FILE, as each lands (to resume after an interrupt)")
     p_sweep.add_argument("--resume", default=None, metavar="FILE",
@@ -151,7 +157,7 @@ def _parser() -> argparse.ArgumentParser:
                           help="comma-separated patterns (default all: " + ", ".join(PATTERNS) + ")")
     p_matrix.add_argument("--kinds", default=None,
                           help="comma-separated fault families (default all: " + ", ".join(MATRIX_KINDS) + ")")
-    p_matrix.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    _json_option(p_matrix)
     _scheduler_option(p_matrix)
     p_matrix.add_argument("--journal", default=None, metavar="FILE",
                           help="write one JSON line per finished run to FILE, as each lands (to resume after an interrupt)")
@@ -162,13 +168,32 @@ def _parser() -> argparse.ArgumentParser:
     p_points.add_argument("--seed", type=_seed, default=None, help="the seed (default: the scenario's)")
     p_points.add_argument("--kind", choices=POINT_KINDS, default="crash",
                           help="the fault to inject at each point (default crash)")
+    _json_option(p_points)
     p_demo = sub.add_parser("demo", help="the delivery-semantics spectrum, measured side by side")
     p_demo.add_argument("--seed", type=_seed, default=1, help="the seed for all three runs (default 1)")
-    p_demo.add_argument("--json", action="store_true", help="print a JSON array instead of the table")
+    _json_option(p_demo)
+    p_schema = sub.add_parser("schema", help="print a JSON Schema: of scenario files (for an editor) or of a "
+                                             "command's --json output")
+    p_schema.add_argument("name", nargs="?", default=None, help="which: " + ", ".join(SCHEMAS) +
+                          " (default: list them)")
+    p_schema.add_argument("--out", default=None, metavar="DIR", help="write every schema into DIR as NAME.schema.json")
+    _json_option(p_schema)
     return parser
 
 
+def _json_option(parser) -> None:
+    parser.add_argument("--json", action="store_true", help="print one JSON object (with schema_version; "
+                                                            "`weir schema NAME` describes it) instead of text")
+
+
+def _print_json(data) -> None:
+    print(json.dumps(data, indent=2))
+
+
 def _cmd_list(args, out) -> int:
+    if args.json:
+        _print_json(api.catalog())
+        return EXIT_OK
     names = list(builtin_scenarios())
     width = max(map(len, names), default=0)
     for name in names:
@@ -205,7 +230,7 @@ def _cmd_run(args, out) -> int:
     finished = _executed(scenario, args.seed, not args.json)
     result = api.result_of(finished)
     if args.json:
-        print(json.dumps(result.to_dict(), indent=2))
+        _print_json(result.to_dict())
     else:
         show.print_run(result, out, shlex.quote(args.scenario))
     if args.save_trace:
@@ -214,9 +239,10 @@ def _cmd_run(args, out) -> int:
     if plots is not None:
         from weir.analysis.plots import write_plots
         for path in write_plots(finished, plots):
-            sys.stderr.write(f"wrote {path}\n")
+            if not args.json:
+                sys.stderr.write(f"wrote {path}\n")
     if report is not None:
-        _write_report(finished, result, report, args.scenario, args.records)
+        _write_report(finished, result, report, args.scenario, args.records, quiet=args.json)
     return EXIT_OK if result.matches else EXIT_MISMATCH
 
 
@@ -246,22 +272,29 @@ def _executed(scenario, seed: int | None, show_progress: bool = True):
         return execute(scenario, seed, progress=bar.update)
 
 
-def _write_report(finished, result, out_dir: Path, scenario_ref: str, records: int | None) -> None:
+def _write_report(finished, result, out_dir: Path, scenario_ref: str, records: int | None,
+                  quiet: bool = False) -> tuple[Path, Path]:
+    """Write the report; unless `quiet` (--json: stderr carries only errors), say so on stderr."""
     from weir.analysis.report import write_report
-    with working(f"report: writing {out_dir}"):
+    with working(f"report: writing {out_dir}", enabled=not quiet):
         md, page = write_report(finished, out_dir, scenario_ref, verdicts=result.verdicts, records=records)
-    sys.stderr.write(f"wrote {md} and {page}\n")
+    if not quiet:
+        sys.stderr.write(f"wrote {md} and {page}\n")
+    return md, page
 
 
 def _cmd_report(args, out) -> int:
     scenario = _scenario_of(args)
     seed = scenario.seed if args.seed is None else args.seed
     out_dir = _writable_dir("--out", args.out or f"report-{safe_file_name(scenario.name)}-seed{seed}")
-    finished = _executed(scenario, args.seed)
+    finished = _executed(scenario, args.seed, not args.json)
     result = api.result_of(finished)
-    _write_report(finished, result, out_dir, args.scenario, args.records)
-    out.print(f"{scenario.name} seed {finished.seed}: " + ("as expected" if result.matches else "NOT as expected"),
-              markup=False)
+    md, page = _write_report(finished, result, out_dir, args.scenario, args.records, quiet=args.json)
+    if args.json:
+        _print_json(api.report_dict(result, str(md), str(page)))
+    else:
+        out.print(f"{scenario.name} seed {finished.seed}: " + ("as expected" if result.matches else "NOT as expected"),
+                  markup=False)
     return EXIT_OK if result.matches else EXIT_MISMATCH
 
 
@@ -299,7 +332,7 @@ def _cmd_sweep(args, out) -> int:
         _interrupted(e, _resume_command("sweep", args, keep))
         return 130
     if args.json:
-        print(json.dumps(result.to_dict(), indent=2))
+        _print_json(result.to_dict())
     else:
         show.print_sweep(result, out, args.scenario)
     return EXIT_OK if result.matches else EXIT_MISMATCH
@@ -337,7 +370,7 @@ def _cmd_matrix(args, out) -> int:
         _interrupted(e, _resume_command("matrix", args, keep))
         return 130
     if args.json:
-        print(json.dumps(matrix.to_dict(), indent=2))
+        _print_json(matrix.to_dict())
     else:
         show.print_matrix(matrix, out)
     return EXIT_OK
@@ -347,7 +380,7 @@ def _cmd_diff(args, out) -> int:
     import subprocess
     import tempfile
 
-    from weir.analysis.diff import first_difference, load_trace
+    from weir.analysis.diff import diff_dict, first_difference, load_trace
     if len(args.what) == 2:
         left, right = (load_trace(p) for p in args.what)
         label = f"{args.what[0]} and {args.what[1]}"
@@ -370,6 +403,10 @@ def _cmd_diff(args, out) -> int:
         label = f"two runs of {scenario.name} seed {seed} in two processes (PYTHONHASHSEED 1 and 2)"
     else:
         raise ScenarioError("diff", " ".join(args.what), "one scenario, or two trace files")
+    if args.json:
+        data = diff_dict(label, left, right)
+        _print_json(data)
+        return EXIT_OK if data["identical"] else EXIT_MISMATCH
     difference = first_difference(left, right)
     if difference is None:
         out.print(f"identical: {label}, {len(left)} events each, sha256 {left.sha256()}")
@@ -382,7 +419,7 @@ def _cmd_diff(args, out) -> int:
 def _cmd_demo(args, out) -> int:
     results = api.spectrum(args.seed)
     if args.json:
-        print(json.dumps([r.to_dict() for r in results], indent=2))
+        _print_json(api.demo_dict(args.seed, results))
     else:
         show.print_spectrum(results, out)
     return EXIT_OK if all(r.matches for r in results) else EXIT_MISMATCH
@@ -395,26 +432,63 @@ def _cmd_explore(args, out) -> int:
         raise ScenarioError("--out", args.out, "an existing folder to write the fault schedule into")
 
     runs = f" or {args.runs} runs" if args.runs else ""
-    out.print(f"explore {escape(scenario.name)}: claims {', '.join(api.claims_of(scenario))}; budget {args.budget:g}s{runs}, "
-              f"search seed {args.seed}")
-    with Progress("explore", args.budget, "seconds of the budget") as bar:
+    if not args.json:
+        out.print(f"explore {escape(scenario.name)}: claims {', '.join(api.claims_of(scenario))}; budget "
+                  f"{args.budget:g}s{runs}, search seed {args.seed}")
+    with Progress("explore", args.budget, "seconds of the budget", enabled=not args.json) as bar:
         def progress(report) -> None:
             bar.update(min(report.seconds, args.budget),
                        note=f"{report.runs} runs, {report.runs_per_second:.1f} runs/s, nothing broken yet")
         report = api.explore(scenario, args.budget, args.seed, progress=progress, rates=args.kinds, swarm=args.swarm,
                              max_runs=args.runs)
-    show.print_explore(report, args.scenario, out_dir, out)
+    if args.json:
+        saved = show.save_counterexample(report, args.scenario, out_dir)
+        _print_json(report.to_dict(None if saved is None else {"faults_file": str(saved[0]), "replay": saved[1]}))
+    else:
+        show.print_explore(report, args.scenario, out_dir, out)
     return EXIT_MISMATCH if report.counterexample is not None else EXIT_OK
 
 
 def _cmd_crashpoints(args, out) -> int:
     from weir.faults.coverage import crash_points
     scenario = load_scenario(args.scenario)
-    out.print(f"crash points of {escape(scenario.name)}: claims {', '.join(api.claims_of(scenario))}")
-    with Progress(f"crashpoints ({args.kind})", 0, "runs") as bar:  # its total comes with the first update
+    if not args.json:
+        out.print(f"crash points of {escape(scenario.name)}: claims {', '.join(api.claims_of(scenario))}")
+    with Progress(f"crashpoints ({args.kind})", 0, "runs", enabled=not args.json) as bar:  # total: first update
         coverage = crash_points(scenario, args.seed, kind=args.kind, progress=bar.update)
-    show.print_coverage(coverage, out)
+    if args.json:
+        _print_json(coverage.to_dict())
+    else:
+        show.print_coverage(coverage, out)
     return EXIT_OK if coverage.held else EXIT_MISMATCH
+
+
+def _cmd_schema(args, out) -> int:
+    from .schemas import SCHEMAS, schema
+    if args.name is not None and args.out is not None:
+        raise ScenarioError("--out", args.out, "nothing with a NAME (--out writes every schema)")
+    if args.name is not None:
+        _print_json(schema(args.name))
+        return EXIT_OK
+    written = []
+    if args.out is not None:
+        from weir.sim.kernel.files import atomic_write
+        folder = _writable_dir("--out", args.out)
+        folder.mkdir(parents=True, exist_ok=True)
+        for name in SCHEMAS:
+            path = folder / f"{name}.schema.json"
+            atomic_write(path, json.dumps(schema(name), indent=2) + "\n")
+            written.append(str(path))
+    if args.json:
+        _print_json({"schema_version": SCHEMA_VERSION, "schemas": dict(SCHEMAS), "written": written})
+    elif written:
+        for path in written:
+            sys.stderr.write(f"wrote {path}\n")
+    else:
+        width = max(map(len, SCHEMAS))
+        for name, what in SCHEMAS.items():
+            out.print(f"{name:<{width}}  {what}", markup=False, highlight=False)
+    return EXIT_OK
 
 
 def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
@@ -429,7 +503,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return {"list": _cmd_list, "run": _cmd_run, "demo": _cmd_demo, "explore": _cmd_explore,
                 "crashpoints": _cmd_crashpoints, "report": _cmd_report, "diff": _cmd_diff,
-                "sweep": _cmd_sweep, "matrix": _cmd_matrix}[args.command](args, out)
+                "sweep": _cmd_sweep, "matrix": _cmd_matrix, "schema": _cmd_schema}[args.command](args, out)
     except WeirError as e:
         sys.stderr.write(f"weir: {e}\n")
         return EXIT_BAD_INPUT

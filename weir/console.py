@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shlex
 import shutil
+from pathlib import Path
 
 from rich import box
 from rich.console import Console
@@ -15,7 +16,7 @@ from weir.sim.kernel.units import format_duration
 from .api import RunResult
 from weir.sim.kernel.files import atomic_write, safe_file_name
 
-__all__ = ["console", "run_table", "subtask_table", "reconciliation_table", "print_explore", "regression_test", "print_coverage", "print_run", "spectrum_table", "print_spectrum"]
+__all__ = ["console", "run_table", "subtask_table", "reconciliation_table", "print_explore", "save_counterexample", "regression_test", "print_coverage", "print_run", "spectrum_table", "print_spectrum"]
 
 
 def console(file=None) -> Console:
@@ -190,9 +191,23 @@ def regression_test(scenario_ref: str, ce) -> str:
             f"    assert verdict.held, verdict.summary\n")
 
 
+def save_counterexample(report, scenario_ref: str, out_dir) -> tuple[Path, str] | None:
+    """Write what explore found as a faults file in `out_dir`; (its path, the command that replays
+    it), or None if it found nothing."""
+    from weir.sim.scenario.loader import faults_toml
+    ce = report.counterexample
+    if ce is None:
+        return None
+    path = Path(out_dir) / f"{safe_file_name(ce.scenario.name)}.seed{ce.seed}.faults.toml"
+    replay = (f"weir run {shlex.quote(scenario_ref)} --seed {ce.seed} --records {ce.scenario.workload.records} "
+              f"--faults {shlex.quote(str(path))}")  # quoted: paths may hold spaces
+    atomic_write(path, faults_toml(ce.faults, f"found by weir explore {scenario_ref}: {ce.verdict.invariant} "
+                                             f"violated\nreplay: {replay}"))
+    return path, replay
+
+
 def print_explore(report, scenario_ref: str, out_dir, out: Console) -> None:
     """What explore found (or that it found nothing), the replay command and a regression test."""
-    from weir.sim.scenario.loader import faults_toml
     ce = report.counterexample
     if ce is None:
         out.print(f"nothing broken: {report.runs} runs in {report.seconds:.1f}s ({report.runs_per_second:.1f} runs/s)")
@@ -204,11 +219,7 @@ def print_explore(report, scenario_ref: str, out_dir, out: Console) -> None:
     for f in ce.faults:
         out.print(f"  {f.describe()}")
     out.print(f"  {v.summary}", overflow="fold", markup=False)
-    path = out_dir / f"{safe_file_name(ce.scenario.name)}.seed{ce.seed}.faults.toml"
-    replay = (f"weir run {shlex.quote(scenario_ref)} --seed {ce.seed} --records {ce.scenario.workload.records} "
-              f"--faults {shlex.quote(str(path))}")  # quoted: paths may hold spaces
-    atomic_write(path, faults_toml(ce.faults, f"found by weir explore {scenario_ref}: {v.invariant} violated\n"
-                                             f"replay: {replay}"))
+    _path, replay = save_counterexample(report, scenario_ref, out_dir)
     out.print(f"replay: {replay}", soft_wrap=True, markup=False)
     out.print("regression test:")
     out.print(regression_test(scenario_ref, ce), markup=False, highlight=False, soft_wrap=True)

@@ -13,8 +13,9 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, TypedDict
 
+from weir.sim.kernel.schema import SCHEMA_VERSION
 from weir.sim.scenario.journal import Journal
 from weir.sim.scenario.pool import Interrupted, run_all, ship
 from weir.sim.scenario.model import Fault, Scenario
@@ -22,7 +23,31 @@ from weir.sim.scenario.loader import load_scenario
 
 from .api import RunResult, result_from_record, result_record, run
 
-__all__ = ["Sweep", "sweep"]
+__all__ = ["Sweep", "SweepJSON", "sweep"]
+
+
+class TallyJSON(TypedDict):
+    """One invariant over the seeds: what the scenario expects, in how many seeds it held and was
+    violated, and the seeds where the run disagreed with the expectation."""
+
+    expected: Literal["hold", "violate"] | None
+    held: int
+    violated: int
+    unexpected: list[int]
+
+
+class SweepJSON(TypedDict):
+    """One scenario over many seeds: `weir sweep --json`."""
+
+    schema_version: Literal[1]
+    scenario: str
+    seeds: list[int]
+    workers: int
+    seconds: float
+    as_expected: bool
+    failing_seeds: list[int]
+    tally: dict[str, TallyJSON]
+    trace_sha256: dict[str, str]  # seed (as text) -> the run's trace hash
 
 
 @dataclass(frozen=True)
@@ -47,20 +72,24 @@ class Sweep:
         """The seeds whose run was not as the scenario expects."""
         return tuple(r.seed for r in self.results if not r.matches)
 
-    def tally(self) -> dict[str, dict[str, Any]]:
+    def tally(self) -> dict[str, TallyJSON]:
         """Per invariant: what the scenario expects, in how many seeds it held and was violated, and
         the seeds where the run disagreed with the expectation."""
-        out: dict[str, dict[str, Any]] = {}
+        out: dict[str, TallyJSON] = {}
         for r in self.results:
             for e in r.expectations:
                 row = out.setdefault(e.invariant, {"expected": e.expected, "held": 0, "violated": 0, "unexpected": []})
-                row["held" if e.held else "violated"] += 1
+                if e.held:
+                    row["held"] += 1
+                else:
+                    row["violated"] += 1
                 if not e.met:
                     row["unexpected"].append(r.seed)
         return out
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"scenario": self.scenario, "seeds": list(self.seeds), "workers": self.workers,
+    def to_dict(self) -> SweepJSON:
+        """`weir sweep --json` (`weir schema sweep`)."""
+        return {"schema_version": SCHEMA_VERSION, "scenario": self.scenario, "seeds": list(self.seeds), "workers": self.workers,
                 "seconds": round(self.seconds, 3), "as_expected": self.matches,
                 "failing_seeds": list(self.failing_seeds()), "tally": self.tally(),
                 "trace_sha256": {str(r.seed): r.trace_sha256 for r in self.results}}

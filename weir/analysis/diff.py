@@ -11,15 +11,39 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Literal, TypedDict
 
 import numpy as np
 
 from weir.sim.kernel.errors import ScenarioError
+from weir.sim.kernel.schema import SCHEMA_VERSION
 from weir.sim.kernel.trace import FrozenTrace
 
-__all__ = ["Difference", "first_difference", "save_trace", "load_trace"]
+__all__ = ["Difference", "DiffJSON", "diff_dict", "first_difference", "save_trace", "load_trace"]
 
 CONTEXT = 3  # events shown before the first difference
+
+
+class DifferenceJSON(TypedDict):
+    """The first event that differs: its index, that event in each trace (null: the trace ended
+    before it), the events before it (the same in both) and each trace's length."""
+
+    index: int
+    left: dict[str, Any] | None
+    right: dict[str, Any] | None
+    context: list[dict[str, Any]]
+    lengths: list[int]
+
+
+class DiffJSON(TypedDict):
+    """Two traces compared: `weir diff --json`."""
+
+    schema_version: Literal[1]
+    compared: str  # what was compared, in words
+    identical: bool
+    events: list[int]  # each trace's length
+    sha256: list[str]  # each trace's hash
+    difference: DifferenceJSON | None
 
 
 @dataclass(frozen=True)
@@ -36,6 +60,15 @@ class Difference:
         lines.append(f"  - left   {self.left if self.left is not None else '(the trace ends)'}")
         lines.append(f"  + right  {self.right if self.right is not None else '(the trace ends)'}")
         return "\n".join(lines)
+
+
+def diff_dict(compared: str, left: FrozenTrace, right: FrozenTrace) -> DiffJSON:
+    """`weir diff --json`: the two traces' lengths and hashes, and their first difference (if any)."""
+    d = first_difference(left, right)
+    return {"schema_version": SCHEMA_VERSION, "compared": compared, "identical": d is None,
+            "events": [len(left), len(right)], "sha256": [left.sha256(), right.sha256()],
+            "difference": None if d is None else {"index": d.index, "left": d.left, "right": d.right,
+                                                  "context": list(d.context), "lengths": list(d.lengths)}}
 
 
 def first_difference(left: FrozenTrace, right: FrozenTrace) -> Difference | None:

@@ -6,11 +6,11 @@ from __future__ import annotations
 import html
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypedDict
 
 import numpy as np
 
-__all__ = ["Verdict", "RunLike", "SHOW_IDS", "produced_ids", "verdict_table_html"]
+__all__ = ["Verdict", "VerdictJSON", "RunLike", "SHOW_IDS", "produced_ids", "verdict_table_html"]
 
 SHOW_IDS = 5  # how many example record ids a verdict carries
 
@@ -23,6 +23,15 @@ class RunLike(Protocol):
     status: str
 
 
+class VerdictJSON(TypedDict):
+    """One invariant's verdict in one run."""
+
+    invariant: str
+    held: bool
+    summary: str
+    evidence: dict[str, Any]  # the checker's own evidence: counts, example record ids, ...
+
+
 @dataclass(frozen=True)
 class Verdict:
     """Whether one invariant held in one run, with the evidence (JSON-able: ints, strings, lists)."""
@@ -32,7 +41,7 @@ class Verdict:
     summary: str
     evidence: dict[str, Any] = field(default_factory=dict)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> VerdictJSON:
         return {"invariant": self.invariant, "held": self.held, "summary": self.summary, "evidence": dict(self.evidence)}
 
 

@@ -20,13 +20,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal, TypedDict
 
+from weir.sim.kernel.schema import SCHEMA_VERSION
 from weir.sim.scenario.run import Run, execute
 from weir.sim.scenario.model import Fault, Scenario
 
 from weir.faults.explore import claims
 
-__all__ = ["STEPS", "POINT_KINDS", "Coverage", "step_times", "crash_points"]
+__all__ = ["STEPS", "POINT_KINDS", "Coverage", "CoverageJSON", "step_times", "crash_points"]
 
 #: The faults a coverage run can inject at each step.
 POINT_KINDS = ("crash", "pause", "partition", "delay", "duplicate", "reorder")
@@ -52,6 +54,33 @@ STEPS = (
 )
 
 
+class StepJSON(TypedDict):
+    step: str
+    at_us: int  # when the step happened in the reference run
+
+
+class CellJSON(TypedDict):
+    """One step x node: the claims broken when the node was faulted there (empty: all held)."""
+
+    step: str
+    node: str
+    broken: list[str]
+
+
+class CoverageJSON(TypedDict):
+    """The crash-point matrix: `weir crashpoints --json`."""
+
+    schema_version: Literal[1]
+    scenario: str
+    kind: str
+    claims: list[str]
+    steps: list[StepJSON]
+    nodes: list[str]
+    cells: list[CellJSON]  # step by step, node by node
+    runs: int
+    held: bool
+
+
 @dataclass(frozen=True)
 class Coverage:
     """The matrix: for each step found, for each node, the claims a crash there broke."""
@@ -67,6 +96,15 @@ class Coverage:
     @property
     def held(self) -> bool:
         return not any(self.broken.values())
+
+    def to_dict(self) -> CoverageJSON:
+        """`weir crashpoints --json` (`weir schema crashpoints`)."""
+        return {"schema_version": SCHEMA_VERSION, "scenario": self.scenario, "kind": self.kind,
+                "claims": list(self.claims), "steps": [{"step": label, "at_us": t} for label, t in self.steps],
+                "nodes": list(self.nodes),
+                "cells": [{"step": label, "node": node, "broken": list(self.broken[(label, node)])}
+                          for label, _ in self.steps for node in self.nodes],
+                "runs": self.runs, "held": self.held}
 
 
 def step_times(run: Run, after: int | None = None) -> list[tuple[str, int]]:

@@ -22,18 +22,53 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import Literal, TypedDict
 
 import numpy as np
 
 from weir.analysis.checkers import Verdict, applicable, check
+from weir.analysis.verdict import VerdictJSON
+from weir.sim.kernel.schema import SCHEMA_VERSION
+from weir.sim.scenario.environment import FaultJSON
 from weir.sim.kernel.rng import RngStreams
 from weir.sim.scenario.run import execute
 from weir.sim.scenario.model import LINK_KINDS, Fault, Scenario
 
-__all__ = ["Counterexample", "ExploreReport", "explore", "random_schedule", "swarm", "broken_claim", "shrink",
+__all__ = ["Counterexample", "ExploreReport", "ExploreJSON", "explore", "random_schedule", "swarm", "broken_claim", "shrink",
            "NEMESIS_KINDS"]
 
 MIN_RECORDS = 100  # shrinking the workload stops here
+
+
+class SavedJSON(TypedDict):
+    """Where `weir explore` saved the schedule, and the command that replays it."""
+
+    faults_file: str
+    replay: str
+
+
+class CounterexampleJSON(TypedDict):
+    """The shrunk run that breaks a claim."""
+
+    scenario: str
+    seed: int
+    records: int  # workload.records after shrinking
+    faults: list[FaultJSON]  # the shrunk schedule
+    found_faults: list[FaultJSON]  # the schedule as the search found it
+    verdict: VerdictJSON  # the broken claim, from the shrunk run
+    saved: SavedJSON | None  # (None from Python: nothing is saved until the command line does)
+
+
+class ExploreJSON(TypedDict):
+    """What a search did and found: `weir explore --json`."""
+
+    schema_version: Literal[1]
+    claims: list[str]
+    runs: int
+    shrink_runs: int
+    seconds: float
+    runs_per_second: float
+    counterexample: CounterexampleJSON | None
 
 
 @dataclass(frozen=True)
@@ -60,6 +95,17 @@ class ExploreReport:
     @property
     def runs_per_second(self) -> float:
         return (self.runs + self.shrink_runs) / self.seconds if self.seconds else 0.0
+
+    def to_dict(self, saved: SavedJSON | None = None) -> ExploreJSON:
+        """`weir explore --json` (`weir schema explore`); `saved`: where the schedule was written."""
+        ce = self.counterexample
+        return {"schema_version": SCHEMA_VERSION, "claims": list(self.claims), "runs": self.runs,
+                "shrink_runs": self.shrink_runs, "seconds": round(self.seconds, 3),
+                "runs_per_second": round(self.runs_per_second, 3),
+                "counterexample": None if ce is None else {
+                    "scenario": ce.scenario.name, "seed": ce.seed, "records": ce.scenario.workload.records,
+                    "faults": [f.to_dict() for f in ce.faults], "found_faults": [f.to_dict() for f in ce.found_faults],
+                    "verdict": ce.verdict.to_dict(), "saved": saved}}
 
 
 def claims(scenario: Scenario) -> tuple[str, ...]:

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, TypedDict
 
 from pathlib import Path
 
@@ -26,13 +26,14 @@ import numpy as np
 from weir.analysis.checkers import check
 from weir.sim.scenario.pool import run_all
 from weir.sim.kernel.rng import RngStreams
+from weir.sim.kernel.schema import SCHEMA_VERSION
 from weir.sim.scenario.run import execute
 from weir.sim.scenario.model import Fault, Scenario
 from weir.sim.scenario.loader import load_scenario
 
 from weir.faults.explore import random_schedule
 
-__all__ = ["PATTERNS", "MATRIX_KINDS", "Cell", "Matrix", "correctness_matrix"]
+__all__ = ["PATTERNS", "MATRIX_KINDS", "Cell", "Matrix", "MatrixJSON", "correctness_matrix"]
 
 #: pattern -> (built-in scenario, what the pattern promises)
 PATTERNS: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -60,6 +61,40 @@ def _applies(scenario: Scenario, kind: str) -> bool:
     return True
 
 
+class FirstFailureJSON(TypedDict):
+    seed: int
+    faults: list[str]  # each as weir describes it
+
+
+class CellJSON(TypedDict):
+    """A pattern under a fault family: runs, how many held, per claim the runs that broke it."""
+
+    runs: int
+    held: int
+    broken: dict[str, int]
+    first_failure: FirstFailureJSON | None
+
+
+class CostJSON(TypedDict):
+    """The pattern's fault-free run: when it drained, the median end-to-end latency (null: not a record sink)."""
+
+    drained_at_us: int
+    p50_latency_us: int | None
+
+
+class MatrixJSON(TypedDict):
+    """The pattern x fault matrix: `weir matrix --json`."""
+
+    schema_version: Literal[1]
+    patterns: list[str]
+    kinds: list[str]
+    runs: int
+    seed: int
+    claims: dict[str, list[str]]
+    costs: dict[str, CostJSON]
+    cells: dict[str, dict[str, CellJSON]]  # pattern -> fault family -> cell
+
+
 @dataclass(frozen=True)
 class Cell:
     runs: int
@@ -81,13 +116,14 @@ class Matrix:
     patterns: tuple[str, ...]
     kinds: tuple[str, ...]
     cells: dict[tuple[str, str], Cell]
-    costs: dict[str, dict[str, Any]]  # pattern -> drained_at_us, p50_latency_us (None without a record sink)
+    costs: dict[str, CostJSON]  # pattern -> drained_at_us, p50_latency_us (None without a record sink)
     claims: dict[str, tuple[str, ...]]
     runs: int
     seed: int
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"patterns": list(self.patterns), "kinds": list(self.kinds), "runs": self.runs, "seed": self.seed,
+    def to_dict(self) -> MatrixJSON:
+        """`weir matrix --json` (`weir schema matrix`)."""
+        return {"schema_version": SCHEMA_VERSION, "patterns": list(self.patterns), "kinds": list(self.kinds), "runs": self.runs, "seed": self.seed,
                 "claims": {p: list(c) for p, c in self.claims.items()}, "costs": self.costs,
                 "cells": {p: {k: {"runs": c.runs, "held": c.held, "broken": dict(c.broken),
                                   "first_failure": None if c.first_failure is None else {
@@ -101,7 +137,7 @@ def _one(scenario: Scenario, seed: int, faults: tuple[Fault, ...], claims: tuple
     return tuple(v.invariant for v in check(execute(scenario, seed, faults), claims) if not v.held)
 
 
-def _cost(scenario: Scenario) -> dict[str, Any]:
+def _cost(scenario: Scenario) -> CostJSON:
     """The fault-free run's cost: when it drained, and the median time from a record's event time to
     when a reader of the sink can see it (its write; with two-phase commit, the commit after it)."""
     from weir.sim.kernel.trace import Kind

@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from decimal import Decimal, InvalidOperation
 
-__all__ = ["US", "MS", "S", "parse_duration", "format_duration", "DURATION_FORMS", "parse_rate", "RATE_FORMS",
+__all__ = ["US", "MS", "S", "parse_duration", "format_duration", "DURATION_FORMS", "DURATION_PATTERN", "parse_rate", "RATE_FORMS",
+           "RATE_PATTERN",
            "micros", "millis", "seconds", "minutes"]
 
 US = 1
@@ -41,6 +42,8 @@ def minutes(n: int | float) -> int:
 
 _UNITS = {"us": US, "ms": MS, "s": S, "min": 60 * S, "h": 3600 * S}
 _PATTERN = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*(us|ms|s|min|h)\s*$")
+#: A duration string, as a regular expression (the scenario JSON Schema's pattern).
+DURATION_PATTERN = _PATTERN.pattern
 DURATION_FORMS = "a whole number of microseconds >= 0, or a string like '250us', '15ms', '1.5s', '2min', '1h'"
 
 
@@ -72,6 +75,8 @@ def format_duration(us: int) -> str:
 
 
 _RATE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*(B|KB|MB|GB)/s\s*$")
+#: A rate string, as a regular expression.
+RATE_PATTERN = _RATE.pattern
 _RATE_UNITS = {"B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9}
 RATE_FORMS = "a whole number of bytes per second > 0, or a string like '500KB/s', '50MB/s', '1.5GB/s'"
 

@@ -11,8 +11,8 @@ from dataclasses import fields
 from typing import Any
 
 from weir.sim.kernel.errors import ScenarioError, near
-from weir.sim.scenario.nodes import NODE_FORMS, is_node_name
-from weir.sim.kernel.units import DURATION_FORMS, RATE_FORMS, parse_duration, parse_rate
+from weir.sim.scenario.nodes import EXTRA_NODE_KINDS, NODE_FORMS, NODES, SAGA_NODES, is_node_name
+from weir.sim.kernel.units import DURATION_FORMS, DURATION_PATTERN, RATE_FORMS, RATE_PATTERN, parse_duration, parse_rate
 
 
 def _spec(kind: str, **opts: Any) -> dict:
@@ -192,3 +192,83 @@ def _validate(obj: Any, section: str) -> None:
                     isinstance(p, int) and not isinstance(p, bool) and p >= 0 for p in value):
                 raise ScenarioError(key, value, "a list of partition numbers (whole numbers >= 0)")
             object.__setattr__(obj, f.name, tuple(sorted(set(value))))
+
+
+#: A node's name, as JSON Schema: one of the fixed names, or producer-N / source-N (N >= 1).
+NODE_SCHEMA: dict[str, Any] = {"anyOf": [{"enum": list(NODES + SAGA_NODES)},
+                                         {"type": "string", "pattern": f"^({'|'.join(EXTRA_NODE_KINDS)})-[1-9][0-9]*$"}],
+                               "description": "a node: " + NODE_FORMS}
+#: 'module:Class' (or 'module:function'), as JSON Schema.
+IMPORT_PATH_SCHEMA: dict[str, Any] = {"type": "string", "pattern": "^[^:]+:[^:]+$"}
+
+
+def _jsonable_default(f: Any) -> tuple[bool, Any]:
+    """(whether the field has a default worth stating in a schema, that default as JSON)."""
+    from dataclasses import MISSING
+    if f.default_factory is not MISSING:
+        value = f.default_factory()
+    elif f.default is not MISSING:
+        value = f.default
+    else:
+        return False, None
+    if value is None:
+        return False, None
+    if isinstance(value, tuple):
+        value = list(value)
+    return isinstance(value, (bool, int, float, str, list, dict)), value
+
+
+def field_schema(f: Any) -> dict[str, Any]:
+    """The JSON Schema of one scenario field (a dataclass Field), from the same metadata `_validate`
+    checks it by: what a TOML file may give for it (a `weir schema scenario` property)."""
+    meta = f.metadata
+    kind = meta.get("kind")
+    duration = {"type": "string", "pattern": DURATION_PATTERN}
+    if kind == "count":
+        low, high = meta.get("min", 0), meta.get("max", MAX_COUNT)
+        out: dict[str, Any] = {"type": "integer", "minimum": low, "maximum": high}
+    elif kind == "duration":
+        out = {"anyOf": [{"type": "integer", "minimum": meta.get("min", 0), "maximum": MAX_DURATION}, duration],
+               "description": DURATION_FORMS + (f", at least {meta['min']}us" if meta.get("min") else "")}
+    elif kind == "signed_duration":
+        out = {"anyOf": [{"type": "integer", "minimum": -MAX_DURATION, "maximum": MAX_DURATION},
+                         {"type": "string", "pattern": DURATION_PATTERN.replace("^\\s*", "^\\s*-?", 1)}],
+               "description": DURATION_FORMS + ", optionally negative"}
+    elif kind == "component":
+        out = {"anyOf": ([{"enum": list(meta["choices"])}] if meta.get("choices") else []) + [IMPORT_PATH_SCHEMA],
+               "description": "a built-in name or an importable 'module:Class' that subclasses "
+                              f"weir.{meta['base']().__name__}"}
+    elif kind == "params":
+        out = {"type": "object", "description": "keyword parameters"}
+    elif kind == "rate":
+        out = {"anyOf": [{"type": "integer", "minimum": 1}, {"type": "string", "pattern": RATE_PATTERN}],
+               "description": RATE_FORMS}
+    elif kind == "int":
+        out = {"type": "integer"}
+    elif kind == "choice":
+        out = {"enum": list(meta["choices"])}
+    elif kind == "names":
+        out = {"type": "array", "items": {"enum": list(meta["choices"]())}}
+    elif kind == "text":
+        out = {"type": "string"}
+    elif kind == "fraction":
+        out = {"type": "number", "minimum": 0, "maximum": 1}
+    elif kind == "node":
+        out = dict(NODE_SCHEMA)
+    elif kind == "nodes":
+        out = {"type": "array", "items": NODE_SCHEMA}
+    elif kind == "ratio":
+        out = {"type": "number", "minimum": 1, "maximum": MAX_RATIO}
+    elif kind == "flag":
+        out = {"type": "boolean"}
+    elif kind == "partitions":
+        out = {"type": "array", "items": {"type": "integer", "minimum": 0}}
+    else:
+        raise TypeError(f"no JSON Schema for field {f.name} (kind {kind!r})")
+    if meta.get("optional"):
+        out.setdefault("description", "")
+        out["description"] = (out["description"] + "; " if out["description"] else "") + "optional (unset by default)"
+    stated, default = _jsonable_default(f)
+    if stated:
+        out["default"] = default
+    return out

@@ -8,7 +8,7 @@ say about it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, NotRequired, TypedDict, cast
 
 from weir.sim.kernel.errors import ScenarioError
 from weir.sim.scenario.checks import _spec, _validate
@@ -17,7 +17,7 @@ from weir.sim.scenario.nodes import NODE_FORMS, is_node_name
 if TYPE_CHECKING:
     from weir.sim.scenario.pipeline import Pipeline
 
-__all__ = ["JITTER_SHAPES", "FAULT_KINDS", "FAULT_FIELDS", "LINK_KINDS", "NodeSpec", "LinkSpec", "Fault"]
+__all__ = ["JITTER_SHAPES", "FAULT_KINDS", "FAULT_FIELDS", "LINK_KINDS", "NodeSpec", "LinkSpec", "Fault", "FaultJSON"]
 
 #: crash: a node stops and restarts. The sink faults (node = "sink") last `down_for` from `at`:
 #: sink_fail, every write fails; sink_slow, every write takes `slow_by` longer; sink_ack_lost,
@@ -123,6 +123,25 @@ def _short_duration(us: int) -> str:
     return f"{sign}{us}us"
 
 
+class FaultJSON(TypedDict):
+    """A fault as JSON: its kind, the fields that kind reads (durations in whole microseconds; the
+    keys of a [[faults]] table, so it reads back as one), and `text`, how weir describes it."""
+
+    kind: str
+    node: str
+    at: int
+    down_for: NotRequired[int]
+    slow_by: NotRequired[int]
+    peers: NotRequired[list[str]]
+    group: NotRequired[list[str]]
+    direction: NotRequired[str]
+    by: NotRequired[int]
+    factor: NotRequired[float]
+    rate: NotRequired[float]
+    partition: NotRequired[int]
+    text: str
+
+
 @dataclass(frozen=True, repr=False)
 class Fault:
     """A scripted fault: `crash` a node at `at` and restart it `down_for` later, or a sink fault
@@ -172,6 +191,15 @@ class Fault:
                 continue  # the usual: all others, both ways
             parts.append(f"{name}={_short_duration(value)!r}" if name in _DURATIONS else f"{name}={value!r}")
         return f"Fault({', '.join(parts)})"
+
+    def to_dict(self) -> FaultJSON:
+        """The fault as JSON (FaultJSON)."""
+        out: dict[str, Any] = {"kind": self.kind}
+        for name in FAULT_FIELDS[self.kind]:
+            value = getattr(self, name)
+            out[name] = list(value) if isinstance(value, tuple) else value
+        out["text"] = self.describe()
+        return cast(FaultJSON, out)  # the keys are the kind's (FAULT_FIELDS)
 
     @property
     def heals_at(self) -> int:

@@ -15,7 +15,8 @@ from weir.sim.scenario.model import (
     Workload,
 )
 
-__all__ = ["parse_scenario", "builtin_scenarios", "load_scenario", "load_faults", "faults_toml"]
+__all__ = ["parse_scenario", "builtin_scenarios", "load_scenario", "load_faults", "faults_toml", "scenario_schema",
+           "faults_schema"]
 
 _SECTIONS = {"workload": Workload, "pipeline": Pipeline, "checkpoint": Checkpointing, "window": WindowSettings,
              "watermarks": WatermarkSettings, "expect": Expect, "run": RunLimits, "reconcile": Reconcile,
@@ -202,6 +203,55 @@ def faults_toml(faults: tuple[Fault, ...], header: str = "") -> str:
             lines.append(f"factor = {f.factor}")
         lines.append("")
     return "\n".join(lines)
+
+
+def _table_schema(cls: type, title: str, skip: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A TOML table of `cls`'s fields, as JSON Schema: each key as its field accepts, no others."""
+    from weir.sim.scenario.checks import IMPORT_PATH_SCHEMA, field_schema
+    properties = {}
+    for f in fields(cls):
+        if f.name in skip:
+            continue
+        if f.name == "oracle":  # the one field a file gives as a function, not a component class
+            properties[f.name] = {**IMPORT_PATH_SCHEMA, "description": "an importable 'module:function'"}
+        else:
+            properties[f.name] = field_schema(f)
+    return {"type": "object", "title": title, "properties": properties, "additionalProperties": False}
+
+
+def _operator_schema() -> dict[str, Any]:
+    from weir.sim.scenario.checks import IMPORT_PATH_SCHEMA
+    return {"type": "object", "required": ["class"], "additionalProperties": False,
+            "properties": {"class": {**IMPORT_PATH_SCHEMA, "description": "'module:Class' of a weir.Operator"},
+                           "params": {"type": "object", "description": "keyword parameters"}}}
+
+
+def faults_schema() -> dict[str, Any]:
+    """A faults file (`--faults`, what `weir explore` writes) as JSON Schema: [[faults]] tables only."""
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "title": "weir faults file",
+            "type": "object", "additionalProperties": False,
+            "properties": {"faults": {"type": "array", "items": _table_schema(Fault, "[[faults]]")}}}
+
+
+def scenario_schema() -> dict[str, Any]:
+    """A scenario file as JSON Schema, generated from the same field definitions the loader checks
+    against (so an editor that reads it, Taplo's `#:schema` say, completes and checks keys)."""
+    from weir.sim.scenario.checks import NODE_SCHEMA, field_schema
+    top = {f.name: f for f in fields(Scenario)}
+    properties: dict[str, Any] = {k: field_schema(top[k]) for k in ("name", "description", "seed")}
+    properties["name"]["description"] = "default: the file's name"
+    for key, cls in _SECTIONS.items():
+        properties[key] = _table_schema(cls, f"[{key}]")
+    properties["operator"] = _operator_schema()
+    properties["operators"] = {"type": "array", "minItems": 1, "items": {"anyOf": [
+        _operator_schema(), {"type": "object", "properties": {"window": {"const": True}}, "required": ["window"],
+                             "additionalProperties": False}]}}
+    properties["nodes"] = {"type": "object", "propertyNames": NODE_SCHEMA,
+                           "additionalProperties": _table_schema(NodeSpec, "[nodes.NAME]", skip=("name",))}
+    properties["faults"] = faults_schema()["properties"]["faults"]
+    properties["links"] = {"type": "array", "items": _table_schema(LinkSpec, "[[links]]")}
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "title": "weir scenario file",
+            "type": "object", "properties": {k: properties[k] for k in _TOP}, "additionalProperties": False}
 
 
 def builtin_scenarios() -> dict[str, Path]:

@@ -12,7 +12,7 @@ faults (weir.sim.scenario.environment), and here the rest ([expect], [retry], th
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields, replace
-from typing import Any
+from typing import Any, Literal
 
 from weir.sim.scenario.checks import (
     _relay_base, _replay_base, _resolve, _spec, _validate,
@@ -71,7 +71,7 @@ class Expect:
         """The name the oracle's verdict goes by: its function's name."""
         return None if self.oracle is None else getattr(self.oracle, "__name__", "oracle")
 
-    def expected(self, name: str) -> str | None:
+    def expected(self, name: str) -> Literal["hold", "violate"] | None:
         if name in self.hold or (name == self.oracle_name and name is not None):
             return "hold"
         if name in self.violate:
