@@ -6,8 +6,9 @@ JSON-able `RunResult`; `spectrum()` runs the three delivery-mode scenarios side 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal, TypedDict
+from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
 from weir.analysis.checkers import Verdict, check, produced_ids
 from weir.analysis.verdict import VerdictJSON, verdict_table_html
@@ -15,6 +16,9 @@ from weir.sim.kernel.schema import SCHEMA_VERSION
 from weir.sim.scenario.run import Run, execute
 from weir.sim.scenario.model import Fault, Scenario
 from weir.sim.scenario.loader import load_scenario
+
+if TYPE_CHECKING:
+    from weir.faults.explore import ExploreReport
 
 __all__ = ["RunResult", "RunJSON", "DemoJSON", "ListJSON", "ReportJSON", "catalog", "report_dict", "Expectation", "run", "result_of", "spectrum", "SPECTRUM", "explore", "claims_of"]
 
@@ -256,7 +260,7 @@ def result_of(finished: Run) -> RunResult:
     def count(invariant: str, field: str) -> int | None:
         return by_name[invariant].evidence[field] if invariant in by_name else None
 
-    windowed = finished.windows is not None
+    windows, late = finished.windows, finished.late
     return RunResult(
         scenario=s.name, description=s.description, seed=finished.seed, mode=s.pipeline.mode, sink=s.pipeline.sink_name,
         records=s.workload.records, partitions=s.workload.partitions, batch_size=s.pipeline.batch_size,
@@ -268,9 +272,9 @@ def result_of(finished: Run) -> RunResult:
         extra_rows=count("no_duplicates", "extra_rows"),
         verdicts=verdicts, expectations=tuple(expectations), trace_events=len(finished.trace),
         trace_bytes=finished.trace.nbytes, trace_sha256=finished.trace_sha256,
-        panes=len(finished.windows["key"]) if windowed else None,
+        panes=len(windows["key"]) if windows is not None else None,
         unprocessed=finished.unprocessed,
-        late_records=len(finished.late["record_id"]) + finished.late_dropped if windowed else None,
+        late_records=len(late["record_id"]) + finished.late_dropped if windows is not None and late is not None else None,
         parallelism=s.pipeline.parallelism, subtasks=finished.subtasks, sources=finished.sources,
         reconciliation=tuple(by_name["reconciled"].evidence["rows"]) if "reconciled" in by_name else (),
         sagas=None if finished.saga is None or "saga_atomic" not in by_name else {
@@ -321,8 +325,9 @@ def claims_of(scenario: Scenario) -> tuple[str, ...]:
     return claims(scenario)
 
 
-def explore(scenario: Scenario | str, budget_s: float = 60.0, seed: int = 0, progress=None,
-            rates: dict[str, float] | None = None, swarm: bool = False, max_runs: int | None = None):
+def explore(scenario: Scenario | str, budget_s: float = 60.0, seed: int = 0,
+            progress: Callable[[ExploreReport], None] | None = None, rates: dict[str, float] | None = None,
+            swarm: bool = False, max_runs: int | None = None) -> ExploreReport:
     """Search crash schedules and seeds for a run that breaks a claim of the scenario, and shrink
     it (weir.faults.explore), for `budget_s` seconds or `max_runs` runs, whichever ends first
     (runs: the same search on every machine). Returns an ExploreReport; its `counterexample`

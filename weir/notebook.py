@@ -17,6 +17,7 @@ Mid-cell, `IPython.display.display(weir.show(x))` shows one, as for anything els
 from __future__ import annotations
 
 import io
+import os
 from typing import Any
 
 from weir.analysis.diagram import Mermaid
@@ -33,7 +34,7 @@ class Picture:
     def _repr_png_(self) -> bytes:
         return self.png
 
-    def save(self, path) -> None:
+    def save(self, path: str | os.PathLike[str]) -> None:
         from weir.sim.kernel.files import atomic_file
         with atomic_file(path) as f:
             f.write(self.png)

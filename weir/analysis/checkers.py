@@ -24,7 +24,7 @@ from weir.sim.kernel.errors import UserHookError, near
 from weir.sim.kernel.memory import trim
 from weir.sim.kernel.node import Status
 from weir.sim.scenario.invariants import APPLIES, applicable
-from weir.sim.scenario.run import COLLECT_AFTER
+from weir.sim.scenario.run import COLLECT_AFTER, Run
 
 __all__ = ["Verdict", "INVARIANTS", "applicable", "check", "produced_ids", "no_loss", "no_duplicates", "exactly_once", "drained",
            "checkpoints_succeed", "commits_monotonic", "no_aborted_reads", "log_complete", "no_silent_drops", "no_double_charge", "payments_complete", "outbox_consistent", "saga_atomic",
@@ -43,7 +43,8 @@ def _tally(run: RunLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def _loss(src: np.ndarray, copies: np.ndarray) -> np.ndarray:
     """The ids in `src` (sorted) with no copy in the sink: through a byte a record id, not copies[src]'s eight."""
-    return src[(copies == 0)[src]]
+    lost: np.ndarray = src[(copies == 0)[src]]
+    return lost
 
 
 def _dups(copies: np.ndarray) -> tuple[np.ndarray, int]:
@@ -125,7 +126,7 @@ def exactly_once(run: RunLike) -> Verdict:
     return verdict
 
 
-def log_complete(run: RunLike) -> Verdict:
+def log_complete(run: Run) -> Verdict:
     """Every record the upstream had (ids 0 to records - 1) is committed in the log: what a
     transaction abort took back (a crash, a timeout) was written again. A loss here is upstream
     of the log, where no_loss (the log against the sink) cannot see it."""
@@ -197,7 +198,7 @@ def no_aborted_reads(run: RunLike) -> Verdict:
     return Verdict("no_aborted_reads", True, "no sink row came from an aborted transaction", evidence)
 
 
-def checkpoints_succeed(run: RunLike) -> Verdict:
+def checkpoints_succeed(run: Run) -> Verdict:
     """No checkpoint failed: every one triggered completed, or was cut short by a failover (none timed
     out, none refused by the store)."""
     stats = dict(run.checkpoint_stats or {})
@@ -223,7 +224,8 @@ def load_balanced(run: RunLike) -> Verdict:
     while its peers idle, and its full queue back-pressures the sources.
     """
     subtasks = list(getattr(run, "subtasks", ()) or ())
-    limit = run.scenario.expect.max_skew if getattr(run, "scenario", None) is not None else 1.5
+    scenario = getattr(run, "scenario", None)
+    limit = scenario.expect.max_skew if scenario is not None else 1.5
     records = [s["records"] for s in subtasks]
     mean = sum(records) / len(records) if records else 0.0
     skew = max(records) / mean if mean else 1.0
@@ -272,15 +274,16 @@ def commits_monotonic(run: RunLike) -> Verdict:
     one before it. An older commit that lands after a newer one (reordered or retried requests, a
     restore from an older checkpoint) rewinds the group, and a restart reads those records again."""
     from weir.sim.kernel.trace import Kind
-    if getattr(run, "trace", None) is None:
+    trace = getattr(run, "trace", None)
+    if trace is None:
         return Verdict("commits_monotonic", True, "the run has no trace: not judged", {"judged": False})
-    cols = run.trace.columns
+    cols = trace.columns
     rows = np.flatnonzero((cols["kind"] == Kind.COMMIT) & (cols["d"] == 1))
     part, offset, time = cols["a"][rows], cols["b"][rows], cols["time"][rows]
     order = np.lexsort((np.arange(len(rows)), part))  # by partition, in trace order within each
     part, offset, time = part[order], offset[order], time[order]
     back = np.flatnonzero((part[1:] == part[:-1]) & (offset[1:] < offset[:-1])) + 1
-    evidence = {"commits": len(rows), "rewinds": len(back), "first_rewinds": [
+    evidence: dict[str, Any] = {"commits": len(rows), "rewinds": len(back), "first_rewinds": [
         {"partition": int(part[i]), "from": int(offset[i - 1]), "to": int(offset[i]), "time_us": int(time[i])}
         for i in back[:SHOW_IDS]]}
     if len(back):
@@ -295,11 +298,13 @@ def commits_monotonic(run: RunLike) -> Verdict:
 
 
 
-def drains_in_time(run: RunLike) -> Verdict:
+def drains_in_time(run: Run) -> Verdict:
     """After the last fault healed, the pipeline drained within `run.drain_within` (the liveness phase).
     A windowed run whose watermark stalled has not drained, whatever its status: its closed windows
     never fire; the verdict names the stall."""
     bound = run.scenario.run.drain_within
+    if bound is None:  # (the invariant applies only with a bound)
+        return Verdict("drains_in_time", True, "no run.drain_within: not judged", {"judged": False})
     healed = max((f.heals_at for f in run.scenario.faults), default=0)
     took = run.end_time - healed
     evidence = {"status": run.status, "last_fault_healed_at": healed, "drained_after_us": took, "bound_us": bound}
@@ -318,7 +323,7 @@ def drains_in_time(run: RunLike) -> Verdict:
                    f"(at most {bound / 1000:.1f}ms)", evidence)
 
 
-def _stalled_watermark(run: RunLike) -> dict[str, int] | None:
+def _stalled_watermark(run: Run) -> dict[str, int] | None:
     """For a windowed run: where its watermark stopped, if short of what the data closes (else None)."""
     if getattr(run, "windows", None) is None or run.scenario.window is None:
         return None
@@ -347,7 +352,7 @@ def _stalled_watermark(run: RunLike) -> dict[str, int] | None:
 
 #: Every invariant weir checks, by name, in check order: its checker, and which scenarios it applies
 #: to (the names and the predicates are weir.sim.scenario.invariants.APPLIES, which [expect] is checked against).
-_CHECKERS: dict[str, Callable[[RunLike], Verdict]] = {
+_CHECKERS: dict[str, Callable[[Any], Verdict]] = {
     "no_loss": no_loss,
     "no_duplicates": no_duplicates,
     "exactly_once": exactly_once,
@@ -375,11 +380,12 @@ _CHECKERS: dict[str, Callable[[RunLike], Verdict]] = {
     "drains_in_time": drains_in_time,
     "matches_reference": matches_reference,
 }
-INVARIANTS: dict[str, tuple[Callable[[RunLike], Verdict], Callable[[Any], bool]]] = {
+#: (a full Run for most; no_loss, no_duplicates and exactly_once also judge anything RunLike)
+INVARIANTS: dict[str, tuple[Callable[[Any], Verdict], Callable[[Any], bool]]] = {
     name: (_CHECKERS[name], applies) for name, applies in APPLIES.items()}
 
 
-def _judged(name: str, fn: Callable[[RunLike], Verdict], run: RunLike, big: bool = False) -> Verdict:
+def _judged(name: str, fn: Callable[[Any], Verdict], run: RunLike, big: bool = False) -> Verdict:
     """`fn(run)`; a checker that runs the user's code again (a reference computation) and meets
     an error in it cannot judge: a violated verdict that says so, not a crash. After a big run's
     checker, its working arrays go back to the system (so the next one's do not add to them)."""
@@ -399,7 +405,7 @@ def check(run: RunLike, names: Iterable[str] | None = None) -> tuple[Verdict, ..
     scenario = getattr(run, "scenario", None)
     expect = getattr(scenario, "expect", None)
     oracle = getattr(expect, "oracle", None)
-    own = expect.oracle_name if oracle is not None else None
+    own = getattr(expect, "oracle_name", None) if oracle is not None else None
     wanted = set(applicable(scenario)) | ({own} if own else set()) if names is None else set(names)
     unknown = sorted(wanted - set(INVARIANTS) - {own})
     if unknown:

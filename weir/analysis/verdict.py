@@ -18,9 +18,12 @@ SHOW_IDS = 5  # how many example record ids a verdict carries
 class RunLike(Protocol):
     """What a checker reads: `source` and `sink` columns (with "record_id") and `status`."""
 
-    source: dict[str, np.ndarray]
-    sink: dict[str, np.ndarray]
-    status: str
+    @property
+    def source(self) -> dict[str, np.ndarray]: ...
+    @property
+    def sink(self) -> dict[str, np.ndarray]: ...
+    @property
+    def status(self) -> str: ...
 
 
 class VerdictJSON(TypedDict):

@@ -72,7 +72,7 @@ class Column:
     __slots__ = ("_data", "_n")
 
     def __init__(self, capacity: int = 1024, dtype: type = np.int64):
-        self._data = np.empty(max(capacity, 16), dtype=dtype)
+        self._data: np.ndarray = np.empty(max(capacity, 16), dtype=dtype)
         self._n = 0
 
     def __len__(self) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from collections.abc import Iterable
 from typing import Any
 
 __all__ = ["WeirError", "ScenarioError", "SimulationError", "UserHookError", "UserCodeTimedOut", "UserError",
@@ -38,7 +39,7 @@ class ScenarioError(WeirError, ValueError):
         return ScenarioError(self.key, self.got, self.accepts, file, self.hint)
 
 
-def near(word: object, choices) -> str | None:
+def near(word: object, choices: Iterable[str]) -> str | None:
     """The choice closest to a misspelled `word` (difflib's ratio at least 0.6), or None."""
     import difflib
     if not isinstance(word, str):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Any
 
 import simpy
 
@@ -86,7 +87,7 @@ class World:
     def held(self) -> bool:
         return self._holds > 0
 
-    def settle(self, fingerprint: Callable[[], tuple], period: int) -> None:
+    def settle(self, fingerprint: Callable[[], tuple[Any, ...] | None], period: int) -> None:
         """End the run as SETTLED once, with every fault healed, `fingerprint()` (what durable state
         the run has made) is the same at two checks `period` apart: a run that would only go on
         until a guard stops it, whose verdict can no longer change. Opt in (explore): it adds a

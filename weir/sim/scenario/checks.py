@@ -7,16 +7,32 @@ a one-line ScenarioError naming the key, what it got and what it accepts.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import fields
-from typing import Any
+from typing import TYPE_CHECKING, Any, overload
 
 from weir.sim.kernel.errors import ScenarioError, near
+from weir.sim.kernel.given import Given
 from weir.sim.scenario.nodes import EXTRA_NODE_KINDS, NODE_FORMS, NODES, SAGA_NODES, is_node_name
+if TYPE_CHECKING:
+    from weir.sim.scenario.components import ComponentSpec
 from weir.sim.kernel.units import DURATION_FORMS, DURATION_PATTERN, RATE_FORMS, RATE_PATTERN, parse_duration, parse_rate
 
 
-def _spec(kind: str, **opts: Any) -> dict:
+def _spec(kind: str, **opts: Any) -> dict[str, Any]:
     return {"kind": kind, **opts}
+
+
+#: A duration: given as whole microseconds or a string with a unit ("15ms"), read as microseconds.
+Duration = Given[int | str, int]
+#: The same, or unset (None).
+MaybeDuration = Given[int | str | None, int | None]
+#: A rate: bytes per second, or a string ("50MB/s"); read as bytes per second; or unset.
+MaybeRate = Given[int | str | None, int | None]
+#: Names (invariants, nodes, columns): given as any sequence of strings, read as a tuple.
+Names = Given[Sequence[str], tuple[str, ...]]
+#: Partition numbers: any sequence of whole numbers, read as a sorted tuple without repeats.
+Partitions = Given[Sequence[int], tuple[int, ...]]
 
 
 def _sink_base():
@@ -58,7 +74,8 @@ _COMPONENT_KEYS = {"source": ("workload.source", "workload.source_params"),
                    "relay": ("outbox.relay", "outbox.relay_params")}
 
 
-def _resolve(path, kind: str, base, params: dict):
+def _resolve(path: str | type | None, kind: str, base: Callable[[], type],
+             params: dict[str, Any]) -> ComponentSpec | None:
     """The ComponentSpec for a 'module:Class' value or a class (None for a built-in name)."""
     from weir.sim.scenario.components import SEARCH_PATHS, ComponentSpec, load_class
     class_key, params_key = _COMPONENT_KEYS[kind]
@@ -74,7 +91,11 @@ def _resolve(path, kind: str, base, params: dict):
         raise ScenarioError(params_key, e.got, e.accepts, hint=e.hint) from None
 
 
-def component_name(value) -> str | None:
+@overload
+def component_name(value: str | type) -> str: ...
+@overload
+def component_name(value: None) -> None: ...
+def component_name(value: str | type | None) -> str | None:
     """How a component value is shown: a name or 'module:Class' as given, a class as 'module:Class'."""
     if isinstance(value, type):
         return f"{value.__module__}:{value.__qualname__}"

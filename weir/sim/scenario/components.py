@@ -23,6 +23,7 @@ from typing import Any
 
 
 from weir.sim.kernel.errors import ScenarioError
+from weir.sim.kernel.given import Given, given
 from weir.sim.stream.guard import construct
 from weir.sim.stream.functions import (
     ConsumerPolicy, DeadLetter, DeadLetterReplay, Operator, OutboxRelay, Rejected, Retryable, Sink, Source, TwoPhaseCommitSink, WatermarkStrategy,
@@ -79,7 +80,7 @@ def load_function(path: str, key: str, accepts: str, search: tuple[Path, ...] = 
 class ComponentSpec:
     """A user component: a class (or its import path) and the keyword parameters to build it with."""
 
-    cls: type | str
+    cls: Given[type | str, type] = given(None)  # a class, or 'module:Class' (loaded on construction)
     params: dict[str, Any] = field(default_factory=dict)
     kind: str = "operator"
 
@@ -94,11 +95,11 @@ class ComponentSpec:
         object.__setattr__(self, "params", dict(self.params))
         self.check_params(self.cls, self.params, self.kind, self._leading())
 
-    def _leading(self) -> tuple:
+    def _leading(self) -> tuple[int, ...]:
         return (0,) if self.kind == "watermarks" else ()  # strategies also get the bound, positionally
 
     @staticmethod
-    def check_params(cls: type, params: dict, kind: str, leading: tuple = ()) -> None:
+    def check_params(cls: type, params: dict[str, Any], kind: str, leading: tuple[int, ...] = ()) -> None:
         """Check, without building anything, that `cls(*leading, **params)` would accept the parameters."""
         try:
             inspect.signature(cls).bind(*leading, **params)

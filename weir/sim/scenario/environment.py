@@ -10,8 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NotRequired, TypedDict, cast
 
+from weir.sim.kernel.given import given
 from weir.sim.kernel.errors import ScenarioError
-from weir.sim.scenario.checks import _spec, _validate
+from weir.sim.scenario.checks import Duration, MaybeDuration, Names, _spec, _validate
 from weir.sim.scenario.nodes import NODE_FORMS, is_node_name
 
 if TYPE_CHECKING:
@@ -55,9 +56,9 @@ class NodeSpec:
     """A node's clock (a fixed offset and a drift in parts per million) and how long it takes to boot."""
 
     name: str = field(metadata=_spec("node"))
-    clock_offset: int | str = field(default=0, metadata=_spec("signed_duration"))
+    clock_offset: Duration = field(default=given(0), metadata=_spec("signed_duration"))
     clock_drift_ppm: int = field(default=0, metadata=_spec("int"))
-    boot_time: int | str = field(default=0, metadata=_spec("duration"))
+    boot_time: Duration = field(default=given(0), metadata=_spec("duration"))
 
     def __post_init__(self) -> None:
         if not is_node_name(self.name):
@@ -73,9 +74,9 @@ class LinkSpec:
     """The latency distribution of the links between two nodes (both ways, or only from the first
     to the second): a base latency plus jitter of a shape, instead of the pipeline's network_*."""
 
-    between: tuple[str, ...] = field(default=(), metadata=_spec("nodes"))
-    latency: int | str | None = field(default=None, metadata=_spec("duration", optional=True))
-    jitter: int | str | None = field(default=None, metadata=_spec("duration", optional=True))
+    between: Names = field(default=given(()), metadata=_spec("nodes"))
+    latency: MaybeDuration = field(default=given(None), metadata=_spec("duration", optional=True))
+    jitter: MaybeDuration = field(default=given(None), metadata=_spec("duration", optional=True))
     jitter_shape: str | None = field(default=None, metadata=_spec("choice", choices=JITTER_SHAPES, optional=True))
     direction: str = field(default="both", metadata=_spec("choice", choices=("both", "outbound")))
 
@@ -149,13 +150,13 @@ class Fault:
 
     kind: str = field(default="crash", metadata=_spec("choice", choices=FAULT_KINDS))
     node: str = field(default="processor", metadata=_spec("node"))
-    at: int | str = field(default=0, metadata=_spec("duration"))
-    down_for: int | str = field(default="100ms", metadata=_spec("duration", min=1))
-    slow_by: int | str = field(default="10ms", metadata=_spec("duration"))
-    peers: tuple[str, ...] = field(default=(), metadata=_spec("nodes"))
-    group: tuple[str, ...] = field(default=(), metadata=_spec("nodes"))
+    at: Duration = field(default=given(0), metadata=_spec("duration"))
+    down_for: Duration = field(default=given("100ms"), metadata=_spec("duration", min=1))
+    slow_by: Duration = field(default=given("10ms"), metadata=_spec("duration"))
+    peers: Names = field(default=given(()), metadata=_spec("nodes"))
+    group: Names = field(default=given(()), metadata=_spec("nodes"))
     direction: str = field(default="both", metadata=_spec("choice", choices=("both", "outbound", "inbound")))
-    by: int | str = field(default=0, metadata=_spec("signed_duration"))
+    by: Duration = field(default=given(0), metadata=_spec("signed_duration"))
     factor: float = field(default=2.0, metadata=_spec("ratio"))
     rate: float = field(default=0.1, metadata=_spec("fraction"))
     partition: int = field(default=0, metadata=_spec("count"))

@@ -6,7 +6,7 @@ import tomllib
 from dataclasses import fields
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from weir.sim.kernel.errors import ScenarioError, near, raw
 from weir.sim.scenario.model import (
@@ -14,6 +14,9 @@ from weir.sim.scenario.model import (
     WINDOW_STEP, is_node_name,
     Workload,
 )
+
+if TYPE_CHECKING:
+    from weir.sim.scenario.components import ComponentSpec
 
 __all__ = ["parse_scenario", "builtin_scenarios", "load_scenario", "load_faults", "faults_toml", "scenario_schema",
            "faults_schema"]
@@ -30,7 +33,7 @@ def _keys_of(cls: type) -> tuple[str, ...]:
     return tuple(f.name for f in fields(cls))
 
 
-def _table(value: Any, key: str, cls: type, extra: dict | None = None) -> Any:
+def _table(value: Any, key: str, cls: type, extra: dict[str, Any] | None = None) -> Any:
     if not isinstance(value, dict):
         raise ScenarioError(key, value, f"a table [{key}]")
     allowed = [k for k in _keys_of(cls) if not (extra and k in extra)]
@@ -40,7 +43,7 @@ def _table(value: Any, key: str, cls: type, extra: dict | None = None) -> Any:
     return cls(**value, **(extra or {}))
 
 
-def _chain_step(table: Any, key: str):
+def _chain_step(table: Any, key: str) -> ComponentSpec | str:
     """One [[operators]] table: an operator, or { window = true } for where the [window] runs."""
     if isinstance(table, dict) and "window" in table:
         if table != {"window": True}:
@@ -49,7 +52,7 @@ def _chain_step(table: Any, key: str):
     return _operator_spec(table, key)
 
 
-def _operator_spec(table: Any, key: str):
+def _operator_spec(table: Any, key: str) -> ComponentSpec:
     """A ComponentSpec from an operator table: class = 'module:Class' and params."""
     if not isinstance(table, dict):
         raise ScenarioError(key, table, "a table with class = 'module:Class' and params")
@@ -63,7 +66,7 @@ def _operator_spec(table: Any, key: str):
     return ComponentSpec(cls, table.get("params", {}), "operator")
 
 
-def parse_scenario(doc: dict, default_name: str = "scenario") -> Scenario:
+def parse_scenario(doc: dict[str, Any], default_name: str = "scenario") -> Scenario:
     """Build a Scenario from a parsed TOML document (a dict); raise ScenarioError on bad input."""
     for k in doc:
         if k not in _TOP:
@@ -103,7 +106,7 @@ def _parse_faults(faults: Any) -> tuple[Fault, ...]:
     return _parse_tables(faults, "faults", Fault)
 
 
-def _parse_tables(tables: Any, key: str, cls: type) -> tuple:
+def _parse_tables(tables: Any, key: str, cls: type) -> tuple[Any, ...]:
     """An array of tables [[key]], each one a `cls`; errors name the table by index (key[2].at)."""
     if not isinstance(tables, list):
         raise ScenarioError(key, tables, f"an array of tables [[{key}]]")
@@ -116,7 +119,7 @@ def _parse_tables(tables: Any, key: str, cls: type) -> tuple:
     return tuple(out)
 
 
-def _read_toml(path: Path, shown: str) -> dict:
+def _read_toml(path: Path, shown: str) -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:

@@ -12,16 +12,20 @@ faults (weir.sim.scenario.environment), and here the rest ([expect], [retry], th
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields, replace
-from typing import Any, Literal
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Literal
 
 from weir.sim.scenario.checks import (
-    _relay_base, _replay_base, _resolve, _spec, _validate,
+    Duration, MaybeDuration, Names, _relay_base, _replay_base, _resolve, _spec, _validate,
 )
+from weir.sim.kernel.given import Given, given
 from weir.sim.kernel.errors import ScenarioError, near, raw
 from weir.sim.scenario.invariants import APPLIES, statable
 from weir.sim.scenario.environment import (  # re-exported: the model is where a scenario's parts meet
     FAULT_KINDS, JITTER_SHAPES, LINK_KINDS, Fault, LinkSpec, NodeSpec,
 )
+if TYPE_CHECKING:
+    from weir.sim.scenario.components import ComponentSpec
 from weir.sim.scenario.nodes import NODE_FORMS, NODES, is_node_name, node_names
 from weir.sim.scenario.pipeline import (  # re-exported likewise
     AGGREGATE_NAMES, DEFAULT_COMMIT, MODES, OFFSET_COMMITS, SINKS, WATERMARK_STRATEGIES, WINDOW_KINDS, Checkpointing,
@@ -42,8 +46,8 @@ def _invariant_names() -> tuple[str, ...]:
 class Expect:
     """Which invariants the scenario claims hold, and which it claims are violated."""
 
-    hold: tuple[str, ...] = field(default=(), metadata=_spec("names", choices=_invariant_names))
-    violate: tuple[str, ...] = field(default=(), metadata=_spec("names", choices=_invariant_names))
+    hold: Names = field(default=given(()), metadata=_spec("names", choices=_invariant_names))
+    violate: Names = field(default=given(()), metadata=_spec("names", choices=_invariant_names))
     max_skew: float = field(default=1.5, metadata=_spec("ratio"))
     #: the user's own invariant, claimed to hold: 'module:function' (or the function), called with the
     #: finished run, returning a weir.Verdict or a bool (weir.analysis.oracles.user_oracle)
@@ -91,20 +95,20 @@ class RetryPolicy:
 
     max_retries: int = field(default=3, metadata=_spec("count"))
     forever: bool = field(default=False, metadata=_spec("flag"))
-    backoff: int | str = field(default="1ms", metadata=_spec("duration", min=1))
+    backoff: Duration = field(default=given("1ms"), metadata=_spec("duration", min=1))
     multiplier: float = field(default=2.0, metadata=_spec("ratio"))
-    max_backoff: int | str = field(default="100ms", metadata=_spec("duration", min=1))
+    max_backoff: Duration = field(default=given("100ms"), metadata=_spec("duration", min=1))
     jitter: float = field(default=0.2, metadata=_spec("fraction"))
     failure_rate: float = field(default=0.0, metadata=_spec("fraction"))
     exhausted: str = field(default="dlq", metadata=_spec("choice", choices=("dlq", "skip")))
-    replay_after: int | str | None = field(default=None, metadata=_spec("duration", optional=True))
-    replay_interval: int | str = field(default="50ms", metadata=_spec("duration", min=1))
+    replay_after: MaybeDuration = field(default=given(None), metadata=_spec("duration", optional=True))
+    replay_interval: Duration = field(default=given("50ms"), metadata=_spec("duration", min=1))
     replay_batch: int = field(default=100, metadata=_spec("count", min=1))
-    replay_job: str | None = field(default=None, metadata=_spec("component", base=_replay_base, optional=True, component="replay"))
-    replay_params: dict = field(default_factory=dict, metadata=_spec("params"))
+    replay_job: str | type | None = field(default=None, metadata=_spec("component", base=_replay_base, optional=True, component="replay"))
+    replay_params: dict[str, Any] = field(default_factory=dict, metadata=_spec("params"))
 
     @property
-    def replay_spec(self):
+    def replay_spec(self) -> ComponentSpec | None:
         """The user's DeadLetterReplay (a ComponentSpec), or None for weir's FixAndReplay."""
         return _resolve(self.replay_job, "replay", _replay_base, self.replay_params)
 
@@ -120,8 +124,8 @@ class PaymentSettings:
     """The payments sink (weir/sim/patterns/payments.py): dedup with a processed-key store with TTL, a lock, a MERGE."""
 
     dedup: bool = field(default=True, metadata=_spec("flag"))
-    ttl: int | str = field(default="24h", metadata=_spec("duration", min=1))
-    lock_ttl: int | str = field(default="1s", metadata=_spec("duration", min=1))
+    ttl: Duration = field(default=given("24h"), metadata=_spec("duration", min=1))
+    lock_ttl: Duration = field(default=given("1s"), metadata=_spec("duration", min=1))
 
     def __post_init__(self) -> None:
         _validate(self, "payments")
@@ -133,15 +137,15 @@ class OutboxSettings:
 
     mode: str = field(default="outbox", metadata=_spec("choice", choices=("outbox", "dual_write")))
     order: str = field(default="db_first", metadata=_spec("choice", choices=("db_first", "log_first")))
-    db_write_time: int | str = field(default="100us", metadata=_spec("duration", min=1))
-    linger: int | str = field(default="1ms", metadata=_spec("duration"))
-    relay_interval: int | str = field(default="5ms", metadata=_spec("duration", min=1))
+    db_write_time: Duration = field(default=given("100us"), metadata=_spec("duration", min=1))
+    linger: Duration = field(default=given("1ms"), metadata=_spec("duration"))
+    relay_interval: Duration = field(default=given("5ms"), metadata=_spec("duration", min=1))
     relay_batch: int = field(default=100, metadata=_spec("count", min=1))
-    relay: str | None = field(default=None, metadata=_spec("component", base=_relay_base, optional=True, component="relay"))
-    relay_params: dict = field(default_factory=dict, metadata=_spec("params"))
+    relay: str | type | None = field(default=None, metadata=_spec("component", base=_relay_base, optional=True, component="relay"))
+    relay_params: dict[str, Any] = field(default_factory=dict, metadata=_spec("params"))
 
     @property
-    def relay_spec(self):
+    def relay_spec(self) -> ComponentSpec | None:
         """The user's OutboxRelay (a ComponentSpec), or None for weir's CdcRelay."""
         return _resolve(self.relay, "relay", _relay_base, self.relay_params)
 
@@ -165,7 +169,7 @@ class SagaSettings:
 class Reconcile:
     """The reconciliation job (the seed's daily query, on SQLite) over the source log and the sink."""
 
-    period: int | str = field(default="100ms", metadata=_spec("duration", min=1))
+    period: Duration = field(default=given("100ms"), metadata=_spec("duration", min=1))
     threshold: float = field(default=0.001, metadata=_spec("fraction"))
 
     def __post_init__(self) -> None:
@@ -178,11 +182,11 @@ class RunLimits:
     an exception from user code does (stop the run, or fail the job over as Flink does), and how
     long (wall clock) a user hook may run before the run is stopped."""
 
-    max_time: int | str = field(default="120s", metadata=_spec("duration", min=1))
+    max_time: Duration = field(default=given("120s"), metadata=_spec("duration", min=1))
     max_events: int = field(default=5_000_000, metadata=_spec("count", min=1))
-    drain_within: int | str | None = field(default=None, metadata=_spec("duration", min=1, optional=True))
+    drain_within: MaybeDuration = field(default=given(None), metadata=_spec("duration", min=1, optional=True))
     on_user_error: str = field(default="stop", metadata=_spec("choice", choices=("stop", "fail_over")))
-    user_timeout: int | str = field(default="10s", metadata=_spec("duration"))
+    user_timeout: Duration = field(default=given("10s"), metadata=_spec("duration"))
 
     def __post_init__(self) -> None:
         _validate(self, "run")
@@ -200,12 +204,13 @@ class Scenario:
     checkpoint: Checkpointing | None = None
     window: WindowSettings | None = None
     watermarks: WatermarkSettings | None = None
-    operator: Any = None  # a components.ComponentSpec for a user Operator (instead of running totals)
-    operators: tuple = ()  # [[operators]]: ComponentSpecs of user Operators, chained in this order
-    operators_after: tuple = ()  # [[operators]] after the window step: they take the window's panes
-    nodes: tuple[NodeSpec, ...] = ()
-    faults: tuple[Fault, ...] = ()
-    links: tuple[LinkSpec, ...] = ()
+    operator: ComponentSpec | None = None  # a user Operator (instead of running totals)
+    #: [[operators]]: user Operators, chained in this order (WINDOW_STEP: where the [window] runs)
+    operators: Given[Sequence[ComponentSpec | str], tuple[ComponentSpec | str, ...]] = given(())
+    operators_after: Given[Sequence[ComponentSpec], tuple[ComponentSpec, ...]] = given(())  # after the window
+    nodes: Given[Sequence[NodeSpec], tuple[NodeSpec, ...]] = given(())
+    faults: Given[Sequence[Fault], tuple[Fault, ...]] = given(())
+    links: Given[Sequence[LinkSpec], tuple[LinkSpec, ...]] = given(())
     expect: Expect = field(default_factory=Expect)
     run: RunLimits = field(default_factory=RunLimits)
     reconcile: Reconcile | None = None
@@ -310,12 +315,12 @@ class Scenario:
                                         hint=near(name, fits))
         seen = set()
         names = self.node_names
-        for spec in self.nodes:
-            if spec.name in seen:
-                raise ScenarioError(f"nodes.{spec.name}", spec.name, "each node at most once")
-            if spec.name not in names:
-                raise ScenarioError(f"nodes.{spec.name}", spec.name, "a node of this scenario: " + ", ".join(names))
-            seen.add(spec.name)
+        for node_spec in self.nodes:
+            if node_spec.name in seen:
+                raise ScenarioError(f"nodes.{node_spec.name}", node_spec.name, "each node at most once")
+            if node_spec.name not in names:
+                raise ScenarioError(f"nodes.{node_spec.name}", node_spec.name, "a node of this scenario: " + ", ".join(names))
+            seen.add(node_spec.name)
         for i, link in enumerate(self.links):
             for node in link.between:
                 if node not in names:

@@ -6,13 +6,21 @@ scenario is (weir.sim.scenario.model).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from weir.sim.scenario.checks import (
-    _consumer_base, _resolve, component_name, _sink_base, _source_base, _spec, _validate, _watermark_base,
+    Duration, MaybeDuration, MaybeRate, Names, Partitions, _consumer_base, _resolve, component_name, _sink_base,
+    _source_base, _spec, _validate, _watermark_base,
 )
 from weir.sim.kernel.errors import ScenarioError, raw
+from weir.sim.kernel.given import Given, given
 from weir.sim.scenario.environment import JITTER_SHAPES
+
+if TYPE_CHECKING:
+    from weir.sim.scenario.components import ComponentSpec
+    from weir.sim.stream.windowing import WindowSpec
 
 #: The most records a workload may have (and the most keys): checked before anything is allocated.
 MAX_RECORDS = 10_000_000
@@ -33,30 +41,30 @@ class Workload:
     partitions: int = field(default=4, metadata=_spec("count", min=1, max=10_000))
     keys: int = field(default=100, metadata=_spec("count", min=1, max=MAX_RECORDS))
     produce_batch: int = field(default=200, metadata=_spec("count", min=1, max=MAX_RECORDS))
-    produce_interval: int | str = field(default="5ms", metadata=_spec("duration"))
-    out_of_order: int | str = field(default=0, metadata=_spec("duration"))
+    produce_interval: Duration = field(default=given("5ms"), metadata=_spec("duration"))
+    out_of_order: Duration = field(default=given(0), metadata=_spec("duration"))
     late_fraction: float = field(default=0.0, metadata=_spec("fraction"))
-    late_by: int | str = field(default=0, metadata=_spec("duration"))
-    idle_partitions: tuple[int, ...] = field(default=(), metadata=_spec("partitions"))
-    idle_from: int | str = field(default=0, metadata=_spec("duration"))
-    idle_until: int | str | None = field(default=None, metadata=_spec("duration", optional=True))
-    source: str | None = field(default=None, metadata=_spec("component", base=_source_base, optional=True, component="source"))
-    source_params: dict = field(default_factory=dict, metadata=_spec("params"))
+    late_by: Duration = field(default=given(0), metadata=_spec("duration"))
+    idle_partitions: Partitions = field(default=given(()), metadata=_spec("partitions"))
+    idle_from: Duration = field(default=given(0), metadata=_spec("duration"))
+    idle_until: MaybeDuration = field(default=given(None), metadata=_spec("duration", optional=True))
+    source: str | type | None = field(default=None, metadata=_spec("component", base=_source_base, optional=True, component="source"))
+    source_params: dict[str, Any] = field(default_factory=dict, metadata=_spec("params"))
     marker_every: int = field(default=0, metadata=_spec("count"))
     poison_every: int = field(default=0, metadata=_spec("count"))
     resend_fraction: float = field(default=0.0, metadata=_spec("fraction"))
-    resend_after: int | str = field(default="200ms", metadata=_spec("duration"))
+    resend_after: Duration = field(default=given("200ms"), metadata=_spec("duration"))
     hot_keys: int = field(default=1, metadata=_spec("count", min=1))
     hot_fraction: float = field(default=0.0, metadata=_spec("fraction"))
     idempotent: bool = field(default=True, metadata=_spec("flag"))
     transactional: bool = field(default=False, metadata=_spec("flag"))
     txn_batches: int = field(default=5, metadata=_spec("count", min=1))
     producers: int = field(default=1, metadata=_spec("count", min=1, max=64))
-    transaction_timeout: int | str | None = field(default=None, metadata=_spec("duration", min=1, optional=True))
+    transaction_timeout: MaybeDuration = field(default=given(None), metadata=_spec("duration", min=1, optional=True))
     fencing: bool = field(default=True, metadata=_spec("flag"))
 
     @property
-    def source_spec(self):
+    def source_spec(self) -> ComponentSpec | None:
         """The user's Source (a ComponentSpec), or None for the built-in uniform keys."""
         return _resolve(self.source, "source", _source_base, self.source_params)
 
@@ -95,9 +103,9 @@ class Pipeline:
     mode: str = field(default="at_least_once", metadata=_spec("choice", choices=MODES))
     offset_commit: str | None = field(default=None, metadata=_spec("choice", choices=OFFSET_COMMITS, optional=True))
     isolation: str = field(default="read_uncommitted", metadata=_spec("choice", choices=("read_uncommitted", "read_committed")))
-    sink: str | None = field(default=None, metadata=_spec("component", choices=SINKS, base=_sink_base, optional=True, component="sink"))
-    sink_params: dict = field(default_factory=dict, metadata=_spec("params"))
-    dedup_key: tuple[str, ...] = field(default=("record_id",), metadata=_spec("names", choices=lambda: _dedup_columns()))
+    sink: Given[str | type | None, str | type] = field(default=given(None), metadata=_spec("component", choices=SINKS, base=_sink_base, optional=True, component="sink"))
+    sink_params: dict[str, Any] = field(default_factory=dict, metadata=_spec("params"))
+    dedup_key: Names = field(default=given(("record_id",)), metadata=_spec("names", choices=lambda: _dedup_columns()))
     batch_size: int = field(default=100, metadata=_spec("count", min=1, max=MAX_RECORDS))
     max_in_flight: int = field(default=4, metadata=_spec("count", min=1, max=100_000))
     parallelism: int = field(default=1, metadata=_spec("count", min=1, max=256))
@@ -105,30 +113,30 @@ class Pipeline:
     queue_capacity: int = field(default=4, metadata=_spec("count", min=1, max=100_000))
     salts: int = field(default=1, metadata=_spec("count", min=1, max=256))
     source_failover: str = field(default="job", metadata=_spec("choice", choices=("job", "rebalance")))
-    session_timeout: int | str = field(default="30ms", metadata=_spec("duration", min=1))
-    heartbeat_interval: int | str = field(default="10ms", metadata=_spec("duration", min=1))
-    poll_interval: int | str = field(default="1ms", metadata=_spec("duration", min=1))
-    process_time: int | str = field(default="50us", metadata=_spec("duration"))
-    write_time: int | str = field(default="1ms", metadata=_spec("duration"))
-    commit_interval: int | str = field(default="100ms", metadata=_spec("duration", min=1))
-    network_latency: int | str = field(default="500us", metadata=_spec("duration"))
-    network_jitter: int | str = field(default="200us", metadata=_spec("duration"))
+    session_timeout: Duration = field(default=given("30ms"), metadata=_spec("duration", min=1))
+    heartbeat_interval: Duration = field(default=given("10ms"), metadata=_spec("duration", min=1))
+    poll_interval: Duration = field(default=given("1ms"), metadata=_spec("duration", min=1))
+    process_time: Duration = field(default=given("50us"), metadata=_spec("duration"))
+    write_time: Duration = field(default=given("1ms"), metadata=_spec("duration"))
+    commit_interval: Duration = field(default=given("100ms"), metadata=_spec("duration", min=1))
+    network_latency: Duration = field(default=given("500us"), metadata=_spec("duration"))
+    network_jitter: Duration = field(default=given("200us"), metadata=_spec("duration"))
     network_jitter_shape: str = field(default="uniform", metadata=_spec("choice", choices=JITTER_SHAPES))
-    request_timeout: int | str = field(default="20ms", metadata=_spec("duration", min=1))
-    restart_delay: int | str = field(default="100ms", metadata=_spec("duration"))
-    consumer: str | None = field(default=None, metadata=_spec("component", base=_consumer_base, optional=True, component="consumer"))
-    consumer_params: dict = field(default_factory=dict, metadata=_spec("params"))
-    transaction_timeout: int | str | None = field(default=None, metadata=_spec("duration", min=1, optional=True))
+    request_timeout: Duration = field(default=given("20ms"), metadata=_spec("duration", min=1))
+    restart_delay: Duration = field(default=given("100ms"), metadata=_spec("duration"))
+    consumer: str | type | None = field(default=None, metadata=_spec("component", base=_consumer_base, optional=True, component="consumer"))
+    consumer_params: dict[str, Any] = field(default_factory=dict, metadata=_spec("params"))
+    transaction_timeout: MaybeDuration = field(default=given(None), metadata=_spec("duration", min=1, optional=True))
     ignore_commit_failures_after_timeout: bool = field(default=False, metadata=_spec("flag"))
     bounded: bool = field(default=True, metadata=_spec("flag"))
 
     @property
-    def sink_spec(self):
+    def sink_spec(self) -> ComponentSpec | None:
         """The user's Sink (a ComponentSpec), or None for a built-in one."""
         return _resolve(self.sink, "sink", _sink_base, self.sink_params)
 
     @property
-    def consumer_spec(self):
+    def consumer_spec(self) -> ComponentSpec | None:
         """The user's ConsumerPolicy (a ComponentSpec), or None for weir's (pipeline.offset_commit)."""
         return _resolve(self.consumer, "consumer", _consumer_base, self.consumer_params)
 
@@ -176,13 +184,13 @@ class Pipeline:
 class Checkpointing:
     """Periodic barrier checkpoints of operator state and source offsets, together."""
 
-    interval: int | str = field(default="100ms", metadata=_spec("duration", min=1))
-    store_write_time: int | str = field(default="2ms", metadata=_spec("duration"))
+    interval: Duration = field(default=given("100ms"), metadata=_spec("duration", min=1))
+    store_write_time: Duration = field(default=given("2ms"), metadata=_spec("duration"))
     retain: int = field(default=3, metadata=_spec("count", min=1))
-    min_pause: int | str = field(default=0, metadata=_spec("duration"))
-    timeout: int | str = field(default="10s", metadata=_spec("duration", min=1))
+    min_pause: Duration = field(default=given(0), metadata=_spec("duration"))
+    timeout: Duration = field(default=given("10s"), metadata=_spec("duration", min=1))
     tolerable_failures: int = field(default=0, metadata=_spec("count"))
-    store_bandwidth: int | str | None = field(default=None, metadata=_spec("rate", optional=True))
+    store_bandwidth: MaybeRate = field(default=given(None), metadata=_spec("rate", optional=True))
     state_entry_bytes: int = field(default=8, metadata=_spec("count", min=1))
     incremental: bool = field(default=False, metadata=_spec("flag"))
     mode: str = field(default="exactly_once", metadata=_spec("choice", choices=("exactly_once", "at_least_once")))
@@ -215,17 +223,17 @@ class WindowSettings:
     """A keyed event-time window aggregation in the processor (its presence turns it on)."""
 
     kind: str = field(default="tumbling", metadata=_spec("choice", choices=WINDOW_KINDS))
-    size: int | str = field(default="100ms", metadata=_spec("duration", min=1))
-    slide: int | str | None = field(default=None, metadata=_spec("duration", min=1, optional=True))
-    gap: int | str | None = field(default=None, metadata=_spec("duration", min=1, optional=True))
+    size: Duration = field(default=given("100ms"), metadata=_spec("duration", min=1))
+    slide: MaybeDuration = field(default=given(None), metadata=_spec("duration", min=1, optional=True))
+    gap: MaybeDuration = field(default=given(None), metadata=_spec("duration", min=1, optional=True))
     aggregate: str = field(default="sum", metadata=_spec("choice", choices=AGGREGATE_NAMES))
     accumulation: str = field(default="discarding", metadata=_spec("choice", choices=("discarding", "accumulating")))
-    allowed_lateness: int | str = field(default=0, metadata=_spec("duration"))
+    allowed_lateness: Duration = field(default=given(0), metadata=_spec("duration"))
     semantics: str = field(default="flink", metadata=_spec("choice", choices=("flink", "beam")))
     lateness_rule: str | None = field(default=None, metadata=_spec("choice", choices=("flink", "beam"), optional=True))
     side_output: bool = field(default=False, metadata=_spec("flag"))
     early_every_n: int | None = field(default=None, metadata=_spec("count", min=1, optional=True))
-    early_after: int | str | None = field(default=None, metadata=_spec("duration", min=1, optional=True))
+    early_after: MaybeDuration = field(default=given(None), metadata=_spec("duration", min=1, optional=True))
     late_every_n: int = field(default=1, metadata=_spec("count", min=1))
     late: str = field(default="fire", metadata=_spec("choice", choices=("fire", "never")))
 
@@ -244,11 +252,16 @@ class WindowSettings:
         if self.kind == "session" and self.gap is None:
             raise ScenarioError("window.gap", raw("nothing"), "a duration when window.kind = 'session'")
 
-    def spec(self):
+    def spec(self) -> WindowSpec:
         """The WindowSpec this describes."""
         from weir.sim.stream.windows import Session, Sliding, Trigger, Tumbling, WindowSpec
-        windows = {"tumbling": lambda: Tumbling(self.size), "sliding": lambda: Sliding(self.size, self.slide),
-                   "session": lambda: Session(self.gap)}[self.kind]()
+        windows: Tumbling | Sliding | Session
+        if self.kind == "tumbling":
+            windows = Tumbling(self.size)
+        elif self.kind == "sliding":
+            windows = Sliding(self.size, self.slide)
+        else:  # (a session's gap is checked to be set)
+            windows = Session(self.gap if self.gap is not None else 0)
         return WindowSpec(windows, aggregate=self.aggregate, accumulation=self.accumulation,
                           trigger=Trigger(self.early_every_n, self.early_after, self.late_every_n, self.late),
                           allowed_lateness=self.allowed_lateness, semantics=self.semantics,
@@ -259,15 +272,15 @@ class WindowSettings:
 class WatermarkSettings:
     """How the source derives watermarks from the records it reads."""
 
-    strategy: str = field(default="bounded_out_of_orderness",
+    strategy: str | type = field(default="bounded_out_of_orderness",
                           metadata=_spec("component", choices=WATERMARK_STRATEGIES, base=_watermark_base,
                                         component="watermarks"))
-    params: dict = field(default_factory=dict, metadata=_spec("params"))
-    bound: int | str = field(default="10ms", metadata=_spec("duration"))
-    interval: int | str = field(default="10ms", metadata=_spec("duration", min=1))
-    idle_timeout: int | str | None = field(default=None, metadata=_spec("duration", min=1, optional=True))
+    params: dict[str, Any] = field(default_factory=dict, metadata=_spec("params"))
+    bound: Duration = field(default=given("10ms"), metadata=_spec("duration"))
+    interval: Duration = field(default=given("10ms"), metadata=_spec("duration", min=1))
+    idle_timeout: MaybeDuration = field(default=given(None), metadata=_spec("duration", min=1, optional=True))
 
-    def generator(self):
+    def generator(self) -> str | Callable[..., Any]:
         """The strategy: a built-in's name, or the user's WatermarkStrategy class."""
         from weir.sim.stream.guard import guarded
         spec = _resolve(self.strategy, "watermarks", _watermark_base, self.params)

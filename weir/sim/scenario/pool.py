@@ -37,6 +37,7 @@ class Interrupted(KeyboardInterrupt):
     def __init__(self, results: dict[int, Any], total: int):
         super().__init__(f"interrupted after {len(results)} of {total} runs")
         self.results, self.total = results, total
+        self.partial: Any = None  # what the caller makes of the finished part (a Sweep, say)
 
 
 def _context():

@@ -6,6 +6,7 @@ import gc
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -27,6 +28,8 @@ from weir.sim.patterns.sinks import WindowResults, make_sink
 from weir.sim.scenario.components import user_classes, user_files
 from weir.sim.stream.guard import GUARD_CODE
 from weir.sim.kernel.trace import FrozenTrace, Kind
+
+T = TypeVar("T")
 
 __all__ = ["Run", "execute"]
 
@@ -60,11 +63,11 @@ class Run:
     unprocessed: int = 0  # records in the log at or past the frontier when a run that did not drain stopped
     late_dropped: int = 0  # late records the window operator counted and dropped
     checkpoint_stats: dict[str, int] | None = None  # triggered, completed, timed_out, max_duration_us, max_bytes
-    checkpoints: tuple = ()  # the completed checkpoints the store retained (weir.sim.stream.checkpoint.Checkpoint)
+    checkpoints: tuple[Any, ...] = ()  # the completed checkpoints the store retained (weir.sim.stream.checkpoint.Checkpoint)
     subtasks: tuple[dict[str, int], ...] = ()  # per processor subtask: records, busy_us, max_queued_records
     sources: tuple[dict[str, int], ...] = ()  # per source subtask: partitions, backpressured_us
     dlq: dict[str, np.ndarray] | None = None  # the dead-letter queue (see sim/dlq.DLQ_COLUMNS)
-    dlq_messages: tuple[dict, ...] = ()  # its entries with the seed's DeadLetterHandler metadata
+    dlq_messages: tuple[dict[str, Any], ...] = ()  # its entries with the seed's DeadLetterHandler metadata
     dlq_max_depth: int = 0
     skipped: int = 0  # records given up on with retry.exhausted = "skip"
     charges: dict[str, np.ndarray] | None = None  # the payments sink: every charge made (payment_id, record_id, ...)
@@ -134,7 +137,7 @@ def _status(finding: UserError) -> str:
     return Status.USER_CODE_TIMED_OUT if finding.timed_out else Status.USER_CODE_RAISED
 
 
-def _user_errors(job: Job, files: frozenset[str], watchdog: Watchdog):
+def _user_errors(job: Job, files: frozenset[str], watchdog: Watchdog) -> Callable[[BaseException], str | None]:
     """The world's error handler: an exception from user code that no hook's caller handled (a
     snapshot, a restore, a watermark) is a finding kept in the job's user_errors, and the run ends
     with the status it returns; anything else is weir's own bug and propagates (None)."""
@@ -192,7 +195,7 @@ class _CutShort(Exception):
         self.finding = finding
 
 
-def _guarded(phase: str, world: World, files: frozenset[str], watchdog: Watchdog, step):
+def _guarded(phase: str, world: World, files: frozenset[str], watchdog: Watchdog, step: Callable[[], T]) -> T:
     """Call `step()`; user code failing in it is _CutShort with the finding."""
     try:
         return step()
@@ -273,7 +276,13 @@ def _execute(scenario: Scenario, seed: int, faults: tuple[Fault, ...], settle: b
     )
 
 
-def _build(world: World, scenario: Scenario, faults: tuple[Fault, ...], files: frozenset[str], watchdog: Watchdog):
+#: What _build makes: the job, the broker, the sink, the window results, the checkpoint store, the
+#: producer (or the outbox application in its place) and, for the payments sink, each record's payment.
+Built = tuple[Job, Broker, Any, "WindowResults | None", "CheckpointStore | None", Any, "np.ndarray | None"]
+
+
+def _build(world: World, scenario: Scenario, faults: tuple[Fault, ...], files: frozenset[str],
+           watchdog: Watchdog) -> Built:
     """Draw the workload and build the pipeline (the user's components among it), faults installed."""
     p, w = scenario.pipeline, scenario.workload
     data = draw_workload(world, scenario)
@@ -282,6 +291,7 @@ def _build(world: World, scenario: Scenario, faults: tuple[Fault, ...], files: f
     broker = Broker(world, world.node("broker"), w.partitions, [int(n) + 16 for n in sizes], w.idempotent,
                     w.fencing, w.transaction_timeout)
     producers = [world.node(n) for n in scenario.node_names if n == "producer" or n.startswith("producer-")]
+    producer: Any  # a Producer, or the outbox application that takes its place
     if scenario.outbox is not None:
         from weir.sim.patterns.outbox import OutboxApp
         relay = scenario.outbox.relay_spec.build() if scenario.outbox.relay_spec is not None else None
@@ -292,10 +302,11 @@ def _build(world: World, scenario: Scenario, faults: tuple[Fault, ...], files: f
         from weir.sim.patterns.payments import PaymentsSink
         instance = (np.arange(w.records) // w.produce_batch) % w.producers
         systems = [("producer" if i == 0 else f"producer-{i}") for i in instance.tolist()]
-        sink = PaymentsSink(data.payment_of, systems, scenario.payments.dedup, scenario.payments.ttl,
+        assert data.payment_of is not None  # (drawn for the payments sink)
+        sink: Any = PaymentsSink(data.payment_of, systems, scenario.payments.dedup, scenario.payments.ttl,
                             scenario.payments.lock_ttl)
     else:
-        sink = p.sink_spec.build() if p.sink_spec is not None else make_sink(p.sink, len(data.keys) + 16, p.dedup_key)
+        sink = p.sink_spec.build() if p.sink_spec is not None else make_sink(p.sink_name, len(data.keys) + 16, p.dedup_key)
     results = WindowResults() if scenario.window else None
     store = CheckpointStore(scenario.checkpoint.retain) if scenario.checkpoint else None
     dlq = DeadLetterQueue() if scenario.window is None else None  # retries and dead letters: record pipelines
@@ -308,7 +319,7 @@ def _build(world: World, scenario: Scenario, faults: tuple[Fault, ...], files: f
     return job, broker, sink, results, store, producer, data.payment_of if p.sink == "payments" else None
 
 
-def _results(scenario: Scenario, job: Job, sink, results, producer):
+def _results(scenario: Scenario, job: Job, sink: Any, results: WindowResults | None, producer: Any) -> tuple[Any, ...]:
     """What is durable at the end: the sink's rows, the panes, the DLQ, the charges, the orders."""
     sink_rows = sink.contents()
     windows, late = results.contents() if results else (None, None)
@@ -319,7 +330,7 @@ def _results(scenario: Scenario, job: Job, sink, results, producer):
     return sink_rows, windows, late, dlq, charges, orders, dlq_messages
 
 
-def _close(scenario: Scenario, job: Job, sink, results, producer) -> None:
+def _close(scenario: Scenario, job: Job, sink: Any, results: WindowResults | None, producer: Any) -> None:
     sink.close()
     if results:
         results.close()
@@ -341,7 +352,7 @@ def _cut_short(world: World, scenario: Scenario, seed: int, faults: tuple[Fault,
     empty = np.zeros(0, dtype=np.int64)
     source = broker.log.contents() if broker is not None else {
         name: empty for name in ("record_id", "key", "partition", "offset", "event_time", "value", "state")}
-    return Run(scenario=scenario.with_faults(faults), seed=seed, status=status, end_time=world.env.now,
+    return Run(scenario=scenario.with_faults(faults), seed=seed, status=status, end_time=int(world.env.now),
                events=world.events, trace=world.trace.freeze(), source=source, sink={"record_id": empty},
                sink_writes=0, committed=tuple(broker.committed) if broker is not None else (),
                checkpoints_completed=0, restarts=0, user_errors=tuple(findings))

@@ -200,7 +200,7 @@ class TwoPhaseCommitSink(Sink):
         By default, `abort(txn)`."""
         self.abort(txn)
 
-    def finish_recovering(self, subtask: int, handled: list) -> int | None:
+    def finish_recovering(self, subtask: int, handled: list[Any]) -> int | None:
         """Sink subtask `subtask` recovered the transactions in `handled` (committed or aborted);
         abort any other that it left open before the crash. Return how many you aborted (for the
         trace), or None. Nothing by default."""

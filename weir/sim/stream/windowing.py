@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from weir.sim.kernel.errors import ScenarioError
+from weir.sim.kernel.given import Given, given
 
 __all__ = [
     "MIN_TIME", "MAX_TIME", "Window", "Tumbling", "Sliding", "Session", "Trigger", "Timing", "Pane",
@@ -259,7 +260,7 @@ class WindowSpec:
     """
 
     windows: Tumbling | Sliding | Session
-    aggregate: Aggregate = SUM
+    aggregate: Given[Aggregate | str, Aggregate] = given(SUM)  # an Aggregate, or a name in AGGREGATES
     trigger: Trigger = field(default_factory=Trigger)
     accumulation: str = "discarding"
     allowed_lateness: int = 0
