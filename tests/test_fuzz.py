@@ -131,7 +131,7 @@ def test_a_mutated_scenario_runs_or_is_refused_in_one_line(case, tmp_path, capsy
 
 
 @pytest.mark.slow
-@fuzz(int(os.environ.get("WEIR_FUZZ_EXAMPLES", "250")))  # thousands: WEIR_FUZZ_EXAMPLES=5000
+@fuzz(int(os.environ.get("WEIR_FUZZ_EXAMPLES", "100")))  # thousands: WEIR_FUZZ_EXAMPLES=5000
 @given(case=mutated())
 def test_many_mutated_scenarios_run_or_are_refused_in_one_line(case, tmp_path, capsys):
     name, doc = case

@@ -42,3 +42,29 @@ def test_the_matrix_command(capsys):
     assert "--kinds: got 'nope'" in capsys.readouterr().err
     with pytest.raises(ValueError, match="unknown pattern"):
         correctness_matrix(["nope"])
+
+
+def test_the_matrix_table_fits_120_columns_and_names_what_broke():
+    """Every pattern and every fault family, in a 120-column terminal: nothing cut, the key below."""
+    import io
+
+    from weir.console import console, print_matrix
+    from weir.faults.matrix import MATRIX_KINDS, PATTERNS, Cell, Matrix
+    cells = {(p, k): Cell(10, 10) for p in PATTERNS for k in MATRIX_KINDS}
+    cells[("commit before ack", "crash")] = Cell(10, 3, {"no_loss": 7})
+    cells[("saga with compensation", "store_fail")] = Cell(0, 0)
+    matrix = Matrix(tuple(PATTERNS), MATRIX_KINDS, cells,
+                    {p: {"drained_at_us": 9_201_813, "p50_latency_us": 248_402} for p in PATTERNS},
+                    {p: (*claims, "drained") for p, (_, claims) in PATTERNS.items()}, 10, 0)
+    buffer = io.StringIO()
+    out = console(buffer)
+    out.width = 120
+    print_matrix(matrix, out)
+    text = buffer.getvalue()
+    lines = text.splitlines()
+    assert max(len(line) for line in lines) <= 120, max(lines, key=len)
+    assert "…" not in text
+    row = next(line for line in lines if line.startswith("commit before ack"))
+    assert row.split()[3:5] == ["3/10", "10/10"] and "9202ms" in row and "248ms" in row
+    assert "broken: commit before ack under crash: no_loss 7 runs" in text
+    assert "part = partition" in text and "n/a" in next(line for line in lines if line.startswith("saga"))

@@ -27,15 +27,29 @@ SPECTRUM = ("at_most_once_crash", "at_least_once_crash", "exactly_once_crash")
 
 @dataclass(frozen=True)
 class Expectation:
-    """What the scenario said of one invariant, and whether the run bore it out."""
+    """What the scenario said of one invariant, and whether the run bore it out.
+
+    `hold` is a claim about every seed: a run on any seed that violates it is not as expected.
+    `violate` is a demonstration, promised on the scenario's own seed (`seed` in its file): there
+    the flaw must show; on another seed, it may or may not, and `weir sweep` reports how often."""
 
     invariant: str
     expected: Literal["hold", "violate"] | None  # None: not stated (reported, not judged)
     held: bool
+    own_seed: bool = True  # the run is on the scenario's own seed
 
     @property
     def met(self) -> bool:
-        return self.expected is None or self.held == (self.expected == "hold")
+        if self.expected == "hold":
+            return self.held
+        if self.expected == "violate":
+            return not self.held or not self.own_seed
+        return True
+
+    @property
+    def not_shown(self) -> bool:
+        """A demonstration that did not show on this seed (not the scenario's own: not a failure)."""
+        return self.expected == "violate" and self.held and not self.own_seed
 
 
 class CountsJSON(TypedDict):
@@ -87,6 +101,7 @@ class RunJSON(TypedDict):
     counts: CountsJSON
     verdicts: list[JudgedVerdictJSON]
     as_expected: bool
+    own_seed: bool  # the scenario's own seed, where its `violate` claims are promised to show
     parallelism: int
     subtasks: list[dict[str, int]]
     sources: list[dict[str, int]]
@@ -180,8 +195,13 @@ class RunResult:
 
     @property
     def matches(self) -> bool:
-        """Whether every stated expectation was borne out."""
+        """Whether every stated expectation was borne out (a `violate` claim: on the scenario's own seed)."""
         return all(e.met for e in self.expectations)
+
+    @property
+    def own_seed(self) -> bool:
+        """Whether the run was on the scenario's own seed, where its `violate` claims must show."""
+        return all(e.own_seed for e in self.expectations)
 
     def verdict(self, invariant: str) -> Verdict:
         for v in self.verdicts:
@@ -206,6 +226,7 @@ class RunResult:
                        "panes": self.panes, "late_records": self.late_records},
             "verdicts": [_judged(v, e) for v, e in zip(self.verdicts, self.expectations)],
             "as_expected": self.matches,
+            "own_seed": self.own_seed,
             "parallelism": self.parallelism,
             "subtasks": [dict(t) for t in self.subtasks],
             "sources": [dict(t) for t in self.sources],
@@ -254,7 +275,7 @@ def result_of(finished: Run) -> RunResult:
         expected = s.expect.expected(v.invariant)
         if expected is None and v.invariant in ("drained", "no_user_errors"):
             expected = "hold"  # a run that a guard or user code stopped never matches unless the scenario says so
-        expectations.append(Expectation(v.invariant, expected, v.held))
+        expectations.append(Expectation(v.invariant, expected, v.held, finished.seed == s.seed))
     by_name = {v.invariant: v for v in verdicts}
 
     def count(invariant: str, field: str) -> int | None:

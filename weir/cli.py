@@ -199,7 +199,8 @@ def _cmd_list(args, out) -> int:
     for name in names:
         scenario = load_scenario(name)
         first = scenario.description.split(". ")[0].rstrip(".")
-        out.print(f"{name:<{width}}  {scenario.pipeline.mode:<14} {first}", overflow="ellipsis", no_wrap=True)
+        head = f"{name:<{width}}  {scenario.pipeline.mode:<14} "
+        out.print(head + show.clip(first, out.width - len(head)), markup=False, highlight=False, no_wrap=True)
     return EXIT_OK
 
 

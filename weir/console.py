@@ -19,6 +19,16 @@ from weir.sim.kernel.files import atomic_write, safe_file_name
 __all__ = ["console", "run_table", "subtask_table", "reconciliation_table", "print_explore", "save_counterexample", "regression_test", "print_coverage", "print_run", "spectrum_table", "print_spectrum"]
 
 
+def clip(text: str, width: int) -> str:
+    """`text` cut to `width` characters at a word boundary, with an ellipsis if anything was cut."""
+    if len(text) <= width:
+        return text
+    cut = text[:max(0, width - 1)]
+    if " " in cut:
+        cut = cut[:cut.rindex(" ")]
+    return cut.rstrip(" ,;:(") + "…"
+
+
 def console(file=None) -> Console:
     """A console at least 120 columns wide, so tables do not wrap in CI logs."""
     width = max(120, shutil.get_terminal_size((120, 24)).columns)
@@ -34,7 +44,8 @@ def run_table(result: RunResult) -> Table:
     table.add_column("evidence", overflow="fold")
     for v, e in zip(result.verdicts, result.expectations):
         verdict = "[green]held[/]" if v.held else "[red]violated[/]"
-        met = "-" if e.expected is None else ("yes" if e.met else "[bold red]NO[/]")
+        met = "-" if e.expected is None else ("not shown on this seed" if e.not_shown else
+                                              "yes" if e.met else "[bold red]NO[/]")
         table.add_row(v.invariant, e.expected or "-", verdict, met, escape(v.summary))  # user text: never markup
     return table
 
@@ -142,6 +153,9 @@ def print_run(result: RunResult, out: Console, scenario_ref: str | None = None) 
     out.print(run_table(r))
     out.print()
     out.print("outcome: " + ("as expected" if r.matches else "[bold red]NOT as expected[/]"))
+    if any(e.not_shown for e in r.expectations):
+        out.print(f"  (a `violate` claim is a demonstration promised on the scenario's own seed; seed {r.seed} is "
+                  f"another, where it may not show: `weir sweep` says how often it does)", markup=False)
     from weir.analysis.lineage import first_bad_record
     bad = first_bad_record(r.verdicts)
     if bad is not None:
@@ -255,39 +269,67 @@ def print_sweep(result, out: Console, scenario_ref: str) -> None:
     out.print(f"[bold]{escape(result.scenario)}[/]  {span} on {result.workers} worker(s), {result.seconds:.1f}s")
     table = Table(box=box.SIMPLE_HEAVY, show_edge=False, pad_edge=False)
     for name, justify in (("invariant", "left"), ("expected", "left"), ("held", "right"), ("violated", "right"),
-                          ("not as expected in seeds", "left")):
+                          ("violated on", "right"), ("not as expected in seeds", "left")):
         table.add_column(name, justify=justify)
     for invariant, row in result.tally().items():
         bad = row["unexpected"]
         shown = ", ".join(map(str, bad[:8])) + (f" (+{len(bad) - 8})" if len(bad) > 8 else "")
         table.add_row(invariant, row["expected"] or "-", str(row["held"]), str(row["violated"]),
-                      f"[bold red]{shown}[/]" if bad else "")
+                      f"{100 * row['violated_share']:.0f}%", f"[bold red]{shown}[/]" if bad else "")
     out.print(table)
     failing = result.failing_seeds()
     out.print(f"outcome: {n - len(failing)} of {n} seeds as expected")
+    if any(row["expected"] == "violate" for row in result.tally().values()):
+        out.print("  (`hold` claims must hold on every seed; a `violate` claim is a demonstration, promised on the "
+                  "scenario's own seed and shown here as how often it shows)", markup=False)
     if failing:
         out.print(f"replay the first: weir run {shlex.quote(scenario_ref)} --seed {failing[0]}", markup=False,
                   highlight=False)
 
 
+#: The matrix's column headers, short enough that the table fits 120 columns (a key below names them).
+KIND_HEADERS = {"crash": "crash", "partition": "part", "pause": "pause", "duplicate": "dup", "reorder": "reord",
+                "clock_step": "clock", "sink_ack_lost": "ackl", "store_fail": "store"}
+
+
+def _ms(us: int) -> str:
+    return f"{us / 1000:.0f}ms" if us >= 10_000 else f"{us / 1000:.1f}ms"
+
+
 def print_matrix(matrix, out: Console) -> None:
-    """The pattern x fault matrix: per cell, the runs whose promise held; per row, its fault-free cost."""
+    """The pattern x fault matrix in 120 columns: per cell, the runs whose promise held (red where it
+    broke); per row, its fault-free cost. Below it: the column key, each pattern's promise, and which
+    claim broke where."""
     table = Table(title=f"Does the pattern keep its promise? Runs that held, of {matrix.runs} per fault family "
                         f"(matrix seed {matrix.seed})", box=box.SIMPLE_HEAVY, show_edge=False, pad_edge=False)
-    table.add_column("pattern (promise)")
+    table.add_column("pattern")
     for kind in matrix.kinds:
-        table.add_column(kind, justify="left")
-    table.add_column("drained at", justify="right")
-    table.add_column("p50 latency", justify="right")
+        table.add_column(KIND_HEADERS.get(kind, kind), justify="right")
+    table.add_column("drained", justify="right")
+    table.add_column("p50", justify="right")
+    broke = []
     for pattern in matrix.patterns:
-        promise = ", ".join(c for c in matrix.claims[pattern] if c != "drained")
         cells = []
         for kind in matrix.kinds:
             cell = matrix.cells[(pattern, kind)]
-            text = cell.text()
-            cells.append(text if cell.runs == 0 or cell.held == cell.runs else f"[bold red]{text}[/]")
+            if cell.runs == 0:
+                cells.append("n/a")
+            elif cell.held == cell.runs:
+                cells.append(f"{cell.held}/{cell.runs}")
+            else:
+                cells.append(f"[bold red]{cell.held}/{cell.runs}[/]")
+                claims = ", ".join(f"{c} {n}" for c, n in sorted(cell.broken.items(), key=lambda kv: (-kv[1], kv[0])))
+                broke.append(f"{pattern} under {kind}: {claims}")
         cost = matrix.costs[pattern]
         latency = cost["p50_latency_us"]
-        table.add_row(f"{pattern} ({promise})", *cells, format_duration(cost["drained_at_us"]),
-                      "-" if latency is None else format_duration(latency))
+        table.add_row(escape(pattern), *cells, _ms(cost["drained_at_us"]), "-" if latency is None else _ms(latency))
     out.print(table)
+    key = [f"{short} = {kind}" for kind, short in KIND_HEADERS.items() if kind in matrix.kinds and short != kind]
+    out.print("columns: " + ", ".join(key + ["drained = when the fault-free run drained", "p50 = its median "
+                                            "end-to-end latency (event time to visible in the sink)"]),
+              markup=False, highlight=False)
+    out.print("promises (the claims a cell counts, with drained): " + "; ".join(
+        f"{p}: {', '.join(c for c in matrix.claims[p] if c != 'drained')}" for p in matrix.patterns),
+        markup=False, highlight=False)
+    for line in broke:
+        out.print(f"  broken: {line} runs", markup=False, highlight=False)

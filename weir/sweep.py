@@ -33,6 +33,7 @@ class TallyJSON(TypedDict):
     expected: Literal["hold", "violate"] | None
     held: int
     violated: int
+    violated_share: float  # of the seeds swept (for a `violate` claim: how often the flaw shows)
     unexpected: list[int]
 
 
@@ -74,17 +75,22 @@ class Sweep:
 
     def tally(self) -> dict[str, TallyJSON]:
         """Per invariant: what the scenario expects, in how many seeds it held and was violated, and
-        the seeds where the run disagreed with the expectation."""
+        the seeds where the run disagreed with the expectation: a `hold` claim violated on any seed,
+        a `violate` claim that did not show on the scenario's own seed (on the others it is a
+        demonstration that may or may not show: its share of seeds is reported, not judged)."""
         out: dict[str, TallyJSON] = {}
         for r in self.results:
             for e in r.expectations:
-                row = out.setdefault(e.invariant, {"expected": e.expected, "held": 0, "violated": 0, "unexpected": []})
+                row = out.setdefault(e.invariant, {"expected": e.expected, "held": 0, "violated": 0,
+                                                   "violated_share": 0.0, "unexpected": []})
                 if e.held:
                     row["held"] += 1
                 else:
                     row["violated"] += 1
                 if not e.met:
                     row["unexpected"].append(r.seed)
+        for row in out.values():
+            row["violated_share"] = round(row["violated"] / (row["held"] + row["violated"]), 4)
         return out
 
     def to_dict(self) -> SweepJSON:
