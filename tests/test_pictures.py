@@ -264,3 +264,88 @@ def test_the_late_marks_agree_with_the_job_on_a_pair_of_scenarios():
     dropped = late_marks(execute(load_scenario("late_data_dropped")))["dropped"]
     kept = late_marks(execute(load_scenario("late_data_side_output")))["late"]
     assert len(dropped[0]) == execute(load_scenario("late_data_dropped")).late_dropped == len(kept[0])
+
+
+def _legend(ax) -> list[str]:
+    legend = ax.get_legend()
+    return [t.get_text() for t in legend.get_texts()] if legend is not None else []
+
+
+def test_the_late_data_picture_sets_each_record_against_the_watermark_and_its_window():
+    """On time, late but allowed, and too late apart, each counted in the legend as the run counts it;
+    the watermark; window bands of the window's size."""
+    from weir.analysis.metrics import late_marks
+    from weir.analysis.plots import late_data
+    for name, too_late in (("late_data_side_output", None), ("late_data_dropped", "too late: dropped"),
+                           ("idle_timeout_trap", "too late: dropped")):
+        run = execute(load_scenario(name))
+        marks = late_marks(run)
+        fig, ax = plt.subplots()
+        try:
+            late_data(run, ax)
+            labels = _legend(ax)
+            on_time = len(marks["on_time"][0])
+            assert f"on time ({on_time})" in labels and on_time > 1000, (name, labels)
+            assert "watermark (the window operator's)" in labels
+            band = next(label for label in labels if label.startswith("a window (tumbling"))
+            size = run.scenario.window.size
+            assert f"{size / 1000:g}ms" in band
+            heights = {round(p.get_height() * 1e6) for p in ax.patches}  # the bands (axhspan: Rectangles)
+            assert heights == {size}, (name, heights)
+            if too_late is not None:
+                assert f"{too_late} ({len(marks['dropped'][0])})" in labels and len(marks["dropped"][0]) > 0
+                assert len(marks["dropped"][0]) == run.late_dropped
+            else:
+                assert f"late, within the allowed lateness ({len(marks['late'][0])})" in labels
+            assert sum(len(marks[k][0]) for k in ("on_time", "late", "dropped")) >= len(run.source["record_id"])
+        finally:
+            plt.close(fig)
+
+
+def test_checkpoint_durations_are_on_their_own_scale_and_the_timeout_is_named():
+    from weir.analysis.plots import checkpoint_durations
+    fig, (far, near) = plt.subplots(2)
+    try:
+        run = execute(load_scenario("exactly_once_crash"))  # 10s timeout, checkpoints of ~20ms
+        checkpoint_durations(run, far)
+        durations = far.get_lines()[0].get_ydata()
+        assert far.get_ylim()[1] < 2 * max(durations)  # not flattened onto the axis by a line at 10000ms
+        assert any("timeout 10000ms" in t.get_text() and "off the scale" in t.get_text() for t in far.texts)
+        assert [label for label in _legend(far)] == [f"completed ({len(durations)})"]
+        run = execute(load_scenario("checkpoint_timeout"))  # checkpoints that run into their timeout
+        checkpoint_durations(run, near)
+        timeout = run.scenario.checkpoint.timeout
+        assert f"timeout ({timeout / 1000:g}ms)" in _legend(near)
+        assert any(label.startswith("failed (") for label in _legend(near))
+        assert near.get_ylim()[1] >= timeout / 1000
+    finally:
+        plt.close(fig)
+
+
+def test_every_partition_shows_in_the_lag_plot():
+    """Each partition its own colour and dash, drawn over the pale lag-max: one that lies on another
+    (or on the maximum) is still seen."""
+    from weir.analysis.plots import lag
+    run = execute(load_scenario("idle_partition_stall"))
+    fig, ax = plt.subplots()
+    try:
+        lag(run, ax)
+        lines = {line.get_label(): line for line in ax.get_lines()}
+        parts = [lines[f"partition {p}"] for p in range(run.scenario.workload.partitions)]
+        assert len({(line.get_color(), line.get_linestyle()) for line in parts}) == len(parts)
+        assert all(line.get_zorder() > lines["records.lag-max"].get_zorder() for line in parts)
+        assert set(_legend(ax)) == set(lines)
+    finally:
+        plt.close(fig)
+
+
+def test_the_timeline_legend_names_every_mark():
+    run = execute(load_scenario("checkpoint_store_outage"))  # a crash, a store fault, checkpoints done and failed
+    fig, ax = plt.subplots()
+    try:
+        timeline(run, ax)
+        labels = _legend(ax)
+    finally:
+        plt.close(fig)
+    assert {"up", "crashed", "scripted fault (its kind above)", "checkpoint completed", "checkpoint failed",
+            "job failover"} <= set(labels), labels

@@ -103,3 +103,33 @@ def test_the_builtin_scenarios_table_names_every_builtin():
     table = first_table(README.split("## Built-in scenarios", 1)[1])
     assert re.findall(r"^\| `(\w+)` \|", table, flags=re.M) and \
         set(re.findall(r"^\| `(\w+)` \|", table, flags=re.M)) == set(weir.builtin_scenarios())
+
+
+def test_the_concept_map_names_only_what_exists():
+    """README, 'The seed's concepts, mapped': every scenario, notebook and picture it names exists."""
+    import weir.analysis.plots as plots
+    from weir.sim.scenario.loader import builtin_scenarios
+    section = README.split("### The seed's concepts, mapped", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| ") and not line.startswith("| seed concept")
+            and not line.startswith("| ---")]
+    assert len(rows) >= 25
+    pictures = {name for name in dir(plots) if not name.startswith("_")} | {"sequence_diagram"}
+    seen = set()
+    for row in rows:
+        concept, scenarios, notebook, picture = (cell.strip() for cell in row.strip("|").split("|"))
+        names = re.findall(r"`(\w+)`", scenarios)
+        assert names, concept
+        for name in names:
+            assert name in builtin_scenarios(), f"{concept}: no built-in scenario {name}"
+        seen.update(names)
+        if notebook != "-":
+            assert (ROOT / notebook.strip("`")).is_file() and (ROOT / notebook.strip("`")).with_suffix(".ipynb").is_file()
+        for name in re.findall(r"`(\w+)`", picture):
+            assert name in pictures, f"{concept}: no picture {name}"
+    for letter in "ICROWD":
+        assert any(f"**{letter}**" in row for row in rows), letter
+    concepts = " ".join(row.split("|")[1] for row in rows)
+    for needed in ["correctness spectrum", "scenario 1", "scenario 2", "scenario 3"] + [
+            f"trick question {i}" for i in (1, 2, 3)] + [f"failure mode {i}" for i in range(1, 7)] + [
+            f"pattern {i}" for i in (1, 2, 3, 4)]:
+        assert needed in concepts, needed

@@ -235,13 +235,13 @@ def late_marks(run: Any) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Records that met a window operator past their window's end, as (processing time, event time):
     "late" ones still within the allowed lateness (they fire LATE panes) and "dropped" ones past it
     (counted and dropped, or in the side output), each at the moment its batch was processed,
-    against the operator's watermark then. With parallelism the watermark of subtask 0 stands for
+    against the operator's watermark then; and "on_time", the rest. With parallelism the watermark of subtask 0 stands for
     all (they move together, from the same sources). Tumbling and sliding windows; sessions merge,
     so a record's window is not its own: left out."""
     spec = run.scenario.window
     empty = np.zeros(0, dtype=np.int64)
     if spec is None or spec.kind == "session" or getattr(run, "ingested_at", None) is not None:
-        return {"late": (empty, empty), "dropped": (empty, empty)}
+        return {"late": (empty, empty), "dropped": (empty, empty), "on_time": (empty, empty)}
     window = spec.spec()
     size = window.windows.size
     step = getattr(window.windows, "slide", None) or size
@@ -260,7 +260,7 @@ def late_marks(run: Any) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         which.append(np.arange(start_of[p] + first, start_of[p] + first + n))
         when.append(np.full(n, cols["time"][i]))
     if not which:
-        return {"late": (empty, empty), "dropped": (empty, empty)}
+        return {"late": (empty, empty), "dropped": (empty, empty), "on_time": (empty, empty)}
     idx, at = np.concatenate(which), np.concatenate(when)
     ts = src["event_time"][idx]
     k = np.searchsorted(mark.time, at, side="left") - 1  # the watermark before the batch was processed
@@ -271,7 +271,8 @@ def late_marks(run: Any) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     cleanup = last_start + size - 1 + window.allowed_lateness + int(window.semantics == "beam")
     dropped = cleanup <= w
     late = (while_open <= w) & ~dropped
-    return {"late": (at[late], ts[late]), "dropped": (at[dropped], ts[dropped])}
+    on_time = ~late & ~dropped
+    return {"late": (at[late], ts[late]), "dropped": (at[dropped], ts[dropped]), "on_time": (at[on_time], ts[on_time])}
 
 
 def _watermark_lag(run: Any) -> list[Series]:

@@ -9,9 +9,14 @@ the user's own `plt.show()`) as it was. `weir.show(ax)` displays such a figure i
   checkpoints completed (ticks) and failed (crosses), job failovers (dashed lines);
 - `watermarks`: per partition, the largest event time read so far and its own watermark; the
   merged watermark the window operator went by; records late, dropped or in the side output;
-- `checkpoint_durations`: each checkpoint's duration, failed ones marked;
+- `late_data`: each record's event time against when it reached the window operator, the merged
+  watermark and the windows as bands: on time, late but allowed, side output and dropped apart;
+- `checkpoint_durations`: each checkpoint's duration, failed ones marked, on a scale that shows
+  them (the timeout a line when it is near, a note when it is far above);
 - `source_vs_sink`: records in the log and rows written by the sink (panes, for a windowed job), over time;
-- `lag`: the consumer lag per partition and its maximum (records.lag-max).
+- `lag`: the consumer lag per partition (each in its own colour and dash, over records.lag-max).
+
+Every mark a plot draws has a legend entry.
 """
 
 from __future__ import annotations
@@ -30,8 +35,11 @@ from weir.analysis.metrics import (
     late_marks, metrics, operator_watermark, partition_watermarks, watermark_series,
 )
 
-__all__ = ["timeline", "watermarks", "checkpoint_durations", "source_vs_sink", "lag", "write_plots", "PLOTS"]
+__all__ = ["timeline", "watermarks", "late_data", "checkpoint_durations", "source_vs_sink", "lag", "write_plots",
+           "PLOTS"]
 
+#: Line dashes for series that may lie on one another (lag per partition): each stays visible.
+_DASHES = ("-", (0, (5, 2)), (0, (1, 1.5)), (0, (6, 2, 1, 2)), (0, (2, 3)), (0, (8, 3, 1, 3, 1, 3)))
 _STATE_COLORS = {"up": "#4c9f70", "crashed": "#d1495b", "restarting": "#edae49", "paused": "#7e6bc4"}
 _FAULT_COLOR = "#f4a261"
 
@@ -92,7 +100,7 @@ def timeline(run: Any, ax=None):
         if fault.kind in ("crash", "stop", "pause"):
             continue  # already drawn as the node's state
         ax.axvspan(fault.at / 1e6, fault.heals_at / 1e6 if fault.heals_at > fault.at else fault.at / 1e6 + 1e-3,
-                   color=_FAULT_COLOR, alpha=0.25, lw=0)
+                   color=_FAULT_COLOR, alpha=0.25, lw=0, label="scripted fault (its kind above)")
         ax.text(fault.at / 1e6, len(names) - 0.4, fault.kind, fontsize=7, color="#9c4a1a", va="bottom")
     coord = lanes.get("coordinator", len(names) - 1)
     for kind, marker, color in ((Kind.CKPT_COMPLETE, "|", "#264653"), (Kind.CKPT_ABORT, "x", "#d1495b")):
@@ -101,7 +109,7 @@ def timeline(run: Any, ax=None):
             ax.plot(_seconds(t), np.full(len(t), coord + 0.45), marker, color=color, ms=9,
                     label="checkpoint " + ("completed" if kind == Kind.CKPT_COMPLETE else "failed"))
     for t in cols["time"][cols["kind"] == Kind.JOB_FAIL].tolist():
-        ax.axvline(t / 1e6, color="#d1495b", ls="--", lw=0.8)
+        ax.axvline(t / 1e6, color="#d1495b", ls="--", lw=0.8, label="job failover")
     ax.set_yticks(range(len(names)), names)
     ax.set_ylim(-0.7, len(names) + 0.2)
     ax.set_xlim(0, max(run.end_time, 1) / 1e6)
@@ -109,7 +117,8 @@ def timeline(run: Any, ax=None):
     ax.set_title(f"{run.scenario.name}: nodes, faults and checkpoints")
     handles, labels = ax.get_legend_handles_labels()
     unique = dict(zip(labels, handles))
-    ax.legend(unique.values(), unique.keys(), loc="upper right", fontsize=7, ncol=3)
+    ax.legend(unique.values(), unique.keys(), loc="upper center", bbox_to_anchor=(0.5, -0.16), fontsize=7,
+              ncol=6, frameon=False)  # below the lanes: over them it would hide the checkpoint ticks
     return ax
 
 
@@ -156,17 +165,70 @@ def watermarks(run: Any, ax=None):
                    "simulated (processing) time (s)", ncol=3)
 
 
+#: How a record met its window, in the late-data picture: (label, marker, colour, size).
+_ARRIVALS = {"on_time": ("on time", ".", "#8d99ae", 2), "late": ("late, within the allowed lateness", "o", "#f4a261", 4),
+             "side": ("too late: side output", "P", "#7b2cbf", 6), "dropped": ("too late: dropped", "x", "#d1495b", 6)}
+#: At most this many window bands are shaded (more would be a grey wash).
+MAX_BANDS = 200
+
+
+def late_data(run: Any, ax=None):
+    """Each record's event time against the moment it reached the window operator, with the merged
+    watermark the operator went by and the windows as bands of event time: records on time, late
+    but within the allowed lateness (they fire LATE panes), and too late (side output, or dropped),
+    each in its own colour. A record above the watermark line is on time; below it, late."""
+    ax = _axes(ax, 4)
+    marks = late_marks(run)
+    spec = run.scenario.window
+    if spec is not None and spec.kind != "session":
+        size, step = spec.size, spec.slide or spec.size
+        ts = np.concatenate([marks[k][1] for k in ("on_time", "late", "dropped")])
+        if len(ts):
+            low, high = int(ts.min()) // step * step, int(ts.max())
+            starts = range(low, high + 1, step)
+            if len(starts) <= MAX_BANDS:
+                for i, start in enumerate(starts):
+                    if i % 2 == 0:
+                        ax.axhspan(start / 1e6, (start + size) / 1e6, color="#e9ecef", lw=0, zorder=0,
+                                   label=f"a window ({spec.kind}, {size / 1000:g}ms), every other shaded" if i == 0 else None)
+    at, ts = marks["on_time"]
+    label, marker, color, size_pt = _ARRIVALS["on_time"]
+    ax.plot(_seconds(at), _seconds(ts), marker, color=color, ms=size_pt, label=f"{label} ({len(at)})", zorder=2)
+    at, ts = marks["late"]
+    if len(at):
+        label, marker, color, size_pt = _ARRIVALS["late"]
+        ax.plot(_seconds(at), _seconds(ts), marker, color=color, ms=size_pt, label=f"{label} ({len(at)})", zorder=3)
+    at, ts = marks["dropped"]
+    if len(at):
+        side = getattr(run, "late", None) is not None and bool(getattr(spec, "side_output", False))
+        label, marker, color, size_pt = _ARRIVALS["side" if side else "dropped"]
+        ax.plot(_seconds(at), _seconds(ts), marker, color=color, ms=size_pt, label=f"{label} ({len(at)})", zorder=4)
+    merged = operator_watermark(run)
+    times, values = _held(merged.time, merged.value, run.end_time)
+    ax.step(_seconds(times), _seconds(values), where="post", color="black", lw=1.5, zorder=5,
+            label="watermark (the window operator's)")
+    return _finish(ax, "late data: event time against arrival, the watermark and the windows", "event time (s)",
+                   "simulated (processing) time the record reached the window operator (s)", ncol=2)
+
+
 def checkpoint_durations(run: Any, ax=None):
     """Each checkpoint's duration at its end; failed ones as red crosses."""
     ax = _axes(ax, 3)
     m = metrics(run)
     done, failed = m["checkpoint.duration"][0], m["checkpoint.failed.duration"][0]
-    ax.plot(_seconds(done.time), done.value / 1000, "o-", color="#264653", ms=4, label="completed")
+    ax.plot(_seconds(done.time), done.value / 1000, "o-", color="#264653", ms=4, label=f"completed ({len(done)})")
     if len(failed):
-        ax.plot(_seconds(failed.time), failed.value / 1000, "x", color="#d1495b", ms=8, label="failed")
+        ax.plot(_seconds(failed.time), failed.value / 1000, "x", color="#d1495b", ms=8, label=f"failed ({len(failed)})")
+    longest = max([float(done.value.max()) if len(done) else 0.0, float(failed.value.max()) if len(failed) else 0.0])
     timeout = getattr(getattr(run.scenario, "checkpoint", None), "timeout", None)
-    if timeout:
-        ax.axhline(timeout / 1000, color="#999999", ls=":", lw=1, label="timeout")
+    top = max(longest, 1.0) * 1.25 / 1000
+    if timeout and timeout / 1000 <= 3 * top:  # near enough to show on the durations' own scale
+        ax.axhline(timeout / 1000, color="#999999", ls=":", lw=1, label=f"timeout ({timeout / 1000:g}ms)")
+        top = max(top, timeout / 1000 * 1.1)
+    elif timeout:  # far above: a line up there would flatten every duration onto the axis
+        ax.annotate(f"timeout {timeout / 1000:g}ms: {timeout / max(longest, 1):.0f}x the longest, off the scale",
+                    xy=(0.01, 0.97), xycoords="axes fraction", va="top", fontsize=7, color="#666666")
+    ax.set_ylim(0, top)
     return _finish(ax, "checkpoint durations", "duration (ms)")
 
 
@@ -194,11 +256,13 @@ def lag(run: Any, ax=None):
     """The consumer lag of each partition, and records.lag-max."""
     ax = _axes(ax, 3)
     m = metrics(run)
-    for series in m.get("records.lag", []):
-        ax.plot(_seconds(series.time), series.value, lw=0.8, alpha=0.7, label=series.label)
-    if "records.lag-max" in m:
+    if "records.lag-max" in m:  # underneath, wide and pale: a partition at the maximum still shows on it
         top = m["records.lag-max"][0]
-        ax.plot(_seconds(top.time), top.value, color="black", lw=1.5, label="records.lag-max")
+        ax.plot(_seconds(top.time), top.value, color="#bbbbbb", lw=4, zorder=1, label="records.lag-max")
+    colors = matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]
+    for k, series in enumerate(m.get("records.lag", [])):  # a colour and a dash each: equal series stay visible
+        ax.plot(_seconds(series.time), series.value, lw=1.2, color=colors[k % len(colors)],
+                ls=_DASHES[k % len(_DASHES)], zorder=2 + k, label=series.label)
     return _finish(ax, "consumer lag", "records behind", ncol=3)
 
 
@@ -206,6 +270,8 @@ def lag(run: Any, ax=None):
 PLOTS = {
     "timeline": (timeline, lambda run: True),
     "watermarks": (watermarks, lambda run: getattr(run, "windows", None) is not None),
+    "late_data": (late_data, lambda run: getattr(run, "windows", None) is not None
+                  and getattr(run.scenario.window, "kind", "session") != "session"),
     "checkpoints": (checkpoint_durations, lambda run: getattr(run.scenario, "checkpoint", None) is not None),
     "source_vs_sink": (source_vs_sink, lambda run: getattr(run.scenario, "saga", None) is None),
     "lag": (lag, lambda run: getattr(run.scenario, "saga", None) is None),
@@ -220,7 +286,7 @@ def write_plots(run: Any, out_dir: str | Path, dpi: int = 100) -> list[Path]:
     for name, (draw, applies) in PLOTS.items():
         if not applies(run):
             continue
-        fig = Figure(figsize=(10, 4 if name in ("timeline", "watermarks") else 3))
+        fig = Figure(figsize=(10, 4 if name in ("timeline", "watermarks", "late_data") else 3))
         draw(run, fig.add_subplot())
         fig.tight_layout()
         path = out / f"{name}.png"
