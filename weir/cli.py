@@ -158,6 +158,7 @@ def _parser() -> argparse.ArgumentParser:
     p_matrix.add_argument("--kinds", default=None,
                           help="comma-separated fault families (default all: " + ", ".join(MATRIX_KINDS) + ")")
     _json_option(p_matrix)
+    p_matrix.add_argument("--plot", default=None, metavar="FILE", help="also draw the matrix as a heatmap, a PNG in FILE")
     _scheduler_option(p_matrix)
     p_matrix.add_argument("--journal", default=None, metavar="FILE",
                           help="write one JSON line per finished run to FILE, as each lands (to resume after an interrupt)")
@@ -355,6 +356,8 @@ def _cmd_matrix(args, out) -> int:
 
     patterns = listed("--patterns", args.patterns, tuple(PATTERNS))
     kinds = listed("--kinds", args.kinds, MATRIX_KINDS)
+    if args.plot is not None and not Path(args.plot).resolve().parent.is_dir():
+        raise ScenarioError("--plot", args.plot, "a file path in an existing folder")
 
     from weir.sim.scenario.pool import Interrupted
     try:
@@ -374,6 +377,12 @@ def _cmd_matrix(args, out) -> int:
         _print_json(matrix.to_dict())
     else:
         show.print_matrix(matrix, out)
+    if args.plot is not None:
+        from weir.faults.matrix import heatmap
+        from .notebook import show as picture
+        picture(heatmap(matrix)).save(args.plot)
+        if not args.json:
+            sys.stderr.write(f"wrote {args.plot}\n")
     return EXIT_OK
 
 

@@ -333,3 +333,30 @@ def print_matrix(matrix, out: Console) -> None:
         markup=False, highlight=False)
     for line in broke:
         out.print(f"  broken: {line} runs", markup=False, highlight=False)
+    print_section8(matrix, out)
+
+
+def print_section8(matrix, out: Console) -> None:
+    """The seed's comparison and decision matrices (its section 8), measured from the matrix's runs."""
+    from weir.faults.matrix import comparison, decisions
+    table = Table(title="The seed's comparison matrix, measured", box=box.SIMPLE_HEAVY, show_edge=False,
+                  pad_edge=False)
+    for name, justify in (("pattern", "left"), ("lines", "right"), ("p50", "right"), ("state kept", "left"),
+                          ("recovery from crashes", "left")):
+        table.add_column(name, justify=justify, overflow="fold")
+    for row in comparison(matrix):
+        latency = row["p50_latency_us"]
+        seed = f" ({row['seed_column']})" if row["seed_column"] else ""
+        table.add_row(escape(row["pattern"] + seed), str(row["lines"]), "-" if latency is None else _ms(latency),
+                      escape(row["state"]), escape(row["recovery"]))
+    out.print()
+    out.print(table)
+    out.print("lines = the scenario's TOML without blanks and comments (complexity); p50 = median end-to-end latency")
+    table = Table(title="The seed's decision matrix, from the runs", box=box.SIMPLE_HEAVY, show_edge=False,
+                  pad_edge=False)
+    for name in ("requirement", "recommended (measured)", "because"):
+        table.add_column(name, overflow="fold")
+    for row in decisions(matrix):
+        table.add_row(row["requirement"], escape("; ".join(row["recommended"]) or "-"), row["why"])
+    out.print()
+    out.print(table)

@@ -33,7 +33,7 @@ from weir.sim.scenario.loader import load_scenario
 
 from weir.faults.explore import random_schedule
 
-__all__ = ["PATTERNS", "MATRIX_KINDS", "Cell", "Matrix", "MatrixJSON", "correctness_matrix"]
+__all__ = ["PATTERNS", "MATRIX_KINDS", "Cell", "Matrix", "MatrixJSON", "heatmap", "comparison", "decisions", "correctness_matrix"]
 
 #: pattern -> (built-in scenario, what the pattern promises)
 PATTERNS: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -80,6 +80,9 @@ class CostJSON(TypedDict):
 
     drained_at_us: int
     p50_latency_us: int | None
+    records: int  # the workload (records, orders or sagas), for throughput: records over drained_at_us
+    state: str  # what the pattern keeps to recover, measured in the fault-free run
+    lines: int  # the scenario's length: lines of TOML that are not blank or comments (complexity)
 
 
 class MatrixJSON(TypedDict):
@@ -93,6 +96,8 @@ class MatrixJSON(TypedDict):
     claims: dict[str, list[str]]
     costs: dict[str, CostJSON]
     cells: dict[str, dict[str, CellJSON]]  # pattern -> fault family -> cell
+    comparison: list[ComparisonJSON]  # the seed's section 8, measured
+    decisions: list[DecisionJSON]
 
 
 @dataclass(frozen=True)
@@ -129,7 +134,39 @@ class Matrix:
                                   "first_failure": None if c.first_failure is None else {
                                       "seed": c.first_failure[0], "faults": [f.describe() for f in c.first_failure[1]]}}
                               for (pp, k), c in self.cells.items() if pp == p}
-                          for p in self.patterns}}
+                          for p in self.patterns},
+                "comparison": comparison(self), "decisions": decisions(self)}
+
+
+def heatmap(matrix: Matrix, ax: Any = None) -> Any:
+    """The matrix as a picture: a cell per pattern and fault family, coloured by the share of runs in
+    which the promise held (green all, red none, grey: the family does not apply), with the count
+    and the claim that broke most written in it. Draws on `ax`, or on a Figure of its own; the Axes."""
+    from matplotlib.colors import LinearSegmentedColormap
+    from matplotlib.figure import Figure
+    if ax is None:
+        ax = Figure(figsize=(1.1 * len(matrix.kinds) + 3.5, 0.45 * len(matrix.patterns) + 1.6)).add_subplot()
+    share = np.full((len(matrix.patterns), len(matrix.kinds)), np.nan)
+    for i, pattern in enumerate(matrix.patterns):
+        for j, kind in enumerate(matrix.kinds):
+            cell = matrix.cells[(pattern, kind)]
+            if cell.runs:
+                share[i, j] = cell.held / cell.runs
+    colours = LinearSegmentedColormap.from_list("held", ["#d1495b", "#edae49", "#4c9f70"]).with_extremes(bad="#dddddd")
+    image = ax.imshow(np.ma.masked_invalid(share), cmap=colours, vmin=0, vmax=1, aspect="auto")
+    for i, pattern in enumerate(matrix.patterns):
+        for j, kind in enumerate(matrix.kinds):
+            cell = matrix.cells[(pattern, kind)]
+            text = cell.text().replace(" ", "\n", 1)
+            ax.text(j, i, text, ha="center", va="center", fontsize=6.5, color="black" if cell.runs else "#777777")
+    ax.set_xticks(range(len(matrix.kinds)), matrix.kinds, rotation=30, ha="right", fontsize=8)
+    ax.set_yticks(range(len(matrix.patterns)),
+                  [f"{p} ({', '.join(c for c in matrix.claims[p] if c != 'drained')})" for p in matrix.patterns],
+                  fontsize=8)
+    ax.set_title(f"Does the pattern keep its promise? Runs that held, of {matrix.runs} per fault family "
+                 f"(matrix seed {matrix.seed})", fontsize=9)
+    ax.figure.colorbar(image, ax=ax, fraction=0.03, pad=0.02, label="share of runs that held")
+    return ax
 
 
 def _one(scenario: Scenario, seed: int, faults: tuple[Fault, ...], claims: tuple[str, ...]) -> tuple[str, ...]:
@@ -157,7 +194,112 @@ def _cost(scenario: Scenario) -> CostJSON:
                 visible = commits[np.minimum(np.searchsorted(commits, visible), len(commits) - 1)]
         if len(visible):
             latency = int(np.median(visible - event[at][known]))
-    return {"drained_at_us": int(run.end_time), "p50_latency_us": latency}
+    return {"drained_at_us": int(run.end_time), "p50_latency_us": latency, "records": scenario.workload.records,
+            "state": _state_kept(run),
+            "lines": _lines(scenario.name)}
+
+
+def _state_kept(run: Any) -> str:
+    """What a pattern keeps so that it can recover, as measured in its run."""
+    kept = []
+    stats = run.checkpoint_stats or {}
+    if stats.get("completed"):
+        kept.append(f"checkpoints of up to {stats.get('max_bytes', 0):,} bytes")
+    if run.payment_of is not None:
+        kept.append(f"{len(np.unique(run.payment_of)):,} dedup keys (payment ids)")
+    if run.orders is not None:
+        kept.append(f"an outbox table ({len(run.orders):,} rows)")
+    if run.saga is not None:
+        kept.append(f"a saga log ({len(run.saga['saga']):,} steps for {len(run.saga['outcome']):,} sagas)")
+    if run.scenario.pipeline.sink in ("upsert", "transactional"):
+        kept.append("a sink keyed for dedup")
+    return "; ".join(kept) or "committed offsets only"
+
+
+def _lines(name: str) -> int:
+    """A built-in scenario's length: its TOML lines that are not blank or comments."""
+    from weir.sim.scenario.loader import builtin_scenarios
+    text = builtin_scenarios()[name].read_text(encoding="utf-8")
+    return sum(1 for line in text.splitlines() if line.strip() and not line.strip().startswith("#"))
+
+
+#: The seed's section 8: which of its comparison matrix's columns each pattern stands for.
+SEED_COLUMNS = {"exactly-once, two-phase commit": "Exactly-Once Processing",
+                "exactly-once, upsert": "Exactly-Once Processing",
+                "payments, dedup store + MERGE": "At-Least-Once + Dedup",
+                "saga with compensation": "Saga/Compensation"}
+#: Claims that say nothing is lost, and claims that say nothing is doubled.
+NO_LOSS = ("no_loss", "exactly_once", "payments_complete", "outbox_consistent", "saga_atomic")
+NO_DUPLICATES = ("no_duplicates", "exactly_once", "no_double_charge", "outbox_consistent", "no_double_compensation")
+
+
+class ComparisonJSON(TypedDict):
+    pattern: str
+    seed_column: str | None  # the seed's comparison-matrix column it stands for
+    lines: int
+    p50_latency_us: int | None
+    state: str
+    recovery: str  # how it fared under crashes
+
+
+class DecisionJSON(TypedDict):
+    requirement: str
+    recommended: list[str]
+    why: str
+
+
+def _held_everywhere(matrix: Matrix, pattern: str) -> bool:
+    return all(c.held == c.runs for (p, _k), c in matrix.cells.items() if p == pattern)
+
+
+def comparison(matrix: Matrix) -> list[ComparisonJSON]:
+    """The seed's comparison matrix, measured: per pattern, its complexity (lines of scenario), its
+    median latency, what state it keeps, and how it recovered from crashes (the crash column)."""
+    rows: list[ComparisonJSON] = []
+    for pattern in matrix.patterns:
+        cost = matrix.costs[pattern]
+        crash = matrix.cells.get((pattern, "crash"))
+        if crash is None or crash.runs == 0:
+            recovery = "not measured"
+        elif crash.held == crash.runs:
+            recovery = f"automatic: held in {crash.held}/{crash.runs} crash schedules"
+        else:
+            recovery = f"broke in {crash.runs - crash.held}/{crash.runs} crash schedules: " + ", ".join(sorted(crash.broken))
+        rows.append({"pattern": pattern, "seed_column": SEED_COLUMNS.get(pattern), "lines": cost["lines"],
+                     "p50_latency_us": cost["p50_latency_us"], "state": cost["state"], "recovery": recovery})
+    return rows
+
+
+def decisions(matrix: Matrix) -> list[DecisionJSON]:
+    """The seed's decision matrix, from the measurements: for each requirement, the patterns that
+    kept that promise in every run of the matrix, best first by the requirement's own measure."""
+    def keeping(claims: tuple[str, ...]) -> list[str]:
+        return [p for p in matrix.patterns if set(matrix.claims[p]) & set(claims) and _held_everywhere(matrix, p)]
+
+    def latency(p: str) -> float:
+        value = matrix.costs[p]["p50_latency_us"]
+        return float("inf") if value is None else value
+
+    out: list[DecisionJSON] = []
+    safe = sorted(keeping(NO_LOSS), key=latency)
+    out.append({"requirement": "must never lose data", "recommended": safe,
+                "why": "kept a no-loss promise in every run, lowest median latency first"})
+    once = sorted(keeping(NO_DUPLICATES), key=latency)
+    out.append({"requirement": "must never duplicate", "recommended": once,
+                "why": "kept a no-duplicates promise in every run, lowest median latency first"})
+    spans = [p for p in matrix.patterns if "saga_atomic" in matrix.claims[p] and _held_everywhere(matrix, p)]
+    out.append({"requirement": "span multiple services", "recommended": spans,
+                "why": "all-or-nothing across services (saga_atomic) in every run"})
+    fast = sorted(safe, key=lambda p: -matrix.costs[p]["records"] / max(1, matrix.costs[p]["drained_at_us"]))[:3]
+    out.append({"requirement": "high throughput priority", "recommended": fast,
+                "why": "of those that never lost data, the most records per second of simulated time"})
+    kept = [p for p in matrix.patterns if _held_everywhere(matrix, p)]
+    small = sorted(kept, key=lambda p: matrix.costs[p]["lines"])[:3]
+    out.append({"requirement": "minimal infrastructure", "recommended": small,
+                "why": "of those that kept their promise in every run, the fewest lines of scenario"})
+    out.append({"requirement": "need full audit history", "recommended": [],
+                "why": "event sourcing is not simulated"})
+    return out
 
 
 def correctness_matrix(patterns: Iterable[str] | None = None, kinds: Iterable[str] | None = None, runs: int = 10,
