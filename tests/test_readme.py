@@ -113,7 +113,7 @@ def test_the_concept_map_names_only_what_exists():
     rows = [line for line in section.splitlines() if line.startswith("| ") and not line.startswith("| seed concept")
             and not line.startswith("| ---")]
     assert len(rows) >= 25
-    pictures = {name for name in dir(plots) if not name.startswith("_")} | {"sequence_diagram"}
+    pictures = {name for name in dir(plots) if not name.startswith("_")} | {"sequence_diagram", "heatmap"}
     seen = set()
     for row in rows:
         concept, scenarios, notebook, picture = (cell.strip() for cell in row.strip("|").split("|"))
