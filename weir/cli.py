@@ -474,7 +474,7 @@ def _cmd_crashpoints(args, out) -> int:
 
 
 def _cmd_schema(args, out) -> int:
-    from .schemas import SCHEMAS, schema
+    from .schemas import schema
     if args.name is not None and args.out is not None:
         raise ScenarioError("--out", args.out, "nothing with a NAME (--out writes every schema)")
     if args.name is not None:

@@ -271,7 +271,8 @@ def print_sweep(result, out: Console, scenario_ref: str) -> None:
     for name, justify in (("invariant", "left"), ("expected", "left"), ("held", "right"), ("violated", "right"),
                           ("violated on", "right"), ("not as expected in seeds", "left")):
         table.add_column(name, justify=justify)
-    for invariant, row in result.tally().items():
+    tally = result.tally()
+    for invariant, row in tally.items():
         bad = row["unexpected"]
         shown = ", ".join(map(str, bad[:8])) + (f" (+{len(bad) - 8})" if len(bad) > 8 else "")
         table.add_row(invariant, row["expected"] or "-", str(row["held"]), str(row["violated"]),
@@ -279,7 +280,7 @@ def print_sweep(result, out: Console, scenario_ref: str) -> None:
     out.print(table)
     failing = result.failing_seeds()
     out.print(f"outcome: {n - len(failing)} of {n} seeds as expected")
-    if any(row["expected"] == "violate" for row in result.tally().values()):
+    if any(row["expected"] == "violate" for row in tally.values()):
         out.print("  (`hold` claims must hold on every seed; a `violate` claim is a demonstration, promised on the "
                   "scenario's own seed and shown here as how often it shows)", markup=False)
     if failing:
