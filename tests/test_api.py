@@ -43,3 +43,41 @@ def test_run_accepts_a_faults_override():
     scenario = weir.load_scenario("at_most_once_crash")
     r = weir.run(scenario, seed=1, faults=())
     assert r.lost == 0 and r.faults == () and not r.matches  # it claims a loss that no longer happens
+
+
+def test_with_settings_changes_the_named_settings_and_nothing_else():
+    base = weir.load_scenario("dedup_ttl_too_short")
+    changed = base.with_settings({"payments.ttl": "5s", "workload.records": 2_000, "seed": 3})
+    assert (changed.payments.ttl, changed.workload.records, changed.seed) == (5_000_000, 2_000, 3)
+    assert changed.payments.lock_ttl == base.payments.lock_ttl and changed.faults == base.faults
+    assert base.payments.ttl == 50_000  # the original is untouched (scenarios are frozen)
+    # a table the scenario lacks starts from its defaults
+    added = weir.load_scenario("at_least_once_crash").with_settings({"checkpoint.interval": "1s"})
+    assert added.checkpoint == weir.Checkpointing(interval="1s")
+
+
+def test_with_settings_of_every_value_a_builtin_has_gives_the_same_scenario():
+    from dataclasses import fields
+
+    from weir.sim.scenario.model import TABLES
+    for name in weir.builtin_scenarios():
+        scenario = weir.load_scenario(name)
+        for table in TABLES:
+            current = getattr(scenario, table)
+            if current is not None:
+                same = {f"{table}.{f.name}": getattr(current, f.name) for f in fields(current)}
+                assert scenario.with_settings(same) == scenario, f"{name}: [{table}]"
+
+
+def test_with_settings_refuses_a_bad_key_or_value_naming_it():
+    import pytest
+    base = weir.load_scenario("dedup_ttl_too_short")
+    for settings, message in (
+        ({"payments.tll": 1}, "payments.tll: got an unknown key (did you mean 'ttl'?); accepts one of dedup, ttl"),
+        ({"paymnts.ttl": 1}, "paymnts.ttl: got an unknown table (did you mean 'payments'?)"),
+        ({"records": 1}, "records: got a key outside any table (did you mean 'workload.records'?)"),
+        ({"payments.ttl": "soon"}, "payments.ttl: got 'soon'; accepts a whole number of microseconds"),
+    ):
+        with pytest.raises(weir.ScenarioError) as caught:
+            base.with_settings(settings)
+        assert str(caught.value).startswith(message), str(caught.value)

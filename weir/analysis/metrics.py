@@ -28,7 +28,7 @@ import numpy as np
 from weir.sim.kernel.trace import Kind, Msg
 
 __all__ = ["Series", "metrics", "GRID_POINTS", "source_nodes", "watermark_series", "partition_watermarks", "operator_watermark",
-           "late_marks"]
+           "late_marks", "visible_latency"]
 
 GRID_POINTS = 200  # samples of the grid-based series over the run
 
@@ -273,6 +273,29 @@ def late_marks(run: Any) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     late = (while_open <= w) & ~dropped
     on_time = ~late & ~dropped
     return {"late": (at[late], ts[late]), "dropped": (at[dropped], ts[dropped]), "on_time": (at[on_time], ts[on_time])}
+
+
+def visible_latency(run: Any) -> np.ndarray | None:
+    """Per sink row, the time from its record's event time to when a reader of the sink can see it,
+    in us: its write, or with two-phase commit the first transaction commit at or after its write
+    (readers see committed transactions only). None for a job with no record sink (a windowed one's
+    results are panes). Times are the sink's clock, which is true time unless a clock fault hits it."""
+    sink = run.sink
+    if run.scenario.window is not None or "written_at" not in sink or "record_id" not in sink:
+        return None
+    order = np.argsort(run.source["record_id"], kind="stable")
+    ids, event = run.source["record_id"][order], run.source["event_time"][order]
+    if not len(ids):
+        return np.zeros(0, dtype=np.int64)
+    at = np.minimum(np.searchsorted(ids, sink["record_id"]), len(ids) - 1)
+    known = ids[at] == sink["record_id"]
+    visible = sink["written_at"][known]
+    if run.scenario.pipeline.sink == "transactional":
+        cols = run.trace.columns
+        commits = np.sort(cols["time"][cols["kind"] == Kind.TXN_COMMIT])
+        if len(commits):
+            visible = commits[np.minimum(np.searchsorted(commits, visible), len(commits) - 1)]
+    return (visible - event[at][known]).astype(np.int64)
 
 
 def _watermark_lag(run: Any) -> list[Series]:

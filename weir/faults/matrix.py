@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from weir.analysis.checkers import check
+from weir.analysis.metrics import visible_latency
 from weir.sim.scenario.pool import run_all
 from weir.sim.kernel.rng import RngStreams
 from weir.sim.kernel.schema import SCHEMA_VERSION
@@ -177,23 +178,9 @@ def _one(scenario: Scenario, seed: int, faults: tuple[Fault, ...], claims: tuple
 def _cost(scenario: Scenario) -> CostJSON:
     """The fault-free run's cost: when it drained, and the median time from a record's event time to
     when a reader of the sink can see it (its write; with two-phase commit, the commit after it)."""
-    from weir.sim.kernel.trace import Kind
     run = execute(scenario, scenario.seed, ())
-    latency = None
-    sink = run.sink
-    if "written_at" in sink and "record_id" in sink and len(sink["record_id"]) and scenario.window is None:
-        order = np.argsort(run.source["record_id"], kind="stable")
-        ids, event = run.source["record_id"][order], run.source["event_time"][order]
-        at = np.minimum(np.searchsorted(ids, sink["record_id"]), len(ids) - 1)
-        known = ids[at] == sink["record_id"]
-        visible = sink["written_at"][known]
-        if scenario.pipeline.sink == "transactional":  # no clock faults here: the sink's clock is true time
-            cols = run.trace.columns
-            commits = np.sort(cols["time"][cols["kind"] == Kind.TXN_COMMIT])
-            if len(commits):
-                visible = commits[np.minimum(np.searchsorted(commits, visible), len(commits) - 1)]
-        if len(visible):
-            latency = int(np.median(visible - event[at][known]))
+    latencies = visible_latency(run)  # no clock faults here: the sink's clock is true time
+    latency = int(np.median(latencies)) if latencies is not None and len(latencies) else None
     return {"drained_at_us": int(run.end_time), "p50_latency_us": latency, "records": scenario.workload.records,
             "state": _state_kept(run),
             "lines": _lines(scenario.name)}

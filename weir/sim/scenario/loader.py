@@ -10,9 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from weir.sim.kernel.errors import ScenarioError, near, raw
 from weir.sim.scenario.model import (
-    LINK_KINDS, NODE_FORMS, Checkpointing, LinkSpec, Expect, Fault, NodeSpec, OutboxSettings, PaymentSettings, Pipeline, Reconcile, RetryPolicy, RunLimits, SagaSettings, Scenario, WatermarkSettings, WindowSettings,
-    WINDOW_STEP, is_node_name,
-    Workload,
+    LINK_KINDS, NODE_FORMS, LinkSpec, Fault, NodeSpec, Scenario, TABLES, WINDOW_STEP, is_node_name,
 )
 
 if TYPE_CHECKING:
@@ -21,10 +19,7 @@ if TYPE_CHECKING:
 __all__ = ["parse_scenario", "builtin_scenarios", "load_scenario", "load_faults", "faults_toml", "scenario_schema",
            "faults_schema"]
 
-_SECTIONS = {"workload": Workload, "pipeline": Pipeline, "checkpoint": Checkpointing, "window": WindowSettings,
-             "watermarks": WatermarkSettings, "expect": Expect, "run": RunLimits, "reconcile": Reconcile,
-             "retry": RetryPolicy, "payments": PaymentSettings, "outbox": OutboxSettings,
-             "saga": SagaSettings}
+_SECTIONS = TABLES
 _TOP = ("name", "description", "seed", "workload", "pipeline", "checkpoint", "window", "watermarks", "operator", "operators",
         "nodes", "faults", "links", "expect", "run", "reconcile", "retry", "payments", "outbox", "saga")
 

@@ -12,7 +12,7 @@ faults (weir.sim.scenario.environment), and here the rest ([expect], [retry], th
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields, replace
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 from weir.sim.scenario.checks import (
@@ -35,7 +35,7 @@ from weir.sim.scenario.pipeline import (  # re-exported likewise
 __all__ = [
     "MODES", "OFFSET_COMMITS", "DEFAULT_COMMIT", "SINKS", "NODES", "NODE_FORMS", "FAULT_KINDS", "LINK_KINDS", "JITTER_SHAPES",
     "WINDOW_KINDS", "AGGREGATE_NAMES", "WATERMARK_STRATEGIES", "LinkSpec", "node_names", "is_node_name",
-    "Workload", "Pipeline", "Checkpointing", "Reconcile", "RetryPolicy", "PaymentSettings", "OutboxSettings", "SagaSettings", "WindowSettings", "WatermarkSettings", "NodeSpec", "Fault", "Expect", "RunLimits", "Scenario",
+    "Workload", "Pipeline", "Checkpointing", "Reconcile", "RetryPolicy", "PaymentSettings", "OutboxSettings", "SagaSettings", "WindowSettings", "WatermarkSettings", "NodeSpec", "Fault", "Expect", "RunLimits", "Scenario", "TABLES",
 ]
 
 def _invariant_names() -> tuple[str, ...]:
@@ -375,4 +375,45 @@ class Scenario:
     def with_faults(self, faults: tuple[Fault, ...]) -> "Scenario":
         """The same scenario with another fault schedule."""
         return replace(self, faults=tuple(faults))
+
+    def with_settings(self, settings: Mapping[str, Any]) -> "Scenario":
+        """The same scenario with some settings changed, named by their keys in the scenario file:
+
+            scenario.with_settings({"checkpoint.interval": "1s", "workload.records": 2_000})
+
+        A key is 'table.key' (or name, description, seed); a table the scenario lacks ([checkpoint],
+        say) starts from its defaults. A bad key or value raises ScenarioError, as the file would."""
+        top: dict[str, Any] = {}
+        tables: dict[str, dict[str, Any]] = {}
+        for key, value in settings.items():
+            table, dot, name = str(key).partition(".")
+            if not dot:
+                if key not in ("name", "description", "seed"):
+                    owners = [f"{t}.{key}" for t, cls in TABLES.items() if key in (f.name for f in fields(cls))]
+                    raise ScenarioError(key, raw("a key outside any table"),
+                                        "'table.key' (such as 'checkpoint.interval'), or name, description, seed",
+                                        hint=owners[0] if owners else None)
+                top[key] = value
+            elif table not in TABLES:
+                raise ScenarioError(key, raw("an unknown table"), "a key of one of the tables " + ", ".join(TABLES),
+                                    hint=near(table, TABLES))
+            else:
+                tables.setdefault(table, {})[name] = value
+        for table, values in tables.items():
+            cls, current = TABLES[table], getattr(self, table)
+            allowed = [f.name for f in fields(cls)]
+            for name in values:
+                if name not in allowed:
+                    raise ScenarioError(f"{table}.{name}", raw("an unknown key"), "one of " + ", ".join(allowed),
+                                        hint=near(name, allowed))
+            top[table] = cls(**values) if current is None else replace(current, **values)
+        return replace(self, **top)
+
+
+#: the scenario's tables of settings, by their name in a scenario file
+TABLES: dict[str, type] = {
+    "workload": Workload, "pipeline": Pipeline, "checkpoint": Checkpointing, "window": WindowSettings,
+    "watermarks": WatermarkSettings, "expect": Expect, "run": RunLimits, "reconcile": Reconcile, "retry": RetryPolicy,
+    "payments": PaymentSettings, "outbox": OutboxSettings, "saga": SagaSettings,
+}
 
