@@ -119,3 +119,39 @@ weir.show(eo)
 # - Another seed: `runs = {... weir.execute(..., 7)}`. The numbers move, the verdicts do not.
 # - `weir explore at_least_once_crash` searches for crash schedules that break its claims.
 # - `weir report at_least_once_crash` writes all of this, with plots, to a folder.
+
+# %% [markdown]
+# ## Exercises
+#
+# Each exercise is a setting to change and a check that runs weir on it. Change the setting,
+# run the check, until it says **passed**. A solution is hidden below each (expand it in Jupyter).
+#
+# **1. From at-least-once to exactly-once.** Change `at_least_once_crash`'s settings (a dict of
+# scenario-file keys, as `Scenario.with_settings` takes them) until the same crash leaves every
+# record's effect in the sink exactly once, values included, on seeds 1 to 3. An idempotent sink
+# alone is not enough: try it, and read why.
+
+# %%
+@weir.exercise
+def check_exactly_once(settings: dict) -> weir.Answer:
+    scenario = weir.load_scenario("at_least_once_crash").with_settings(settings)
+    for seed in (1, 2, 3):
+        verdict = weir.run(scenario, seed).verdict("exactly_once")
+        if not verdict.held:
+            return weir.Answer(False, f"seed {seed}: {verdict.summary}")
+    return weir.Answer(True, "exactly once on seeds 1 to 3")
+
+
+settings = {"pipeline.sink": "upsert"}  # change me
+
+# %% tags=["check"]
+check_exactly_once(settings)
+
+# %% tags=["solution"] jupyter={"source_hidden": true}
+# The upsert absorbs the replayed rows, but the restart's running totals start again from nothing:
+# the state must be restored with the offsets. Checkpoint both, together (weir tells you which
+# setting the mode needs, one at a time).
+answer = check_exactly_once({"pipeline.mode": "exactly_once", "pipeline.offset_commit": "on_checkpoint",
+                             "pipeline.sink": "upsert", "checkpoint.interval": "100ms"})
+assert answer
+answer

@@ -108,3 +108,35 @@ print(verdicts["idle_partition_idleness"]["window_complete"].summary)
 # - `weir run late_data_dropped --plots plots/` writes the watermark plot and the others.
 # - Change `window.allowed_lateness` in a copy of `late_data_dropped.toml` and watch
 #   `window_complete` turn from violated to held.
+
+# %% [markdown]
+# ## Exercises
+#
+# Each exercise is a setting to change and a check that runs weir on it. Change the setting,
+# run the check, until it says **passed**. A solution is hidden below each (expand it in Jupyter).
+#
+# **1. Allowed lateness, no more than it takes.** Give `late_data_dropped` an allowed lateness
+# that makes every window match the batch result. State kept for late records is not free: the
+# check also wants it at most 500ms. How late are the late records?
+
+# %%
+@weir.exercise
+def check_lateness(allowed_lateness: str) -> weir.Answer:
+    scenario = weir.load_scenario("late_data_dropped").with_settings({"window.allowed_lateness": allowed_lateness})
+    if scenario.window.allowed_lateness > 500_000:
+        return weir.Answer(False, f"{allowed_lateness} keeps every window's state too long (at most 500ms)")
+    complete = weir.run(scenario).verdict("window_complete")
+    return weir.Answer(complete.held, f"{allowed_lateness}: {complete.summary}")
+
+
+allowed_lateness = "0ms"  # change me
+
+# %% tags=["check"]
+check_lateness(allowed_lateness)
+
+# %% tags=["solution"] jupyter={"source_hidden": true}
+# The late records happened 300ms before they arrive, and the watermark trails the largest event
+# time by 10ms, so a window's state must outlive its end by about 300ms: 300ms passes, 250ms does not.
+answer = check_lateness("300ms")
+assert answer
+answer

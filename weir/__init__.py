@@ -21,7 +21,7 @@ from weir.sim.scenario.loader import faults_toml, load_faults
 
 from .api import SPECTRUM, Expectation, RunResult, explore, result_of, run, spectrum
 from .sweep import Sweep, sweep
-from .notebook import Picture, show
+from .notebook import Answer, Picture, exercise, show
 from .schemas import schema
 
 
@@ -34,5 +34,5 @@ __all__ = [
     "SagaSettings", "WatermarkSettings", "WindowSettings",
     "RecordBatch", "ComponentSpec", "Operator", "Sink", "TwoPhaseCommitSink", "Retryable", "Rejected", "Source",
     "DeadLetter", "DeadLetterReplay", "ConsumerPolicy", "OutboxRelay",
-    "WatermarkStrategy", "micros", "millis", "seconds", "minutes", "show", "Picture", "schema",
+    "WatermarkStrategy", "micros", "millis", "seconds", "minutes", "show", "Picture", "Answer", "exercise", "schema",
 ]

@@ -9,20 +9,24 @@ Jupyter asks the value of a cell's last line for its rich forms (`_repr_png_`, `
 - a `RunResult` (`weir.run`) is its verdict table as HTML; `weir.show(run)` checks a finished run
   (`weir.execute`) and shows its table too;
 - a sequence diagram (`weir.analysis.diagram.sequence_diagram`) is a `Mermaid` text, shown as a
-  Markdown Mermaid block, which JupyterLab (4.1 and later) renders offline.
+  Markdown Mermaid block, which JupyterLab (4.1 and later) renders offline;
+- an exercise's check returns an `Answer`: "passed" or "not yet", with what the run showed;
+  `@weir.exercise` on the check turns a setting weir refuses into a "not yet" with the refusal.
 
 Mid-cell, `IPython.display.display(weir.show(x))` shows one, as for anything else.
 """
 
 from __future__ import annotations
 
+import functools
 import io
 import os
+from collections.abc import Callable
 from typing import Any
 
 from weir.analysis.diagram import Mermaid
 
-__all__ = ["show", "Picture", "Mermaid"]
+__all__ = ["show", "Picture", "Mermaid", "Answer", "exercise"]
 
 
 class Picture:
@@ -41,6 +45,38 @@ class Picture:
 
     def __repr__(self) -> str:
         return f"<weir.Picture: {len(self.png)} bytes of PNG>"
+
+
+class Answer:
+    """What an exercise's check found: whether the learner's setting passed, and what the run showed
+    (or a hint). True when it passed; shown as one line, **passed** or **not yet**, so a notebook runs
+    top to bottom while the exercise is still open."""
+
+    def __init__(self, passed: bool, message: str):
+        self.passed, self.message = bool(passed), message
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+    def __repr__(self) -> str:
+        return f"{'passed' if self.passed else 'not yet'}: {self.message}"
+
+    def _repr_markdown_(self) -> str:
+        return f"**{'passed' if self.passed else 'not yet'}**: {self.message}"
+
+
+def exercise(check: Callable[..., Answer]) -> Callable[..., Answer]:
+    """An exercise's check, for a learner's settings: a setting weir refuses (weir.ScenarioError)
+    is an answer too, "not yet" with the refusal's one line, not a traceback mid-lesson."""
+    from weir.sim.kernel.errors import ScenarioError
+
+    @functools.wraps(check)
+    def checked(*args: Any, **kwargs: Any) -> Answer:
+        try:
+            return check(*args, **kwargs)
+        except ScenarioError as refused:
+            return Answer(False, f"weir refused it: {refused}")
+    return checked
 
 
 def _png(figure: Any, dpi: int) -> bytes:
