@@ -10,7 +10,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
-from weir.analysis.diagram import sequence_diagram
+from weir.analysis.diagram import checkpoint_diagram, sequence_diagram
 from weir.analysis.diff import first_difference, load_trace, save_trace
 from weir.analysis.plots import PLOTS, timeline, write_plots
 from weir.analysis.report import write_report
@@ -137,6 +137,30 @@ def test_a_run_that_holds_has_an_empty_diagram():
     run = execute(load_scenario("exactly_once_crash"))
     participants, messages, notes = parse_mermaid(sequence_diagram(run))
     assert not participants and not messages and not notes
+
+
+def test_the_two_phase_commit_diagram_follows_one_checkpoint_from_trigger_to_commit():
+    # the seed's section 4.2, drawn from kafka_to_delta's run: trigger, barrier, snapshots, the
+    # sink's pre-commit, completion, notification, commit; in that order
+    run = execute(load_scenario("kafka_to_delta"), 1, ())
+    participants, messages, notes = parse_mermaid(checkpoint_diagram(run))
+    assert set(participants.values()) == {"source", "processor", "sink", "coordinator"}
+    steps = [(src, dst, label.split(" ", 1)[1]) for src, _arrow, dst, label in messages]
+    assert steps[0] == ("coordinator", "source", "TRIGGER checkpoint 1")
+    assert ("source", "processor", "BARRIER checkpoint 1") in steps and ("processor", "sink", "BARRIER checkpoint 1") in steps
+    assert ("coordinator", "sink", "NOTIFY checkpoint 1") in steps
+    texts = [text.split(" ", 1)[1] for _node, text in notes]
+    order = [next(i for i, t in enumerate(texts) if t.startswith(prefix)) for prefix in
+             ("snapshot of offsets p0@", "snapshot of operator state", "pre-commit: the transaction holding",
+              "checkpoint 1 complete", "commits transaction")]
+    assert order == sorted(order), texts
+    assert texts[-1].endswith("of checkpoint 1: its rows become visible")
+    # another checkpoint on request; an upsert sink has nothing to pre-commit; no checkpoint, nothing to draw
+    assert "checkpoint 3" in checkpoint_diagram(run, 3).splitlines()[1]
+    upsert = checkpoint_diagram(execute(load_scenario("exactly_once_crash")))
+    assert "nothing to pre-commit" in upsert and "commits transaction" not in upsert
+    assert checkpoint_diagram(execute(load_scenario("at_least_once_crash"))).splitlines()[1:] == [
+        "    %% at_least_once_crash seed 1: no checkpoint completed"]
 
 
 def test_the_report_has_every_part(tmp_path):

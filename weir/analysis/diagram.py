@@ -1,4 +1,5 @@
-"""A counterexample as a Mermaid `sequenceDiagram` (the notation the seed uses), for a design doc or PR.
+"""A counterexample as a Mermaid `sequenceDiagram` (the notation the seed uses), for a design doc or PR;
+and (`checkpoint_diagram`) one checkpoint's two-phase commit, as the seed's section 4.2 draws it.
 
 The slice of the trace around the first violation: for a violation that names a record (lost,
 duplicated, dropped), the record's path from its first step to the failover that decided its fate
@@ -18,7 +19,7 @@ from weir.sim.kernel.trace import Kind, Msg
 
 from weir.analysis.lineage import bad_record, lineage
 
-__all__ = ["sequence_diagram", "violation_window", "Mermaid"]
+__all__ = ["sequence_diagram", "checkpoint_diagram", "violation_window", "Mermaid"]
 
 
 class Mermaid(str):
@@ -156,3 +157,79 @@ def sequence_diagram(run: Any, verdicts=None, max_lines: int = 60) -> Mermaid:
     if len(body) > max_lines:
         body = body[:max_lines] + [f"    Note over {_id(names[used[0]])}: ... {len(body) - max_lines} more events"]
     return Mermaid("\n".join(lines + body) + "\n")
+
+
+_PROTOCOL = (Msg.TRIGGER, Msg.BARRIER, Msg.SNAPSHOT, Msg.NOTIFY)
+
+
+def checkpoint_diagram(run: Any, checkpoint: int | None = None) -> Mermaid:
+    """One checkpoint's two-phase commit, drawn from the run (the seed's section 4.2): the
+    coordinator's trigger, the barrier through the tasks and each one's snapshot (the sources'
+    offsets, the operator's state), the sink's pre-commit of the transaction it wrote into since the
+    last barrier (staged, invisible to readers), the checkpoint completing, the notification, and
+    the commit that makes the transaction's rows visible. `checkpoint` by default: the first whose
+    transaction was committed (or the first completed, for a job with no two-phase-commit sink)."""
+    cols, names = run.trace.columns, run.trace.nodes
+    kind, node, time, a, b, c = (cols[k] for k in ("kind", "node", "time", "a", "b", "c"))
+    committed = a[kind == Kind.TXN_COMMIT]
+    completed = a[kind == Kind.CKPT_COMPLETE]
+    if checkpoint is None:
+        checkpoint = int(committed[0]) if len(committed) else int(completed[0]) if len(completed) else None
+    head = ["sequenceDiagram", f"    %% {run.scenario.name} seed {run.seed}: checkpoint {checkpoint}"]
+    triggered = np.flatnonzero((kind == Kind.CKPT_TRIGGER) & (a == (checkpoint if checkpoint is not None else -1)))
+    if not len(triggered):
+        return Mermaid("\n".join(head[:1] + [f"    %% {run.scenario.name} seed {run.seed}: no checkpoint "
+                                              f"{'completed' if checkpoint is None else checkpoint}"]) + "\n")
+    n = checkpoint
+    ends = np.flatnonzero(((kind == Kind.TXN_COMMIT) | (kind == Kind.CKPT_COMPLETE) | (kind == Kind.CKPT_ABORT)) & (a == n))
+    start, end = int(time[triggered[0]]), int(time[ends[-1]]) if len(ends) else int(run.end_time)
+    inside = (time >= start) & (time <= end)
+    rows = np.flatnonzero(inside & (((kind == Kind.SEND) & np.isin(b, [int(m) for m in _PROTOCOL]) & (c == n))
+                                    | (np.isin(kind, [Kind.CKPT_COMPLETE, Kind.CKPT_ABORT, Kind.TXN_COMMIT]) & (a == n))
+                                    | ((kind == Kind.CKPT_SNAPSHOT) & (a == n))
+                                    | np.isin(kind, [Kind.CRASH, Kind.JOB_FAIL]))).tolist()
+    two_phase = run.scenario.pipeline.two_phase  # the sinks pre-commit at the barrier
+    sinks = {int(node[i]) for i in rows if two_phase and kind[i] == Kind.CKPT_SNAPSHOT and b[i] == -1
+             and names[int(node[i])].startswith("sink")}
+    body, snapshot_noted = [], set()
+    for i in rows:
+        here, t = int(node[i]), f"t={time[i] / 1e6:.6f}s"
+        if kind[i] == Kind.SEND:
+            body.append(f"    {_id(names[here])}->>{_id(names[int(a[i])])}: {t} {_label(Msg(int(b[i])), int(c[i]), 0)}")
+        elif kind[i] == Kind.CKPT_SNAPSHOT:
+            if here in snapshot_noted:
+                continue  # a source snapshots each of its partitions at once: one note for them all
+            snapshot_noted.add(here)
+            body.append(f"    Note over {_id(names[here])}: {t} " + _snapshot_note(run, here, n, sinks))
+        elif kind[i] == Kind.TXN_COMMIT:
+            outcome = {1: ": its rows become visible", 0: ": committed already", -1: ": the commit raised",
+                       -2: ": it had timed out, the commit fails"}[int(c[i])]
+            body.append(f"    Note over {_id(names[here])}: {t} commits transaction {int(b[i])} of checkpoint {n}{outcome}")
+        else:
+            text = _note(Kind(int(kind[i])), int(a[i]), int(b[i]), int(c[i]), int(cols["d"][i]))
+            body.append(f"    Note over {_id(names[here])}: {t} {text}")
+    used = sorted({int(node[i]) for i in rows} | {int(a[i]) for i in rows if kind[i] == Kind.SEND})
+    head += [f"    participant {_id(names[u])} as {names[u]}" for u in used]
+    return Mermaid("\n".join(head + body) + "\n")
+
+
+def _snapshot_note(run: Any, here: int, n: int, sinks: set[int]) -> str:
+    """What node `here` put into checkpoint n: a source its partitions' offsets, an operator its
+    state, a two-phase-commit sink its pre-commit (with the batches written into the transaction)."""
+    cols = run.trace.columns
+    kind, node, time, a, b, c = (cols[k] for k in ("kind", "node", "time", "a", "b", "c"))
+    mine = np.flatnonzero((kind == Kind.CKPT_SNAPSHOT) & (node == here) & (a == n))
+    if b[mine[0]] >= 0:
+        offsets = ", ".join(f"p{int(b[i])}@{int(c[i])}" for i in mine)
+        return f"snapshot of offsets {offsets}"
+    if run.trace.nodes[here].startswith("sink") and here not in sinks:
+        return "snapshot (nothing to pre-commit: the sink writes as it goes)"
+    if here not in sinks:
+        return f"snapshot of operator state ({int(c[mine[0]])} keys)"
+    at = time[mine[0]]
+    before = np.flatnonzero((kind == Kind.CKPT_SNAPSHOT) & (node == here) & (a < n) & (time <= at))
+    since = time[before[-1]] if len(before) else -1
+    writes = np.flatnonzero((kind == Kind.WRITE) & (node == here) & (time > since) & (time <= at))
+    records = int(c[writes].sum())
+    return (f"pre-commit: the transaction holding {len(writes)} batches ({records} records) written since "
+            f"the last barrier is flushed, invisible to readers until committed")
