@@ -131,7 +131,8 @@ weir.show(plot(rows, scale=SCALE)[0])
 
 # %%
 by_interval = dict(zip(real, rows))
-one_second, ten_seconds, five_minutes = by_interval[weir.seconds(1)], by_interval[weir.seconds(10)], by_interval[weir.minutes(5)]
+one_second, ten_seconds = by_interval[weir.seconds(1)], by_interval[weir.seconds(10)]
+five_minutes = by_interval[weir.minutes(5)]
 assert one_second["store_busy"] > 0.85 and one_second["mean_gap_us"] > 5 * weir.seconds(1) // SCALE
 assert one_second["replayed_per_crash"] > 0.6 * ten_seconds["replayed_per_crash"]
 assert five_minutes["store_busy"] < 0.05 and five_minutes["replayed_per_crash"] > 10 * ten_seconds["replayed_per_crash"]
@@ -174,10 +175,9 @@ answer
 
 # %%
 def check_checkpoints(settings: dict) -> weir.Answer:
-    result = weir.run(weir.load_scenario("checkpoint_timeout").with_settings(settings))
-    succeed, drained = result.verdict("checkpoints_succeed"), result.verdict("drained")
-    return weir.Answer(succeed.held and drained.held and result.verdict("exactly_once").held,
-                       f"{settings}: {succeed.summary}; {drained.summary}")
+    scenario = weir.load_scenario("checkpoint_timeout").with_settings(settings)
+    claims = ["checkpoints_succeed", "drained", "exactly_once"]
+    return weir.Answer.held(scenario, claims, seeds=(1,), label=str(settings))
 
 
 settings = {"checkpoint.tolerable_failures": 1000}  # change me

@@ -99,7 +99,8 @@ for name, colour in (("payments_no_dedup", "#d1495b"), ("dedup_ttl_too_short", "
 left.axvline(260, color="#999999", ls=":", label="processor crash (260ms)")
 left.set_title("a TTL too short, and no dedup at all")
 at, count = extra_charges(runs["clock_step_dedup_expiry"])
-right.step(np.r_[0, at], np.r_[0, count], where="post", color="#7e6bc4", label=f"clock_step_dedup_expiry ({len(count)})")
+right.step(np.r_[0, at], np.r_[0, count], where="post", color="#7e6bc4",
+           label=f"clock_step_dedup_expiry ({len(count)})")
 right.axvspan(300, 2300, color="#7e6bc4", alpha=0.12, label="skipped: the clock steps 2s forward")
 right.set_title("a 1s TTL, and a clock step")
 for ax in (left, right):
@@ -146,11 +147,7 @@ for name in ("idempotent_sink_early_commit", "upsert_wrong_dedup_key"):
 @weir.exercise
 def check_no_double_charge(name: str, settings: dict) -> weir.Answer:
     scenario = weir.load_scenario(name).with_settings(settings)
-    for seed in (1, 2, 3):
-        verdict = weir.run(scenario, seed).verdict("no_double_charge")
-        if not verdict.held:
-            return weir.Answer(False, f"{settings}, seed {seed}: {verdict.summary}")
-    return weir.Answer(True, f"{settings}: every payment charged once on seeds 1 to 3")
+    return weir.Answer.held(scenario, ["no_double_charge"], seeds=(1, 2, 3), label=str(settings))
 
 
 ttl = "250ms"  # change me
@@ -193,9 +190,8 @@ answer
 # %%
 @weir.exercise
 def check_dedup_key(dedup_key: list) -> weir.Answer:
-    result = weir.run(weir.load_scenario("upsert_wrong_dedup_key").with_settings({"pipeline.dedup_key": dedup_key}))
-    verdict = result.verdict("exactly_once")
-    return weir.Answer(verdict.held, f"{dedup_key}: {verdict.summary}")
+    scenario = weir.load_scenario("upsert_wrong_dedup_key").with_settings({"pipeline.dedup_key": dedup_key})
+    return weir.Answer.held(scenario, ["exactly_once"], seeds=(1,), label=str(dedup_key))
 
 
 dedup_key = ["key", "event_date"]  # change me

@@ -108,9 +108,8 @@ weir.show(figure)
 # %%
 @weir.exercise
 def check_salts(salts: int) -> weir.Answer:
-    result = weir.run(weir.load_scenario("hot_key_skew").with_settings({"pipeline.salts": salts}))
-    balanced, complete = result.verdict("load_balanced"), result.verdict("window_complete")
-    return weir.Answer(balanced.held and complete.held, f"salts = {salts}: {balanced.summary.split(';')[0]}")
+    scenario = weir.load_scenario("hot_key_skew").with_settings({"pipeline.salts": salts})
+    return weir.Answer.held(scenario, ["load_balanced", "window_complete"], seeds=(1,), label=f"salts = {salts}")
 
 
 salts = 1  # change me
@@ -136,9 +135,8 @@ answer
 def check_alignment(settings: dict) -> weir.Answer:
     if "checkpoint.timeout" in settings:
         return weir.Answer(False, "keep checkpoint.timeout at 30ms: the point is to complete within it")
-    result = weir.run(weir.load_scenario("checkpoint_aligned_backpressure").with_settings(settings))
-    succeed, complete = result.verdict("checkpoints_succeed"), result.verdict("window_complete")
-    return weir.Answer(succeed.held and complete.held, f"{settings}: {succeed.summary}")
+    scenario = weir.load_scenario("checkpoint_aligned_backpressure").with_settings(settings)
+    return weir.Answer.held(scenario, ["checkpoints_succeed", "window_complete"], seeds=(1,), label=str(settings))
 
 
 settings = {}  # add settings here

@@ -136,11 +136,7 @@ def check_transaction_timeout(timeout: str) -> weir.Answer:
     scenario = weir.load_scenario("two_phase_commit_timeout").with_settings({"pipeline.transaction_timeout": timeout})
     if scenario.pipeline.transaction_timeout > weir.minutes(15):
         return weir.Answer(False, f"{timeout}: the broker refuses a timeout above transaction.max.timeout.ms (15 min)")
-    for seed in (1, 2, 3):
-        verdict = weir.run(scenario, seed).verdict("no_loss")
-        if not verdict.held:
-            return weir.Answer(False, f"{timeout}, seed {seed}: {verdict.summary}")
-    return weir.Answer(True, f"{timeout}: nothing lost on seeds 1 to 3")
+    return weir.Answer.held(scenario, ["no_loss"], seeds=(1, 2, 3), label=timeout)
 
 
 timeout = "250ms"  # change me
@@ -165,11 +161,8 @@ answer
 # %%
 @weir.exercise
 def check_isolation(settings: dict) -> weir.Answer:
-    result = weir.run(weir.load_scenario("txn_read_uncommitted").with_settings(settings))
-    for name in ("no_aborted_reads", "no_duplicates"):
-        if not result.verdict(name).held:
-            return weir.Answer(False, f"{settings}: {result.verdict(name).summary}")
-    return weir.Answer(True, f"{settings}: {result.verdict('no_aborted_reads').summary}")
+    scenario = weir.load_scenario("txn_read_uncommitted").with_settings(settings)
+    return weir.Answer.held(scenario, ["no_aborted_reads", "no_duplicates"], seeds=(1,), label=str(settings))
 
 
 settings = {}  # add settings here

@@ -71,3 +71,31 @@ def test_show_refuses_what_it_cannot_show_and_a_run_prints_briefly(finished):
         weir.show(3)
     brief = repr(finished)
     assert brief.startswith("Run('at_least_once_crash', seed=1, status='drained'") and len(brief) < 200
+
+
+def test_an_exercise_answer_says_passed_or_not_yet_with_what_the_runs_showed():
+    open_one = weir.Answer.held(weir.load_scenario("dedup_ttl_too_short"), ["payments_complete", "no_double_charge"],
+                                seeds=(1, 2), label="ttl 50ms")
+    assert not open_one and repr(open_one).startswith("not yet: ttl 50ms, seed 1: 1543 payments were charged more")
+    assert open_one._repr_markdown_().startswith("**not yet**: ttl 50ms, seed 1:")
+    solved = weir.Answer.held(weir.load_scenario("payments_idempotent"), ["no_double_charge"], seeds=(1, 2))
+    assert solved and repr(solved) == "passed: no payment was charged twice (10000 charges) (on seeds 1 and 2)"
+
+
+def test_an_exercise_check_turns_a_refused_setting_into_not_yet():
+    @weir.exercise
+    def check(settings):
+        return weir.Answer.held(weir.load_scenario("at_least_once_crash").with_settings(settings), ["exactly_once"])
+
+    refused = check({"pipeline.mode": "exactly_once"})
+    assert not refused and repr(refused) == (
+        "not yet: weir refused it: pipeline.offset_commit: got 'after_ack'; accepts 'on_checkpoint' when "
+        "pipeline.mode = 'exactly_once' (offsets live in checkpoints)")
+    assert check.__name__ == "check"
+
+    @weir.exercise
+    def broken(settings):
+        raise KeyError(settings)  # only a refused setting is an answer: a bug in the check still raises
+
+    with pytest.raises(KeyError):
+        broken({})

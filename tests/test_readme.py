@@ -113,7 +113,8 @@ def test_the_concept_map_names_only_what_exists():
     rows = [line for line in section.splitlines() if line.startswith("| ") and not line.startswith("| seed concept")
             and not line.startswith("| ---")]
     assert len(rows) >= 25
-    pictures = {name for name in dir(plots) if not name.startswith("_")} | {"sequence_diagram", "heatmap"}
+    pictures = ({name for name in dir(plots) if not name.startswith("_")}
+                | {"sequence_diagram", "checkpoint_diagram", "heatmap", "intervals.plot"})
     seen = set()
     for row in rows:
         concept, scenarios, notebook, picture = (cell.strip() for cell in row.strip("|").split("|"))
@@ -122,9 +123,11 @@ def test_the_concept_map_names_only_what_exists():
         for name in names:
             assert name in builtin_scenarios(), f"{concept}: no built-in scenario {name}"
         seen.update(names)
-        if notebook != "-":
-            assert (ROOT / notebook.strip("`")).is_file() and (ROOT / notebook.strip("`")).with_suffix(".ipynb").is_file()
-        for name in re.findall(r"`(\w+)`", picture):
+        notebooks = re.findall(r"`(notebooks/\w+\.py)`", notebook)
+        assert notebooks, f"{concept}: no notebook"  # every concept the seed names has its lesson
+        for path in notebooks:
+            assert (ROOT / path).is_file() and (ROOT / path).with_suffix(".ipynb").is_file(), path
+        for name in re.findall(r"`([\w.]+)`", picture):
             assert name in pictures, f"{concept}: no picture {name}"
     for letter in "ICROWD":
         assert any(f"**{letter}**" in row for row in rows), letter

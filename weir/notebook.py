@@ -21,7 +21,7 @@ from __future__ import annotations
 import functools
 import io
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from weir.analysis.diagram import Mermaid
@@ -63,6 +63,23 @@ class Answer:
 
     def _repr_markdown_(self) -> str:
         return f"**{'passed' if self.passed else 'not yet'}**: {self.message}"
+
+    @classmethod
+    def held(cls, scenario: Any, claims: Sequence[str], seeds: Sequence[int] = (1, 2, 3),
+             label: str = "") -> "Answer":
+        """Run `scenario` on each seed: passed when every claim held on every one, with the first
+        claim's verdict; else not yet, with the first seed and claim that broke and why."""
+        from weir.api import run
+        summary = ""
+        for seed in seeds:
+            result = run(scenario, seed)
+            for claim in claims:
+                verdict = result.verdict(claim)
+                if not verdict.held:
+                    return cls(False, f"{label}{', ' if label else ''}seed {seed}: {verdict.summary}")
+            summary = result.verdict(claims[0]).summary
+        on = f"seed {seeds[0]}" if len(seeds) == 1 else f"seeds {', '.join(map(str, seeds[:-1]))} and {seeds[-1]}"
+        return cls(True, f"{label}{': ' if label else ''}{summary} (on {on})")
 
 
 def exercise(check: Callable[..., Answer]) -> Callable[..., Answer]:

@@ -26,7 +26,7 @@ import numpy as np
 
 from weir.analysis.verdict import Verdict
 
-__all__ = ["RECONCILIATION_SQL", "COLUMNS", "reconcile", "reconciled", "source_systems"]
+__all__ = ["RECONCILIATION_SQL", "COLUMNS", "load_tables", "reconcile", "reconciled", "source_systems"]
 
 RECONCILIATION_SQL = """
 WITH source_counts AS (
@@ -79,8 +79,9 @@ def source_systems(record_ids: np.ndarray, produce_batch: int, producers: int) -
     return [names[i] for i in instance.tolist()]
 
 
-def reconcile(run: Any, period: int, threshold: float) -> list[dict[str, Any]]:
-    """The query's rows for a finished run (source and sink as numpy columns)."""
+def load_tables(run: Any, period: int) -> sqlite3.Connection:
+    """An in-memory SQLite database holding the run's `raw_events` and `processed_transactions`, the
+    tables the query reads (a "day" is `period` us of event time); for your own queries. Close it."""
     src = run.source
     state = src.get("state")
     keep = np.ones(len(src["record_id"]), dtype=bool) if state is None else np.asarray(state) == 0
@@ -89,16 +90,22 @@ def reconcile(run: Any, period: int, threshold: float) -> list[dict[str, Any]]:
     workload = run.scenario.workload
     systems = source_systems(ids, workload.produce_batch, workload.producers)
     db = sqlite3.connect(":memory:")
+    db.execute("CREATE TABLE raw_events (transaction_id INTEGER, event_time INTEGER, source_system TEXT)")
+    db.execute("CREATE TABLE processed_transactions (transaction_id INTEGER, event_date INTEGER, source_system TEXT)")
+    db.executemany("INSERT INTO raw_events VALUES (?, ?, ?)", zip(ids.tolist(), times.tolist(), systems))
+    first_time = dict(zip(ids.tolist(), times.tolist()))
+    sink_ids = np.asarray(run.sink["record_id"]).tolist()
+    sink_systems = source_systems(np.asarray(sink_ids, dtype=np.int64), workload.produce_batch, workload.producers)
+    rows = [(rid, first_time[rid] // period if rid in first_time else None, system)
+            for rid, system in zip(sink_ids, sink_systems)]
+    db.executemany("INSERT INTO processed_transactions VALUES (?, ?, ?)", rows)
+    return db
+
+
+def reconcile(run: Any, period: int, threshold: float) -> list[dict[str, Any]]:
+    """The query's rows for a finished run (source and sink as numpy columns)."""
+    db = load_tables(run, period)
     try:
-        db.execute("CREATE TABLE raw_events (transaction_id INTEGER, event_time INTEGER, source_system TEXT)")
-        db.execute("CREATE TABLE processed_transactions (transaction_id INTEGER, event_date INTEGER, source_system TEXT)")
-        db.executemany("INSERT INTO raw_events VALUES (?, ?, ?)", zip(ids.tolist(), times.tolist(), systems))
-        first_time = dict(zip(ids.tolist(), times.tolist()))
-        sink_ids = np.asarray(run.sink["record_id"]).tolist()
-        sink_systems = source_systems(np.asarray(sink_ids, dtype=np.int64), workload.produce_batch, workload.producers)
-        rows = [(rid, first_time[rid] // period if rid in first_time else None, system)
-                for rid, system in zip(sink_ids, sink_systems)]
-        db.executemany("INSERT INTO processed_transactions VALUES (?, ?, ?)", rows)
         result = db.execute(RECONCILIATION_SQL, {"period": period, "threshold": threshold}).fetchall()
     finally:
         db.close()
