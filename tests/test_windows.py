@@ -333,3 +333,31 @@ def test_process_batch_equals_one_element_at_a_time(steps, windows, aggregate, a
     assert norm(one) == norm(many)
     assert sorted(one.late, key=lambda e: e.ref) == sorted(many.late, key=lambda e: e.ref)
     assert (one.dropped, one.elements) == (many.dropped, many.elements)
+
+
+@settings(max_examples=80, deadline=None)
+@given(keys=st.lists(st.integers(-3, 1_000_000), min_size=1, max_size=60), data=st.data(),
+       name=st.sampled_from(["sum", "count", "min", "max"]), size=st.sampled_from([1, 7, 1_000]))
+def test_the_batch_windows_count_into_cells_or_sort_alike(keys, data, name, size):
+    """weir.analysis.windowed._tumbling_batch against a plain loop: the dense path (few (key, window)
+    cells: bincount and ufunc.at, no sort; keys close together) and the sorted one (keys up to a
+    million apart) give the batch job's windows, in (key, start) order."""
+    import numpy as np
+
+    from weir.analysis import windowed
+    n = len(keys)
+    times = np.array(data.draw(st.lists(st.integers(-5_000, 50_000), min_size=n, max_size=n)), dtype=np.int64)
+    values = np.array(data.draw(st.lists(st.integers(-10**12, 10**12), min_size=n, max_size=n)), dtype=np.int64)
+    keys = np.array(keys, dtype=np.int64)
+    found = windowed._tumbling_batch(Tumbling(size), name, keys, times, values)  # dense or sorted, by the key range
+    order = np.lexsort((times - times % size, keys))
+    expected = {}
+    for i in order.tolist():
+        start = int(times[i] - times[i] % size)
+        w = (int(keys[i]), start, start + size)
+        acc, count = expected.get(w, (None, 0))
+        v = int(values[i])
+        acc = {"sum": (acc or 0) + v, "count": count + 1, "min": v if acc is None else min(acc, v),
+               "max": v if acc is None else max(acc, v)}[name]
+        expected[w] = (acc, count + 1)
+    assert list(found.items()) == list(expected.items())

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from weir.analysis.memo import shared
 from weir.analysis.reconcile import reconciled
 from weir.analysis.trace_checks import checkpoint_atomic, commits_after_ack, late_accounted, watermarks_sane
 from weir.analysis.oracles import matches_reference, user_oracle, wrong_values
@@ -415,7 +416,8 @@ def check(run: RunLike, names: Iterable[str] | None = None) -> tuple[Verdict, ..
     if any(getattr(e, "phase", "run") != "run" for e in getattr(run, "user_errors", ())):
         wanted &= {"no_user_errors", "drained"}  # user code failed before or after the simulation: nothing else to read
     big = len(getattr(run, "source", None) or {"record_id": ()}["record_id"]) >= COLLECT_AFTER
-    verdicts = tuple(_judged(name, fn, run, big) for name, (fn, _applies) in INVARIANTS.items() if name in wanted)
+    with shared():  # the checkers' common results (the batch job's windows, say) computed once
+        verdicts = tuple(_judged(name, fn, run, big) for name, (fn, _applies) in INVARIANTS.items() if name in wanted)
     if own is not None and own in wanted:
         verdicts += (user_oracle(oracle, run),)
     return verdicts

@@ -257,7 +257,7 @@ def late_accounted(run: Any) -> Verdict:
     final = run.window_watermark if run.window_watermark is not None else -(2**63)
     fired = job_windows(run)
     in_results = sum(count for _value, count in fired.values())
-    expected = batch_windows(run)
+    expected = batch_windows(run, False)
     still_open = sum(count for w, (_value, count) in expected.items()
                      if w not in fired and w[2] - 1 + lateness > final)
     side, dropped = len(run.late["record_id"]), int(run.late_dropped)
