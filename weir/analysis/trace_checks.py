@@ -72,31 +72,29 @@ def commits_after_ack(run: Any) -> Verdict:
             top = max(top, spans.pop(0)[1])
         acked_to[p] = top
 
-    for i in _rows(cols, Kind.POLL, Kind.EXCHANGE, Kind.ACK, Kind.COMMIT).tolist():
-        k = kind[i]
-        if k == Kind.POLL:
-            p, first = int(a[i]), int(b[i])
-            batches[(p, first)] = [span(p, first, int(c[i])), 0, 0]
-        elif k == Kind.EXCHANGE:
-            batch = batches.get((int(b[i]), int(c[i])))
+    rows = _rows(cols, Kind.POLL, Kind.EXCHANGE, Kind.ACK, Kind.COMMIT)
+    poll, exchange, ack = int(Kind.POLL), int(Kind.EXCHANGE), int(Kind.ACK)  # plain ints: no enum per event
+    for k, ai, bi, ci, di, ti in zip(*(col[rows].tolist() for col in (kind, a, b, c, d, time))):
+        if k == poll:
+            batches[(ai, bi)] = [span(ai, bi, ci), 0, 0]
+        elif k == exchange:
+            batch = batches.get((bi, ci))
             if batch is not None:
                 batch[1] += 1
-        elif k == Kind.ACK:
-            p, first = int(a[i]), int(b[i])
-            batch = batches.get((p, first))
+        elif k == ack:
+            batch = batches.get((ai, bi))
             if batch is None:  # no poll in the trace (a hand-made one): the ack names its records
-                acknowledge(p, first, span(p, first, int(c[i])))
+                acknowledge(ai, bi, span(ai, bi, ci))
                 continue
             batch[2] += 1
             if batch[2] >= max(batch[1], 1):
-                acknowledge(p, first, batch[0])
-        elif d[i] == 1:  # an accepted commit
+                acknowledge(ai, bi, batch[0])
+        elif di == 1:  # an accepted commit
             commits += 1
-            p, offset = int(a[i]), int(b[i])
-            top = acked_to.get(p, 0)
-            if offset > top:
-                ahead.append({"partition": p, "committed": offset, "acknowledged_below": top,
-                              "unacknowledged": offset - top, "time_us": int(time[i])})
+            top = acked_to.get(ai, 0)
+            if bi > top:
+                ahead.append({"partition": ai, "committed": bi, "acknowledged_below": top,
+                              "unacknowledged": bi - top, "time_us": ti})
     evidence = {"commits": commits, "ahead_of_sink": len(ahead), "first": ahead[:SHOW_IDS]}
     if ahead:
         f = ahead[0]
