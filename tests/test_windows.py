@@ -361,3 +361,21 @@ def test_the_batch_windows_count_into_cells_or_sort_alike(keys, data, name, size
                "max": v if acc is None else max(acc, v)}[name]
         expected[w] = (acc, count + 1)
     assert list(found.items()) == list(expected.items())
+
+
+@settings(max_examples=100, deadline=None)
+@given(rows=st.lists(st.tuples(st.integers(0, 3), st.sampled_from([0, 10, 20]), st.integers(-50, 50),
+                               st.integers(0, 3), st.integers(0, 5), st.integers(0, 2)), max_size=40),
+       name=st.sampled_from(["sum", "count", "min", "max"]), accumulating=st.booleans())
+def test_the_job_windows_add_up_alike_vectorised_and_pane_by_pane(rows, name, accumulating):
+    """weir.analysis.windowed: the vectorised job_windows of a built-in numeric aggregate against the
+    pane-by-pane loop, with ties in written_at, several subtasks and empty panes."""
+    import numpy as np
+
+    from weir.analysis import windowed
+    from weir.sim.stream.windowing import AGGREGATES
+    columns = ("key", "window_start", "value", "count", "written_at", "subtask")
+    panes = {c: np.array([r[i] for r in rows], dtype=np.int64) for i, c in enumerate(columns)}
+    panes["window_end"] = panes["window_start"] + 10
+    looped = windowed._looped_job_windows(panes, AGGREGATES[name], accumulating)
+    assert windowed._numeric_job_windows(panes, name, accumulating) == looped
