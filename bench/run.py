@@ -57,6 +57,20 @@ def windowed(records: int, batch_size: int) -> Scenario:
                     watermarks=WatermarkSettings(bound="1ms", interval="1ms"))
 
 
+def hour(seconds: int, long_poll: bool) -> Scenario:
+    """1,000 records/s for `seconds` of simulated time (a producer batch of 1,000 a second), exactly
+    once into the upsert sink, checkpoints every 60 s: with Kafka's long polls (fetch.max.wait.ms
+    500ms, request.timeout.ms 30s) or weir's polling (a fetch answered at once, 1ms between polls)."""
+    fetch = {"fetch_max_wait": "500ms", "request_timeout": "30s"} if long_poll else {}
+    return Scenario(
+        name=f"bench_hour_{'long' if long_poll else 'poll'}",
+        workload=Workload(records=1_000 * seconds, partitions=4, keys=100, produce_batch=1_000, produce_interval="1s"),
+        pipeline=Pipeline(mode="exactly_once", sink="upsert", batch_size=500, process_time=1, write_time=100, **fetch),
+        checkpoint=Checkpointing(interval="60s"),
+        run=RunLimits(max_time=f"{seconds + 120}s", max_events=10**9),
+    )
+
+
 def timed(fn):
     t0 = time.perf_counter()
     value = fn()
@@ -96,6 +110,13 @@ def main() -> None:
         weir_rate, bare_rate, run = measure(records, batch_size, windowed, WINDOWED_PRODUCE_BATCH)
         print(f"{batch_size:>6} {records:>9} {weir_rate:>12,.0f} {bare_rate:>12,.0f} {weir_rate / bare_rate:>6.2f}"
               f"   ({len(run.windows['key']):,} panes)")
+    print("one simulated hour at 1,000 records/s, exactly-once (upsert), 60 s checkpoints, against real time:")
+    for long_poll, seconds in ((False, 60), (True, 3_600)):
+        dt, finished = timed(lambda: execute(hour(seconds, long_poll)))
+        assert finished.status == "drained" and len(finished.sink["record_id"]) == 1_000 * seconds
+        what = "long polls (fetch_max_wait 500ms)" if long_poll else "a fetch every 1ms (fetch_max_wait 0)"
+        print(f"  {what:<38} {seconds:>5} s simulated in {dt:6.2f} s: {seconds / dt:>6,.0f}x real time, "
+              f"{finished.events / (1_000 * seconds):.2f} events per record")
     print("the cost of correctness: the same pipeline at batch size 500, exactly-once, by sink (same run):")
     sinks = {}
     for sink in ("append", "upsert", "transactional"):

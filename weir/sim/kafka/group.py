@@ -104,3 +104,4 @@ class ConsumerGroup:
         self.assignment = {m: tuple(p for p in range(partitions) if p % len(members) == k)
                            for k, m in enumerate(members)}
         self.world.trace.add(Kind.REBALANCE, self.node.index, self.broker.generation, len(members), member, reason)
+        self.broker.wake()  # a held fetch of a member whose assignment changed is answered with it

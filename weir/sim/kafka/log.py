@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import bisect
 import zlib
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -129,6 +131,44 @@ class Broker:
         # partition_slow faults: per partition, (time, end offset) after each append; decided at the
         # first append (the faults are installed before anything is produced): False if there are none
         self._appended: list[list[tuple[int, int]]] | bool | None = None
+        # fetches held for records (long polls, fetch.max.wait.ms): [try again, answer], in arrival order;
+        # a crash of the broker loses them (their callers time out and ask again)
+        self._held: list[list[Any]] = []
+        node.on_crash(lambda _node: self._held.clear())
+
+    # ---- long polls ----------------------------------------------------------------------------
+    def hold(self, attempt: Callable[[], Any], max_wait: int) -> Any:
+        """A fetch, Kafka's way: `attempt()` now, and if it finds nothing (None) and `max_wait` > 0,
+        hold the fetch (the fetch purgatory) and try again each time records may have become
+        readable (an append, a transaction's end, a rebalance); answer with the first find, or None
+        once `max_wait` has passed. Returns the find, or a simpy event that succeeds with it."""
+        found = attempt()
+        if found is not None or max_wait <= 0:
+            return found
+        answer = self.world.env.event()
+        entry = [attempt, answer]
+        self._held.append(entry)
+
+        def _expire() -> None:
+            if not answer.triggered and entry in self._held:
+                self._held.remove(entry)
+                answer.succeed(None)
+        self.node.later(max_wait, _expire)
+        return answer
+
+    def wake(self) -> None:
+        """Records may have become readable: try the held fetches again, oldest first."""
+        if not self._held:
+            return
+        still = []
+        for entry in self._held:
+            attempt, answer = entry
+            found = attempt()
+            if found is None:
+                still.append(entry)
+            else:
+                answer.succeed(found)
+        self._held = still
 
     def on_commit(self, listener) -> None:
         self._on_commit.append(listener)
@@ -179,6 +219,7 @@ class Broker:
             self.log.mark(p, start, stop, state)
         self.world.trace.add(Kind.TXN_END, self.node.index, txn, int(commit), self.producer_epoch, int(timed_out))
         self.open_txn, self._open_ranges = None, {}
+        self.wake()  # the last stable offset moved: read_committed fetches may find records
 
     def _open(self, txn: int) -> None:
         """Transaction `txn` opens (its first records): with a timeout, the coordinator's timer starts."""
@@ -253,6 +294,7 @@ class Broker:
                     span[1] = first + (hi - lo)
         self._producer_next_id[producer] = max(self._producer_next_id.get(producer, 0), int(record_id[-1]) + 1 if n else first_id)
         self.world.trace.add(Kind.PRODUCE, self.node.index, first_id, n, 0, checksum)
+        self.wake()
         return True
 
     def join(self, generation: int) -> list[int]:

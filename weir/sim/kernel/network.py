@@ -141,7 +141,8 @@ class Network:
 
     def request(self, src: Node, dst: Node, msg: Msg, serve: Callable[[], Any], timeout: int,
                 ref: tuple[int, int] = (0, 0)) -> simpy.Event:
-        """Ask `dst` to run `serve()` and send back its result.
+        """Ask `dst` to run `serve()` and send back its result (if `serve()` returns a simpy event,
+        its value, when it succeeds: a request the server holds, as a broker holds a long poll).
 
         The returned event's value is the result, or TIMED_OUT if no answer came within `timeout`
         (the destination was down, or it crashed before answering). The caller retries if it wants.
@@ -154,7 +155,12 @@ class Network:
                 answer.succeed(value)
 
         def _serve() -> None:
-            self.send(dst, src, Msg.REPLY, _reply, serve(), ref=(msg, ref[0]), ordered=False)
+            value = serve()
+            if isinstance(value, simpy.Event):  # answered later (a long poll): the reply goes when it is known
+                value.callbacks.append(lambda ev: self.send(dst, src, Msg.REPLY, _reply, ev.value, ref=(msg, ref[0]),
+                                                            ordered=False))
+                return
+            self.send(dst, src, Msg.REPLY, _reply, value, ref=(msg, ref[0]), ordered=False)
 
         def _expire() -> None:
             if not answer.triggered:

@@ -116,6 +116,9 @@ class Pipeline:
     session_timeout: Duration = field(default=given("30ms"), metadata=_spec("duration", min=1))
     heartbeat_interval: Duration = field(default=given("10ms"), metadata=_spec("duration", min=1))
     poll_interval: Duration = field(default=given("1ms"), metadata=_spec("duration", min=1))
+    # Kafka's fetch.max.wait.ms: the broker holds a fetch that finds nothing until records arrive or
+    # this passes (a long poll); 0: it answers at once, and the source waits poll_interval and asks again
+    fetch_max_wait: Duration = field(default=given(0), metadata=_spec("duration"))
     process_time: Duration = field(default=given("50us"), metadata=_spec("duration"))
     write_time: Duration = field(default=given("1ms"), metadata=_spec("duration"))
     commit_interval: Duration = field(default=given("100ms"), metadata=_spec("duration", min=1))
@@ -178,6 +181,11 @@ class Pipeline:
         if self.request_timeout <= round_trip:
             raise ScenarioError("pipeline.request_timeout", self.request_timeout,
                                 f"more than one round trip, 2 * (network_latency + network_jitter) = {round_trip}us")
+        if self.fetch_max_wait and self.fetch_max_wait + round_trip >= self.request_timeout:
+            raise ScenarioError("pipeline.fetch_max_wait", self.fetch_max_wait,
+                                f"less than pipeline.request_timeout ({self.request_timeout}us) minus a round trip "
+                                f"({round_trip}us): a held fetch must be answered before its request times out "
+                                "(Kafka: fetch.max.wait.ms 500ms, request.timeout.ms 30s)")
 
 
 @dataclass(frozen=True)

@@ -162,9 +162,10 @@ class SourceTask:
                 if batch is None:
                     self.emit_watermark()
                     job.check_drained()
-                    self.waiting = True
-                    yield from node.wait(cfg.poll_interval)
-                    self.waiting = False
+                    if not cfg.fetch_max_wait:  # a long poll waited at the broker; a plain poll waits here
+                        self.waiting = True
+                        yield from node.wait(cfg.poll_interval)
+                        self.waiting = False
                     continue
                 p, end = batch.partition_id, batch.end_offset
                 self.next = (self.partitions.index(p) + 1) % len(self.partitions)
@@ -209,7 +210,7 @@ class SourceTask:
         broker, cfg = job.broker, job.cfg
         start = self.partitions[self.next] if self.partitions else -1
 
-        def serve():
+        def attempt():
             if job.rebalance:
                 change = broker.group.current(self.index, self.generation)
                 if change is not None:
@@ -218,8 +219,23 @@ class SourceTask:
                     return None
             return broker.fetch(a.positions, start, cfg.batch_size, read_committed, self.partitions)
 
-        return (yield from job.world.net.call(self.node, broker.node, Msg.FETCH, serve, cfg.request_timeout,
-                                              ref=(start, cfg.batch_size)))
+        wait = self.fetch_wait()
+        return (yield from job.world.net.call(self.node, broker.node, Msg.FETCH, lambda: broker.hold(attempt, wait),
+                                              cfg.request_timeout, ref=(start, cfg.batch_size)))
+
+    def fetch_wait(self) -> int:
+        """How long the broker may hold this fetch (pipeline.fetch_max_wait): no longer than until
+        the next watermark is due, when one may be (records read since the last one was sent, or
+        a strategy whose watermark moves with time: idleness, ingestion time, a user's own)."""
+        job, cfg = self.job, self.job.cfg
+        wait = cfg.fetch_max_wait
+        wm = job.scenario.watermarks
+        if not wait or wm is None or self.watermarks is None or self.finished:
+            return wait
+        timed = wm.idle_timeout is not None or wm.strategy not in ("bounded_out_of_orderness", "punctuated")
+        if timed or self.last_read_at > self.last_emit_at:
+            wait = min(wait, max(self.next_watermark_at - job.world.env.now, 1))
+        return wait
 
     # ---- channels to the processor subtasks --------------------------------------------------
     def enqueue(self, j: int, kind: Msg, payload, ref: tuple[int, int]) -> None:

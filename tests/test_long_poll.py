@@ -1,0 +1,80 @@
+"""Long polls (pipeline.fetch_max_wait, Kafka's fetch.max.wait.ms): the broker holds a fetch that
+finds nothing until records may be readable or the wait is over, so an idle consumer costs one fetch
+per wait instead of one per poll interval, and records are still read as soon as they are there.
+
+Kafka's broker parks such a fetch in its fetch purgatory: apache/kafka
+core/src/main/scala/kafka/server/DelayedFetch.scala, whose tryComplete completes it once the log end
+offset (for read_committed, the last stable offset) is past the fetch offset by fetch.min.bytes
+(weir: one record), and whose onComplete at expiry answers with whatever there is (here: nothing)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import weir
+from weir.sim.kernel.trace import Kind, Msg
+
+SLOW = weir.load_scenario("exactly_once_crash").with_settings({
+    "workload.records": 400, "workload.produce_batch": 40, "workload.produce_interval": "1s",  # 10 s, mostly idle
+    "run.max_time": "30s"}).with_faults(())
+LONG = {"pipeline.fetch_max_wait": "500ms", "pipeline.request_timeout": "30s"}  # Kafka's defaults
+
+
+def fetches(run) -> int:
+    cols = run.trace.columns
+    return int(((cols["kind"] == Kind.SEND) & (cols["b"] == Msg.FETCH)).sum())
+
+
+def test_an_idle_consumer_costs_a_fetch_per_wait_not_one_per_poll_interval():
+    polled, held = weir.execute(SLOW), weir.execute(SLOW.with_settings(LONG))
+    assert polled.status == held.status == "drained"
+    assert len(held.sink["record_id"]) == len(polled.sink["record_id"]) == 400
+    # 10 s, mostly idle: a fetch every round trip plus 1ms makes about 4,000; 500ms long polls about 20,
+    # plus one per read
+    assert fetches(polled) > 3_000 and fetches(held) < 100, (fetches(polled), fetches(held))
+    assert held.events * 10 < polled.events  # what is left is mostly the checkpoints, every 100ms
+
+
+def test_a_held_fetch_is_answered_when_records_arrive_not_when_the_wait_is_over():
+    held = weir.execute(SLOW.with_settings(LONG))
+    from weir.analysis.metrics import append_times
+    cols = held.trace.columns
+    polls = np.sort(cols["time"][(cols["kind"] == Kind.POLL) & (cols["c"] > 0)])
+    appended = np.unique(append_times(held))
+    waited = polls[np.searchsorted(polls, appended)] - appended  # from each append to the first read after it
+    assert waited.max() < 5_000, waited.max()  # a round trip or so, never the 500ms wait
+
+
+def test_read_committed_fetches_wake_when_a_transaction_commits():
+    # the records of an open transaction are not readable; its commit moves the last stable offset
+    scenario = weir.load_scenario("txn_read_committed").with_settings(
+        {"pipeline.fetch_max_wait": "15ms", "pipeline.request_timeout": "40ms"})
+    run = weir.execute(scenario)
+    cols = run.trace.columns
+    commits = cols["time"][(cols["kind"] == Kind.TXN_END) & (cols["b"] == 1)]
+    polls = np.sort(cols["time"][(cols["kind"] == Kind.POLL) & (cols["c"] > 0)])
+    after = polls[np.minimum(np.searchsorted(polls, commits), len(polls) - 1)] - commits
+    assert np.median(after) < 3_000, after  # woken by the commit, not by the 15ms wait
+    assert weir.run(scenario).verdict("no_aborted_reads").held
+
+
+@pytest.mark.parametrize("name", ["exactly_once_crash", "kafka_to_delta", "consumer_rebalance", "txn_read_committed",
+                                  "late_data_side_output", "idle_partition_idleness", "outbox_cdc", "dlq_replay"])
+def test_the_builtins_keep_their_claims_under_long_polls(name):
+    """A broker crash drops the fetches it held (their callers time out and ask again: kafka_to_delta);
+    a rebalance answers a held fetch with the new assignment; watermarks and idleness still move."""
+    scenario = weir.load_scenario(name)
+    longer = scenario.with_settings({"pipeline.fetch_max_wait": "5ms",
+                                     "pipeline.request_timeout": max(scenario.pipeline.request_timeout, 20_000)})
+    for seed in (scenario.seed, scenario.seed + 1):
+        result = weir.run(longer, seed)
+        broken = [v.invariant for v in result.verdicts if v.invariant in scenario.expect.hold and not v.held]
+        assert not broken, f"{name} seed {seed}: {broken}"
+
+
+def test_a_wait_the_request_would_time_out_on_is_refused_in_one_line():
+    with pytest.raises(weir.ScenarioError) as caught:
+        SLOW.with_settings({"pipeline.fetch_max_wait": "500ms"})  # the request times out after 20ms
+    assert str(caught.value).startswith("pipeline.fetch_max_wait: got 500000; accepts less than "
+                                        "pipeline.request_timeout (20000us) minus a round trip")
