@@ -19,20 +19,47 @@ ROWS = st.lists(st.tuples(st.integers(0, 30), st.integers(-5, 5), st.integers(-(
 
 
 @settings(max_examples=60, deadline=None)
-@given(rows=ROWS, chunk=st.integers(1, 7))
-def test_chunked_columns_sorted_in_numpy_are_what_sql_order_by_gives(rows, chunk):
+@given(rows=ROWS, chunk=st.integers(1, 7), gone=st.sets(st.integers(1, 60), max_size=20))
+def test_chunked_columns_sorted_in_numpy_are_what_sql_order_by_gives(rows, chunk, gone):
+    """Read by rowid chunks, each column folded into a text numpy parses (weir.sim.patterns.sinks.int_columns),
+    with gaps in the rowids where rows were deleted, and extreme values."""
     sinks.READ_CHUNK, saved = chunk, sinks.READ_CHUNK
     try:
         db = sqlite3.connect(":memory:")
         db.execute("CREATE TABLE t (a INTEGER, b INTEGER, c INTEGER)")
         db.executemany("INSERT INTO t VALUES (?, ?, ?)", rows)
-        got = int_columns(db, "SELECT a, b, c FROM t", ("a", "b", "c"), "t", sort_by=("a", "b"))
+        db.executemany("DELETE FROM t WHERE rowid = ?", [(r,) for r in sorted(gone)])
+        got = int_columns(db, ("a", "b", "c"), ("a", "b", "c"), "t", sort_by=("a", "b"))
         # ties keep the table's (rowid) order, as a stable sort does
         want = db.execute("SELECT a, b, c FROM t ORDER BY a, b, rowid").fetchall()
         assert list(zip(*(got[n].tolist() for n in ("a", "b", "c")))) == want
         assert all(got[n].dtype == np.int64 for n in got)
     finally:
         sinks.READ_CHUNK = saved
+
+
+@settings(max_examples=60, deadline=None)
+@given(rows=st.lists(st.tuples(st.integers(0, 12), st.integers(-(2**62), 2**62), st.integers(0, 3)), max_size=50),
+       chunk=st.integers(1, 9))
+def test_multi_row_inserts_apply_rows_in_order_as_executemany_does(rows, chunk):
+    """weir.sim.patterns.sinks.insert_rows: an upsert of many rows per statement (conflicts within
+    one statement included) leaves the table executemany leaves."""
+    sinks.WRITE_CHUNK, saved = chunk, sinks.WRITE_CHUNK
+    try:
+        tables = []
+        for many in (False, True):
+            db = sqlite3.connect(":memory:", isolation_level=None)
+            db.execute("CREATE TABLE t (k INTEGER PRIMARY KEY, v INTEGER NOT NULL, w INTEGER NOT NULL)")
+            upsert = " ON CONFLICT (k) DO UPDATE SET v = excluded.v, w = excluded.w"
+            if many:
+                if rows:
+                    sinks.insert_rows(db, "INSERT INTO t (k, v, w) VALUES", np.array(rows, dtype=np.int64), upsert)
+            else:
+                db.executemany("INSERT INTO t (k, v, w) VALUES (?, ?, ?)" + upsert, rows)
+            tables.append(db.execute("SELECT k, v, w FROM t ORDER BY k").fetchall())
+        assert tables[0] == tables[1]
+    finally:
+        sinks.WRITE_CHUNK = saved
 
 
 def _log() -> PartitionedLog:
