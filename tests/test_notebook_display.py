@@ -80,6 +80,8 @@ def test_an_exercise_answer_says_passed_or_not_yet_with_what_the_runs_showed():
     assert open_one._repr_markdown_().startswith("**not yet**: ttl 50ms, seed 1:")
     solved = weir.Answer.held(weir.load_scenario("payments_idempotent"), ["no_double_charge"], seeds=(1, 2))
     assert solved and repr(solved) == "passed: no payment was charged twice (10000 charges) (on seeds 1 and 2)"
+    with pytest.raises(ValueError, match="at least one seed and one claim"):
+        weir.Answer.held(weir.load_scenario("payments_idempotent"), ["no_double_charge"], seeds=())
 
 
 def test_an_exercise_check_turns_a_refused_setting_into_not_yet():

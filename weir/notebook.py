@@ -70,6 +70,8 @@ class Answer:
         """Run `scenario` on each seed: passed when every claim held on every one, with the first
         claim's verdict; else not yet, with the first seed and claim that broke and why."""
         from weir.api import run
+        if not seeds or not claims:
+            raise ValueError("Answer.held needs at least one seed and one claim")
         summary = ""
         for seed in seeds:
             result = run(scenario, seed)
