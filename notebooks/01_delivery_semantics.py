@@ -116,7 +116,9 @@ weir.show(eo)
 # %% [markdown]
 # ## Try it
 #
-# - Another seed: `runs = {... weir.execute(..., 7)}`. The numbers move, the verdicts do not.
+# - Another seed: `runs = {... weir.execute(..., 7)}`. The message timings move; the counts here do
+#   not (the seed's jitter never moves a batch boundary past the crash at these timings: the same
+#   batches are in flight on every seed), and neither do the verdicts. `weir sweep` shows it.
 # - `weir explore at_least_once_crash` searches for crash schedules that break its claims.
 # - `weir report at_least_once_crash` writes all of this, with plots, to a folder.
 
