@@ -77,6 +77,7 @@ def test_with_settings_refuses_a_bad_key_or_value_naming_it():
         ({"paymnts.ttl": 1}, "paymnts.ttl: got an unknown table (did you mean 'payments'?)"),
         ({"records": 1}, "records: got a key outside any table (did you mean 'workload.records'?)"),
         ({"payments.ttl": "soon"}, "payments.ttl: got 'soon'; accepts a whole number of microseconds"),
+        ([("payments.ttl", "5s")], "settings: got [('payments.ttl', '5s')]; accepts a dict of 'table.key': value"),
     ):
         with pytest.raises(weir.ScenarioError) as caught:
             base.with_settings(settings)

@@ -383,6 +383,8 @@ class Scenario:
 
         A key is 'table.key' (or name, description, seed); a table the scenario lacks ([checkpoint],
         say) starts from its defaults. A bad key or value raises ScenarioError, as the file would."""
+        if not isinstance(settings, Mapping):
+            raise ScenarioError("settings", settings, "a dict of 'table.key': value, such as {'checkpoint.interval': '1s'}")
         top: dict[str, Any] = {}
         tables: dict[str, dict[str, Any]] = {}
         for key, value in settings.items():
