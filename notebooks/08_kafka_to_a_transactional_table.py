@@ -32,7 +32,7 @@ from matplotlib.figure import Figure
 
 import weir
 from weir.analysis.diagram import checkpoint_diagram
-from weir.sim.kernel.trace import Kind
+from weir.analysis.metrics import visible_at
 
 # %% [markdown]
 # ## The two-phase commit, drawn from a run
@@ -58,14 +58,9 @@ diagram  # in Jupyter, the diagram; print() it for the Mermaid text
 # in turn, and still every record is in the table exactly once.
 
 # %%
-def visible_times(run) -> tuple[np.ndarray, np.ndarray]:
-    """(when each sink row was written, when it became visible: the first commit at or after it), in ms."""
-    written = np.sort(run.sink["written_at"])
-    commits = np.sort(run.trace.columns["time"][run.trace.columns["kind"] == Kind.TXN_COMMIT])
-    return written / 1000, commits[np.minimum(np.searchsorted(commits, written), len(commits) - 1)] / 1000
-
-
-written, visible = visible_times(calm)
+order = np.argsort(calm.sink["written_at"], kind="stable")
+written = calm.sink["written_at"][order] / 1000  # ms
+visible = visible_at(calm)[order] / 1000  # the first commit at or after each write
 figure = Figure(figsize=(10, 3), layout="constrained")
 ax = figure.add_subplot()
 count = np.arange(1, len(written) + 1)

@@ -28,7 +28,7 @@ import numpy as np
 from weir.sim.kernel.trace import Kind, Msg
 
 __all__ = ["Series", "metrics", "GRID_POINTS", "source_nodes", "watermark_series", "partition_watermarks", "operator_watermark",
-           "late_marks", "visible_latency"]
+           "late_marks", "visible_at", "visible_latency"]
 
 GRID_POINTS = 200  # samples of the grid-based series over the run
 
@@ -275,27 +275,35 @@ def late_marks(run: Any) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     return {"late": (at[late], ts[late]), "dropped": (at[dropped], ts[dropped]), "on_time": (at[on_time], ts[on_time])}
 
 
-def visible_latency(run: Any) -> np.ndarray | None:
-    """Per sink row, the time from its record's event time to when a reader of the sink can see it,
-    in us: its write, or with two-phase commit the first transaction commit at or after its write
-    (readers see committed transactions only). None for a job with no record sink (a windowed one's
-    results are panes). Times are the sink's clock, which is true time unless a clock fault hits it."""
+def visible_at(run: Any) -> np.ndarray | None:
+    """Per sink row, when a reader of the sink can see it, in us: its write, or with two-phase
+    commit the first transaction commit at or after its write (readers see committed transactions
+    only). None for a job with no record sink (a windowed one's results are panes). Times are the
+    sink's clock, which is true time unless a clock fault hits it."""
     sink = run.sink
     if run.scenario.window is not None or "written_at" not in sink or "record_id" not in sink:
         return None
-    order = np.argsort(run.source["record_id"], kind="stable")
-    ids, event = run.source["record_id"][order], run.source["event_time"][order]
-    if not len(ids):
-        return np.zeros(0, dtype=np.int64)
-    at = np.minimum(np.searchsorted(ids, sink["record_id"]), len(ids) - 1)
-    known = ids[at] == sink["record_id"]
-    visible = sink["written_at"][known]
+    visible = np.asarray(sink["written_at"], dtype=np.int64)
     if run.scenario.pipeline.sink == "transactional":
         cols = run.trace.columns
         commits = np.sort(cols["time"][cols["kind"] == Kind.TXN_COMMIT])
         if len(commits):
             visible = commits[np.minimum(np.searchsorted(commits, visible), len(commits) - 1)]
-    return (visible - event[at][known]).astype(np.int64)
+    return visible
+
+
+def visible_latency(run: Any) -> np.ndarray | None:
+    """Per sink row whose record is in the log, the time from its event time to `visible_at`, in us."""
+    visible = visible_at(run)
+    if visible is None:
+        return None
+    order = np.argsort(run.source["record_id"], kind="stable")
+    ids, event = run.source["record_id"][order], run.source["event_time"][order]
+    if not len(ids):
+        return np.zeros(0, dtype=np.int64)
+    at = np.minimum(np.searchsorted(ids, run.sink["record_id"]), len(ids) - 1)
+    known = ids[at] == run.sink["record_id"]
+    return (visible[known] - event[at][known]).astype(np.int64)
 
 
 def _watermark_lag(run: Any) -> list[Series]:
