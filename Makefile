@@ -21,9 +21,13 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -n auto
 
+# run.py last: its "weir/bare-simpy throughput ratio" is make bench's last line, for scripts.
+# scale.py: how cost grows (the README's sizing table). beam_compare.py compares with Apache Beam only where apache-beam is installed (never a dependency).
 bench: $(STAMP)
-	$(BIN)/python bench/run.py
 	$(BIN)/python bench/memory.py
+	$(BIN)/python bench/beam_compare.py
+	$(BIN)/python bench/scale.py
+	$(BIN)/python bench/run.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info

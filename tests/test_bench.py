@@ -1,0 +1,55 @@
+"""bench/beam_compare.py (issue 17, item 6): without apache-beam it says how to get it and exits 0;
+its reading of weir's panes and its comparison are what the Beam run is judged by, so they are
+pinned here without Beam (the comparison itself needs apache-beam, never a dependency)."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+from weir.analysis.windowed import batch_windows
+
+BENCH = Path(__file__).resolve().parent.parent / "bench"
+
+
+@pytest.fixture(scope="module")
+def beam_compare():
+    sys.path.insert(0, str(BENCH))
+    try:
+        spec = importlib.util.spec_from_file_location("beam_compare", BENCH / "beam_compare.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        yield module
+    finally:
+        sys.path.remove(str(BENCH))
+
+
+def test_without_beam_it_says_how_to_get_it_and_exits_0(beam_compare, monkeypatch, capsys):
+    monkeypatch.setattr(beam_compare, "_beam", lambda: None)
+    assert beam_compare.main([]) == 0
+    assert "apache-beam is not installed" in capsys.readouterr().out
+
+
+def test_weir_side_is_every_windows_final_sum_including_the_last(beam_compare, monkeypatch):
+    monkeypatch.setattr(beam_compare, "REPEATS", 1)
+    seconds, sums, run = beam_compare.weir_windows(3_000)
+    reference = {window: value for window, (value, _count) in batch_windows(run).items()}
+    assert seconds > 0
+    assert sums == reference, "weir's final panes differ from the batch reference on the bench's windowed run"
+    # 3,000 records, 1,000 per millisecond: event times 0, 1000, 2000 us; the last window [2000, 4000)
+    # closes only at the end-of-input watermark
+    assert max(start for _key, start, _end in sums) == 2_000
+    keys, times, values = beam_compare.records_of(run)
+    assert (len(keys), sorted(set(times))) == (3_000, [0, 1_000, 2_000])
+
+
+def test_first_difference_names_the_first_window_that_differs(beam_compare):
+    ours = {(1, 0, 2000): 5, (2, 0, 2000): 7}
+    assert beam_compare.first_difference(ours, dict(ours)) is None
+    assert beam_compare.first_difference(ours, {(1, 0, 2000): 5, (2, 0, 2000): 8}) == \
+        "window (key, start us, end us) (2, 0, 2000): weir 7, Beam 8"
+    assert beam_compare.first_difference(ours, {(1, 0, 2000): 5}) == \
+        "window (key, start us, end us) (2, 0, 2000): weir 7, Beam None"
