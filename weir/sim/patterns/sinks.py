@@ -361,11 +361,16 @@ class WindowResults(_TwoPhaseTables):
         return out
 
     def contents(self) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-        """(panes, late records) as numpy columns; timing coded as an index into TIMINGS."""
-        panes = self._columns("SELECT * FROM window_results ORDER BY key, window_start, window_end, subtask, pane_index",
-                              WINDOW_COLUMNS)
-        late = self._columns("SELECT * FROM late_records ORDER BY record_id", LATE_COLUMNS)
-        return panes, late
+        """(panes, late records) as numpy int64 columns; timing coded as an index into TIMINGS. Read
+        as int_columns reads (no Python object per value), ordered as the primary keys order them."""
+        timing = "CASE timing " + " ".join(f"WHEN '{t}' THEN {i}" for i, t in enumerate(TIMINGS)) + " END"
+        expressions = {"timing": timing, "value": "IFNULL(value, 0)"}
+        panes = int_columns(self._db, tuple(expressions.get(c, c) for c in WINDOW_COLUMNS), WINDOW_COLUMNS,
+                            "window_results", sort_by=("key", "window_start", "window_end", "subtask", "pane_index"))
+        late = int_columns(self._db, LATE_COLUMNS, LATE_COLUMNS, "late_records", sort_by=("record_id",))
+        # int_columns keeps ids and keys as int32 (what a run's sink holds); the pane tables stay int64
+        return ({name: col.astype(np.int64, copy=False) for name, col in panes.items()},
+                {name: col.astype(np.int64, copy=False) for name, col in late.items()})
 
     def merged(self, aggregate: str, accumulating: bool = False) -> dict[str, np.ndarray]:
         """Phase two: one result per (key, window), combining the subtasks' partial panes in SQL.

@@ -77,6 +77,46 @@ class _WindowState:
         return twin
 
 
+class _Timers:
+    """Timers as a heap of (time, kind, seq, key, window, epoch) would hold them, kept by time: one
+    bucket of (kind, seq, key, window, epoch) per time and a heap of the times. Many windows end
+    together (every key's window of the same span), so a watermark pops one time for a hundred
+    timers instead of a hundred heap entries. `pop_until` gives them in the heap's order: by time,
+    then kind (on-time before cleanup), then seq (the order they were set). No timer is set while
+    they are popped (firing and cleaning up set none), so a bucket is sorted once, when taken."""
+
+    __slots__ = ("_times", "_at")
+
+    def __init__(self) -> None:
+        self._times: list[int] = []
+        self._at: dict[int, list[tuple[int, int, Hashable, Window, int]]] = {}
+
+    def push(self, time: int, kind: int, seq: int, key: Hashable, window: Window, epoch: int) -> None:
+        bucket = self._at.get(time)
+        if bucket is None:
+            self._at[time] = [(kind, seq, key, window, epoch)]
+            heapq.heappush(self._times, time)
+        else:
+            bucket.append((kind, seq, key, window, epoch))
+
+    def pop_until(self, until: int):
+        """Take out the timers due at or before `until`, in order."""
+        times, at = self._times, self._at
+        while times and times[0] <= until:
+            bucket = at.pop(heapq.heappop(times))
+            bucket.sort()  # (kind, seq): seq is unique, so the key is never compared
+            yield from bucket
+
+    def copy(self) -> "_Timers":
+        twin = _Timers()
+        twin._times = list(self._times)
+        twin._at = {time: list(bucket) for time, bucket in self._at.items()}
+        return twin
+
+    def __len__(self) -> int:
+        return sum(len(bucket) for bucket in self._at.values())
+
+
 _ON_TIME, _CLEANUP, _EARLY = 0, 1, 2
 #: the aggregates whose accumulators are immutable values (numbers, tuples of the elements' values)
 _IMMUTABLE_ACCUMULATORS = (COUNT, SUM, MIN, MAX, COLLECT)
@@ -98,9 +138,12 @@ class WindowOperator:
         self.dropped = 0
         self.elements = 0
         self._state: dict[Hashable, dict[Window, _WindowState]] = {}
-        self._event_timers: list[tuple[int, int, int, Hashable, Window, int]] = []
-        self._processing_timers: list[tuple[int, int, int, Hashable, Window, int]] = []
+        self._event_timers = _Timers()
+        self._processing_timers = _Timers()
         self._seq = 0
+        # spec.fire_time(w) and spec.cleanup_time(w) are w.end plus these (asked per window, so kept)
+        self._fire_after_end = spec.fire_time(Window(0, 0))
+        self._cleanup_after_end = spec.cleanup_time(Window(0, 0))
         self.touched: set[tuple[Hashable, Window]] = set()  # windows changed since the last snapshot (only counted)
         # Beam: the windows the current bundle added to, whose count triggers are asked at its end
         self._bundle: dict[tuple[Hashable, Window], _WindowState] | None = None
@@ -180,6 +223,8 @@ class WindowOperator:
         k_arr, v_arr = np.asarray(keys), np.asarray(values)
         reducer = _REDUCERS[spec.aggregate.name]
         size = spec.windows.size
+        state_of, touched, merge = self._state, self.touched, spec.aggregate.merge
+        early_timers = spec.trigger.early_after is not None
         for starts, inside in starts_per_shift:
             idx = np.flatnonzero(inside)
             order = idx[np.lexsort((starts[idx], k_arr[idx]))]
@@ -190,8 +235,18 @@ class WindowOperator:
             counts = np.diff(np.append(bounds, len(order)))
             sums = reducer(v_arr[order], bounds) if spec.aggregate.name != "count" else counts
             for key, start, value, count in zip(gk[bounds].tolist(), gs[bounds].tolist(), sums.tolist(), counts.tolist()):
-                state = self._window_for(key, Window(start, start + size))
-                self._add_group(key, state, value, count)
+                # _window_for and _add_group, inlined for the window that exists (a plain tuple finds
+                # a Window: a named tuple hashes and compares as one); nothing here is late, so
+                # nothing has expired
+                windows = state_of.get(key)
+                state = windows.get((start, start + size)) if windows is not None else None
+                if state is None:
+                    state = self._window_for(key, Window(start, start + size))
+                touched.add((key, state.window))
+                state.acc_all, state.n_all = merge(state.acc_all, value), state.n_all + count
+                state.acc_new, state.n_new = merge(state.acc_new, value), state.n_new + count
+                if state.on_time_fired or early_timers:  # what _arm acts on
+                    self._arm(key, state)
 
     def advance_watermark(self, watermark: int) -> None:
         """The input watermark moves to `watermark` (never backwards: a lower value is ignored)."""
@@ -236,8 +291,8 @@ class WindowOperator:
         out = dict(state)
         out["_state"] = {key: {window: ws.copy() for window, ws in windows.items()}
                          for key, windows in state["_state"].items()}
-        out["_event_timers"] = list(state["_event_timers"])
-        out["_processing_timers"] = list(state["_processing_timers"])
+        out["_event_timers"] = state["_event_timers"].copy()
+        out["_processing_timers"] = state["_processing_timers"].copy()
         return out
 
     # ---- internals -----------------------------------------------------------------------------
@@ -246,7 +301,7 @@ class WindowOperator:
         return self._seq
 
     def _expired(self, window: Window) -> bool:
-        return self.spec.cleanup_time(window) <= self.watermark
+        return window.end + self._cleanup_after_end <= self.watermark  # spec.cleanup_time(window) <= W
 
     def _window_for(self, key: Hashable, window: Window) -> _WindowState | None:
         """The state of the window the element joins (merging sessions first), or None if expired.
@@ -301,19 +356,19 @@ class WindowOperator:
     def _register(self, key: Hashable, state: _WindowState) -> None:
         """Timers for a new window: ON_TIME at max_ts (unless that moment has passed), cleanup at expiry."""
         window = state.window
-        fire_at = self.spec.fire_time(window)
+        fire_at = window.end + self._fire_after_end  # spec.fire_time(window)
         if fire_at > self.watermark:
-            heapq.heappush(self._event_timers, (fire_at, _ON_TIME, self._next(), key, window, state.epoch))
+            self._event_timers.push(fire_at, _ON_TIME, self._next(), key, window, state.epoch)
         else:
             state.on_time_fired = True  # it opened after its end: every pane it fires is LATE
-        heapq.heappush(self._event_timers,
-                       (self.spec.cleanup_time(window), _CLEANUP, self._next(), key, window, state.epoch))
+        self._event_timers.push(window.end + self._cleanup_after_end, _CLEANUP, self._next(), key, window, state.epoch)
 
-    def _due(self, timers: list, until: int):
+    def _due(self, timers: _Timers, until: int):
         """Pop the timers due at or before `until`, in order; yield (kind, key, state) for live windows."""
-        while timers and timers[0][0] <= until:
-            _time, kind, _seq, key, window, epoch = heapq.heappop(timers)
-            state = self._state.get(key, {}).get(window)
+        state_of = self._state
+        for kind, _seq, key, window, epoch in timers.pop_until(until):
+            windows = state_of.get(key)
+            state = windows.get(window) if windows else None
             if state is not None and state.epoch == epoch:  # not cleaned up or merged away since
                 yield kind, key, state
 
@@ -357,20 +412,12 @@ class WindowOperator:
             # every element) it fires again, LATE, when the watermark passes its end once more.
             if not state.refire_timer_set:
                 state.refire_timer_set = True
-                heapq.heappush(self._event_timers, (self.spec.fire_time(state.window), _ON_TIME, self._next(), key,
-                                                    state.window, state.epoch))
+                self._event_timers.push(self.spec.fire_time(state.window), _ON_TIME, self._next(), key, state.window,
+                                        state.epoch)
         elif self.spec.trigger.early_after and not state.early_timer_set:
             state.early_timer_set = True
-            heapq.heappush(self._processing_timers, (self.processing_time + self.spec.trigger.early_after, _EARLY,
-                                                     self._next(), key, state.window, state.epoch))
-
-    def _add_group(self, key: Hashable, state: _WindowState, value: Any, count: int) -> None:
-        """`count` on-time elements whose aggregate is `value` (only from process_batch's fast path)."""
-        agg = self.spec.aggregate
-        self.touched.add((key, state.window))
-        state.acc_all, state.n_all = agg.merge(state.acc_all, value), state.n_all + count
-        state.acc_new, state.n_new = agg.merge(state.acc_new, value), state.n_new + count
-        self._arm(key, state)
+            self._processing_timers.push(self.processing_time + self.spec.trigger.early_after, _EARLY, self._next(), key,
+                                         state.window, state.epoch)
 
     def _on_time(self, key: Hashable, state: _WindowState, watermark: int) -> None:
         if state.on_time_fired:  # a re-fire after a restore (see _add)
