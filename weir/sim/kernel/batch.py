@@ -79,13 +79,24 @@ class Column:
         return self._n
 
     def extend(self, values: np.ndarray) -> None:
-        k = len(values)
-        need = self._n + k
-        if need > len(self._data):  # a quarter more: amortised O(1) still, and at most 25% unused at the end
-            grown = np.empty(max(need, len(self._data) + len(self._data) // 4), dtype=self._data.dtype)
-            grown[: self._n] = self._data[: self._n]
-            self._data = grown
+        need = self._n + len(values)
+        if need > len(self._data):
+            self._grow(need)
         self._data[self._n : need] = values
+        self._n = need
+
+    def _grow(self, need: int) -> None:
+        """Room for `need`: a quarter more (amortised O(1) still, and at most 25% unused at the end)."""
+        grown = np.empty(max(need, len(self._data) + len(self._data) // 4), dtype=self._data.dtype)
+        grown[: self._n] = self._data[: self._n]
+        self._data = grown
+
+    def extend_with(self, n: int, value: int) -> None:
+        """Append `n` copies of `value` (extend with no temporary array)."""
+        need = self._n + n
+        if need > len(self._data):
+            self._grow(need)
+        self._data[self._n : need] = value
         self._n = need
 
     def fill(self, start: int, stop: int, value: int) -> None:

@@ -41,6 +41,7 @@ class Network:
         self.jitter_shape = jitter_shape
         self._jitter: dict[tuple[int, int], Draws] = {}  # one stream per link: traffic on one never shifts another's
         self._latency: dict[tuple[int, int], int] = {}  # each link's base latency, set with its draws
+        self._routes: dict[tuple[int, int], tuple[int, Draws, bool]] = {}  # link -> (latency, draws, jittered)
         self.links: dict[tuple[int, int], tuple[int, int, str]] = {}  # link -> (latency, jitter, shape), if its own
         self._last_arrival: dict[tuple[int, int], int] = {}
         self.cut: dict[tuple[int, int], int] = {}  # links a partition cuts (src, dst) -> how many partitions do
@@ -72,15 +73,21 @@ class Network:
         transport drops a duplicate copy. Requests and their replies are not ordered (`request`):
         a `reorder` fault lets them overtake each other, a `duplicate` fault delivers them twice.
         """
-        env = self.world.env
-        trace = self.world.trace
+        world = self.world
+        env = world.env
         r1, r2 = ref
-        trace.add(Kind.SEND, src.index, dst.index, msg, r1, r2)
+        world.trace.add(Kind.SEND, src.index, dst.index, msg, r1, r2)
         now = env.now
         link = (src.index, dst.index)
-        departure = max(now, src.paused_until)  # a paused sender sends when it resumes
-        draws = self._draws(src, dst)
-        arrival = departure + self._latency[link] + draws.next()
+        paused = src.paused_until
+        departure = paused if paused > now else now  # a paused sender sends when it resumes
+        route = self._routes.get(link)
+        if route is None:
+            draws = self._draws(src, dst)
+            # jitter is drawn from [0, high]: with high 0 Draws.next returns 0 and draws nothing, so skip it
+            route = self._routes[link] = (self._latency[link], draws, draws.high > 0)
+        latency, draws, jittered = route
+        arrival = departure + latency + (draws.next() if jittered else 0)
         lost = reordered = False
         copy_at = None
         for fault, links in self.link_faults:
@@ -104,7 +111,7 @@ class Network:
             self._last_arrival[link] = arrival
         self._schedule(src, dst, msg, ref, arrival - now, lost, deliver, args, ordered)
         if copy_at is not None:
-            trace.add(Kind.DUPLICATE, src.index, dst.index, msg, r1, r2)
+            world.trace.add(Kind.DUPLICATE, src.index, dst.index, msg, r1, r2)
             self._schedule(src, dst, msg, ref, arrival - now + copy_at, lost, deliver, args, ordered)
 
     def _fault_stream(self, kind: str, src: Node, dst: Node):

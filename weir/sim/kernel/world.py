@@ -7,7 +7,7 @@ simulated time, maximum events), so a run that never finishes ends with a verdic
 
 from __future__ import annotations
 
-import math
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -39,7 +39,9 @@ class World:
         self.rngs = RngStreams(seed)
         self.fault_windows: list = []  # faults that last a window of time (weir/sim/kernel/inject/windows.py)
         names = tuple(nodes)
-        self.trace = Trace(names, lambda: self.env.now)
+        # the clock the trace reads on every row: simpy's own attribute behind Environment.now, read
+        # in C (a lambda and the property were two Python calls a row)
+        self.trace = Trace(names, functools.partial(getattr, self.env, "_now"))
         boot = boot_times or {}
         self.nodes = {name: Node(self, i, name, clock, boot.get(name, 0)) for i, (name, clock) in enumerate(nodes.items())}
         self.net = Network(self, latency, jitter, jitter_shape)
@@ -114,16 +116,16 @@ class World:
     def run(self) -> str:
         """Step events until something calls `finish`, or a guard ends the run. Returns the status."""
         env = self.env
-        step, peek = env.step, env.peek
+        step, queue = env.step, env._queue  # Environment.peek, inlined: simpy's queue of (time, ...)
         limit_time, limit_events = self.max_time, self.max_events
         on_progress = self.on_progress
         n = 0
         try:
             while self.status is None:
-                t = peek()
-                if t == math.inf:
+                if not queue:
                     self.status = Status.STALLED
                     break
+                t = queue[0][0]
                 if t > limit_time:
                     self.status = Status.TIME_LIMIT
                     break

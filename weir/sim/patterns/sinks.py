@@ -35,10 +35,10 @@ class AppendSink(Sink):
         cols = self._cols
         cols["record_id"].extend(batch.record_id)
         cols["key"].extend(batch.key)
-        cols["partition"].extend(batch.partition)
+        cols["partition"].extend_with(n, batch.partition_id)
         cols["offset"].extend(batch.offset)
         cols["value"].extend(value)
-        cols["written_at"].extend(np.full(n, written_at, dtype=np.int64))
+        cols["written_at"].extend_with(n, written_at)
         return 0
 
     def contents(self) -> dict[str, np.ndarray]:
