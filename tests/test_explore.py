@@ -115,9 +115,51 @@ def test_swarm_explore_with_sink_faults_refutes_exactly_once_crash():
 
 
 def test_bad_kinds_are_exit_2(capsys):
-    with pytest.raises(SystemExit) as e:
-        main(["explore", "commit_before_ack", "--kinds", "meteor=1"])
-    assert e.value.code == 2 and "--kinds" in capsys.readouterr().err
+    for bad in ("meteor=1", "", " , "):  # an empty list is a mistake, not "all" and not "crash"
+        with pytest.raises(SystemExit) as e:
+            main(["explore", "commit_before_ack", "--kinds", bad])
+        assert e.value.code == 2 and "--kinds" in capsys.readouterr().err, bad
+
+
+def test_the_families_that_apply_follow_the_scenario():
+    from weir.faults.explore import NEMESIS_KINDS, applicable_kinds
+    upsert = applicable_kinds(load_scenario("exactly_once_crash"))
+    assert {"crash", "partition", "clock_step", "sink_fail", "store_fail", "partition_slow"} <= set(upsert)
+    assert "sink_commit_fail" not in upsert  # an upsert sink commits nothing
+    assert "sink_commit_fail" in applicable_kinds(load_scenario("kafka_to_delta"))
+    saga = applicable_kinds(load_scenario("saga_compensation"))
+    assert not any(k.startswith(("sink_", "store_")) or k == "partition_slow" for k in saga)
+    no_checkpoints = applicable_kinds(load_scenario("at_least_once_crash"))
+    assert not any(k.startswith("store_") for k in no_checkpoints)
+    assert set(upsert) <= set(NEMESIS_KINDS)
+
+
+def test_swarm_without_kinds_draws_from_every_family_that_applies(monkeypatch, capsys):
+    """--swarm used to switch the default's one family (crash) on and off: a no-op. Without --kinds
+    it now draws from every family the scenario allows; with --kinds, from those."""
+    import weir.faults.explore as module
+    drawn: list[set[str]] = []
+    real = module.random_schedule
+
+    def recording(rng, nodes, horizon, max_faults, rates, *args):
+        drawn.append(set(rates))
+        return real(rng, nodes, horizon, max_faults, rates, *args)
+
+    monkeypatch.setattr(module, "random_schedule", recording)
+    scenario = load_scenario("exactly_once_crash")
+    explore(scenario, budget_s=60, seed=0, swarm_mode=True, max_runs=12)
+    families = set().union(*drawn)
+    assert families - {"crash"}, drawn
+    assert families <= set(module.applicable_kinds(scenario))
+    assert len({frozenset(d) for d in drawn}) > 1  # switched on and off per run
+    drawn.clear()
+    explore(scenario, budget_s=60, seed=0, max_runs=6)
+    assert set().union(*drawn) == {"crash"}  # no swarm, no kinds: crashes, as before
+    drawn.clear()
+    assert main(["explore", "exactly_once_crash", "--swarm", "--kinds", "crash,partition", "--runs", "6",
+                 "--json"]) in (0, 1)
+    capsys.readouterr()
+    assert set().union(*drawn) <= {"crash", "partition"} and drawn
 
 
 def test_the_printed_replay_command_works_from_a_folder_with_spaces(tmp_path, capsys):

@@ -129,10 +129,12 @@ def _parser() -> argparse.ArgumentParser:
     p_explore.add_argument("--runs", type=_count_of("--runs"), default=None,
                            help="stop after this many runs (a budget that is the same on every machine)")
     p_explore.add_argument("--out", default=".", help="where to write the fault schedule it finds (default: here)")
-    p_explore.add_argument("--kinds", type=_rates, default={"crash": 1.0},
+    p_explore.add_argument("--kinds", type=_rates, default=None,
                            help="fault families and relative rates, e.g. crash=2,partition=1,clock_step=1 "
-                                "(default: crash)")
-    p_explore.add_argument("--swarm", action="store_true", help="switch fault families on and off at random per run")
+                                "(default: crash; with --swarm, every family the scenario allows)")
+    p_explore.add_argument("--swarm", action="store_true",
+                           help="switch fault families on and off at random per run (from --kinds, or every "
+                                "family the scenario allows)")
     _json_option(p_explore)
     p_sweep = sub.add_parser("sweep", help="run a scenario over many seeds on a process pool; a table per invariant")
     p_sweep.add_argument("scenario", help="a built-in scenario name or a path to a TOML file")
@@ -223,6 +225,15 @@ def _writable_dir(option: str, value: str) -> Path:
     return path
 
 
+def _same_run(args) -> str:
+    """The options of `args` that choose which run it is, for a printed command to run the same one:
+    " --records N" and " --faults FILE" (shell-quoted), where given."""
+    records = getattr(args, "records", None)
+    faults = getattr(args, "faults", None)
+    return (f" --records {records}" if records is not None else "") + (
+        f" --faults {shlex.quote(faults)}" if faults else "")
+
+
 def _cmd_run(args, out) -> int:
     scenario = _scenario_of(args)
     plots = _writable_dir("--plots", args.plots) if args.plots else None
@@ -234,7 +245,7 @@ def _cmd_run(args, out) -> int:
     if args.json:
         _print_json(result.to_dict())
     else:
-        show.print_run(result, out, shlex.quote(args.scenario))
+        show.print_run(result, out, shlex.quote(args.scenario), _same_run(args))
     if args.save_trace:
         from weir.analysis.diff import save_trace
         save_trace(finished.trace, args.save_trace)
@@ -330,13 +341,13 @@ def _cmd_sweep(args, out) -> int:
             ["--workers", str(args.workers)] if args.workers else []) + (["--faults", args.faults] if args.faults else []) + (
             ["--scheduler", args.scheduler] if args.scheduler else [])
         if not args.json:
-            show.print_sweep(e.partial, out, args.scenario)
+            show.print_sweep(e.partial, out, args.scenario, _same_run(args))
         _interrupted(e, _resume_command("sweep", args, keep))
         return 130
     if args.json:
         _print_json(result.to_dict())
     else:
-        show.print_sweep(result, out, args.scenario)
+        show.print_sweep(result, out, args.scenario, _same_run(args))
     return EXIT_OK if result.matches else EXIT_MISMATCH
 
 

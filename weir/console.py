@@ -98,7 +98,9 @@ def print_user_errors(r: RunResult, out: Console) -> None:
             out.print(f"    {line}", markup=False, overflow="fold")
 
 
-def print_run(result: RunResult, out: Console, scenario_ref: str | None = None) -> None:
+def print_run(result: RunResult, out: Console, scenario_ref: str | None = None, options: str = "") -> None:
+    """A run's verdicts and counts. `scenario_ref` and `options` (" --records N --faults FILE", as
+    given to `weir run`, shell-quoted) make the hints name the same run."""
     r = result
     out.print(f"[bold]{escape(r.scenario)}[/]  seed {r.seed}")
     if r.description:
@@ -160,7 +162,8 @@ def print_run(result: RunResult, out: Console, scenario_ref: str | None = None) 
     bad = first_bad_record(r.verdicts)
     if bad is not None:
         out.print(f"first bad record: {bad} (its path, plots and a sequence diagram: "
-                  f"weir report {scenario_ref or r.scenario} --seed {r.seed})", markup=False, highlight=False)
+                  f"weir report {scenario_ref or r.scenario} --seed {r.seed}{options})", markup=False, highlight=False,
+                  soft_wrap=True)  # a command: never broken across lines (a terminal wraps it, a paste keeps it)
     out.print(f"trace sha256: {r.trace_sha256}")
 
 
@@ -186,20 +189,21 @@ def print_spectrum(results: tuple[RunResult, ...], out: Console) -> None:
     out.print("lost = records with no row in the sink; duplicated = records with more than one row.")
     for r in results:
         flag = "as expected" if r.matches else "NOT as expected"
-        out.print(f"  {r.scenario}: {flag}; replay with `weir run {r.scenario} --seed {r.seed}`")
+        out.print(f"  {r.scenario}: {flag}; replay with `weir run {r.scenario} --seed {r.seed}`", soft_wrap=True)
 
 
 def regression_test(scenario_ref: str, ce) -> str:
     """A pytest test that replays a counterexample and asserts the claim it broke (it fails until fixed)."""
     name = "".join(c if c.isalnum() else "_" for c in ce.scenario.name)
-    faults = ",\n".join(f"        {f!r}" for f in ce.faults)  # every field the kind uses (Fault's repr)
+    # every field the kind uses (Fault's repr); none left: the design breaks on a plain run
+    faults = "    faults = (\n" + "".join(f"        {f!r},\n" for f in ce.faults) + "    )\n" if ce.faults else "    faults = ()\n"
     return (f"def test_{name}_{ce.verdict.invariant}_seed_{ce.seed}():\n"
             f"    from dataclasses import replace\n\n"
             f"    import weir\n"
-            f"    from weir import Fault\n\n"
+            + ("    from weir import Fault\n\n" if ce.faults else "\n") +
             f"    scenario = weir.load_scenario({scenario_ref!r})\n"
             f"    scenario = replace(scenario, workload=replace(scenario.workload, records={ce.scenario.workload.records}))\n"
-            f"    faults = (\n{faults},\n    )\n"
+            f"{faults}"
             f"    result = weir.run(scenario, seed={ce.seed}, faults=faults)\n"
             f"    verdict = result.verdict({ce.verdict.invariant!r})\n"
             f"    assert verdict.held, verdict.summary\n")
@@ -261,8 +265,9 @@ def print_coverage(coverage, out: Console) -> None:
               f"step and 1us after; " + (f"[red]{bad} cells broke a claim[/]" if bad else "every claim held"))
 
 
-def print_sweep(result, out: Console, scenario_ref: str) -> None:
-    """A seed sweep: per invariant, how many seeds held and violated it, and where it was not as expected."""
+def print_sweep(result, out: Console, scenario_ref: str, options: str = "") -> None:
+    """A seed sweep: per invariant, how many seeds held and violated it, and where it was not as
+    expected; `options` (" --faults FILE", shell-quoted) make the replay line run the same runs."""
     n = len(result.results)
     seeds = result.seeds
     span = f"seeds {seeds[0]}..{seeds[-1]}" if seeds == tuple(range(seeds[0], seeds[0] + n)) else f"{n} seeds"
@@ -284,8 +289,8 @@ def print_sweep(result, out: Console, scenario_ref: str) -> None:
         out.print("  (`hold` claims must hold on every seed; a `violate` claim is a demonstration, promised on the "
                   "scenario's own seed and shown here as how often it shows)", markup=False)
     if failing:
-        out.print(f"replay the first: weir run {shlex.quote(scenario_ref)} --seed {failing[0]}", markup=False,
-                  highlight=False)
+        out.print(f"replay the first: weir run {shlex.quote(scenario_ref)} --seed {failing[0]}{options}", markup=False,
+                  highlight=False, soft_wrap=True)
 
 
 #: The matrix's column headers, short enough that the table fits 120 columns (a key below names them).

@@ -37,7 +37,7 @@ from weir.sim.scenario.run import execute
 from weir.sim.scenario.model import LINK_KINDS, Fault, Scenario
 
 __all__ = ["Counterexample", "ExploreReport", "ExploreJSON", "explore", "random_schedule", "swarm", "broken_claim", "shrink",
-           "NEMESIS_KINDS"]
+           "NEMESIS_KINDS", "applicable_kinds"]
 
 MIN_RECORDS = 100  # shrinking the workload stops here
 
@@ -135,6 +135,25 @@ def broken_claim(scenario: Scenario, seed: int, faults: tuple[Fault, ...]) -> Ve
 NEMESIS_KINDS = ("crash", "partition", "delay", "loss", "duplicate", "reorder", "clock_step", "pause", "slow",
                  "sink_fail", "sink_ack_lost", "sink_slow", "sink_commit_fail", "sink_overload", "store_fail", "store_slow", "store_torn",
                  "partition_slow")
+
+
+def applicable_kinds(scenario: Scenario) -> tuple[str, ...]:
+    """The fault families that can touch `scenario` (of NEMESIS_KINDS): the checkpoint store's only
+    with checkpoints, the sink's only where there is a sink (not sagas), a failing commit only with
+    a two-phase-commit sink (the built-in transactional one or a user's weir.TwoPhaseCommitSink),
+    a slow partition only where there is a log. What `--swarm` draws from unless `--kinds` narrows it."""
+
+    def applies(kind: str) -> bool:
+        if kind.startswith("store_"):
+            return scenario.checkpoint is not None
+        if kind == "sink_commit_fail":
+            return scenario.saga is None and scenario.pipeline.two_phase
+        if kind.startswith("sink_"):
+            return scenario.saga is None
+        if kind == "partition_slow":
+            return scenario.saga is None
+        return True
+    return tuple(k for k in NEMESIS_KINDS if applies(k))
 
 
 def _one_fault(rng: np.random.Generator, kind: str, nodes: tuple[str, ...], horizon: int, partitions: int = 1) -> Fault:
@@ -267,8 +286,11 @@ def explore(scenario: Scenario, budget_s: float = 60.0, seed: int = 0, max_fault
     `max_runs` runs: a budget that is the same on every machine); shrink it.
 
     `rates` are the fault families the nemesis draws from, with their relative rates (default:
-    crashes only); `swarm_mode` switches families on and off at random for each run."""
-    rates = dict(rates or {"crash": 1.0})
+    crashes only; in swarm mode, every family that applies, `applicable_kinds`); `swarm_mode`
+    switches families on and off at random for each run."""
+    if rates is None:
+        rates = {k: 1.0 for k in applicable_kinds(scenario)} if swarm_mode else {"crash": 1.0}
+    rates = dict(rates)
     unknown = sorted(set(rates) - set(NEMESIS_KINDS))
     if unknown or not rates or any(not r > 0 for r in rates.values()):
         raise ValueError(f"fault rates: got {rates}; accepts positive rates for " + ", ".join(NEMESIS_KINDS))

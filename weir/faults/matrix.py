@@ -32,7 +32,7 @@ from weir.sim.scenario.run import execute
 from weir.sim.scenario.model import Fault, Scenario
 from weir.sim.scenario.loader import load_scenario
 
-from weir.faults.explore import random_schedule
+from weir.faults.explore import applicable_kinds, random_schedule
 
 __all__ = ["PATTERNS", "MATRIX_KINDS", "Cell", "Matrix", "MatrixJSON", "heatmap", "comparison", "decisions", "correctness_matrix"]
 
@@ -55,11 +55,7 @@ MATRIX_KINDS = ("crash", "partition", "pause", "duplicate", "reorder", "clock_st
 
 
 def _applies(scenario: Scenario, kind: str) -> bool:
-    if kind.startswith("store_"):
-        return scenario.checkpoint is not None
-    if kind.startswith("sink_"):
-        return scenario.saga is None
-    return True
+    return kind in applicable_kinds(scenario)
 
 
 class FirstFailureJSON(TypedDict):
