@@ -136,3 +136,21 @@ def test_the_concept_map_names_only_what_exists():
             f"trick question {i}" for i in (1, 2, 3)] + [f"failure mode {i}" for i in range(1, 7)] + [
             f"pattern {i}" for i in (1, 2, 3, 4)]:
         assert needed in concepts, needed
+
+
+@pytest.mark.parametrize("path", ["README.md", "notebooks/README.md"])
+def test_the_markdown_renders_with_every_fence_closed(path):
+    """Parsed with markdown-it-py (CommonMark, as GitHub renders): every line that starts a fence is
+    one fence's opening or closing, a closing fence is bare (text after it would make it the start
+    of another code block, swapping code and prose to the end), and no fence runs to the end."""
+    from markdown_it import MarkdownIt
+    text = (ROOT / path).read_text(encoding="utf-8")
+    lines = text.splitlines()
+    fences = [t for t in MarkdownIt("commonmark").parse(text) if t.type == "fence"]
+    marked = [i for i, line in enumerate(lines) if line.lstrip().startswith("```")]
+    bounds = sorted(i for t in fences for i in (t.map[0], t.map[1] - 1))
+    assert marked == bounds, f"{path}: fence lines {[i + 1 for i in marked if i not in bounds]} open or close no fence"
+    for t in fences:
+        closing = lines[t.map[1] - 1].strip()
+        assert t.map[1] <= len(lines) and closing == "```", \
+            f"{path}:{t.map[0] + 1}: the fence opened here closes at line {t.map[1]} with {closing!r}"
