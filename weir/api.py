@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
 from weir.analysis.checkers import Verdict, check, produced_ids
 from weir.analysis.verdict import VerdictJSON, verdict_table_html
+from weir.analysis.upsert import UpsertJSON, upsert_summary
 from weir.sim.kernel.schema import SCHEMA_VERSION
 from weir.sim.scenario.run import Run, execute
 from weir.sim.scenario.model import Fault, Scenario
@@ -107,6 +108,7 @@ class RunJSON(TypedDict):
     sources: list[dict[str, int]]
     reconciliation: list[dict[str, Any]]
     dlq: dict[str, int] | None
+    upsert: UpsertJSON | None
     payments: dict[str, int] | None
     sagas: dict[str, int] | None
     user_errors: list[str]
@@ -190,6 +192,7 @@ class RunResult:
     sagas: dict[str, int] | None = None  # [saga]: sagas, committed, compensated, partial, unfinished
     payments: dict[str, int] | None = None  # the payments sink: payments, applied, charges, charged twice or more
     dlq: dict[str, int] | None = None  # record pipelines: dead-lettered, still waiting (depth), max depth, replayed, skipped
+    upsert: UpsertJSON | None = None  # the upsert sink: its replays and merges (UpsertJSON)
     user_errors: tuple[str, ...] = ()  # what your components did wrong, one line each (the no_user_errors verdict has more)
     unprocessed: int = 0  # a run that did not drain: records in the log it had still to process when it stopped
 
@@ -232,6 +235,9 @@ class RunResult:
             "sources": [dict(t) for t in self.sources],
             "reconciliation": [dict(r) for r in self.reconciliation],
             "dlq": None if self.dlq is None else dict(self.dlq),
+            "upsert": None if self.upsert is None else {**self.upsert, "dedup_key": list(self.upsert["dedup_key"]),
+                                                        "example": None if self.upsert["example"] is None
+                                                        else list(self.upsert["example"])},
             "payments": None if self.payments is None else dict(self.payments),
             "sagas": None if self.sagas is None else dict(self.sagas),
             "user_errors": list(self.user_errors),
@@ -309,7 +315,9 @@ def result_of(finished: Run) -> RunResult:
             "max_depth": finished.dlq_max_depth, "replayed": int(finished.dlq["processed"].sum()),
             "skipped": finished.skipped},
         user_errors=tuple(e.line() for e in finished.user_errors),
+        upsert=upsert_summary(finished),
     )
+
 
 
 def run(scenario: Scenario | str, seed: int | None = None, faults: tuple[Fault, ...] | None = None,

@@ -140,9 +140,16 @@ def print_run(result: RunResult, out: Console, scenario_ref: str | None = None, 
             out.print(f"  dead-letter queue: {r.dlq['dead_lettered']} records dead-lettered, {r.dlq['replayed']} "
                       f"replayed, {r.dlq['depth']} still waiting (deepest {r.dlq['max_depth']}); "
                       f"{r.dlq['skipped']} skipped")
-        overwritten = r.sink_writes - r.sink_rows
-        if r.sink == "upsert" and overwritten:
-            out.print(f"  the upsert sink overwrote {overwritten} rows in place: replays it absorbed")
+        up = r.upsert
+        if up is not None and up["replays"]:
+            out.print(f"  the upsert sink wrote {up['replays']} rows again for records it already had: replays it "
+                      f"absorbed (dedup key {', '.join(up['dedup_key'])})")
+        if up is not None and up["merged"]:
+            pair = up["example"]
+            example = (f"; records {pair[0]} and {pair[1]} share it, and the row holds {pair[0]}"
+                       if pair is not None else "")
+            out.print(f"  the upsert sink merged {up['merged']} distinct records into other records' rows: its dedup "
+                      f"key ({', '.join(up['dedup_key'])}) is not unique per record{example}", markup=False)
     if r.parallelism > 1 or len(r.sources) > 1:
         stalled = ", ".join(f"{format_duration(t['backpressured_us'])} (subtask {t['subtask']})" for t in r.sources)
         out.print(f"  parallelism {r.parallelism}; sources back-pressured (could not poll): {stalled}")

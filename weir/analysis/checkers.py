@@ -14,6 +14,7 @@ import numpy as np
 
 from weir.analysis.memo import shared
 from weir.analysis.reconcile import reconciled
+from weir.analysis.upsert import upsert_summary
 from weir.analysis.trace_checks import checkpoint_atomic, commits_after_ack, late_accounted, watermarks_sane
 from weir.analysis.oracles import matches_reference, user_oracle, wrong_values
 from weir.analysis.pattern_checks import (
@@ -76,6 +77,15 @@ def no_loss(run: RunLike) -> Verdict:
     not_judged = (f"; {len(pending)} records still to be processed were not judged: the run did not drain "
                   f"({run.status})") if run.status != "drained" else ""
     if len(lost):
+        merged = upsert_summary(run) if getattr(run, "sink_records", None) is not None else None
+        if merged is not None and merged["merged"]:  # handed to the sink, then overwritten by another record
+            key = ", ".join(merged["dedup_key"])
+            pair = merged["example"]
+            example = f" (records {pair[0]} and {pair[1]} share it; the row holds {pair[0]})" if pair else ""
+            return Verdict("no_loss", False, f"{len(lost)} of {len(src)} records have no row in the sink: the upsert "
+                           f"merged {merged['merged']} distinct records into other records' rows, its dedup key ({key}) "
+                           f"is not unique per record{example}; first ids {_first(lost)}{not_judged}",
+                           {**evidence, "merged": merged["merged"], "dedup_key": merged["dedup_key"]})
         return Verdict("no_loss", False, f"{len(lost)} of {len(src)} records never reached the sink; "
                        f"first ids {_first(lost)}{not_judged}", evidence)
     if run.status != "drained":

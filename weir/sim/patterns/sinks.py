@@ -54,7 +54,7 @@ class AppendSink(Sink):
 
 #: Columns an upsert sink's dedup key may use (event_date is the record's event time in whole days).
 DEDUP_COLUMNS = ("record_id", "key", "partition", "offset", "event_time", "event_date", "written_at")
-_DAY_US = 86_400_000_000
+DAY_US = 86_400_000_000  # a day in microseconds: event_date is event_time // DAY_US
 _UPSERT_COLUMNS = ("record_id", "key", "partition", '"offset"', "event_time", "event_date", "value", "written_at")
 
 
@@ -145,15 +145,17 @@ class UpsertSink(Sink):
         self._insert = f"INSERT INTO sink ({', '.join(columns)}) VALUES"
         self._upsert = f" ON CONFLICT ({key}) DO UPDATE SET " + ", ".join(f"{c} = excluded.{c}" for c in others)
         self._by_record = self.dedup_key == ("record_id",)
-        # Which record ids have a row: bookkeeping for the trace's rewrite count only (the table is
-        # the truth); SQLite's count(*) is a full scan, too slow to ask on every batch.
-        self._has_row = np.zeros(max(capacity, 16), dtype=bool)
+        # Which record ids the sink was handed (the table is the truth; this is bookkeeping): keyed
+        # by record id, a record handed again is a rewrite of its own row (SQLite's count(*) is a
+        # full scan, too slow to ask on every batch); keyed otherwise, what tells a replay (a record
+        # written again) from a merge (another record's row overwritten), `records_written`.
+        self._written = np.zeros(max(capacity, 16), dtype=bool)
         self._rows = 0
 
     def write(self, batch: RecordBatch, value: np.ndarray, written_at: int) -> int:
         """Upsert the batch's rows in one transaction; return how many rows already existed."""
         n = len(batch)
-        when = {"event_time": batch.event_time, "event_date": batch.event_time // _DAY_US}
+        when = {"event_time": batch.event_time, "event_date": batch.event_time // DAY_US}
         rows = np.empty((n, 6 + len(self._times)), dtype=np.int64)
         rows[:, 0], rows[:, 1], rows[:, 2], rows[:, 3] = batch.record_id, batch.key, batch.partition_id, batch.offset
         for i, c in enumerate(self._times):
@@ -163,16 +165,23 @@ class UpsertSink(Sink):
         db.execute("BEGIN")
         insert_rows(db, self._insert, rows, self._upsert)
         db.execute("COMMIT")
+        top = int(batch.record_id.max()) + 1 if n else 0
+        if top > len(self._written):
+            self._written = np.concatenate([self._written, np.zeros(max(top, 2 * len(self._written)) - len(self._written), bool)])
         if not self._by_record:  # another key: count the table (a scan) to know what was new
+            self._written[batch.record_id] = True
             rows_now = db.execute("SELECT count(*) FROM sink").fetchone()[0]
             rewritten, self._rows = n - (rows_now - self._rows), rows_now
             return rewritten
-        top = int(batch.record_id.max()) + 1 if n else 0
-        if top > len(self._has_row):
-            self._has_row = np.concatenate([self._has_row, np.zeros(max(top, 2 * len(self._has_row)) - len(self._has_row), bool)])
-        rewritten = int(self._has_row[batch.record_id].sum())
-        self._has_row[batch.record_id] = True
+        rewritten = int(self._written[batch.record_id].sum())
+        self._written[batch.record_id] = True
         return rewritten
+
+    def records_written(self) -> int:
+        """How many distinct records the sink was handed: its writes beyond these were replays (a
+        record written again); these beyond its rows were merged into other records' rows (a dedup
+        key that two records share)."""
+        return int(self._written.sum())
 
     def contents(self) -> dict[str, np.ndarray]:
         """The table's rows, by record id."""

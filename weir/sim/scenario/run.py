@@ -24,7 +24,7 @@ from weir.sim.stream.job import Job
 from weir.sim.kafka.producer import Producer, draw_workload
 from weir.sim.scenario.model import MODES, Fault, Scenario
 from weir.sim.patterns.dlq import DeadLetterQueue, FixAndReplay
-from weir.sim.patterns.sinks import WindowResults, make_sink
+from weir.sim.patterns.sinks import UpsertSink, WindowResults, make_sink
 from weir.sim.scenario.components import user_classes, user_files
 from weir.sim.stream.guard import GUARD_CODE
 from weir.sim.kernel.trace import FrozenTrace, Kind
@@ -78,6 +78,7 @@ class Run:
     true_event_time: np.ndarray | None = None  # per record id: when its event truly happened (NOT_STAMPED: never sent)
     replayed_in_flight: int = 0  # records an unaligned checkpoint saved in flight and a restore processed again
     user_errors: tuple[UserError, ...] = ()  # findings about user components (weir.UserError): what raised, when, on what
+    sink_records: int | None = None  # the upsert sink: distinct records it was handed (replays vs merges; see UpsertSink)
 
     @property
     def trace_sha256(self) -> str:
@@ -255,6 +256,7 @@ def _execute(scenario: Scenario, seed: int, faults: tuple[Fault, ...], settle: b
         scenario=scenario.with_faults(faults), seed=seed, status=status, end_time=world.end_time,
         events=world.events, trace=world.trace.freeze(release=True), source=broker.log.contents(release=True), sink=sink_rows,
         sink_writes=job.rows_written, committed=tuple(broker.committed),
+        sink_records=sink.records_written() if isinstance(sink, UpsertSink) else None,
         checkpoints_completed=store.total_completed if store else 0, restarts=job.restarts,
         windows=windows, late=late, window_watermark=job.window_watermark(), late_dropped=job.late_dropped,
         frontier=tuple(frontier),
