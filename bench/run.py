@@ -103,7 +103,7 @@ def main() -> None:
         if batch_size == 500:
             ratio_500 = ratio
             trace_bytes = run.trace.nbytes
-            print(f"trace at batch size 500: {len(run.trace):,} events, {trace_bytes / 1e6:.2f} MB for "
+            print(f"trace at batch size 500: {len(run.trace):,} rows, {trace_bytes / 1e6:.2f} MB for "
                   f"{records:,} records = {trace_bytes / records:.2f} bytes per record")
     print("windowed keyed aggregation (2ms tumbling sum, watermarks every 1ms) against the same floor:")
     for batch_size, records in ((1, 20_000), (500, 200_000)):

@@ -75,9 +75,10 @@ class JudgedVerdictJSON(VerdictJSON):
 
 
 class TraceJSON(TypedDict):
-    """The run's trace: its length, size and hash (the same on every machine for the same run)."""
+    """The run's trace: its rows (what the nodes did, a row each: not the run's `events`, the
+    simulation's steps), its size and hash (the same on every machine for the same run)."""
 
-    events: int
+    rows: int
     bytes: int
     sha256: str
 
@@ -96,7 +97,7 @@ class RunJSON(TypedDict):
     faults: list[str]
     status: str
     end_time_us: int
-    events: int
+    events: int  # the simulation's events (steps: a message arriving, a timer, a process resuming); run.max_events bounds them
     restarts: int
     checkpoints: int
     counts: CountsJSON
@@ -180,7 +181,7 @@ class RunResult:
     extra_rows: int | None
     verdicts: tuple[Verdict, ...]
     expectations: tuple[Expectation, ...]
-    trace_events: int
+    trace_rows: int
     trace_bytes: int
     trace_sha256: str
     panes: int | None = None  # windowed pipelines only: pane rows written
@@ -242,7 +243,7 @@ class RunResult:
             "sagas": None if self.sagas is None else dict(self.sagas),
             "user_errors": list(self.user_errors),
             "unprocessed": self.unprocessed,
-            "trace": {"events": self.trace_events, "bytes": self.trace_bytes, "sha256": self.trace_sha256},
+            "trace": {"rows": self.trace_rows, "bytes": self.trace_bytes, "sha256": self.trace_sha256},
         }
 
 
@@ -297,7 +298,7 @@ def result_of(finished: Run) -> RunResult:
         sink_writes=finished.sink_writes,
         lost=count("no_loss", "lost"), duplicated=count("no_duplicates", "duplicated"),
         extra_rows=count("no_duplicates", "extra_rows"),
-        verdicts=verdicts, expectations=tuple(expectations), trace_events=len(finished.trace),
+        verdicts=verdicts, expectations=tuple(expectations), trace_rows=len(finished.trace),
         trace_bytes=finished.trace.nbytes, trace_sha256=finished.trace_sha256,
         panes=len(windows["key"]) if windows is not None else None,
         unprocessed=finished.unprocessed,

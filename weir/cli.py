@@ -430,7 +430,7 @@ def _cmd_diff(args, out) -> int:
         return EXIT_OK if data["identical"] else EXIT_MISMATCH
     difference = first_difference(left, right)
     if difference is None:
-        out.print(f"identical: {label}, {len(left)} events each, sha256 {left.sha256()}")
+        out.print(f"identical: {label}, {len(left)} trace rows each, sha256 {left.sha256()}")
         return EXIT_OK
     out.print(f"DIFFERENT: {label}")
     out.print(difference.text(), markup=False, highlight=False)

@@ -21,12 +21,12 @@ from weir.sim.kernel.trace import FrozenTrace
 
 __all__ = ["Difference", "DiffJSON", "diff_dict", "first_difference", "save_trace", "load_trace"]
 
-CONTEXT = 3  # events shown before the first difference
+CONTEXT = 3  # trace rows shown before the first difference
 
 
 class DifferenceJSON(TypedDict):
-    """The first event that differs: its index, that event in each trace (null: the trace ended
-    before it), the events before it (the same in both) and each trace's length."""
+    """The first trace row that differs: its index, that row in each trace (null: the trace ended
+    before it), the rows before it (the same in both) and each trace's length in rows."""
 
     index: int
     left: dict[str, Any] | None
@@ -41,21 +41,21 @@ class DiffJSON(TypedDict):
     schema_version: Literal[1]
     compared: str  # what was compared, in words
     identical: bool
-    events: list[int]  # each trace's length
+    rows: list[int]  # each trace's length: its rows (what the nodes did; not the simulation's events)
     sha256: list[str]  # each trace's hash
     difference: DifferenceJSON | None
 
 
 @dataclass(frozen=True)
 class Difference:
-    index: int  # the first event that differs (or where one trace ends)
-    left: dict | None  # that event in each trace (None: the trace ended before it)
+    index: int  # the first row that differs (or where one trace ends)
+    left: dict | None  # that row in each trace (None: the trace ended before it)
     right: dict | None
-    context: tuple[dict, ...]  # the events before it, the same in both
+    context: tuple[dict, ...]  # the rows before it, the same in both
     lengths: tuple[int, int]
 
     def text(self) -> str:
-        lines = [f"the traces differ at event {self.index} (of {self.lengths[0]} and {self.lengths[1]}):"]
+        lines = [f"the traces differ at row {self.index} (of {self.lengths[0]} and {self.lengths[1]} rows):"]
         lines += [f"    same   {row}" for row in self.context]
         lines.append(f"  - left   {self.left if self.left is not None else '(the trace ends)'}")
         lines.append(f"  + right  {self.right if self.right is not None else '(the trace ends)'}")
@@ -66,13 +66,13 @@ def diff_dict(compared: str, left: FrozenTrace, right: FrozenTrace) -> DiffJSON:
     """`weir diff --json`: the two traces' lengths and hashes, and their first difference (if any)."""
     d = first_difference(left, right)
     return {"schema_version": SCHEMA_VERSION, "compared": compared, "identical": d is None,
-            "events": [len(left), len(right)], "sha256": [left.sha256(), right.sha256()],
+            "rows": [len(left), len(right)], "sha256": [left.sha256(), right.sha256()],
             "difference": None if d is None else {"index": d.index, "left": d.left, "right": d.right,
                                                   "context": list(d.context), "lengths": list(d.lengths)}}
 
 
 def first_difference(left: FrozenTrace, right: FrozenTrace) -> Difference | None:
-    """None if the traces are the same event for event (and name the same nodes); else the first difference."""
+    """None if the traces are the same row for row (and name the same nodes); else the first difference."""
     n = min(len(left), len(right))
     differs = np.zeros(n, dtype=bool)
     for name in ("time", "kind", "node", "a", "b", "c", "d"):

@@ -50,7 +50,7 @@ def _sections(run: Any, verdicts, plots: list[Path], out: Path, command: str) ->
              f"{s.workload.partitions} partitions",
              f"**ended** {run.status} at t={run.end_time / 1e6:.6f}s after {run.events} events; "
              f"{run.restarts} job restart(s), {run.checkpoints_completed} checkpoint(s)",
-             f"**trace** {len(run.trace)} events, sha256 `{run.trace_sha256}`"]
+             f"**trace** {len(run.trace)} rows, sha256 `{run.trace_sha256}`"]
     faults = [f"`{f.describe()}`" for f in s.faults] or ["none"]
     rows = [["invariant", "expected", "verdict", "evidence"]]
     for v in verdicts:
