@@ -88,3 +88,20 @@ def test_demo_json(capsys):
     assert [d["mode"] for d in data["runs"]] == ["at_most_once", "at_least_once", "exactly_once"]
     from .test_json import validate
     validate("demo", data)
+
+
+def test_mode_is_shown_only_where_a_pipeline_runs(capsys):
+    """Sagas run no pipeline: no mode in `weir list`, its JSON or a run's JSON (issue 18, item 5).
+    Windowed and outbox scenarios keep theirs: it says how their pipeline commits and delivers."""
+    code, out, _ = run_cli(capsys, "list")
+    rows = {line.split()[0]: line.split()[1] for line in out.splitlines()}
+    assert code == 0 and rows["saga_compensation"] == "-" and rows["saga_non_idempotent_compensation"] == "-"
+    assert rows["exactly_once_crash"] == "exactly_once" and rows["outbox_cdc"] == "at_least_once"
+    assert rows["late_data_dropped"] == "exactly_once"
+    _, listed, _ = run_cli(capsys, "list", "--json")
+    modes = {s["name"]: s["mode"] for s in json.loads(listed)["scenarios"]}
+    assert modes["saga_compensation"] is None and modes["at_most_once_crash"] == "at_most_once"
+    _, ran, _ = run_cli(capsys, "run", "saga_compensation", "--json")
+    assert json.loads(ran)["mode"] is None
+    _, shown, _ = run_cli(capsys, "run", "saga_compensation")
+    assert " mode " not in shown.split("invariant")[0]

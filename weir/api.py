@@ -89,7 +89,7 @@ class RunJSON(TypedDict):
     schema_version: Literal[1]
     scenario: str
     seed: int
-    mode: str
+    mode: str | None  # null for sagas, which run no pipeline
     sink: str
     records: int
     partitions: int
@@ -127,10 +127,11 @@ class DemoJSON(TypedDict):
 
 
 class ScenarioInfoJSON(TypedDict):
-    """A built-in scenario: its name, mode, default seed and size, what it shows and claims."""
+    """A built-in scenario: its name, mode (null: sagas, which run no pipeline), default seed and
+    size, what it shows and claims."""
 
     name: str
-    mode: str
+    mode: str | None
     seed: int
     records: int
     description: str
@@ -162,7 +163,7 @@ class RunResult:
     scenario: str
     description: str
     seed: int
-    mode: str
+    mode: str | None  # the delivery mode; None for sagas, which run no pipeline (Scenario.mode)
     sink: str
     records: int
     partitions: int
@@ -290,7 +291,7 @@ def result_of(finished: Run) -> RunResult:
 
     windows, late = finished.windows, finished.late
     return RunResult(
-        scenario=s.name, description=s.description, seed=finished.seed, mode=s.pipeline.mode, sink=s.pipeline.sink_name,
+        scenario=s.name, description=s.description, seed=finished.seed, mode=s.mode, sink=s.pipeline.sink_name,
         records=s.workload.records, partitions=s.workload.partitions, batch_size=s.pipeline.batch_size,
         faults=tuple(f.describe() for f in s.faults), status=finished.status, end_time_us=finished.end_time,
         events=finished.events, restarts=finished.restarts, checkpoints=finished.checkpoints_completed,
@@ -337,7 +338,7 @@ def catalog() -> ListJSON:
     infos: list[ScenarioInfoJSON] = []
     for name in builtin_scenarios():
         sc = load_scenario(name)
-        infos.append({"name": name, "mode": sc.pipeline.mode, "seed": sc.seed, "records": sc.workload.records,
+        infos.append({"name": name, "mode": sc.mode, "seed": sc.seed, "records": sc.workload.records,
                       "description": sc.description, "hold": list(sc.expect.hold), "violate": list(sc.expect.violate)})
     return {"schema_version": SCHEMA_VERSION, "scenarios": infos}
 

@@ -202,7 +202,7 @@ def _cmd_list(args, out) -> int:
     for name in names:
         scenario = load_scenario(name)
         first = scenario.description.split(". ")[0].rstrip(".")
-        head = f"{name:<{width}}  {scenario.pipeline.mode:<14} "
+        head = f"{name:<{width}}  {scenario.mode or '-':<14} "  # no mode: sagas run no pipeline
         out.print(head + show.clip(first, out.width - len(head)), markup=False, highlight=False, no_wrap=True)
     return EXIT_OK
 

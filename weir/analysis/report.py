@@ -46,8 +46,9 @@ def replay_command(run: Any, scenario_ref: str, faults_file: str | None, records
 def _sections(run: Any, verdicts, plots: list[Path], out: Path, command: str) -> list[_Section]:
     s = run.scenario
     facts = [f"**scenario** `{s.name}`, seed {run.seed}: {s.description}".rstrip(": "),
-             f"**mode** {s.pipeline.mode}, sink {s.pipeline.sink_name}, {s.workload.records} records in "
-             f"{s.workload.partitions} partitions",
+             (f"**mode** {s.mode}, sink {s.pipeline.sink_name}, {s.workload.records} records in "
+              f"{s.workload.partitions} partitions" if s.mode is not None else
+              f"**sagas** {s.workload.records}, no pipeline"),
              f"**ended** {run.status} at t={run.end_time / 1e6:.6f}s after {run.events} events; "
              f"{run.restarts} job restart(s), {run.checkpoints_completed} checkpoint(s)",
              f"**trace** {len(run.trace)} rows, sha256 `{run.trace_sha256}`"]

@@ -342,6 +342,13 @@ class Scenario:
                                     f"a partition number below workload.partitions ({self.workload.partitions})")
 
     @property
+    def mode(self) -> str | None:
+        """The delivery mode where it means something: the pipeline's (`pipeline.mode`), or None for
+        sagas, which run no pipeline. (A windowed job's mode says how it commits offsets and whether
+        it checkpoints its windows; an outbox scenario's, how its pipeline delivers the events.)"""
+        return None if self.saga is not None else self.pipeline.mode
+
+    @property
     def node_names(self) -> tuple[str, ...]:
         """This scenario's nodes, in trace order (see `node_names`)."""
         return node_names(self.workload.producers, self.pipeline.source_parallelism, self.saga is not None)
