@@ -54,6 +54,25 @@ def test_drains_in_time_bounds_the_liveness_phase():
     assert not drains_in_time(execute(tight)).held and drains_in_time(execute(loose)).held
 
 
+def test_the_liveness_phase_counts_from_the_heal_and_from_t0_only_without_faults():
+    """Jepsen and VOPR measure liveness from the moment the faults heal (issue 18, item 6): a
+    bound that covers the time after the heal holds however long the run went on before it."""
+    from dataclasses import replace
+    faulted = small("at_least_once", faults=(Fault(node="processor", at="50ms", down_for="20ms"),))
+    run = execute(faulted)
+    after_heal = run.end_time - 70_000
+    assert 0 < after_heal < run.end_time
+    bound = after_heal + 1_000  # room for the time after the heal, not for the 70ms before it
+    v = drains_in_time(execute(replace(faulted, run=RunLimits(drain_within=bound))))
+    assert v.held and v.evidence["last_fault_healed_at"] == 70_000 and v.evidence["drained_after_us"] == after_heal
+    calm = execute(replace(faulted, faults=(), run=RunLimits(drain_within=bound)))
+    v = drains_in_time(calm)  # no fault: from t=0, the whole workload
+    assert v.evidence["last_fault_healed_at"] == 0 and v.evidence["drained_after_us"] == calm.end_time
+    assert v.held  # 302ms of work, within the bound of 403ms
+    short = drains_in_time(replace(calm, scenario=replace(calm.scenario, run=RunLimits(drain_within=calm.end_time - 1))))
+    assert not short.held  # a bound shorter than the whole workload: violated, with no fault to count from
+
+
 def test_partition_settings_are_checked():
     with pytest.raises(ScenarioError) as e:
         Fault(kind="partition", node="sink", peers=("sink",))
