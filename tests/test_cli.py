@@ -84,7 +84,7 @@ def test_demo_prints_the_spectrum_side_by_side(capsys):
 def test_demo_json(capsys):
     code, out, _ = run_cli(capsys, "demo", "--json")
     data = json.loads(out)
-    assert code == 0 and data["schema_version"] == 1 and data["as_expected"] and data["seed"] == 1
+    assert code == 0 and data["schema_version"] == 2 and data["as_expected"] and data["seed"] == 1
     assert [d["mode"] for d in data["runs"]] == ["at_most_once", "at_least_once", "exactly_once"]
     from .test_json import validate
     validate("demo", data)

@@ -43,19 +43,19 @@ def test_every_schema_is_a_valid_json_schema(name):
 
 
 def test_the_output_schemas_are_open_and_the_closed_ones_are_not():
-    run = {**{"schema_version": 1}, "a key from a later version": 1}
+    run = {**{"schema_version": 2}, "a key from a later version": 1}
     assert not list(jsonschema.Draft202012Validator(schema("list")).iter_errors({**run, "scenarios": []}))
     assert list(jsonschema.Draft202012Validator(schema("list", closed=True)).iter_errors({**run, "scenarios": []}))
 
 
 def test_list_run_and_report(tmp_path, capsys):
     code, data = printed(capsys, "list", "--json")
-    assert code == 0 and data["schema_version"] == 1
+    assert code == 0 and data["schema_version"] == 2
     assert [s["name"] for s in data["scenarios"]] == list(builtin_scenarios())
     validate("list", data)
 
     code, data = printed(capsys, "run", "at_most_once_crash", "--records", "2000", "--json")
-    assert code == (0 if data["as_expected"] else 1) and data["schema_version"] == 1 and data["records"] == 2000
+    assert code == (0 if data["as_expected"] else 1) and data["schema_version"] == 2 and data["records"] == 2000
     validate("run", data)
 
     code, data = printed(capsys, "report", "at_most_once_crash", "--records", "2000", "--out", str(tmp_path / "r"),
@@ -113,7 +113,7 @@ def test_sweep_and_matrix(capsys):
     validate("sweep", data)
     code, data = printed(capsys, "matrix", "--runs", "1", "--patterns", "at-least-once", "--kinds", "crash",
                          "--workers", "1", "--json")
-    assert code == 0 and data["schema_version"] == 1
+    assert code == 0 and data["schema_version"] == 2
     validate("matrix", data)
 
 

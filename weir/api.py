@@ -86,7 +86,7 @@ class TraceJSON(TypedDict):
 class RunJSON(TypedDict):
     """One run, checked: `weir run --json`."""
 
-    schema_version: Literal[1]
+    schema_version: Literal[2]
     scenario: str
     seed: int
     mode: str | None  # null for sagas, which run no pipeline
@@ -120,7 +120,7 @@ class RunJSON(TypedDict):
 class DemoJSON(TypedDict):
     """The delivery-semantics spectrum: `weir demo --json`."""
 
-    schema_version: Literal[1]
+    schema_version: Literal[2]
     seed: int
     as_expected: bool
     runs: list[RunJSON]
@@ -142,14 +142,14 @@ class ScenarioInfoJSON(TypedDict):
 class ListJSON(TypedDict):
     """The built-in scenarios: `weir list --json`."""
 
-    schema_version: Literal[1]
+    schema_version: Literal[2]
     scenarios: list[ScenarioInfoJSON]
 
 
 class ReportJSON(TypedDict):
     """A report written: the files, and the run it reports: `weir report --json`."""
 
-    schema_version: Literal[1]
+    schema_version: Literal[2]
     folder: str
     markdown: str
     html: str

@@ -40,7 +40,7 @@ class TallyJSON(TypedDict):
 class SweepJSON(TypedDict):
     """One scenario over many seeds: `weir sweep --json`."""
 
-    schema_version: Literal[1]
+    schema_version: Literal[2]
     scenario: str
     seeds: list[int]
     workers: int

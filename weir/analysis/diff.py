@@ -38,7 +38,7 @@ class DifferenceJSON(TypedDict):
 class DiffJSON(TypedDict):
     """Two traces compared: `weir diff --json`."""
 
-    schema_version: Literal[1]
+    schema_version: Literal[2]
     compared: str  # what was compared, in words
     identical: bool
     rows: list[int]  # each trace's length: its rows (what the nodes did; not the simulation's events)

@@ -70,7 +70,7 @@ class CellJSON(TypedDict):
 class CoverageJSON(TypedDict):
     """The crash-point matrix: `weir crashpoints --json`."""
 
-    schema_version: Literal[1]
+    schema_version: Literal[2]
     scenario: str
     kind: str
     claims: list[str]

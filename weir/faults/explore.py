@@ -64,7 +64,7 @@ class CounterexampleJSON(TypedDict):
 class ExploreJSON(TypedDict):
     """What a search did and found: `weir explore --json`."""
 
-    schema_version: Literal[1]
+    schema_version: Literal[2]
     claims: list[str]
     runs: int
     shrink_runs: int

@@ -85,7 +85,7 @@ class CostJSON(TypedDict):
 class MatrixJSON(TypedDict):
     """The pattern x fault matrix: `weir matrix --json`."""
 
-    schema_version: Literal[1]
+    schema_version: Literal[2]
     patterns: list[str]
     kinds: list[str]
     runs: int

@@ -18,7 +18,7 @@ from typing import Any, Literal, NotRequired, Required, Union, get_args, get_ori
 __all__ = ["SCHEMA_VERSION", "DRAFT", "json_schema_of"]
 
 #: The version of every JSON object weir prints (`schema_version` in each).
-SCHEMA_VERSION: Literal[1] = 1
+SCHEMA_VERSION: Literal[2] = 2
 #: The JSON Schema dialect weir's schemas are written in.
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 
