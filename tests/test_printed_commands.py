@@ -145,3 +145,48 @@ def test_the_demos_replay_lines_run_the_rows_it_shows(capsys):
         row = next(r for r in shown["runs"] if r["scenario"] == scenario)
         held = {v["invariant"]: v["held"] for v in row["verdicts"]}
         assert verdicts_of(capsys, command) == held, command
+
+
+def test_the_matrix_replays_each_broken_cells_first_failure(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    argv = ["matrix", "--patterns", "at-most-once,commit before ack", "--kinds", "crash,pause", "--runs", "3",
+            "--workers", "1"]
+    code, out = cli(capsys, argv)
+    assert code == 0 and "--out DIR writes each broken cell's first failing schedule" in out and not harvest(out, "run")
+    code, out = cli(capsys, [*argv, "--out", str(tmp_path)])
+    broken = re.findall(r"broken: (.+) under (\w+): (\w+) \d+ runs", out)
+    replays = harvest(out, "run")
+    assert code == 0 and broken and len(replays) == len(broken), out
+    for (_pattern, _kind, claim), replay in zip(broken, replays):
+        assert verdicts_of(capsys, replay)[claim] is False, f"{replay} does not break {claim}"
+
+
+COMMIT_BEFORE_ACK = """
+name = "commit_before_ack_small"
+[workload]
+records = 1000
+produce_batch = 100
+produce_interval = "5ms"
+[pipeline]
+mode = "at_least_once"
+offset_commit = "before_processing"
+sink = "upsert"
+process_time = "50us"
+[expect]
+hold = ["no_loss", "drained"]
+"""
+
+
+def test_crashpoints_replays_each_broken_cell(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    scenario = tmp_path / "cba.toml"
+    scenario.write_text(COMMIT_BEFORE_ACK)
+    code, out = cli(capsys, ["crashpoints", str(scenario)])
+    assert code == 1 and "--out DIR writes each broken cell's first failing schedule" in out and not harvest(out, "run")
+    code, out = cli(capsys, ["crashpoints", str(scenario), "--out", str(tmp_path)])
+    replays = harvest(out, "run")
+    cells = int(re.search(r"\[?(\d+) cells broke a claim", out).group(1))
+    assert code == 1 and len(replays) == cells > 0, out
+    for replay in replays:
+        held = verdicts_of(capsys, replay)
+        assert not (held["no_loss"] and held["drained"]), f"{replay} holds the claims its cell broke"

@@ -161,6 +161,9 @@ def _parser() -> argparse.ArgumentParser:
                           help="comma-separated fault families (default all: " + ", ".join(MATRIX_KINDS) + ")")
     _json_option(p_matrix)
     p_matrix.add_argument("--plot", default=None, metavar="FILE", help="also draw the matrix as a heatmap, a PNG in FILE")
+    p_matrix.add_argument("--out", default=None, metavar="DIR",
+                          help="write each broken cell's first failing schedule into DIR, and print the command "
+                               "that replays it")
     _scheduler_option(p_matrix)
     p_matrix.add_argument("--journal", default=None, metavar="FILE",
                           help="write one JSON line per finished run to FILE, as each lands (to resume after an interrupt)")
@@ -169,6 +172,9 @@ def _parser() -> argparse.ArgumentParser:
     p_points = sub.add_parser("crashpoints", help="fault each node at each protocol step (crash, pause, partition, delay, duplicate, reorder); a matrix of what held")
     p_points.add_argument("scenario", help="a built-in scenario name or a path to a TOML file")
     p_points.add_argument("--seed", type=_seed, default=None, help="the seed (default: the scenario's)")
+    p_points.add_argument("--out", default=None, metavar="DIR",
+                          help="write each broken cell's first failing schedule into DIR, and print the command "
+                               "that replays it")
     p_points.add_argument("--kind", choices=POINT_KINDS, default="crash",
                           help="the fault to inject at each point (default crash)")
     _json_option(p_points)
@@ -369,6 +375,8 @@ def _cmd_matrix(args, out) -> int:
     kinds = listed("--kinds", args.kinds, MATRIX_KINDS)
     if args.plot is not None and not Path(args.plot).resolve().parent.is_dir():
         raise ScenarioError("--plot", args.plot, "a file path in an existing folder")
+    if args.out is not None and not Path(args.out).is_dir():
+        raise ScenarioError("--out", args.out, "an existing folder to write the failing schedules into")
 
     from weir.sim.scenario.pool import Interrupted
     try:
@@ -387,7 +395,7 @@ def _cmd_matrix(args, out) -> int:
     if args.json:
         _print_json(matrix.to_dict())
     else:
-        show.print_matrix(matrix, out)
+        show.print_matrix(matrix, out, args.out)
     if args.plot is not None:
         from weir.faults.matrix import heatmap
         from .notebook import show as picture
@@ -473,6 +481,8 @@ def _cmd_explore(args, out) -> int:
 def _cmd_crashpoints(args, out) -> int:
     from weir.faults.coverage import crash_points
     scenario = load_scenario(args.scenario)
+    if args.out is not None and not Path(args.out).is_dir():
+        raise ScenarioError("--out", args.out, "an existing folder to write the failing schedules into")
     if not args.json:
         out.print(f"crash points of {escape(scenario.name)}: claims {', '.join(api.claims_of(scenario))}")
     with Progress(f"crashpoints ({args.kind})", 0, "runs", enabled=not args.json) as bar:  # total: first update
@@ -480,7 +490,7 @@ def _cmd_crashpoints(args, out) -> int:
     if args.json:
         _print_json(coverage.to_dict())
     else:
-        show.print_coverage(coverage, out)
+        show.print_coverage(coverage, out, shlex.quote(args.scenario), args.out)
     return EXIT_OK if coverage.held else EXIT_MISMATCH
 
 

@@ -216,19 +216,29 @@ def regression_test(scenario_ref: str, ce) -> str:
             f"    assert verdict.held, verdict.summary\n")
 
 
+def save_schedule(out_dir, file_stem: str, scenario_ref: str, seed: int, faults, found_by: str,
+                  records: int | None = None) -> tuple[Path, str]:
+    """Write `faults` as a faults file `out_dir/FILE_STEM.faults.toml`; (its path, the command that
+    runs that schedule on `scenario_ref` with `seed`, and `records` if given). `found_by` heads the
+    file's comment."""
+    from weir.sim.scenario.loader import faults_toml
+    path = Path(out_dir) / f"{safe_file_name(file_stem)}.faults.toml"
+    replay = (f"weir run {shlex.quote(scenario_ref)} --seed {seed}"
+              + (f" --records {records}" if records is not None else "")
+              + f" --faults {shlex.quote(str(path))}")  # quoted: paths may hold spaces
+    atomic_write(path, faults_toml(faults, f"{found_by}\nreplay: {replay}"))
+    return path, replay
+
+
 def save_counterexample(report, scenario_ref: str, out_dir) -> tuple[Path, str] | None:
     """Write what explore found as a faults file in `out_dir`; (its path, the command that replays
     it), or None if it found nothing."""
-    from weir.sim.scenario.loader import faults_toml
     ce = report.counterexample
     if ce is None:
         return None
-    path = Path(out_dir) / f"{safe_file_name(ce.scenario.name)}.seed{ce.seed}.faults.toml"
-    replay = (f"weir run {shlex.quote(scenario_ref)} --seed {ce.seed} --records {ce.scenario.workload.records} "
-              f"--faults {shlex.quote(str(path))}")  # quoted: paths may hold spaces
-    atomic_write(path, faults_toml(ce.faults, f"found by weir explore {scenario_ref}: {ce.verdict.invariant} "
-                                             f"violated\nreplay: {replay}"))
-    return path, replay
+    return save_schedule(out_dir, f"{ce.scenario.name}.seed{ce.seed}", scenario_ref, ce.seed, ce.faults,
+                         f"found by weir explore {scenario_ref}: {ce.verdict.invariant} violated",
+                         ce.scenario.workload.records)
 
 
 def print_explore(report, scenario_ref: str, out_dir, out: Console) -> None:
@@ -250,8 +260,9 @@ def print_explore(report, scenario_ref: str, out_dir, out: Console) -> None:
     out.print(regression_test(scenario_ref, ce), markup=False, highlight=False, soft_wrap=True)
 
 
-def print_coverage(coverage, out: Console) -> None:
-    """The crash-point matrix: a row per protocol step, a column per node, what a crash there broke."""
+def print_coverage(coverage, out: Console, scenario_ref: str | None = None, out_dir=None) -> None:
+    """The crash-point matrix: a row per protocol step, a column per node, what a crash there broke;
+    with `out_dir`, each broken cell's first failing schedule written there, and its replay command."""
     table = Table(box=box.SIMPLE_HEAVY, show_edge=False, pad_edge=False)
     table.add_column("step (time in the reference run)")
     for node in coverage.nodes:
@@ -270,6 +281,17 @@ def print_coverage(coverage, out: Console) -> None:
         coverage.kind, f"given a {coverage.kind} fault")
     out.print(f"{coverage.runs} runs: {len(coverage.steps)} steps x {len(coverage.nodes)} nodes, each {what} at the "
               f"step and 1us after; " + (f"[red]{bad} cells broke a claim[/]" if bad else "every claim held"))
+    if bad and out_dir is None:
+        out.print("  (--out DIR writes each broken cell's first failing schedule there, with the command that "
+                  "replays it)", markup=False, highlight=False)
+    if out_dir is None:
+        return
+    ref = scenario_ref or coverage.scenario
+    for (label, node), schedule in coverage.failing.items():
+        _path, replay = save_schedule(out_dir, f"{coverage.scenario}.{coverage.kind}.{node}.{label}", ref,
+                                      coverage.seed, schedule, f"weir crashpoints: {node} given a {coverage.kind} "
+                                      f"fault at {label} broke {', '.join(coverage.broken[(label, node)])}")
+        out.print(f"  {label}, {node}: replay: {replay}", markup=False, highlight=False, soft_wrap=True)
 
 
 def print_sweep(result, out: Console, scenario_ref: str, options: str = "") -> None:
@@ -309,10 +331,11 @@ def _ms(us: int) -> str:
     return f"{us / 1000:.0f}ms" if us >= 10_000 else f"{us / 1000:.1f}ms"
 
 
-def print_matrix(matrix, out: Console) -> None:
+def print_matrix(matrix, out: Console, out_dir=None) -> None:
     """The pattern x fault matrix in 120 columns: per cell, the runs whose promise held (red where it
     broke); per row, its fault-free cost. Below it: the column key, each pattern's promise, and which
-    claim broke where."""
+    claim broke where; with `out_dir`, each broken cell's first failing schedule written there and
+    the command that replays it."""
     table = Table(title=f"Does the pattern keep its promise? Runs that held, of {matrix.runs} per fault family "
                         f"(matrix seed {matrix.seed})", box=box.SIMPLE_HEAVY, show_edge=False, pad_edge=False)
     table.add_column("pattern")
@@ -320,7 +343,7 @@ def print_matrix(matrix, out: Console) -> None:
         table.add_column(KIND_HEADERS.get(kind, kind), justify="right")
     table.add_column("drained", justify="right")
     table.add_column("p50", justify="right")
-    broke = []
+    broke: list[tuple[str, str, str]] = []
     for pattern in matrix.patterns:
         cells = []
         for kind in matrix.kinds:
@@ -332,7 +355,7 @@ def print_matrix(matrix, out: Console) -> None:
             else:
                 cells.append(f"[bold red]{cell.held}/{cell.runs}[/]")
                 claims = ", ".join(f"{c} {n}" for c, n in sorted(cell.broken.items(), key=lambda kv: (-kv[1], kv[0])))
-                broke.append(f"{pattern} under {kind}: {claims}")
+                broke.append((pattern, kind, claims))
         cost = matrix.costs[pattern]
         latency = cost["p50_latency_us"]
         table.add_row(escape(pattern), *cells, _ms(cost["drained_at_us"]), "-" if latency is None else _ms(latency))
@@ -344,8 +367,19 @@ def print_matrix(matrix, out: Console) -> None:
     out.print("promises (the claims a cell counts, with drained): " + "; ".join(
         f"{p}: {', '.join(c for c in matrix.claims[p] if c != 'drained')}" for p in matrix.patterns),
         markup=False, highlight=False)
-    for line in broke:
-        out.print(f"  broken: {line} runs", markup=False, highlight=False)
+    from weir.faults.matrix import PATTERNS
+    for pattern, kind, claims in broke:
+        out.print(f"  broken: {pattern} under {kind}: {claims} runs", markup=False, highlight=False)
+        if out_dir is not None:
+            seed, faults = matrix.cells[(pattern, kind)].first_failure
+            name = PATTERNS[pattern][0]
+            _path, replay = save_schedule(out_dir, f"{name}.{kind}.seed{seed}", name, seed, faults,
+                                          f"the first run of weir matrix (seed {matrix.seed}) that broke {pattern} "
+                                          f"under {kind}")
+            out.print(f"    replay the first: {replay}", markup=False, highlight=False, soft_wrap=True)
+    if broke and out_dir is None:
+        out.print("  (--out DIR writes each broken cell's first failing schedule there, with the command that "
+                  "replays it)", markup=False, highlight=False)
     print_section8(matrix, out)
 
 

@@ -19,7 +19,7 @@ network trip before the step instead, so that it catches the message that made t
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal, TypedDict
 
 from weir.sim.kernel.schema import SCHEMA_VERSION
@@ -92,6 +92,8 @@ class Coverage:
     broken: dict[tuple[str, str], tuple[str, ...]]  # (step, node) -> claims broken, at the step or 1us after
     runs: int
     kind: str = "crash"  # the fault injected at each point
+    seed: int = 0  # the runs' seed
+    failing: dict[tuple[str, str], tuple[Fault, ...]] = field(default_factory=dict)  # cell -> its first failing schedule
 
     @property
     def held(self) -> bool:
@@ -142,6 +144,7 @@ def crash_points(scenario: Scenario, seed: int | None = None, down_for: int = 15
     nodes = tuple(name for i, name in enumerate(reference.trace.nodes) if i in active)
     wanted = claims(scenario)
     broken: dict[tuple[str, str], tuple[str, ...]] = {}
+    failing: dict[tuple[str, str], tuple[Fault, ...]] = {}
     runs = 1
     extra = {"delay": {"slow_by": down_for}, "reorder": {"slow_by": down_for}, "duplicate": {"rate": 1.0}}.get(kind, {})
     # A fault of messages starts as the message that made the step left: one trip (at most) earlier.
@@ -154,10 +157,15 @@ def crash_points(scenario: Scenario, seed: int | None = None, down_for: int = 15
             bad: set[str] = set()
             for offset in (0, 1):
                 at = max(0, t - lead) + offset
-                run = execute(scenario, seed, base + (Fault(kind=kind, node=node, at=at, down_for=down_for, **extra),))
+                schedule = base + (Fault(kind=kind, node=node, at=at, down_for=down_for, **extra),)
+                run = execute(scenario, seed, schedule)
                 runs += 1
-                bad |= {v.invariant for v in check(run, wanted) if not v.held}
+                broke = {v.invariant for v in check(run, wanted) if not v.held}
+                if broke and not bad:
+                    failing[(label, node)] = schedule
+                bad |= broke
                 if progress is not None:
                     progress(runs, total)
             broken[(label, node)] = tuple(sorted(bad))
-    return Coverage(scenario.name, wanted, tuple((label, t) for label, t, _f in steps), nodes, broken, runs, kind)
+    return Coverage(scenario.name, wanted, tuple((label, t) for label, t, _f in steps), nodes, broken, runs, kind,
+                    seed, failing)
