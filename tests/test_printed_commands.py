@@ -70,6 +70,7 @@ def test_explore_replay_report_hint_and_regression_test_all_reproduce_the_counte
 
     with pytest.raises(AssertionError):  # the pasted test fails while the design is broken
         run_snippet(snippet_of(out))
+    assert run_pasted(snippet_of(out), tmp_path) == 1
 
 
 ZERO_FAULTS = """
@@ -88,6 +89,16 @@ hold = ["exactly_once"]
 """
 
 
+def run_pasted(snippet: str, folder) -> int:
+    """Paste a printed regression test into a test file and run pytest on it, as a user would: its exit code."""
+    import subprocess
+    import sys
+    path = folder / "test_pasted.py"
+    path.write_text(snippet)
+    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(path)],
+                          cwd=folder, capture_output=True, text=True).returncode
+
+
 def test_a_counterexample_with_no_fault_left_prints_a_test_that_parses_and_a_replay_that_breaks(tmp_path, capsys):
     scenario = tmp_path / "merges.toml"
     scenario.write_text(ZERO_FAULTS)
@@ -98,8 +109,22 @@ def test_a_counterexample_with_no_fault_left_prints_a_test_that_parses_and_a_rep
     assert "faults = ()" in snippet and "from weir import Fault" not in snippet, snippet
     with pytest.raises(AssertionError):
         run_snippet(snippet)
+    assert run_pasted(snippet, tmp_path) == 1  # collected, run, and failing while the design is broken
     (replay,) = harvest(out, "run")
     assert verdicts_of(capsys, replay)["exactly_once"] is False
+
+
+def test_a_reports_replay_command_replays_the_reported_run(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    scenario = tmp_path / "cba.toml"
+    scenario.write_text(COMMIT_BEFORE_ACK)
+    faults = tmp_path / "crash.faults.toml"
+    faults.write_text('[[faults]]\nkind = "crash"\nnode = "sink"\nat = "20ms"\ndown_for = "15ms"\n')
+    argv = ["report", "cba.toml", "--records", "500", "--faults", "crash.faults.toml", "--out", "rep"]
+    reported = verdicts_of(capsys, "weir " + shlex.join(argv))
+    (replay,) = harvest((tmp_path / "rep" / "report.md").read_text(), "run")
+    assert "--records 500" in replay and "--faults" in replay
+    assert verdicts_of(capsys, replay) == reported and not reported["no_loss"]
 
 
 CLAIMS_TOO_MUCH = """
