@@ -127,7 +127,7 @@ def _parser() -> argparse.ArgumentParser:
     p_explore.add_argument("--budget", type=_seconds, default=60.0, help="seconds to search (default 60)")
     p_explore.add_argument("--seed", type=_seed, default=0, help="the search's seed (default 0)")
     p_explore.add_argument("--runs", type=_count_of("--runs"), default=None,
-                           help="stop after this many runs (a budget that is the same on every machine)")
+                           help="stop after this many fault schedules (a budget that is the same on every machine; the runs reported count the fault-free run too)")
     p_explore.add_argument("--out", default=".", help="where to write the fault schedule it finds (default: here)")
     p_explore.add_argument("--kinds", type=_rates, default=None,
                            help="fault families and relative rates, e.g. crash=2,partition=1,clock_step=1 "
