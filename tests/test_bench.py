@@ -53,3 +53,12 @@ def test_first_difference_names_the_first_window_that_differs(beam_compare):
         "window (key, start us, end us) (2, 0, 2000): weir 7, Beam 8"
     assert beam_compare.first_difference(ours, {(1, 0, 2000): 5}) == \
         "window (key, start us, end us) (2, 0, 2000): weir 7, Beam None"
+
+
+def test_instructions_without_valgrind_says_so(monkeypatch, capsys):
+    spec = importlib.util.spec_from_file_location("instructions", BENCH / "instructions.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    monkeypatch.setattr(module.shutil, "which", lambda name: None)
+    assert module.main([]) == 0
+    assert "valgrind is not installed" in capsys.readouterr().out
