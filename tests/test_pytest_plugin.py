@@ -43,6 +43,17 @@ def test_scenario_files_pass_and_fail_as_their_expectations_say(pytester):
     result.stdout.fnmatch_lines(["*wrong_claim seed 1: not as its [[]expect[]] says*",
                                  "*no_duplicates: expected to hold, violated:*",
                                  "*first bad record:*", "*replay: weir run *weir_wrong.toml --seed 1*"])
+    # the printed replay replays the failing run (issue 18: every printed command is run)
+    import shlex
+    from weir.api import result_of
+    from weir.cli import main
+    (replay,) = [line.split("replay: ", 1)[1] for line in result.stdout.lines if "replay: weir run " in line]
+    argv = shlex.split(replay)[1:]
+    assert main(argv) == 1
+    from weir.sim.scenario.loader import load_scenario
+    from weir.sim.scenario.run import execute
+    rerun = result_of(execute(load_scenario(argv[1]), int(argv[3])))
+    assert not rerun.verdict("no_duplicates").held and not rerun.matches
 
 
 def test_seeds_and_reports(pytester):
