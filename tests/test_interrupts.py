@@ -84,7 +84,9 @@ def test_the_cli_prints_the_partial_tally_and_exits_130(tmp_path, capsys, monkey
     assert "\r" not in captured.err and captured.err.endswith("\n")
     assert [line.split(":")[0] for line in captured.err.splitlines()] == ["sweep", "weir"], captured.err
     monkeypatch.setattr(Progress, "update", real)
-    assert main(["sweep", "at_most_once_crash", "--seeds", "5", "--workers", "1", "--resume", str(journal)]) == 0
+    import shlex  # the printed resume command itself is what runs (issue 18: every printed command is run)
+    resume = captured.err.split("resume with: ", 1)[1].splitlines()[0]
+    assert main(shlex.split(resume)[1:]) == 0
     assert "outcome: 5 of 5 seeds as expected" in capsys.readouterr().out
 
 
