@@ -321,7 +321,6 @@ def result_of(finished: Run) -> RunResult:
     )
 
 
-
 def run(scenario: Scenario | str, seed: int | None = None, faults: tuple[Fault, ...] | None = None,
         settle: bool = False) -> RunResult:
     """Run a scenario (object, built-in name or TOML path) and check it. Same inputs, same result.

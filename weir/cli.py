@@ -231,6 +231,13 @@ def _writable_dir(option: str, value: str) -> Path:
     return path
 
 
+def _existing_dir(option: str, value: str, what: str) -> Path:
+    """`value` as a folder that exists (weir writes `what` into it), or a one-line ScenarioError."""
+    if not Path(value).is_dir():
+        raise ScenarioError(option, value, f"an existing folder to write {what} into")
+    return Path(value)
+
+
 def _same_run(args) -> str:
     """The options of `args` that choose which run it is, for a printed command to run the same one:
     " --records N" and " --faults FILE" (shell-quoted), where given."""
@@ -375,8 +382,8 @@ def _cmd_matrix(args, out) -> int:
     kinds = listed("--kinds", args.kinds, MATRIX_KINDS)
     if args.plot is not None and not Path(args.plot).resolve().parent.is_dir():
         raise ScenarioError("--plot", args.plot, "a file path in an existing folder")
-    if args.out is not None and not Path(args.out).is_dir():
-        raise ScenarioError("--out", args.out, "an existing folder to write the failing schedules into")
+    if args.out is not None:
+        _existing_dir("--out", args.out, "the failing schedules")
 
     from weir.sim.scenario.pool import Interrupted
     try:
@@ -456,9 +463,7 @@ def _cmd_demo(args, out) -> int:
 
 def _cmd_explore(args, out) -> int:
     scenario = load_scenario(args.scenario)
-    out_dir = Path(args.out)
-    if not out_dir.is_dir():
-        raise ScenarioError("--out", args.out, "an existing folder to write the fault schedule into")
+    out_dir = _existing_dir("--out", args.out, "the fault schedule")
 
     runs = f" or {args.runs} runs" if args.runs else ""
     if not args.json:
@@ -481,8 +486,8 @@ def _cmd_explore(args, out) -> int:
 def _cmd_crashpoints(args, out) -> int:
     from weir.faults.coverage import crash_points
     scenario = load_scenario(args.scenario)
-    if args.out is not None and not Path(args.out).is_dir():
-        raise ScenarioError("--out", args.out, "an existing folder to write the failing schedules into")
+    if args.out is not None:
+        _existing_dir("--out", args.out, "the failing schedules")
     if not args.json:
         out.print(f"crash points of {escape(scenario.name)}: claims {', '.join(api.claims_of(scenario))}")
     with Progress(f"crashpoints ({args.kind})", 0, "runs", enabled=not args.json) as bar:  # total: first update

@@ -221,11 +221,10 @@ def save_schedule(out_dir, file_stem: str, scenario_ref: str, seed: int, faults,
     """Write `faults` as a faults file `out_dir/FILE_STEM.faults.toml`; (its path, the command that
     runs that schedule on `scenario_ref` with `seed`, and `records` if given). `found_by` heads the
     file's comment."""
+    from weir.analysis.report import run_command
     from weir.sim.scenario.loader import faults_toml
     path = Path(out_dir) / f"{safe_file_name(file_stem)}.faults.toml"
-    replay = (f"weir run {shlex.quote(scenario_ref)} --seed {seed}"
-              + (f" --records {records}" if records is not None else "")
-              + f" --faults {shlex.quote(str(path))}")  # quoted: paths may hold spaces
+    replay = run_command(scenario_ref, seed, str(path), records)
     atomic_write(path, faults_toml(faults, f"{found_by}\nreplay: {replay}"))
     return path, replay
 
@@ -260,6 +259,10 @@ def print_explore(report, scenario_ref: str, out_dir, out: Console) -> None:
     out.print(regression_test(scenario_ref, ce), markup=False, highlight=False, soft_wrap=True)
 
 
+#: What matrix and crashpoints say when cells broke and no --out was given.
+OUT_HINT = "  (--out DIR writes each broken cell's first failing schedule there, with the command that replays it)"
+
+
 def print_coverage(coverage, out: Console, scenario_ref: str | None = None, out_dir=None) -> None:
     """The crash-point matrix: a row per protocol step, a column per node, what a crash there broke;
     with `out_dir`, each broken cell's first failing schedule written there, and its replay command."""
@@ -282,8 +285,7 @@ def print_coverage(coverage, out: Console, scenario_ref: str | None = None, out_
     out.print(f"{coverage.runs} runs: {len(coverage.steps)} steps x {len(coverage.nodes)} nodes, each {what} at the "
               f"step and 1us after; " + (f"[red]{bad} cells broke a claim[/]" if bad else "every claim held"))
     if bad and out_dir is None:
-        out.print("  (--out DIR writes each broken cell's first failing schedule there, with the command that "
-                  "replays it)", markup=False, highlight=False)
+        out.print(OUT_HINT, markup=False, highlight=False)
     if out_dir is None:
         return
     ref = scenario_ref or coverage.scenario
@@ -378,8 +380,7 @@ def print_matrix(matrix, out: Console, out_dir=None) -> None:
                                           f"under {kind}")
             out.print(f"    replay the first: {replay}", markup=False, highlight=False, soft_wrap=True)
     if broke and out_dir is None:
-        out.print("  (--out DIR writes each broken cell's first failing schedule there, with the command that "
-                  "replays it)", markup=False, highlight=False)
+        out.print(OUT_HINT, markup=False, highlight=False)
     print_section8(matrix, out)
 
 

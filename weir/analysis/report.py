@@ -23,7 +23,7 @@ from weir.analysis.diagram import sequence_diagram
 from weir.analysis.lineage import first_bad_record, lineage
 from weir.analysis.plots import write_plots
 
-__all__ = ["write_report", "replay_command"]
+__all__ = ["write_report", "replay_command", "run_command"]
 
 @dataclass(frozen=True)
 class _Section:
@@ -32,15 +32,21 @@ class _Section:
     body: Any
 
 
-def replay_command(run: Any, scenario_ref: str, faults_file: str | None, records: int | None = None) -> str:
-    """The command that replays `run` exactly (paths quoted for the shell); `records` if the run
-    overrode the scenario file's workload.records."""
-    parts = ["weir", "run", scenario_ref, "--seed", str(run.seed)]
+def run_command(scenario_ref: str, seed: int, faults_file: str | None = None, records: int | None = None) -> str:
+    """`weir run` of `scenario_ref` with `seed` (and `--records`, `--faults` where given), each part
+    quoted for the shell: how weir prints a command that replays a run."""
+    parts = ["weir", "run", scenario_ref, "--seed", str(seed)]
     if records is not None:
         parts += ["--records", str(records)]
     if faults_file is not None:
         parts += ["--faults", faults_file]
     return " ".join(shlex.quote(p) for p in parts)
+
+
+def replay_command(run: Any, scenario_ref: str, faults_file: str | None, records: int | None = None) -> str:
+    """The command that replays `run` exactly; `records` if the run overrode the scenario file's
+    workload.records."""
+    return run_command(scenario_ref, run.seed, faults_file, records)
 
 
 def _sections(run: Any, verdicts, plots: list[Path], out: Path, command: str) -> list[_Section]:

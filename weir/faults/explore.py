@@ -148,9 +148,7 @@ def applicable_kinds(scenario: Scenario) -> tuple[str, ...]:
             return scenario.checkpoint is not None
         if kind == "sink_commit_fail":
             return scenario.saga is None and scenario.pipeline.two_phase
-        if kind.startswith("sink_"):
-            return scenario.saga is None
-        if kind == "partition_slow":
+        if kind.startswith("sink_") or kind == "partition_slow":  # a sink, a log: not sagas
             return scenario.saga is None
         return True
     return tuple(k for k in NEMESIS_KINDS if applies(k))
