@@ -12,10 +12,10 @@ import weir
 # in the same commit and say why. A change without a model change means determinism broke (a new
 # platform, or a numpy, simpy or SQLite upgrade that changed a stream or an order).
 GOLDEN = {
-    ("exactly_once_crash", 1): "474eb9b242c4d07ef63307583607c8d33262eb66b59fe454325cca93765e2bdc",
-    ("late_data_side_output", 1): "d19b55cf18d6f1df89f6d5e8145e6b5c70348659f0fa741e71a8405f500bfd47",
-    ("kafka_to_delta", 1): "a361c143c32d2905e993011ccb6f26e2dc1a744236257a7622d0670d33108a57",
-    ("txn_read_committed", 1): "d021441fe751fdb994a842ca03ced5a0f21a30b9b9f04822ef329067e2f6ca88",
+    ("exactly_once_crash", 1): "d425f1b07cf6b4a44ad2134e358828fef7212e7e5178da4432fba3a1b9727ac5",
+    ("late_data_side_output", 1): "cc9029039acaf25f46d63b6c0ddd5c44b67da88c1fb8b6deb8cd45be716039ba",
+    ("kafka_to_delta", 1): "9baf7197753c82b2cb73a60d1011f29d64ac94e6fcb4c30e7753b08839f15c74",
+    ("txn_read_committed", 1): "45d41f228d285fdc8cfcc40c0ab26ebfaed22b0065d6b4ef24b67030cb9e102d",
 }
 
 

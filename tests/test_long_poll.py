@@ -19,6 +19,7 @@ SLOW = weir.load_scenario("exactly_once_crash").with_settings({
     "workload.records": 400, "workload.produce_batch": 40, "workload.produce_interval": "1s",  # 10 s, mostly idle
     "run.max_time": "30s"}).with_faults(())
 LONG = {"pipeline.fetch_max_wait": "500ms", "pipeline.request_timeout": "30s"}  # Kafka's defaults
+POLL = {"pipeline.fetch_max_wait": 0}  # weir's polling before long polls: answered at once, asked again 1ms later
 
 
 def fetches(run) -> int:
@@ -27,13 +28,27 @@ def fetches(run) -> int:
 
 
 def test_an_idle_consumer_costs_a_fetch_per_wait_not_one_per_poll_interval():
-    polled, held = weir.execute(SLOW), weir.execute(SLOW.with_settings(LONG))
-    assert polled.status == held.status == "drained"
-    assert len(held.sink["record_id"]) == len(polled.sink["record_id"]) == 400
-    # 10 s, mostly idle: a fetch every round trip plus 1ms makes about 4,000; 500ms long polls about 20,
-    # plus one per read
-    assert fetches(polled) > 3_000 and fetches(held) < 100, (fetches(polled), fetches(held))
+    polled, default, held = (weir.execute(SLOW.with_settings(POLL)), weir.execute(SLOW),
+                             weir.execute(SLOW.with_settings(LONG)))
+    assert polled.status == default.status == held.status == "drained"
+    assert len(held.sink["record_id"]) == len(default.sink["record_id"]) == len(polled.sink["record_id"]) == 400
+    # 10 s, mostly idle: a fetch every round trip plus 1ms makes about 4,000; the default wait (half of
+    # the 20ms request timeout) about 1,000; 500ms long polls about 20; each plus one per read
+    assert fetches(polled) > 3_000, fetches(polled)
+    assert 700 < fetches(default) < 1_000, fetches(default)
+    assert fetches(held) < 100, fetches(held)
     assert held.events * 10 < polled.events  # what is left is mostly the checkpoints, every 100ms
+
+
+def test_the_default_wait_is_half_the_request_timeout_and_leaves_room_for_a_round_trip():
+    cfg = SLOW.pipeline
+    assert cfg.fetch_max_wait is None and cfg.fetch_wait == 10_000  # 20ms / 2
+    assert SLOW.with_settings({"pipeline.request_timeout": "4ms"}).pipeline.fetch_wait == 2_000
+    # a round trip of 2 * (500 + 200)us leaves 600us - 1 of a 2ms timeout, 99us of a 1.5ms one
+    assert SLOW.with_settings({"pipeline.request_timeout": "2ms"}).pipeline.fetch_wait == 599
+    assert SLOW.with_settings({"pipeline.request_timeout": "1500us"}).pipeline.fetch_wait == 99
+    assert SLOW.with_settings(POLL).pipeline.fetch_wait == 0
+    assert SLOW.with_settings({"pipeline.fetch_max_wait": "3ms"}).pipeline.fetch_wait == 3_000
 
 
 def test_a_held_fetch_is_answered_when_records_arrive_not_when_the_wait_is_over():
@@ -61,16 +76,19 @@ def test_read_committed_fetches_wake_when_a_transaction_commits():
 
 @pytest.mark.parametrize("name", ["exactly_once_crash", "kafka_to_delta", "consumer_rebalance", "txn_read_committed",
                                   "late_data_side_output", "idle_partition_idleness", "outbox_cdc", "dlq_replay"])
-def test_the_builtins_keep_their_claims_under_long_polls(name):
-    """A broker crash drops the fetches it held (their callers time out and ask again: kafka_to_delta);
-    a rebalance answers a held fetch with the new assignment; watermarks and idleness still move."""
+def test_the_builtins_keep_their_claims_with_the_old_polling(name):
+    """Long polls are the default (a broker crash drops the fetches it held, whose callers time out and
+    ask again: kafka_to_delta; a rebalance answers a held fetch with the new assignment; watermarks and
+    idleness still move: the scenario tests pin that). `fetch_max_wait = 0` brings back the polling
+    weir did before, and the claims hold under it too."""
     scenario = weir.load_scenario(name)
-    longer = scenario.with_settings({"pipeline.fetch_max_wait": "5ms",
-                                     "pipeline.request_timeout": max(scenario.pipeline.request_timeout, 20_000)})
+    polled = scenario.with_settings(POLL)
     for seed in (scenario.seed, scenario.seed + 1):
-        result = weir.run(longer, seed)
+        result = weir.run(polled, seed)
         broken = [v.invariant for v in result.verdicts if v.invariant in scenario.expect.hold and not v.held]
         assert not broken, f"{name} seed {seed}: {broken}"
+        if seed == scenario.seed:
+            assert result.matches, f"{name} seed {seed}: not as expected with fetch_max_wait = 0"
 
 
 def test_a_wait_the_request_would_time_out_on_is_refused_in_one_line():

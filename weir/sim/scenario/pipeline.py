@@ -117,8 +117,9 @@ class Pipeline:
     heartbeat_interval: Duration = field(default=given("10ms"), metadata=_spec("duration", min=1))
     poll_interval: Duration = field(default=given("1ms"), metadata=_spec("duration", min=1))
     # Kafka's fetch.max.wait.ms: the broker holds a fetch that finds nothing until records arrive or
-    # this passes (a long poll); 0: it answers at once, and the source waits poll_interval and asks again
-    fetch_max_wait: Duration = field(default=given(0), metadata=_spec("duration"))
+    # this passes (a long poll); 0: it answers at once, and the source waits poll_interval and asks
+    # again. Not given: half of request_timeout, or less where a round trip leaves less (`fetch_wait`)
+    fetch_max_wait: MaybeDuration = field(default=given(None), metadata=_spec("duration", optional=True))
     process_time: Duration = field(default=given("50us"), metadata=_spec("duration"))
     write_time: Duration = field(default=given("1ms"), metadata=_spec("duration"))
     commit_interval: Duration = field(default=given("100ms"), metadata=_spec("duration", min=1))
@@ -142,6 +143,16 @@ class Pipeline:
     def consumer_spec(self) -> ComponentSpec | None:
         """The user's ConsumerPolicy (a ComponentSpec), or None for weir's (pipeline.offset_commit)."""
         return _resolve(self.consumer, "consumer", _consumer_base, self.consumer_params)
+
+    @property
+    def fetch_wait(self) -> int:
+        """How long the broker may hold a fetch that finds nothing, in us: `fetch_max_wait` as given;
+        if not given, half of `request_timeout` (10ms at the defaults), or less where a round trip
+        leaves less, so that a held fetch is answered before its request times out. 0: no long polls."""
+        if self.fetch_max_wait is not None:
+            return self.fetch_max_wait
+        round_trip = 2 * (self.network_latency + self.network_jitter)
+        return max(0, min(self.request_timeout // 2, self.request_timeout - round_trip - 1))
 
     @property
     def sink_name(self) -> str:

@@ -162,7 +162,7 @@ class SourceTask:
                 if batch is None:
                     self.emit_watermark()
                     job.check_drained()
-                    if not cfg.fetch_max_wait:  # a long poll waited at the broker; a plain poll waits here
+                    if not cfg.fetch_wait:  # a long poll waited at the broker; a plain poll waits here
                         self.waiting = True
                         yield from node.wait(cfg.poll_interval)
                         self.waiting = False
@@ -224,11 +224,11 @@ class SourceTask:
                                               cfg.request_timeout, ref=(start, cfg.batch_size)))
 
     def fetch_wait(self) -> int:
-        """How long the broker may hold this fetch (pipeline.fetch_max_wait): no longer than until
+        """How long the broker may hold this fetch (Pipeline.fetch_wait): no longer than until
         the next watermark is due, when one may be (records read since the last one was sent, or
         a strategy whose watermark moves with time: idleness, ingestion time, a user's own)."""
         job, cfg = self.job, self.job.cfg
-        wait = cfg.fetch_max_wait
+        wait = cfg.fetch_wait
         wm = job.scenario.watermarks
         if not wait or wm is None or self.watermarks is None or self.finished:
             return wait
