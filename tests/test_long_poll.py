@@ -96,3 +96,37 @@ def test_a_wait_the_request_would_time_out_on_is_refused_in_one_line():
         SLOW.with_settings({"pipeline.fetch_max_wait": "500ms"})  # the request times out after 20ms
     assert str(caught.value).startswith("pipeline.fetch_max_wait: got 500000; accepts less than "
                                         "pipeline.request_timeout (20000us) minus a round trip")
+
+
+def _commit_sends(run) -> np.ndarray:
+    cols = run.trace.columns
+    return cols["time"][(cols["kind"] == Kind.SEND) & (cols["b"] == Msg.COMMIT)]
+
+
+def test_an_idle_committer_costs_nothing_and_keeps_its_ticks():
+    """A periodic committer (at least once: the acknowledged offsets every commit_interval) that found
+    nothing to commit sleeps until an offset moves, then commits at the tick the interval would have
+    given: 10 s of a mostly idle consumer cost the same events whether the interval is 100ms or 5ms
+    (a timer per tick would add some 1,900), and every commit lands on the interval's grid."""
+    idle = weir.load_scenario("at_least_once_crash").with_settings({
+        "workload.records": 400, "workload.produce_batch": 40, "workload.produce_interval": "1s",
+        "run.max_time": "30s", **LONG}).with_faults(())
+    every_100ms, every_5ms = (weir.execute(idle.with_settings({"pipeline.commit_interval": i})) for i in ("100ms", "5ms"))
+    assert every_100ms.status == every_5ms.status == "drained"
+    assert len(every_5ms.sink["record_id"]) == 400
+    assert abs(every_5ms.events - every_100ms.events) < 200, (every_5ms.events, every_100ms.events)
+    for run, interval in ((every_100ms, 100_000), (every_5ms, 5_000)):
+        sends = _commit_sends(run)
+        assert len(sends) >= 10, len(sends)  # one at least after each produced batch's acknowledgement
+        start = int(run.trace.columns["time"][run.trace.columns["kind"] == Kind.RESTORE][0])
+        assert ((sends - start) % interval).max() < 2_000, sends  # on the grid, less the join's round trip
+
+
+def test_an_idle_outbox_relay_costs_nothing_and_still_publishes_every_order():
+    """The relay polls every relay_interval while there are pending rows; an empty outbox puts it to
+    sleep until the next order commits. Polling every 50us or every 5ms, the same orders are published
+    for about the same events (a timer per 50us poll over the run's 100ms would add some 2,000)."""
+    base = weir.load_scenario("outbox_cdc").with_faults(())
+    often, seldom = (weir.run(base.with_settings({"outbox.relay_interval": i})) for i in ("50us", "5ms"))
+    assert often.matches and seldom.matches
+    assert abs(often.events - seldom.events) < 500, (often.events, seldom.events)

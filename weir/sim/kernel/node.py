@@ -107,6 +107,19 @@ class Node:
         while self.paused_until > env.now:
             yield env.timeout(self.paused_until - env.now)
 
+    def next_tick(self, work: simpy.Event, period: int, since: int) -> Generator:
+        """For a loop that wakes every `period` (by this node's clock) and found nothing to do at
+        `since`: sleep on `work` (an event that says there may be something) instead of a timer per
+        period, then wait for the tick the period would have given, the first after `work`. While
+        idle it costs no event at all. A pause while it sleeps does not move the ticks (it would
+        have delayed a timer's); one at the tick holds it, as it holds any timer."""
+        env = self.world.env
+        yield work
+        span = self.clock.true_span(period)
+        yield env.timeout(since + ((env.now - since) // span + 1) * span - env.now)
+        while self.paused_until > env.now:
+            yield env.timeout(self.paused_until - env.now)
+
     def work(self, duration: int) -> Generator:
         """`duration` of work on this node: a pause that overlaps it makes it end that much later."""
         env = self.world.env

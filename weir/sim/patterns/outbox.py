@@ -73,6 +73,7 @@ class OutboxApp:
         self.done = False
         self._handled = False
         self._on_done: list = []
+        self._relay_waiters: list[simpy.Event] = []  # an idle relay, woken when an outbox row commits
         node.on_restart(lambda _n: self.start())
 
     def on_done(self, listener) -> None:
@@ -112,6 +113,9 @@ class OutboxApp:
                     db.execute("INSERT INTO orders VALUES (?, ?, ?, ?)", (i, account, amount, event_time))
                     db.execute("INSERT INTO outbox VALUES (?, ?, ?, ?, 'pending')", (i, account, amount, event_time))
                     db.execute("COMMIT")
+                    waiters, self._relay_waiters = self._relay_waiters, []
+                    for event in waiters:  # a row for the relay to find
+                        event.succeed()
                 elif self.cfg.order == "db_first":
                     yield from self.node.work(self.cfg.db_write_time)
                     db.execute("INSERT INTO orders VALUES (?, ?, ?, ?)", (i, account, amount, event_time))
@@ -149,13 +153,16 @@ class OutboxApp:
     def _relay(self):
         """The relay (weir.OutboxRelay says how): publish the pending rows and mark them sent, in its
         order. Publishing is a round trip to the broker, marking a db_write_time: a crash can land
-        between them."""
-        relay = self.relay
+        between them. It polls every relay_interval; a poll that finds no pending row at all
+        sleeps until a row commits (Node.next_tick) and polls at the tick the interval would have
+        given, so an idle relay costs nothing (pending rows its select() held back: it polls on)."""
+        relay, env = self.relay, self.world.env
         self.relay_starts += 1
         producer = 0 if relay.keep_producer_id else 1_000 + self.relay_starts  # the application's own is 0
         try:
             while True:
-                rows = relay.select(self._pending(self.cfg.relay_batch))
+                pending = self._pending(self.cfg.relay_batch)
+                rows = relay.select(pending)
                 if rows:
                     ids, keys, values, times = (np.array(col, dtype=np.int64) for col in zip(*rows))
                     if relay.mark_first:
@@ -168,7 +175,12 @@ class OutboxApp:
                     self._finish_if_done()
                     continue
                 self._finish_if_done()
-                yield from self.node.wait(self.cfg.relay_interval)
+                if pending:
+                    yield from self.node.wait(self.cfg.relay_interval)
+                else:
+                    inserted = env.event()
+                    self._relay_waiters.append(inserted)
+                    yield from self.node.next_tick(inserted, self.cfg.relay_interval, env.now)
         except simpy.Interrupt:
             return
 

@@ -42,6 +42,7 @@ class Attempt:
         self.positions = offsets
         self.acked = list(offsets) if offsets else None
         self.confirmed = list(offsets) if offsets else None
+        self.offset_waiters: list[simpy.Event] = []  # idle committers, woken when positions or acks move
         self.restored_offsets = list(offsets) if offsets else None  # the checkpoint's (None: none kept)
         self.consumer = job.new_consumer_policy()  # where partitions resume, what is committed when
         s = job.source_parallelism
@@ -58,6 +59,13 @@ class Attempt:
         self.tags = 0  # the last tag handed to a source subtask (rebalance mode: a new one per assignment)
         self.restored_sink: tuple | None = None  # the restored checkpoint's transactions, per sink subtask
         self.procs: list[simpy.Process] = []
+
+    def offsets_moved(self) -> None:
+        """A position or an acknowledged offset moved: wake the committers that had nothing to commit."""
+        if self.offset_waiters:
+            waiters, self.offset_waiters = self.offset_waiters, []
+            for event in waiters:
+                event.succeed()
 
     @property
     def in_flight(self) -> int:

@@ -302,7 +302,9 @@ class ConsumerPolicy:
 
     def periodic(self, partition: int, polled: int, acked: int) -> int | None:
         """Every commit_interval (if `commits_periodically`): an offset to commit, given where the
-        source has polled to and what the sink acknowledged, or None."""
+        source has polled to and what the sink acknowledged, or None. A function of those: once a
+        tick finds nothing new to commit, weir asks again only at the first tick after one of them
+        moves (an idle consumer's committer costs nothing)."""
         return None
 
     def on_checkpoint(self, partition: int, checkpointed: int) -> int | None:
@@ -328,5 +330,6 @@ class OutboxRelay:
 
     def select(self, pending: list[tuple[int, int, int, int]]) -> list[tuple[int, int, int, int]]:
         """Which of the pending rows (event_id, account, amount, event_time), oldest first, to
-        publish this round (by default all of them, in order)."""
+        publish this round (by default all of them, in order). While no row is pending the relay
+        sleeps, and polls again at the first tick after an order commits."""
         return pending

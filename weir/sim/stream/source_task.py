@@ -87,6 +87,7 @@ class SourceTask:
             self.in_flight -= 1
         if acked is not None:
             a.acked[p] = acked
+            a.offsets_moved()
         self.job.world.trace.add(Kind.ACK, self.node.index, p, first, n, a.generation)
         self.wake()
         self.job.check_drained()
@@ -170,6 +171,7 @@ class SourceTask:
                 p, end = batch.partition_id, batch.end_offset
                 self.next = (self.partitions.index(p) + 1) % len(self.partitions)
                 a.positions[p] = end
+                a.offsets_moved()
                 if not len(batch):  # read_committed skipped only aborted records: move on, nothing to process
                     trace.add(Kind.POLL, node.index, p, batch.first_offset, 0, a.generation)
                     continue
@@ -342,6 +344,7 @@ class SourceTask:
             start = int(a.consumer.resume(p, restored, committed[p]))
             if start != a.positions[p]:  # the policy chose another start: nothing past it was acknowledged
                 a.positions[p] = a.acked[p] = start
+                a.offsets_moved()
             # what the broker has committed is what it answered, whatever the start: a periodic
             # committer that took the checkpoint's offsets as confirmed would never commit a
             # partition the checkpoint already covers, and the run would never drain
@@ -351,19 +354,32 @@ class SourceTask:
         """Every commit_interval, commit the offsets the consumer policy names if they moved (weir's:
         what the sink acknowledged, "after_ack"; or what was polled, processed or not, "auto",
         Kafka's enable.auto.commit). One committer for all partitions, with the job's generation;
-        in rebalance mode one per consumer, for its own partitions, with its group generation."""
+        in rebalance mode one per consumer, for its own partitions, with its group generation.
+
+        A tick that finds nothing to commit sleeps until a position or an acknowledgement moves
+        (Node.next_tick), then takes the tick the interval would have given: the policy's answer
+        is a function of those offsets (ConsumerPolicy.periodic), so the ticks in between would
+        have found nothing either, and an idle consumer's committer costs nothing."""
         job, a = self.job, self.attempt
         world, broker, node, cfg = job.world, job.broker, self.node, job.cfg
+        env = world.env
         policy = a.consumer
+        idle = False
         try:
             while True:
-                yield from node.wait(cfg.commit_interval)
+                if not idle:
+                    yield from node.wait(cfg.commit_interval)
+                idle = False
                 owned = self.partitions if job.rebalance else range(job.partitions)
                 generation = self.generation if job.rebalance else a.generation
                 wanted = {p: policy.periodic(p, a.positions[p], a.acked[p]) for p in owned}
                 changed = {p: int(c) for p, c in wanted.items() if c is not None and c != a.confirmed[p]}
                 if not changed:
                     job.check_drained()
+                    moved = env.event()
+                    a.offset_waiters.append(moved)
+                    yield from node.next_tick(moved, cfg.commit_interval, env.now)
+                    idle = True
                     continue
                 answer = world.net.request(node, broker.node, Msg.COMMIT,
                                            lambda changed=changed, g=generation: broker.commit(changed, g),
@@ -401,6 +417,7 @@ class SourceTask:
         for p, committed in zip(assignment.partitions, assignment.committed):
             a.positions[p] = a.acked[p] = int(a.consumer.resume(p, None, committed))
             a.confirmed[p] = committed
+        a.offsets_moved()
         a.tags += 1
         self.tag = a.tags
         self.in_flight = 0
