@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from weir.sim.kernel.clock import NodeClock
@@ -134,6 +134,20 @@ def test_vectorised_partitioner_equals_the_reference(keys, partitions):
     from weir.sim.kafka.partitioner import murmur2, partition_for
     expected = [(murmur2(k.to_bytes(8, "big", signed=True)) & 0x7FFFFFFF) % partitions for k in keys]
     assert partition_for(np.array(keys, dtype=np.int64), partitions).tolist() == expected
+
+
+@given(st.integers(0, 2**18), st.integers(4_096, 20_000), st.integers(1, 40_000), st.integers(0, 2**32 - 1))
+@settings(max_examples=25, deadline=None)
+def test_a_partition_table_for_many_small_keys_equals_murmur2(top, n, partitions, seed):
+    """Many keys from a small space are looked up in a cached table of each key's partition
+    (weir.sim.kafka.partitioner._table): the same numbers as murmur2 key by key."""
+    from weir.sim.kafka.partitioner import murmur2, partition_for
+    keys = np.random.default_rng(seed).integers(0, top + 1, n, dtype=np.int64)
+    got = partition_for(keys, partitions)
+    assert got.dtype == np.int64 and got.flags.writeable, f"seed {seed}"
+    reference = {k: (murmur2(k.to_bytes(8, "big", signed=True)) & 0x7FFFFFFF) % partitions
+                 for k in np.unique(keys).tolist()}
+    assert got.tolist() == [reference[k] for k in keys.tolist()], f"seed {seed}, top {top}, partitions {partitions}"
 
 
 def test_several_producers_share_the_schedule_and_stamp_their_own_clocks():

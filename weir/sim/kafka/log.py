@@ -256,7 +256,7 @@ class Broker:
         refused (a zombie is fenced), otherwise its records stay OPEN until the transaction ends.
         """
         n = len(key)
-        checksum = zlib.crc32(value.tobytes(), zlib.crc32(key.tobytes()))
+        checksum = zlib.crc32(np.ascontiguousarray(value), zlib.crc32(np.ascontiguousarray(key)))  # their bytes, uncopied
         if epoch is not None and epoch != self.producer_epoch and self._fence(epoch, first_id):
             return False
         if record_ids is not None and self.idempotent:

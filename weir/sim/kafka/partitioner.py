@@ -8,6 +8,8 @@ put it in. `murmur2` is the byte-level reference; `partition_for` does the same 
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 __all__ = ["murmur2", "partition_for"]
@@ -41,9 +43,35 @@ def murmur2(data: bytes) -> int:
     return h - (1 << 32) if h >= 1 << 31 else h
 
 
+#: Keys below this are looked up in a table of their partitions (_table), when there are many of them
+_TABLE_KEYS = 1 << 18
+
+
 def partition_for(keys: np.ndarray, partitions: int) -> np.ndarray:
-    """The partition of each int64 key: murmur2 over its 8 big-endian bytes, positive, mod partitions."""
+    """The partition of each int64 key: murmur2 over its 8 big-endian bytes, positive, mod partitions.
+
+    Many keys from a small key space (weir's workloads draw keys 0 .. workload.keys - 1) are looked
+    up in a table of each key's partition, computed once: the same numbers, a tenth of the time."""
     keys = np.asarray(keys, dtype=np.int64)
+    n = len(keys)
+    if n >= 4_096:
+        low, high = int(keys.min()), int(keys.max())
+        if low >= 0 and high < min(_TABLE_KEYS, 4 * n):
+            return _table(partitions, 1 << max(high, 1).bit_length())[keys].astype(np.int64)
+    return _murmur_partitions(keys, partitions)
+
+
+@functools.lru_cache(maxsize=16)
+def _table(partitions: int, size: int) -> np.ndarray:
+    """The partition of each key 0 .. size - 1 (read-only: it is shared; at most 512 KiB)."""
+    table = _murmur_partitions(np.arange(size, dtype=np.int64), partitions)
+    if partitions <= np.iinfo(np.int16).max:
+        table = table.astype(np.int16)
+    table.flags.writeable = False
+    return table
+
+
+def _murmur_partitions(keys: np.ndarray, partitions: int) -> np.ndarray:
     chunks = np.ascontiguousarray(keys.astype(">i8")).view("<u4").reshape(-1, 2)
     m = np.uint32(_M)
     h = np.full(len(keys), (_SEED ^ 8) & _MASK, dtype=np.uint32)
