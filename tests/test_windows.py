@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -379,3 +380,32 @@ def test_the_job_windows_add_up_alike_vectorised_and_pane_by_pane(rows, name, ac
     panes["window_end"] = panes["window_start"] + 10
     looped = windowed._looped_job_windows(panes, AGGREGATES[name], accumulating)
     assert windowed._numeric_job_windows(panes, name, accumulating) == looped
+
+
+def _table(windows: dict):
+    from weir.analysis.windowed import WindowTable
+    rows = sorted(windows.items())
+    cols = [np.array([w[i] for w, _ in rows], dtype=np.int64) for i in range(3)]
+    return WindowTable(*cols, np.array([v for _, (v, _c) in rows], dtype=np.int64),
+                       np.array([c for _, (_v, c) in rows], dtype=np.int64))
+
+
+_WINDOWS = st.dictionaries(st.tuples(st.integers(0, 3), st.integers(-3, 3), st.integers(0, 4)),
+                           st.tuples(st.integers(-5, 5), st.integers(0, 3)), max_size=30)
+
+
+@given(_WINDOWS, _WINDOWS)
+def test_a_window_table_reads_as_its_dict_and_finds_what_the_dict_holds(mine, other):
+    """weir.analysis.windowed.WindowTable: the checkers' columns for (key, start, end) -> (value, count).
+    It equals, iterates and looks up as the dict it stands for; find() gives each of another table's
+    windows its row here, or -1, as `in` on the dict would."""
+    table, others = _table(mine), _table(other)
+    assert table == dict(sorted(mine.items())) and list(table) == sorted(mine) and len(table) == len(mine)
+    rows = table.find(others)
+    windows = list(zip(table.key.tolist(), table.start.tolist(), table.end.tolist()))
+    for w, row in zip(sorted(other), rows.tolist()):
+        assert (row >= 0) == (w in mine), (w, row)
+        if row >= 0:
+            assert windows[row] == w and table[w] == mine[w]
+    assert table.find(others) is rows  # the checkers ask twice: answered once
+    assert table.windows(np.ones(len(table), dtype=bool)) == sorted(mine)

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from weir.analysis.verdict import SHOW_IDS, Verdict
-from weir.analysis.windowed import job_windows
+from weir.analysis.windowed import WindowTable, job_windows
 from weir.analysis.reference import reference_run
 from weir.sim.scenario.run import Run
 
@@ -222,9 +222,15 @@ def _records_match(run: Any, reference: Run) -> Verdict:
 
 def _windows_match(run: Any, reference: Run) -> Verdict:
     actual, expected = job_windows(run), job_windows(reference)
-    wrong = sorted(w for w in actual if w in expected and actual[w][0] != expected[w][0])
-    missing = sum(1 for w in expected if w not in actual)
-    extra = sum(1 for w in actual if w not in expected)
+    if isinstance(actual, WindowTable) and isinstance(expected, WindowTable):  # column by column
+        found, differs = expected.compare(actual)
+        wrong = actual.windows(differs)
+        missing = int((actual.find(expected) < 0).sum())
+        extra = int((~found).sum())
+    else:
+        wrong = sorted(w for w in actual if w in expected and actual[w][0] != expected[w][0])
+        missing = sum(1 for w in expected if w not in actual)
+        extra = sum(1 for w in actual if w not in expected)
     evidence = {"reference_windows": len(expected), "windows": len(actual), "wrong": len(wrong), "missing": missing,
                 "not_in_reference": extra, "first_wrong": [[*w, expected[w][0], actual[w][0]] for w in wrong[:SHOW_IDS]],
                 "reference_trace": reference.trace_sha256}

@@ -245,7 +245,7 @@ def late_accounted(run: Any) -> Verdict:
     the end + the late side output + those counted and dropped. Fewer: records silently gone (state
     lost, a late record neither kept nor counted); more: records counted twice (panes fired again
     after a restore)."""
-    from weir.analysis.windowed import batch_windows, job_windows
+    from weir.analysis.windowed import WindowTable, batch_windows, job_windows
     spec = run.scenario.window
     n = len(run.source["record_id"])
     if spec.kind != "tumbling":
@@ -254,10 +254,15 @@ def late_accounted(run: Any) -> Verdict:
     lateness = spec.allowed_lateness
     final = run.window_watermark if run.window_watermark is not None else -(2**63)
     fired = job_windows(run)
-    in_results = sum(count for _value, count in fired.values())
     expected = batch_windows(run, False)
-    still_open = sum(count for w, (_value, count) in expected.items()
-                     if w not in fired and w[2] - 1 + lateness > final)
+    if isinstance(fired, WindowTable) and isinstance(expected, WindowTable):  # column by column
+        in_results = int(fired.count.sum())
+        open_rows = (fired.find(expected) < 0) & (expected.end - 1 + lateness > final)
+        still_open = int(expected.count[open_rows].sum())
+    else:
+        in_results = sum(count for _value, count in fired.values())
+        still_open = sum(count for w, (_value, count) in expected.items()
+                         if w not in fired and w[2] - 1 + lateness > final)
     side, dropped = len(run.late["record_id"]), int(run.late_dropped)
     accounted = in_results + still_open + side + dropped
     evidence = {"judged": True, "records": n, "in_results": in_results, "in_open_windows": still_open,

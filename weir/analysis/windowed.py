@@ -15,6 +15,7 @@ windows that never fired. A window the job never fired is "missing"; one whose r
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -27,9 +28,74 @@ from weir.analysis.memo import once_per_check
 from weir.analysis.verdict import SHOW_IDS, Verdict
 
 __all__ = ["window_complete", "event_time_complete", "no_late_records", "batch_windows", "job_windows",
-           "closing_watermark", "NOT_STAMPED"]
+           "closing_watermark", "NOT_STAMPED", "WindowTable"]
 
 MIN_TIME = -(2**63)
+
+
+class WindowTable(Mapping):
+    """(key, start, end) -> (value, count), held as int64 columns sorted by key, start and end, one
+    row per window: what the vectorised batch and job computations give. It reads as the dict the
+    others give (made on first use, in the same order); the checkers compare columns instead."""
+
+    __slots__ = ("key", "start", "end", "value", "count", "_dict", "_found")
+
+    def __init__(self, key: np.ndarray, start: np.ndarray, end: np.ndarray, value: np.ndarray, count: np.ndarray):
+        self.key, self.start, self.end, self.value, self.count = key, start, end, value, count
+        self._dict: dict[tuple[int, int, int], tuple[Any, int]] | None = None
+        self._found: tuple[WindowTable, np.ndarray] | None = None  # the last find(), kept: checkers repeat it
+
+    def _as_dict(self) -> dict[tuple[int, int, int], tuple[Any, int]]:
+        if self._dict is None:
+            self._dict = {(k, s, e): (v, c) for k, s, e, v, c in zip(
+                self.key.tolist(), self.start.tolist(), self.end.tolist(), self.value.tolist(), self.count.tolist())}
+        return self._dict
+
+    def __getitem__(self, window: tuple[int, int, int]) -> tuple[Any, int]:
+        return self._as_dict()[window]
+
+    def __iter__(self) -> Iterator[tuple[int, int, int]]:
+        return iter(self._as_dict())
+
+    def __len__(self) -> int:
+        return len(self.key)
+
+    def __contains__(self, window: object) -> bool:
+        return window in self._as_dict()
+
+    def find(self, other: WindowTable) -> np.ndarray:
+        """For each of `other`'s windows, its row here, or -1 where this table has no such window:
+        both tables sorted together (this one's row first on a tie), each of `other`'s rows
+        matched with the row just before it."""
+        if self._found is not None and self._found[0] is other:
+            return self._found[1]
+        n = len(self.key)
+        key, start, end = (np.concatenate([a, b]) for a, b in
+                           ((self.key, other.key), (self.start, other.start), (self.end, other.end)))
+        mine = np.zeros(len(key), dtype=np.int8)
+        mine[n:] = 1
+        order = np.lexsort((mine, end, start, key))
+        place = np.empty(len(order), dtype=np.int64)
+        place[order] = np.arange(len(order))
+        before = order[np.maximum(place[n:] - 1, 0)]
+        hit = ((place[n:] > 0) & (before < n) & (key[before] == other.key) & (start[before] == other.start)
+               & (end[before] == other.end))
+        found = np.where(hit, before, -1)
+        found.flags.writeable = False
+        self._found = (other, found)
+        return found
+
+    def compare(self, other: WindowTable) -> tuple[np.ndarray, np.ndarray]:
+        """For each of `other`'s windows: whether this table has it, and whether its value here differs."""
+        at = self.find(other)
+        found = at >= 0
+        differs = np.zeros(len(at), dtype=bool)
+        differs[found] = self.value[at[found]] != other.value[found]
+        return found, differs
+
+    def windows(self, rows: np.ndarray) -> list[tuple[int, int, int]]:
+        """The windows of the rows where `rows` (a mask) is set, in order."""
+        return list(zip(self.key[rows].tolist(), self.start[rows].tolist(), self.end[rows].tolist()))
 
 
 
@@ -96,7 +162,7 @@ def chained_values(run: Any) -> np.ndarray:
 
 
 @once_per_check
-def batch_windows(run: Any, true_time: bool = False) -> dict[tuple[int, int, int], tuple[Any, int]]:
+def batch_windows(run: Any, true_time: bool = False) -> Mapping[tuple[int, int, int], tuple[Any, int]]:
     """(key, start, end) -> (value, count) computed over all records, as a batch job would: by the
     records' timestamps, or with `true_time` by when their events truly happened."""
     spec = run.scenario.window.spec()
@@ -141,12 +207,12 @@ _NUMPY_REDUCE = {"sum": np.add, "count": None, "min": np.minimum, "max": np.maxi
 
 
 def _tumbling_batch(windows, name: str, keys: np.ndarray, times: np.ndarray,
-                    values: np.ndarray) -> dict[tuple[int, int, int], tuple[Any, int]]:
+                    values: np.ndarray) -> WindowTable:
     """batch_windows for tumbling windows and a built-in aggregate, vectorised: group the records by
     (key, window start) with one sort, and reduce each group with the aggregate's ufunc."""
     starts = times - (times - windows.offset) % windows.size
     if not len(keys):
-        return {}
+        return WindowTable(*(np.zeros(0, dtype=np.int64) for _ in range(5)))
     kmin, smin = int(keys.min()), int(starts.min())
     width = (int(starts.max()) - smin) // windows.size + 1
     cells = (int(keys.max()) - kmin + 1) * width
@@ -162,8 +228,8 @@ def _tumbling_batch(windows, name: str, keys: np.ndarray, times: np.ndarray,
             ufunc.at(results, cell, values)
         used = np.flatnonzero(counts)  # in (key, window start) order, as the sort below gives
         firsts = smin + (used % width) * windows.size
-        return {(k, st, st + windows.size): (r, c) for k, st, r, c in
-                zip((kmin + used // width).tolist(), firsts.tolist(), results[used].tolist(), counts[used].tolist())}
+        return WindowTable(kmin + used // width, firsts, firsts + windows.size, results[used].astype(np.int64),
+                           counts[used].astype(np.int64))
     order = np.lexsort((starts, keys))
     keys, starts, values = keys[order], starts[order], values[order]
     new = np.ones(len(keys), dtype=bool)
@@ -172,12 +238,12 @@ def _tumbling_batch(windows, name: str, keys: np.ndarray, times: np.ndarray,
     counts = np.diff(np.append(bounds, len(keys)))
     ufunc = _NUMPY_REDUCE[name]
     results = counts if ufunc is None else ufunc.reduceat(values, bounds)
-    return {(k, st, st + windows.size): (r, c) for k, st, r, c in
-            zip(keys[bounds].tolist(), starts[bounds].tolist(), results.tolist(), counts.tolist())}
+    return WindowTable(keys[bounds], starts[bounds], starts[bounds] + windows.size, results.astype(np.int64),
+                       counts.astype(np.int64))
 
 
 @once_per_check
-def job_windows(run: Any) -> dict[tuple[int, int, int], tuple[Any, int]]:
+def job_windows(run: Any) -> Mapping[tuple[int, int, int], tuple[Any, int]]:
     """(key, start, end) -> (value, count) as the job's panes add up to.
 
     DISCARDING: the panes of a window combine. ACCUMULATING: the pane written last is the window's
@@ -225,7 +291,7 @@ def _looped_job_windows(panes: dict[str, np.ndarray], agg: Any,
 
 
 def _numeric_job_windows(panes: dict[str, np.ndarray], name: str,
-                         accumulating: bool) -> dict[tuple[int, int, int], tuple[Any, int]]:
+                         accumulating: bool) -> WindowTable:
     """job_windows for a built-in numeric aggregate, vectorised. Its merge is its reduce (sum, min,
     max; count adds counts), so DISCARDING panes reduce per window across panes and subtasks at once;
     ACCUMULATING takes each subtask's pane written last (the later one in the table on a tie), then
@@ -245,7 +311,7 @@ def _numeric_job_windows(panes: dict[str, np.ndarray], name: str,
         pick = order[last]
         key, start, end, value, count = key[pick], start[pick], end[pick], value[pick], count[pick]
     if not len(key):
-        return {}
+        return WindowTable(*(np.zeros(0, dtype=np.int64) for _ in range(5)))
     order = np.lexsort((end, start, key))
     key, start, end, value, count = key[order], start[order], end[order], value[order], count[order]
     new = np.ones(len(key), dtype=bool)
@@ -254,8 +320,7 @@ def _numeric_job_windows(panes: dict[str, np.ndarray], name: str,
     counts = np.add.reduceat(count, bounds)
     ufunc = _NUMPY_REDUCE[name]
     values = (ufunc or np.add).reduceat(value, bounds)  # count: the panes' values are counts, and add up
-    return {(k, s, e): (v, c) for k, s, e, v, c in
-            zip(key[bounds].tolist(), start[bounds].tolist(), end[bounds].tolist(), values.tolist(), counts.tolist())}
+    return WindowTable(key[bounds], start[bounds], end[bounds], values, counts)
 
 
 def window_complete(run: Any) -> Verdict:
@@ -278,17 +343,23 @@ def event_time_complete(run: Any) -> Verdict:
 
 @once_per_check
 def _window_diff(run: Any, true_time: bool) -> tuple[dict, dict, list, list, list]:
-    """(expected, actual, the closed windows sorted, those with no result, those with a wrong one)."""
+    """(expected, actual, how many windows are closed, those with no result, those with a wrong one;
+    each list sorted)."""
     expected, actual = batch_windows(run, true_time), job_windows(run)
     if getattr(run.scenario, "operators_after", ()):
         from weir.analysis.reference import reference_run
         reference = job_windows(reference_run(run))
         expected = {w: reference.get(w, v) for w, v in expected.items()}
     closing = closing_watermark(run, true_time)
+    if isinstance(expected, WindowTable) and isinstance(actual, WindowTable):  # column by column
+        closed_rows = expected.end - 1 <= closing
+        found, differs = actual.compare(expected)
+        return (expected, actual, int(closed_rows.sum()), expected.windows(closed_rows & ~found),
+                expected.windows(closed_rows & differs))
     closed = sorted(w for w in expected if w[2] - 1 <= closing)
     missing = [w for w in closed if w not in actual]
     wrong = [w for w in closed if w in actual and actual[w][0] != expected[w][0]]
-    return expected, actual, closed, missing, wrong
+    return expected, actual, len(closed), missing, wrong
 
 
 def _judge_windows(run: Any, name: str, true_time: bool) -> Verdict:
@@ -303,22 +374,22 @@ def _judge_windows(run: Any, name: str, true_time: bool) -> Verdict:
                        f"{type(e).__name__}: {e}", {"error": f"{type(e).__name__}: {e}"})
     same = true_time and expected is batch_windows(run, False) and closing == closing_watermark(run, False)
     expected, actual, closed, missing, wrong = _window_diff(run, true_time and not same)  # no clock moved: the same
-    still_open = len(expected) - len(closed)
+    still_open = len(expected) - closed
     stalled = run.window_watermark is None or run.window_watermark == MIN_TIME
-    evidence = {"closed_windows": len(closed), "missing": len(missing), "wrong": len(wrong),
+    evidence = {"closed_windows": closed, "missing": len(missing), "wrong": len(wrong),
                 "open_windows": still_open, "closing_watermark": closing,
                 "operator_watermark": run.window_watermark,
                 "first_missing": [list(w) for w in missing[:SHOW_IDS]],
                 "first_wrong": [[*w, expected[w][0], actual[w][0]] for w in wrong[:SHOW_IDS]]}
     if not missing and not wrong:
         if closing == MAX_TIME:
-            return Verdict(name, True, f"all {len(closed)} windows match the batch result{by} (the end "
+            return Verdict(name, True, f"all {closed} windows match the batch result{by} (the end "
                            "of input fired every one)", evidence)
-        return Verdict(name, True, f"all {len(closed)} closed windows match the batch result{by} "
+        return Verdict(name, True, f"all {closed} closed windows match the batch result{by} "
                        f"({still_open} still open at the end)", evidence)
     parts = []
     if missing and true_time:
-        parts.append(f"{len(missing)} of {len(closed)} windows of what happened have no result (never fired, "
+        parts.append(f"{len(missing)} of {closed} windows of what happened have no result (never fired, "
                      "or their events were stamped into other windows)")
     elif missing:
         if stalled:
@@ -328,7 +399,7 @@ def _judge_windows(run: Any, name: str, true_time: bool) -> Verdict:
                    f"short of {format_duration(closing)}")
         else:
             why = ""
-        parts.append(f"{len(missing)} of {len(closed)} closed windows never fired{why}")
+        parts.append(f"{len(missing)} of {closed} closed windows never fired{why}")
     if wrong:
         k, s, e = wrong[0]
         parts.append(f"{len(wrong)} windows differ from the batch result{by} (first: key {k} [{s}, {e}) "
