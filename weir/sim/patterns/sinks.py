@@ -8,6 +8,8 @@
 
 from __future__ import annotations
 
+import functools
+import itertools
 import sqlite3
 
 import numpy as np
@@ -110,10 +112,26 @@ def insert_rows(db: sqlite3.Connection, statement: str, rows: np.ndarray, suffix
     multi-row VALUES list at a time (then `suffix`, an ON CONFLICT clause): the rows are applied in
     order, as many single-row statements would be, at half the cost of executemany."""
     width = rows.shape[1]
-    one = "(" + ", ".join("?" * width) + ")"
     for at in range(0, len(rows), WRITE_CHUNK):
         part = rows[at:at + WRITE_CHUNK]
-        db.execute(f"{statement} {', '.join([one] * len(part))}{suffix}", part.ravel().tolist())
+        db.execute(_values(statement, width, len(part), suffix), part.ravel().tolist())
+
+
+def insert_tuples(db: sqlite3.Connection, statement: str, rows: list[tuple], suffix: str = "") -> None:
+    """insert_rows for rows that are tuples of any SQL values (all of one width)."""
+    if not rows:
+        return
+    width = len(rows[0])
+    for at in range(0, len(rows), WRITE_CHUNK):
+        part = rows[at:at + WRITE_CHUNK]
+        db.execute(_values(statement, width, len(part), suffix), list(itertools.chain.from_iterable(part)))
+
+
+@functools.lru_cache(maxsize=64)
+def _values(statement: str, width: int, rows: int, suffix: str) -> str:
+    """`statement` with a VALUES list of `rows` rows of `width` parameters, then `suffix`."""
+    one = "(" + ", ".join("?" * width) + ")"
+    return f"{statement} {', '.join([one] * rows)}{suffix}"
 
 
 class UpsertSink(Sink):
@@ -220,8 +238,6 @@ ON CONFLICT (key, window_start, window_end, subtask, pane_index) DO UPDATE SET
 _LATE_CONFLICT = """
 ON CONFLICT (record_id) DO UPDATE SET watermark = excluded.watermark, written_at = excluded.written_at
 """
-_PANE_UPSERT = "INSERT INTO window_results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)" + _PANE_CONFLICT
-_LATE_UPSERT = "INSERT INTO late_records VALUES (?, ?, ?, ?, ?, ?)" + _LATE_CONFLICT
 _RESULTS_STAGING_DDL = (
     "CREATE TABLE panes_staging (txn INTEGER NOT NULL, key, window_start, window_end, pane_index, timing, is_last, "
     "value, count, watermark, written_at, subtask)",
@@ -334,19 +350,27 @@ class WindowResults(_TwoPhaseTables):
 
     def write(self, panes, late, written_at: int, txn: int | None = None, subtask: int = 0) -> None:
         """Upsert panes (from processor `subtask`) and late records; stage them under `txn` instead, if given."""
-        pane_rows = [(p.key, p.window.start, p.window.end, p.index, p.timing.value, int(p.is_last), p.value, p.count,
-                      p.watermark, written_at, subtask) for p in panes]
-        late_rows = [(e.ref, e.key, e.timestamp, e.value, e.watermark, written_at) for e in late]
         db = self._db
-        db.execute("BEGIN")
         if txn is None:
-            db.executemany(_PANE_UPSERT, pane_rows)
-            db.executemany(_LATE_UPSERT, late_rows)
+            pane_rows = [(p.key, p.window.start, p.window.end, p.index, p.timing.value, int(p.is_last), p.value,
+                          p.count, p.watermark, written_at, subtask) for p in panes]
         else:
-            db.executemany("INSERT INTO panes_staging VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                           [(txn, *row) for row in pane_rows])
-            db.executemany("INSERT INTO late_staging VALUES (?, ?, ?, ?, ?, ?, ?)", [(txn, *row) for row in late_rows])
-        db.execute("COMMIT")
+            pane_rows = [(txn, p.key, p.window.start, p.window.end, p.index, p.timing.value, int(p.is_last), p.value,
+                          p.count, p.watermark, written_at, subtask) for p in panes]
+        late_rows = [(e.ref, e.key, e.timestamp, e.value, e.watermark, written_at) if txn is None else
+                     (txn, e.ref, e.key, e.timestamp, e.value, e.watermark, written_at) for e in late]
+        # one multi-row statement per table; a single statement is atomic on its own
+        single = len(pane_rows) <= WRITE_CHUNK and not late_rows
+        if not single:
+            db.execute("BEGIN")
+        if txn is None:
+            insert_tuples(db, "INSERT INTO window_results VALUES", pane_rows, _PANE_CONFLICT)
+            insert_tuples(db, "INSERT INTO late_records VALUES", late_rows, _LATE_CONFLICT)
+        else:
+            insert_tuples(db, "INSERT INTO panes_staging VALUES", pane_rows)
+            insert_tuples(db, "INSERT INTO late_staging VALUES", late_rows)
+        if not single:
+            db.execute("COMMIT")
 
     _staging = ("panes_staging", "late_staging")
 
