@@ -98,8 +98,6 @@ class WindowTable(Mapping):
         return list(zip(self.key[rows].tolist(), self.start[rows].tolist(), self.end[rows].tolist()))
 
 
-
-
 def event_times(run: Any, true_time: bool = False):
     """Each source record's event time: from the log, or with ingestion time the source's stamp
     (the latest, if it read the record more than once; NOT_STAMPED for a record it never read).
