@@ -130,3 +130,13 @@ def test_an_idle_outbox_relay_costs_nothing_and_still_publishes_every_order():
     often, seldom = (weir.run(base.with_settings({"outbox.relay_interval": i})) for i in ("50us", "5ms"))
     assert often.matches and seldom.matches
     assert abs(often.events - seldom.events) < 500, (often.events, seldom.events)
+
+
+def test_a_poll_interval_without_polling_is_refused_in_one_line():
+    """poll_interval applies only to weir's polling (fetch_max_wait = 0): with long polls, the
+    default since 2026-11-30, a file that still sets it is told so rather than silently ignored."""
+    with pytest.raises(weir.ScenarioError) as caught:
+        SLOW.with_settings({"pipeline.poll_interval": "5ms"})
+    assert str(caught.value).startswith("pipeline.poll_interval: got 5000; accepts a poll interval only with "
+                                        "pipeline.fetch_max_wait = 0")
+    assert SLOW.with_settings({**POLL, "pipeline.poll_interval": "5ms"}).pipeline.poll_interval == 5_000

@@ -48,8 +48,8 @@ def test_a_file_loads_with_defaults_and_units(tmp_path):
 
 
 def test_durations_accept_units_and_whole_microseconds():
-    assert Pipeline(poll_interval="1.5ms").poll_interval == 1_500
-    assert Pipeline(poll_interval=250).poll_interval == 250
+    assert Pipeline(poll_interval="1.5ms", fetch_max_wait=0).poll_interval == 1_500
+    assert Pipeline(poll_interval=250, fetch_max_wait=0).poll_interval == 250
     assert Pipeline(restart_delay="2min").restart_delay == 120_000_000
     assert NodeSpec("producer", clock_offset="-2s").clock_offset == -2_000_000
 

@@ -96,6 +96,9 @@ class Workload:
                                     f"partitions that leave at least one of the {self.keys} keys a partition with data")
 
 
+_DEFAULT_POLL = 1_000  # pipeline.poll_interval's default, 1ms: any other value asks for weir's polling
+
+
 @dataclass(frozen=True)
 class Pipeline:
     """The job: delivery mode, sink kind, batch size and the costs of each step."""
@@ -115,7 +118,7 @@ class Pipeline:
     source_failover: str = field(default="job", metadata=_spec("choice", choices=("job", "rebalance")))
     session_timeout: Duration = field(default=given("30ms"), metadata=_spec("duration", min=1))
     heartbeat_interval: Duration = field(default=given("10ms"), metadata=_spec("duration", min=1))
-    poll_interval: Duration = field(default=given("1ms"), metadata=_spec("duration", min=1))
+    poll_interval: Duration = field(default=given("1ms"), metadata=_spec("duration", min=1))  # _DEFAULT_POLL
     # Kafka's fetch.max.wait.ms: the broker holds a fetch that finds nothing until records arrive or
     # this passes (a long poll); 0: it answers at once, and the source waits poll_interval and asks
     # again. Not given: half of request_timeout, or less where a round trip leaves less (`fetch_wait`)
@@ -192,6 +195,10 @@ class Pipeline:
         if self.request_timeout <= round_trip:
             raise ScenarioError("pipeline.request_timeout", self.request_timeout,
                                 f"more than one round trip, 2 * (network_latency + network_jitter) = {round_trip}us")
+        if self.poll_interval != _DEFAULT_POLL and self.fetch_wait:
+            raise ScenarioError("pipeline.poll_interval", self.poll_interval,
+                                "a poll interval only with pipeline.fetch_max_wait = 0 (weir's polling): with long "
+                                "polls, the default, the broker holds a fetch instead of the source polling again")
         if self.fetch_max_wait and self.fetch_max_wait + round_trip >= self.request_timeout:
             raise ScenarioError("pipeline.fetch_max_wait", self.fetch_max_wait,
                                 f"less than pipeline.request_timeout ({self.request_timeout}us) minus a round trip "
