@@ -87,3 +87,18 @@ def test_checkpoint_scenarios_as_expected(name):
     for seed in range(3):
         r = weir.run(name, seed)
         assert r.matches, f"{name} seed {seed}: {[(v.invariant, v.held, v.summary) for v in r.verdicts]}"
+
+
+def test_incremental_window_snapshots_write_only_the_windows_changed_since_the_last():
+    """A window operator counts the windows it changed since its last snapshot only for incremental
+    checkpoints (Job.new_operator); a full snapshot writes every open window whatever changed."""
+    windowed = weir.load_scenario("late_data_side_output").with_faults(())
+    full = execute(windowed.with_settings({"checkpoint.interval": "20ms", "checkpoint.state_entry_bytes": 100}), 1)
+    inc = execute(windowed.with_settings({"checkpoint.interval": "20ms", "checkpoint.state_entry_bytes": 100,
+                                          "checkpoint.incremental": True}), 1)
+    full_bytes = [r["bytes_written"] for r in kinds(full, "CKPT_COMPLETE")]
+    inc_bytes = [r["bytes_written"] for r in kinds(inc, "CKPT_COMPLETE")]
+    assert len(full_bytes) == len(inc_bytes) > 3, (full_bytes, inc_bytes)
+    assert 0 < sum(inc_bytes) < sum(full_bytes), (inc_bytes, full_bytes)  # counted, and fewer than all
+    assert all(b % 100 == 0 for b in inc_bytes)
+    assert {k: v.tolist() for k, v in full.windows.items()} == {k: v.tolist() for k, v in inc.windows.items()}

@@ -180,16 +180,18 @@ class Job:
 
     def new_operator(self, snapshot=None):
         """A fresh operator (the user's, a window aggregation, or running totals), restored if given a snapshot."""
+        # windows changed since a snapshot are counted only for incremental checkpoints, which write them
+        incremental = self.checkpoint is not None and self.checkpoint.incremental
         if self.scenario.operators or self.scenario.operators_after:
             chained = [spec.build() for spec in self.scenario.operators]
             if self.window_spec is not None:  # the window aggregation, between the record and the pane operators
-                chained.append(WindowedAggregation(self.window_spec))
+                chained.append(WindowedAggregation(self.window_spec, incremental))
             chained += [spec.build() for spec in self.scenario.operators_after]
             op = Chain(chained)
         elif self.scenario.operator is not None:
             op = self.scenario.operator.build()
         elif self.window_spec is not None:
-            op = WindowedAggregation(self.window_spec)
+            op = WindowedAggregation(self.window_spec, incremental)
         else:
             op = RunningTotals(self.scenario.workload.keys)
         if snapshot is not None:

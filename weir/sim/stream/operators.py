@@ -108,8 +108,8 @@ class WindowedAggregation(Operator):
 
     windowed = True
 
-    def __init__(self, spec: WindowSpec):
-        self.op = WindowOperator(spec)
+    def __init__(self, spec: WindowSpec, count_changes: bool = True):
+        self.op = WindowOperator(spec, count_changes)
         self._dropped_reported = 0
 
     def restore(self, snapshot: dict) -> None:

@@ -130,8 +130,9 @@ class WindowOperator:
     the `self.dropped` counter. `snapshot()` / `restore()` copy its whole state for checkpoints.
     """
 
-    def __init__(self, spec: WindowSpec):
+    def __init__(self, spec: WindowSpec, count_changes: bool = True):
         self.spec = spec
+        self.count_changes = count_changes  # keep `touched` (an incremental checkpoint writes only those windows)
         self.watermark = MIN_TIME
         self.processing_time = 0
         self.panes: list[Pane] = []
@@ -224,7 +225,8 @@ class WindowOperator:
         k_arr, v_arr = np.asarray(keys), np.asarray(values)
         reducer = _REDUCERS[spec.aggregate.name]
         size = spec.windows.size
-        state_of, touched, merge, empty = self._state, self.touched, spec.aggregate.merge, spec.aggregate.empty
+        state_of, merge, empty = self._state, spec.aggregate.merge, spec.aggregate.empty
+        touched = self.touched if self.count_changes else None
         early_timers = spec.trigger.early_after is not None
         for starts, inside in starts_per_shift:
             idx = np.flatnonzero(inside)
@@ -247,7 +249,8 @@ class WindowOperator:
                         windows = state_of[key] = {}
                     state = windows[window] = _WindowState(window, self._next(), empty)
                     self._register(key, state)
-                touched.add((key, state.window))
+                if touched is not None:
+                    touched.add((key, state.window))
                 state.acc_all, state.n_all = merge(state.acc_all, value), state.n_all + count
                 state.acc_new, state.n_new = merge(state.acc_new, value), state.n_new + count
                 if state.on_time_fired or early_timers:  # what _arm acts on
@@ -285,7 +288,7 @@ class WindowOperator:
 
     def snapshot(self) -> dict:
         """A copy of everything (for a checkpoint); `restore` takes it back."""
-        return self._copy({k: v for k, v in self.__dict__.items() if k not in ("spec", "panes", "late", "touched")})
+        return self._copy({k: v for k, v in self.__dict__.items() if k not in ("spec", "panes", "late", "touched", "count_changes")})
 
     def restore(self, snapshot: dict) -> None:
         self.__dict__.update(self._copy(snapshot))
@@ -384,7 +387,8 @@ class WindowOperator:
 
     def _add(self, key: Hashable, state: _WindowState, value: Any) -> None:
         agg, trigger = self.spec.aggregate, self.spec.trigger
-        self.touched.add((key, state.window))
+        if self.count_changes:
+            self.touched.add((key, state.window))
         state.acc_all, state.n_all = agg.add(state.acc_all, value), state.n_all + 1
         state.acc_new, state.n_new = agg.add(state.acc_new, value), state.n_new + 1
         if self._bundle is not None:  # Beam: the triggers are asked at the end of the bundle
