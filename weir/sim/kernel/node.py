@@ -107,13 +107,15 @@ class Node:
         while self.paused_until > env.now:
             yield env.timeout(self.paused_until - env.now)
 
-    def next_tick(self, work: simpy.Event, period: int, since: int) -> Generator:
-        """For a loop that wakes every `period` (by this node's clock) and found nothing to do at
-        `since`: sleep on `work` (an event that says there may be something) instead of a timer per
-        period, then wait for the tick the period would have given, the first after `work`. While
-        idle it costs no event at all. A pause while it sleeps does not move the ticks (it would
-        have delayed a timer's); one at the tick holds it, as it holds any timer."""
+    def next_tick(self, waiters: list[simpy.Event], period: int) -> Generator:
+        """For a loop that wakes every `period` (by this node's clock) and found nothing to do now:
+        sleep until `wake(waiters)` says there may be something, instead of a timer per period, then
+        wait for the tick the period would have given, the first after that. While idle it costs no
+        event at all. A pause while it sleeps does not move the ticks (it would have delayed a
+        timer's); one at the tick holds it, as it holds any timer."""
         env = self.world.env
+        since, work = env.now, env.event()
+        waiters.append(work)
         yield work
         span = self.clock.true_span(period)
         yield env.timeout(since + ((env.now - since) // span + 1) * span - env.now)
@@ -199,3 +201,11 @@ class Node:
         else:
             self._up_waiters.append(ev)
         return ev
+
+
+def wake(waiters: list[simpy.Event]) -> None:
+    """Wake the loops sleeping in Node.next_tick on `waiters` (there may be work), and empty it."""
+    events = list(waiters)
+    waiters.clear()
+    for event in events:
+        event.succeed()

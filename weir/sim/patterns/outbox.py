@@ -29,6 +29,7 @@ import sqlite3
 import numpy as np
 import simpy
 
+from weir.sim.kernel.node import wake
 from weir.sim.kernel.world import Node, World
 from weir.sim.kafka.log import Broker
 from weir.sim.kernel.trace import Kind, Msg
@@ -113,9 +114,7 @@ class OutboxApp:
                     db.execute("INSERT INTO orders VALUES (?, ?, ?, ?)", (i, account, amount, event_time))
                     db.execute("INSERT INTO outbox VALUES (?, ?, ?, ?, 'pending')", (i, account, amount, event_time))
                     db.execute("COMMIT")
-                    waiters, self._relay_waiters = self._relay_waiters, []
-                    for event in waiters:  # a row for the relay to find
-                        event.succeed()
+                    wake(self._relay_waiters)  # a row for the relay to find
                 elif self.cfg.order == "db_first":
                     yield from self.node.work(self.cfg.db_write_time)
                     db.execute("INSERT INTO orders VALUES (?, ?, ?, ?)", (i, account, amount, event_time))
@@ -156,7 +155,7 @@ class OutboxApp:
         between them. It polls every relay_interval; a poll that finds no pending row at all
         sleeps until a row commits (Node.next_tick) and polls at the tick the interval would have
         given, so an idle relay costs nothing (pending rows its select() held back: it polls on)."""
-        relay, env = self.relay, self.world.env
+        relay = self.relay
         self.relay_starts += 1
         producer = 0 if relay.keep_producer_id else 1_000 + self.relay_starts  # the application's own is 0
         try:
@@ -178,9 +177,7 @@ class OutboxApp:
                 if pending:
                     yield from self.node.wait(self.cfg.relay_interval)
                 else:
-                    inserted = env.event()
-                    self._relay_waiters.append(inserted)
-                    yield from self.node.next_tick(inserted, self.cfg.relay_interval, env.now)
+                    yield from self.node.next_tick(self._relay_waiters, self.cfg.relay_interval)
         except simpy.Interrupt:
             return
 

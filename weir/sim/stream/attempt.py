@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 import simpy
 
+from weir.sim.kernel.node import wake
 from weir.sim.stream.coordinator import CheckpointCoordinator
 from weir.sim.stream.sink_task import SinkTask
 from weir.sim.stream.source_task import SourceTask
@@ -63,9 +64,7 @@ class Attempt:
     def offsets_moved(self) -> None:
         """A position or an acknowledged offset moved: wake the committers that had nothing to commit."""
         if self.offset_waiters:
-            waiters, self.offset_waiters = self.offset_waiters, []
-            for event in waiters:
-                event.succeed()
+            wake(self.offset_waiters)
 
     @property
     def in_flight(self) -> int:

@@ -362,7 +362,6 @@ class SourceTask:
         have found nothing either, and an idle consumer's committer costs nothing."""
         job, a = self.job, self.attempt
         world, broker, node, cfg = job.world, job.broker, self.node, job.cfg
-        env = world.env
         policy = a.consumer
         idle = False
         try:
@@ -376,9 +375,7 @@ class SourceTask:
                 changed = {p: int(c) for p, c in wanted.items() if c is not None and c != a.confirmed[p]}
                 if not changed:
                     job.check_drained()
-                    moved = env.event()
-                    a.offset_waiters.append(moved)
-                    yield from node.next_tick(moved, cfg.commit_interval, env.now)
+                    yield from node.next_tick(a.offset_waiters, cfg.commit_interval)
                     idle = True
                     continue
                 answer = world.net.request(node, broker.node, Msg.COMMIT,
