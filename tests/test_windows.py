@@ -409,3 +409,92 @@ def test_a_window_table_reads_as_its_dict_and_finds_what_the_dict_holds(mine, ot
             assert windows[row] == w and table[w] == mine[w]
     assert table.find(others) is rows  # the checkers ask twice: answered once
     assert table.windows(np.ones(len(table), dtype=bool)) == sorted(mine)
+
+
+def _inside(op: WindowOperator) -> tuple:
+    """Everything the window objects and timers of `op` hold, with the columnar store made into them."""
+    if op._dense is not None:
+        op._leave_dense()
+    fields = ("epoch", "acc_all", "n_all", "acc_new", "n_new", "panes", "on_time_fired", "late_pending",
+              "early_timer_set", "refire_timer_set", "closed")
+    windows = sorted((key, w, tuple(getattr(s, f) for f in fields))
+                     for key, ws in op._state.items() for w, s in ws.items())
+    timers = sorted((t, *entry) for t, bucket in op._event_timers._at.items() for entry in bucket)
+    return windows, timers, op._seq, op.changed_windows()
+
+
+_dense_steps = st.lists(st.one_of(
+    # a batch: keys mostly in the columnar store's range; 20_000 and -1 are not, and make it give way
+    st.lists(st.tuples(st.sampled_from([0, 1, 2, 3, 7, 20_000, -1]) | st.integers(0, 3), st.integers(0, 60_000),
+                       st.integers(-5, 5)), min_size=0, max_size=12),
+    st.integers(0, 70_000),  # a watermark
+    st.just("snapshot"),  # a checkpoint: the change count starts again
+    st.just("restore"),  # a failover to the last snapshot (the watermark starts again from MIN_TIME)
+    st.tuples(st.integers(0, 3), st.integers(0, 60_000), st.integers(-5, 5)),  # one element, `process`
+), max_size=20)
+
+
+@settings(max_examples=300, deadline=None)
+@given(steps=_dense_steps, windows=st.sampled_from([Tumbling(10_000), Tumbling(10_000, 3_000), Sliding(10_000, 2_500),
+                                                    Sliding(7_000, 3_000)]),
+       aggregate=st.sampled_from([SUM, COUNT, MIN, MAX]), accumulation=st.sampled_from(["discarding", "accumulating"]),
+       lateness=st.sampled_from([0, 1, 5_000, 20_000]), semantics=st.sampled_from(["flink", "beam"]))
+def test_the_columnar_store_does_what_window_objects_do(steps, windows, aggregate, accumulation, lateness, semantics):
+    """weir.sim.stream.windows._Dense holds the common case's windows as columns. An operator with it
+    and one made to use window objects from the start get the same steps; after each, their panes
+    (in order, every field), late elements, counters and change counts agree, and at the end so do
+    the window objects, timers and sequence numbers the store turns into."""
+    from weir.sim.stream.windows import MIN_TIME
+
+    spec = WindowSpec(windows, aggregate=aggregate, accumulation=accumulation, allowed_lateness=lateness,
+                      semantics=semantics)
+    dense, plain = WindowOperator(spec), WindowOperator(spec)
+    assert dense._dense is not None
+    plain._dense = None
+    ops, snaps = [dense, plain], [None, None]
+    for i, step in enumerate(steps):
+        for j, op in enumerate(ops):
+            op.advance_processing_time(100 * (i + 1))
+            if isinstance(step, list):
+                op.process_batch(np.array([k for k, _, _ in step], dtype=np.int64),
+                                 np.array([t for _, t, _ in step], dtype=np.int64),
+                                 np.array([v for _, _, v in step], dtype=np.int64), [(i, n) for n in range(len(step))])
+            elif isinstance(step, int):
+                op.advance_watermark(step)
+            elif step == "snapshot":
+                op.clear_changed()
+                snaps[j] = op.snapshot()
+            elif step == "restore" and snaps[j] is not None:
+                again = WindowOperator(spec)
+                again.restore(snaps[j])
+                again.watermark = MIN_TIME
+                again.panes, again.late, again.processing_time = op.panes, op.late, op.processing_time
+                ops[j] = again
+            elif isinstance(step, tuple):
+                op.process(*step, ref=(i, 0))
+        dense, plain = ops
+        assert dense.panes == plain.panes, (i, step)
+        assert dense.late == plain.late, (i, step)
+        assert (dense.dropped, dense.elements, dense.open_windows(), dense.changed_windows()) == \
+            (plain.dropped, plain.elements, plain.open_windows(), plain.changed_windows()), (i, step)
+    assert _inside(dense) == _inside(plain)
+    for op in ops:
+        op.advance_watermark(MAX_TIME)
+    assert dense.panes == plain.panes
+
+
+def test_the_columnar_store_holds_a_batch_of_many_keys_and_windows_in_columns():
+    """The common case stays columnar: batches over two spans of many keys fire in the order the
+    windows were made, by key then start, as window objects would (the property test above checks
+    it step by step)."""
+    spec = WindowSpec(Tumbling(10), aggregate=SUM)
+    op = WindowOperator(spec)
+    keys = np.array([5, 3, 5, 9, 3, 0], dtype=np.int64)
+    op.process_batch(keys, np.array([12, 3, 1, 18, 14, 7], dtype=np.int64), np.array([1, 2, 3, 4, 5, 6], dtype=np.int64))
+    assert op._dense is not None and op.open_windows() == 6 and op.changed_windows() == 6
+    op.advance_watermark(19)
+    assert op._dense is not None
+    assert [(p.key, p.start, p.value) for p in op.panes] == [(0, 0, 6), (3, 0, 2), (5, 0, 3), (3, 10, 5), (5, 10, 1),
+                                                             (9, 10, 4)]
+    op.process(1, 25, 1)  # one element at a time: window objects from here on
+    assert op._dense is None and op.open_windows() == 1

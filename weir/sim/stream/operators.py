@@ -142,7 +142,7 @@ class WindowedAggregation(Operator):
         return self._take()
 
     def snapshot(self) -> dict:
-        self.op.touched.clear()
+        self.op.clear_changed()
         return self.op.snapshot()
 
     def state_size(self) -> int:
@@ -150,7 +150,7 @@ class WindowedAggregation(Operator):
 
     def changed_entries(self) -> int:
         """Windows opened or updated since the last snapshot."""
-        return len(self.op.touched)
+        return self.op.changed_windows()
 
 
 class Chain(Operator):

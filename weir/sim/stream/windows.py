@@ -118,6 +118,236 @@ class _Timers:
 
 
 _ON_TIME, _CLEANUP, _EARLY = 0, 1, 2
+
+#: the built-in aggregates the columnar store keeps, with the numpy function that combines two values
+_DENSE_UFUNCS = ((SUM, np.add), (COUNT, np.add), (MIN, np.minimum), (MAX, np.maximum))
+#: the columnar store gives way to window objects beyond this many keys, or this many cells (key
+#: slots times open window spans): it keeps a row per key in every span, used or not
+_DENSE_KEYS, _DENSE_CELLS = 1 << 14, 1 << 20
+
+
+class _Span:
+    """The windows of one span [start, start + size): a row per key, a column per field of
+    `_WindowState` (epoch 0: the key has no window here; an accumulator of nothing holds the
+    aggregate's identity). Every window of a span fires at the same watermark, so whether it fired
+    is one flag."""
+
+    __slots__ = ("start", "acc_all", "n_all", "acc_new", "n_new", "epoch", "panes", "dirty", "fired")
+
+    def __init__(self, start: int, capacity: int, identity: int):
+        self.start, self.fired = start, False
+        self.acc_all, self.acc_new = np.full(capacity, identity, np.int64), np.full(capacity, identity, np.int64)
+        self.n_all, self.n_new, self.epoch, self.panes = (np.zeros(capacity, np.int64) for _ in range(4))
+        self.dirty = np.zeros(capacity, bool)
+
+    def grow(self, capacity: int, identity: int) -> None:
+        for name in ("acc_all", "n_all", "acc_new", "n_new", "epoch", "panes", "dirty"):
+            old = getattr(self, name)
+            new = np.full(capacity, identity if name.startswith("acc") else 0, old.dtype)
+            new[:len(old)] = old
+            setattr(self, name, new)
+
+    def copy(self) -> "_Span":
+        twin = _Span.__new__(_Span)
+        twin.start, twin.fired = self.start, self.fired
+        for name in ("acc_all", "n_all", "acc_new", "n_new", "epoch", "panes", "dirty"):
+            setattr(twin, name, getattr(self, name).copy())
+        return twin
+
+
+class _Dense:
+    """A window operator's state as columns, for the common case: tumbling or sliding windows, a
+    built-in numeric aggregate, no early firings, whole-number keys in [0, 16384) and values, and
+    nothing late. A key is its own row. Batches are added with numpy (a few array operations per
+    span, none per window), and a watermark fires a span's panes in one pass, with the panes, their
+    order, the sequence numbers and what a snapshot restores exactly as the window objects would
+    have them (tests/test_windows.py runs both side by side).
+
+    The first thing it does not cover (a late element, one element at a time, a restore, other
+    keys or values) turns it into window objects and timers (`materialize`), and the operator goes
+    on with those."""
+
+    __slots__ = ("ufunc", "identity", "count", "capacity", "spans", "gone_changed")
+
+    def __init__(self, aggregate: Aggregate, ufunc):
+        self.ufunc, self.count = ufunc, aggregate is COUNT
+        info = np.iinfo(np.int64)
+        self.identity = {np.add: 0, np.minimum: info.max, np.maximum: info.min}[ufunc]
+        self.capacity = 0
+        self.spans: dict[int, _Span] = {}
+        self.gone_changed = 0  # changed windows cleaned up since the last snapshot (still counted)
+
+    def copy(self) -> "_Dense":
+        twin = _Dense.__new__(_Dense)
+        twin.ufunc, twin.identity, twin.count = self.ufunc, self.identity, self.count
+        twin.capacity, twin.gone_changed = self.capacity, self.gone_changed
+        twin.spans = {start: span.copy() for start, span in self.spans.items()}
+        return twin
+
+    def open_windows(self) -> int:
+        return sum(int(np.count_nonzero(span.epoch)) for span in self.spans.values())
+
+    def changed(self) -> int:
+        return self.gone_changed + sum(int(np.count_nonzero(span.dirty)) for span in self.spans.values())
+
+    def clear_changed(self) -> None:
+        self.gone_changed = 0
+        for span in self.spans.values():
+            span.dirty[:] = False
+
+    def add(self, op: "WindowOperator", k_arr: np.ndarray, v_arr: np.ndarray, shifts: list) -> bool:
+        """Add a batch none of whose elements is late (shifts: each shift's starts and inside
+        masks); False, with nothing changed, if the store cannot hold it."""
+        if k_arr.dtype.kind not in "iu" or v_arr.dtype.kind != "i":
+            return False
+        low, high = int(k_arr.min()), int(k_arr.max())
+        rows = max(self.capacity, high + 1)
+        if low < 0 or high >= _DENSE_KEYS:
+            return False
+        slide = op.spec.windows.slide if isinstance(op.spec.windows, Sliding) else op.spec.windows.size
+        plan = []  # per shift: its first span's start, each element's span (counted from it), how many spans
+        for starts, inside in shifts:
+            every = bool(inside.all())
+            st = starts if every else starts[inside]
+            if not len(st):
+                continue
+            base = int(st.min())
+            at = (st - base) // slide
+            plan.append((base, at, int(at.max()) + 1, None if every else inside))
+        if (len(self.spans) + sum(p[2] for p in plan)) * rows > _DENSE_CELLS:
+            return False
+        if rows > self.capacity:
+            self.capacity = min(_DENSE_KEYS, max(64, 2 * self.capacity, rows))
+            for span in self.spans.values():
+                span.grow(self.capacity, self.identity)
+        rows = self.capacity
+        op.elements += len(k_arr)
+        k_arr = k_arr.astype(np.int64, copy=False)
+        spans, ufunc, identity = self.spans, self.ufunc, self.identity
+        for base, at, width, inside in plan:
+            k, v = (k_arr, v_arr) if inside is None else (k_arr[inside], v_arr[inside])
+            cell = k if width == 1 else at * rows + k
+            counts = np.bincount(cell, minlength=width * rows).reshape(width, rows)
+            if self.count:
+                values = counts
+            else:
+                values = np.full(width * rows, identity, np.int64)
+                ufunc.at(values, cell, v)
+                values = values.reshape(width, rows)
+            present = counts > 0
+            new = np.zeros((width, rows), bool)
+            used = []
+            for j in np.flatnonzero(present.any(axis=1)).tolist():
+                start = base + j * slide
+                span = spans.get(start)
+                if span is None:
+                    span = spans[start] = _Span(start, rows, identity)
+                new[j] = present[j] & (span.epoch == 0)
+                used.append((j, span))
+            # a new window takes three sequence numbers (its epoch, its ON_TIME and its cleanup
+            # timers) in the order _register would have: by key, then by start
+            born = np.zeros((rows, width), np.int64)
+            order = np.flatnonzero(new.T)
+            born.flat[order] = op._seq + 1 + 3 * np.arange(len(order), dtype=np.int64)
+            op._seq += 3 * len(order)
+            for j, span in used:
+                ufunc(span.acc_all, values[j], out=span.acc_all)
+                ufunc(span.acc_new, values[j], out=span.acc_new)
+                span.n_all += counts[j]
+                span.n_new += counts[j]
+                span.epoch[new[j]] = born[new[j], j]
+                if op.count_changes:
+                    span.dirty |= present[j]
+        return True
+
+    def advance(self, op: "WindowOperator", watermark: int) -> None:
+        """What the timers due at `watermark` do: each span's ON_TIME panes (in the order its
+        windows were made), then its cleanup, in time order (at one time, ON_TIME first)."""
+        size, due = op.spec.windows.size, []
+        for start, span in self.spans.items():
+            end = start + size
+            if not span.fired and end + op._fire_after_end <= watermark:
+                due.append((end + op._fire_after_end, _ON_TIME, start))
+            if end + op._cleanup_after_end <= watermark:
+                due.append((end + op._cleanup_after_end, _CLEANUP, start))
+        if not due:
+            return
+        due.sort()
+        accumulating = op.spec.accumulation == "accumulating"
+        for _time, kind, start in due:
+            span = self.spans[start]
+            if kind == _CLEANUP:  # nothing is pending late in here, so it fires nothing
+                self.gone_changed += int(np.count_nonzero(span.dirty))
+                del self.spans[start]
+                continue
+            span.fired = True
+            live = np.flatnonzero(span.epoch)
+            live = live[np.argsort(span.epoch[live])]
+            show = (span.n_all if accumulating else span.n_new)[live] > 0
+            fire = live[show]
+            span.panes[fire] += 1
+            values = (span.acc_all if accumulating else span.acc_new)[fire].tolist()
+            counts = (span.n_all if accumulating else span.n_new)[fire].tolist()
+            window = Window(start, start + size)
+            is_last = start + size + op._cleanup_after_end <= watermark
+            panes, ptime = op.panes, op.processing_time
+            for key, value, count in zip(fire.tolist(), values, counts):
+                pane = _new_pane(Pane)  # as in WindowOperator._fire
+                _set_attr(pane, "__dict__", {
+                    "key": key, "window": window, "timing": Timing.ON_TIME, "index": 0, "is_last": is_last,
+                    "value": value, "count": count, "watermark": watermark, "processing_time": ptime})
+                panes.append(pane)
+            span.acc_new[live] = self.identity
+            span.n_new[live] = 0
+
+    def materialize(self, op: "WindowOperator") -> None:
+        """Make the window objects and timers the operator would hold had it never had this store."""
+        size, empty = op.spec.windows.size, op.spec.aggregate.empty
+        rows = []
+        for start, span in self.spans.items():
+            window = Window(start, start + size)
+            for key in np.flatnonzero(span.epoch).tolist():  # a key is its own row
+                rows.append((int(span.epoch[key]), key, span, window))
+        rows.sort(key=lambda row: row[0])
+        state_of, timers = op._state, op._event_timers
+        for epoch, key, span, window in rows:
+            state = _WindowState(window, epoch, empty)
+            n_all, n_new = int(span.n_all[key]), int(span.n_new[key])
+            state.acc_all, state.n_all = (int(span.acc_all[key]) if n_all else empty), n_all
+            state.acc_new, state.n_new = (int(span.acc_new[key]) if n_new else empty), n_new
+            state.panes, state.on_time_fired = int(span.panes[key]), span.fired
+            state_of.setdefault(key, {})[window] = state
+            if not span.fired:
+                timers.push(window.end + op._fire_after_end, _ON_TIME, epoch + 1, key, window, epoch)
+            timers.push(window.end + op._cleanup_after_end, _CLEANUP, epoch + 2, key, window, epoch)
+            if span.dirty[key]:
+                op.touched.add((key, window))
+        op._gone_changed += self.gone_changed
+
+
+def _dense_for(spec: WindowSpec) -> "_Dense | None":
+    """A columnar store for a spec it covers (see _Dense), else None."""
+    if isinstance(spec.windows, Session) or spec.trigger != Trigger(late_every_n=spec.trigger.late_every_n):
+        return None
+    for aggregate, ufunc in _DENSE_UFUNCS:
+        if spec.aggregate is aggregate:
+            return _Dense(aggregate, ufunc)
+    return None
+
+
+def _groups(spec: WindowSpec, k_arr: np.ndarray, v_arr: np.ndarray, starts: np.ndarray, inside: np.ndarray):
+    """One shift of a batch's elements grouped by (key, window start), in that order: the keys,
+    starts, reduced values and counts of the groups."""
+    idx = np.flatnonzero(inside)
+    order = idx[np.lexsort((starts[idx], k_arr[idx]))]
+    gk, gs = k_arr[order], starts[order]
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = (gk[1:] != gk[:-1]) | (gs[1:] != gs[:-1])
+    bounds = np.flatnonzero(first)
+    counts = np.diff(np.append(bounds, len(order)))
+    sums = counts if spec.aggregate.name == "count" else _REDUCERS[spec.aggregate.name](v_arr[order], bounds)
+    return gk[bounds], gs[bounds], sums, counts
+
 _new_pane, _set_attr = object.__new__, object.__setattr__
 #: the aggregates whose accumulators are immutable values (numbers, tuples of the elements' values)
 _IMMUTABLE_ACCUMULATORS = (COUNT, SUM, MIN, MAX, COLLECT)
@@ -147,13 +377,18 @@ class WindowOperator:
         self._fire_after_end = spec.fire_time(Window(0, 0))
         self._cleanup_after_end = spec.cleanup_time(Window(0, 0))
         self.touched: set[tuple[Hashable, Window]] = set()  # windows changed since the last snapshot (only counted)
+        self._gone_changed = 0  # changed windows the columnar store cleaned up before it gave way (counted too)
         # Beam: the windows the current bundle added to, whose count triggers are asked at its end
         self._bundle: dict[tuple[Hashable, Window], _WindowState] | None = None
+        # the state as columns while the common case lasts (see _Dense), else None
+        self._dense = _dense_for(spec)
 
     # ---- input ---------------------------------------------------------------------------------
     def process(self, key: Hashable, timestamp: int, value: Any, ref: Any = None) -> None:
         """One element (with Beam semantics, a bundle of one). It joins every window it belongs to
         that has not expired (nor, Beam, closed)."""
+        if self._dense is not None:
+            self._leave_dense()
         if self.spec.beam and self._bundle is None:
             self.process_bundle([(key, timestamp, value)], [ref])
             return
@@ -177,6 +412,8 @@ class WindowOperator:
         Beam semantics every element is added first, and then each window's count triggers are
         asked once (ReduceFnRunner.processElements); with Flink's, after each element."""
         refs = [None] * len(elements) if refs is None else refs
+        if self._dense is not None and elements:
+            self._leave_dense()
         if not self.spec.beam:
             for (key, timestamp, value), ref in zip(elements, refs):
                 self.process(key, timestamp, value, ref)
@@ -200,8 +437,11 @@ class WindowOperator:
         """
         spec = self.spec
         n = len(keys)
-        fast = (n > 1 and not isinstance(spec.windows, Session) and spec.trigger.early_every_n is None
-                and spec.aggregate.name in _REDUCERS
+        dense = self._dense
+        if dense is not None and n == 0:
+            return
+        fast = ((n > 1 or dense is not None) and not isinstance(spec.windows, Session)
+                and spec.trigger.early_every_n is None and spec.aggregate.name in _REDUCERS
                 and spec.trigger.late == "fire")  # a closed window (restored, under MIN again) drops elements
         starts_per_shift = []
         if fast:
@@ -216,6 +456,11 @@ class WindowOperator:
                 if (inside & (starts + w.size - 1 + int(spec.beam) <= self.watermark)).any():
                     fast = False  # a late element: go one by one
                     break
+        if dense is not None:
+            if fast and dense.add(self, np.asarray(keys), np.asarray(values), starts_per_shift):
+                return
+            self._leave_dense()
+            fast = fast and n > 1
         if not fast:
             as_list = [x.tolist() if hasattr(x, "tolist") else list(x) for x in (keys, timestamps, values)]
             refs = refs.tolist() if hasattr(refs, "tolist") else (refs if refs is not None else [None] * n)
@@ -223,21 +468,13 @@ class WindowOperator:
             return
         self.elements += n
         k_arr, v_arr = np.asarray(keys), np.asarray(values)
-        reducer = _REDUCERS[spec.aggregate.name]
         size = spec.windows.size
         state_of, merge, empty = self._state, spec.aggregate.merge, spec.aggregate.empty
         touched = self.touched if self.count_changes else None
         early_timers = spec.trigger.early_after is not None
         for starts, inside in starts_per_shift:
-            idx = np.flatnonzero(inside)
-            order = idx[np.lexsort((starts[idx], k_arr[idx]))]
-            gk, gs = k_arr[order], starts[order]
-            first = np.ones(len(order), dtype=bool)
-            first[1:] = (gk[1:] != gk[:-1]) | (gs[1:] != gs[:-1])
-            bounds = np.flatnonzero(first)
-            counts = np.diff(np.append(bounds, len(order)))
-            sums = reducer(v_arr[order], bounds) if spec.aggregate.name != "count" else counts
-            for key, start, value, count in zip(gk[bounds].tolist(), gs[bounds].tolist(), sums.tolist(), counts.tolist()):
+            gk, gs, sums, counts = _groups(spec, k_arr, v_arr, starts, inside)
+            for key, start, value, count in zip(gk.tolist(), gs.tolist(), sums.tolist(), counts.tolist()):
                 # _window_for and _add_group, inlined for the window that exists (a plain tuple finds
                 # a Window: a named tuple hashes and compares as one); nothing here is late, so
                 # nothing has expired
@@ -259,6 +496,10 @@ class WindowOperator:
     def advance_watermark(self, watermark: int) -> None:
         """The input watermark moves to `watermark` (never backwards: a lower value is ignored)."""
         if watermark <= self.watermark:
+            return
+        if self._dense is not None:
+            self._dense.advance(self, watermark)
+            self.watermark = watermark
             return
         state_of = self._state
         for kind, _seq, key, window, epoch in self._event_timers.pop_until(watermark):  # _due, inlined
@@ -284,14 +525,30 @@ class WindowOperator:
 
     # ---- state ---------------------------------------------------------------------------------
     def open_windows(self) -> int:
+        if self._dense is not None:
+            return self._dense.open_windows()
         return sum(len(ws) for ws in self._state.values())
+
+    def changed_windows(self) -> int:
+        """Windows opened or updated since `clear_changed` (what an incremental snapshot writes)."""
+        return len(self.touched) + self._gone_changed + (self._dense.changed() if self._dense is not None else 0)
+
+    def clear_changed(self) -> None:
+        self.touched.clear()
+        self._gone_changed = 0
+        if self._dense is not None:
+            self._dense.clear_changed()
 
     def snapshot(self) -> dict:
         """A copy of everything (for a checkpoint); `restore` takes it back."""
-        return self._copy({k: v for k, v in self.__dict__.items() if k not in ("spec", "panes", "late", "touched", "count_changes")})
+        return self._copy({k: v for k, v in self.__dict__.items() if k not in ("spec", "panes", "late", "touched", "_gone_changed",
+                                                                            "count_changes")})
 
     def restore(self, snapshot: dict) -> None:
         self.__dict__.update(self._copy(snapshot))
+        if self._dense is not None:  # after a restore, window objects (a re-fire after MIN_TIME is theirs)
+            self._dense.clear_changed()  # what changed before the snapshot is not counted again (nor is `touched`)
+            self._leave_dense()
 
     def _copy(self, state: dict) -> dict:
         """`state` copied as deep as it is mutable. Keys, windows and timer entries are immutable, and
@@ -306,9 +563,16 @@ class WindowOperator:
                          for key, windows in state["_state"].items()}
         out["_event_timers"] = state["_event_timers"].copy()
         out["_processing_timers"] = state["_processing_timers"].copy()
+        if state["_dense"] is not None:
+            out["_dense"] = state["_dense"].copy()
         return out
 
     # ---- internals -----------------------------------------------------------------------------
+    def _leave_dense(self) -> None:
+        """From here on, window objects and timers: what the columnar store holds becomes them."""
+        dense, self._dense = self._dense, None
+        dense.materialize(self)
+
     def _next(self) -> int:
         self._seq += 1
         return self._seq
