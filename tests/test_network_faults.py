@@ -227,3 +227,24 @@ def test_link_tables_are_checked(tmp_path):
     with pytest.raises(ScenarioError) as e:
         parse_scenario({"links": [{"between": ["sink", "broker"], "jitter_shape": "normal"}]})
     assert e.value.key == "links[0].jitter_shape"
+
+
+def test_the_default_long_poll_fits_a_slow_link_between_source_and_broker():
+    """The default fetch wait (Pipeline.fetch_wait, half of request_timeout) is shortened to fit the
+    source's own link to the broker: a fetch the broker holds over a 5ms link (a 12ms round trip with
+    its jitter) is answered before the 20ms request timeout, so an idle source never times out.
+    With the pipeline's wait over that link (10ms + up to 12ms) idle fetches timed out and were asked
+    again."""
+    from dataclasses import replace
+
+    from weir.sim.scenario.model import LinkSpec
+    base = small("at_least_once")
+    s = replace(base, links=(LinkSpec(between=("source", "broker"), latency="5ms", jitter="1ms"),))
+    assert s.pipeline.fetch_wait == 10_000
+    run = execute(s)
+    assert run.status == "drained", run.status
+    held = [r for r in run.trace.rows() if r["kind"] == "TIMEOUT"]
+    assert held == [], f"seed {run.seed}: {len(held)} fetches timed out, first at {held[0]['time']}us"
+    with pytest.raises(ScenarioError) as e:  # a wait the user gives that the link leaves no room for
+        replace(s, pipeline=replace(s.pipeline, fetch_max_wait=8_000))
+    assert e.value.key == "links[0].latency" and "fetch_max_wait" in e.value.accepts

@@ -52,6 +52,16 @@ class Network:
         """Give the link src -> dst its own latency distribution (before anything is sent on it)."""
         self.links[(src.index, dst.index)] = (latency, jitter, shape)
 
+    def round_trip(self, a: Node, b: Node) -> int:
+        """The longest a request from a to b and its reply take without faults, as the scenario
+        rules count it (`[[links]]`): each way's latency plus its jitter (uniform jitter's most; the
+        mean, for the other shapes), by the link's own distribution where it has one."""
+        total = 0
+        for link in ((a.index, b.index), (b.index, a.index)):
+            latency, jitter, _shape = self.links.get(link, (self.latency, self.jitter, self.jitter_shape))
+            total += latency + jitter
+        return total
+
     def _draws(self, src: Node, dst: Node) -> Draws:
         link = (src.index, dst.index)
         draws = self._jitter.get(link)

@@ -330,6 +330,13 @@ class Scenario:
                 raise ScenarioError(f"links[{i}].latency", latency, f"a latency and jitter whose round trip, "
                                     f"2 * (latency + jitter), is less than pipeline.request_timeout "
                                     f"({self.pipeline.request_timeout}us): every request over it would time out")
+            wait = self.pipeline.fetch_max_wait
+            if wait and "broker" in link.between and any(n == "source" or n.startswith("source-") for n in link.between) \
+                    and wait + 2 * (latency + jitter) >= self.pipeline.request_timeout:
+                raise ScenarioError(f"links[{i}].latency", latency, f"a latency and jitter whose round trip, 2 * (latency "
+                                    f"+ jitter), leaves room for pipeline.fetch_max_wait ({wait}us) within "
+                                    f"pipeline.request_timeout ({self.pipeline.request_timeout}us): a fetch the broker "
+                                    "holds would time out on this link (or shorten fetch_max_wait)")
         for i, fault in enumerate(self.faults):
             for node in (fault.node, *fault.peers, *fault.group):
                 if node not in names:

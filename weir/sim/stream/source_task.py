@@ -65,6 +65,11 @@ class SourceTask:
         self.next_watermark_at = 0
         self.last_read_at = -1  # when it last read records
         self.last_emit_at = -1  # when it last emitted (or found nothing new to emit)
+        # the default long poll (Pipeline.fetch_wait), shortened where this source's link to the
+        # broker (`[[links]]`) is slower than the pipeline's latency: answered before the request times out
+        cfg = job.cfg
+        self.default_wait = max(0, min(cfg.fetch_wait, cfg.request_timeout - job.world.net.round_trip(
+            self.node, job.broker.node) - 1))
 
     def wake(self) -> None:
         if self.credit is not None and not self.credit.triggered:
@@ -231,6 +236,8 @@ class SourceTask:
         a strategy whose watermark moves with time: idleness, ingestion time, a user's own)."""
         job, cfg = self.job, self.job.cfg
         wait = cfg.fetch_wait
+        if wait and cfg.fetch_max_wait is None:  # the default: it fits this source's own link to the broker
+            wait = self.default_wait
         wm = job.scenario.watermarks
         if not wait or wm is None or self.watermarks is None or self.finished:
             return wait
