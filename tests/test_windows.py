@@ -496,5 +496,15 @@ def test_the_columnar_store_holds_a_batch_of_many_keys_and_windows_in_columns():
     assert op._dense is not None
     assert [(p.key, p.start, p.value) for p in op.panes] == [(0, 0, 6), (3, 0, 2), (5, 0, 3), (3, 10, 5), (5, 10, 1),
                                                              (9, 10, 4)]
+    snap = op.snapshot()
+    again = WindowOperator(spec)
+    again.restore(snap)  # no span waits for its cleanup (no allowed lateness): it stays columnar
+    assert again._dense is not None and again.open_windows() == 0
     op.process(1, 25, 1)  # one element at a time: window objects from here on
     assert op._dense is None and op.open_windows() == 1
+    lateness = WindowOperator(WindowSpec(Tumbling(10), aggregate=SUM, allowed_lateness=5))
+    lateness.process_batch(keys, np.array([12, 3, 1, 18, 14, 7], dtype=np.int64), np.ones(6, dtype=np.int64))
+    lateness.advance_watermark(9)  # the span [0, 10) fired and waits for its cleanup at 14
+    again = WindowOperator(lateness.spec)
+    again.restore(lateness.snapshot())
+    assert again._dense is None and again.open_windows() == 6  # it fires again, LATE: window objects do that

@@ -163,9 +163,9 @@ class _Dense:
     order, the sequence numbers and what a snapshot restores exactly as the window objects would
     have them (tests/test_windows.py runs both side by side).
 
-    The first thing it does not cover (a late element, one element at a time, a restore, other
-    keys or values) turns it into window objects and timers (`materialize`), and the operator goes
-    on with those."""
+    The first thing it does not cover (a late element, one element at a time, a restore of a span
+    that fired and waits for its cleanup, other keys or values) turns it into window objects and
+    timers (`materialize`), and the operator goes on with those."""
 
     __slots__ = ("ufunc", "identity", "count", "capacity", "spans", "gone_changed")
 
@@ -545,10 +545,16 @@ class WindowOperator:
                                                                             "count_changes")})
 
     def restore(self, snapshot: dict) -> None:
+        pending = self.changed_windows()  # not part of a snapshot: what this operator counted stays counted
         self.__dict__.update(self._copy(snapshot))
-        if self._dense is not None:  # after a restore, window objects (a re-fire after MIN_TIME is theirs)
-            self._dense.clear_changed()  # what changed before the snapshot is not counted again (nor is `touched`)
-            self._leave_dense()
+        dense = self._dense
+        if dense is not None:
+            dense.clear_changed()  # what changed before the snapshot is not counted again
+            # A span that fired on time and waits for its cleanup (allowed lateness) fires again, LATE,
+            # after a restore (the watermark starts from MIN_TIME again): window objects do that. So
+            # do they count a window changed before and after the restore once.
+            if pending or any(span.fired for span in dense.spans.values()):
+                self._leave_dense()
 
     def _copy(self, state: dict) -> dict:
         """`state` copied as deep as it is mutable. Keys, windows and timer entries are immutable, and
