@@ -158,14 +158,17 @@ class _Span:
 class _Dense:
     """A window operator's state as columns, for the common case: tumbling or sliding windows, a
     built-in numeric aggregate, no early firings, whole-number keys in [0, 16384) and values, and
-    nothing late. A key is its own row. Batches are added with numpy (a few array operations per
-    span, none per window), and a watermark fires a span's panes in one pass, with the panes, their
-    order, the sequence numbers and what a snapshot restores exactly as the window objects would
-    have them (tests/test_windows.py runs both side by side).
+    no element late for a window that has not expired (so no LATE pane). A key is its own row.
+    Batches are added with numpy (a few array operations per span, none per window), and a
+    watermark fires a span's panes in one pass, with the panes, their order, the sequence numbers
+    and what a snapshot restores exactly as the window objects would have them
+    (tests/test_windows.py runs both side by side). An element whose windows all expired is late
+    output, as with window objects: without allowed lateness, every late element.
 
-    The first thing it does not cover (a late element, one element at a time, a restore of a span
-    that fired and waits for its cleanup, other keys or values) turns it into window objects and
-    timers (`materialize`), and the operator goes on with those."""
+    The first thing it does not cover (an element late for a window that has not expired, one
+    element at a time, a restore of a span that fired and waits for its cleanup, other keys or
+    values) turns it into window objects and timers (`materialize`), and the operator goes on
+    with those."""
 
     __slots__ = ("ufunc", "identity", "count", "capacity", "spans", "gone_changed")
 
@@ -195,9 +198,13 @@ class _Dense:
         for span in self.spans.values():
             span.dirty[:] = False
 
-    def add(self, op: "WindowOperator", k_arr: np.ndarray, v_arr: np.ndarray, shifts: list) -> bool:
-        """Add a batch none of whose elements is late (shifts: each shift's starts and inside
-        masks); False, with nothing changed, if the store cannot hold it."""
+    def add(self, op: "WindowOperator", k_arr: np.ndarray, v_arr: np.ndarray, shifts: list,
+            in_order: bool = False) -> bool:
+        """Add a batch none of whose elements joins a window late (shifts: each shift's starts, and
+        which elements it puts in a window); False, with nothing changed, if the store cannot hold
+        it. New windows take their sequence numbers as WindowOperator.process_batch's groups would
+        (by shift, then key, then start), or, `in_order`, as `process` element by element would
+        (a batch with late elements goes one by one with window objects)."""
         if k_arr.dtype.kind not in "iu" or v_arr.dtype.kind != "i":
             return False
         low, high = int(k_arr.min()), int(k_arr.max())
@@ -206,15 +213,15 @@ class _Dense:
             return False
         slide = op.spec.windows.slide if isinstance(op.spec.windows, Sliding) else op.spec.windows.size
         plan = []  # per shift: its first span's start, each element's span (counted from it), how many spans
-        for starts, inside in shifts:
+        for shift, (starts, inside) in enumerate(shifts):
             every = bool(inside.all())
             st = starts if every else starts[inside]
             if not len(st):
                 continue
             base = int(st.min())
             at = (st - base) // slide
-            plan.append((base, at, int(at.max()) + 1, None if every else inside))
-        if (len(self.spans) + sum(p[2] for p in plan)) * rows > _DENSE_CELLS:
+            plan.append((shift, base, at, int(at.max()) + 1, None if every else inside))
+        if (len(self.spans) + sum(p[3] for p in plan)) * rows > _DENSE_CELLS:
             return False
         if rows > self.capacity:
             self.capacity = min(_DENSE_KEYS, max(64, 2 * self.capacity, rows))
@@ -224,7 +231,10 @@ class _Dense:
         op.elements += len(k_arr)
         k_arr = k_arr.astype(np.int64, copy=False)
         spans, ufunc, identity = self.spans, self.ufunc, self.identity
-        for base, at, width, inside in plan:
+        if in_order and plan:
+            first_start = min(p[1] for p in plan)
+            new_cells, new_epochs = self._epochs_in_order(op, k_arr, plan, len(shifts), first_start, slide)
+        for _shift, base, at, width, inside in plan:
             k, v = (k_arr, v_arr) if inside is None else (k_arr[inside], v_arr[inside])
             cell = k if width == 1 else at * rows + k
             counts = np.bincount(cell, minlength=width * rows).reshape(width, rows)
@@ -244,21 +254,52 @@ class _Dense:
                     span = spans[start] = _Span(start, rows, identity)
                 new[j] = present[j] & (span.epoch == 0)
                 used.append((j, span))
-            # a new window takes three sequence numbers (its epoch, its ON_TIME and its cleanup
-            # timers) in the order _register would have: by key, then by start
-            born = np.zeros((rows, width), np.int64)
-            order = np.flatnonzero(new.T)
-            born.flat[order] = op._seq + 1 + 3 * np.arange(len(order), dtype=np.int64)
-            op._seq += 3 * len(order)
+            if not in_order:
+                # a new window takes three sequence numbers (its epoch, its ON_TIME and its cleanup
+                # timers) in the order _register would have: by key, then by start
+                born = np.zeros((rows, width), np.int64)
+                order = np.flatnonzero(new.T)
+                born.flat[order] = op._seq + 1 + 3 * np.arange(len(order), dtype=np.int64)
+                op._seq += 3 * len(order)
             for j, span in used:
                 ufunc(span.acc_all, values[j], out=span.acc_all)
                 ufunc(span.acc_new, values[j], out=span.acc_new)
                 span.n_all += counts[j]
                 span.n_new += counts[j]
-                span.epoch[new[j]] = born[new[j], j]
+                if in_order:
+                    cells = ((base - first_start) // slide + j) * rows + np.flatnonzero(new[j])
+                    span.epoch[new[j]] = new_epochs[np.searchsorted(new_cells, cells)]
+                else:
+                    span.epoch[new[j]] = born[new[j], j]
                 if op.count_changes:
                     span.dirty |= present[j]
         return True
+
+    def _epochs_in_order(self, op: "WindowOperator", k_arr: np.ndarray, plan: list, shifts: int, first_start: int,
+                         slide: int) -> tuple[np.ndarray, np.ndarray]:
+        """The windows a batch makes, as cells (span counted from first_start, times the rows, plus
+        the key; sorted), and their epochs in the order `process` would make them: element by
+        element, each element's windows latest first (shift 0 first). Takes their sequence numbers."""
+        rows, positions, cells = self.capacity, [], []
+        for shift, base, at, _width, inside in plan:
+            idx = np.arange(len(k_arr)) if inside is None else np.flatnonzero(inside)
+            positions.append(idx * shifts + shift)
+            cells.append(((base - first_start) // slide + at) * rows + k_arr[idx])
+        met = np.concatenate(cells)[np.argsort(np.concatenate(positions))]
+        cell, first = np.unique(met, return_index=True)  # each window once, where it is first met
+        exists = np.zeros(len(cell), bool)
+        span_of, key_of = cell // rows, cell % rows
+        for j in np.unique(span_of).tolist():
+            span = self.spans.get(first_start + j * slide)
+            if span is not None:
+                here = span_of == j
+                exists[here] = span.epoch[key_of[here]] != 0
+        cell, first = cell[~exists], first[~exists]
+        rank = np.empty(len(cell), np.int64)
+        rank[np.argsort(first)] = np.arange(len(cell))
+        epochs = op._seq + 1 + 3 * rank
+        op._seq += 3 * len(cell)
+        return cell, epochs
 
     def advance(self, op: "WindowOperator", watermark: int) -> None:
         """What the timers due at `watermark` do: each span's ON_TIME panes (in the order its
@@ -444,6 +485,7 @@ class WindowOperator:
                 and spec.trigger.early_every_n is None and spec.aggregate.name in _REDUCERS
                 and spec.trigger.late == "fire")  # a closed window (restored, under MIN again) drops elements
         starts_per_shift = []
+        expired_only = False  # late elements, all in windows that expired (the columnar store takes those)
         if fast:
             ts = np.asarray(timestamps, dtype=np.int64)
             w = spec.windows
@@ -452,15 +494,25 @@ class WindowOperator:
             for shift in range(-(-w.size // slide)):
                 starts = last - shift * slide
                 inside = starts > ts - w.size
+                fire = starts + (w.size - 1 + int(spec.beam))  # spec.fire_time of each element's window
+                late = inside & (fire <= self.watermark)
+                if late.any():
+                    # An element joins no window that expired (_window_for), and one that joins none is
+                    # late output; a window past its fire time but not expired (allowed lateness)
+                    # fires a LATE pane for it: one by one, with window objects.
+                    expired = late & (fire + spec.allowed_lateness <= self.watermark)  # spec.cleanup_time
+                    if dense is None or (late & ~expired).any():
+                        fast = False
+                        break
+                    inside, expired_only = inside & ~expired, True
                 starts_per_shift.append((starts, inside))
-                if (inside & (starts + w.size - 1 + int(spec.beam) <= self.watermark)).any():
-                    fast = False  # a late element: go one by one
-                    break
         if dense is not None:
-            if fast and dense.add(self, np.asarray(keys), np.asarray(values), starts_per_shift):
+            if fast and dense.add(self, np.asarray(keys), np.asarray(values), starts_per_shift, expired_only):
+                if expired_only:
+                    self._late_batch(keys, timestamps, values, refs, starts_per_shift)
                 return
             self._leave_dense()
-            fast = fast and n > 1
+            fast = fast and n > 1 and not expired_only
         if not fast:
             as_list = [x.tolist() if hasattr(x, "tolist") else list(x) for x in (keys, timestamps, values)]
             refs = refs.tolist() if hasattr(refs, "tolist") else (refs if refs is not None else [None] * n)
@@ -492,6 +544,23 @@ class WindowOperator:
                 state.acc_new, state.n_new = merge(state.acc_new, value), state.n_new + count
                 if state.on_time_fired or early_timers:  # what _arm acts on
                     self._arm(key, state)
+
+    def _late_batch(self, keys, timestamps, values, refs, starts_per_shift) -> None:
+        """The elements of a batch that joined no window (every one of theirs expired), in order, to
+        the late side output or the drop count: what `process` does with each."""
+        orphan = ~np.logical_or.reduce([inside for _starts, inside in starts_per_shift])
+        at = np.flatnonzero(orphan)
+        if not len(at):
+            return
+        if not self.spec.side_output_late:
+            self.dropped += len(at)
+            return
+        refs = [None] * len(keys) if refs is None else refs
+        refs = refs.tolist() if hasattr(refs, "tolist") else list(refs)
+        watermark = self.watermark
+        for i, key, timestamp, value in zip(at.tolist(), np.asarray(keys)[at].tolist(),
+                                            np.asarray(timestamps)[at].tolist(), np.asarray(values)[at].tolist()):
+            self.late.append(LateElement(key, timestamp, value, watermark, refs[i]))
 
     def advance_watermark(self, watermark: int) -> None:
         """The input watermark moves to `watermark` (never backwards: a lower value is ignored)."""
