@@ -500,8 +500,10 @@ def test_the_columnar_store_holds_a_batch_of_many_keys_and_windows_in_columns():
     again = WindowOperator(spec)
     again.restore(snap)  # no span waits for its cleanup (no allowed lateness): it stays columnar
     assert again._dense is not None and again.open_windows() == 0
-    op.process(1, 25, 1)  # one element at a time: window objects from here on
-    assert op._dense is None and op.open_windows() == 1
+    op.process(1, 25, 1)  # one element at a time: in the columns too
+    assert op._dense is not None and op.open_windows() == 1
+    op.process("k", 26, 1)  # a key that is not a whole number: window objects from here on
+    assert op._dense is None and op.open_windows() == 2
     lateness = WindowOperator(WindowSpec(Tumbling(10), aggregate=SUM, allowed_lateness=5))
     lateness.process_batch(keys, np.array([12, 3, 1, 18, 14, 7], dtype=np.int64), np.ones(6, dtype=np.int64))
     lateness.advance_watermark(9)  # the span [0, 10) fired and waits for its cleanup at 14

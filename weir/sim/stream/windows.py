@@ -275,6 +275,57 @@ class _Dense:
                     span.dirty |= present[j]
         return True
 
+    def add_one(self, op: "WindowOperator", key: Any, timestamp: int, value: Any, ref: Any) -> bool:
+        """`process` for one element, in Python scalars (numpy's per-call cost is for batches):
+        False, with nothing changed, if the store cannot take it."""
+        integer = (int, np.integer)
+        if not (isinstance(key, integer) and isinstance(value, integer)) or isinstance(key, bool) or isinstance(value, bool):
+            return False
+        key, timestamp, value = int(key), int(timestamp), int(value)
+        if not 0 <= key < _DENSE_KEYS or not -(2**63) <= value < 2**63:
+            return False
+        spec, watermark = op.spec, op.watermark
+        w = spec.windows
+        slide = w.slide if isinstance(w, Sliding) else w.size
+        start = timestamp - (timestamp - w.offset) % slide
+        joins = []
+        while start > timestamp - w.size:  # its windows, latest first (Tumbling/Sliding.assign)
+            fire = start + w.size - 1 + int(spec.beam)  # spec.fire_time
+            if fire > watermark:
+                joins.append(start)
+            elif fire + spec.allowed_lateness > watermark:  # late, not expired: a LATE pane
+                return False
+            start -= slide
+        rows = max(self.capacity, key + 1)
+        if (len(self.spans) + len(joins)) * rows > _DENSE_CELLS:
+            return False
+        if rows > self.capacity:
+            self.capacity = min(_DENSE_KEYS, max(64, 2 * self.capacity, rows))
+            for span in self.spans.values():
+                span.grow(self.capacity, self.identity)
+        op.elements += 1
+        combine = {np.add: int.__add__, np.minimum: min, np.maximum: max}[self.ufunc]
+        add = 1 if self.count else value
+        for start in joins:
+            span = self.spans.get(start)
+            if span is None:
+                span = self.spans[start] = _Span(start, self.capacity, self.identity)
+            if not span.epoch[key]:  # a new window: its epoch, then its two timers' sequence numbers
+                span.epoch[key] = op._seq + 1
+                op._seq += 3
+            span.acc_all[key] = combine(int(span.acc_all[key]), add)
+            span.acc_new[key] = combine(int(span.acc_new[key]), add)
+            span.n_all[key] += 1
+            span.n_new[key] += 1
+            if op.count_changes:
+                span.dirty[key] = True
+        if not joins:
+            if spec.side_output_late:
+                op.late.append(LateElement(key, timestamp, value, watermark, ref))
+            else:
+                op.dropped += 1
+        return True
+
     def _epochs_in_order(self, op: "WindowOperator", k_arr: np.ndarray, plan: list, shifts: int, first_start: int,
                          slide: int) -> tuple[np.ndarray, np.ndarray]:
         """The windows a batch makes, as cells (span counted from first_start, times the rows, plus
@@ -429,6 +480,8 @@ class WindowOperator:
         """One element (with Beam semantics, a bundle of one). It joins every window it belongs to
         that has not expired (nor, Beam, closed)."""
         if self._dense is not None:
+            if self._dense.add_one(self, key, timestamp, value, ref):
+                return
             self._leave_dense()
         if self.spec.beam and self._bundle is None:
             self.process_bundle([(key, timestamp, value)], [ref])
@@ -479,8 +532,14 @@ class WindowOperator:
         spec = self.spec
         n = len(keys)
         dense = self._dense
-        if dense is not None and n == 0:
-            return
+        if dense is not None and n <= 1:
+            if n == 0:
+                return
+            ref = None if refs is None else (refs.tolist() if hasattr(refs, "tolist") else list(refs))[0]
+            if dense.add_one(self, keys[0], timestamps[0], values[0], ref):
+                return
+            self._leave_dense()
+            dense = None
         fast = ((n > 1 or dense is not None) and not isinstance(spec.windows, Session)
                 and spec.trigger.early_every_n is None and spec.aggregate.name in _REDUCERS
                 and spec.trigger.late == "fire")  # a closed window (restored, under MIN again) drops elements
