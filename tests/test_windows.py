@@ -431,6 +431,8 @@ _dense_steps = st.lists(st.one_of(
     st.just("snapshot"),  # a checkpoint: the change count starts again
     st.just("restore"),  # a failover to the last snapshot (the watermark starts again from MIN_TIME)
     st.tuples(st.integers(0, 3), st.integers(0, 60_000), st.integers(-5, 5)),  # one element, `process`
+    st.tuples(st.just("bundle"), st.lists(st.tuples(st.sampled_from([0, 1, 2, 3, 20_000]), st.integers(0, 60_000),
+                                                   st.integers(-5, 5)), max_size=5)),  # `process_bundle`
 ), max_size=20)
 
 
@@ -470,6 +472,8 @@ def test_the_columnar_store_does_what_window_objects_do(steps, windows, aggregat
                 again.watermark = MIN_TIME
                 again.panes, again.late, again.processing_time = op.panes, op.late, op.processing_time
                 ops[j] = again
+            elif isinstance(step, tuple) and step[0] == "bundle":
+                op.process_bundle(step[1], [(i, n) for n in range(len(step[1]))])
             elif isinstance(step, tuple):
                 op.process(*step, ref=(i, 0))
         dense, plain = ops

@@ -127,21 +127,22 @@ _DENSE_KEYS, _DENSE_CELLS = 1 << 14, 1 << 20
 
 
 class _Span:
-    """The windows of one span [start, start + size): a row per key, a column per field of
-    `_WindowState` (epoch 0: the key has no window here; an accumulator of nothing holds the
-    aggregate's identity). Every window of a span fires at the same watermark, so whether it fired
-    is one flag."""
+    """The windows of one span [start, start + size) (its start is its key in _Dense.spans): a row
+    per key, a column per field of `_WindowState` (epoch 0: the key has no window here; an
+    accumulator of nothing holds the aggregate's identity). Every window of a span fires at the
+    same watermark, so whether it fired is one flag."""
 
-    __slots__ = ("start", "acc_all", "n_all", "acc_new", "n_new", "epoch", "panes", "dirty", "fired")
+    COLUMNS = ("acc_all", "n_all", "acc_new", "n_new", "epoch", "panes", "dirty")
+    __slots__ = COLUMNS + ("fired",)
 
-    def __init__(self, start: int, capacity: int, identity: int):
-        self.start, self.fired = start, False
+    def __init__(self, capacity: int, identity: int):
+        self.fired = False
         self.acc_all, self.acc_new = np.full(capacity, identity, np.int64), np.full(capacity, identity, np.int64)
         self.n_all, self.n_new, self.epoch, self.panes = (np.zeros(capacity, np.int64) for _ in range(4))
         self.dirty = np.zeros(capacity, bool)
 
     def grow(self, capacity: int, identity: int) -> None:
-        for name in ("acc_all", "n_all", "acc_new", "n_new", "epoch", "panes", "dirty"):
+        for name in _Span.COLUMNS:
             old = getattr(self, name)
             new = np.full(capacity, identity if name.startswith("acc") else 0, old.dtype)
             new[:len(old)] = old
@@ -149,8 +150,8 @@ class _Span:
 
     def copy(self) -> "_Span":
         twin = _Span.__new__(_Span)
-        twin.start, twin.fired = self.start, self.fired
-        for name in ("acc_all", "n_all", "acc_new", "n_new", "epoch", "panes", "dirty"):
+        twin.fired = self.fired
+        for name in _Span.COLUMNS:
             setattr(twin, name, getattr(self, name).copy())
         return twin
 
@@ -165,10 +166,9 @@ class _Dense:
     (tests/test_windows.py runs both side by side). An element whose windows all expired is late
     output, as with window objects: without allowed lateness, every late element.
 
-    The first thing it does not cover (an element late for a window that has not expired, one
-    element at a time, a restore of a span that fired and waits for its cleanup, other keys or
-    values) turns it into window objects and timers (`materialize`), and the operator goes on
-    with those."""
+    The first thing it does not cover (an element late for a window that has not expired, a
+    restore of a span that fired and waits for its cleanup, other keys or values) turns it into window objects and timers (`materialize`), and the
+    operator goes on with those."""
 
     __slots__ = ("ufunc", "identity", "count", "capacity", "spans", "gone_changed")
 
@@ -251,7 +251,7 @@ class _Dense:
                 start = base + j * slide
                 span = spans.get(start)
                 if span is None:
-                    span = spans[start] = _Span(start, rows, identity)
+                    span = spans[start] = _Span(rows, identity)
                 new[j] = present[j] & (span.epoch == 0)
                 used.append((j, span))
             if not in_order:
@@ -309,7 +309,7 @@ class _Dense:
         for start in joins:
             span = self.spans.get(start)
             if span is None:
-                span = self.spans[start] = _Span(start, self.capacity, self.identity)
+                span = self.spans[start] = _Span(self.capacity, self.identity)
             if not span.epoch[key]:  # a new window: its epoch, then its two timers' sequence numbers
                 span.epoch[key] = op._seq + 1
                 op._seq += 3
@@ -507,7 +507,16 @@ class WindowOperator:
         asked once (ReduceFnRunner.processElements); with Flink's, after each element."""
         refs = [None] * len(elements) if refs is None else refs
         if self._dense is not None and elements:
-            self._leave_dense()
+            # each element on its own: the bundle's end asks count triggers only, which the columns
+            # never have, and LATE panes, which they never make
+            elements, refs = list(elements), list(refs)
+            for i, ((key, timestamp, value), ref) in enumerate(zip(elements, refs)):
+                if not self._dense.add_one(self, key, timestamp, value, ref):
+                    self._leave_dense()
+                    elements, refs = elements[i:], refs[i:]
+                    break
+            else:
+                return
         if not self.spec.beam:
             for (key, timestamp, value), ref in zip(elements, refs):
                 self.process(key, timestamp, value, ref)
