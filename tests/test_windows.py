@@ -514,3 +514,15 @@ def test_the_columnar_store_holds_a_batch_of_many_keys_and_windows_in_columns():
     again = WindowOperator(lateness.spec)
     again.restore(lateness.snapshot())
     assert again._dense is None and again.open_windows() == 6  # it fires again, LATE: window objects do that
+
+
+def test_sums_too_large_for_the_columns_go_to_window_objects():
+    """The columns sum in int64, window objects in Python ints: values of 2**31 or more give way to
+    the objects, so a window summing past 2**63 (here over two batches) is exact, as before."""
+    op = WindowOperator(WindowSpec(Tumbling(10), aggregate=SUM))
+    for t in (1, 2):
+        op.process_batch(np.array([0, 0], dtype=np.int64), np.array([t, t], dtype=np.int64),
+                         np.array([2**61, 2**61], dtype=np.int64))
+    assert op._dense is None
+    op.advance_watermark(MAX_TIME)
+    assert [p.value for p in op.panes] == [2**63]

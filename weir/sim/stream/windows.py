@@ -124,6 +124,9 @@ _DENSE_UFUNCS = ((SUM, np.add), (COUNT, np.add), (MIN, np.minimum), (MAX, np.max
 #: the columnar store gives way to window objects beyond this many keys, or this many cells (key
 #: slots times open window spans): it keeps a row per key in every span, used or not
 _DENSE_KEYS, _DENSE_CELLS = 1 << 14, 1 << 20
+#: and for a value to sum as large as this (its sums are int64; the window objects' are Python
+#: ints, which do not overflow): 2**32 of them would have to meet in one window to overflow
+_DENSE_SUMMAND = 1 << 31
 
 
 class _Span:
@@ -158,7 +161,8 @@ class _Span:
 
 class _Dense:
     """A window operator's state as columns, for the common case: tumbling or sliding windows, a
-    built-in numeric aggregate, no early firings, whole-number keys in [0, 16384) and values, and
+    built-in numeric aggregate, no early firings, whole-number keys in [0, 16384) and values (to
+    sum, below 2**31 in size), and
     no element late for a window that has not expired (so no LATE pane). A key is its own row.
     Batches are added with numpy (a few array operations per span, none per window), and a
     watermark fires a span's panes in one pass, with the panes, their order, the sequence numbers
@@ -170,10 +174,10 @@ class _Dense:
     restore of a span that fired and waits for its cleanup, other keys or values) turns it into window objects and timers (`materialize`), and the
     operator goes on with those."""
 
-    __slots__ = ("ufunc", "identity", "count", "capacity", "spans", "gone_changed")
+    __slots__ = ("ufunc", "identity", "count", "sums", "capacity", "spans", "gone_changed")
 
     def __init__(self, aggregate: Aggregate, ufunc):
-        self.ufunc, self.count = ufunc, aggregate is COUNT
+        self.ufunc, self.count, self.sums = ufunc, aggregate is COUNT, aggregate is SUM
         info = np.iinfo(np.int64)
         self.identity = {np.add: 0, np.minimum: info.max, np.maximum: info.min}[ufunc]
         self.capacity = 0
@@ -182,7 +186,7 @@ class _Dense:
 
     def copy(self) -> "_Dense":
         twin = _Dense.__new__(_Dense)
-        twin.ufunc, twin.identity, twin.count = self.ufunc, self.identity, self.count
+        twin.ufunc, twin.identity, twin.count, twin.sums = self.ufunc, self.identity, self.count, self.sums
         twin.capacity, twin.gone_changed = self.capacity, self.gone_changed
         twin.spans = {start: span.copy() for start, span in self.spans.items()}
         return twin
@@ -208,9 +212,10 @@ class _Dense:
         if k_arr.dtype.kind not in "iu" or v_arr.dtype.kind != "i":
             return False
         low, high = int(k_arr.min()), int(k_arr.max())
-        rows = max(self.capacity, high + 1)
-        if low < 0 or high >= _DENSE_KEYS:
+        if low < 0 or high >= _DENSE_KEYS or (self.sums and not -_DENSE_SUMMAND < int(v_arr.min()) <= int(v_arr.max())
+                                              < _DENSE_SUMMAND):
             return False
+        rows = self._rows_for(high)
         slide = op.spec.windows.slide if isinstance(op.spec.windows, Sliding) else op.spec.windows.size
         plan = []  # per shift: its first span's start, each element's span (counted from it), how many spans
         for shift, (starts, inside) in enumerate(shifts):
@@ -223,11 +228,7 @@ class _Dense:
             plan.append((shift, base, at, int(at.max()) + 1, None if every else inside))
         if (len(self.spans) + sum(p[3] for p in plan)) * rows > _DENSE_CELLS:
             return False
-        if rows > self.capacity:
-            self.capacity = min(_DENSE_KEYS, max(64, 2 * self.capacity, rows))
-            for span in self.spans.values():
-                span.grow(self.capacity, self.identity)
-        rows = self.capacity
+        self._grow(rows)
         op.elements += len(k_arr)
         k_arr = k_arr.astype(np.int64, copy=False)
         spans, ufunc, identity = self.spans, self.ufunc, self.identity
@@ -282,7 +283,8 @@ class _Dense:
         if not (isinstance(key, integer) and isinstance(value, integer)) or isinstance(key, bool) or isinstance(value, bool):
             return False
         key, timestamp, value = int(key), int(timestamp), int(value)
-        if not 0 <= key < _DENSE_KEYS or not -(2**63) <= value < 2**63:
+        limit = _DENSE_SUMMAND if self.sums else 2**63
+        if not 0 <= key < _DENSE_KEYS or not -limit <= value < limit:
             return False
         spec, watermark = op.spec, op.watermark
         w = spec.windows
@@ -296,13 +298,10 @@ class _Dense:
             elif fire + spec.allowed_lateness > watermark:  # late, not expired: a LATE pane
                 return False
             start -= slide
-        rows = max(self.capacity, key + 1)
+        rows = self._rows_for(key)
         if (len(self.spans) + len(joins)) * rows > _DENSE_CELLS:
             return False
-        if rows > self.capacity:
-            self.capacity = min(_DENSE_KEYS, max(64, 2 * self.capacity, rows))
-            for span in self.spans.values():
-                span.grow(self.capacity, self.identity)
+        self._grow(rows)
         op.elements += 1
         combine = {np.add: int.__add__, np.minimum: min, np.maximum: max}[self.ufunc]
         add = 1 if self.count else value
@@ -325,6 +324,16 @@ class _Dense:
             else:
                 op.dropped += 1
         return True
+
+    def _rows_for(self, key: int) -> int:
+        """How many rows each span has once `key` has one (they grow by doubling, from 64)."""
+        return self.capacity if key < self.capacity else min(_DENSE_KEYS, max(64, 2 * self.capacity, key + 1))
+
+    def _grow(self, rows: int) -> None:
+        if rows > self.capacity:
+            self.capacity = rows
+            for span in self.spans.values():
+                span.grow(rows, self.identity)
 
     def _epochs_in_order(self, op: "WindowOperator", k_arr: np.ndarray, plan: list, shifts: int, first_start: int,
                          slide: int) -> tuple[np.ndarray, np.ndarray]:
