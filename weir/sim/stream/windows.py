@@ -543,9 +543,10 @@ class WindowOperator:
     def process_batch(self, keys, timestamps, values, refs=None) -> None:
         """Many elements, in order: the same result as calling `process` on each, faster.
 
-        Elements that share a key and a window are added to it in one step (numpy reduceat), as long
-        as nothing in the batch is late and no trigger counts elements one by one; otherwise the
-        batch goes element by element, where each late element may fire its own pane.
+        Elements that share a key and a window are added to it in one step (numpy), as long as
+        nothing in the batch is late and no trigger counts elements one by one; otherwise the
+        batch goes element by element, where each late element may fire its own pane. The columnar
+        store (_Dense) takes a batch whose late elements only meet windows that expired, too.
         """
         spec = self.spec
         n = len(keys)
