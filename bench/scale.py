@@ -1,8 +1,9 @@
-"""How a run's cost grows, to size a sweep: records, partitions, parallelism, simulated time, faults.
+"""How a run's cost grows, to size a sweep: records, partitions, parallelism, simulated time, faults, windows.
 
 One base pipeline (100,000 records from 100 keys into 4 partitions, exactly once into the upsert
 sink, a checkpoint every 100ms, batch size 500, 1,000 records produced every 1ms), then one
-dimension changed at a time. Each row is the median of three runs in this process: wall seconds,
+dimension changed at a time (the windowed rows aggregate in the processor, watermarks every 1ms
+and 1ms behind, and write panes). Each row is the median of three runs in this process: wall seconds,
 microseconds per record, and simulation events per record. `make bench` prints it; the README's
 "Sizing a sweep" table is its output.
 
@@ -15,7 +16,9 @@ import statistics
 import time
 from dataclasses import replace
 
-from weir.sim.scenario.model import Checkpointing, Fault, Pipeline, RunLimits, Scenario, Workload
+from weir.sim.scenario.model import (
+    Checkpointing, Fault, Pipeline, RunLimits, Scenario, WatermarkSettings, WindowSettings, Workload,
+)
 from weir.sim.scenario.run import execute
 
 REPEATS = 3
@@ -42,6 +45,12 @@ def crashes(n: int) -> Scenario:
                                               down_for="1ms") for i in range(n)))
 
 
+def windowed(scenario: Scenario, **window) -> Scenario:
+    """`scenario` with its processor aggregating windows per key (a sum), watermarks every 1ms, 1ms behind."""
+    return replace(scenario, window=WindowSettings(aggregate="sum", **window),
+                   watermarks=WatermarkSettings(bound="1ms", interval="1ms"))
+
+
 def rows() -> list[tuple[str, str, Scenario]]:
     """(dimension, value, scenario): the base, then one change at a time."""
     b = base()
@@ -58,6 +67,10 @@ def rows() -> list[tuple[str, str, Scenario]]:
         out.append(("simulated time", f"{label}, Kafka's",
                     replace(spread, pipeline=replace(spread.pipeline, fetch_max_wait="500ms", request_timeout="30s"))))
     out += [("faults", f"1 s, {n} crash{'es' if n != 1 else ''}", crashes(n)) for n in (0, 1, 3)]
+    out += [("windows", "tumbling 2ms", windowed(b, kind="tumbling", size="2ms")),
+            ("windows", "sliding 10ms every 2ms", windowed(b, kind="sliding", size="10ms", slide="2ms")),
+            ("windows", "session, 1ms gap", windowed(b, kind="session", gap="1ms")),
+            ("windows", "tumbling 2ms, 3 crashes", windowed(crashes(3), kind="tumbling", size="2ms"))]
     return out
 
 
