@@ -216,7 +216,7 @@ class _Dense:
                                               < _DENSE_SUMMAND):
             return False
         rows = self._rows_for(high)
-        slide = op.spec.windows.slide if isinstance(op.spec.windows, Sliding) else op.spec.windows.size
+        slide = _slide(op.spec.windows)
         plan = []  # per shift: its first span's start, each element's span (counted from it), how many spans
         for shift, (starts, inside) in enumerate(shifts):
             every = bool(inside.all())
@@ -286,16 +286,15 @@ class _Dense:
         limit = _DENSE_SUMMAND if self.sums else 2**63
         if not 0 <= key < _DENSE_KEYS or not -limit <= value < limit:
             return False
-        spec, watermark = op.spec, op.watermark
-        w = spec.windows
-        slide = w.slide if isinstance(w, Sliding) else w.size
+        watermark, w = op.watermark, op.spec.windows
+        slide = _slide(w)
         start = timestamp - (timestamp - w.offset) % slide
         joins = []
         while start > timestamp - w.size:  # its windows, latest first (Tumbling/Sliding.assign)
-            fire = start + w.size - 1 + int(spec.beam)  # spec.fire_time
-            if fire > watermark:
+            end = start + w.size
+            if end + op._fire_after_end > watermark:  # spec.fire_time
                 joins.append(start)
-            elif fire + spec.allowed_lateness > watermark:  # late, not expired: a LATE pane
+            elif end + op._cleanup_after_end > watermark:  # late, not expired (spec.cleanup_time): a LATE pane
                 return False
             start -= slide
         rows = self._rows_for(key)
@@ -319,10 +318,7 @@ class _Dense:
             if op.count_changes:
                 span.dirty[key] = True
         if not joins:
-            if spec.side_output_late:
-                op.late.append(LateElement(key, timestamp, value, watermark, ref))
-            else:
-                op.dropped += 1
+            op._late_output(key, timestamp, value, ref)
         return True
 
     def _rows_for(self, key: int) -> int:
@@ -436,6 +432,18 @@ def _dense_for(spec: WindowSpec) -> "_Dense | None":
     return None
 
 
+def _slide(windows: Tumbling | Sliding) -> int:
+    """How far apart the starts of consecutive windows are."""
+    return windows.slide if isinstance(windows, Sliding) else windows.size
+
+
+def _ref_list(refs, n: int) -> list:
+    """The refs given with n elements as a list (None: none given)."""
+    if refs is None:
+        return [None] * n
+    return refs.tolist() if hasattr(refs, "tolist") else list(refs)
+
+
 def _groups(spec: WindowSpec, k_arr: np.ndarray, v_arr: np.ndarray, starts: np.ndarray, inside: np.ndarray):
     """One shift of a batch's elements grouped by (key, window start), in that order: the keys,
     starts, reduced values and counts of the groups."""
@@ -505,10 +513,14 @@ class WindowOperator:
             accepted = True
             self._add(key, state, value)
         if not accepted:
-            if spec.side_output_late:
-                self.late.append(LateElement(key, timestamp, value, self.watermark, ref))
-            else:
-                self.dropped += 1
+            self._late_output(key, timestamp, value, ref)
+
+    def _late_output(self, key: Hashable, timestamp: int, value: Any, ref: Any) -> None:
+        """An element that joined no window: to the late side output, or the drop count."""
+        if self.spec.side_output_late:
+            self.late.append(LateElement(key, timestamp, value, self.watermark, ref))
+        else:
+            self.dropped += 1
 
     def process_bundle(self, elements, refs=None) -> None:
         """Elements (key, timestamp, value) that arrive together: a bundle, in Beam's terms. With
@@ -554,8 +566,7 @@ class WindowOperator:
         if dense is not None and n <= 1:
             if n == 0:
                 return
-            ref = None if refs is None else (refs.tolist() if hasattr(refs, "tolist") else list(refs))[0]
-            if dense.add_one(self, keys[0], timestamps[0], values[0], ref):
+            if dense.add_one(self, keys[0], timestamps[0], values[0], _ref_list(refs, 1)[0]):
                 return
             self._leave_dense()
             dense = None
@@ -567,18 +578,17 @@ class WindowOperator:
         if fast:
             ts = np.asarray(timestamps, dtype=np.int64)
             w = spec.windows
-            slide = w.slide if isinstance(w, Sliding) else w.size
+            slide = _slide(w)
             last = ts - (ts - w.offset) % slide
             for shift in range(-(-w.size // slide)):
                 starts = last - shift * slide
                 inside = starts > ts - w.size
-                fire = starts + (w.size - 1 + int(spec.beam))  # spec.fire_time of each element's window
-                late = inside & (fire <= self.watermark)
+                late = inside & (starts + (w.size + self._fire_after_end) <= self.watermark)  # spec.fire_time
                 if late.any():
                     # An element joins no window that expired (_window_for), and one that joins none is
                     # late output; a window past its fire time but not expired (allowed lateness)
                     # fires a LATE pane for it: one by one, with window objects.
-                    expired = late & (fire + spec.allowed_lateness <= self.watermark)  # spec.cleanup_time
+                    expired = late & (starts + (w.size + self._cleanup_after_end) <= self.watermark)  # cleanup_time
                     if dense is None or (late & ~expired).any():
                         fast = False
                         break
@@ -593,8 +603,7 @@ class WindowOperator:
             fast = fast and n > 1 and not expired_only
         if not fast:
             as_list = [x.tolist() if hasattr(x, "tolist") else list(x) for x in (keys, timestamps, values)]
-            refs = refs.tolist() if hasattr(refs, "tolist") else (refs if refs is not None else [None] * n)
-            self.process_bundle(list(zip(*as_list)), refs)  # a polled batch is a bundle
+            self.process_bundle(list(zip(*as_list)), _ref_list(refs, n))  # a polled batch is a bundle
             return
         self.elements += n
         k_arr, v_arr = np.asarray(keys), np.asarray(values)
@@ -633,12 +642,10 @@ class WindowOperator:
         if not self.spec.side_output_late:
             self.dropped += len(at)
             return
-        refs = [None] * len(keys) if refs is None else refs
-        refs = refs.tolist() if hasattr(refs, "tolist") else list(refs)
-        watermark = self.watermark
+        refs = _ref_list(refs, len(keys))
         for i, key, timestamp, value in zip(at.tolist(), np.asarray(keys)[at].tolist(),
                                             np.asarray(timestamps)[at].tolist(), np.asarray(values)[at].tolist()):
-            self.late.append(LateElement(key, timestamp, value, watermark, refs[i]))
+            self._late_output(key, timestamp, value, refs[i])
 
     def advance_watermark(self, watermark: int) -> None:
         """The input watermark moves to `watermark` (never backwards: a lower value is ignored)."""
