@@ -436,6 +436,34 @@ _dense_steps = st.lists(st.one_of(
 ), max_size=20)
 
 
+def _step(op: WindowOperator, step, i: int, snaps: list, j: int) -> WindowOperator:
+    """One of _dense_steps for operator `op` (the j-th, whose last snapshot is snaps[j]) at step i:
+    the operator to go on with (after a restore, another one, with the outputs so far)."""
+    from weir.sim.stream.windows import MIN_TIME
+
+    op.advance_processing_time(100 * (i + 1))
+    if isinstance(step, list):
+        op.process_batch(np.array([k for k, _, _ in step], dtype=np.int64),
+                         np.array([t for _, t, _ in step], dtype=np.int64),
+                         np.array([v for _, _, v in step], dtype=np.int64), [(i, n) for n in range(len(step))])
+    elif isinstance(step, int):
+        op.advance_watermark(step)
+    elif step == "snapshot":
+        op.clear_changed()
+        snaps[j] = op.snapshot()
+    elif step == "restore" and snaps[j] is not None:
+        again = WindowOperator(op.spec)
+        again.restore(snaps[j])
+        again.watermark = MIN_TIME
+        again.panes, again.late, again.processing_time = op.panes, op.late, op.processing_time
+        return again
+    elif isinstance(step, tuple) and step[0] == "bundle":
+        op.process_bundle(step[1], [(i, n) for n in range(len(step[1]))])
+    elif isinstance(step, tuple):
+        op.process(*step, ref=(i, 0))
+    return op
+
+
 @settings(max_examples=300, deadline=None)
 @given(steps=_dense_steps, windows=st.sampled_from([Tumbling(10_000), Tumbling(10_000, 3_000), Sliding(10_000, 2_500),
                                                     Sliding(7_000, 3_000)]),
@@ -446,8 +474,6 @@ def test_the_columnar_store_does_what_window_objects_do(steps, windows, aggregat
     and one made to use window objects from the start get the same steps; after each, their panes
     (in order, every field), late elements, counters and change counts agree, and at the end so do
     the window objects, timers and sequence numbers the store turns into."""
-    from weir.sim.stream.windows import MIN_TIME
-
     spec = WindowSpec(windows, aggregate=aggregate, accumulation=accumulation, allowed_lateness=lateness,
                       semantics=semantics)
     dense, plain = WindowOperator(spec), WindowOperator(spec)
@@ -455,27 +481,8 @@ def test_the_columnar_store_does_what_window_objects_do(steps, windows, aggregat
     plain._dense = None
     ops, snaps = [dense, plain], [None, None]
     for i, step in enumerate(steps):
-        for j, op in enumerate(ops):
-            op.advance_processing_time(100 * (i + 1))
-            if isinstance(step, list):
-                op.process_batch(np.array([k for k, _, _ in step], dtype=np.int64),
-                                 np.array([t for _, t, _ in step], dtype=np.int64),
-                                 np.array([v for _, _, v in step], dtype=np.int64), [(i, n) for n in range(len(step))])
-            elif isinstance(step, int):
-                op.advance_watermark(step)
-            elif step == "snapshot":
-                op.clear_changed()
-                snaps[j] = op.snapshot()
-            elif step == "restore" and snaps[j] is not None:
-                again = WindowOperator(spec)
-                again.restore(snaps[j])
-                again.watermark = MIN_TIME
-                again.panes, again.late, again.processing_time = op.panes, op.late, op.processing_time
-                ops[j] = again
-            elif isinstance(step, tuple) and step[0] == "bundle":
-                op.process_bundle(step[1], [(i, n) for n in range(len(step[1]))])
-            elif isinstance(step, tuple):
-                op.process(*step, ref=(i, 0))
+        for j in range(2):
+            ops[j] = _step(ops[j], step, i, snaps, j)
         dense, plain = ops
         assert dense.panes == plain.panes, (i, step)
         assert dense.late == plain.late, (i, step)
@@ -526,3 +533,83 @@ def test_sums_too_large_for_the_columns_go_to_window_objects():
     assert op._dense is None
     op.advance_watermark(MAX_TIME)
     assert [p.value for p in op.panes] == [2**63]
+
+
+#: steps that keep to the columnar store's case (its keys, no single elements) for longer
+_columnar_steps = st.lists(st.one_of(
+    st.lists(st.tuples(st.integers(0, 40), st.integers(0, 60_000), st.integers(-5, 5)), min_size=1, max_size=12),
+    st.integers(0, 70_000), st.just("snapshot"), st.just("restore"),
+), min_size=1, max_size=19)
+
+
+@settings(max_examples=150, deadline=None)
+@given(steps=(_dense_steps | _columnar_steps).map(lambda steps: steps[:19] + [MAX_TIME]),
+       windows=st.sampled_from([Tumbling(10_000), Sliding(10_000, 2_500)]),
+       aggregate=st.sampled_from([SUM, COUNT, MAX]), lateness=st.sampled_from([0, 5_000]), staged=st.booleans(),
+       peeks=st.lists(st.booleans(), min_size=20, max_size=20))
+def test_window_results_write_the_columnar_stores_blocks_as_the_panes_they_hold(steps, windows, aggregate, lateness,
+                                                                                staged, peeks):
+    """A windowed step's panes reach the sink as a Panes sequence, whose blocks (the columnar store's
+    firings) WindowResults.write writes as columns. Taken after a step (or read as a list, and taken
+    later: then objects come before blocks), they read as the tuple of panes window objects fire;
+    and two tables, one written those sequences and one the same panes as Pane objects, hold the
+    same rows: upserted (each step's panes written twice, the second time later), or staged under
+    transactions and committed."""
+    from weir.sim.patterns.sinks import WindowResults
+    from weir.sim.stream.windows import Panes
+
+    spec = WindowSpec(windows, aggregate=aggregate, allowed_lateness=lateness)
+    ops, snaps = [WindowOperator(spec), WindowOperator(spec)], [None, None]
+    ops[1]._dense = None
+    columns, objects = WindowResults(), WindowResults()
+    try:
+        for i, (step, peek) in enumerate(zip(steps, peeks)):
+            for j in range(2):
+                ops[j] = _step(ops[j], step, i, snaps, j)
+            if peek and i < len(steps) - 1:  # read one by one: the blocks so far become objects, ahead of later blocks
+                assert isinstance(ops[0].panes, list)
+                continue
+            got, want = ops[0].take_panes(), ops[1].take_panes()
+            assert isinstance(got, Panes) and not want.blocks
+            assert got == tuple(want) and list(got) == list(want) and len(got) == len(want), (i, step)
+            assert bool(got) == bool(want) and (not got or got[-1] == tuple(want)[-1]), (i, step)
+            assert ops[0].panes == [] and ops[1].panes == []
+            for again in (0, 1000):
+                for table, panes in ((columns, got), (objects, tuple(want))):
+                    txn = 2 * i + again // 1000 + 1 if staged else None
+                    if staged:
+                        table.begin_transaction(0, txn)
+                    table.write(panes, [], written_at=i + again, txn=txn, subtask=i % 2)
+                    if staged:
+                        table.commit(txn)
+        mine, theirs = columns.contents()[0], objects.contents()[0]
+        assert mine.keys() == theirs.keys()
+        for name in mine:
+            assert mine[name].tolist() == theirs[name].tolist(), name
+    finally:
+        columns.close()
+        objects.close()
+
+
+def test_panes_taken_read_in_the_order_they_fired_objects_then_blocks():
+    """Reading `panes` one by one makes the blocks so far into objects; blocks fired after them
+    come after them, in a Panes sequence and in the table it is written to."""
+    from weir.sim.patterns.sinks import WindowResults
+
+    op = WindowOperator(WindowSpec(Tumbling(10), aggregate=SUM))
+    op.process_batch(np.array([4, 2, 4]), np.array([1, 12, 25]), np.array([5, 6, 7]))
+    op.advance_watermark(9)
+    assert [(p.key, p.start) for p in op.panes] == [(4, 0)]  # read: an object now
+    op.advance_watermark(29)
+    taken = op.take_panes()
+    assert (len(taken.objects), len(taken.blocks)) == (1, 2)
+    assert [(p.key, p.start, p.value) for p in taken] == [(4, 0, 5), (2, 10, 6), (4, 20, 7)]
+    assert taken[1].start == 10 and taken == tuple(taken) and taken != tuple(taken)[::-1]
+    results = WindowResults()
+    try:
+        results.write(taken, [], written_at=30)
+        panes = results.contents()[0]
+    finally:
+        results.close()
+    assert list(zip(panes["key"].tolist(), panes["window_start"].tolist(), panes["value"].tolist())) == \
+        [(2, 10, 6), (4, 0, 5), (4, 20, 7)]

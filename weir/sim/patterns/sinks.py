@@ -16,6 +16,7 @@ import numpy as np
 
 from weir.sim.kernel.batch import Column, RecordBatch, dtype_of
 from weir.sim.stream.functions import Sink, TwoPhaseCommitSink
+from weir.sim.stream.windows import Panes
 
 __all__ = ["AppendSink", "UpsertSink", "TransactionalSink", "WindowResults", "make_sink", "SINK_COLUMNS",
            "DEDUP_COLUMNS"]
@@ -107,14 +108,16 @@ def int_columns(db: sqlite3.Connection, columns: tuple[str, ...], names: tuple[s
     return out
 
 
-def insert_rows(db: sqlite3.Connection, statement: str, rows: np.ndarray, suffix: str = "") -> None:
+def insert_rows(db: sqlite3.Connection, statement: str, rows: np.ndarray, suffix: str = "",
+                constants: tuple = ()) -> None:
     """`statement` ('INSERT INTO t (...) VALUES') for each row of the 2-D integer array `rows`, a
     multi-row VALUES list at a time (then `suffix`, an ON CONFLICT clause): the rows are applied in
-    order, as many single-row statements would be, at half the cost of executemany."""
+    order, as many single-row statements would be, at half the cost of executemany. `constants`
+    are bound ahead of each statement's rows (to parameters `statement` holds itself)."""
     width = rows.shape[1]
     for at in range(0, len(rows), WRITE_CHUNK):
         part = rows[at:at + WRITE_CHUNK]
-        db.execute(_values(statement, width, len(part), suffix), part.ravel().tolist())
+        db.execute(_values(statement, width, len(part), suffix), [*constants, *part.ravel().tolist()])
 
 
 def insert_tuples(db: sqlite3.Connection, statement: str, rows: list[tuple], suffix: str = "") -> None:
@@ -244,6 +247,13 @@ _RESULTS_STAGING_DDL = (
     "CREATE TABLE late_staging (txn INTEGER NOT NULL, record_id, key, event_time, value, watermark, written_at)",
 )
 TIMINGS = ("EARLY", "ON_TIME", "LATE")
+#: a PaneBlock's rows: ON_TIME panes of one window (index 0), its constants bound once ahead of the
+#: (key, value, count) rows, which the SELECT spreads over the table's columns (WHERE true: SQLite's
+#: parser needs it before an upsert clause on INSERT ... SELECT); by txn staged, or not
+_BLOCK_INSERT = {
+    True: "INSERT INTO window_results SELECT column1, ?, ?, 0, 'ON_TIME', ?, column2, column3, ?, ?, ? FROM (VALUES",
+    False: "INSERT INTO panes_staging SELECT ?, column1, ?, ?, 0, 'ON_TIME', ?, column2, column3, ?, ?, ? FROM (VALUES",
+}
 WINDOW_COLUMNS = ("key", "window_start", "window_end", "pane_index", "timing", "is_last", "value", "count",
                   "watermark", "written_at", "subtask")
 LATE_COLUMNS = ("record_id", "key", "event_time", "value", "watermark", "written_at")
@@ -349,26 +359,31 @@ class WindowResults(_TwoPhaseTables):
             self._db.execute(ddl)
 
     def write(self, panes, late, written_at: int, txn: int | None = None, subtask: int = 0) -> None:
-        """Upsert panes (from processor `subtask`) and late records; stage them under `txn` instead, if given."""
+        """Upsert panes (from processor `subtask`) and late records; stage them under `txn` instead, if given.
+
+        `panes` is a sequence of Pane objects, or a weir.sim.stream.windows.Panes, whose blocks (the
+        columnar store's firings: one window each) are written as columns: a row's constants bound
+        once, three values per pane."""
         db = self._db
-        if txn is None:
-            pane_rows = [(p.key, p.window.start, p.window.end, p.index, p.timing.value, int(p.is_last), p.value,
-                          p.count, p.watermark, written_at, subtask) for p in panes]
-        else:
-            pane_rows = [(txn, p.key, p.window.start, p.window.end, p.index, p.timing.value, int(p.is_last), p.value,
-                          p.count, p.watermark, written_at, subtask) for p in panes]
-        late_rows = [(e.ref, e.key, e.timestamp, e.value, e.watermark, written_at) if txn is None else
-                     (txn, e.ref, e.key, e.timestamp, e.value, e.watermark, written_at) for e in late]
-        # one multi-row statement per table; a single statement is atomic on its own
-        single = len(pane_rows) <= WRITE_CHUNK and not late_rows
+        objects, blocks = (panes.objects, panes.blocks) if isinstance(panes, Panes) else (panes, ())
+        staged = () if txn is None else (txn,)
+        pane_rows = [(*staged, p.key, p.window.start, p.window.end, p.index, p.timing.value, int(p.is_last), p.value,
+                      p.count, p.watermark, written_at, subtask) for p in objects]
+        late_rows = [(*staged, e.ref, e.key, e.timestamp, e.value, e.watermark, written_at) for e in late]
+        # one multi-row statement per table and block; a single statement is atomic on its own
+        single = len(pane_rows) + sum(len(b) for b in blocks) <= WRITE_CHUNK and len(blocks) + bool(pane_rows) <= 1 \
+            and not late_rows
         if not single:
             db.execute("BEGIN")
-        if txn is None:
-            insert_tuples(db, "INSERT INTO window_results VALUES", pane_rows, _PANE_CONFLICT)
-            insert_tuples(db, "INSERT INTO late_records VALUES", late_rows, _LATE_CONFLICT)
-        else:
-            insert_tuples(db, "INSERT INTO panes_staging VALUES", pane_rows)
-            insert_tuples(db, "INSERT INTO late_staging VALUES", late_rows)
+        panes_into, late_into = ("window_results", "late_records") if txn is None else ("panes_staging", "late_staging")
+        pane_conflict, late_conflict = (_PANE_CONFLICT, _LATE_CONFLICT) if txn is None else ("", "")
+        insert_tuples(db, f"INSERT INTO {panes_into} VALUES", pane_rows, pane_conflict)
+        for block in blocks:
+            window = block.window
+            constants = (*staged, window.start, window.end, int(block.is_last), block.watermark, written_at, subtask)
+            insert_rows(db, _BLOCK_INSERT[txn is None], np.column_stack((block.keys, block.values, block.counts)),
+                        ") WHERE true" + pane_conflict, constants)
+        insert_tuples(db, f"INSERT INTO {late_into} VALUES", late_rows, late_conflict)
         if not single:
             db.execute("COMMIT")
 

@@ -7,6 +7,7 @@ An operator has volatile state that a checkpoint snapshots and a restore rebuild
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -91,7 +92,7 @@ class RunningTotals(Operator):
 class WindowOutput:
     """What a windowed step produced: panes that fired and records that were too late."""
 
-    panes: tuple[Pane, ...]
+    panes: Sequence[Pane]  # a tuple, or windows.Panes (which reads as one)
     late: tuple[LateElement, ...]
     dropped: int = 0  # late records counted and dropped (no side output)
 
@@ -119,9 +120,8 @@ class WindowedAggregation(Operator):
 
     def _take(self) -> WindowOutput:
         op = self.op
-        out = WindowOutput(tuple(op.panes), tuple(op.late), op.dropped - self._dropped_reported)
+        out = WindowOutput(op.take_panes(), tuple(op.late), op.dropped - self._dropped_reported)
         self._dropped_reported = op.dropped
-        op.panes.clear()
         op.late.clear()
         return out
 

@@ -36,7 +36,7 @@ pane fires for them, marked is_last (Beam's FIRE_IF_NON_EMPTY closing behaviour)
 from __future__ import annotations
 
 import heapq
-from collections.abc import Hashable
+from collections.abc import Hashable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -383,17 +383,10 @@ class _Dense:
             show = (span.n_all if accumulating else span.n_new)[live] > 0
             fire = live[show]
             span.panes[fire] += 1
-            values = (span.acc_all if accumulating else span.acc_new)[fire].tolist()
-            counts = (span.n_all if accumulating else span.n_new)[fire].tolist()
-            window = Window(start, start + size)
-            is_last = start + size + op._cleanup_after_end <= watermark
-            panes, ptime = op.panes, op.processing_time
-            for key, value, count in zip(fire.tolist(), values, counts):
-                pane = _new_pane(Pane)  # as in WindowOperator._fire
-                _set_attr(pane, "__dict__", {
-                    "key": key, "window": window, "timing": Timing.ON_TIME, "index": 0, "is_last": is_last,
-                    "value": value, "count": count, "watermark": watermark, "processing_time": ptime})
-                panes.append(pane)
+            acc, n = (span.acc_all, span.n_all) if accumulating else (span.acc_new, span.n_new)
+            if len(fire):
+                op._pane_blocks.append(PaneBlock(Window(start, start + size), start + size + op._cleanup_after_end
+                                                 <= watermark, watermark, op.processing_time, fire, acc[fire], n[fire]))
             span.acc_new[live] = self.identity
             span.n_new[live] = 0
 
@@ -458,8 +451,84 @@ def _groups(spec: WindowSpec, k_arr: np.ndarray, v_arr: np.ndarray, starts: np.n
     return gk[bounds], gs[bounds], sums, counts
 
 _new_pane, _set_attr = object.__new__, object.__setattr__
+
+
+def _make_pane(key, window, timing, index, is_last, value, count, watermark, processing_time) -> Pane:
+    """Pane(...) as its frozen dataclass __init__ would make it, in one attribute write instead of
+    nine object.__setattr__ calls (a pane per window: thousands a run)."""
+    pane = _new_pane(Pane)
+    _set_attr(pane, "__dict__", {
+        "key": key, "window": window, "timing": timing, "index": index, "is_last": is_last, "value": value,
+        "count": count, "watermark": watermark, "processing_time": processing_time})
+    return pane
+
+
+class PaneBlock:
+    """The ON_TIME panes (first of their windows: index 0) that one watermark fired for one span of
+    the columnar store (_Dense): one window, and per pane a key, value and count (int64 arrays, in
+    the order the windows were made). Iterating it makes the Pane objects, as window objects would
+    have fired them; a sink that knows blocks writes the columns (WindowResults.write)."""
+
+    __slots__ = ("window", "is_last", "watermark", "processing_time", "keys", "values", "counts")
+
+    def __init__(self, window: Window, is_last: bool, watermark: int, processing_time: int,
+                 keys: np.ndarray, values: np.ndarray, counts: np.ndarray):
+        self.window, self.is_last, self.watermark, self.processing_time = window, is_last, watermark, processing_time
+        self.keys, self.values, self.counts = keys, values, counts
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def __iter__(self) -> Iterator[Pane]:
+        window, is_last, watermark, ptime = self.window, self.is_last, self.watermark, self.processing_time
+        for key, value, count in zip(self.keys.tolist(), self.values.tolist(), self.counts.tolist()):
+            yield _make_pane(key, window, Timing.ON_TIME, 0, is_last, value, count, watermark, ptime)
+
+
+class Panes(Sequence):
+    """Fired panes, in the order they fired: Pane objects, then PaneBlocks (the columnar store's,
+    which always fire before the window objects take over). Read as a tuple of Pane objects
+    (length, iteration, indexing, equality with a tuple); the objects of a block are made only
+    when something reads them one by one."""
+
+    __slots__ = ("objects", "blocks", "_all")
+
+    def __init__(self, objects: tuple[Pane, ...] = (), blocks: tuple[PaneBlock, ...] = ()):
+        self.objects, self.blocks, self._all = objects, blocks, None
+
+    def __len__(self) -> int:
+        return len(self.objects) + sum(len(block) for block in self.blocks)
+
+    def __iter__(self) -> Iterator[Pane]:
+        if self._all is not None:
+            return iter(self._all)
+        return self._iterate()
+
+    def _iterate(self) -> Iterator[Pane]:
+        yield from self.objects
+        for block in self.blocks:
+            yield from block
+
+    def _tuple(self) -> tuple[Pane, ...]:
+        if self._all is None:
+            self._all = tuple(self._iterate())
+        return self._all
+
+    def __getitem__(self, index):
+        return self._tuple()[index]
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Panes):
+            other = other._tuple()
+        return self._tuple() == other if isinstance(other, tuple) else NotImplemented
+
+    def __repr__(self) -> str:
+        return f"Panes({self._tuple()!r})"
+
 #: the aggregates whose accumulators are immutable values (numbers, tuples of the elements' values)
 _IMMUTABLE_ACCUMULATORS = (COUNT, SUM, MIN, MAX, COLLECT)
+#: what a snapshot leaves out: the spec, outputs emitted, and what counts changes between snapshots
+_NOT_SNAPSHOT = frozenset(("spec", "_panes", "_pane_blocks", "late", "touched", "_gone_changed", "count_changes"))
 
 
 class WindowOperator:
@@ -474,7 +543,8 @@ class WindowOperator:
         self.count_changes = count_changes  # keep `touched` (an incremental checkpoint writes only those windows)
         self.watermark = MIN_TIME
         self.processing_time = 0
-        self.panes: list[Pane] = []
+        self._panes: list[Pane] = []
+        self._pane_blocks: list[PaneBlock] = []  # what the columnar store fired since, after _panes
         self.late: list[LateElement] = []
         self.dropped = 0
         self.elements = 0
@@ -491,6 +561,26 @@ class WindowOperator:
         self._bundle: dict[tuple[Hashable, Window], _WindowState] | None = None
         # the state as columns while the common case lasts (see _Dense), else None
         self._dense = _dense_for(spec)
+
+    @property
+    def panes(self) -> list[Pane]:
+        """The panes fired so far (until the caller clears the list), in the order they fired."""
+        if self._pane_blocks:
+            for block in self._pane_blocks:
+                self._panes.extend(block)
+            self._pane_blocks.clear()
+        return self._panes
+
+    @panes.setter
+    def panes(self, panes: list[Pane]) -> None:
+        self._panes, self._pane_blocks = panes, []
+
+    def take_panes(self) -> Panes:
+        """The panes fired so far, as a Panes sequence (the columnar store's blocks stay columns);
+        none are left behind."""
+        out = Panes(tuple(self._panes), tuple(self._pane_blocks))
+        self._panes, self._pane_blocks = [], []
+        return out
 
     # ---- input ---------------------------------------------------------------------------------
     def process(self, key: Hashable, timestamp: int, value: Any, ref: Any = None) -> None:
@@ -695,8 +785,7 @@ class WindowOperator:
 
     def snapshot(self) -> dict:
         """A copy of everything (for a checkpoint); `restore` takes it back."""
-        return self._copy({k: v for k, v in self.__dict__.items() if k not in ("spec", "panes", "late", "touched", "_gone_changed",
-                                                                            "count_changes")})
+        return self._copy({k: v for k, v in self.__dict__.items() if k not in _NOT_SNAPSHOT})
 
     def restore(self, snapshot: dict) -> None:
         pending = self.changed_windows()  # not part of a snapshot: what this operator counted stays counted
@@ -884,14 +973,10 @@ class WindowOperator:
     def _fire(self, key: Hashable, state: _WindowState, timing: Timing, is_last: bool,
               watermark: int | None = None) -> None:
         accumulating = self.spec.accumulation == "accumulating"
-        # Pane(key=..., ...) as its frozen dataclass __init__ would make it, in one attribute write
-        # instead of nine object.__setattr__ calls (a pane per window: thousands a run)
-        pane = _new_pane(Pane)
-        _set_attr(pane, "__dict__", {
-            "key": key, "window": state.window, "timing": timing, "index": state.panes, "is_last": is_last,
-            "value": state.acc_all if accumulating else state.acc_new,
-            "count": state.n_all if accumulating else state.n_new,
-            "watermark": self.watermark if watermark is None else watermark, "processing_time": self.processing_time})
+        pane = _make_pane(key, state.window, timing, state.panes, is_last,
+                          state.acc_all if accumulating else state.acc_new,
+                          state.n_all if accumulating else state.n_new,
+                          self.watermark if watermark is None else watermark, self.processing_time)
         self.panes.append(pane)
         state.panes += 1
         state.acc_new, state.n_new, state.late_pending = self.spec.aggregate.empty, 0, 0
