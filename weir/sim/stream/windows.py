@@ -224,8 +224,8 @@ class _Dense:
             if not len(st):
                 continue
             base = int(st.min())
-            at = (st - base) // slide
-            plan.append((shift, base, at, int(at.max()) + 1, None if every else inside))
+            width = (int(st.max()) - base) // slide + 1
+            plan.append((shift, base, None if width == 1 else (st - base) // slide, width, None if every else inside))
         if (len(self.spans) + sum(p[3] for p in plan)) * rows > _DENSE_CELLS:
             return False
         self._grow(rows)
@@ -237,7 +237,11 @@ class _Dense:
             new_cells, new_epochs = self._epochs_in_order(op, k_arr, plan, len(shifts), first_start, slide)
         for _shift, base, at, width, inside in plan:
             k, v = (k_arr, v_arr) if inside is None else (k_arr[inside], v_arr[inside])
-            cell = k if width == 1 else at * rows + k
+            if width == 1:
+                self._add_to_span(op, base, k, v, ((base - first_start) // slide, new_cells, new_epochs)
+                                  if in_order else None)
+                continue
+            cell = at * rows + k
             counts = np.bincount(cell, minlength=width * rows).reshape(width, rows)
             if self.count:
                 values = counts
@@ -275,6 +279,37 @@ class _Dense:
                 if op.count_changes:
                     span.dirty |= present[j]
         return True
+
+    def _add_to_span(self, op: "WindowOperator", start: int, k: np.ndarray, v: np.ndarray,
+                     in_order: tuple[int, np.ndarray, np.ndarray] | None) -> None:
+        """`add` for the elements of one shift that all fall in one span (the common case: what
+        its general path does with a single row of cells). New windows take their sequence numbers
+        by key, or as `_epochs_in_order` gave them (in_order: this span counted from the batch's
+        first, and what that returned)."""
+        rows, ufunc = self.capacity, self.ufunc
+        span = self.spans.get(start)
+        if span is None:
+            span = self.spans[start] = _Span(rows, self.identity)
+        counts = np.bincount(k, minlength=rows)
+        if self.count:
+            values = counts
+        else:
+            values = np.full(rows, self.identity, np.int64)
+            ufunc.at(values, k, v)
+        present = counts > 0
+        new = np.flatnonzero(present & (span.epoch == 0))
+        if in_order is None:
+            span.epoch[new] = op._seq + 1 + 3 * np.arange(len(new), dtype=np.int64)
+            op._seq += 3 * len(new)
+        else:
+            span_at, new_cells, new_epochs = in_order
+            span.epoch[new] = new_epochs[np.searchsorted(new_cells, span_at * rows + new)]
+        ufunc(span.acc_all, values, out=span.acc_all)
+        ufunc(span.acc_new, values, out=span.acc_new)
+        span.n_all += counts
+        span.n_new += counts
+        if op.count_changes:
+            span.dirty |= present
 
     def add_one(self, op: "WindowOperator", key: Any, timestamp: int, value: Any, ref: Any) -> bool:
         """`process` for one element, in Python scalars (numpy's per-call cost is for batches):
@@ -340,7 +375,7 @@ class _Dense:
         for shift, base, at, _width, inside in plan:
             idx = np.arange(len(k_arr)) if inside is None else np.flatnonzero(inside)
             positions.append(idx * shifts + shift)
-            cells.append(((base - first_start) // slide + at) * rows + k_arr[idx])
+            cells.append(((base - first_start) // slide + (0 if at is None else at)) * rows + k_arr[idx])
         met = np.concatenate(cells)[np.argsort(np.concatenate(positions))]
         cell, first = np.unique(met, return_index=True)  # each window once, where it is first met
         exists = np.zeros(len(cell), bool)
