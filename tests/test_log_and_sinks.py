@@ -136,7 +136,7 @@ def test_vectorised_partitioner_equals_the_reference(keys, partitions):
     assert partition_for(np.array(keys, dtype=np.int64), partitions).tolist() == expected
 
 
-@given(st.integers(0, 2**18), st.integers(4_096, 20_000), st.integers(1, 40_000), st.integers(0, 2**32 - 1))
+@given(st.integers(0, 2**18), st.integers(64, 20_000), st.integers(1, 40_000), st.integers(0, 2**32 - 1))
 @settings(max_examples=25, deadline=None)
 def test_a_partition_table_for_many_small_keys_equals_murmur2(top, n, partitions, seed):
     """Many keys from a small space are looked up in a cached table of each key's partition
