@@ -237,79 +237,37 @@ class _Dense:
             new_cells, new_epochs = self._epochs_in_order(op, k_arr, plan, len(shifts), first_start, slide)
         for _shift, base, at, width, inside in plan:
             k, v = (k_arr, v_arr) if inside is None else (k_arr[inside], v_arr[inside])
-            if width == 1:
-                self._add_to_span(op, base, k, v, ((base - first_start) // slide, new_cells, new_epochs)
-                                  if in_order else None)
-                continue
-            cell = at * rows + k
-            counts = np.bincount(cell, minlength=width * rows).reshape(width, rows)
+            # a cell per key in each span the shift's elements fall in (most often one)
+            cell = k if at is None else at * rows + k
+            counts = np.bincount(cell, minlength=width * rows)
             if self.count:
                 values = counts
             else:
                 values = np.full(width * rows, identity, np.int64)
                 ufunc.at(values, cell, v)
-                values = values.reshape(width, rows)
             present = counts > 0
-            new = np.zeros((width, rows), bool)
-            used = []
-            for j in np.flatnonzero(present.any(axis=1)).tolist():
+            parts = []  # per span an element falls in: where it is among the spans, the span, its cells, its new windows
+            for j in ([0] if at is None else np.flatnonzero(np.bincount(at, minlength=width)).tolist()):
                 start = base + j * slide
                 span = spans.get(start)
                 if span is None:
                     span = spans[start] = _Span(rows, identity)
-                new[j] = present[j] & (span.epoch == 0)
-                used.append((j, span))
-            if not in_order:
-                # a new window takes three sequence numbers (its epoch, its ON_TIME and its cleanup
-                # timers) in the order _register would have: by key, then by start
-                born = np.zeros((rows, width), np.int64)
-                order = np.flatnonzero(new.T)
-                born.flat[order] = op._seq + 1 + 3 * np.arange(len(order), dtype=np.int64)
-                op._seq += 3 * len(order)
-            for j, span in used:
-                ufunc(span.acc_all, values[j], out=span.acc_all)
-                ufunc(span.acc_new, values[j], out=span.acc_new)
-                span.n_all += counts[j]
-                span.n_new += counts[j]
-                if in_order:
-                    cells = ((base - first_start) // slide + j) * rows + np.flatnonzero(new[j])
-                    span.epoch[new[j]] = new_epochs[np.searchsorted(new_cells, cells)]
-                else:
-                    span.epoch[new[j]] = born[new[j], j]
+                cells = slice(j * rows, (j + 1) * rows)
+                parts.append((j, span, cells, np.flatnonzero(present[cells] & (span.epoch == 0))))
+            if in_order:
+                at_first = (base - first_start) // slide
+                born = [new_epochs[np.searchsorted(new_cells, (at_first + j) * rows + new)] for j, _, _, new in parts]
+            else:
+                born = _epochs_by_key(op, [new for *_, new in parts])
+            for (_j, span, cells, new), epochs in zip(parts, born):
+                span.epoch[new] = epochs
+                ufunc(span.acc_all, values[cells], out=span.acc_all)
+                ufunc(span.acc_new, values[cells], out=span.acc_new)
+                span.n_all += counts[cells]
+                span.n_new += counts[cells]
                 if op.count_changes:
-                    span.dirty |= present[j]
+                    span.dirty |= present[cells]
         return True
-
-    def _add_to_span(self, op: "WindowOperator", start: int, k: np.ndarray, v: np.ndarray,
-                     in_order: tuple[int, np.ndarray, np.ndarray] | None) -> None:
-        """`add` for the elements of one shift that all fall in one span (the common case: what
-        its general path does with a single row of cells). New windows take their sequence numbers
-        by key, or as `_epochs_in_order` gave them (in_order: this span counted from the batch's
-        first, and what that returned)."""
-        rows, ufunc = self.capacity, self.ufunc
-        span = self.spans.get(start)
-        if span is None:
-            span = self.spans[start] = _Span(rows, self.identity)
-        counts = np.bincount(k, minlength=rows)
-        if self.count:
-            values = counts
-        else:
-            values = np.full(rows, self.identity, np.int64)
-            ufunc.at(values, k, v)
-        present = counts > 0
-        new = np.flatnonzero(present & (span.epoch == 0))
-        if in_order is None:
-            span.epoch[new] = op._seq + 1 + 3 * np.arange(len(new), dtype=np.int64)
-            op._seq += 3 * len(new)
-        else:
-            span_at, new_cells, new_epochs = in_order
-            span.epoch[new] = new_epochs[np.searchsorted(new_cells, span_at * rows + new)]
-        ufunc(span.acc_all, values, out=span.acc_all)
-        ufunc(span.acc_new, values, out=span.acc_new)
-        span.n_all += counts
-        span.n_new += counts
-        if op.count_changes:
-            span.dirty |= present
 
     def add_one(self, op: "WindowOperator", key: Any, timestamp: int, value: Any, ref: Any) -> bool:
         """`process` for one element, in Python scalars (numpy's per-call cost is for batches):
@@ -448,6 +406,25 @@ class _Dense:
             if span.dirty[key]:
                 op.touched.add((key, window))
         op._gone_changed += self.gone_changed
+
+
+def _epochs_by_key(op: "WindowOperator", news: list) -> list:
+    """Sequence numbers for the new windows of a batch's spans (news: each span's new keys, spans
+    in start order), three a window (its epoch, its ON_TIME and its cleanup timers), taken in the
+    order _register would take them: by key, then by start."""
+    lengths = [len(new) for new in news]
+    total = sum(lengths)
+    rank = np.arange(total, dtype=np.int64)
+    if sum(1 for n in lengths if n) > 1:  # windows in two spans or more: by key first
+        order = np.lexsort((np.repeat(np.arange(len(news)), lengths), np.concatenate(news)))
+        rank[order] = rank.copy()
+    epochs = op._seq + 1 + 3 * rank
+    op._seq += 3 * total
+    out, at = [], 0
+    for n in lengths:
+        out.append(epochs[at:at + n])
+        at += n
+    return out
 
 
 def _dense_for(spec: WindowSpec) -> "_Dense | None":
@@ -708,8 +685,10 @@ class WindowOperator:
             for shift in range(-(-w.size // slide)):
                 starts = last - shift * slide
                 inside = starts > ts - w.size
-                late = inside & (starts + (w.size + self._fire_after_end) <= self.watermark)  # spec.fire_time
-                if late.any():
+                # the earliest start first: if its window is not past its fire time, none is (spec.fire_time)
+                late = (int(starts.min()) + w.size + self._fire_after_end <= self.watermark
+                        and inside & (starts + (w.size + self._fire_after_end) <= self.watermark))
+                if late is not False and late.any():
                     # An element joins no window that expired (_window_for), and one that joins none is
                     # late output; a window past its fire time but not expired (allowed lateness)
                     # fires a LATE pane for it: one by one, with window objects.
