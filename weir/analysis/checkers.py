@@ -26,7 +26,7 @@ from weir.sim.kernel.errors import UserHookError, near
 from weir.sim.kernel.memory import trim
 from weir.sim.kernel.node import Status
 from weir.sim.scenario.invariants import APPLIES, applicable
-from weir.sim.scenario.run import COLLECT_AFTER, Run
+from weir.sim.scenario.run import BIG_RUN, Run
 
 __all__ = ["Verdict", "INVARIANTS", "applicable", "check", "produced_ids", "no_loss", "no_duplicates", "exactly_once", "drained",
            "checkpoints_succeed", "commits_monotonic", "no_aborted_reads", "log_complete", "no_silent_drops", "no_double_charge", "payments_complete", "outbox_consistent", "saga_atomic",
@@ -425,7 +425,7 @@ def check(run: RunLike, names: Iterable[str] | None = None) -> tuple[Verdict, ..
                          + f"; known: {', '.join(INVARIANTS)}")
     if any(getattr(e, "phase", "run") != "run" for e in getattr(run, "user_errors", ())):
         wanted &= {"no_user_errors", "drained"}  # user code failed before or after the simulation: nothing else to read
-    big = len(getattr(run, "source", None) or {"record_id": ()}["record_id"]) >= COLLECT_AFTER
+    big = len(getattr(run, "source", None) or {"record_id": ()}["record_id"]) >= BIG_RUN
     with shared():  # the checkers' common results (the batch job's windows, say) computed once
         verdicts = tuple(_judged(name, fn, run, big) for name, (fn, _applies) in INVARIANTS.items() if name in wanted)
     if own is not None and own in wanted:

@@ -139,14 +139,19 @@ class Node:
     def later(self, delay: int, fn: Callable[[], None]) -> None:
         """Call `fn()` after `delay` by this node's clock, as a timer of this node (held while the
         node is paused)."""
+        self.world.env.timeout(self.clock.true_span(delay)).callbacks.append(self._timer(fn))
+
+    def _timer(self, fn: Callable[[], None]) -> Callable[[simpy.Event], None]:
+        """The callback of a `later` timer: `fn()`, or, if the node is paused then, a timer for
+        when it resumes. (Not a closure that names itself: that is a reference cycle, garbage for
+        the cyclic collector, and timers are made all through a run.)"""
         def _due(_ev: simpy.Event) -> None:
             now = self.world.env.now
             if self.paused_until > now:
-                self.world.env.timeout(self.paused_until - now).callbacks.append(_due)
+                self.world.env.timeout(self.paused_until - now).callbacks.append(self._timer(fn))
             else:
                 fn()
-
-        self.world.env.timeout(self.clock.true_span(delay)).callbacks.append(_due)
+        return _due
 
     def on_crash(self, listener: Callable[["Node"], None]) -> None:
         """Call `listener(node)` whenever this node crashes (to drop volatile state it keeps)."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -178,14 +177,13 @@ def execute(scenario: Scenario, seed: int | None = None, faults: tuple[Fault, ..
     bound = scenario.run.user_timeout / 1e6 if users else 0
     with Watchdog(bound, GUARD_CODE) as watchdog:
         run = _execute(scenario, seed, faults, settle, watchdog, progress)
-    if scenario.workload.records >= COLLECT_AFTER:  # the simulation's objects hold each other in cycles:
-        gc.collect()  # a big run's are freed now (some 40 B a record), before its results are checked
     return run
 
 
-#: A run of at least this many records collects the simulation's garbage when it ends (a full
-#: collection takes some 10 ms, about the cost of a thousand-record run).
-COLLECT_AFTER = 100_000
+#: A run of at least this many records is big: its checkers give their working memory back to the
+#: system after each one (weir.analysis.checkers). It need not collect garbage when it ends: a
+#: run makes no reference cycles that grow with it (tests/test_memory.py).
+BIG_RUN = 100_000
 
 
 class _CutShort(Exception):
