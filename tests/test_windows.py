@@ -423,10 +423,13 @@ def _inside(op: WindowOperator) -> tuple:
     return windows, timers, op._seq, op.changed_windows()
 
 
+_dense_batch = st.lists(st.tuples(st.sampled_from([0, 1, 2, 3, 7, 20_000, -1]) | st.integers(0, 3),
+                                  st.integers(0, 60_000), st.integers(-5, 5)), min_size=0, max_size=12)
 _dense_steps = st.lists(st.one_of(
     # a batch: keys mostly in the columnar store's range; 20_000 and -1 are not, and make it give way
-    st.lists(st.tuples(st.sampled_from([0, 1, 2, 3, 7, 20_000, -1]) | st.integers(0, 3), st.integers(0, 60_000),
-                       st.integers(-5, 5)), min_size=0, max_size=12),
+    _dense_batch,
+    # batches one after another, nothing read between them (a tumbling store adds them in one step)
+    st.tuples(st.just("batches"), st.lists(_dense_batch, min_size=2, max_size=4)),
     st.integers(0, 70_000),  # a watermark
     st.just("snapshot"),  # a checkpoint: the change count starts again
     st.just("restore"),  # a failover to the last snapshot (the watermark starts again from MIN_TIME)
@@ -436,6 +439,11 @@ _dense_steps = st.lists(st.one_of(
 ), max_size=20)
 
 
+def _batch(op: WindowOperator, batch: list, i: int) -> None:
+    op.process_batch(np.array([k for k, _, _ in batch], dtype=np.int64), np.array([t for _, t, _ in batch], dtype=np.int64),
+                     np.array([v for _, _, v in batch], dtype=np.int64), [(i, n) for n in range(len(batch))])
+
+
 def _step(op: WindowOperator, step, i: int, snaps: list, j: int) -> WindowOperator:
     """One of _dense_steps for operator `op` (the j-th, whose last snapshot is snaps[j]) at step i:
     the operator to go on with (after a restore, another one, with the outputs so far)."""
@@ -443,9 +451,10 @@ def _step(op: WindowOperator, step, i: int, snaps: list, j: int) -> WindowOperat
 
     op.advance_processing_time(100 * (i + 1))
     if isinstance(step, list):
-        op.process_batch(np.array([k for k, _, _ in step], dtype=np.int64),
-                         np.array([t for _, t, _ in step], dtype=np.int64),
-                         np.array([v for _, _, v in step], dtype=np.int64), [(i, n) for n in range(len(step))])
+        _batch(op, step, i)
+    elif isinstance(step, tuple) and step[0] == "batches":
+        for batch in step[1]:
+            _batch(op, batch, i)
     elif isinstance(step, int):
         op.advance_watermark(step)
     elif step == "snapshot":
@@ -530,7 +539,7 @@ def test_sums_too_large_for_the_columns_go_to_window_objects():
     for t in (1, 2):
         op.process_batch(np.array([0, 0], dtype=np.int64), np.array([t, t], dtype=np.int64),
                          np.array([2**61, 2**61], dtype=np.int64))
-    assert op._dense is None
+    assert op.open_windows() == 1 and op._dense is None  # (taken in, then added when the count is asked)
     op.advance_watermark(MAX_TIME)
     assert [p.value for p in op.panes] == [2**63]
 
@@ -613,3 +622,27 @@ def test_panes_taken_read_in_the_order_they_fired_objects_then_blocks():
         results.close()
     assert list(zip(panes["key"].tolist(), panes["window_start"].tolist(), panes["value"].tolist())) == \
         [(2, 10, 6), (4, 0, 5), (4, 20, 7)]
+
+
+def test_a_tumbling_store_adds_batches_when_something_reads_it_as_they_would_have_been_added():
+    """Batches of a tumbling-window operator wait (_Dense.defer, as Flink's mini-batch aggregation
+    buffers input) until a watermark, a snapshot or a count reads the store; then they are added
+    in one step, new windows numbered by batch, then key, then start, as batch by batch. A batch
+    that may hold a late element is not taken in: the ones waiting are added first."""
+    spec = WindowSpec(Tumbling(10), aggregate=SUM)
+    waits, plain = WindowOperator(spec), WindowOperator(spec)
+    plain._dense = None
+    batches = [([7, 2, 7], [1, 12, 3], [1, 2, 3]), ([2, 5], [4, 25], [4, 5]), ([9, 2], [11, 14], [6, 7])]
+    for keys, times, values in batches:
+        for op in (waits, plain):
+            op.process_batch(np.array(keys), np.array(times), np.array(values))
+    assert len(waits._dense.pending) == 3 and waits.elements == 7
+    assert waits.open_windows() == plain.open_windows() == 5 and not waits._dense.pending
+    for op in (waits, plain):
+        op.advance_watermark(19)
+    assert [(p.key, p.start, p.value) for p in waits.panes] == [(p.key, p.start, p.value) for p in plain.panes] == [
+        (7, 0, 4), (2, 0, 4), (2, 10, 9), (9, 10, 6)]  # by window, each window's keys as made
+    waits.process_batch(np.array([1, 1]), np.array([30, 31]), np.array([1, 1]))
+    waits.process_batch(np.array([1, 3]), np.array([5, 32]), np.array([1, 1]))  # 5 is late: added at once
+    assert not waits._dense.pending and waits.open_windows() == 3
+    assert [(e.key, e.timestamp) for e in waits.late] == [(1, 5)]

@@ -124,6 +124,8 @@ _DENSE_UFUNCS = ((SUM, np.add), (COUNT, np.add), (MIN, np.minimum), (MAX, np.max
 #: the columnar store gives way to window objects beyond this many keys, or this many cells (key
 #: slots times open window spans): it keeps a row per key in every span, used or not
 _DENSE_KEYS, _DENSE_CELLS = 1 << 14, 1 << 20
+#: and waits with at most this many elements of batches taken in before it adds them (_Dense.defer)
+_DEFER_ROWS = 1 << 16
 #: and for a value to sum as large as this (its sums are int64; the window objects' are Python
 #: ints, which do not overflow): 2**32 of them would have to meet in one window to overflow
 _DENSE_SUMMAND = 1 << 31
@@ -174,7 +176,7 @@ class _Dense:
     restore of a span that fired and waits for its cleanup, other keys or values) turns it into window objects and timers (`materialize`), and the
     operator goes on with those."""
 
-    __slots__ = ("ufunc", "identity", "count", "sums", "capacity", "spans", "gone_changed")
+    __slots__ = ("ufunc", "identity", "count", "sums", "capacity", "spans", "gone_changed", "pending", "pending_rows")
 
     def __init__(self, aggregate: Aggregate, ufunc):
         self.ufunc, self.count, self.sums = ufunc, aggregate is COUNT, aggregate is SUM
@@ -183,13 +185,60 @@ class _Dense:
         self.capacity = 0
         self.spans: dict[int, _Span] = {}
         self.gone_changed = 0  # changed windows cleaned up since the last snapshot (still counted)
+        # tumbling-window batches taken in and not yet added (keys, timestamps, values): see `defer`
+        self.pending: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self.pending_rows = 0
 
     def copy(self) -> "_Dense":
         twin = _Dense.__new__(_Dense)
         twin.ufunc, twin.identity, twin.count, twin.sums = self.ufunc, self.identity, self.count, self.sums
         twin.capacity, twin.gone_changed = self.capacity, self.gone_changed
         twin.spans = {start: span.copy() for start, span in self.spans.items()}
+        assert not self.pending, "a copy of a store with batches not yet added"
+        twin.pending, twin.pending_rows = [], 0
         return twin
+
+    def defer(self, op: "WindowOperator", keys, timestamps, values) -> bool:
+        """Take in a batch of a tumbling-window operator to add later, with the batches after it,
+        in one step: True if taken. (Flink's mini-batch aggregation, `table.exec.mini-batch.*`,
+        buffers input to cut state accesses, up to an interval or a size; here nothing a reader
+        sees changes.) Taken only if no element of it can be late (its earliest timestamp's
+        window is not past its fire time): the watermark cannot move while batches wait, since
+        whatever reads or changes this store adds them first (`flush`), and a batch added then is
+        added as it would have been when it came."""
+        w = op.spec.windows
+        ts = np.asarray(timestamps)
+        n = len(ts)
+        if not isinstance(w, Tumbling) or ts.dtype.kind not in "iu" or self.pending_rows + n > _DEFER_ROWS:
+            return False
+        first = int(ts.min())
+        if first - (first - w.offset) % w.size + w.size + op._fire_after_end <= op.watermark:  # spec.fire_time
+            return False
+        self.pending.append((np.asarray(keys), ts, np.asarray(values)))
+        self.pending_rows += n
+        op.elements += n
+        return True
+
+    def flush(self, op: "WindowOperator") -> None:
+        """Add the batches `defer` took, in one step if the store can hold them all (new windows
+        numbered as they would have been batch by batch: by batch, then key, then start); else
+        one by one, and from the first it cannot hold on, the operator goes on with window objects
+        and takes the rest as it would have."""
+        if not self.pending:
+            return
+        pending, self.pending, self.pending_rows = self.pending, [], 0
+        if len(pending) > 1:
+            keys, timestamps, values = (np.concatenate(part) for part in zip(*pending))
+            batch_of = np.repeat(np.arange(len(pending)), [len(p[0]) for p in pending])
+            if self._add(op, keys, values, [(_tumbling_starts(op.spec.windows, timestamps), None)], batch_of=batch_of):
+                return
+        for i, (keys, timestamps, values) in enumerate(pending):
+            if not self._add(op, keys, values, [(_tumbling_starts(op.spec.windows, timestamps), None)]):
+                op._leave_dense()
+                for keys, timestamps, values in pending[i:]:
+                    op.elements -= len(keys)  # counted when taken in: counted again as they go in now
+                    op.process_batch(keys, timestamps, values)
+                return
 
     def open_windows(self) -> int:
         return sum(int(np.count_nonzero(span.epoch)) for span in self.spans.values())
@@ -205,10 +254,17 @@ class _Dense:
     def add(self, op: "WindowOperator", k_arr: np.ndarray, v_arr: np.ndarray, shifts: list,
             in_order: bool = False) -> bool:
         """Add a batch none of whose elements joins a window late (shifts: each shift's starts, and
-        which elements it puts in a window); False, with nothing changed, if the store cannot hold
-        it. New windows take their sequence numbers as WindowOperator.process_batch's groups would
-        (by shift, then key, then start), or, `in_order`, as `process` element by element would
-        (a batch with late elements goes one by one with window objects)."""
+        which elements it puts in a window, None: all of them); False, with nothing changed, if
+        the store cannot hold it. New windows take their sequence numbers as
+        WindowOperator.process_batch's groups would (by shift, then key, then start), or,
+        `in_order`, as `process` element by element would (a batch with late elements goes one by
+        one with window objects)."""
+        return self._add(op, k_arr, v_arr, shifts, in_order, counted=False)
+
+    def _add(self, op: "WindowOperator", k_arr: np.ndarray, v_arr: np.ndarray, shifts: list,
+             in_order: bool = False, batch_of: np.ndarray | None = None, counted: bool = True) -> bool:
+        """`add`; `counted`: the elements were counted when `defer` took them in; `batch_of`: the
+        batch of each element, for batches added in one step (new windows numbered by batch first)."""
         if k_arr.dtype.kind not in "iu" or v_arr.dtype.kind != "i":
             return False
         low, high = int(k_arr.min()), int(k_arr.max())
@@ -219,7 +275,7 @@ class _Dense:
         slide = _slide(op.spec.windows)
         plan = []  # per shift: its first span's start, each element's span (counted from it), how many spans
         for shift, (starts, inside) in enumerate(shifts):
-            every = bool(inside.all())
+            every = inside is None or bool(inside.all())
             st = starts if every else starts[inside]
             if not len(st):
                 continue
@@ -229,7 +285,8 @@ class _Dense:
         if (len(self.spans) + sum(p[3] for p in plan)) * rows > _DENSE_CELLS:
             return False
         self._grow(rows)
-        op.elements += len(k_arr)
+        if not counted:
+            op.elements += len(k_arr)
         k_arr = k_arr.astype(np.int64, copy=False)
         spans, ufunc, identity = self.spans, self.ufunc, self.identity
         if in_order and plan:
@@ -246,6 +303,9 @@ class _Dense:
                 values = np.full(width * rows, identity, np.int64)
                 ufunc.at(values, cell, v)
             present = counts > 0
+            if batch_of is not None:  # the first batch that meets each cell (tumbling: one shift)
+                met = np.full(width * rows, len(batch_of), np.int64)
+                np.minimum.at(met, cell, batch_of)
             parts = []  # per span an element falls in: where it is among the spans, the span, its cells, its new windows
             for j in ([0] if at is None else np.flatnonzero(np.bincount(at, minlength=width)).tolist()):
                 start = base + j * slide
@@ -258,7 +318,8 @@ class _Dense:
                 at_first = (base - first_start) // slide
                 born = [new_epochs[np.searchsorted(new_cells, (at_first + j) * rows + new)] for j, _, _, new in parts]
             else:
-                born = _epochs_by_key(op, [new for *_, new in parts])
+                born = _epochs_by_key(op, [new for *_, new in parts],
+                                      None if batch_of is None else [met[cells][new] for _, _, cells, new in parts])
             for (_j, span, cells, new), epochs in zip(parts, born):
                 span.epoch[new] = epochs
                 ufunc(span.acc_all, values[cells], out=span.acc_all)
@@ -408,14 +469,18 @@ class _Dense:
         op._gone_changed += self.gone_changed
 
 
-def _epochs_by_key(op: "WindowOperator", news: list) -> list:
+def _epochs_by_key(op: "WindowOperator", news: list, batches: list | None = None) -> list:
     """Sequence numbers for the new windows of a batch's spans (news: each span's new keys, spans
     in start order), three a window (its epoch, its ON_TIME and its cleanup timers), taken in the
-    order _register would take them: by key, then by start."""
+    order _register would take them: by key, then by start; for batches added in one step
+    (batches: each new window's first batch), by batch first."""
     lengths = [len(new) for new in news]
     total = sum(lengths)
     rank = np.arange(total, dtype=np.int64)
-    if sum(1 for n in lengths if n) > 1:  # windows in two spans or more: by key first
+    if batches is not None and total:
+        order = np.lexsort((np.repeat(np.arange(len(news)), lengths), np.concatenate(news), np.concatenate(batches)))
+        rank[order] = rank.copy()
+    elif sum(1 for n in lengths if n) > 1:  # windows in two spans or more: by key first
         order = np.lexsort((np.repeat(np.arange(len(news)), lengths), np.concatenate(news)))
         rank[order] = rank.copy()
     epochs = op._seq + 1 + 3 * rank
@@ -435,6 +500,11 @@ def _dense_for(spec: WindowSpec) -> "_Dense | None":
         if spec.aggregate is aggregate:
             return _Dense(aggregate, ufunc)
     return None
+
+
+def _tumbling_starts(windows: Tumbling, timestamps: np.ndarray) -> np.ndarray:
+    """The start of each timestamp's tumbling window (Tumbling.assign)."""
+    return timestamps - (timestamps - windows.offset) % windows.size
 
 
 def _slide(windows: Tumbling | Sliding) -> int:
@@ -598,8 +668,9 @@ class WindowOperator:
     def process(self, key: Hashable, timestamp: int, value: Any, ref: Any = None) -> None:
         """One element (with Beam semantics, a bundle of one). It joins every window it belongs to
         that has not expired (nor, Beam, closed)."""
-        if self._dense is not None:
-            if self._dense.add_one(self, key, timestamp, value, ref):
+        dense = self._flushed()
+        if dense is not None:
+            if dense.add_one(self, key, timestamp, value, ref):
                 return
             self._leave_dense()
         if self.spec.beam and self._bundle is None:
@@ -629,7 +700,7 @@ class WindowOperator:
         Beam semantics every element is added first, and then each window's count triggers are
         asked once (ReduceFnRunner.processElements); with Flink's, after each element."""
         refs = [None] * len(elements) if refs is None else refs
-        if self._dense is not None and elements:
+        if self._flushed() is not None and elements:
             # each element on its own: the bundle's end asks count triggers only, which the columns
             # never have, and LATE panes, which they never make
             elements, refs = list(elements), list(refs)
@@ -664,7 +735,9 @@ class WindowOperator:
         """
         spec = self.spec
         n = len(keys)
-        dense = self._dense
+        if n > 1 and self._dense is not None and self._dense.defer(self, keys, timestamps, values):
+            return
+        dense = self._flushed()
         if dense is not None and n <= 1:
             if n == 0:
                 return
@@ -755,8 +828,9 @@ class WindowOperator:
         """The input watermark moves to `watermark` (never backwards: a lower value is ignored)."""
         if watermark <= self.watermark:
             return
-        if self._dense is not None:
-            self._dense.advance(self, watermark)
+        dense = self._flushed()
+        if dense is not None:
+            dense.advance(self, watermark)
             self.watermark = watermark
             return
         state_of = self._state
@@ -783,22 +857,26 @@ class WindowOperator:
 
     # ---- state ---------------------------------------------------------------------------------
     def open_windows(self) -> int:
-        if self._dense is not None:
-            return self._dense.open_windows()
+        dense = self._flushed()
+        if dense is not None:
+            return dense.open_windows()
         return sum(len(ws) for ws in self._state.values())
 
     def changed_windows(self) -> int:
         """Windows opened or updated since `clear_changed` (what an incremental snapshot writes)."""
-        return len(self.touched) + self._gone_changed + (self._dense.changed() if self._dense is not None else 0)
+        dense = self._flushed()
+        return len(self.touched) + self._gone_changed + (dense.changed() if dense is not None else 0)
 
     def clear_changed(self) -> None:
+        dense = self._flushed()
         self.touched.clear()
         self._gone_changed = 0
-        if self._dense is not None:
-            self._dense.clear_changed()
+        if dense is not None:
+            dense.clear_changed()
 
     def snapshot(self) -> dict:
         """A copy of everything (for a checkpoint); `restore` takes it back."""
+        self._flushed()
         return self._copy({k: v for k, v in self.__dict__.items() if k not in _NOT_SNAPSHOT})
 
     def restore(self, snapshot: dict) -> None:
@@ -831,9 +909,19 @@ class WindowOperator:
         return out
 
     # ---- internals -----------------------------------------------------------------------------
+    def _flushed(self) -> "_Dense | None":
+        """The columnar store with the batches it deferred added (None: window objects, perhaps
+        only now, if it could not hold them)."""
+        dense = self._dense
+        if dense is not None and dense.pending:
+            dense.flush(self)
+            return self._dense
+        return dense
+
     def _leave_dense(self) -> None:
         """From here on, window objects and timers: what the columnar store holds becomes them."""
         dense, self._dense = self._dense, None
+        assert not dense.pending, "batches taken in are added (or turned into window objects) first: _flushed"
         dense.materialize(self)
 
     def _next(self) -> int:
