@@ -56,7 +56,7 @@ class PartitionedLog:
         cols["key"].extend(key)
         cols["event_time"].extend(event_time)
         cols["value"].extend(value)
-        cols["state"].extend(np.full(len(record_id), state, dtype=np.int8))
+        cols["state"].extend_with(len(record_id), state)
         return first
 
     def mark(self, p: int, start: int, stop: int, state: int) -> None:

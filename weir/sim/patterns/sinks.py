@@ -367,6 +367,8 @@ class WindowResults(_TwoPhaseTables):
         `panes` is a sequence of Pane objects, or a weir.sim.stream.windows.Panes, whose blocks (the
         columnar store's firings: one window each) are written as columns: a row's constants bound
         once, three values per pane."""
+        if not panes and not late:  # (most of a windowed job's writes: a batch that fired nothing)
+            return
         db = self._db
         objects, blocks = (panes.objects, panes.blocks) if isinstance(panes, Panes) else (panes, ())
         staged = () if txn is None else (txn,)
