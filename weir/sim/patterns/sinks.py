@@ -120,6 +120,17 @@ def insert_rows(db: sqlite3.Connection, statement: str, rows: np.ndarray, suffix
         db.execute(_values(statement, width, len(part), suffix), [*constants, *part.ravel().tolist()])
 
 
+def insert_atomically(db: sqlite3.Connection, statement: str, rows: np.ndarray, suffix: str = "") -> None:
+    """insert_rows, all or nothing: in a transaction if it takes more than one statement (a single
+    statement is atomic on its own, and BEGIN and COMMIT cost two more)."""
+    if len(rows) <= WRITE_CHUNK:
+        insert_rows(db, statement, rows, suffix)
+        return
+    db.execute("BEGIN")
+    insert_rows(db, statement, rows, suffix)
+    db.execute("COMMIT")
+
+
 def insert_tuples(db: sqlite3.Connection, statement: str, rows: list[tuple], suffix: str = "") -> None:
     """insert_rows for rows that are tuples of any SQL values (all of one width)."""
     if not rows:
@@ -184,9 +195,7 @@ class UpsertSink(Sink):
             rows[:, 4 + i] = when[c]
         rows[:, -2], rows[:, -1] = value, written_at
         db = self._db
-        db.execute("BEGIN")
-        insert_rows(db, self._insert, rows, self._upsert)
-        db.execute("COMMIT")
+        insert_atomically(db, self._insert, rows, self._upsert)
         top = int(batch.record_id.max()) + 1 if n else 0
         if top > len(self._written):
             self._written = np.concatenate([self._written, np.zeros(max(top, 2 * len(self._written)) - len(self._written), bool)])
@@ -485,10 +494,7 @@ class TransactionalSink(_TwoPhaseTables, TwoPhaseCommitSink):
         rows = np.empty((len(batch), 7), dtype=np.int64)
         rows[:, 0], rows[:, 1], rows[:, 2], rows[:, 3] = txn, batch.record_id, batch.key, batch.partition_id
         rows[:, 4], rows[:, 5], rows[:, 6] = batch.offset, value, written_at
-        db = self._db
-        db.execute("BEGIN")
-        insert_rows(db, "INSERT INTO staging VALUES", rows)
-        db.execute("COMMIT")
+        insert_atomically(self._db, "INSERT INTO staging VALUES", rows)
         return 0
 
     _staging = ("staging",)
