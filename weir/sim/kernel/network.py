@@ -138,8 +138,9 @@ class Network:
         def _arrive(_ev: simpy.Event) -> None:
             resumes = dst.paused_until
             if resumes > env.now:  # a paused receiver takes it in when it resumes (in order)
-                # arrive again then (not `_arrive` itself: a closure that names itself is a reference
-                # cycle, garbage for the cyclic collector, which a message a run must not make)
+                # arrive again then, through a fresh callback: a closure that names itself is a
+                # reference cycle, which only the cyclic collector frees (one per message, whether or
+                # not a pause ever comes; tests/test_memory.py)
                 self._schedule(src, dst, msg, ref, resumes - env.now, lost, deliver, args, ordered)
                 return
             if dst.up and not self.cut.get(link) and not lost:
