@@ -212,7 +212,7 @@ class _Dense:
         if not isinstance(w, Tumbling) or ts.dtype.kind not in "iu" or self.pending_rows + n > _DEFER_ROWS:
             return False
         first = int(ts.min())
-        if first - (first - w.offset) % w.size + w.size + op._fire_after_end <= op.watermark:  # spec.fire_time
+        if _last_start(w, first) + w.size + op._fire_after_end <= op.watermark:  # spec.fire_time
             return False
         self.pending.append((np.asarray(keys), ts, np.asarray(values)))
         self.pending_rows += n
@@ -230,10 +230,10 @@ class _Dense:
         if len(pending) > 1:
             keys, timestamps, values = (np.concatenate(part) for part in zip(*pending))
             batch_of = np.repeat(np.arange(len(pending)), [len(p[0]) for p in pending])
-            if self._add(op, keys, values, [(_tumbling_starts(op.spec.windows, timestamps), None)], batch_of=batch_of):
+            if self._add(op, keys, values, [(_last_start(op.spec.windows, timestamps), None)], batch_of=batch_of):
                 return
         for i, (keys, timestamps, values) in enumerate(pending):
-            if not self._add(op, keys, values, [(_tumbling_starts(op.spec.windows, timestamps), None)]):
+            if not self._add(op, keys, values, [(_last_start(op.spec.windows, timestamps), None)]):
                 op._leave_dense()
                 for keys, timestamps, values in pending[i:]:
                     op.elements -= len(keys)  # counted when taken in: counted again as they go in now
@@ -342,7 +342,7 @@ class _Dense:
             return False
         watermark, w = op.watermark, op.spec.windows
         slide = _slide(w)
-        start = timestamp - (timestamp - w.offset) % slide
+        start = _last_start(w, timestamp)
         joins = []
         while start > timestamp - w.size:  # its windows, latest first (Tumbling/Sliding.assign)
             end = start + w.size
@@ -502,9 +502,10 @@ def _dense_for(spec: WindowSpec) -> "_Dense | None":
     return None
 
 
-def _tumbling_starts(windows: Tumbling, timestamps: np.ndarray) -> np.ndarray:
-    """The start of each timestamp's tumbling window (Tumbling.assign)."""
-    return timestamps - (timestamps - windows.offset) % windows.size
+def _last_start(windows: Tumbling | Sliding, timestamp):
+    """The start of the latest window a timestamp (an int, or an array of them) falls in
+    (Tumbling/Sliding.assign); for tumbling windows, its only one."""
+    return timestamp - (timestamp - windows.offset) % _slide(windows)
 
 
 def _slide(windows: Tumbling | Sliding) -> int:
@@ -754,7 +755,7 @@ class WindowOperator:
             ts = np.asarray(timestamps, dtype=np.int64)
             w = spec.windows
             slide = _slide(w)
-            last = ts - (ts - w.offset) % slide
+            last = _last_start(w, ts)
             for shift in range(-(-w.size // slide)):
                 starts = last - shift * slide
                 inside = starts > ts - w.size
