@@ -259,18 +259,25 @@ class SinkTask:
             elif self.overloaded():
                 error = ("SinkOverloaded", "the sink refused the write: too many writes (sink_overload)")
             else:
-                todo = np.ones(len(batch), dtype=bool) if pending is None else pending
-                good = todo if poison is None else todo & ~poison
+                if pending is None and poison is None:  # a batch's first attempt, nothing poisoned: no masks
+                    todo = good = None  # (every row)
+                else:
+                    todo = np.ones(len(batch), dtype=bool) if pending is None else pending
+                    good = todo if poison is None else todo & ~poison
                 refused = self.apply(batch, out, good, txn)
                 if refused is _FAILED:  # the user's sink raised: its task fails, the job fails over
                     self.fail()
                     yield job.world.env.event()
-                retry, rejected, message = refused
-                if rejected.any():
-                    self.dead_letter(batch, rejected, ("Rejected", message), attempt)
-                good = good & ~retry & ~rejected  # a new array: good may be todo itself
+                retry = rejected = None  # None: every row of `good` applied (the common case)
+                if refused is not None:
+                    retry, rejected, message = refused
+                    if rejected.any():
+                        self.dead_letter(batch, rejected, ("Rejected", message), attempt)
+                    if good is None:
+                        todo = good = np.ones(len(batch), dtype=bool)
+                    good = good & ~retry & ~rejected  # a new array: good may be todo itself
                 if txn is not None:
-                    self.txn_rows += int(good.sum())
+                    self.txn_rows += len(batch) if good is None else int(good.sum())
                 if job.active_fault("sink_ack_lost"):
                     if txn is not None:
                         # Inside a transaction a write of unknown outcome cannot be retried (a second
@@ -279,13 +286,18 @@ class SinkTask:
                         trace.add(Kind.RETRY, node.index, batch.partition_id, batch.first_offset, attempt + 1, -1)
                         self.fail()
                         yield job.world.env.event()  # the failover interrupts this task
-                    pending = todo & ~rejected  # applied, but the sink cannot know: it will write them again
+                    if todo is None:
+                        todo = np.ones(len(batch), dtype=bool)
+                    # applied, but the sink cannot know: it will write them again
+                    pending = todo if rejected is None else todo & ~rejected
                     error = ("AckLostError", "the write was applied but its acknowledgement was lost (timed out)")
                 else:
-                    pending = todo & ~good & ~rejected
+                    if good is None:  # all written
+                        return
+                    pending = todo & ~good if rejected is None else todo & ~good & ~rejected
                     if not pending.any():
                         return
-                    error = ("Retryable", message) if retry.any() else (
+                    error = ("Retryable", message) if retry is not None and retry.any() else (
                         "PoisonRecordError", "the record fails the sink's validation")
             attempt += 1
             failing = np.ones(len(batch), dtype=bool) if pending is None else pending
@@ -309,22 +321,27 @@ class SinkTask:
         job.sink_last_attempt = now
         return last is not None and now - last < fault.slow_by
 
-    def apply(self, batch: RecordBatch, out, good: np.ndarray, txn):
-        """Write the `good` rows. Return (rows to retry, rows rejected, the sink's message) as masks
-        over the batch, from a weir.Retryable or weir.Rejected the sink raised; _FAILED if it
-        raised anything else."""
+    def apply(self, batch: RecordBatch, out, good: np.ndarray | None, txn):
+        """Write the `good` rows (None: every row). Return None if the sink took them all; (rows to
+        retry, rows rejected, the sink's message) as masks over the batch, from a weir.Retryable or
+        weir.Rejected the sink raised; _FAILED if it raised anything else."""
         job = self.job
-        none = np.zeros(len(batch), dtype=bool)
-        if not good.any():
-            return none, none, ""
-        whole = bool(good.all())
+        if good is None:  # every row
+            if not len(batch):
+                return None
+            whole = True
+        else:
+            if not good.any():
+                return None
+            whole = bool(good.all())
         try:
             if whole:
                 apply_rows(job, batch, out, txn)
             else:
                 apply_rows(job, batch.take(good), out[good], txn)
-            return none, none, ""
+            return None
         except (Retryable, Rejected) as e:
+            none = np.zeros(len(batch), dtype=bool)
             mask = none.copy()
             try:
                 if whole:
