@@ -98,6 +98,23 @@ def test_append_sink_keeps_every_row_it_is_given():
     assert c["written_at"].tolist() == [100, 100, 200, 200]
 
 
+def test_append_sink_contents_copy_a_column_only_when_much_of_it_is_unused():
+    """A column sized for what it holds is handed out as it is (a copy would cost fresh memory for
+    a few rows of room); one with much room is cut to its length, so the room is not kept alive."""
+    def held(capacity: int, rows: int) -> tuple[bool, list[int]]:
+        s = AppendSink(capacity=capacity)
+        ids = np.arange(rows, dtype=np.int64)
+        s.write(RecordBatch(0, 0, ids, ids, ids, ids), ids * 2, written_at=7)
+        buffer = s._cols["record_id"]._data
+        col = s.contents()["record_id"]
+        assert not col.flags.writeable
+        return np.shares_memory(col, buffer), col.tolist()
+
+    assert held(1_000 + 16, 1_000) == (True, list(range(1_000)))  # the sink sized for the workload
+    assert held(10_000, 1_000) == (False, list(range(1_000)))
+    assert held(1_000 + 200, 1_000) == (False, list(range(1_000)))  # more than an eighth unused
+
+
 def test_upsert_sink_overwrites_rows_by_record_id_in_sqlite():
     s = UpsertSink(capacity=2)
     assert s.write(batch([1, 2]), arr(5, 6), written_at=100) == 0

@@ -11,6 +11,7 @@ import numpy as np
 from hypothesis import given, settings, strategies as st
 
 import weir
+from weir.sim.kernel.batch import RecordBatch
 from weir.sim.kafka.log import ABORTED, PartitionedLog
 from weir.sim.patterns import sinks
 from weir.sim.patterns.sinks import int_columns
@@ -136,15 +137,14 @@ def test_checkers_judge_32_and_64_bit_columns_alike():
 
 
 def test_an_append_sink_hands_out_columns_without_the_room_it_grew():
-    sink = sinks.AppendSink(capacity=4)
-    log = _log()
-    for p, offset in ((0, 0), (0, 4), (2, 0)):  # 4 + 3 + 3 rows: the columns grow past 4, then 5
-        batch = log.read(p, offset, offset + 4)
-        sink.write(batch, batch.value, 7)
+    sink = sinks.AppendSink(capacity=400)
+    for first, n in ((0, 300), (300, 101)):  # 401 rows: the columns grow from 400 to 500
+        ids = np.arange(first, first + n, dtype=np.int64)
+        sink.write(RecordBatch(1, first, ids, ids % 7, ids, ids + 1), ids * 2, 7)
     rows = sink.contents()
-    assert all(len(c.base if c.base is not None else c) == 10 for c in rows.values())  # no room behind the views
-    assert rows["record_id"].tolist() == [5, 6, 7, 8, 9, 2, 3, 203, 204, 205] and rows["record_id"].dtype == np.int32
-    assert rows["written_at"].tolist() == [7] * 10
+    assert all(len(c.base if c.base is not None else c) == 401 for c in rows.values())  # no room behind the views
+    assert rows["record_id"].tolist() == list(range(401)) and rows["record_id"].dtype == np.int32
+    assert rows["offset"].tolist() == list(range(401)) and rows["written_at"].tolist() == [7] * 401
 
 
 def _cyclic_garbage(name: str, records: int) -> int:

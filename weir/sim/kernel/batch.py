@@ -105,8 +105,10 @@ class Column:
 
     def shrink(self) -> None:
         """Let go of the room beyond what is held (a copy of it, the exact length): before views of
-        the whole column are handed out for good, which would keep the room alive with them."""
-        if len(self._data) > self._n:
+        the whole column are handed out for good, which would keep the room alive with them. Not
+        for a little room (at most an eighth, as when the column was sized for what it holds):
+        the copy would cost more, in time and in fresh memory, than the room it gives back."""
+        if len(self._data) - self._n > max(self._n // 8, 64):
             self._data = self._data[: self._n].copy()
 
     def release(self) -> None:

@@ -46,7 +46,8 @@ class AppendSink(Sink):
 
     def contents(self) -> dict[str, np.ndarray]:
         """The table's rows, in the order they were written: read-only views of the columns, each cut
-        to its length first (a copy, once), so that the views hold no unused room."""
+        to its length first where it has much unused room (Column.shrink), so that the views do
+        not keep it alive."""
         for col in self._cols.values():
             col.shrink()
         return {name: col.view() for name, col in self._cols.items()}
