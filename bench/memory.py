@@ -1,7 +1,7 @@
 """Peak memory per record of a run and its checks, each in a fresh process (`make bench` runs it).
 
     python bench/memory.py                       # exactly_once_crash at 1M and 10M records, and
-                                                 # the other two sinks at 1M
+                                                 # the other two sinks and a windowed job at 1M
     python bench/memory.py SCENARIO RECORDS...   # others
 
 For each size a child process imports weir, runs a 1,000-record warm-up (so imports, SQLite and
@@ -60,9 +60,10 @@ def report(scenario: str, records: int) -> tuple[str, float]:
 
 
 #: What `make bench` measures: the goal's scenario (an upsert sink on SQLite) at both sizes, then
-#: the append sink (numpy columns) and the two-phase-commit sink (SQLite, sorted on reading) at a million.
+#: the append sink (numpy columns), the two-phase-commit sink (SQLite, sorted on reading) and a
+#: windowed job (panes and late records on SQLite, its windows checked against a batch job's) at a million.
 DEFAULT = (("exactly_once_crash", 1_000_000), ("exactly_once_crash", 10_000_000),
-           ("at_least_once_crash", 1_000_000), ("kafka_to_delta", 1_000_000))
+           ("at_least_once_crash", 1_000_000), ("kafka_to_delta", 1_000_000), ("late_data_side_output", 1_000_000))
 
 
 def main(argv: list[str]) -> None:

@@ -181,4 +181,6 @@ def test_the_vectorised_batch_oracle_equals_the_record_by_record_one(records, ag
             acc, n = slow.get((k, w.start, w.end), (agg.empty, 0))
             slow[(k, w.start, w.end)] = (agg.add(acc, v), n + 1)
     keys, times, values = (np.array([r[i] for r in records], dtype=np.int64) for i in range(3))
-    assert _tumbling_batch(windows, aggregate, keys, times, values) == slow, f"records {records}"
+    for chunk in (1, 7, 65_536):  # the dense path takes the records a chunk at a time
+        assert _tumbling_batch(windows, aggregate, keys, times, values, chunk=chunk) == slow, \
+            f"records {records}, chunk {chunk}"

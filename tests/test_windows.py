@@ -350,7 +350,10 @@ def test_the_batch_windows_count_into_cells_or_sort_alike(keys, data, name, size
     times = np.array(data.draw(st.lists(st.integers(-5_000, 50_000), min_size=n, max_size=n)), dtype=np.int64)
     values = np.array(data.draw(st.lists(st.integers(-10**12, 10**12), min_size=n, max_size=n)), dtype=np.int64)
     keys = np.array(keys, dtype=np.int64)
-    found = windowed._tumbling_batch(Tumbling(size), name, keys, times, values)  # dense or sorted, by the key range
+    # dense or sorted, by the key range; the dense path a chunk of records at a time, of any integer dtype
+    chunk, narrow = data.draw(st.sampled_from([1, 3, 65_536])), data.draw(st.booleans())
+    found = windowed._tumbling_batch(Tumbling(size), name, keys.astype(np.int32) if narrow else keys, times, values,
+                                     chunk=chunk)
     order = np.lexsort((times - times % size, keys))
     expected = {}
     for i in order.tolist():

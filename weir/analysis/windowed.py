@@ -173,8 +173,9 @@ def batch_windows(run: Any, true_time: bool = False) -> Mapping[tuple[int, int, 
     read = times != NOT_STAMPED  # never stamped (ingestion time: never read): no event time
     source_values = chained_values(run) if getattr(run.scenario, "operators", ()) else src["value"]
     if type(spec.windows).__name__ == "Tumbling" and agg.name in _NUMPY_REDUCE and not hasattr(spec.windows, "gap"):
-        return _tumbling_batch(spec.windows, agg.name, np.asarray(src["key"][read], dtype=np.int64),
-                               np.asarray(times[read], dtype=np.int64), np.asarray(source_values[read], dtype=np.int64))
+        every = bool(read.all())  # (most runs: then no copy of a column; _tumbling_batch reads them a chunk at a time)
+        return _tumbling_batch(spec.windows, agg.name, *(np.asarray(c if every else c[read]) for c in (
+            src["key"], times, source_values)))
     keys, times, values = src["key"][read].tolist(), times[read].tolist(), source_values[read].tolist()
     if hasattr(spec.windows, "gap"):  # sessions: per key, sorted by time, merge windows that touch (Flink) or overlap (Beam)
         gap = spec.windows.gap
@@ -204,30 +205,46 @@ def batch_windows(run: Any, true_time: bool = False) -> Mapping[tuple[int, int, 
 _NUMPY_REDUCE = {"sum": np.add, "count": None, "min": np.minimum, "max": np.maximum}
 
 
+#: Records a check reads at a time where it can (weir.analysis.windowed._tumbling_batch): its
+#: temporaries are this many rows, not a column of the run (a million-record run's checks peaked
+#: at some 25 bytes a record above the run's own peak with whole columns)
+CHECK_CHUNK = 1 << 16
+
+
 def _tumbling_batch(windows, name: str, keys: np.ndarray, times: np.ndarray,
-                    values: np.ndarray) -> WindowTable:
-    """batch_windows for tumbling windows and a built-in aggregate, vectorised: group the records by
-    (key, window start) with one sort, and reduce each group with the aggregate's ufunc."""
-    starts = times - (times - windows.offset) % windows.size
+                    values: np.ndarray, chunk: int = CHECK_CHUNK) -> WindowTable:
+    """batch_windows for tumbling windows and a built-in aggregate, vectorised. When the (key,
+    window) cells are few for the records, count and reduce into them, `chunk` records at a time
+    (no sort, and no temporary as long as a column); else group the records by (key, window
+    start) with one sort, and reduce each group with the aggregate's ufunc. Any integer dtypes."""
     if not len(keys):
         return WindowTable(*(np.zeros(0, dtype=np.int64) for _ in range(5)))
-    kmin, smin = int(keys.min()), int(starts.min())
-    width = (int(starts.max()) - smin) // windows.size + 1
+    size, offset = windows.size, windows.offset
+
+    def start_of(t):  # a window start grows with the time: the first and last come from the extremes
+        return t - (t - offset) % size
+
+    kmin, smin = int(keys.min()), start_of(int(times.min()))
+    width = (start_of(int(times.max())) - smin) // size + 1
     cells = (int(keys.max()) - kmin + 1) * width
     if cells <= 4 * len(keys) + 65_536:  # few (key, window) cells for the records: count into them, no sort
-        cell = (keys - kmin) * width + (starts - smin) // windows.size
-        counts = np.bincount(cell, minlength=cells)
-        if name == "count":
-            results = counts
-        else:
-            ufunc = _NUMPY_REDUCE[name]
-            results = np.zeros(cells, dtype=np.int64) if name == "sum" else np.full(
-                cells, np.iinfo(np.int64).max if name == "min" else np.iinfo(np.int64).min, dtype=np.int64)
-            ufunc.at(results, cell, values)
+        ufunc = _NUMPY_REDUCE[name]
+        counts = np.zeros(cells, dtype=np.int64)
+        results = counts if ufunc is None else np.zeros(cells, dtype=np.int64) if name == "sum" else np.full(
+            cells, np.iinfo(np.int64).max if name == "min" else np.iinfo(np.int64).min, dtype=np.int64)
+        step = max(chunk, cells)  # (a chunk's bincount is as long as the cells)
+        for at in range(0, len(keys), step):
+            t = times[at:at + step].astype(np.int64, copy=False)
+            cell = (keys[at:at + step].astype(np.int64) - kmin) * width + (start_of(t) - smin) // size
+            counts += np.bincount(cell, minlength=cells)
+            if ufunc is not None:
+                ufunc.at(results, cell, values[at:at + step].astype(np.int64, copy=False))
         used = np.flatnonzero(counts)  # in (key, window start) order, as the sort below gives
-        firsts = smin + (used % width) * windows.size
-        return WindowTable(kmin + used // width, firsts, firsts + windows.size, results[used].astype(np.int64),
+        firsts = smin + (used % width) * size
+        return WindowTable(kmin + used // width, firsts, firsts + size, results[used].astype(np.int64),
                            counts[used].astype(np.int64))
+    keys, times, values = (np.asarray(c, dtype=np.int64) for c in (keys, times, values))
+    starts = start_of(times)
     order = np.lexsort((starts, keys))
     keys, starts, values = keys[order], starts[order], values[order]
     new = np.ones(len(keys), dtype=bool)
