@@ -82,6 +82,33 @@ def test_the_log_read_out_and_let_go_is_the_log_read_out_and_kept():
     assert batch.record_id.tolist() == [5, 6, 7, 8] and not batch.record_id.flags.writeable  # a copy, still whole
 
 
+@settings(max_examples=60, deadline=None)
+@given(rooms=st.lists(st.integers(0, 6), min_size=1, max_size=4), data=st.data())
+def test_a_log_that_fills_its_rooms_is_handed_over_and_reads_as_the_copy(rooms, data):
+    """The partitions share one buffer per column, each its room after the one before's. Read out
+    with release, a log whose every partition is exactly as long as its room hands the buffers
+    over (no copy); any other (a partition short of its room, or grown past it) is copied out. The
+    columns are the same either way, and the same as a log read out and kept."""
+    sizes = [data.draw(st.integers(0, room + 2), label=f"partition {p}") for p, room in enumerate(rooms)]
+
+    def filled() -> PartitionedLog:
+        log = PartitionedLog(len(rooms), rooms)
+        for p, n in enumerate(sizes):
+            for first in range(0, n, 2):  # appends of two: a partition may outgrow its room midway
+                ids = np.arange(100 * p + first, 100 * p + min(first + 2, n), dtype=np.int64)
+                log.append(p, ids, ids % 7, ids * 10, ids + 1)
+        return log
+
+    kept, released = filled(), filled()
+    buffers = dict(released._buffers)
+    want, got = kept.contents(), released.contents(release=True)
+    assert list(want) == list(got) and all(np.array_equal(want[c], got[c]) for c in want), (rooms, sizes)
+    assert got["record_id"].tolist() == [100 * p + i for p, n in enumerate(sizes) for i in range(n)]
+    handed = sizes == rooms
+    assert all((got[c] is buffers[c]) == handed for c in buffers), (rooms, sizes)
+    assert released.end_offsets() == [0] * len(rooms)
+
+
 def test_only_the_runs_that_read_them_keep_true_event_times_and_payments():
     records = weir.execute(weir.load_scenario("exactly_once_crash"))
     assert records.true_event_time is None and records.payment_of is None

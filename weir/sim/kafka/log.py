@@ -32,8 +32,14 @@ class PartitionedLog:
     def __init__(self, partitions: int, capacity: int | list[int] = 1024):
         self.partitions = partitions
         caps = capacity if isinstance(capacity, list) else [capacity] * partitions
-        # a record's transaction state takes a byte, its id and key four (batches read out are int64)
-        self._cols = [{name: Column(caps[p], dtype_of(name)) for name in _COLUMNS}
+        # One buffer per column for all partitions, each partition's room after the one before's:
+        # a log that ends with every partition exactly as long as its room (a run sized for its
+        # workload, produced once) is read out as those buffers, no copy (`contents`). A partition
+        # that outgrows its room moves to a buffer of its own (weir.sim.kernel.batch.Column).
+        # A record's transaction state takes a byte, its id and key four (batches read out are int64).
+        self._rooms = np.concatenate([[0], np.cumsum(caps)]).tolist()
+        self._buffers = {name: np.empty(self._rooms[-1], dtype_of(name)) for name in _COLUMNS}
+        self._cols = [{name: Column.over(self._buffers[name][self._rooms[p]:self._rooms[p + 1]]) for name in _COLUMNS}
                       for p in range(partitions)]
 
     def end_offset(self, p: int) -> int:
@@ -82,14 +88,21 @@ class PartitionedLog:
         partition then offset; in weir.sim.kernel.batch.dtype_of's dtypes (int32 ids, keys,
         partitions and offsets; int64 times and values; int8 state). With `release` the log lets go of each
         column once it is copied out (it is empty after): the end of a run, where the log and its
-        copy would otherwise both be held."""
+        copy would otherwise both be held; a column whose partitions each fill their room exactly
+        is not copied at all, but handed over."""
         sizes = self.end_offsets()
         stored = {}
         for name in _COLUMNS:  # the stored columns first, so that at most one is held twice at a time
-            stored[name] = np.concatenate([self._cols[p][name].view() for p in range(self.partitions)])
+            cols = [self._cols[p][name] for p in range(self.partitions)]
+            # every partition exactly as long as its room (so it never outgrew it): the buffer is the column
+            if release and sizes == np.diff(self._rooms).tolist():
+                stored[name] = self._buffers[name]  # handed over
+            else:
+                stored[name] = np.concatenate([col.view() for col in cols])
             if release:
-                for p in range(self.partitions):
-                    self._cols[p][name].release()
+                for col in cols:
+                    col.release()
+                self._buffers[name] = np.empty(0, dtype_of(name))
                 trim()
         return {"partition": np.repeat(np.arange(self.partitions, dtype=dtype_of("partition")), sizes),
                 "offset": np.concatenate([np.arange(n, dtype=dtype_of("offset")) for n in sizes]), **stored}

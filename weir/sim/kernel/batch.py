@@ -75,6 +75,14 @@ class Column:
         self._data: np.ndarray = np.empty(max(capacity, 16), dtype=dtype)
         self._n = 0
 
+    @classmethod
+    def over(cls, room: np.ndarray) -> "Column":
+        """An empty column that fills `room` (a slice of a larger buffer) in place, and moves to a
+        buffer of its own only if it outgrows it."""
+        col = cls.__new__(cls)
+        col._data, col._n = room, 0
+        return col
+
     def __len__(self) -> int:
         return self._n
 

@@ -286,9 +286,10 @@ def _build(world: World, scenario: Scenario, faults: tuple[Fault, ...], files: f
     """Draw the workload and build the pipeline (the user's components among it), faults installed."""
     p, w = scenario.pipeline, scenario.workload
     data = draw_workload(world, scenario)
-    # The workload is known up front, so each partition is sized for it (growth still works past it).
+    # The workload is known up front, so each partition is sized for it exactly (growth still works
+    # past it): one produced once fills its room, and the log is read out without a copy.
     sizes = np.bincount(partition_for(data.keys, w.partitions), minlength=w.partitions)
-    broker = Broker(world, world.node("broker"), w.partitions, [int(n) + 16 for n in sizes], w.idempotent,
+    broker = Broker(world, world.node("broker"), w.partitions, [int(n) for n in sizes], w.idempotent,
                     w.fencing, w.transaction_timeout)
     producers = [world.node(n) for n in scenario.node_names if n == "producer" or n.startswith("producer-")]
     producer: Any  # a Producer, or the outbox application that takes its place
