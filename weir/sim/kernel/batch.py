@@ -139,4 +139,4 @@ class Column:
 
 def values_digest(values: np.ndarray) -> int:
     """A CRC-32 of a batch's output values as int64: what the trace keeps of them."""
-    return zlib.crc32(np.ascontiguousarray(values, dtype=np.int64))  # the buffer itself: no bytes copy
+    return zlib.crc32(np.ascontiguousarray(values, dtype=np.int64).data)  # its buffer: no bytes copy
