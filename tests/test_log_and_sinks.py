@@ -221,6 +221,12 @@ def test_upsert_dedup_key_is_the_conflict_target():
     assert by_txn_and_day.write(batch, np.array([10, 20, 30]), 0) == 0
     assert by_txn_and_day.write(batch, np.array([10, 20, 30]), 1) == 3  # a replay overwrites its own rows
     assert by_txn_and_day.contents()["record_id"].tolist() == [1, 2, 3]
+    # the day is event_time // DAY_US: record 1 again a day later is a row of its own, an hour later the same row
+    day, hour = 86_400_000_000, 3_600_000_000
+    again = RecordBatch(0, 3, np.array([1, 1]), np.array([7, 7]), np.array([5 + day, 5 + hour]), np.array([1, 1]))
+    assert by_txn_and_day.write(again, np.array([40, 50]), 2) == 1
+    assert by_txn_and_day.records_written() == 3
+    assert sorted(by_txn_and_day.contents()["value"].tolist()) == [20, 30, 40, 50]
     by_account = UpsertSink(16, ("key",))  # not a record's identity: records overwrite each other
     assert by_account.write(batch, np.array([10, 20, 30]), 0) == 1
     assert sorted(by_account.contents()["record_id"].tolist()) == [2, 3]

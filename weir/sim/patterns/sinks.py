@@ -189,11 +189,10 @@ class UpsertSink(Sink):
     def write(self, batch: RecordBatch, value: np.ndarray, written_at: int) -> int:
         """Upsert the batch's rows in one transaction; return how many rows already existed."""
         n = len(batch)
-        when = {"event_time": batch.event_time, "event_date": batch.event_time // DAY_US}
         rows = np.empty((n, 6 + len(self._times)), dtype=np.int64)
         rows[:, 0], rows[:, 1], rows[:, 2], rows[:, 3] = batch.record_id, batch.key, batch.partition_id, batch.offset
-        for i, c in enumerate(self._times):
-            rows[:, 4 + i] = when[c]
+        for i, c in enumerate(self._times):  # (only where the dedup key uses them)
+            rows[:, 4 + i] = batch.event_time if c == "event_time" else batch.event_time // DAY_US
         rows[:, -2], rows[:, -1] = value, written_at
         db = self._db
         insert_atomically(db, self._insert, rows, self._upsert)
