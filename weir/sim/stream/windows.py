@@ -476,13 +476,10 @@ def _epochs_by_key(op: "WindowOperator", news: list, batches: list | None = None
     (batches: each new window's first batch), by batch first."""
     lengths = [len(new) for new in news]
     total = sum(lengths)
-    rank = np.arange(total, dtype=np.int64)
-    if batches is not None and total:
-        order = np.lexsort((np.repeat(np.arange(len(news)), lengths), np.concatenate(news), np.concatenate(batches)))
-        rank[order] = rank.copy()
-    elif sum(1 for n in lengths if n) > 1:  # windows in two spans or more: by key first
-        order = np.lexsort((np.repeat(np.arange(len(news)), lengths), np.concatenate(news)))
-        rank[order] = rank.copy()
+    rank = np.arange(total, dtype=np.int64)  # spans in start order, each by key: the order with one span
+    if (batches is not None and total) or sum(1 for n in lengths if n) > 1:
+        order = (np.repeat(np.arange(len(news)), lengths), np.concatenate(news))  # lexsort: last key first
+        rank[np.lexsort(order if batches is None else (*order, np.concatenate(batches)))] = np.arange(total)
     epochs = op._seq + 1 + 3 * rank
     op._seq += 3 * total
     out, at = [], 0
