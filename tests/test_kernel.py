@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 import simpy
 
 from weir.sim.kernel.clock import NodeClock
@@ -160,6 +162,30 @@ def test_messages_to_a_crashed_node_are_lost():
         {"time": 0, "kind": "SEND", "node": "a", "to_node": "b", "message": "BATCH", "ref1": 3, "ref2": 40},
         {"time": 100, "kind": "DROP", "node": "b", "from_node": "a", "message": "BATCH", "ref1": 3, "ref2": 40},
     ]
+
+
+@settings(max_examples=50, deadline=None)
+@given(rows=st.lists(st.tuples(st.sampled_from(list(Kind)), st.integers(0, 2**16 - 1),
+                               *[st.integers(-(2**63), 2**63 - 1)] * 4), max_size=20),
+       now=st.integers(0, 2**62))
+def test_the_trace_holds_every_value_it_is_given(rows, now):
+    """Rows are packed into the trace's buffer whole: kinds, nodes and any int64 read back unchanged."""
+    from weir.sim.kernel.trace import Trace
+    trace = Trace(("a",), lambda: now)
+    for kind, node, a, b, c, d in rows:
+        trace.add(kind, node, a, b, c, d)
+    cols = trace.freeze().columns
+    got = list(zip(*(cols[name].tolist() for name in ("time", "kind", "node", "a", "b", "c", "d"))))
+    assert got == [(now, int(kind), node, a, b, c, d) for kind, node, a, b, c, d in rows]
+
+
+def test_a_trace_value_beyond_int64_is_refused():
+    from weir.sim.kernel.trace import Trace
+    trace = Trace(("a",), lambda: 0)
+    import struct
+    with pytest.raises(struct.error, match="out of range"):
+        trace.add(Kind.SEND, 0, 2**63)
+    assert len(trace) == 0  # nothing half-written
 
 
 def test_every_message_is_traced_when_sent_and_when_received():

@@ -52,6 +52,26 @@ def test_broker_splits_a_producer_batch_by_key_and_drops_a_retried_batch():
     assert dup_flags == [0, 1, 0]
 
 
+@settings(max_examples=40, deadline=None)
+@given(keys=st.lists(st.integers(-(2**40), 2**40), min_size=0, max_size=200),
+       partitions=st.sampled_from([1, 3, 7, 32_767, 32_768, 40_000]))
+def test_broker_puts_each_record_in_its_keys_partition_in_batch_order(keys, partitions):
+    """Whether the partition ids are sorted as 16-bit integers (radix) or as int64 (over 32,767
+    partitions), each partition gets its records in the producer's order, as a loop would put them."""
+    from weir.sim.kafka.partitioner import partition_for
+    b = broker(partitions)
+    k = np.array(keys, dtype=np.int64)
+    b.append(0, k, np.zeros(len(k), dtype=np.int64), np.arange(len(k), dtype=np.int64))
+    expected: dict[int, list[int]] = {}
+    for i, p in enumerate(partition_for(k, partitions).tolist()):
+        expected.setdefault(p, []).append(i)
+    got = b.log.contents()
+    assert len(got["record_id"]) == len(keys)
+    for p in range(partitions) if partitions < 100 else sorted(expected):
+        ids = got["record_id"][got["partition"] == p].tolist()
+        assert ids == expected.get(p, []), (partitions, p, keys)
+
+
 def test_broker_rejects_commits_from_an_older_generation():
     b = broker(2)
     b.join(1)

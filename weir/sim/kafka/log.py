@@ -24,6 +24,7 @@ __all__ = ["PartitionedLog", "Broker", "COMMITTED", "OPEN", "ABORTED"]
 
 COMMITTED, OPEN, ABORTED = 0, 1, 2  # a record's transaction state (plain records are committed at once)
 _COLUMNS = ("record_id", "key", "event_time", "value", "state")
+_NARROW_PARTITIONS = np.iinfo(np.int16).max  # up to this many, partition ids fit in 16 bits
 
 
 class PartitionedLog:
@@ -286,9 +287,13 @@ class Broker:
             self.world.trace.add(Kind.PRODUCE, self.node.index, first_id, n, 1, checksum)
             return True
         record_id = np.arange(first_id, first_id + n, dtype=np.int64) if record_ids is None else record_ids
-        part = partition_for(key, self.log.partitions)
-        order = np.argsort(part, kind="stable")  # by partition, keeping the batch's order within each
-        bounds = np.searchsorted(part[order], np.arange(self.log.partitions + 1))
+        partitions = self.log.partitions
+        part = partition_for(key, partitions)
+        # by partition, keeping the batch's order within each: numpy sorts 16-bit integers stably by
+        # radix, in linear time (int64 takes timsort, several times the cost)
+        order = np.argsort(part.astype(np.int16) if partitions <= _NARROW_PARTITIONS else part, kind="stable")
+        bounds = np.zeros(partitions + 1, dtype=np.int64)
+        np.cumsum(np.bincount(part, minlength=partitions), out=bounds[1:])
         for p in range(self.log.partitions):
             lo, hi = bounds[p], bounds[p + 1]
             if hi > lo:
