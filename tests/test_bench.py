@@ -62,3 +62,16 @@ def test_instructions_without_valgrind_says_so(monkeypatch, capsys):
     monkeypatch.setattr(module.shutil, "which", lambda name: None)
     assert module.main([]) == 0
     assert "valgrind is not installed" in capsys.readouterr().out
+
+
+def test_the_sink_alone_writes_the_runs_own_table_again_as_the_run_wrote_it():
+    """bench/run.py's bound on a SQL sink's run: the run's rows through a fresh upsert sink, one
+    write per written_at and partition; it asserts the table comes out as the run's own."""
+    spec = importlib.util.spec_from_file_location("bench_run", BENCH / "run.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    from weir.sim.scenario.run import execute
+    run = execute(module.hour(5, "default"))
+    seconds, writes = module.sink_alone(run)
+    groups = {(t, p) for t, p in zip(run.sink["written_at"].tolist(), run.sink["partition"].tolist())}
+    assert seconds > 0 and writes == len(groups) and len(run.sink["record_id"]) == 5_000
