@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Generator
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import simpy
@@ -87,7 +88,7 @@ class Network:
         env = world.env
         r1, r2 = ref
         world.trace.add(Kind.SEND, src.index, dst.index, msg, r1, r2)
-        now = env.now
+        now = env._now  # (Environment.now, without the property's call: this runs for every message)
         link = (src.index, dst.index)
         paused = src.paused_until
         departure = paused if paused > now else now  # a paused sender sends when it resumes
@@ -119,7 +120,8 @@ class Network:
             if arrival < last:
                 arrival = last
             self._last_arrival[link] = arrival
-        self._schedule(src, dst, msg, ref, arrival - now, lost, deliver, args, ordered)
+        env.timeout(arrival - now).callbacks.append(  # self._schedule, inlined
+            partial(self._arrive, src, dst, msg, ref, lost, deliver, args, ordered))
         if copy_at is not None:
             world.trace.add(Kind.DUPLICATE, src.index, dst.index, msg, r1, r2)
             self._schedule(src, dst, msg, ref, arrival - now + copy_at, lost, deliver, args, ordered)
@@ -129,30 +131,30 @@ class Network:
 
     def _schedule(self, src: Node, dst: Node, msg: Msg, ref: tuple[int, int], after: int, lost: bool,
                   deliver: Callable[..., Any], args: tuple, ordered: bool = True) -> None:
-        """Arrive `after` from now: RECV and deliver, or DROP (and, for a message on a connection, tell
-        the on_cut listeners: the connection broke; a lost request is for its caller's timeout)."""
-        env, trace = self.world.env, self.world.trace
-        link = (src.index, dst.index)
-        r1, r2 = ref
+        """Arrive `after` from now (`_arrive`). The callback is a partial of a bound method, not a
+        closure: a closure over these ten names makes a cell for each, on every message; and one
+        that names itself, to arrive again after a pause, is a reference cycle that only the cyclic
+        collector frees (tests/test_memory.py)."""
+        self.world.env.timeout(after).callbacks.append(
+            partial(self._arrive, src, dst, msg, ref, lost, deliver, args, ordered))
 
-        def _arrive(_ev: simpy.Event) -> None:
-            resumes = dst.paused_until
-            if resumes > env.now:  # a paused receiver takes it in when it resumes (in order)
-                # arrive again then, through a fresh callback: a closure that names itself is a
-                # reference cycle, which only the cyclic collector frees (one per message, whether or
-                # not a pause ever comes; tests/test_memory.py)
-                self._schedule(src, dst, msg, ref, resumes - env.now, lost, deliver, args, ordered)
-                return
-            if dst.up and not self.cut.get(link) and not lost:
-                trace.add(Kind.RECV, dst.index, src.index, msg, r1, r2)
-                deliver(*args)
-            else:
-                trace.add(Kind.DROP, dst.index, src.index, msg, r1, r2)
-                if dst.up and ordered:  # cut by a partition, or lost: the connection broke
-                    for listener in self._on_cut:
-                        listener(src, dst, msg)
-
-        env.timeout(after).callbacks.append(_arrive)
+    def _arrive(self, src: Node, dst: Node, msg: Msg, ref: tuple[int, int], lost: bool, deliver: Callable[..., Any],
+                args: tuple, ordered: bool, _ev: simpy.Event) -> None:
+        """RECV and deliver, or DROP (and, for a message on a connection, tell the on_cut listeners:
+        the connection broke; a lost request is for its caller's timeout)."""
+        now = self.world.env.now
+        resumes = dst.paused_until
+        if resumes > now:  # a paused receiver takes it in when it resumes (in order): arrive again then
+            self._schedule(src, dst, msg, ref, resumes - now, lost, deliver, args, ordered)
+            return
+        if not lost and dst.up and not (self.cut and self.cut.get((src.index, dst.index))):
+            self.world.trace.add(Kind.RECV, dst.index, src.index, msg, ref[0], ref[1])
+            deliver(*args)
+        else:
+            self.world.trace.add(Kind.DROP, dst.index, src.index, msg, ref[0], ref[1])
+            if dst.up and ordered:  # cut by a partition, or lost: the connection broke
+                for listener in self._on_cut:
+                    listener(src, dst, msg)
 
     def on_cut(self, listener: Callable[[Node, Node, Msg], None]) -> None:
         """Call `listener(src, dst, msg)` when a partition loses a message: the connection between the

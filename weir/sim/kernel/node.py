@@ -8,6 +8,7 @@ node: its timers (`wait`, `later`) go off and its work (`work`) ends only after 
 from __future__ import annotations
 
 from collections.abc import Callable, Generator
+from functools import partial
 from typing import TYPE_CHECKING
 
 import simpy
@@ -139,19 +140,17 @@ class Node:
     def later(self, delay: int, fn: Callable[[], None]) -> None:
         """Call `fn()` after `delay` by this node's clock, as a timer of this node (held while the
         node is paused)."""
-        self.world.env.timeout(self.clock.true_span(delay)).callbacks.append(self._timer(fn))
+        self.world.env.timeout(self.clock.true_span(delay)).callbacks.append(partial(self._due, fn))
 
-    def _timer(self, fn: Callable[[], None]) -> Callable[[simpy.Event], None]:
-        """The callback of a `later` timer: `fn()`, or, if the node is paused then, a timer for
-        when it resumes. (Not a closure that names itself: that is a reference cycle, garbage for
-        the cyclic collector, and timers are made all through a run.)"""
-        def _due(_ev: simpy.Event) -> None:
-            now = self.world.env.now
-            if self.paused_until > now:
-                self.world.env.timeout(self.paused_until - now).callbacks.append(self._timer(fn))
-            else:
-                fn()
-        return _due
+    def _due(self, fn: Callable[[], None], _ev: simpy.Event) -> None:
+        """A `later` timer went off: `fn()`, or, if the node is paused now, a timer for when it
+        resumes. (Its callback is a partial, not a closure: no cells to make for each timer, and
+        no closure that names itself, a reference cycle that only the cyclic collector frees.)"""
+        now = self.world.env.now
+        if self.paused_until > now:
+            self.world.env.timeout(self.paused_until - now).callbacks.append(partial(self._due, fn))
+        else:
+            fn()
 
     def on_crash(self, listener: Callable[["Node"], None]) -> None:
         """Call `listener(node)` whenever this node crashes (to drop volatile state it keeps)."""

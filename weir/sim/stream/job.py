@@ -287,7 +287,10 @@ class Job:
     def active_fault(self, kind: str, node: Node | None = None):
         """The `kind` fault (of the sink, of the checkpoint store, or a slow `node`) whose window
         covers now, or None."""
-        return self.world.active_fault(kind, None if node is None else node.name)
+        world = self.world
+        if not world.fault_windows:  # (no window faults in the run: asked on every write)
+            return None
+        return world.active_fault(kind, None if node is None else node.name)
 
     def check_drained(self) -> None:
         """End the run once every produced record went through and all faults have healed.

@@ -116,17 +116,18 @@ class StreamTask:
                 job.world.trace.add(Kind.OUTPUT, node.index, batch.partition_id, batch.first_offset, _pane_digest(out))
         else:  # what it computed enters the trace, so a run that computes other values has another hash
             job.world.trace.add(Kind.OUTPUT, node.index, batch.partition_id, batch.first_offset, values_digest(out))
-        cost = job.cfg.process_time * len(batch)
+        n = len(batch)
+        cost = job.cfg.process_time * n
         slow = job.active_fault("slow", node)
         if slow:
             cost = int(cost * slow.factor)
-        job.subtask_records[self.index] += len(batch)
+        job.subtask_records[self.index] += n
         if replayed:
-            job.replayed_in_flight += len(batch)
+            job.replayed_in_flight += n
         if cost:
             yield from node.work(cost)
             job.subtask_busy[self.index] += cost
-        job.world.trace.add(Kind.PROCESS, node.index, batch.partition_id, batch.first_offset, len(batch), a.generation)
+        job.world.trace.add(Kind.PROCESS, node.index, batch.partition_id, batch.first_offset, n, a.generation)
         job.world.net.send(node, job.sink, Msg.BATCH, a.to_sink, self.index, (batch, out, tag),
                            ref=(batch.partition_id, batch.first_offset))
 
