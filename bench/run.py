@@ -93,6 +93,8 @@ def sink_alone(run) -> tuple[float, int]:
     c = {name: col[order] for name, col in c.items()}
     starts = np.flatnonzero(np.diff(c["written_at"], prepend=-1) | np.diff(c["partition"], prepend=-1))
     ends = np.append(starts[1:], len(order))
+    # (the table keeps no event time where its dedup key does not use it, as here: the write
+    # times stand in for the batches' event times)
     writes = [(RecordBatch(int(c["partition"][a]), int(c["offset"][a]), c["record_id"][a:b], c["key"][a:b],
                            c["written_at"][a:b], c["value"][a:b]), c["value"][a:b], int(c["written_at"][a]))
               for a, b in zip(starts.tolist(), ends.tolist())]
