@@ -88,9 +88,9 @@ def sink_alone(run) -> tuple[float, int]:
     SQLite (a run reads its sink's table out for its result)."""
     from weir.sim.kernel.batch import RecordBatch
     from weir.sim.patterns.sinks import UpsertSink
-    c = {name: np.asarray(col, dtype=np.int64) for name, col in run.sink.items()}
-    order = np.lexsort((c["offset"], c["partition"], c["written_at"]))
-    c = {name: col[order] for name, col in c.items()}
+    held = run.sink
+    order = np.lexsort((held["offset"], held["partition"], held["written_at"]))
+    c = {name: col[order].astype(np.int64) for name, col in held.items()}  # one column's copy at a time
     starts = np.flatnonzero(np.diff(c["written_at"], prepend=-1) | np.diff(c["partition"], prepend=-1))
     ends = np.append(starts[1:], len(order))
     # (the table keeps no event time where its dedup key does not use it, as here: the write
