@@ -92,11 +92,12 @@ class PartitionedLog:
         copy would otherwise both be held; a column whose partitions each fill their room exactly
         is not copied at all, but handed over."""
         sizes = self.end_offsets()
+        # every partition exactly as long as its room (so it never outgrew it): the buffers are the columns
+        hand_over = release and sizes == np.diff(self._rooms).tolist()
         stored = {}
         for name in _COLUMNS:  # the stored columns first, so that at most one is held twice at a time
             cols = [self._cols[p][name] for p in range(self.partitions)]
-            # every partition exactly as long as its room (so it never outgrew it): the buffer is the column
-            if release and sizes == np.diff(self._rooms).tolist():
+            if hand_over:
                 stored[name] = self._buffers[name]  # handed over
             else:
                 stored[name] = np.concatenate([col.view() for col in cols])
@@ -294,7 +295,7 @@ class Broker:
         order = np.argsort(part.astype(np.int16) if partitions <= _NARROW_PARTITIONS else part, kind="stable")
         bounds = np.zeros(partitions + 1, dtype=np.int64)
         np.cumsum(np.bincount(part, minlength=partitions), out=bounds[1:])
-        for p in range(self.log.partitions):
+        for p in range(partitions):
             lo, hi = bounds[p], bounds[p + 1]
             if hi > lo:
                 idx = order[lo:hi]
