@@ -256,3 +256,21 @@ def test_upsert_dedup_key_is_the_conflict_target():
     with pytest.raises(ScenarioError) as e:
         Pipeline(sink="upsert", dedup_key=("amount",))
     assert e.value.key == "pipeline.dedup_key"
+
+
+def test_every_sqlite_store_has_large_pages_and_still_rolls_back():
+    """weir's in-memory tables use PAGE_SIZE pages (weir.sim.patterns.sinks.memory_db: at SQLite's
+    4 KiB default, a table's inserts slow as it grows past a million rows), and a transaction
+    rolled back leaves nothing behind: the in-memory journal still undoes it."""
+    from weir.sim.patterns.dlq import DeadLetterQueue
+    from weir.sim.patterns.sinks import PAGE_SIZE, TransactionalSink, WindowResults
+    stores = {"upsert": UpsertSink()._db, "transactional": TransactionalSink()._db,
+              "window results": WindowResults()._db, "dead letters": DeadLetterQueue()._db}
+    for name, db in stores.items():
+        assert db.execute("PRAGMA page_size").fetchone()[0] == PAGE_SIZE > 4096, name
+    db = stores["upsert"]
+    db.execute("BEGIN")
+    db.execute('INSERT INTO sink (record_id, key, partition, "offset", value, written_at) VALUES (1, 2, 0, 0, 5, 9)')
+    assert db.execute("SELECT count(*) FROM sink").fetchone()[0] == 1
+    db.execute("ROLLBACK")
+    assert db.execute("SELECT count(*) FROM sink").fetchone()[0] == 0

@@ -16,13 +16,12 @@ processed; with an idempotent sink a replay that is cut short and run again writ
 
 from __future__ import annotations
 
-import sqlite3
-
 import numpy as np
 
 from weir.sim.kafka.producer import poison_mask
 from weir.sim.kernel.batch import RecordBatch
 from weir.sim.stream.functions import DeadLetter, DeadLetterReplay
+from weir.sim.patterns.sinks import memory_db
 from weir.sim.stream.sink_task import backoff_delay
 
 __all__ = ["DeadLetterQueue", "FixAndReplay", "backoff_delay", "poison_mask", "DLQ_COLUMNS", "SOURCE_TOPIC"]
@@ -53,7 +52,7 @@ class DeadLetterQueue:
     """The dead-letter queue: a durable table of failed records with their metadata."""
 
     def __init__(self) -> None:
-        self._db = sqlite3.connect(":memory:", isolation_level=None)
+        self._db = memory_db()
         self._db.execute(_DDL)
         self.max_depth = 0
 

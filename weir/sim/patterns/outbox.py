@@ -24,8 +24,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import sqlite3
-
 import numpy as np
 import simpy
 
@@ -35,6 +33,7 @@ from weir.sim.kafka.log import Broker
 from weir.sim.kernel.trace import Kind, Msg
 from weir.sim.kafka.producer import WorkloadData
 from weir.sim.stream.functions import OutboxRelay
+from weir.sim.patterns.sinks import memory_db
 
 if TYPE_CHECKING:
     from weir.sim.scenario.model import Scenario
@@ -66,7 +65,7 @@ class OutboxApp:
         self.cfg = cfg
         self.batch, self.interval = w.produce_batch, w.produce_interval
         self.timeout = scenario.pipeline.request_timeout
-        self.db = sqlite3.connect(":memory:", isolation_level=None)
+        self.db = memory_db()
         for ddl in _DDL:
             self.db.execute(ddl)
         self.next_order = 0  # durable: the client requests are a queue the application works through

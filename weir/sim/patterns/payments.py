@@ -19,12 +19,11 @@ the idempotency key on to the payment provider.
 
 from __future__ import annotations
 
-import sqlite3
-
 import numpy as np
 
 from weir.sim.kernel.batch import RecordBatch
 from weir.sim.stream.functions import Sink
+from weir.sim.patterns.sinks import memory_db
 from weir.sim.patterns.kv import KVStore
 
 __all__ = ["PaymentsSink", "dedup_key"]
@@ -55,7 +54,7 @@ class PaymentsSink(Sink):
         self.dedup, self.ttl, self.lock_ttl = dedup, ttl, lock_ttl
         self.kv = KVStore()
         self.duplicates_skipped = 0
-        self._db = sqlite3.connect(":memory:", isolation_level=None)
+        self._db = memory_db()
         for ddl in _DDL:
             self._db.execute(ddl)
 
