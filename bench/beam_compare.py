@@ -37,11 +37,12 @@ Window = tuple[int, int, int]  # (key, start, end) in microseconds
 COLLECTED: dict[str, list[tuple[int, int, int, int]]] = {}
 
 
-def weir_windows(records: int) -> tuple[float, dict[Window, int], object]:
-    """Run the windowed scenario in weir; return its median time, every window's final sum, the run."""
+def weir_windows(records: int, repeats: int | None = None) -> tuple[float, dict[Window, int], object]:
+    """Run the windowed scenario in weir `repeats` times (REPEATS unless given); return the median
+    time, every window's final sum, the run."""
     scenario = windowed(records, 500)
     times, run = [], None
-    for _ in range(REPEATS):
+    for _ in range(REPEATS if repeats is None else repeats):
         t0 = time.perf_counter()
         run = execute(scenario)
         times.append(time.perf_counter() - t0)
@@ -81,14 +82,20 @@ def _sums(name: str) -> dict[Window, int]:
     return out
 
 
-def windowed_sum(beam, name: str, source, options=None) -> tuple[float, dict[Window, int]]:
+def windowed_sum(beam, name: str, source, options=None, beside=None) -> tuple[float, dict[Window, int], float]:
     """Time the job REPEATS times: `source(pipeline)` gives the timestamped (key, value) elements,
-    windowed here into 2ms fixed windows and summed per key; return the median and what it fired."""
+    windowed here into 2ms fixed windows and summed per key. Before each, time `beside()` (weir's
+    run of the same job), so that both sides meet the machine's load alike. Return the median of
+    Beam's times, what it fired, and the median of `beside`'s times."""
     from apache_beam.transforms.window import FixedWindows
     from apache_beam.utils.timestamp import Duration
 
-    spent, sums = [], {}
+    spent, beside_spent, sums = [], [], {}
     for _ in range(REPEATS):
+        if beside is not None:
+            t0 = time.perf_counter()
+            beside()
+            beside_spent.append(time.perf_counter() - t0)
         COLLECTED[name] = []
         t0 = time.perf_counter()
         with beam.Pipeline(runner="DirectRunner", options=options) as p:
@@ -98,10 +105,10 @@ def windowed_sum(beam, name: str, source, options=None) -> tuple[float, dict[Win
                | beam.ParDo(Collect.fn(beam, name)))
         spent.append(time.perf_counter() - t0)
         sums = _sums(name)
-    return statistics.median(spent), sums
+    return statistics.median(spent), sums, statistics.median(beside_spent) if beside_spent else 0.0
 
 
-def beam_batch(beam, keys: list[int], times: list[int], values: list[int]) -> tuple[float, dict[Window, int]]:
+def beam_batch(beam, keys: list[int], times: list[int], values: list[int], beside=None) -> tuple[float, dict[Window, int], float]:
     """The job in batch: (key, time, value) rows, each timestamped by a Map (a `Create` of
     TimestampedValues is four times slower: it pickles each)."""
     from apache_beam.transforms.window import TimestampedValue
@@ -110,10 +117,12 @@ def beam_batch(beam, keys: list[int], times: list[int], values: list[int]) -> tu
     rows = list(zip(keys, times, values))
     return windowed_sum(beam, "batch", lambda p: (
         p | beam.Create(rows, reshuffle=False)
-          | beam.Map(lambda r: TimestampedValue((r[0], r[2]), Timestamp(micros=r[1]))).with_output_types(tuple[int, int])))
+          | beam.Map(lambda r: TimestampedValue((r[0], r[2]), Timestamp(micros=r[1]))).with_output_types(tuple[int, int])),
+        beside=beside)
 
 
-def beam_streaming(beam, run, keys: list[int], times: list[int], values: list[int]) -> tuple[float, dict[Window, int]]:
+def beam_streaming(beam, run, keys: list[int], times: list[int], values: list[int],
+                   beside=None) -> tuple[float, dict[Window, int], float]:
     """The job in streaming: TestStream adds each of the producer's batches (weir's records in
     record-id order, one batch per event time), then advances the watermark to the batch's time less
     the 1ms bound, as weir's source does; at the end, to infinity."""
@@ -144,7 +153,7 @@ def beam_streaming(beam, run, keys: list[int], times: list[int], values: list[in
 
     options = PipelineOptions()
     options.view_as(StandardOptions).streaming = True
-    return windowed_sum(beam, "streaming", test_stream, options)
+    return windowed_sum(beam, "streaming", test_stream, options, beside)
 
 
 def first_difference(ours: dict[Window, int], theirs: dict[Window, int]) -> str | None:
@@ -163,8 +172,11 @@ def records_of(run) -> tuple[list[int], list[int], list[int]]:
 
 
 def compare(label: str, records: int, beam_job) -> bool:
-    weir_s, ours, run = weir_windows(records)
-    beam_s, theirs = beam_job(run)
+    """One comparison: a weir run for the records and its windows (a warm-up, not timed), then
+    REPEATS of (weir's run, Beam's run), interleaved; medians of each side."""
+    _, ours, run = weir_windows(records, repeats=1)
+    scenario = windowed(records, 500)
+    beam_s, theirs, weir_s = beam_job(run, lambda: execute(scenario))
     last = max(start for _key, start, _end in ours)
     differs = first_difference(ours, theirs)
     verdict = "every window's sum agrees" if differs is None else f"DIFFERS: {differs}"
@@ -187,11 +199,11 @@ def main(argv: list[str] | None = None) -> int:
     import logging
     logging.getLogger("apache_beam").setLevel(logging.ERROR)
     print(f"weir against Apache Beam {beam.__version__} DirectRunner: 2ms tumbling sum per key, 100 keys, "
-          f"watermarks 1ms behind; median of {REPEATS}, each side's whole run")
+          f"watermarks 1ms behind; median of {REPEATS}, each side's whole run, interleaved")
     agree = compare("batch (beam.Create)", args.records,
-                    lambda run: beam_batch(beam, *records_of(run)))
+                    lambda run, weir_run: beam_batch(beam, *records_of(run), beside=weir_run))
     agree &= compare("streaming (TestStream)", args.stream_records,
-                     lambda run: beam_streaming(beam, run, *records_of(run)))
+                     lambda run, weir_run: beam_streaming(beam, run, *records_of(run), beside=weir_run))
     return 0 if agree else 1
 
 
