@@ -188,6 +188,24 @@ def test_a_trace_value_beyond_int64_is_refused():
     assert len(trace) == 0  # nothing half-written
 
 
+def test_kind_and_msg_are_their_enums_members_read_from_a_plain_class():
+    """weir.sim.kernel.trace._Members: `Kind.SEND` is the IntEnum member itself, found in a plain
+    class (no Enum `__getattr__` to go through); a call, iteration, index, `in`, `len`,
+    `isinstance` and pickle behave as the enum's."""
+    import pickle
+    from weir.sim.kernel.trace import _Kind, _Msg
+    for front, enum in ((Kind, _Kind), (Msg, _Msg)):
+        assert not hasattr(type(front), "__getattr__")
+        assert list(front) == list(enum) and len(front) == len(enum) > 10
+        for member in enum:
+            assert getattr(front, member.name) is member is front(member.value) is front[member.name]
+            assert member in front and isinstance(member, front)
+            assert pickle.loads(pickle.dumps(member)) is member
+    assert repr(Kind.SEND) == "<Kind.SEND: 4>" and Kind.SEND == 4 and not isinstance(4, Kind)
+    with pytest.raises(ValueError):
+        Msg(999)
+
+
 def test_every_message_is_traced_when_sent_and_when_received():
     w = world()
     a, b = w.node("a"), w.node("b")

@@ -17,6 +17,7 @@ import struct
 from array import array
 from dataclasses import dataclass
 from enum import IntEnum
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -94,6 +95,51 @@ class Msg(IntEnum):
     END_TXN = 15  # producer -> broker: commit or abort a transaction (ref: txn, commit)
     HEARTBEAT = 16  # consumer -> broker: still alive, in a consumer group (ref: member, generation)
     SAGA = 17  # orchestrator -> service: a saga step or compensation (ref: saga, service * action)
+
+
+class _Members(type):
+    """The class of `Kind` and `Msg` as the code reads them: a plain class whose attributes are
+    the members of an IntEnum (`Kind.SEND` is the member itself), and which answers a call, an
+    iteration, an index, `in`, `len` and `isinstance` as the enum does.
+
+    Why: on CPython 3.11 an Enum class defines `__getattr__`, so every `Kind.SEND` goes through
+    the slot that calls it (about 100 ns, against 24 ns on a plain class), and weir reads some 25
+    members a record at batch size 1: a plain class takes 6% off such a run (CPython 3.12 drops
+    that `__getattr__`). The enums themselves are `_Kind` and `_Msg` (their members pickle by
+    those names, and print as `Kind.SEND`); type checkers see them as `Kind` and `Msg`."""
+
+    _enum: type[IntEnum]
+
+    def __call__(cls, value: Any) -> Any:
+        return cls._enum(value)
+
+    def __iter__(cls) -> Any:
+        return iter(cls._enum)
+
+    def __len__(cls) -> int:
+        return len(cls._enum)
+
+    def __getitem__(cls, name: str) -> Any:
+        return cls._enum[name]
+
+    def __contains__(cls, member: object) -> bool:
+        return member in cls._enum
+
+    def __instancecheck__(cls, obj: object) -> bool:
+        return isinstance(obj, cls._enum)
+
+
+def _plain(enum: type[IntEnum]) -> type:
+    """`enum` behind a _Members class of the same name; the enum takes the name `_` + its own for pickle."""
+    name = enum.__name__
+    enum.__qualname__ = "_" + name
+    front = _Members(name, (), {**enum.__members__, "_enum": enum, "__module__": __name__, "__doc__": enum.__doc__})
+    return front
+
+
+_Kind, _Msg = Kind, Msg
+if not TYPE_CHECKING:
+    Kind, Msg = _plain(_Kind), _plain(_Msg)
 
 
 #: What a, b, c and d mean for each kind (unused fields are 0).
