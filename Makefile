@@ -27,6 +27,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/memory.py
 	$(BIN)/python bench/beam_compare.py
 	$(BIN)/python bench/scale.py
+	$(BIN)/python bench/costs.py
 	$(BIN)/python bench/run.py
 
 clean:

@@ -75,3 +75,30 @@ def test_the_sink_alone_writes_the_runs_own_table_again_as_the_run_wrote_it():
     seconds, writes = module.sink_alone(run)
     groups = {(t, p) for t, p in zip(run.sink["written_at"].tolist(), run.sink["partition"].tolist())}
     assert seconds > 0 and writes == len(groups) and len(run.sink["record_id"]) == 5_000
+
+
+def test_costs_names_each_pipelines_parts_and_top_functions(capsys):
+    """bench/costs.py (issue 17, item 2's profile summary): for each pipeline, the parts' shares
+    of the profiled time, then its top functions by their own time."""
+    sys.path.insert(0, str(BENCH))
+    try:
+        spec = importlib.util.spec_from_file_location("costs", BENCH / "costs.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(BENCH))
+    assert module.part_of(("/x/weir/sim/kernel/network.py", 76, "send")) == "weir kernel (network, nodes, trace)"
+    assert module.part_of(("/x/site-packages/simpy/core.py", 182, "step")) == "simpy"
+    assert module.part_of(("~", 0, "<method 'execute' of 'sqlite3.Connection' objects>")) == "SQLite"
+    assert module.part_of(("~", 0, "<built-in method builtins.len>")) == "Python built-ins"
+    assert module.main(["--records", "4000", "--top", "3"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    labels = [label for label, _build in module.PIPELINES]
+    assert [line[:-1] for line in out if not line.startswith(" ")][1:] == labels
+    for label in labels:
+        at = out.index(label + ":")
+        shares, functions = out[at + 1], out[at + 2:at + 5]
+        assert "weir kernel (network, nodes, trace)" in shares and shares.count("%") >= 3, shares
+        assert all(" calls  " in row and row.strip()[0].isdigit() for row in functions), functions
+    upsert = out.index("exactly-once upsert, batch 500:")
+    assert "SQLite" in out[upsert + 1]
