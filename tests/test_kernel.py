@@ -196,7 +196,7 @@ def test_kind_and_msg_are_their_enums_members_read_from_a_plain_class():
     from weir.sim.kernel.trace import _Kind, _Msg
     for front, enum in ((Kind, _Kind), (Msg, _Msg)):
         assert not hasattr(type(front), "__getattr__")
-        assert list(front) == list(enum) and len(front) == len(enum) > 10
+        assert list(front) == list(enum) and len(front) == len(enum) > 10 and front.__members__ == enum.__members__
         for member in enum:
             assert getattr(front, member.name) is member is front(member.value) is front[member.name]
             assert member in front and isinstance(member, front)
