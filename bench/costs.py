@@ -15,12 +15,11 @@ import argparse
 import cProfile
 import pstats
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from run import scenario, windowed  # noqa: E402
+from run import into, scenario, windowed  # noqa: E402
 
 from weir.sim.scenario.run import execute  # noqa: E402
 
@@ -29,8 +28,7 @@ PIPELINES = (
     ("record pipeline, batch 500", lambda n: scenario(n, 500)),
     ("record pipeline, batch 1", lambda n: scenario(max(n // 40, 100), 1)),
     ("windowed pipeline, batch 500", lambda n: windowed(n, 500)),
-    ("exactly-once upsert, batch 500", lambda n: replace(scenario(n, 500), name="bench_upsert", pipeline=replace(
-        scenario(n, 500).pipeline, mode="exactly_once", sink="upsert", offset_commit=None))),
+    ("exactly-once upsert, batch 500", lambda n: into("upsert", n)),
 )
 
 #: Parts, by where a function is defined; the first that matches names it
@@ -78,7 +76,8 @@ def summary(stats: pstats.Stats, top: int) -> list[str]:
     total = sum(e[2] for e in entries.values()) or 1e-12
     parts: dict[str, float] = {}
     for function, (_cc, _nc, own, _cum, _callers) in entries.items():
-        parts[part_of(function)] = parts.get(part_of(function), 0.0) + own
+        part = part_of(function)
+        parts[part] = parts.get(part, 0.0) + own
     lines = ["  " + ", ".join(f"{part} {share / total:.0%}" for part, share in
                               sorted(parts.items(), key=lambda kv: (-kv[1], kv[0])) if share / total >= 0.005)]
     ranked = sorted(entries.items(), key=lambda kv: (-kv[1][2], kv[0]))[:top]

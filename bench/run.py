@@ -44,6 +44,14 @@ def scenario(records: int, batch_size: int) -> Scenario:
     )
 
 
+def into(sink: str, records: int, batch_size: int = 500) -> Scenario:
+    """The floor's pipeline writing into `sink` (a kind, or a user's `module:Class`): at least once
+    into the append sink, exactly once into any other (the cost of correctness rows)."""
+    base = scenario(records, batch_size)
+    mode = "at_least_once" if sink == "append" else "exactly_once"
+    return replace(base, name=f"bench_{sink}", pipeline=replace(base.pipeline, mode=mode, sink=sink, offset_commit=None))
+
+
 def windowed(records: int, batch_size: int) -> Scenario:
     """The same pipeline with the processor running a keyed 2ms tumbling-window sum.
 
@@ -159,10 +167,7 @@ def main() -> None:
     print("the cost of correctness: the same pipeline at batch size 500, exactly-once, by sink (same run):")
     sinks, runs = {}, {}
     for sink in ("append", "upsert", "transactional"):
-        sc = scenario(200_000, 500)
-        mode = "at_least_once" if sink == "append" else "exactly_once"
-        sc = replace(sc, name=f"bench_{sink}", pipeline=replace(sc.pipeline, mode=mode, sink=sink,
-                                                               offset_commit=None))
+        sc = into(sink, 200_000)
         times = []
         for _ in range(REPEATS):
             dt, runs[sink] = timed(lambda sc=sc: execute(sc))
@@ -179,8 +184,7 @@ def main() -> None:
     print("exactly-once at batch size 500, 200,000 records, each beside its built-in (interleaved, same run):")
     for builtin, user in (("upsert", "user_sinks:UserUpsertSink"), ("transactional", "user_sinks:UserTwoPhaseSink")):
         rates = {}
-        runs = {name: replace(scenario(200_000, 500), name=f"bench_{name}", pipeline=replace(
-            scenario(200_000, 500).pipeline, mode="exactly_once", sink=name, offset_commit=None)) for name in (builtin, user)}
+        runs = {name: into(name, 200_000) for name in (builtin, user)}
         times = {name: [] for name in runs}
         for _ in range(REPEATS):
             for name, sc in runs.items():

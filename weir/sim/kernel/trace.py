@@ -105,8 +105,9 @@ class _Members(type):
     Why: on CPython 3.11 an Enum class defines `__getattr__`, so every `Kind.SEND` goes through
     the slot that calls it (about 100 ns, against 24 ns on a plain class), and weir reads some 25
     members a record at batch size 1: a plain class takes 4 to 6% off such a run (3.7% of its
-    instructions; CPython 3.12 drops that `__getattr__`). The enums themselves are `_Kind` and `_Msg` (their members pickle by
-    those names, and print as `Kind.SEND`); type checkers see them as `Kind` and `Msg`."""
+    instructions; CPython 3.12 drops that `__getattr__`). The enums themselves are `_Kind` and
+    `_Msg` (their members pickle by those names, and print as `Kind.SEND`); type checkers see them
+    as `Kind` and `Msg`."""
 
     _enum: type[IntEnum]
 
