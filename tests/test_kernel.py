@@ -255,6 +255,64 @@ def test_call_retries_until_answered():
     assert answers == ["pong", 4_200]  # timeouts at 1000, 2000, 3000, 4000; the 5th try lands at 4100
 
 
+def _deadlines(unless: bool, plan, pauses, drift_ppm: int) -> tuple[list, int]:
+    """Timeouts on node a, set with `unless` or with `later` (its reference): each (set at, delay,
+    answered after or never) of `plan`; a's pauses; what happened, in order, and the run's events."""
+    w = World(1, {"a": NodeClock(drift_ppm=drift_ppm)}, max_time=10**9, max_events=10**6)
+    env, a, log = w.env, w.node("a"), []
+
+    def start(i: int, delay: int, answer_after: int | None) -> None:
+        answer = env.event()
+
+        def expire() -> None:
+            if not answer.triggered:
+                log.append((env.now, "expired", i))
+                answer.succeed(None)
+
+        if unless:
+            a.unless(delay, answer, expire)
+        else:
+            a.later(delay, expire)
+        if answer_after is not None:
+            def reply(_ev) -> None:
+                if not answer.triggered:
+                    log.append((env.now, "answered", i))
+                    answer.succeed(i)
+            env.timeout(answer_after).callbacks.append(reply)
+
+    for i, (at, delay, answer_after) in enumerate(plan):
+        env.timeout(at).callbacks.append(lambda _ev, i=i, d=delay, x=answer_after: start(i, d, x))
+    for at, duration in pauses:
+        env.timeout(at).callbacks.append(lambda _ev, d=duration: a.pause(d))
+    assert w.run() == Status.STALLED
+    return log, w.events
+
+
+@settings(max_examples=300, deadline=None)
+@given(plan=st.lists(st.tuples(st.integers(0, 40), st.integers(0, 30), st.none() | st.integers(0, 40)), max_size=25),
+       pauses=st.lists(st.tuples(st.integers(0, 60), st.integers(1, 20)), max_size=3),
+       drift_ppm=st.sampled_from([0, 100_000, -100_000]))
+def test_an_unless_timer_goes_off_where_a_later_timer_would_and_costs_nothing_once_answered(plan, pauses, drift_ppm):
+    """Node.unless against Node.later on the same timeouts (many due at the same microsecond, of
+    different delays, answered before, at or after their time, held by pauses, on a drifting
+    clock): the same expiries and answers in the same order, with fewer events once some are answered."""
+    ours, our_events = _deadlines(True, plan, pauses, drift_ppm)
+    theirs, their_events = _deadlines(False, plan, pauses, drift_ppm)
+    assert ours == theirs, f"plan {plan}, pauses {pauses}, drift {drift_ppm}"
+    assert our_events <= their_events, (our_events, their_events, f"plan {plan}, pauses {pauses}")
+
+
+def test_requests_answered_in_time_leave_one_timer_in_the_queue_not_one_each():
+    """100 requests in a row, each answered in 200us, each with a 10ms timeout: `later` leaves 100
+    timers for simpy to run, `unless` one at a time (each due deadline drops the answered ones and
+    arms the next)."""
+    plan = [(at, 10_000, 200) for at in range(0, 100_000, 1_000)]
+    ours, our_events = _deadlines(True, plan, [], 0)
+    theirs, their_events = _deadlines(False, plan, [], 0)
+    assert ours == theirs and len(ours) == 100 and all(what == "answered" for _t, what, _i in ours)
+    assert their_events - our_events >= 90, (our_events, their_events)
+
+
 def test_clock_offset_and_drift():
     assert NodeClock().read(123) == 123
     assert NodeClock(offset=-2_000_000).read(5_000_000) == 3_000_000

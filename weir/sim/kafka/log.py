@@ -168,7 +168,7 @@ class Broker:
             if not answer.triggered and entry in self._held:
                 self._held.remove(entry)
                 answer.succeed(None)
-        self.node.later(max_wait, _expire)
+        self.node.unless(max_wait, answer, _expire)
         return answer
 
     def wake(self) -> None:

@@ -190,7 +190,7 @@ class Network:
                 answer.succeed(TIMED_OUT)
 
         self.send(src, dst, msg, _serve, ref=ref, ordered=False)
-        src.later(timeout, _expire)  # the caller's timer: a pause of the caller holds it
+        src.unless(timeout, answer, _expire)  # the caller's timer: a pause of the caller holds it
         return answer
 
     def call(self, src: Node, dst: Node, msg: Msg, serve: Callable[[], Any], timeout: int,

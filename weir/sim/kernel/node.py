@@ -11,7 +11,10 @@ from collections.abc import Callable, Generator
 from functools import partial
 from typing import TYPE_CHECKING
 
+import heapq
+
 import simpy
+from simpy.events import NORMAL, PENDING
 
 from weir.sim.kernel.clock import NodeClock
 from weir.sim.kernel.errors import SimulationError
@@ -62,6 +65,8 @@ class Node:
         self._up_waiters: list[simpy.Event] = []
         self.paused_until = 0  # a stop-the-world pause (weir/sim/kernel/inject/network.py) freezes the node until then
         self._pauses: list[tuple[int, int]] = []  # every pause so far: (start, end)
+        self._deadlines: list[list] = []  # `unless` timers, a heap: [due, event id, answered, fn]
+        self._armed: list[tuple[int, int]] = []  # (due, event id) of those in simpy's queue, a heap
 
     def __repr__(self) -> str:
         return f"Node({self.name!r}, {self.state})"
@@ -141,6 +146,60 @@ class Node:
         """Call `fn()` after `delay` by this node's clock, as a timer of this node (held while the
         node is paused)."""
         self.world.env.timeout(self.clock.true_span(delay)).callbacks.append(partial(self._due, fn))
+
+    def unless(self, delay: int, answered: simpy.Event, fn: Callable[[], None]) -> None:
+        """`later(delay, fn)` for a timeout: the timer goes off as `later`'s would, in the same place
+        among the events due at its time, unless `answered` has triggered by then; fn() may be
+        skipped then, so it must do nothing once `answered` has (a request's expiry, a long poll's).
+
+        A timer that `later` sets is an event even when its request was answered long before,
+        one for every request. Here only the node's earliest deadline is in simpy's queue, under
+        the id `later`'s timer would have taken; one that goes off drops the answered ones due
+        before the next unanswered one and puts that one in, under its own id. So a request
+        answered in time costs no event, the queue holds one timer per node, not one per request,
+        and every timer that does go off does so exactly where `later`'s would have."""
+        env = self.world.env
+        due = env._now + self.clock.true_span(delay)
+        self._deadline(due, next(env._eid), answered, fn)
+
+    def _deadline(self, due: int, eid: int, answered: simpy.Event, fn: Callable[[], None]) -> None:
+        heapq.heappush(self._deadlines, [due, eid, answered, fn])
+        armed = self._armed
+        if not armed or (due, eid) < armed[0]:
+            self._arm(due, eid)
+
+    def _arm(self, due: int, eid: int) -> None:
+        """Put deadline (due, eid) in simpy's queue, where a Timeout made with that id would be."""
+        env = self.world.env
+        event = simpy.Event(env)
+        event._ok, event._value = True, None  # (what Timeout sets: a succeeded event)
+        event.callbacks.append(self._deadlines_due)
+        heapq.heappush(env._queue, (due, NORMAL, eid, event))
+        heapq.heappush(self._armed, (due, eid))
+
+    def _deadlines_due(self, _ev: simpy.Event) -> None:
+        """The earliest armed deadline is due: drop the answered ones ahead of the next unanswered,
+        run this one's timer as `_due` runs `later`'s (held if the node is paused: due again when it
+        resumes, under a new id as `_due`'s new timer would be), and arm the next."""
+        key = heapq.heappop(self._armed)
+        deadlines = self._deadlines
+        while deadlines:
+            due, eid, answered, fn = deadlines[0]
+            if answered._value is not PENDING:  # (answered.triggered, without the property's call)
+                heapq.heappop(deadlines)
+            elif (due, eid) == key:
+                heapq.heappop(deadlines)
+                env = self.world.env
+                if self.paused_until > env._now:
+                    self._deadline(self.paused_until, next(env._eid), answered, fn)
+                else:
+                    fn()
+            else:
+                break
+        if deadlines:
+            due, eid = deadlines[0][0], deadlines[0][1]
+            if not self._armed or (due, eid) < self._armed[0]:
+                self._arm(due, eid)
 
     def _due(self, fn: Callable[[], None], _ev: simpy.Event) -> None:
         """A `later` timer went off: `fn()`, or, if the node is paused now, a timer for when it
