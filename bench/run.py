@@ -120,6 +120,21 @@ def timed(fn):
     return time.perf_counter() - t0, value
 
 
+def interleaved(scenarios: dict) -> tuple[dict, dict]:
+    """Run each scenario REPEATS times, one of each in turn (so a noisy neighbour slows all alike):
+    the median seconds of each, and its last run. Each must drain with every record written."""
+    times: dict = {name: [] for name in scenarios}
+    runs: dict = {}
+    for _ in range(REPEATS):
+        for name, sc in scenarios.items():
+            dt, runs[name] = timed(lambda sc=sc: execute(sc))
+            assert runs[name].status == "drained", f"{name} did not drain: {runs[name].status}"
+            assert runs[name].windows is not None or len(runs[name].sink["record_id"]) == sc.workload.records, \
+                f"{name} lost records"
+            times[name].append(dt)
+    return {name: statistics.median(t) for name, t in times.items()}, runs
+
+
 def measure(records: int, batch_size: int, build=scenario, produce_batch: int = 10_000) -> tuple[float, float, object]:
     weir_s, bare_s, last = [], [], None
     sc = build(records, batch_size)
@@ -164,15 +179,9 @@ def main() -> None:
     print(f"  its sink alone (the run's {1_000 * seconds:,} rows, as its {writes:,} writes, into SQLite again, then "
           f"read out) takes {sql_s:.2f} s: the hour runs at most {seconds / sql_s:,.0f}x real time while its sink is SQL")
     print(f"simulated hour: {seconds / dt:.1f}x real time")  # the whole hour, with Kafka's long polls
-    print("the cost of correctness: the same pipeline at batch size 500, exactly-once, by sink (same run):")
-    sinks, runs = {}, {}
-    for sink in ("append", "upsert", "transactional"):
-        sc = into(sink, 200_000)
-        times = []
-        for _ in range(REPEATS):
-            dt, runs[sink] = timed(lambda sc=sc: execute(sc))
-            times.append(dt)
-        sinks[sink] = 200_000 / statistics.median(times)
+    print("the cost of correctness: the same pipeline at batch size 500, exactly-once, by sink (interleaved, same run):")
+    medians, runs = interleaved({sink: into(sink, 200_000) for sink in ("append", "upsert", "transactional")})
+    sinks = {sink: 200_000 / s for sink, s in medians.items()}
     for sink, rate in sinks.items():
         print(f"  {sink:<14} {rate:>12,.0f} rec/s   {rate / sinks['append']:.2f} of append")
     # the upsert run's SQL alone, added to the append run's whole time: the most upsert could reach
@@ -183,28 +192,19 @@ def main() -> None:
     print("the cost of the hooks: user-written copies of the upsert and two-phase-commit sinks (bench/user_sinks.py),")
     print("exactly-once at batch size 500, 200,000 records, each beside its built-in (interleaved, same run):")
     for builtin, user in (("upsert", "user_sinks:UserUpsertSink"), ("transactional", "user_sinks:UserTwoPhaseSink")):
-        rates = {}
-        runs = {name: into(name, 200_000) for name in (builtin, user)}
-        times = {name: [] for name in runs}
-        for _ in range(REPEATS):
-            for name, sc in runs.items():
-                dt, finished = timed(lambda sc=sc: execute(sc))
-                assert len(finished.sink["record_id"]) == 200_000, f"{name} lost records"
-                times[name].append(dt)
-        rates = {name: 200_000 / statistics.median(t) for name, t in times.items()}
+        medians, _ = interleaved({name: into(name, 200_000) for name in (builtin, user)})
+        rates = {name: 200_000 / s for name, s in medians.items()}
         print(f"  {builtin:<14} built-in {rates[builtin]:>10,.0f} rec/s, yours {rates[user]:>10,.0f} rec/s   "
               f"ratio {rates[user] / rates[builtin]:.2f}")
-    print("parallel subtasks: the windowed pipeline at batch size 500, 200,000 records (same run):")
-    base_rate = None
-    for parallelism, sources in ((1, 1), (4, 1), (4, 4)):
-        sc = windowed(200_000, 500)
-        sc = replace(sc, name=f"bench_parallel_{parallelism}_{sources}",
-                     pipeline=replace(sc.pipeline, parallelism=parallelism, source_parallelism=sources))
-        times = [timed(lambda sc=sc: execute(sc))[0] for _ in range(REPEATS)]
-        rate = 200_000 / statistics.median(times)
-        base_rate = base_rate or rate
-        print(f"  parallelism {parallelism}, {sources} source subtask(s) {rate:>12,.0f} rec/s   "
-              f"{rate / base_rate:.2f} of parallelism 1")
+    print("parallel subtasks: the windowed pipeline at batch size 500, 200,000 records (interleaved, same run):")
+    base = windowed(200_000, 500)
+    medians, _ = interleaved({(parallelism, sources): replace(
+        base, name=f"bench_parallel_{parallelism}_{sources}",
+        pipeline=replace(base.pipeline, parallelism=parallelism, source_parallelism=sources))
+        for parallelism, sources in ((1, 1), (4, 1), (4, 4))})
+    for (parallelism, sources), s in medians.items():
+        print(f"  parallelism {parallelism}, {sources} source subtask(s) {200_000 / s:>12,.0f} rec/s   "
+              f"{medians[(1, 1)] / s:.2f} of parallelism 1")
     print("analysis of a million-record run (median of 3): every checker that applies, all metrics, one lineage:")
     from weir.analysis.checkers import check
     from weir.analysis.lineage import lineage

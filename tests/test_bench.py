@@ -77,6 +77,20 @@ def test_the_sink_alone_writes_the_runs_own_table_again_as_the_run_wrote_it():
     assert seconds > 0 and writes == len(groups) and len(run.sink["record_id"]) == 5_000
 
 
+def test_interleaved_runs_one_of_each_scenario_in_turn_and_gives_each_its_median(monkeypatch):
+    """bench/run.py's rows that compare pipelines (the sinks, the hooks, parallelism) time them
+    in turn, repetition by repetition, as the brief asks of ratios, not all of one then the next."""
+    spec = importlib.util.spec_from_file_location("bench_run", BENCH / "run.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    order, real = [], module.execute
+    monkeypatch.setattr(module, "execute", lambda sc: order.append(sc.name) or real(sc))
+    medians, runs = module.interleaved({sink: module.into(sink, 2_000) for sink in ("append", "upsert")})
+    assert order == ["bench_append", "bench_upsert"] * module.REPEATS
+    assert set(medians) == set(runs) == {"append", "upsert"} and all(s > 0 for s in medians.values())
+    assert len(runs["upsert"].sink["record_id"]) == 2_000
+
+
 def test_costs_names_each_pipelines_parts_and_top_functions(capsys):
     """bench/costs.py (issue 17, item 2's profile summary): for each pipeline, the parts' shares
     of the profiled time, then its top functions by their own time."""
