@@ -135,30 +135,21 @@ class _Span:
     """The windows of one span [start, start + size) (its start is its key in _Dense.spans): a row
     per key, a column per field of `_WindowState` (epoch 0: the key has no window here; an
     accumulator of nothing holds the aggregate's identity). Every window of a span fires at the
-    same watermark, so whether it fired is one flag."""
+    same watermark, so whether it fired is one flag. Its columns are views of one row (`slot`) of
+    its store's blocks (_Dense.blocks): what is written to them is written there."""
 
     COLUMNS = ("acc_all", "n_all", "acc_new", "n_new", "epoch", "panes", "dirty")
-    __slots__ = COLUMNS + ("fired",)
+    __slots__ = COLUMNS + ("fired", "slot")
 
-    def __init__(self, capacity: int, identity: int):
-        self.fired = False
-        self.acc_all, self.acc_new = np.full(capacity, identity, np.int64), np.full(capacity, identity, np.int64)
-        self.n_all, self.n_new, self.epoch, self.panes = (np.zeros(capacity, np.int64) for _ in range(4))
-        self.dirty = np.zeros(capacity, bool)
+    def __init__(self, blocks: dict[str, np.ndarray], slot: int, fired: bool = False):
+        self.fired = fired
+        self.view(blocks, slot)
 
-    def grow(self, capacity: int, identity: int) -> None:
+    def view(self, blocks: dict[str, np.ndarray], slot: int) -> None:
+        """Point the columns at row `slot` of `blocks` (again, after the blocks grew)."""
+        self.slot = slot
         for name in _Span.COLUMNS:
-            old = getattr(self, name)
-            new = np.full(capacity, identity if name.startswith("acc") else 0, old.dtype)
-            new[:len(old)] = old
-            setattr(self, name, new)
-
-    def copy(self) -> "_Span":
-        twin = _Span.__new__(_Span)
-        twin.fired = self.fired
-        for name in _Span.COLUMNS:
-            setattr(twin, name, getattr(self, name).copy())
-        return twin
+            setattr(self, name, blocks[name][slot])
 
 
 class _Dense:
@@ -176,7 +167,8 @@ class _Dense:
     restore of a span that fired and waits for its cleanup, other keys or values) turns it into window objects and timers (`materialize`), and the
     operator goes on with those."""
 
-    __slots__ = ("ufunc", "identity", "count", "sums", "capacity", "spans", "gone_changed", "pending", "pending_rows")
+    __slots__ = ("ufunc", "identity", "count", "sums", "capacity", "spans", "blocks", "free", "gone_changed",
+                 "pending", "pending_rows")
 
     def __init__(self, aggregate: Aggregate, ufunc):
         self.ufunc, self.count, self.sums = ufunc, aggregate is COUNT, aggregate is SUM
@@ -184,6 +176,10 @@ class _Dense:
         self.identity = {np.add: 0, np.minimum: info.max, np.maximum: info.min}[ufunc]
         self.capacity = 0
         self.spans: dict[int, _Span] = {}
+        # every span's columns, a block per column: a row (slot) per span, a column per key, so
+        # that a batch that falls in several spans updates them in one numpy call per column
+        self.blocks = {name: np.zeros((0, 0), bool if name == "dirty" else np.int64) for name in _Span.COLUMNS}
+        self.free: list[int] = []  # slots no span holds
         self.gone_changed = 0  # changed windows cleaned up since the last snapshot (still counted)
         # tumbling-window batches taken in and not yet added (keys, timestamps, values): see `defer`
         self.pending: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
@@ -193,10 +189,42 @@ class _Dense:
         twin = _Dense.__new__(_Dense)
         twin.ufunc, twin.identity, twin.count, twin.sums = self.ufunc, self.identity, self.count, self.sums
         twin.capacity, twin.gone_changed = self.capacity, self.gone_changed
-        twin.spans = {start: span.copy() for start, span in self.spans.items()}
+        twin.blocks = {name: block.copy() for name, block in self.blocks.items()}
+        twin.free = list(self.free)
+        twin.spans = {start: _Span(twin.blocks, span.slot, span.fired) for start, span in self.spans.items()}
         assert not self.pending, "a copy of a store with batches not yet added"
         twin.pending, twin.pending_rows = [], 0
         return twin
+
+    def _span(self, start: int) -> _Span:
+        """The span starting at `start`, made (with no windows) in a free slot if there is none."""
+        span = self.spans.get(start)
+        if span is not None:
+            return span
+        if not self.free:
+            self._resize(max(8, 2 * len(self.blocks["epoch"])), self.capacity)
+        slot = self.free.pop()
+        for name, block in self.blocks.items():
+            block[slot] = self.identity if name.startswith("acc") else 0
+        span = self.spans[start] = _Span(self.blocks, slot)
+        return span
+
+    def _drop(self, start: int) -> None:
+        """The span starting at `start` is cleaned up: its slot is free for another."""
+        self.free.append(self.spans.pop(start).slot)
+
+    def _resize(self, slots: int, capacity: int) -> None:
+        """Blocks of `slots` rows and `capacity` keys (the new slots free, the new keys' cells empty),
+        what they held kept, and every span pointed at its row of them."""
+        held, before = len(self.blocks["epoch"]), self.capacity
+        for name, block in self.blocks.items():
+            grown = np.full((slots, capacity), self.identity if name.startswith("acc") else 0, block.dtype)
+            grown[:held, :before] = block[:, :before]
+            self.blocks[name] = grown
+        self.free.extend(range(slots - 1, held - 1, -1))  # (popped lowest first)
+        self.capacity = capacity
+        for span in self.spans.values():
+            span.view(self.blocks, span.slot)
 
     def defer(self, op: "WindowOperator", keys, timestamps, values) -> bool:
         """Take in a batch of a tumbling-window operator to add later, with the batches after it,
@@ -288,10 +316,11 @@ class _Dense:
         if not counted:
             op.elements += len(k_arr)
         k_arr = k_arr.astype(np.int64, copy=False)
-        spans, ufunc, identity = self.spans, self.ufunc, self.identity
+        ufunc, identity = self.ufunc, self.identity
         if in_order and plan:
             first_start = min(p[1] for p in plan)
             new_cells, new_epochs = self._epochs_in_order(op, k_arr, plan, len(shifts), first_start, slide)
+        blocks = self.blocks
         for _shift, base, at, width, inside in plan:
             k, v = (k_arr, v_arr) if inside is None else (k_arr[inside], v_arr[inside])
             # a cell per key in each span the shift's elements fall in (most often one)
@@ -303,31 +332,28 @@ class _Dense:
                 values = np.full(width * rows, identity, np.int64)
                 ufunc.at(values, cell, v)
             present = counts > 0
-            if batch_of is not None:  # the first batch that meets each cell (tumbling: one shift)
-                met = np.full(width * rows, len(batch_of), np.int64)
-                np.minimum.at(met, cell, batch_of)
-            parts = []  # per span an element falls in: where it is among the spans, the span, its cells, its new windows
-            for j in ([0] if at is None else np.flatnonzero(np.bincount(at, minlength=width)).tolist()):
-                start = base + j * slide
-                span = spans.get(start)
-                if span is None:
-                    span = spans[start] = _Span(rows, identity)
-                cells = slice(j * rows, (j + 1) * rows)
-                parts.append((j, span, cells, np.flatnonzero(present[cells] & (span.epoch == 0))))
+            # the spans the elements fall in (where each is among the shift's, its slot), each a row
+            js = np.zeros(1, np.int64) if at is None else np.flatnonzero(np.bincount(at, minlength=width))
+            slots = np.array([self._span(base + j * slide).slot for j in js.tolist()])
+            here = present.reshape(width, rows)[js]
+            jj, kk = np.nonzero(here & (blocks["epoch"][slots] == 0))  # the new windows, span by span, each by key
             if in_order:
                 at_first = (base - first_start) // slide
-                born = [new_epochs[np.searchsorted(new_cells, (at_first + j) * rows + new)] for j, _, _, new in parts]
+                epochs = new_epochs[np.searchsorted(new_cells, (at_first + js[jj]) * rows + kk)]
             else:
-                born = _epochs_by_key(op, [new for *_, new in parts],
-                                      None if batch_of is None else [met[cells][new] for _, _, cells, new in parts])
-            for (_j, span, cells, new), epochs in zip(parts, born):
-                span.epoch[new] = epochs
-                ufunc(span.acc_all, values[cells], out=span.acc_all)
-                ufunc(span.acc_new, values[cells], out=span.acc_new)
-                span.n_all += counts[cells]
-                span.n_new += counts[cells]
-                if op.count_changes:
-                    span.dirty |= present[cells]
+                if batch_of is not None:  # the first batch that meets each cell (tumbling: one shift)
+                    met = np.full(width * rows, len(batch_of), np.int64)
+                    np.minimum.at(met, cell, batch_of)
+                epochs = _epochs_by_key(op, jj, kk, None if batch_of is None else met[js[jj] * rows + kk])
+            blocks["epoch"][slots[jj], kk] = epochs
+            values, counts = values.reshape(width, rows)[js], counts.reshape(width, rows)[js]
+            for name in ("acc_all", "acc_new"):
+                block = blocks[name]
+                block[slots] = ufunc(block[slots], values)
+            for name in ("n_all", "n_new"):
+                blocks[name][slots] += counts
+            if op.count_changes:
+                blocks["dirty"][slots] |= here
         return True
 
     def add_one(self, op: "WindowOperator", key: Any, timestamp: int, value: Any, ref: Any) -> bool:
@@ -359,9 +385,7 @@ class _Dense:
         combine = {np.add: int.__add__, np.minimum: min, np.maximum: max}[self.ufunc]
         add = 1 if self.count else value
         for start in joins:
-            span = self.spans.get(start)
-            if span is None:
-                span = self.spans[start] = _Span(self.capacity, self.identity)
+            span = self._span(start)
             if not span.epoch[key]:  # a new window: its epoch, then its two timers' sequence numbers
                 span.epoch[key] = op._seq + 1
                 op._seq += 3
@@ -381,9 +405,7 @@ class _Dense:
 
     def _grow(self, rows: int) -> None:
         if rows > self.capacity:
-            self.capacity = rows
-            for span in self.spans.values():
-                span.grow(rows, self.identity)
+            self._resize(len(self.blocks["epoch"]), rows)
 
     def _epochs_in_order(self, op: "WindowOperator", k_arr: np.ndarray, plan: list, shifts: int, first_start: int,
                          slide: int) -> tuple[np.ndarray, np.ndarray]:
@@ -429,7 +451,7 @@ class _Dense:
             span = self.spans[start]
             if kind == _CLEANUP:  # nothing is pending late in here, so it fires nothing
                 self.gone_changed += int(np.count_nonzero(span.dirty))
-                del self.spans[start]
+                self._drop(start)
                 continue
             span.fired = True
             live = np.flatnonzero(span.epoch)
@@ -469,24 +491,20 @@ class _Dense:
         op._gone_changed += self.gone_changed
 
 
-def _epochs_by_key(op: "WindowOperator", news: list, batches: list | None = None) -> list:
-    """Sequence numbers for the new windows of a batch's spans (news: each span's new keys, spans
-    in start order), three a window (its epoch, its ON_TIME and its cleanup timers), taken in the
-    order _register would take them: by key, then by start; for batches added in one step
-    (batches: each new window's first batch), by batch first."""
-    lengths = [len(new) for new in news]
-    total = sum(lengths)
-    rank = np.arange(total, dtype=np.int64)  # spans in start order, each by key: the order with one span
-    if (batches is not None and total) or sum(1 for n in lengths if n) > 1:
-        order = (np.repeat(np.arange(len(news)), lengths), np.concatenate(news))  # lexsort: last key first
-        rank[np.lexsort(order if batches is None else (*order, np.concatenate(batches)))] = np.arange(total)
+def _epochs_by_key(op: "WindowOperator", spans: np.ndarray, keys: np.ndarray, batches: np.ndarray | None = None
+                   ) -> np.ndarray:
+    """Sequence numbers for the new windows of a batch (each new window's span, counted in start
+    order, and its key, span by span and each span's by key), three a window (its epoch, its
+    ON_TIME and its cleanup timers), taken in the order _register would take them: by key, then by
+    start; for batches added in one step (batches: each new window's first batch), by batch first."""
+    total = len(keys)
+    rank = np.arange(total, dtype=np.int64)  # each span's by key: the order with one span
+    if total and (batches is not None or spans[0] != spans[-1]):
+        order = (spans, keys)  # lexsort: last key first
+        rank[np.lexsort(order if batches is None else (*order, batches))] = np.arange(total)
     epochs = op._seq + 1 + 3 * rank
     op._seq += 3 * total
-    out, at = [], 0
-    for n in lengths:
-        out.append(epochs[at:at + n])
-        at += n
-    return out
+    return epochs
 
 
 def _dense_for(spec: WindowSpec) -> "_Dense | None":
