@@ -151,8 +151,9 @@ class Producer:
             node.on_restart(lambda _n, i=i: self._start(i))
 
     def release(self) -> None:
-        """The run is over: let go of the workload's arrays (keys, values, delays, payments), the
-        largest thing the producer holds, before the run's results are read out."""
+        """Every record is produced and acknowledged (or the run is over): let go of the workload's
+        arrays (keys, values, delays, payments), the largest thing the producer holds, while the
+        pipeline still works through what it produced, and before the run's results are read out."""
         empty = np.zeros(0, dtype=np.int64)  # not a slice: a view would keep the whole buffer alive
         self.data = replace(self.data, keys=empty, values=empty, delays=empty, payment_of=None)
 
@@ -193,6 +194,7 @@ class Producer:
         self.finished[i] = True
         if all(self.finished):
             self.done = True
+            self.release()  # every record is acknowledged: nothing will be sent again
             for listener in self._on_done:
                 listener()
 
