@@ -156,8 +156,10 @@ class Node:
         one for every request. Here only the node's earliest deadline is in simpy's queue, under
         the id `later`'s timer would have taken; one that goes off drops the answered ones due
         before the next unanswered one and puts that one in, under its own id. So a request
-        answered in time costs no event, the queue holds one timer per node, not one per request,
-        and every timer that does go off does so exactly where `later`'s would have."""
+        answered before the deadline armed ahead of it comes due costs no event, the queue holds a
+        node's earliest deadlines, not one timer per request, and every timer that does go off does
+        so exactly where `later`'s would have. (A request still in flight when the one before it
+        comes due is armed in its turn: a long poll that outlasts half its timeout saves nothing.)"""
         env = self.world.env
         due = env._now + self.clock.true_span(delay)
         self._deadline(due, next(env._eid), answered, fn)
