@@ -535,6 +535,38 @@ def test_the_columnar_store_holds_a_batch_of_many_keys_and_windows_in_columns():
     assert again._dense is None and again.open_windows() == 6  # it fires again, LATE: window objects do that
 
 
+def test_the_columnar_stores_spans_are_rows_of_its_blocks_reused_once_cleaned_up_and_a_snapshot_keeps_only_live_ones():
+    """weir.sim.stream.windows._Dense keeps every span's columns as one row (slot) of one block per
+    field: a span's columns are views of its row, a span cleaned up frees its row for the next, and
+    a snapshot copies the live spans' rows only (renumbered), not the room the blocks keep."""
+    spec = WindowSpec(Tumbling(10), aggregate=SUM)
+    op = WindowOperator(spec)
+    op.process_batch(np.array([1, 2, 1], dtype=np.int64), np.array([1, 11, 21], dtype=np.int64),
+                     np.array([5, 6, 7], dtype=np.int64))  # three spans: [0, 10), [10, 20), [20, 30)
+    assert op.open_windows() == 3  # (a read: the batch taken in is added now)
+    store = op._dense
+    assert sorted(store.spans) == [0, 10, 20]
+    for span in store.spans.values():
+        assert all(np.shares_memory(getattr(span, name), store.blocks[name]) for name in span.COLUMNS)
+    assert int(store.spans[0].acc_all[1]) == 5 and int(store.blocks["acc_all"][store.spans[20].slot, 1]) == 7
+    op.advance_watermark(19)  # [0, 10) and [10, 20) fire and are cleaned up (no allowed lateness)
+    assert sorted(store.spans) == [20] and len(store.free) == len(store.blocks["epoch"]) - 1
+    freed = set(store.free)
+    op.process_batch(np.array([3, 3], dtype=np.int64), np.array([35, 36], dtype=np.int64), np.array([4, 5], dtype=np.int64))
+    assert op.open_windows() == 2
+    assert store.spans[30].slot in freed and int(store.spans[30].acc_all[3]) == 9  # a freed row, emptied first
+    assert int(store.spans[30].acc_all[1]) == 0 and int(store.spans[30].epoch[1]) == 0
+    snap = op.snapshot()
+    twin = snap["_dense"]
+    assert len(twin.blocks["epoch"]) == 2 and twin.free == [] and sorted(s.slot for s in twin.spans.values()) == [0, 1]
+    again = WindowOperator(spec)
+    again.restore(snap)
+    again.advance_watermark(100)
+    op.advance_watermark(100)
+    assert [(p.key, p.start, p.value) for p in again.panes] == [(p.key, p.start, p.value) for p in op.panes][-2:] \
+        == [(1, 20, 7), (3, 30, 9)]
+
+
 def test_sums_too_large_for_the_columns_go_to_window_objects():
     """The columns sum in int64, window objects in Python ints: values of 2**31 or more give way to
     the objects, so a window summing past 2**63 (here over two batches) is exact, as before."""

@@ -189,9 +189,11 @@ class _Dense:
         twin = _Dense.__new__(_Dense)
         twin.ufunc, twin.identity, twin.count, twin.sums = self.ufunc, self.identity, self.count, self.sums
         twin.capacity, twin.gone_changed = self.capacity, self.gone_changed
-        twin.blocks = {name: block.copy() for name, block in self.blocks.items()}
-        twin.free = list(self.free)
-        twin.spans = {start: _Span(twin.blocks, span.slot, span.fired) for start, span in self.spans.items()}
+        # the live spans' rows only, renumbered in order (a copy is a snapshot: no room to keep)
+        live = np.array([span.slot for span in self.spans.values()], dtype=np.intp)
+        twin.blocks = {name: block[live] for name, block in self.blocks.items()}
+        twin.free = []
+        twin.spans = {start: _Span(twin.blocks, i, span.fired) for i, (start, span) in enumerate(self.spans.items())}
         assert not self.pending, "a copy of a store with batches not yet added"
         twin.pending, twin.pending_rows = [], 0
         return twin
