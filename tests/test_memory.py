@@ -118,6 +118,35 @@ def test_only_the_runs_that_read_them_keep_true_event_times_and_payments():
     assert payments.payment_of is not None and weir.result_of(payments).matches
 
 
+@settings(max_examples=80, deadline=None)
+@given(flags=st.lists(st.booleans(), max_size=60), chunk=st.integers(1, 9))
+def test_ids_where_flags_are_set_come_in_order_in_32_bits_a_chunk_at_a_time(flags, chunk):
+    """weir.analysis.verdict.ids_where, which the checkers' tallies and wrong_values use: the ids
+    np.flatnonzero gives, in int32 (4 bytes an id), found a chunk at a time (no int64 array first)."""
+    from weir.analysis import verdict
+
+    verdict.IDS_CHUNK, saved = chunk, verdict.IDS_CHUNK
+    try:
+        mask = np.array(flags, dtype=bool)
+        got = verdict.ids_where(mask)
+        assert got.dtype == np.int32 and got.tolist() == np.flatnonzero(mask).tolist(), (flags, chunk)
+    finally:
+        verdict.IDS_CHUNK = saved
+
+
+def test_a_million_record_at_least_once_runs_checks_hold_ids_in_32_bits():
+    """The checks' id arrays (the records in the source, the wrong values') are int32: what took
+    the at_least_once_crash row of bench/memory.py from 102 to 93 bytes a record."""
+    from weir.analysis.checkers import _tally
+    from weir.analysis.oracles import wrong_values
+
+    run = weir.execute(weir.load_scenario("at_least_once_crash"))
+    src, copies, _ = _tally(run)
+    wrong, first, _source = wrong_values(run)
+    assert src.dtype == np.int32 and wrong.dtype == np.int32 and len(wrong) and first
+    assert weir.result_of(run).matches
+
+
 def test_the_producer_lets_go_of_the_workload_once_every_record_is_acknowledged(monkeypatch):
     """The workload's arrays (keys, values, delays: 24 bytes a record) go as soon as the producer is
     done, not when the run ends: the pipeline still works through the log (and replays it after

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from weir.analysis.verdict import SHOW_IDS, Verdict
+from weir.analysis.verdict import SHOW_IDS, Verdict, ids_where
 from weir.analysis.windowed import WindowTable, job_windows
 from weir.analysis.reference import reference_run
 from weir.sim.scenario.run import Run
@@ -155,7 +155,7 @@ def wrong_values(run: Any) -> tuple[np.ndarray, list[dict], str] | None:
     for start in range(0, len(ids), CHUNK):
         part = ids[start:start + CHUNK]
         wrong[part[known[part] & (values[start:start + CHUNK] != table[part])]] = True
-    wrong_ids = np.flatnonzero(wrong).astype(np.int64, copy=False)
+    wrong_ids = ids_where(wrong)
     del wrong
     shown = np.flatnonzero(np.isin(ids, wrong_ids[:SHOW_IDS]))  # the rows of the first few, to show them
     shown = shown[values[shown] != table[ids[shown]]]
