@@ -69,7 +69,7 @@ def produced_ids(source: dict[str, np.ndarray]) -> np.ndarray:
 def _distinct(ids: np.ndarray, top: int | None = None) -> np.ndarray:
     """The distinct values of `ids` (whole numbers >= 0, below `top` if given), in order (ids_where's dtype)."""
     if not len(ids):
-        return np.zeros(0, dtype=np.int64)
+        return np.zeros(0, dtype=np.int32)  # (ids_where's dtype for no ids)
     seen = np.zeros(int(ids.max()) + 1 if top is None else top, dtype=bool)  # a byte an id, not a count's eight
     seen[ids] = True
     return ids_where(seen)
