@@ -207,9 +207,14 @@ class _Dense:
             self._resize(max(8, 2 * len(self.blocks["epoch"])), self.capacity)
         slot = self.free.pop()
         for name, block in self.blocks.items():
-            block[slot] = self.identity if name.startswith("acc") else 0
+            block[slot] = self._empty(name)
         span = self.spans[start] = _Span(self.blocks, slot)
         return span
+
+    def _empty(self, name: str) -> int:
+        """What a cell of column `name` holds where there is no window: the aggregate's identity in
+        the accumulators, 0 (False) in the rest."""
+        return self.identity if name.startswith("acc") else 0
 
     def _drop(self, start: int) -> None:
         """The span starting at `start` is cleaned up: its slot is free for another."""
@@ -220,7 +225,7 @@ class _Dense:
         what they held kept, and every span pointed at its row of them."""
         held, before = len(self.blocks["epoch"]), self.capacity
         for name, block in self.blocks.items():
-            grown = np.full((slots, capacity), self.identity if name.startswith("acc") else 0, block.dtype)
+            grown = np.full((slots, capacity), self._empty(name), block.dtype)
             grown[:held, :before] = block[:, :before]
             self.blocks[name] = grown
         self.free.extend(range(slots - 1, held - 1, -1))  # (popped lowest first)
