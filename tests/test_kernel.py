@@ -9,6 +9,8 @@ from hypothesis import strategies as st
 import simpy
 
 from weir.sim.kernel.clock import NodeClock
+from weir.sim.kernel.timer import Inbox, after
+from weir.sim.stream.exchange import Gate
 from weir.sim.kernel.world import TIMED_OUT, Status, World
 from weir.sim.kernel.rng import Draws, RngStreams, stable_hash
 from weir.sim.kernel.trace import Kind, Msg
@@ -311,6 +313,106 @@ def test_requests_answered_in_time_leave_one_timer_in_the_queue_not_one_each():
     theirs, their_events = _deadlines(False, plan, [], 0)
     assert ours == theirs and len(ours) == 100 and all(what == "answered" for _t, what, _i in ours)
     assert their_events - our_events >= 90, (our_events, their_events)
+
+
+def _timers(ours: bool, delays: list[int]) -> list[tuple[int, int]]:
+    """Timers set at 0 and from each other's callbacks, by `after` or by simpy's Timeout, each
+    beside a Timeout of the same delay: the order they go off in."""
+    env, fired = simpy.Environment(), []
+
+    def set_timer(i: int, delay: int) -> None:
+        def go(_ev, i=i) -> None:
+            fired.append((env.now, i))
+            if 2 * i + 1 < len(delays):
+                set_timer(2 * i + 1, delays[2 * i + 1])
+        if ours:
+            after(env, delay, go)
+        else:
+            env.timeout(delay).callbacks.append(go)
+        env.timeout(delay).callbacks.append(lambda _ev, i=i: fired.append((env.now, -i - 1)))
+
+    for i in range(0, len(delays), 2):
+        set_timer(i, delays[i])
+    env.run()
+    return fired
+
+
+@settings(max_examples=200, deadline=None)
+@given(delays=st.lists(st.integers(0, 5), max_size=30))
+def test_after_goes_off_where_simpys_timeout_would(delays):
+    """weir.sim.kernel.timer.after against env.timeout, on timers due at the same microseconds
+    and set from each other's callbacks: the same order, event for event."""
+    assert _timers(True, delays) == _timers(False, delays), f"delays {delays}"
+
+
+def test_after_refuses_a_negative_delay():
+    with pytest.raises(ValueError, match="delay -1"):
+        after(simpy.Environment(), -1)
+
+
+def _handoffs(ours: bool, filtered: bool, plan, interrupts, blocks) -> tuple[list, int]:
+    """Items put into a queue (ours: Inbox or Gate; theirs: simpy's Store or FilterStore) at the
+    times `plan` says, each with a tick set beside it, taken by a consumer that works each item's
+    time; the consumer interrupted at `interrupts` and a new one started (the old one's get stays
+    waiting, as simpy's does); channel 1 blocked and unblocked at `blocks` (filtered only). What
+    happened, in order, and how many event ids the run took."""
+    env, log, blocked = simpy.Environment(), [], [False, False]
+    if filtered:
+        queue = Gate(env, 2) if ours else simpy.FilterStore(env)
+    else:
+        queue = Inbox(env) if ours else simpy.Store(env)
+
+    def accept(item) -> bool:
+        return not blocked[item[0]]
+
+    def consumer(tag: int):
+        try:
+            while True:
+                item = yield (queue.get(accept) if filtered else queue.get())
+                log.append((env.now, tag, item))
+                if item[2]:
+                    yield env.timeout(item[2])
+        except simpy.Interrupt:
+            log.append((env.now, tag, "interrupted"))
+
+    procs = [env.process(consumer(0))]
+
+    def put(_ev, item) -> None:
+        queue.put(item)
+        env.timeout(0).callbacks.append(lambda _e: log.append((env.now, "tick", item[1])))
+
+    def restart(_ev) -> None:
+        if procs[-1].is_alive:
+            procs[-1].interrupt()
+        procs.append(env.process(consumer(len(procs))))
+
+    def block(_ev, on: bool) -> None:
+        blocked[1] = on
+
+    for i, (at, channel, work) in enumerate(plan):
+        env.timeout(at).callbacks.append(lambda ev, item=(channel if filtered else 0, i, work): put(ev, item))
+    for at in interrupts:
+        env.timeout(at).callbacks.append(restart)
+    for at, on in blocks if filtered else ():
+        env.timeout(at).callbacks.append(lambda ev, on=on: block(ev, on))
+    env.run()
+    return log, next(env._eid)
+
+
+@settings(max_examples=300, deadline=None)
+@given(plan=st.lists(st.tuples(st.integers(0, 30), st.integers(0, 1), st.integers(0, 4)), max_size=25),
+       interrupts=st.lists(st.integers(0, 30), max_size=3),
+       blocks=st.lists(st.tuples(st.integers(0, 30), st.booleans()), max_size=4),
+       filtered=st.booleans())
+def test_inbox_and_gate_hand_over_as_simpys_store_and_filter_store_do(plan, interrupts, blocks, filtered):
+    """weir's Inbox and Gate (weir.sim.kernel.timer, weir.sim.stream.exchange) against simpy's
+    Store and FilterStore: items put at the same microseconds as other events, a consumer that
+    works between gets, interrupted with its get left waiting, channels blocked and unblocked.
+    The same items to the same consumers at the same place among the other events, and the same
+    number of events: so a run's order, and its hash, are the Store's."""
+    ours = _handoffs(True, filtered, plan, interrupts, blocks)
+    theirs = _handoffs(False, filtered, plan, interrupts, blocks)
+    assert ours == theirs, f"filtered {filtered}, plan {plan}, interrupts {interrupts}, blocks {blocks}"
 
 
 def test_clock_offset_and_drift():

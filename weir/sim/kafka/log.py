@@ -12,11 +12,13 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+from simpy.events import PENDING
 
 from weir.sim.kernel.batch import Column, RecordBatch, dtype_of
 from weir.sim.kernel.memory import trim
 from weir.sim.kernel.world import Node, World
 from weir.sim.kafka.partitioner import partition_for
+from weir.sim.kernel.timer import pending, succeed
 from weir.sim.kernel.trace import Kind
 
 __all__ = ["PartitionedLog", "Broker", "COMMITTED", "OPEN", "ABORTED"]
@@ -160,14 +162,14 @@ class Broker:
         found = attempt()
         if found is not None or max_wait <= 0:
             return found
-        answer = self.world.env.event()
+        answer = pending(self.world.env)
         entry = [attempt, answer]
         self._held.append(entry)
 
         def _expire() -> None:
-            if not answer.triggered and entry in self._held:
+            if answer._value is PENDING and entry in self._held:  # (not answer.triggered)
                 self._held.remove(entry)
-                answer.succeed(None)
+                succeed(answer, None)
         self.node.unless(max_wait, answer, _expire)
         return answer
 
@@ -182,7 +184,7 @@ class Broker:
             if found is None:
                 still.append(entry)
             else:
-                answer.succeed(found)
+                succeed(answer, found)
         self._held = still
 
     def on_commit(self, listener) -> None:

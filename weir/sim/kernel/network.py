@@ -7,9 +7,11 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import simpy
+from simpy.events import PENDING
 
 from weir.sim.kernel.rng import Draws
 from weir.sim.kernel.node import Node
+from weir.sim.kernel.timer import after, pending, succeed
 from weir.sim.kernel.trace import Kind, Msg
 
 if TYPE_CHECKING:
@@ -120,8 +122,7 @@ class Network:
             if arrival < last:
                 arrival = last
             self._last_arrival[link] = arrival
-        env.timeout(arrival - now).callbacks.append(  # self._schedule, inlined
-            partial(self._arrive, src, dst, msg, ref, lost, deliver, args, ordered))
+        after(env, arrival - now, partial(self._arrive, src, dst, msg, ref, lost, deliver, args, ordered))
         if copy_at is not None:
             world.trace.add(Kind.DUPLICATE, src.index, dst.index, msg, r1, r2)
             self._schedule(src, dst, msg, ref, arrival - now + copy_at, lost, deliver, args, ordered)
@@ -129,14 +130,13 @@ class Network:
     def _fault_stream(self, kind: str, src: Node, dst: Node):
         return self.world.rngs.stream(f"network.{kind}.{src.name}->{dst.name}")
 
-    def _schedule(self, src: Node, dst: Node, msg: Msg, ref: tuple[int, int], after: int, lost: bool,
+    def _schedule(self, src: Node, dst: Node, msg: Msg, ref: tuple[int, int], delay: int, lost: bool,
                   deliver: Callable[..., Any], args: tuple, ordered: bool = True) -> None:
-        """Arrive `after` from now (`_arrive`). The callback is a partial of a bound method, not a
+        """Arrive `delay` from now (`_arrive`). The callback is a partial of a bound method, not a
         closure: a closure over these ten names makes a cell for each, on every message; and one
         that names itself, to arrive again after a pause, is a reference cycle that only the cyclic
         collector frees (tests/test_memory.py)."""
-        self.world.env.timeout(after).callbacks.append(
-            partial(self._arrive, src, dst, msg, ref, lost, deliver, args, ordered))
+        after(self.world.env, delay, partial(self._arrive, src, dst, msg, ref, lost, deliver, args, ordered))
 
     def _arrive(self, src: Node, dst: Node, msg: Msg, ref: tuple[int, int], lost: bool, deliver: Callable[..., Any],
                 args: tuple, ordered: bool, _ev: simpy.Event) -> None:
@@ -169,12 +169,11 @@ class Network:
         The returned event's value is the result, or TIMED_OUT if no answer came within `timeout`
         (the destination was down, or it crashed before answering). The caller retries if it wants.
         """
-        env = self.world.env
-        answer = env.event()
+        answer = pending(self.world.env)
 
         def _reply(value: Any) -> None:
-            if not answer.triggered:
-                answer.succeed(value)
+            if answer._value is PENDING:  # (not answer.triggered, without the property's call)
+                succeed(answer, value)
 
         def _serve() -> None:
             value = serve()
@@ -185,9 +184,9 @@ class Network:
             self.send(dst, src, Msg.REPLY, _reply, value, ref=(msg, ref[0]), ordered=False)
 
         def _expire() -> None:
-            if not answer.triggered:
+            if answer._value is PENDING:
                 self.world.trace.add(Kind.TIMEOUT, src.index, dst.index)
-                answer.succeed(TIMED_OUT)
+                succeed(answer, TIMED_OUT)
 
         self.send(src, dst, msg, _serve, ref=ref, ordered=False)
         src.unless(timeout, answer, _expire)  # the caller's timer: a pause of the caller holds it

@@ -18,6 +18,7 @@ from simpy.events import NORMAL, PENDING
 
 from weir.sim.kernel.clock import NodeClock
 from weir.sim.kernel.errors import SimulationError
+from weir.sim.kernel.timer import after
 from weir.sim.kernel.trace import Kind
 
 if TYPE_CHECKING:
@@ -109,9 +110,9 @@ class Node:
         a timer due during a pause goes off only when the pause ends. `delay` is measured by the
         node's clock, so a drifting clock's timers go off early or late."""
         env = self.world.env
-        yield env.timeout(self.clock.true_span(delay))
+        yield after(env, self.clock.true_span(delay))
         while self.paused_until > env.now:
-            yield env.timeout(self.paused_until - env.now)
+            yield after(env, self.paused_until - env.now)
 
     def next_tick(self, waiters: list[simpy.Event], period: int) -> Generator:
         """For a loop that wakes every `period` (by this node's clock) and found nothing to do now:
@@ -124,28 +125,28 @@ class Node:
         waiters.append(work)
         yield work
         span = self.clock.true_span(period)
-        yield env.timeout(since + ((env.now - since) // span + 1) * span - env.now)
+        yield after(env, since + ((env.now - since) // span + 1) * span - env.now)
         while self.paused_until > env.now:
-            yield env.timeout(self.paused_until - env.now)
+            yield after(env, self.paused_until - env.now)
 
     def work(self, duration: int) -> Generator:
         """`duration` of work on this node: a pause that overlaps it makes it end that much later."""
         env = self.world.env
         start = env.now
-        yield env.timeout(duration)
+        yield after(env, duration)
         while self._pauses:
             if self.paused_until > env.now:
-                yield env.timeout(self.paused_until - env.now)
+                yield after(env, self.paused_until - env.now)
                 continue
             owed = start + duration + self._frozen(start, env.now) - env.now
             if owed <= 0:
                 return
-            yield env.timeout(owed)
+            yield after(env, owed)
 
     def later(self, delay: int, fn: Callable[[], None]) -> None:
         """Call `fn()` after `delay` by this node's clock, as a timer of this node (held while the
         node is paused)."""
-        self.world.env.timeout(self.clock.true_span(delay)).callbacks.append(partial(self._due, fn))
+        after(self.world.env, self.clock.true_span(delay), partial(self._due, fn))
 
     def unless(self, delay: int, answered: simpy.Event, fn: Callable[[], None]) -> None:
         """`later(delay, fn)` for a timeout: the timer goes off as `later`'s would, in the same place
@@ -209,7 +210,7 @@ class Node:
         no closure that names itself, a reference cycle that only the cyclic collector frees.)"""
         now = self.world.env.now
         if self.paused_until > now:
-            self.world.env.timeout(self.paused_until - now).callbacks.append(partial(self._due, fn))
+            after(self.world.env, self.paused_until - now, partial(self._due, fn))
         else:
             fn()
 

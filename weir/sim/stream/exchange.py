@@ -24,9 +24,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import simpy
+from simpy.events import Event
 
 from weir.sim.kernel.batch import RecordBatch
 from weir.sim.kafka.partitioner import partition_for
+from weir.sim.kernel.timer import Inbox, after, pending, succeed
 
 __all__ = ["Barrier", "Watermark", "Gate", "PendingAcks", "route", "split", "subtask_of"]
 
@@ -76,12 +78,18 @@ def split(batch: RecordBatch, parallelism: int, salts: int = 1) -> list[tuple[in
     return [(j, batch.take(target == j)) for j in np.unique(target).tolist()]
 
 
-class Gate(simpy.FilterStore):
+class Gate(Inbox):
     """A processor subtask's input: items (channel, message) in arrival order.
 
     The subtask takes the first item whose channel is not blocked (aligned checkpoints block the
     channels whose barrier arrived). In unaligned mode a barrier jumps the queue (`urgent`).
+
+    Event for event a simpy FilterStore (weir.sim.kernel.timer.Inbox is the Store's twin): a put
+    makes an event that succeeds now, and when that is processed every waiting get, in turn, takes
+    the first item its filter accepts, as the FilterStore's `_trigger_get` does.
     """
+
+    __slots__ = ("blocked", "queued_records", "max_queued_records", "urgent_barriers")
 
     def __init__(self, env: simpy.Environment, channels: int):
         super().__init__(env)
@@ -93,8 +101,7 @@ class Gate(simpy.FilterStore):
     def open(self, item) -> bool:
         return not self.blocked[item[0]]
 
-    def _do_put(self, event):
-        item = event.item
+    def put(self, item) -> Event:
         if self.urgent_barriers and type(item[1]) is Barrier:
             self.items.insert(0, item)
         else:
@@ -103,18 +110,31 @@ class Gate(simpy.FilterStore):
                 self.queued_records += len(item[1])
                 if self.queued_records > self.max_queued_records:
                     self.max_queued_records = self.queued_records
-        event.succeed()
+        return after(self.env, 0, self._trigger_get)
 
-    def _do_get(self, event):
-        items = self.items
-        for i, item in enumerate(items):
-            if event.filter(item):
-                del items[i]
-                if type(item[1]) is RecordBatch:
-                    self.queued_records -= len(item[1])
-                event.succeed(item)
-                break
-        return True
+    def get(self, filter) -> Event:  # type: ignore[override]
+        event = pending(self.env)
+        event.filter = filter  # type: ignore[attr-defined]
+        self.get_queue.append(event)
+        self._trigger_get(None)
+        return event
+
+    def _trigger_get(self, _put: Event | None) -> None:
+        queue, items = self.get_queue, self.items
+        i = 0
+        while i < len(queue):
+            event = queue[i]
+            accept = event.filter  # type: ignore[attr-defined]
+            for j, item in enumerate(items):
+                if accept(item):
+                    del items[j]
+                    if type(item[1]) is RecordBatch:
+                        self.queued_records -= len(item[1])
+                    succeed(event, item)
+                    del queue[i]
+                    break
+            else:
+                i += 1
 
 
 class PendingAcks:

@@ -29,6 +29,7 @@ import simpy
 from weir.sim.kafka.producer import poison_mask
 from weir.sim.kernel.batch import RecordBatch
 from weir.sim.kernel.errors import UserHookError
+from weir.sim.kernel.timer import Inbox
 from weir.sim.kernel.trace import Kind, Msg
 from weir.sim.stream.exchange import Barrier
 from weir.sim.stream.functions import Rejected, Retryable
@@ -80,7 +81,7 @@ class SinkTask:
     def __init__(self, job: Job, attempt: Attempt, index: int):
         self.job, self.attempt = job, attempt
         self.index = index
-        self.inbox = simpy.Store(job.world.env)
+        self.inbox = Inbox(job.world.env)
         self.txn: TxnHolder | None = None  # the open transaction
         self.txn_rows = 0  # rows written into it
         self.pending: list[tuple[int, TxnHolder]] = []  # (checkpoint, txn) pre-committed, awaiting its completion

@@ -21,10 +21,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import simpy
+from simpy.events import PENDING
 
 from weir.sim.kafka.group import Assignment
 from weir.sim.kafka.producer import marker_mask
 from weir.sim.kernel.batch import RecordBatch
+from weir.sim.kernel.timer import pending, succeed
 from weir.sim.kernel.trace import Kind, Msg
 from weir.sim.stream.exchange import Barrier, PendingAcks, Watermark, split
 from weir.sim.stream.watermarks import PartitionWatermarks
@@ -72,8 +74,8 @@ class SourceTask:
             self.node, job.broker.node) - 1))
 
     def wake(self) -> None:
-        if self.credit is not None and not self.credit.triggered:
-            self.credit.succeed()
+        if self.credit is not None and self.credit._value is PENDING:  # (not credit.triggered)
+            succeed(self.credit)
 
     def start(self) -> None:
         """Start its processes on its node: the fetch loop, and in rebalance mode the heartbeat."""
@@ -155,7 +157,7 @@ class SourceTask:
                     self.inject_barrier()
                 if self.in_flight >= cfg.max_in_flight or max(self.queued) >= cfg.queue_capacity:
                     waited = env.now
-                    self.credit = env.event()
+                    self.credit = pending(env)
                     yield self.credit
                     job.source_backpressured[self.index] += env.now - waited
                     continue
