@@ -142,7 +142,7 @@ class Network:
                 args: tuple, ordered: bool, _ev: simpy.Event) -> None:
         """RECV and deliver, or DROP (and, for a message on a connection, tell the on_cut listeners:
         the connection broke; a lost request is for its caller's timeout)."""
-        now = self.world.env.now
+        now = self.world.env._now
         resumes = dst.paused_until
         if resumes > now:  # a paused receiver takes it in when it resumes (in order): arrive again then
             self._schedule(src, dst, msg, ref, resumes - now, lost, deliver, args, ordered)

@@ -74,7 +74,7 @@ class Node:
 
     def local_time(self) -> int:
         """What this node's clock reads now."""
-        return self.clock.read(self.world.env.now)
+        return self.clock.read(self.world.env._now)  # (Environment.now without the property's call)
 
     def spawn(self, gen: Generator) -> simpy.Process:
         """Run a process on this node; a crash of the node interrupts it."""
@@ -111,8 +111,8 @@ class Node:
         node's clock, so a drifting clock's timers go off early or late."""
         env = self.world.env
         yield after(env, self.clock.true_span(delay))
-        while self.paused_until > env.now:
-            yield after(env, self.paused_until - env.now)
+        while self.paused_until > env._now:  # (env.now, without the property's call)
+            yield after(env, self.paused_until - env._now)
 
     def next_tick(self, waiters: list[simpy.Event], period: int) -> Generator:
         """For a loop that wakes every `period` (by this node's clock) and found nothing to do now:
@@ -132,7 +132,7 @@ class Node:
     def work(self, duration: int) -> Generator:
         """`duration` of work on this node: a pause that overlaps it makes it end that much later."""
         env = self.world.env
-        start = env.now
+        start = env._now
         yield after(env, duration)
         while self._pauses:
             if self.paused_until > env.now:
@@ -208,7 +208,7 @@ class Node:
         """A `later` timer went off: `fn()`, or, if the node is paused now, a timer for when it
         resumes. (Its callback is a partial, not a closure: no cells to make for each timer, and
         no closure that names itself, a reference cycle that only the cyclic collector frees.)"""
-        now = self.world.env.now
+        now = self.world.env._now
         if self.paused_until > now:
             after(self.world.env, self.paused_until - now, partial(self._due, fn))
         else:

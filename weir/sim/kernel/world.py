@@ -60,7 +60,7 @@ class World:
 
     @property
     def now(self) -> int:
-        return self.env.now
+        return self.env._now  # (Environment.now, without its property's call)
 
     def node(self, name: str) -> Node:
         return self.nodes[name]
