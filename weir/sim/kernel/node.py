@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING
 import heapq
 
 import simpy
-from simpy.events import NORMAL, PENDING
+from simpy.events import PENDING
 
 from weir.sim.kernel.clock import NodeClock
 from weir.sim.kernel.errors import SimulationError
-from weir.sim.kernel.timer import after
+from weir.sim.kernel.timer import after, at
 from weir.sim.kernel.trace import Kind
 
 if TYPE_CHECKING:
@@ -173,11 +173,7 @@ class Node:
 
     def _arm(self, due: int, eid: int) -> None:
         """Put deadline (due, eid) in simpy's queue, where a Timeout made with that id would be."""
-        env = self.world.env
-        event = simpy.Event(env)
-        event._ok, event._value = True, None  # (what Timeout sets: a succeeded event)
-        event.callbacks.append(self._deadlines_due)
-        heapq.heappush(env._queue, (due, NORMAL, eid, event))
+        at(self.world.env, due, eid, self._deadlines_due)
         heapq.heappush(self._armed, (due, eid))
 
     def _deadlines_due(self, _ev: simpy.Event) -> None:

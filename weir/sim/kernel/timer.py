@@ -17,7 +17,7 @@ from typing import Any
 import simpy
 from simpy.events import NORMAL, PENDING, Event
 
-__all__ = ["after", "pending", "succeed", "Inbox"]
+__all__ = ["after", "at", "pending", "succeed", "Inbox"]
 
 _new = object.__new__
 
@@ -29,12 +29,26 @@ def after(env: simpy.Environment, delay: int, callback: Callable[[Event], Any] |
     Timeout."""
     if delay < 0:
         raise ValueError(f"a timer cannot go off in the past: delay {delay}")
+    # at(env, env._now + delay, next(env._eid), callback), inlined: this runs for every message and timer
     event = _new(Event)
     event.env = env
     event.callbacks = [] if callback is None else [callback]
     event._ok = True  # (what Timeout sets: a succeeded event with value None)
     event._value = None
     heappush(env._queue, (env._now + delay, NORMAL, next(env._eid), event))
+    return event
+
+
+def at(env: simpy.Environment, due: int, eid: int, callback: Callable[[Event], Any]) -> Event:
+    """A timer that succeeds with None at time `due` under event id `eid`, one taken earlier with
+    `next(env._eid)`: it goes off where a Timeout made when the id was taken would have
+    (Node.unless arms its deadlines so)."""
+    event = _new(Event)
+    event.env = env
+    event.callbacks = [callback]
+    event._ok = True
+    event._value = None
+    heappush(env._queue, (due, NORMAL, eid, event))
     return event
 
 
