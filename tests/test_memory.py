@@ -5,6 +5,7 @@ that copy their rows, and arrays only the runs that read them keep."""
 from __future__ import annotations
 
 import sqlite3
+from unittest import mock
 from dataclasses import replace
 
 import numpy as np
@@ -24,19 +25,34 @@ ROWS = st.lists(st.tuples(st.integers(0, 30), st.integers(-5, 5), st.integers(-(
 def test_chunked_columns_sorted_in_numpy_are_what_sql_order_by_gives(rows, chunk, gone):
     """Read by rowid chunks, each column folded into a text numpy parses (weir.sim.patterns.sinks.int_columns),
     with gaps in the rowids where rows were deleted, and extreme values."""
-    sinks.READ_CHUNK, saved = chunk, sinks.READ_CHUNK
-    try:
-        db = sqlite3.connect(":memory:")
-        db.execute("CREATE TABLE t (a INTEGER, b INTEGER, c INTEGER)")
-        db.executemany("INSERT INTO t VALUES (?, ?, ?)", rows)
-        db.executemany("DELETE FROM t WHERE rowid = ?", [(r,) for r in sorted(gone)])
+    db = sqlite3.connect(":memory:")
+    db.execute("CREATE TABLE t (a INTEGER, b INTEGER, c INTEGER)")
+    db.executemany("INSERT INTO t VALUES (?, ?, ?)", rows)
+    db.executemany("DELETE FROM t WHERE rowid = ?", [(r,) for r in sorted(gone)])
+    with mock.patch.object(sinks, "READ_CHUNK", chunk):
         got = int_columns(db, ("a", "b", "c"), ("a", "b", "c"), "t", sort_by=("a", "b"))
-        # ties keep the table's (rowid) order, as a stable sort does
-        want = db.execute("SELECT a, b, c FROM t ORDER BY a, b, rowid").fetchall()
-        assert list(zip(*(got[n].tolist() for n in ("a", "b", "c")))) == want
-        assert all(got[n].dtype == np.int64 for n in got)
-    finally:
-        sinks.READ_CHUNK = saved
+    # ties keep the table's (rowid) order, as a stable sort does
+    want = db.execute("SELECT a, b, c FROM t ORDER BY a, b, rowid").fetchall()
+    assert list(zip(*(got[n].tolist() for n in ("a", "b", "c")))) == want, f"chunk {chunk}"
+    assert all(got[n].dtype == np.int64 for n in got)
+
+
+@settings(max_examples=60, deadline=None)
+@given(rows=st.lists(st.tuples(st.integers(-3, 3), st.integers(-(2**62), 2**62), st.integers(-(2**62), 2**62)),
+                     max_size=60, unique_by=lambda r: r[:2]),
+       chunk=st.integers(1, 7), gone=st.sets(st.integers(-3, 3), max_size=3))
+def test_a_without_rowid_table_is_read_in_chunks_by_its_key(rows, chunk, gone):
+    """int_columns on a WITHOUT ROWID table (the windowed job's panes) pages by its primary key,
+    a chunk's greatest key at a time: every row once, what SQL's ORDER BY gives, with keys of
+    extreme values, ties in the key's first column across chunks, and rows deleted."""
+    db = sqlite3.connect(":memory:")
+    db.execute("CREATE TABLE t (a INTEGER, b INTEGER, c INTEGER, PRIMARY KEY (a, b)) WITHOUT ROWID")
+    db.executemany("INSERT INTO t VALUES (?, ?, ?)", rows)
+    db.executemany("DELETE FROM t WHERE a = ?", [(a,) for a in sorted(gone)])
+    with mock.patch.object(sinks, "READ_CHUNK", chunk):
+        got = int_columns(db, ("c", "b", "a + 0"), ("c", "b", "a"), "t", sort_by=("a", "b"), primary_key=("a", "b"))
+    want = db.execute("SELECT a, b, c FROM t ORDER BY a, b").fetchall()
+    assert list(zip(*(got[n].tolist() for n in ("a", "b", "c")))) == want, f"chunk {chunk}"
 
 
 @settings(max_examples=60, deadline=None)
