@@ -42,15 +42,16 @@ def test_chunked_columns_sorted_in_numpy_are_what_sql_order_by_gives(rows, chunk
                      max_size=60, unique_by=lambda r: r[:2]),
        chunk=st.integers(1, 7), gone=st.sets(st.integers(-3, 3), max_size=3))
 def test_a_without_rowid_table_is_read_in_chunks_by_its_key(rows, chunk, gone):
-    """int_columns on a WITHOUT ROWID table (the windowed job's panes) pages by its primary key,
-    a chunk's greatest key at a time: every row once, what SQL's ORDER BY gives, with keys of
-    extreme values, ties in the key's first column across chunks, and rows deleted."""
+    """int_columns on a WITHOUT ROWID table (the windowed job's panes) reads it in ranges of its
+    primary key (weir.sim.patterns.sinks.key_chunks): every row once, what SQL's ORDER BY gives,
+    with keys of extreme values, ties in the key's first column across chunks, and rows deleted."""
     db = sqlite3.connect(":memory:")
     db.execute("CREATE TABLE t (a INTEGER, b INTEGER, c INTEGER, PRIMARY KEY (a, b)) WITHOUT ROWID")
     db.executemany("INSERT INTO t VALUES (?, ?, ?)", rows)
     db.executemany("DELETE FROM t WHERE a = ?", [(a,) for a in sorted(gone)])
     with mock.patch.object(sinks, "READ_CHUNK", chunk):
-        got = int_columns(db, ("c", "b", "a + 0"), ("c", "b", "a"), "t", sort_by=("a", "b"), primary_key=("a", "b"))
+        got = int_columns(db, ("c", "b", "a + 0"), ("c", "b", "a"), "t", sort_by=("a", "b"),
+                          chunks=sinks.key_chunks(db, "t", ("a", "b")))
     want = db.execute("SELECT a, b, c FROM t ORDER BY a, b").fetchall()
     assert list(zip(*(got[n].tolist() for n in ("a", "b", "c")))) == want, f"chunk {chunk}"
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import replace
+from unittest import mock
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import weir
@@ -15,7 +17,8 @@ from weir.sim.kernel.batch import RecordBatch
 from weir.sim.kernel.errors import ScenarioError
 from weir.sim.scenario.run import execute
 from weir.sim.scenario.model import Checkpointing, Pipeline, Scenario
-from weir.sim.patterns.sinks import TransactionalSink
+from weir.sim.patterns import sinks
+from weir.sim.patterns.sinks import SINK_COLUMNS, TransactionalSink
 
 from .helpers import small
 
@@ -43,6 +46,100 @@ def test_staged_rows_are_invisible_until_their_transaction_commits():
     assert t._db.execute("SELECT txn, rows FROM commit_log").fetchall() == [(7, 2)]
     assert t._db.execute("SELECT txn, subtask, state FROM txns ORDER BY txn").fetchall() == [
         (7, 0, "committed"), (8, 0, "aborted"), (9, 1, "open")]
+
+
+class _MovedOnCommit:
+    """The two-phase-commit sink as it was until 2026-12 (the oracle for the one that replaced it):
+    rows staged in a table of their own, copied into the table at a commit and deleted from staging."""
+
+    def __init__(self):
+        self._db = sqlite3.connect(":memory:", isolation_level=None)
+        for ddl in ('CREATE TABLE sink (record_id, key, partition, "offset", value, written_at, txn)',
+                    'CREATE TABLE staging (txn, record_id, key, partition, "offset", value, written_at)',
+                    "CREATE TABLE txns (txn INTEGER PRIMARY KEY, subtask INTEGER NOT NULL, state TEXT NOT NULL)",
+                    "CREATE TABLE commit_log (txn INTEGER PRIMARY KEY, rows INTEGER NOT NULL)"):
+            self._db.execute(ddl)
+
+    def begin_transaction(self, subtask, txn):
+        self._db.execute("INSERT INTO txns VALUES (?, ?, 'open')", (txn, subtask))
+        return txn
+
+    def write(self, b, value, written_at, txn):
+        self._db.executemany("INSERT INTO staging VALUES (?, ?, ?, ?, ?, ?, ?)", [
+            (txn, r, k, b.partition_id, o, v, written_at)
+            for r, k, o, v in zip(b.record_id.tolist(), b.key.tolist(), b.offset.tolist(), value.tolist())])
+        return 0
+
+    def commit(self, txn):
+        db = self._db
+        if db.execute("SELECT 1 FROM commit_log WHERE txn = ?", (txn,)).fetchone():
+            return False
+        moved = db.execute('INSERT INTO sink SELECT record_id, key, partition, "offset", value, written_at, txn '
+                           "FROM staging WHERE txn = ? ORDER BY rowid", (txn,)).rowcount
+        db.execute("INSERT INTO commit_log VALUES (?, ?)", (txn, moved))
+        db.execute("UPDATE txns SET state = 'committed' WHERE txn = ?", (txn,))
+        db.execute("DELETE FROM staging WHERE txn = ?", (txn,))
+        return True
+
+    def abort(self, txn):
+        self._db.execute("DELETE FROM staging WHERE txn = ?", (txn,))
+        self._db.execute("UPDATE txns SET state = 'aborted' WHERE txn = ? AND state = 'open'", (txn,))
+
+    def finish_recovering(self, subtask, handled):
+        lingering = [t for (t,) in self._db.execute(
+            "SELECT txn FROM txns WHERE subtask = ? AND state = 'open' ORDER BY txn", (subtask,)) if t not in handled]
+        for t in lingering:
+            self.abort(t)
+        return len(lingering)
+
+    def staged_rows(self):
+        return self._db.execute("SELECT count(*) FROM staging").fetchone()[0]
+
+    def contents(self):
+        rows = self._db.execute('SELECT record_id, key, partition, "offset", value, written_at FROM sink '
+                                "ORDER BY record_id, txn, rowid").fetchall()
+        return [list(c) for c in zip(*rows)] if rows else [[] for _ in SINK_COLUMNS]
+
+
+_STEPS = st.lists(st.one_of(
+    st.tuples(st.just("begin"), st.integers(0, 1)),
+    st.tuples(st.just("write"), st.integers(0, 5), st.lists(st.integers(0, 9), min_size=1, max_size=4)),
+    st.tuples(st.just("commit"), st.integers(0, 5)),
+    st.tuples(st.just("abort"), st.integers(0, 5)),
+    st.tuples(st.just("recover"), st.integers(0, 1), st.sets(st.integers(0, 5)))), max_size=25)
+
+
+@settings(max_examples=150, deadline=None)
+@given(steps=_STEPS, chunk=st.integers(1, 5))
+@example(steps=[("write", 0, [1, 2]), ("commit", 0), ("write", 0, [1]), ("abort", 1)], chunk=5)  # after its commit
+def test_publishing_in_place_reads_as_moving_the_rows_did(steps, chunk):
+    """TransactionalSink publishes a transaction's rows where they were written (a commit log
+    entry, as Delta Lake's); the sink before it copied them into the table. For any sequence of
+    begins, writes (into open, committed, aborted or unknown transactions, a record again too),
+    commits, aborts and recoveries, both answer alike and hold the same rows, staged and
+    published, read a chunk at a time."""
+    new, old = TransactionalSink(), _MovedOnCommit()
+    opened = 0
+    for i, (op, *args) in enumerate(steps):
+        if op == "begin":
+            assert new.begin_transaction(args[0], opened) == old.begin_transaction(args[0], opened)
+            opened += 1
+        elif op == "write":
+            txn, ids = args
+            b, value = batch(ids, first=i), np.array(ids, dtype=np.int64) * 7 + i
+            assert new.write(b, value, i, txn) == old.write(b, value, i, txn)
+        elif op == "commit":
+            assert new.commit(args[0]) == old.commit(args[0]), f"step {i}"
+        elif op == "abort":
+            new.abort(args[0]), old.abort(args[0])
+        else:
+            assert new.finish_recovering(args[0], sorted(args[1])) == old.finish_recovering(args[0], sorted(args[1]))
+        assert new.staged_rows() == old.staged_rows(), f"step {i}: {steps[:i + 1]}"
+    with mock.patch.object(sinks, "READ_CHUNK", chunk):
+        got = new.contents()
+    assert [got[c].tolist() for c in SINK_COLUMNS] == old.contents(), steps
+    for sql in ("SELECT txn, rows FROM commit_log ORDER BY txn", "SELECT * FROM txns ORDER BY txn"):
+        assert new._db.execute(sql).fetchall() == old._db.execute(sql).fetchall(), sql
 
 
 def test_recovery_commits_the_restored_pending_and_aborts_the_rest():

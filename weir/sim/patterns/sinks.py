@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import itertools
 import sqlite3
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -91,50 +92,61 @@ READ_CHUNK = 8192
 WRITE_CHUNK = 2_048
 
 
+Chunks = Iterator[tuple[str, tuple]]  # WHERE clauses and their parameters, a part of a table each
+
+
+def rowid_chunks(db: sqlite3.Connection, table: str) -> Chunks:
+    """A rowid table's rows READ_CHUNK rowids at a time (fewer rows where rowids were deleted)."""
+    low, high = db.execute(f"SELECT min(rowid), max(rowid) FROM {table}").fetchone()
+    for start in range(low or 0, (high or -1) + 1, READ_CHUNK):
+        yield "rowid >= ? AND rowid < ?", (start, start + READ_CHUNK)
+
+
+def key_chunks(db: sqlite3.Connection, table: str, key: tuple[str, ...]) -> Chunks:
+    """A WITHOUT ROWID table's rows (it has no rowid) READ_CHUNK at a time in the order of its
+    primary key `key`: each chunk's last key is found by walking the key's b-tree (OFFSET), then
+    the chunk is a range of it, read as rowid ranges are."""
+    columns, marks = ", ".join(key), ", ".join("?" * len(key))
+    after: tuple = ()
+    while True:
+        where = f"({columns}) > ({marks})" if after else "true"
+        last = db.execute(f"SELECT {columns} FROM {table} WHERE {where} ORDER BY {columns} LIMIT 1 OFFSET ?",
+                          (*after, READ_CHUNK - 1)).fetchone()
+        if last is None:  # the rest is one chunk
+            yield where, after
+            return
+        yield f"{where} AND ({columns}) <= ({marks})", (*after, *last)
+        after = tuple(last)
+
+
 def int_columns(db: sqlite3.Connection, columns: tuple[str, ...], names: tuple[str, ...], table: str,
-                sort_by: tuple[str, ...] = (), drop: tuple[str, ...] = (),
-                primary_key: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
+                sort_by: tuple[str, ...] = (), drop: tuple[str, ...] = (), chunks: Chunks | None = None,
+                rows: int | None = None) -> dict[str, np.ndarray]:
     """The integer `columns` (SQL expressions) of every row of `table`, as arrays named `names`.
 
-    Read READ_CHUNK rows at a time, by rowid: one query per chunk folds each column into a text
-    (group_concat) that numpy parses, so no Python object is made per row or per value, and the
-    columns of a chunk line up (one scan feeds every aggregate). Rows come in rowid order; `sort_by`
-    orders them by those columns here, stably, not in SQL (SQLite's sorter would hold a second copy
-    of the table while it sorts). The columns in `drop` are read only to sort by: they are not
-    returned. Each column in weir.sim.kernel.batch.dtype_of's dtype.
-
-    A WITHOUT ROWID table has no rowid: name its `primary_key` (columns that `names` holds
-    unchanged) and it is read in that key's order instead, each chunk the READ_CHUNK rows after
-    the last key read (a seek in the table's own b-tree, as rowid ranges are)."""
-    if primary_key:
-        (n,), low, high = db.execute(f"SELECT count(*) FROM {table}").fetchone(), 0, 0
-        key, after = ", ".join(primary_key), None
-        at = [names.index(c) for c in primary_key]
-    else:
-        n, low, high = db.execute(f"SELECT count(*), min(rowid), max(rowid) FROM {table}").fetchone()
+    Read a chunk at a time (READ_CHUNK rowids, or the `chunks` given, each in order, together
+    every row once: key_chunks for a WITHOUT ROWID table): one query per chunk folds each column
+    into a text (group_concat) that numpy parses, so no Python object is made per row or per
+    value, and the columns of a chunk line up (one scan feeds every aggregate). `sort_by` orders
+    the rows by those columns here, stably (ties stay in the order read), not in SQL (SQLite's
+    sorter would hold a second copy of the table while it sorts). The columns in `drop` are read
+    only to sort by: they are not returned. Each column in weir.sim.kernel.batch.dtype_of's
+    dtype. `rows`: how many rows the chunks hold, if the caller knows (else count(*) counts)."""
+    n = db.execute(f"SELECT count(*) FROM {table}").fetchone()[0] if rows is None else rows
     cols = [np.empty(n, dtype=dtype_of(name)) for name in names]
     folded = ", ".join(f"group_concat({c})" for c in columns)
-    done, start = 0, low if low is not None else 0
-    while done < n:
-        if primary_key:
-            where = "" if after is None else f"WHERE ({key}) > ({', '.join('?' * len(primary_key))})"
-            count, *texts = db.execute(f"SELECT count(*), {folded} FROM (SELECT * FROM {table} {where} "
-                                       f"ORDER BY {key} LIMIT {READ_CHUNK})", after or ()).fetchone()
-            assert count, (table, n, done)  # (rows are left: the next chunk holds some)
-        else:
-            count, *texts = db.execute(f"SELECT count(*), {folded} FROM {table} WHERE rowid >= ? AND rowid < ?",
-                                       (start, start + READ_CHUNK)).fetchone()
-            start += READ_CHUNK
-            assert start <= high + READ_CHUNK, (start, high)
-            if not count:  # (a gap in the rowids)
-                continue
+    done = 0
+    for where, params in rowid_chunks(db, table) if chunks is None else chunks:
+        count, *texts = db.execute(f"SELECT count(*), {folded} FROM {table} WHERE {where}", params).fetchone()
+        if not count:  # (a gap in the rowids)
+            continue
+        if done + count > n:
+            raise AssertionError(f"{table} holds more than the {n} rows it was said to")
         for col, text in zip(cols, texts):
             col[done:done + count] = np.fromstring(text, dtype=np.int64, sep=",")
-        if primary_key:  # the next chunk starts after this one's greatest key (in whatever order it came)
-            chunk = [cols[i][done:done + count] for i in at]
-            last = np.lexsort(chunk[::-1])[-1]
-            after = tuple(int(c[last]) for c in chunk)
         done += count
+    if done != n:
+        raise AssertionError(f"{table} holds {done} rows, not the {n} it was said to")
     out = dict(zip(names, cols))
     del cols  # `out` is all that holds them: a column replaced below is freed at once
     if sort_by:
@@ -324,19 +336,26 @@ class _TwoPhaseTables:
     """Weir's two-phase-commit steps (weir.TwoPhaseCommitSink) on SQLite tables, shared by the
     stores written through transactions.
 
-    A subclass names its staging tables and publishes a transaction's staged rows in `_publish`.
-    This class registers each transaction with the subtask that opened it (`txns`), makes a commit
-    atomic and idempotent (recorded in `commit_log`, in the spirit of Delta Lake's `_delta_log`),
-    aborts by deleting staged rows, and on recovery aborts what a subtask left open before its
-    crash (`finish_recovering`, as Flink's Kafka sink aborts lingering transactions).
+    A subclass names its staging tables and publishes a transaction's staged rows in `_publish`
+    (then they leave the staging tables), or overrides `_discard` and `staged_rows` where
+    publishing leaves the rows where they are. This class registers each transaction with the
+    subtask that opened it (`txns`), makes a commit atomic and idempotent (recorded in
+    `commit_log`, in the spirit of Delta Lake's `_delta_log`), aborts by discarding staged rows,
+    and on recovery aborts what a subtask left open before its crash (`finish_recovering`, as
+    Flink's Kafka sink aborts lingering transactions).
     """
 
     _db: sqlite3.Connection
     _staging: tuple[str, ...] = ()
 
     def _publish(self, txn: int) -> int:
-        """Move transaction `txn`'s staged rows into the visible tables; return how many."""
+        """Make transaction `txn`'s staged rows visible (they are staged no more); return how many."""
         raise NotImplementedError
+
+    def _discard(self, txn: int) -> None:
+        """Delete transaction `txn`'s staged rows, which were never published."""
+        for table in self._staging:
+            self._db.execute(f"DELETE FROM {table} WHERE txn = ?", (txn,))
 
     def begin_transaction(self, subtask: int, txn_id: int) -> int:
         self._db.execute("INSERT INTO txns VALUES (?, ?, 'open')", (txn_id, subtask))
@@ -355,8 +374,6 @@ class _TwoPhaseTables:
         moved = self._publish(txn)
         db.execute("INSERT INTO commit_log VALUES (?, ?)", (txn, moved))
         db.execute("UPDATE txns SET state = 'committed' WHERE txn = ?", (txn,))
-        for table in self._staging:
-            db.execute(f"DELETE FROM {table} WHERE txn = ?", (txn,))
         db.execute("COMMIT")
         return True
 
@@ -364,8 +381,7 @@ class _TwoPhaseTables:
         """Delete a transaction's staged rows (nothing, if it committed)."""
         db = self._db
         db.execute("BEGIN")
-        for table in self._staging:
-            db.execute(f"DELETE FROM {table} WHERE txn = ?", (txn,))
+        self._discard(txn)
         db.execute("UPDATE txns SET state = 'aborted' WHERE txn = ? AND state = 'open'", (txn,))
         db.execute("COMMIT")
 
@@ -452,6 +468,7 @@ class WindowResults(_TwoPhaseTables):
                            + _PANE_CONFLICT, (txn,)).rowcount
         db.execute("INSERT INTO late_records SELECT record_id, key, event_time, value, watermark, written_at "
                    "FROM late_staging WHERE txn = ? ORDER BY rowid" + _LATE_CONFLICT, (txn,))
+        self._discard(txn)  # (moved: staged no more)
         return panes
 
     def _columns(self, sql: str, names: tuple[str, ...]) -> dict[str, np.ndarray]:
@@ -472,7 +489,7 @@ class WindowResults(_TwoPhaseTables):
         expressions = {"timing": timing, "value": "IFNULL(value, 0)"}
         panes = int_columns(self._db, tuple(expressions.get(c, c) for c in WINDOW_COLUMNS), WINDOW_COLUMNS,
                             "window_results", sort_by=("key", "window_start", "window_end", "subtask", "pane_index"),
-                            primary_key=_PANE_KEY)
+                            chunks=key_chunks(self._db, "window_results", _PANE_KEY))
         late = int_columns(self._db, LATE_COLUMNS, LATE_COLUMNS, "late_records", sort_by=("record_id",))
         # int_columns keeps ids and keys as int32 (what a run's sink holds); the pane tables stay int64
         return ({name: col.astype(np.int64, copy=False) for name, col in panes.items()},
@@ -500,29 +517,37 @@ class WindowResults(_TwoPhaseTables):
 
 
 _TXN_DDL = (
-    """CREATE TABLE sink (
-        record_id INTEGER NOT NULL, key INTEGER NOT NULL, partition INTEGER NOT NULL, "offset" INTEGER NOT NULL,
-        value INTEGER NOT NULL, written_at INTEGER NOT NULL, txn INTEGER NOT NULL)""",
-    """CREATE TABLE staging (
-        txn INTEGER NOT NULL, record_id INTEGER NOT NULL, key INTEGER NOT NULL, partition INTEGER NOT NULL,
-        "offset" INTEGER NOT NULL, value INTEGER NOT NULL, written_at INTEGER NOT NULL)""",
-    "CREATE INDEX staging_txn ON staging (txn)",
+    # the rows as written, by transaction, in the order written (seq: the sink's count of rows so far)
+    """CREATE TABLE staged (
+        txn INTEGER NOT NULL, seq INTEGER NOT NULL, record_id INTEGER NOT NULL, key INTEGER NOT NULL,
+        partition INTEGER NOT NULL, "offset" INTEGER NOT NULL, value INTEGER NOT NULL, written_at INTEGER NOT NULL,
+        PRIMARY KEY (txn, seq)) WITHOUT ROWID""",
+    # what each commit published: its transaction's rows written before it (seq below through_seq)
+    "CREATE TABLE published (txn INTEGER PRIMARY KEY, through_seq INTEGER NOT NULL)",
+    """CREATE VIEW published_rows AS SELECT s.* FROM staged s JOIN published p ON p.txn = s.txn
+        WHERE s.seq < p.through_seq""",
+    # the table a reader reads: the published rows
+    """CREATE VIEW sink AS SELECT record_id, key, partition, "offset", value, written_at, txn
+        FROM published_rows""",
 )
-_PUBLISH = """
-INSERT INTO sink (record_id, key, partition, "offset", value, written_at, txn)
-SELECT record_id, key, partition, "offset", value, written_at, txn FROM staging WHERE txn = ?
-"""
 
 
 class TransactionalSink(_TwoPhaseTables, TwoPhaseCommitSink):
     """A table written through transactions that become visible at once, on SQLite.
 
-    Rows are written to a staging table under a transaction id. Committing a transaction moves its
-    rows into the table and records it in a commit log, in one SQLite transaction: it happens
-    whole or not at all, and committing it again does nothing (the log says it is done), in the
-    spirit of Delta Lake's `_delta_log`. Aborting deletes its staged rows. Readers see only the
-    table. It is a weir.TwoPhaseCommitSink, driven like any user's: pre-commit on a barrier, commit
-    when the checkpoint completes, recover-and-commit and abort-the-rest on restore.
+    Rows are written under a transaction id, invisible to readers (`staged`). Committing a
+    transaction publishes the rows it holds and records it in a commit log, in one SQLite
+    transaction: it happens whole or not at all, and committing it again does nothing (the log
+    says it is done). As in Delta Lake, where a commit is an entry in `_delta_log` naming data
+    files already written, a commit writes no row again: readers read the view `sink`, the rows
+    of the published transactions (rows written under a transaction after its commit stay
+    unpublished). Aborting deletes a transaction's unpublished rows. It is a
+    weir.TwoPhaseCommitSink, driven like any user's: pre-commit on a barrier, commit when the
+    checkpoint completes, recover-and-commit and abort-the-rest on restore.
+
+    (Until 2026-12 a commit copied its rows from a staging table into the table and deleted
+    them from staging: each row written three times, and an index on the staging table's
+    transaction kept up besides.)
     """
 
     kind = "transactional"
@@ -531,25 +556,50 @@ class TransactionalSink(_TwoPhaseTables, TwoPhaseCommitSink):
         self._db = memory_db()
         for ddl in _TXN_DDL + _PROTOCOL_DDL:
             self._db.execute(ddl)
+        self._seq = 0  # rows written so far: the next row's seq
 
     def write(self, batch: RecordBatch, value: np.ndarray, written_at: int, txn: int = 0) -> int:
         """Stage the batch's rows under transaction `txn` (invisible until it commits)."""
-        rows = np.empty((len(batch), 7), dtype=np.int64)
-        rows[:, 0], rows[:, 1], rows[:, 2], rows[:, 3] = txn, batch.record_id, batch.key, batch.partition_id
-        rows[:, 4], rows[:, 5], rows[:, 6] = batch.offset, value, written_at
-        insert_atomically(self._db, "INSERT INTO staging VALUES", rows)
+        n = len(batch)
+        rows = np.empty((n, 8), dtype=np.int64)
+        rows[:, 0], rows[:, 1], rows[:, 2], rows[:, 3] = txn, np.arange(self._seq, self._seq + n), batch.record_id, batch.key
+        rows[:, 4], rows[:, 5], rows[:, 6], rows[:, 7] = batch.partition_id, batch.offset, value, written_at
+        insert_atomically(self._db, "INSERT INTO staged VALUES", rows)
+        self._seq += n  # (after the insert: one that raised wrote nothing)
         return 0
 
-    _staging = ("staging",)
-
     def _publish(self, txn: int) -> int:
-        return self._db.execute(_PUBLISH, (txn,)).rowcount
+        db = self._db
+        db.execute("INSERT INTO published VALUES (?, ?)", (txn, self._seq))
+        return db.execute("SELECT count(*) FROM staged WHERE txn = ?", (txn,)).fetchone()[0]
+
+    def _discard(self, txn: int) -> None:
+        self._db.execute("DELETE FROM staged WHERE txn = ? AND seq >= "
+                         "IFNULL((SELECT through_seq FROM published WHERE txn = ?), 0)", (txn, txn))
+
+    def staged_rows(self) -> int:
+        db = self._db
+        return (db.execute("SELECT count(*) FROM staged").fetchone()[0]
+                - db.execute("SELECT count(*) FROM published_rows").fetchone()[0])
 
     def contents(self) -> dict[str, np.ndarray]:
-        """The committed table's rows (what a reader sees), by record id."""
+        """The committed table's rows (what a reader sees), by record id; of one record in one
+        transaction, in the order written."""
         names = (*SINK_COLUMNS, "txn")
-        return int_columns(self._db, tuple(_quoted(c) for c in names), names, "sink", sort_by=("record_id", "txn"),
-                           drop=("txn",))
+        db = self._db
+        return int_columns(db, tuple(_quoted(c) for c in names), names, "staged", sort_by=("record_id", "txn"),
+                           drop=("txn",), chunks=self._published_chunks(),
+                           rows=db.execute("SELECT IFNULL(sum(rows), 0) FROM commit_log").fetchone()[0])
+
+    def _published_chunks(self) -> Chunks:
+        """The published rows (`published_rows`, without a join per row): each published
+        transaction's rows written before its commit, READ_CHUNK seqs at a time, in the key's order."""
+        db = self._db
+        for txn, first, through in db.execute(
+                "SELECT txn, (SELECT min(seq) FROM staged s WHERE s.txn = p.txn), through_seq FROM published p "
+                "ORDER BY txn").fetchall():
+            for start in range(through if first is None else first, through, READ_CHUNK):
+                yield "txn = ? AND seq >= ? AND seq < ?", (txn, start, min(start + READ_CHUNK, through))
 
     def close(self) -> None:
         self._db.close()
