@@ -109,3 +109,30 @@ def test_component_spec_checks_the_class_and_params():
     with pytest.raises(ScenarioError, match="operator.params"):
         ComponentSpec(KeyCounter, {"scale": 1, "colour": "red"})
     assert ComponentSpec(HotKeySource, {"hot": 0.1}, "source").build().hot == 0.1
+
+
+def test_a_users_module_beside_weirs_own_package_is_the_users(tmp_path, monkeypatch):
+    """Which files are the user's decides whose error a traceback shows (user_files): weir's own
+    package is one folder, so a sibling whose name starts like it (weir_ext/) is not weir's."""
+    import importlib.util
+    import os
+
+    from weir.sim.scenario import components
+
+    own = tmp_path / "weir"
+    own.mkdir()
+    (own / "mine.py").write_text("class Ours:\n    pass\n")
+    beside = tmp_path / "weir_ext"
+    beside.mkdir()
+    (beside / "theirs.py").write_text("class Theirs:\n    pass\n")
+    classes = []
+    for name, path in (("weir_test_ours", own / "mine.py"), ("weir_test_theirs", beside / "theirs.py")):
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        monkeypatch.setitem(sys.modules, name, module)
+        spec.loader.exec_module(module)
+        classes.append(next(v for v in vars(module).values() if isinstance(v, type)))
+    assert components._WEIR_DIR == str(ROOT / "weir") + os.sep
+    monkeypatch.setattr(components, "_WEIR_DIR", str(own) + os.sep)
+    monkeypatch.setattr(components, "user_classes", lambda scenario: classes)
+    assert components.user_files(None) == frozenset({str(beside / "theirs.py")})

@@ -265,7 +265,7 @@ def test_every_sqlite_store_has_large_pages_and_still_rolls_back():
     from weir.sim.patterns.dlq import DeadLetterQueue
     from weir.sim.patterns.sinks import PAGE_SIZE, TransactionalSink, WindowResults
     stores = {"upsert": UpsertSink()._db, "transactional": TransactionalSink()._db,
-              "window results": WindowResults()._db, "dead letters": DeadLetterQueue()._db}
+              "window results": WindowResults()._db, "dead letters": DeadLetterQueue().db}
     for name, db in stores.items():
         assert db.execute("PRAGMA page_size").fetchone()[0] == PAGE_SIZE > 4096, name
     db = stores["upsert"]

@@ -23,10 +23,10 @@ from weir.analysis.pattern_checks import (
 from weir.analysis.verdict import SHOW_IDS, RunLike, Verdict, _committed, _distinct, _first, _judge, produced_ids
 from weir.analysis.windowed import MIN_TIME, closing_watermark, event_time_complete, no_late_records, window_complete
 from weir.sim.kernel.errors import UserHookError, near
-from weir.sim.kernel.memory import trim
+from weir.sim.kernel.memory import BIG_RUN, trim
 from weir.sim.kernel.node import Status
 from weir.sim.scenario.invariants import APPLIES, applicable
-from weir.sim.scenario.run import BIG_RUN, Run
+from weir.sim.scenario.run import Run
 
 __all__ = ["Verdict", "INVARIANTS", "applicable", "check", "produced_ids", "no_loss", "no_duplicates", "exactly_once", "drained",
            "checkpoints_succeed", "commits_monotonic", "no_aborted_reads", "log_complete", "no_silent_drops", "no_double_charge", "payments_complete", "outbox_consistent", "saga_atomic",

@@ -15,7 +15,7 @@ import numpy as np
 from simpy.events import PENDING
 
 from weir.sim.kernel.batch import Column, RecordBatch, dtype_of
-from weir.sim.kernel.memory import trim
+from weir.sim.kernel.memory import BIG_RUN, trim
 from weir.sim.kernel.world import Node, World
 from weir.sim.kafka.partitioner import partition_for
 from weir.sim.kernel.timer import pending, succeed
@@ -96,6 +96,7 @@ class PartitionedLog:
         sizes = self.end_offsets()
         # every partition exactly as long as its room (so it never outgrew it): the buffers are the columns
         hand_over = release and sizes == np.diff(self._rooms).tolist()
+        big = sum(sizes) >= BIG_RUN  # a small log's columns are not worth a trim
         stored = {}
         for name in _COLUMNS:  # the stored columns first, so that at most one is held twice at a time
             cols = [self._cols[p][name] for p in range(self.partitions)]
@@ -107,7 +108,8 @@ class PartitionedLog:
                 for col in cols:
                     col.release()
                 self._buffers[name] = np.empty(0, dtype_of(name))
-                trim()
+                if big:
+                    trim()
         return {"partition": np.repeat(np.arange(self.partitions, dtype=dtype_of("partition")), sizes),
                 "offset": np.concatenate([np.arange(n, dtype=dtype_of("offset")) for n in sizes]), **stored}
 

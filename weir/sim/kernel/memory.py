@@ -13,7 +13,7 @@ import ctypes
 import ctypes.util
 import sys
 
-__all__ = ["trim"]
+__all__ = ["BIG_RUN", "trim"]
 
 
 def _malloc_trim():
@@ -27,6 +27,13 @@ def _malloc_trim():
 
 
 _TRIM = _malloc_trim()
+
+#: A run of at least this many records is big: it gives its buffers back to the system as it lets
+#: go of them (trim), and its checkers their working memory after each one (weir.analysis.checkers).
+#: A smaller run has too little to give back to be worth malloc_trim's walk of the heap (some 40 us
+#: a call, seven calls a run). It need not collect garbage when it ends: a run makes no reference
+#: cycles that grow with it (tests/test_memory.py).
+BIG_RUN = 100_000
 
 
 def trim() -> None:

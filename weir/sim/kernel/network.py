@@ -71,7 +71,8 @@ class Network:
         if draws is None:
             latency, jitter, shape = self.links.get(link, (self.latency, self.jitter, self.jitter_shape))
             self._latency[link] = latency
-            stream = self.world.rngs.stream(f"network.jitter.{src.name}->{dst.name}")
+            # a link without jitter draws nothing (Draws.next returns 0): it needs no stream
+            stream = self.world.rngs.stream(f"network.jitter.{src.name}->{dst.name}") if jitter else None
             draws = self._jitter[link] = Draws(stream, 0, jitter, shape=shape)
         return draws
 

@@ -49,11 +49,15 @@ class Draws:
 
     __slots__ = ("_gen", "_low", "_high", "_block", "_buf", "_i", "_shape")
 
-    def __init__(self, gen: np.random.Generator, low: int, high: int, block: int = 4096, shape: str = "uniform"):
+    def __init__(self, gen: np.random.Generator | None, low: int, high: int, block: int = 4096,
+                 shape: str = "uniform"):
         """`shape`: uniform over [low, high]; or "exponential" (mean high - low) and "pareto" (a heavy
-        tail with shape 2 and mean high - low), both from low and capped at 100 times the mean."""
+        tail with shape 2 and mean high - low), both from low and capped at 100 times the mean.
+        `gen` may be None only where low == high: then nothing is drawn."""
         if high < low:
             raise ValueError(f"empty range [{low}, {high}]")
+        if gen is None and high != low:
+            raise ValueError(f"no generator to draw [{low}, {high}] from")
         if shape not in ("uniform", "exponential", "pareto"):
             raise ValueError(f"shape: got {shape!r}; accepts uniform, exponential, pareto")
         self._gen, self._low, self._high, self._block, self._shape = gen, low, high, block, shape

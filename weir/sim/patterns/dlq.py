@@ -16,6 +16,8 @@ processed; with an idempotent sink a replay that is cut short and run again writ
 
 from __future__ import annotations
 
+import sqlite3
+
 import numpy as np
 
 from weir.sim.kafka.producer import poison_mask
@@ -52,9 +54,18 @@ class DeadLetterQueue:
     """The dead-letter queue: a durable table of failed records with their metadata."""
 
     def __init__(self) -> None:
-        self._db = memory_db()
-        self._db.execute(_DDL)
+        self._db: sqlite3.Connection | None = None  # made by the first dead letter (db)
         self.max_depth = 0
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        """The table's database, made on first use: most runs dead-letter nothing, and making a
+        database, its schema, reading it out and closing it cost some 0.3 ms a run. Until then the
+        queue reads as the empty table it would hold."""
+        if self._db is None:
+            self._db = memory_db()
+            self._db.execute(_DDL)
+        return self._db
 
     def add(self, batch: RecordBatch, mask: np.ndarray, error_type: str, error_message: str, retry_count: int,
             max_retries: int, failed_at: int) -> int:
@@ -64,7 +75,7 @@ class DeadLetterQueue:
         rows = [(int(batch.record_id[i]), int(batch.key[i]), int(batch.value[i]), int(batch.event_time[i]),
                  error_type, error_message, retry_count, max_retries, failed_at, SOURCE_TOPIC, batch.partition_id,
                  int(offsets[i]), int(retry_count < max_retries)) for i in idx.tolist()]
-        db = self._db
+        db = self.db
         db.execute("BEGIN")
         db.executemany("INSERT INTO dead_letters (record_id, key, value, event_time, error_type, error_message, "
                        "retry_count, max_retries, failed_at, source_topic, source_partition, source_offset, "
@@ -75,16 +86,20 @@ class DeadLetterQueue:
 
     def depth(self) -> int:
         """Records waiting in the DLQ (not yet replayed)."""
+        if self._db is None:
+            return 0
         return self._db.execute("SELECT count(*) FROM dead_letters WHERE processed = 0").fetchone()[0]
 
     def pending(self, limit: int) -> list[DeadLetter]:
         """Up to `limit` unprocessed entries, oldest first."""
+        if self._db is None:
+            return []
         return [DeadLetter(*row) for row in self._db.execute(
             "SELECT rowid, record_id, key, value, source_partition, source_offset "
             "FROM dead_letters WHERE processed = 0 ORDER BY rowid LIMIT ?", (limit,))]
 
     def mark_processed(self, rowids: list[int], now: int) -> None:
-        db = self._db
+        db = self.db
         db.execute("BEGIN")
         db.executemany("UPDATE dead_letters SET processed = 1, processed_at = ? WHERE rowid = ?",
                        [(now, r) for r in rowids])
@@ -92,6 +107,8 @@ class DeadLetterQueue:
 
     def messages(self) -> list[dict]:
         """Every entry as the seed's DeadLetterHandler message (plus whether it was replayed)."""
+        if self._db is None:
+            return []
         rows = self._db.execute("SELECT record_id, key, value, event_time, error_type, error_message, retry_count, "
                                 "max_retries, failed_at, source_topic, source_partition, source_offset, replayable, "
                                 "processed FROM dead_letters ORDER BY rowid").fetchall()
@@ -101,11 +118,12 @@ class DeadLetterQueue:
                  "replayable": bool(r[12]), "processed": bool(r[13])} for r in rows]
 
     def contents(self) -> dict[str, np.ndarray]:
-        rows = self._db.execute("SELECT record_id, key, value, event_time, retry_count, max_retries, failed_at, "
-                                "source_partition, source_offset, replayable, processed, "
-                                "COALESCE(processed_at, -1) FROM dead_letters ORDER BY rowid").fetchall()
+        rows = [] if self._db is None else self._db.execute(
+            "SELECT record_id, key, value, event_time, retry_count, max_retries, failed_at, source_partition, "
+            "source_offset, replayable, processed, COALESCE(processed_at, -1) FROM dead_letters ORDER BY rowid").fetchall()
         data = np.array(rows, dtype=np.int64).reshape(-1, len(DLQ_COLUMNS))
         return {name: np.ascontiguousarray(data[:, i]) for i, name in enumerate(DLQ_COLUMNS)}
 
     def close(self) -> None:
-        self._db.close()
+        if self._db is not None:
+            self._db.close()

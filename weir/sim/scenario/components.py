@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -127,13 +128,16 @@ def user_classes(scenario: Any) -> list[type]:
     return [cls for cls in classes if cls is not None]
 
 
+#: weir's own package directory, with a separator after it (so that a sibling such as weir_ext/ is not weir)
+_WEIR_DIR = str(Path(__file__).resolve().parents[2]) + os.sep
+
+
 def user_files(scenario: Any) -> frozenset[str]:
     """The source files of the user's components in `scenario` (weir's own are not the user's)."""
-    weir_dir = str(Path(__file__).resolve().parents[2])
     files = set()
     for cls in user_classes(scenario):
         for klass in cls.__mro__:  # the user's own bases too
             file = getattr(sys.modules.get(klass.__module__), "__file__", None)
-            if file and not str(Path(file).resolve()).startswith(weir_dir):
+            if file and not str(Path(file).resolve()).startswith(_WEIR_DIR):
                 files.add(file)
     return frozenset(files)

@@ -11,7 +11,7 @@ import numpy as np
 
 from weir.sim.kernel.clock import NodeClock
 from weir.sim.kernel.inject import install as install_faults
-from weir.sim.kernel.memory import trim
+from weir.sim.kernel.memory import BIG_RUN, trim
 from weir.sim.kernel.errors import UserCodeTimedOut, UserError, UserHookError
 from weir.sim.kernel.node import Status
 from weir.sim.kernel.watchdog import Watchdog
@@ -180,12 +180,6 @@ def execute(scenario: Scenario, seed: int | None = None, faults: tuple[Fault, ..
     return run
 
 
-#: A run of at least this many records is big: its checkers give their working memory back to the
-#: system after each one (weir.analysis.checkers). It need not collect garbage when it ends: a
-#: run makes no reference cycles that grow with it (tests/test_memory.py).
-BIG_RUN = 100_000
-
-
 class _CutShort(Exception):
     """User code failed outside the simulation (setup or results): there is nothing more to read."""
 
@@ -236,7 +230,9 @@ def _execute(scenario: Scenario, seed: int, faults: tuple[Fault, ...], settle: b
     unprocessed = 0 if status == "drained" else broker.log.records_from(frontier)
     if isinstance(producer, Producer):
         producer.release()
-    trim()  # the workload's arrays and the simulation's garbage, back to the system before the sink is read out
+    big = w.records >= BIG_RUN
+    if big:
+        trim()  # the workload's arrays and the simulation's garbage, back to the system before the sink is read out
     failed: list[UserError] = []
     try:
         read = _guarded("results", world, files, watchdog, lambda: _results(scenario, job, sink, results, producer))
@@ -246,7 +242,8 @@ def _execute(scenario: Scenario, seed: int, faults: tuple[Fault, ...], settle: b
         _guarded("results", world, files, watchdog, lambda: _close(scenario, job, sink, results, producer))
     except _CutShort as cut:
         failed.append(cut.finding)
-    trim()  # SQLite's pages, freed: back to the system before the log is read out (some 5 us)
+    if big:
+        trim()  # SQLite's pages, freed: back to the system before the log is read out
     if failed:
         return _cut_short(world, scenario, seed, faults, [*job.user_errors, failed[0]], broker)
     sink_rows, windows, late, dlq, charges, orders, dlq_messages = read

@@ -39,6 +39,7 @@ watermarks).
 from __future__ import annotations
 
 import copy
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -129,9 +130,7 @@ class Job:
         self.replaying = False  # the replay job is in the middle of a round
         self.skipped = 0  # records given up on with retry.exhausted = "skip" (dropped)
         self.replayed = 0  # records the DLQ replay job wrote to the sink
-        self.retry_rng = world.rngs.stream("sink.retry")  # backoff jitter
         self.sink_last_attempt: int | None = None  # when a write last reached the sink (sink_overload)
-        self.failure_rng = world.rngs.stream("sink.failures")  # retry.failure_rate
         self.transactional = scenario.pipeline.two_phase
         # the transactions the sink committed (the external system's record of it: a committed
         # transaction does not time out); durable, like the sink
@@ -155,6 +154,19 @@ class Job:
     @property
     def restarts(self) -> int:
         return self.failover.restarts
+
+    # The sink's two streams, made when first drawn from: most runs never retry a write, and a
+    # stream costs some 40 us to make (a stream's numbers depend only on the seed and its name,
+    # never on when it is made: weir.sim.kernel.rng).
+    @cached_property
+    def retry_rng(self) -> np.random.Generator:
+        """Backoff jitter (retry.jitter)."""
+        return self.world.rngs.stream("sink.retry")
+
+    @cached_property
+    def failure_rng(self) -> np.random.Generator:
+        """The sink's own failures (retry.failure_rate)."""
+        return self.world.rngs.stream("sink.failures")
 
     @property
     def task_nodes(self) -> list[Node]:
