@@ -9,7 +9,7 @@ from unittest import mock
 from dataclasses import replace
 
 import numpy as np
-from hypothesis import given, settings, strategies as st
+from hypothesis import example, given, settings, strategies as st
 
 import weir
 from weir.sim.kernel.batch import RecordBatch
@@ -57,27 +57,51 @@ def test_a_without_rowid_table_is_read_in_chunks_by_its_key(rows, chunk, gone):
 
 
 @settings(max_examples=60, deadline=None)
-@given(rows=st.lists(st.tuples(st.integers(0, 12), st.integers(-(2**62), 2**62), st.integers(0, 3)), max_size=50),
-       chunk=st.integers(1, 9))
-def test_multi_row_inserts_apply_rows_in_order_as_executemany_does(rows, chunk):
+@given(batches=st.lists(st.lists(st.tuples(st.integers(0, 12), st.integers(-(2**62), 2**62), st.integers(0, 3)),
+                                 max_size=50), max_size=4),
+       chunk=st.integers(1, 9), step=st.integers(1, 6), exact=st.integers(0, 2))
+@example(batches=[[(k % 4, k, 0) for k in range(n)] for n in (7, 5, 5, 20)], chunk=9, step=2, exact=1)  # splits
+def test_multi_row_inserts_apply_rows_in_order_as_executemany_does(batches, chunk, step, exact):
     """weir.sim.patterns.sinks.insert_rows: an upsert of many rows per statement (conflicts within
-    one statement included) leaves the table executemany leaves."""
-    sinks.WRITE_CHUNK, saved = chunk, sinks.WRITE_CHUNK
-    try:
+    one statement included), in whatever shapes statement_rows splits the batches into, leaves the
+    table executemany leaves."""
+    with mock.patch.multiple(sinks, WRITE_CHUNK=chunk, SHAPE_STEP=step, EXACT_SHAPES=exact):
         tables = []
         for many in (False, True):
-            db = sqlite3.connect(":memory:", isolation_level=None)
+            db = sinks.memory_db() if many else sqlite3.connect(":memory:", isolation_level=None)
             db.execute("CREATE TABLE t (k INTEGER PRIMARY KEY, v INTEGER NOT NULL, w INTEGER NOT NULL)")
             upsert = " ON CONFLICT (k) DO UPDATE SET v = excluded.v, w = excluded.w"
-            if many:
-                if rows:
-                    sinks.insert_rows(db, "INSERT INTO t (k, v, w) VALUES", np.array(rows, dtype=np.int64), upsert)
-            else:
-                db.executemany("INSERT INTO t (k, v, w) VALUES (?, ?, ?)" + upsert, rows)
+            for rows in batches:
+                if many:
+                    if rows:
+                        sinks.insert_atomically(db, "INSERT INTO t (k, v, w) VALUES", np.array(rows, dtype=np.int64),
+                                                upsert)
+                else:
+                    db.executemany("INSERT INTO t (k, v, w) VALUES (?, ?, ?)" + upsert, rows)
             tables.append(db.execute("SELECT k, v, w FROM t ORDER BY k").fetchall())
         assert tables[0] == tables[1]
-    finally:
-        sinks.WRITE_CHUNK = saved
+
+
+@settings(max_examples=100, deadline=None)
+@given(sizes=st.lists(st.integers(0, 5000), max_size=200), steady=st.integers(1, 5000))
+@example(sizes=list(range(300)), steady=500)  # (more counts than the cache holds)
+def test_a_statement_kind_is_written_in_a_bounded_set_of_shapes(sizes, steady):
+    """statement_rows: every row goes in once, in order, at most WRITE_CHUNK a statement; however
+    the batch sizes vary, one kind of statement takes at most 64 multiples of SHAPE_STEP, 31 counts
+    below it and EXACT_SHAPES others (so SQLite's cache of 128 prepared statements holds them all);
+    and batches of a steady size take one statement a chunk."""
+    db = sinks.memory_db()
+    shapes: set[int] = set()
+    for n in sizes:
+        counts = sinks.statement_rows(db, "INSERT INTO t VALUES", "", 3, n)
+        assert sum(counts) == n and all(0 < c <= sinks.WRITE_CHUNK for c in counts), (n, counts)
+        assert counts[:n // sinks.WRITE_CHUNK] == [sinks.WRITE_CHUNK] * (n // sinks.WRITE_CHUNK), (n, counts)
+        shapes.update(counts)
+    bound = sinks.WRITE_CHUNK // sinks.SHAPE_STEP + sinks.SHAPE_STEP - 1 + sinks.EXACT_SHAPES
+    assert len(shapes) <= bound < 128, sorted(shapes)
+    fresh = sinks.memory_db()
+    for _ in range(3):
+        assert len(sinks.statement_rows(fresh, "INSERT INTO t VALUES", "", 3, steady)) == -(-steady // sinks.WRITE_CHUNK)
 
 
 def _log() -> PartitionedLog:

@@ -76,11 +76,21 @@ def _quoted(column: str) -> str:
 PAGE_SIZE = 16_384
 
 
-def memory_db() -> sqlite3.Connection:
+class Connection(sqlite3.Connection):
+    """A connection that knows which row counts its multi-row statements have been written in
+    (`shapes`, for statement_rows): SQLite prepares a statement once per text, and a multi-row
+    VALUES list of n rows is a text of its own for each n."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.shapes: dict[tuple[str, str, int], set[int]] = {}  # (statement, suffix, width) -> row counts
+
+
+def memory_db() -> Connection:
     """A fresh in-memory SQLite database in autocommit mode (weir opens its transactions itself),
     with PAGE_SIZE pages. Its durability is weir's to simulate: SQLite's own (journal, sync) is not
     needed, and an in-memory database keeps its journal in memory, so a rollback still works."""
-    db = sqlite3.connect(":memory:", isolation_level=None)
+    db = sqlite3.connect(":memory:", isolation_level=None, factory=Connection)
     db.execute(f"PRAGMA page_size = {PAGE_SIZE}")
     return db
 
@@ -90,6 +100,10 @@ def memory_db() -> sqlite3.Connection:
 READ_CHUNK = 8192
 #: Rows written by one statement at most: SQLite binds at most 32,766 values to a statement
 WRITE_CHUNK = 2_048
+#: Row counts that a statement kind (statement_rows) is written in, beyond the multiples of
+#: SHAPE_STEP and the counts below it: the first EXACT_SHAPES counts it is given.
+SHAPE_STEP = 32
+EXACT_SHAPES = 16
 
 
 Chunks = Iterator[tuple[str, tuple]]  # WHERE clauses and their parameters, a part of a table each
@@ -159,22 +173,53 @@ def int_columns(db: sqlite3.Connection, columns: tuple[str, ...], names: tuple[s
     return out
 
 
+def statement_rows(db: sqlite3.Connection, statement: str, suffix: str, width: int, n: int) -> list[int]:
+    """How many rows each statement writes when `n` rows of `width` values go in by `statement`
+    (then `suffix`), in order: WRITE_CHUNK at a time, and the rest in one statement if its count
+    is a shape of this kind, else in two: the largest multiple of SHAPE_STEP, then what is left.
+
+    A multi-row statement of k rows is a text of its own, which SQLite parses and plans once and
+    then keeps in the connection's statement cache (128 statements, the least recently used
+    dropped). Preparing it costs some four times what running it does. Batches whose sizes vary
+    (a consumer that keeps up fetches what arrived since its last poll) gave 179 sizes in
+    `make bench`'s simulated hour: one write in ten prepared its statement again, and the cache
+    held up to 128 statements of some 150 KB each. Shapes are bounded here: a kind is written in
+    at most 64 multiples of SHAPE_STEP, 31 counts below it and the first EXACT_SHAPES other
+    counts it is given (so steady batches, all of one size, still take one statement).
+    `db` is a Connection (memory_db); any other connection writes every count in one statement."""
+    counts = [WRITE_CHUNK] * (n // WRITE_CHUNK)
+    rest = n - WRITE_CHUNK * len(counts)
+    if not rest:
+        return counts
+    shapes = getattr(db, "shapes", None)
+    if shapes is None or rest < SHAPE_STEP or rest % SHAPE_STEP == 0:
+        return counts + [rest]
+    exact = shapes.setdefault((statement, suffix, width), set())
+    if rest in exact or len(exact) < EXACT_SHAPES:
+        exact.add(rest)
+        return counts + [rest]
+    return counts + [rest - rest % SHAPE_STEP, rest % SHAPE_STEP]
+
+
 def insert_rows(db: sqlite3.Connection, statement: str, rows: np.ndarray, suffix: str = "",
                 constants: tuple = ()) -> None:
     """`statement` ('INSERT INTO t (...) VALUES') for each row of the 2-D integer array `rows`, a
-    multi-row VALUES list at a time (then `suffix`, an ON CONFLICT clause): the rows are applied in
-    order, as many single-row statements would be, at half the cost of executemany. `constants`
-    are bound ahead of each statement's rows (to parameters `statement` holds itself)."""
+    multi-row VALUES list at a time (statement_rows: then `suffix`, an ON CONFLICT clause): the
+    rows are applied in order, as many single-row statements would be, at half the cost of
+    executemany. `constants` are bound ahead of each statement's rows (to parameters `statement`
+    holds itself)."""
     width = rows.shape[1]
-    for at in range(0, len(rows), WRITE_CHUNK):
-        part = rows[at:at + WRITE_CHUNK]
-        db.execute(_values(statement, width, len(part), suffix), [*constants, *part.ravel().tolist()])
+    at = 0
+    for count in statement_rows(db, statement, suffix, width, len(rows)):
+        part = rows[at:at + count]
+        at += count
+        db.execute(_values(statement, width, count, suffix), [*constants, *part.ravel().tolist()])
 
 
 def insert_atomically(db: sqlite3.Connection, statement: str, rows: np.ndarray, suffix: str = "") -> None:
     """insert_rows, all or nothing: in a transaction if it takes more than one statement (a single
     statement is atomic on its own, and BEGIN and COMMIT cost two more)."""
-    if len(rows) <= WRITE_CHUNK:
+    if len(statement_rows(db, statement, suffix, rows.shape[1], len(rows))) <= 1:
         insert_rows(db, statement, rows, suffix)
         return
     db.execute("BEGIN")
@@ -187,12 +232,14 @@ def insert_tuples(db: sqlite3.Connection, statement: str, rows: list[tuple], suf
     if not rows:
         return
     width = len(rows[0])
-    for at in range(0, len(rows), WRITE_CHUNK):
-        part = rows[at:at + WRITE_CHUNK]
-        db.execute(_values(statement, width, len(part), suffix), list(itertools.chain.from_iterable(part)))
+    at = 0
+    for count in statement_rows(db, statement, suffix, width, len(rows)):
+        part = rows[at:at + count]
+        at += count
+        db.execute(_values(statement, width, count, suffix), list(itertools.chain.from_iterable(part)))
 
 
-@functools.lru_cache(maxsize=64)
+@functools.lru_cache(maxsize=256)  # (statement_rows bounds the shapes of each kind)
 def _values(statement: str, width: int, rows: int, suffix: str) -> str:
     """`statement` with a VALUES list of `rows` rows of `width` parameters, then `suffix`."""
     one = "(" + ", ".join("?" * width) + ")"
@@ -442,21 +489,25 @@ class WindowResults(_TwoPhaseTables):
         pane_rows = [(*staged, p.key, p.window.start, p.window.end, p.index, p.timing.value, int(p.is_last), p.value,
                       p.count, p.watermark, written_at, subtask) for p in objects]
         late_rows = [(*staged, e.ref, e.key, e.timestamp, e.value, e.watermark, written_at) for e in late]
-        # one multi-row statement per table and block; a single statement is atomic on its own
-        single = len(pane_rows) + sum(len(b) for b in blocks) <= WRITE_CHUNK and len(blocks) + bool(pane_rows) <= 1 \
-            and not late_rows
-        if not single:
-            db.execute("BEGIN")
         panes_into, late_into = ("window_results", "late_records") if txn is None else ("panes_staging", "late_staging")
         pane_conflict, late_conflict = (_PANE_CONFLICT, _LATE_CONFLICT) if txn is None else ("", "")
+        block_insert, block_suffix = _BLOCK_INSERT[txn is None], ") WHERE true" + pane_conflict
+        # multi-row statements per table and block (statement_rows); a single statement is atomic on its own
+        statements = sum(len(statement_rows(db, statement, suffix, len(rows[0]), len(rows)))
+                         for statement, suffix, rows in ((f"INSERT INTO {panes_into} VALUES", pane_conflict, pane_rows),
+                                                         (f"INSERT INTO {late_into} VALUES", late_conflict, late_rows))
+                         if rows)
+        statements += sum(len(statement_rows(db, block_insert, block_suffix, 3, len(block))) for block in blocks)
+        if statements > 1:
+            db.execute("BEGIN")
         insert_tuples(db, f"INSERT INTO {panes_into} VALUES", pane_rows, pane_conflict)
         for block in blocks:
             window = block.window
             constants = (*staged, window.start, window.end, int(block.is_last), block.watermark, written_at, subtask)
-            insert_rows(db, _BLOCK_INSERT[txn is None], np.column_stack((block.keys, block.values, block.counts)),
-                        ") WHERE true" + pane_conflict, constants)
+            insert_rows(db, block_insert, np.column_stack((block.keys, block.values, block.counts)), block_suffix,
+                        constants)
         insert_tuples(db, f"INSERT INTO {late_into} VALUES", late_rows, late_conflict)
-        if not single:
+        if statements > 1:
             db.execute("COMMIT")
 
     _staging = ("panes_staging", "late_staging")
