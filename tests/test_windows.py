@@ -123,6 +123,19 @@ def test_sliding_windows_put_an_element_in_each_window_it_falls_in():
     assert [(p.window.start, p.window.end, p.value) for p in r.panes] == [(5, 15, 1), (10, 20, 1)]
 
 
+WINDOWS = st.tuples(st.integers(-20, 20), st.integers(0, 15)).map(lambda t: Window(t[0], t[0] + t[1]))
+
+
+@settings(max_examples=200, deadline=None)
+@given(windows=st.lists(WINDOWS, max_size=12, unique=True), window=WINDOWS, semantics=st.sampled_from(["flink", "beam"]))
+def test_the_windows_a_session_merges_with_are_those_the_pairwise_rule_names_in_order(windows, window, semantics):
+    """WindowSpec.merging (one pass, comparisons inline) is merges (Flink: intersects, touching
+    included; Beam: overlaps) asked of each open window in turn: the same windows, in their order.
+    Windows here may be empty or touch at either side, the cases where the two rules differ."""
+    spec = WindowSpec(Session(gap=10), aggregate=SUM, semantics=semantics)
+    assert spec.merging(windows, window) == [w for w in windows if spec.merges(w, window)]
+
+
 def test_session_windows_merge_when_a_bridge_arrives():
     spec = WindowSpec(Session(gap=10), aggregate=SUM)
     apart = TestStream().add_elements(("u", 0, 1), ("u", 30, 2)).advance_watermark_to_infinity().run(spec)

@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, NamedTuple
@@ -307,3 +307,12 @@ class WindowSpec:
     def merges(self, a: Window, b: Window) -> bool:
         """Whether two session windows merge: touching is enough for Flink, not for Beam."""
         return a.overlaps(b) if self.semantics == "beam" else a.intersects(b)
+
+    def merging(self, windows: Iterable[Window], window: Window) -> list[Window]:
+        """Those of `windows` that `window` merges with (merges), in their order. The comparisons
+        are inline, in one pass: this runs for every element of a session-windowed job, against
+        each of its key's open windows, and two calls per window were a third of such a run."""
+        start, end = window
+        if self.semantics == "beam":  # overlaps
+            return [w for w in windows if w[0] < end and start < w[1]]
+        return [w for w in windows if w[0] <= end and w[1] >= start]  # intersects (w with window, as merges has it)

@@ -967,7 +967,7 @@ class WindowOperator:
                 if not windows:
                     del self._state[key]
                 return None
-            merged = [w for w in windows if spec.merges(w, window)]
+            merged = spec.merging(windows, window)
             if spec.beam and any(windows[w].closed for w in merged):
                 return None
             if merged and not (len(merged) == 1 and merged[0].start <= window.start and merged[0].end >= window.end):
