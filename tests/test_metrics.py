@@ -46,3 +46,13 @@ def test_series_are_json_able():
     m = metrics(execute(load_scenario("at_least_once_crash")))
     blob = json.dumps({k: [s.to_dict() for s in v] for k, v in m.items()})
     assert "records.lag-max" in json.loads(blob)
+
+
+def test_source_subtasks_are_named_and_ordered_by_their_number_not_their_text():
+    """One test of which nodes run source subtasks, for the metrics and the scenario's link rules."""
+    from weir.analysis.metrics import source_nodes
+    from weir.sim.scenario.nodes import node_names, source_subtask
+
+    names = node_names(producers=3, sources=12)
+    assert source_nodes(names) == ["source"] + [f"source-{i}" for i in range(1, 12)]  # source-10 after source-2
+    assert [source_subtask(n) for n in ("source", "source-11", "producer-2", "sink", "sourcerer")] == [0, 11, None, None, None]

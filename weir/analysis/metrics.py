@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from weir.sim.kernel.trace import Kind, Msg
+from weir.sim.scenario.nodes import source_subtask
 
 __all__ = ["Series", "metrics", "GRID_POINTS", "source_nodes", "watermark_series", "partition_watermarks", "operator_watermark",
            "late_marks", "visible_at", "visible_latency"]
@@ -136,8 +137,7 @@ def _late(run: Any) -> list[Series]:
 def source_nodes(names: tuple[str, ...]) -> list[str]:
     """The source subtasks' node names in subtask order (source, source-1, source-2, ...): subtask
     i reads partitions i, i + n, i + 2n, ... of n subtasks."""
-    return sorted((n for n in names if n == "source" or n.startswith("source-")),
-                  key=lambda n: 0 if n == "source" else int(n.split("-")[1]))
+    return sorted((n for n in names if source_subtask(n) is not None), key=source_subtask)
 
 
 def watermark_series(run: Any) -> tuple[list[Series], list[Series]]:

@@ -26,7 +26,7 @@ from weir.sim.scenario.environment import (  # re-exported: the model is where a
 )
 if TYPE_CHECKING:
     from weir.sim.scenario.components import ComponentSpec
-from weir.sim.scenario.nodes import NODE_FORMS, NODES, is_node_name, node_names
+from weir.sim.scenario.nodes import NODE_FORMS, NODES, is_node_name, node_names, source_subtask
 from weir.sim.scenario.pipeline import (  # re-exported likewise
     AGGREGATE_NAMES, DEFAULT_COMMIT, MODES, OFFSET_COMMITS, SINKS, WATERMARK_STRATEGIES, WINDOW_KINDS, Checkpointing,
     Pipeline, WatermarkSettings, WindowSettings, Workload,
@@ -331,7 +331,7 @@ class Scenario:
                                     f"2 * (latency + jitter), is less than pipeline.request_timeout "
                                     f"({self.pipeline.request_timeout}us): every request over it would time out")
             wait = self.pipeline.fetch_max_wait
-            if wait and "broker" in link.between and any(n == "source" or n.startswith("source-") for n in link.between) \
+            if wait and "broker" in link.between and any(source_subtask(n) is not None for n in link.between) \
                     and wait + 2 * (latency + jitter) >= self.pipeline.request_timeout:
                 raise ScenarioError(f"links[{i}].latency", latency, f"a latency and jitter whose round trip, 2 * (latency "
                                     f"+ jitter), leaves room for pipeline.fetch_max_wait ({wait}us) within "

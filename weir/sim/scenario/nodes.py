@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from weir.sim.stream.job import JOB_NODES
 
-__all__ = ["NODES", "JOB_NODES", "EXTRA_NODE_KINDS", "SAGA_NODES", "NODE_FORMS", "is_node_name", "node_names"]
+__all__ = ["NODES", "JOB_NODES", "EXTRA_NODE_KINDS", "SAGA_NODES", "NODE_FORMS", "is_node_name", "node_names", "source_subtask"]
 
 #: The nodes of the pipeline, in trace order. The job's tasks run on source, processor, sink and
 #: coordinator; a crash of any of them fails the whole job over (Flink's full restart strategy).
@@ -33,3 +33,11 @@ def node_names(producers: int = 1, sources: int = 1, saga: bool = False) -> tupl
     """The nodes of a run, in trace order: NODES, extra producers, extra source subtasks, saga nodes."""
     return (NODES + tuple(f"producer-{i}" for i in range(1, producers))
             + tuple(f"source-{i}" for i in range(1, sources)) + (SAGA_NODES if saga else ()))
+
+
+def source_subtask(name: str) -> int | None:
+    """The source subtask that node `name` runs (`source`: 0, `source-i`: i), or None: another node."""
+    if name == "source":
+        return 0
+    kind, _, number = name.partition("-")
+    return int(number) if kind == "source" and number.isdigit() else None
