@@ -201,6 +201,14 @@ def statement_rows(db: sqlite3.Connection, statement: str, suffix: str, width: i
     return counts + [rest - rest % SHAPE_STEP, rest % SHAPE_STEP]
 
 
+def _statement_parts(db: sqlite3.Connection, statement: str, suffix: str, width: int, rows):
+    """`rows` (an array or a list) cut as statement_rows says: (row count, rows) per statement, in order."""
+    at = 0
+    for count in statement_rows(db, statement, suffix, width, len(rows)):
+        yield count, rows[at:at + count]
+        at += count
+
+
 def insert_rows(db: sqlite3.Connection, statement: str, rows: np.ndarray, suffix: str = "",
                 constants: tuple = ()) -> None:
     """`statement` ('INSERT INTO t (...) VALUES') for each row of the 2-D integer array `rows`, a
@@ -209,10 +217,7 @@ def insert_rows(db: sqlite3.Connection, statement: str, rows: np.ndarray, suffix
     executemany. `constants` are bound ahead of each statement's rows (to parameters `statement`
     holds itself)."""
     width = rows.shape[1]
-    at = 0
-    for count in statement_rows(db, statement, suffix, width, len(rows)):
-        part = rows[at:at + count]
-        at += count
+    for count, part in _statement_parts(db, statement, suffix, width, rows):
         db.execute(_values(statement, width, count, suffix), [*constants, *part.ravel().tolist()])
 
 
@@ -232,10 +237,7 @@ def insert_tuples(db: sqlite3.Connection, statement: str, rows: list[tuple], suf
     if not rows:
         return
     width = len(rows[0])
-    at = 0
-    for count in statement_rows(db, statement, suffix, width, len(rows)):
-        part = rows[at:at + count]
-        at += count
+    for count, part in _statement_parts(db, statement, suffix, width, rows):
         db.execute(_values(statement, width, count, suffix), list(itertools.chain.from_iterable(part)))
 
 
