@@ -166,6 +166,26 @@ def test_running_totals_equal_the_record_by_record_loop(pairs, start):
     assert fast_totals.tolist() == slow_totals
 
 
+@given(st.lists(st.tuples(st.integers(0, 3), st.integers(-(2**63), 2**63 - 1)), max_size=70),
+       st.lists(st.integers(-(2**63), 2**63 - 1), min_size=4, max_size=4))
+def test_small_batches_loop_to_the_same_totals_as_numpy_wrapping_included(pairs, start):
+    """A batch of at most SMALL_BATCH records takes a Python loop; it must give numpy's answer, the
+    int64 wrap-around of a sum included (a Python int does not wrap by itself)."""
+    from unittest import mock
+
+    from weir.sim.stream import operators
+    keys = np.array([k for k, _ in pairs], dtype=np.int64)
+    values = np.array([v for _, v in pairs], dtype=np.int64)
+    looped, vectorised = np.array(start, dtype=np.int64), np.array(start, dtype=np.int64)
+    with mock.patch.object(operators, "SMALL_BATCH", 10**6):
+        by_loop = running_totals(keys, values, looped)
+    with mock.patch.object(operators, "SMALL_BATCH", 0):  # (an empty batch: the loop)
+        by_numpy = running_totals(keys, values, vectorised)
+    assert by_loop.dtype == by_numpy.dtype == np.int64
+    assert by_loop.tolist() == by_numpy.tolist()
+    assert looped.tolist() == vectorised.tolist()
+
+
 @given(st.lists(st.integers(-(2**63), 2**63 - 1), max_size=50), st.integers(1, 64))
 def test_vectorised_partitioner_equals_the_reference(keys, partitions):
     from weir.sim.kafka.partitioner import murmur2, partition_for

@@ -20,14 +20,33 @@ from weir.sim.stream.windows import MIN_TIME, LateElement, Pane, WindowOperator,
 __all__ = ["KeyedTotals", "running_totals", "RunningTotals", "WindowedAggregation", "WindowOutput", "Chain"]
 
 
+#: Batches this small take the record-by-record loop: the dozen numpy calls below cost 20 to 40 us
+#: whatever the batch holds, a record of the loop about 0.6 us (at batch size 1 they were a tenth of
+#: the run).
+SMALL_BATCH = 32
+_INT64 = 1 << 64
+
+
+def _running_totals_loop(keys: list[int], values: list[int], totals: np.ndarray) -> np.ndarray:
+    """running_totals for a few records, in Python: int64 sums wrap as numpy's do."""
+    out = []
+    for k, v in zip(keys, values):
+        t = int(totals[k]) + v
+        if not -(1 << 63) <= t < (1 << 63):
+            t = (t + (1 << 63)) % _INT64 - (1 << 63)
+        totals[k] = t
+        out.append(t)
+    return np.array(out, dtype=np.int64)
+
+
 def running_totals(keys: np.ndarray, values: np.ndarray, totals: np.ndarray) -> np.ndarray:
     """Each record's key total after it, given the totals before the batch; updates `totals` in place.
 
     Equivalent to the loop `totals[k] += v; out.append(totals[k])` over the batch, in order.
     """
     n = len(keys)
-    if n == 0:
-        return np.empty(0, dtype=np.int64)
+    if n <= SMALL_BATCH:
+        return _running_totals_loop(keys.tolist(), values.tolist(), totals)
     order = np.argsort(keys, kind="stable")
     k = keys[order]
     v = values[order]
