@@ -62,6 +62,19 @@ def _beam():
     return beam
 
 
+def beam_or_say_how(purpose: str):
+    """apache_beam, its logging quietened to errors; or None, once this has said how to install it
+    `purpose` ("to compare ...")."""
+    beam = _beam()
+    if beam is None:
+        print("apache-beam is not installed: `.venv/bin/pip install apache-beam` (or use a venv of its own with "
+              f"weir installed) {purpose}")
+        return None
+    import logging
+    logging.getLogger("apache_beam").setLevel(logging.ERROR)
+    return beam
+
+
 class Collect:
     """Builds the DoFn that records (key, window start, window end, sum) under a name in COLLECTED."""
 
@@ -191,13 +204,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--records", type=int, default=100_000, help="records for the batch comparison")
     parser.add_argument("--stream-records", type=int, default=20_000, help="records for the streaming comparison")
     args = parser.parse_args(argv)
-    beam = _beam()
+    beam = beam_or_say_how("to compare weir with Beam's DirectRunner")
     if beam is None:
-        print("apache-beam is not installed: `.venv/bin/pip install apache-beam` (or use a venv of its own with "
-              "weir installed) to compare weir with Beam's DirectRunner")
         return 0
-    import logging
-    logging.getLogger("apache_beam").setLevel(logging.ERROR)
     print(f"weir against Apache Beam {beam.__version__} DirectRunner: 2ms tumbling sum per key, 100 keys, "
           f"watermarks 1ms behind; median of {REPEATS}, each side's whole run, interleaved")
     agree = compare("batch (beam.Create)", args.records,

@@ -116,3 +116,69 @@ def test_costs_names_each_pipelines_parts_and_top_functions(capsys):
         assert all(" calls  " in row and row.strip()[0].isdigit() for row in functions), functions
     upsert = out.index("exactly-once upsert, batch 500:")
     assert "SQLite" in out[upsert + 1]
+
+
+# ---- bench/beam_semantics.py: weir's semantics = "beam" against Beam's DirectRunner ------------------
+@pytest.fixture(scope="module")
+def beam_semantics():
+    path = list(sys.path)  # (the script puts the repository and bench/ on it, for beam_compare)
+    try:
+        spec = importlib.util.spec_from_file_location("beam_semantics", BENCH / "beam_semantics.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        yield module
+    finally:
+        sys.path[:] = path
+
+
+def test_beam_semantics_without_beam_says_how_to_get_it_and_exits_0(beam_semantics, monkeypatch, capsys):
+    monkeypatch.setattr(beam_semantics.beam_compare, "_beam", lambda: None)
+    assert beam_semantics.main(["--cases", "3"]) == 0
+    assert "apache-beam is not installed" in capsys.readouterr().out
+
+
+def test_beam_semantics_cases_are_seeded_and_in_whole_milliseconds(beam_semantics):
+    """Beam's runner carries watermarks in whole milliseconds: every time a case holds is one."""
+    assert beam_semantics.make_case(7) == beam_semantics.make_case(7) != beam_semantics.make_case(8)
+    for seed in range(40):
+        case = beam_semantics.make_case(seed)
+        times = [t for step, arg in case["steps"] if step == "add" for _k, t, _v in arg]
+        times += [arg for step, arg in case["steps"] if step == "watermark"] + [case["lateness"], *case["windows"][1:]]
+        assert all(t % beam_semantics.MS == 0 for t in times), (seed, case)
+        marks = [arg for step, arg in case["steps"] if step == "watermark"]
+        assert marks == sorted(set(marks)), (seed, marks)  # each advance moves it on
+        assert beam_semantics.weir_panes(case) == sorted(beam_semantics.weir_panes(case)), seed
+
+
+def test_beam_semantics_leaves_out_beams_empty_on_time_panes_and_renumbers_after_them(beam_semantics):
+    """Beam's OnTimeBehavior.FIRE_ALWAYS emits an empty ON_TIME pane where weir emits none."""
+    beam = [("k", 0, 10, "EARLY", 0, False, 5), ("k", 0, 10, "ON_TIME", 1, False, 0),
+            ("k", 0, 10, "LATE", 2, True, 3), ("j", 0, 10, "ON_TIME", 0, False, 4)]
+    assert beam_semantics.without_empty_on_time(beam) == [
+        ("j", 0, 10, "ON_TIME", 0, False, 4), ("k", 0, 10, "EARLY", 0, False, 5), ("k", 0, 10, "LATE", 1, True, 3)]
+
+
+def test_beam_semantics_runs_weir_with_pythons_lateness_boundary(beam_semantics):
+    """Beam's Python runner keeps an element at W = end + lateness, which Java's rule (weir's)
+    drops: weir runs with one microsecond more, so the two say the same there."""
+    case = {"windows": ("tumbling", 10_000), "lateness": 5_000, "early": None, "late": "fire", "late_n": 1,
+            "accumulation": "discarding", "steps": [("add", [("k", 1_000, 1)]), ("watermark", 15_000),
+                                                     ("add", [("k", 2_000, 2)])]}
+    assert beam_semantics.weir_panes(case) == [("k", 0, 10_000, "LATE", 1, False, 2),
+                                               ("k", 0, 10_000, "ON_TIME", 0, False, 1)]
+
+
+def test_beam_semantics_sets_apart_a_session_that_merges_into_an_expired_one(beam_semantics):
+    """Beam's Python runner keeps a window past its allowed lateness (it has no cleanup timer), so
+    a later session can merge into it there where Java's runner and weir had cleaned it up."""
+    def case(t, windows=("session", 5_000)):
+        return {"windows": windows, "lateness": 5_000, "early": None, "late": "fire", "late_n": 1,
+                "accumulation": "discarding",
+                "steps": [("add", [("b", 10_000, 1)]), ("watermark", 23_000), ("add", [("b", t, 2)])]}
+    overlapping, apart = case(14_000), case(16_000)  # [14000, 19000) overlaps [10000, 15000); [16000, 21000) not
+    for c, merges in ((overlapping, True), (apart, False)):
+        panes = beam_semantics.weir_panes(c)
+        assert ("b", 10_000, 15_000, "ON_TIME", 0, False, 1) in panes
+        assert beam_semantics.merges_into_expired(c, panes) is merges
+    tumbling = case(14_000, ("tumbling", 10_000))
+    assert beam_semantics.merges_into_expired(tumbling, beam_semantics.weir_panes(tumbling)) is False

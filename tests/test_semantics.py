@@ -141,6 +141,83 @@ def test_beam_merges_only_sessions_that_overlap():
         ("k", 52, 57, "ON_TIME", 1), ("k", 57, 66, "ON_TIME", 6)]
 
 
+# ---- pane index and is_last: Beam's PaneInfo ----------------------------------------------------
+def panes(result):
+    return [(p.start, p.end, p.timing.value, p.index, p.is_last, p.value) for p in result.panes]
+
+
+def early_sessions():
+    # [8, 18) fires EARLY; an element at 12 extends it to [8, 22), which fires EARLY again, then ON_TIME
+    return (TestStream().add_elements(("k", 8, 6)).add_elements(("k", 12, 2)).advance_watermark_to_infinity())
+
+
+def test_beam_a_merged_window_starts_its_pane_index_again():
+    """Beam's ReduceFnRunner.OnMergeCallback.onMerge clears the pane info of each window merged
+    away (`paneInfoTracker.clear`: "the merge result window gets to start fresh if it is new"), and
+    PaneInfoTracker keeps a pane's index per window: the merged session's first pane is index 0.
+    Beam's Python runner agrees (trigger.py GeneralTriggerDriver: "PaneInfo ... is not preserved
+    across merges"). Found by the differential fuzz against Beam's DirectRunner (issue 17 notes)."""
+    spec = WindowSpec(Session(10), trigger=Trigger(early_every_n=1), accumulation="accumulating", semantics="beam")
+    assert panes(early_sessions().run(spec)) == [(8, 18, "EARLY", 0, False, 6), (8, 22, "EARLY", 0, False, 8),
+                                                (8, 22, "ON_TIME", 1, True, 8)]
+
+
+def test_flink_has_no_pane_index_and_weirs_goes_on_across_a_merge():
+    spec = WindowSpec(Session(10), trigger=Trigger(early_every_n=1), accumulation="accumulating", semantics="flink")
+    assert panes(early_sessions().run(spec)) == [(8, 18, "EARLY", 0, False, 6), (8, 22, "EARLY", 1, False, 8),
+                                                (8, 22, "ON_TIME", 2, True, 8)]
+
+
+def jump_past_cleanup():
+    # the watermark jumps from before the window's end to past its cleanup time in one step
+    return TestStream().add_elements(("k", 100, 1)).advance_watermark_to_infinity()
+
+
+def test_beam_an_on_time_pane_is_last_only_when_its_timer_is_the_cleanup_one():
+    """ReduceFnRunner.onTimers: the ON_TIME pane fires at the end-of-window timer (max_ts), which
+    is the garbage-collection timer too only when there is no allowed lateness (EnrichedTimerData:
+    isGarbageCollection = `!timer.getTimestamp().isBefore(cleanupTime)`), and only then is the pane
+    final. With lateness the cleanup timer is set when the end-of-window one fires, and fires on
+    its own even when the watermark jumped past both: with nothing new it emits nothing
+    (ClosingBehavior.FIRE_IF_NON_EMPTY), so no pane of the window is last."""
+    assert panes(jump_past_cleanup().run(WindowSpec(S10, allowed_lateness=5_000, semantics="beam"))) == [
+        (0, 10_000, "ON_TIME", 0, False, 1)]
+    assert panes(jump_past_cleanup().run(WindowSpec(S10, semantics="beam"))) == [(0, 10_000, "ON_TIME", 0, True, 1)]
+
+
+def test_flink_has_no_panes_and_weir_marks_the_on_time_pane_last_when_the_window_expires_with_it():
+    assert panes(jump_past_cleanup().run(WindowSpec(S10, allowed_lateness=5_000, semantics="flink"))) == [
+        (0, 10_000, "ON_TIME", 0, True, 1)]
+
+
+def test_beam_a_finished_trigger_makes_its_pane_the_last():
+    """ReduceFnRunner.emit: `isFinished = triggerRunner.isClosed(...)` after onFire, and the pane is
+    made with it (PaneInfoTracker.getNextPaneInfo(context, isFinished)). AfterWatermark with no
+    late firings finishes when it fires: its ON_TIME pane is last, and so is the one LATE pane of
+    a window that opened after its end."""
+    spec = WindowSpec(S10, allowed_lateness=50_000, trigger=Trigger(late="never"), semantics="beam")
+    on_time = TestStream().add_elements(("k", 1, 1)).advance_watermark_to(20_000).run(spec)
+    assert panes(on_time) == [(0, 10_000, "ON_TIME", 0, True, 1)]
+    opened_late = (TestStream().advance_watermark_to(20_000).add_elements(("k", 1, 1), ("k", 2, 2))
+                   .advance_watermark_to_infinity().run(spec))
+    assert panes(opened_late) == [(0, 10_000, "LATE", 0, True, 3)]
+
+
+def test_beam_a_window_that_opens_after_its_end_fires_at_its_first_bundle_whatever_the_late_count():
+    """AfterWatermarkStateMachine.AfterWatermarkEarlyAndLate.shouldFire: until its early phase
+    finishes, the trigger fires when `early ready || endOfWindowReached` (the watermark is past
+    max_ts), so a window whose first elements come after its end fires at the end of that bundle,
+    as its end-of-window firing; only then does the late trigger (every late_every_n) take over.
+    Flink has no such phase: weir counts every late element toward late_every_n."""
+    stream = (TestStream().advance_watermark_to(20_000).add_elements(("k", 1, 1))
+              .add_elements(("k", 2, 2)).add_elements(("k", 3, 4)).add_elements(("k", 4, 8)).advance_watermark_to_infinity())
+    beam = stream.run(WindowSpec(S10, allowed_lateness=50_000, trigger=Trigger(late_every_n=2), semantics="beam"))
+    assert panes(beam) == [(0, 10_000, "LATE", 0, False, 1), (0, 10_000, "LATE", 1, False, 6),
+                           (0, 10_000, "LATE", 2, True, 8)]
+    flink = stream.run(WindowSpec(S10, allowed_lateness=50_000, trigger=Trigger(late_every_n=2), semantics="flink"))
+    assert panes(flink) == [(0, 10_000, "LATE", 0, False, 3), (0, 10_000, "LATE", 1, False, 12)]
+
+
 # ---- lateness of merging windows -----------------------------------------------------------------
 def merging_late():
     # session [100, 110); at W = 105 an element at 95 opens [95, 105), which overlaps it

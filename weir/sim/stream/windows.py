@@ -24,8 +24,10 @@ and emits `Pane`s. The rules, with where they come from:
 - Where Flink and Beam differ, `WindowSpec.semantics` picks whose rule applies (the table is in
   weir.sim.stream.windowing.WindowSpec): the on-time boundary, the drop boundary, count triggers
   per element or per bundle (`process_bundle`; a polled batch is a bundle), session merging on
-  touch or overlap, lateness checked on the merged or the element's own window, and Beam's
-  finishing AfterWatermark (`Trigger(late="never")`).
+  touch or overlap, lateness checked on the merged or the element's own window, Beam's
+  finishing AfterWatermark (`Trigger(late="never")`), and three of Beam's PaneInfo rules (a
+  window opened after its end fires at its first bundle; a merged session's pane index starts at
+  0; an ON_TIME pane is last only without lateness or with a finishing trigger).
 
 Where weir chooses for itself, it says so: an ON_TIME pane is emitted only if it has something to
 show (DISCARDING with new elements, or ACCUMULATING with any), like Flink and unlike Beam's default
@@ -468,8 +470,9 @@ class _Dense:
             span.panes[fire] += 1
             acc, n = (span.acc_all, span.n_all) if accumulating else (span.acc_new, span.n_new)
             if len(fire):
-                op._pane_blocks.append(PaneBlock(Window(start, start + size), start + size + op._cleanup_after_end
-                                                 <= watermark, watermark, op.processing_time, fire, acc[fire], n[fire]))
+                last = op._last_on_time(start + size + op._cleanup_after_end <= watermark)  # (spec.cleanup_time)
+                op._pane_blocks.append(PaneBlock(Window(start, start + size), last, watermark, op.processing_time, fire,
+                                                 acc[fire], n[fire]))
             span.acc_new[live] = self.identity
             span.n_new[live] = 0
 
@@ -986,6 +989,11 @@ class WindowOperator:
         return state
 
     def _merge(self, key: Hashable, window: Window, merged: list[Window]) -> _WindowState | None:
+        """Merge `merged` (and the element's `window`) into the window covering them all: a new
+        window with their accumulators. Its pane index starts again at 0 with Beam, whose
+        ReduceFnRunner.OnMergeCallback.onMerge clears the pane info of each window merged away
+        ("the merge result window gets to start fresh if it is new"; PaneInfoTracker keeps it per
+        window); Flink has no pane index, and weir's goes on from the highest merged."""
         windows = self._state[key]
         cover = window
         for w in merged:
@@ -998,7 +1006,8 @@ class WindowOperator:
             old = windows.pop(w)
             new.acc_all, new.n_all = agg.merge(new.acc_all, old.acc_all), new.n_all + old.n_all
             new.acc_new, new.n_new = agg.merge(new.acc_new, old.acc_new), new.n_new + old.n_new
-            new.panes = max(new.panes, old.panes)
+            if not self.spec.beam:  # Flink has no pane index: weir's goes on from the windows merged
+                new.panes = max(new.panes, old.panes)
             new.late_pending += old.late_pending
         windows[cover] = new
         self._register(key, new)
@@ -1049,9 +1058,13 @@ class WindowOperator:
             if not state.late_pending:
                 return
             if trigger.late == "never":  # a window that opened after its end fires once, then is finished
-                self._fire(key, state, Timing.LATE, False)
+                self._fire(key, state, Timing.LATE, True)  # (finished: Beam's last pane, as _last_on_time says)
                 state.closed = True
-            elif state.late_pending >= trigger.late_every_n:
+            elif state.late_pending >= trigger.late_every_n or not state.panes:
+                # (no pane yet: the window opened after its end, or is a session merged past it, and
+                # AfterWatermark's end-of-window part has not fired: it does now, whatever the late
+                # count, which counts from then on. AfterWatermarkStateMachine.AfterWatermarkEarlyAndLate
+                # .shouldFire: until the early phase finishes, `early ready || endOfWindowReached`.)
                 self._fire(key, state, Timing.LATE, False)
         elif trigger.early_every_n and not state.on_time_fired and state.n_new >= trigger.early_every_n:
             self._fire(key, state, Timing.EARLY, False)
@@ -1082,10 +1095,26 @@ class WindowOperator:
             state.closed = True
         show = state.n_new if self.spec.accumulation == "discarding" else state.n_all
         if show:
-            last = self.spec.cleanup_time(state.window) <= watermark
-            self._fire(key, state, Timing.ON_TIME, last, watermark)
-            if last:
+            expired = self.spec.cleanup_time(state.window) <= watermark
+            self._fire(key, state, Timing.ON_TIME, self._last_on_time(expired), watermark)
+            if expired:
                 state.late_pending = 0
+
+    def _last_on_time(self, expired: bool) -> bool:
+        """Whether a window's ON_TIME pane is its last (`is_last`, Beam's PaneInfo.isLast), given
+        whether the window expires as it fires (the watermark is at or past its cleanup time).
+
+        Flink has no panes: weir marks it last when the window expires with it, as nothing can follow.
+        Beam (ReduceFnRunner.onTimers and emit): the ON_TIME pane fires at the end-of-window timer,
+        which is the garbage-collection timer too only without allowed lateness; else the pane is
+        last only if the trigger finished with it (AfterWatermark with no late firings,
+        `late = "never"`). A watermark that jumps past the cleanup time fires the
+        garbage-collection timer after it, a timer of its own, which emits nothing when nothing
+        came since (ClosingBehavior.FIRE_IF_NON_EMPTY)."""
+        spec = self.spec
+        if not spec.beam:
+            return expired
+        return spec.allowed_lateness == 0 or spec.trigger.late == "never"
 
     def _cleanup(self, key: Hashable, state: _WindowState) -> None:
         if state.late_pending and state.n_new:
