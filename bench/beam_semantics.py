@@ -3,10 +3,10 @@ needs apache-beam).
 
 Each case is a random windowed job and a random TestStream: tumbling, sliding or session windows,
 allowed lateness, early firings every n elements, late firings every n elements or none
-(`late = "never"`), discarding or accumulating panes, a sum per key; bundles of elements and
+(`late = "never"`), discarding or accumulating panes, a sum or a count per key; bundles of elements and
 watermark advances, then the watermark to infinity. weir runs it with its own TestStream and
 WindowSpec(semantics="beam"), Beam with its TestStream, WindowInto(AfterWatermark(early=AfterCount,
-late=AfterCount)) and CombinePerKey(sum). Every pane must agree: key, window, timing, index,
+late=AfterCount)) and CombinePerKey(sum) or Count.PerKey(). Every pane must agree: key, window, timing, index,
 whether it is the last, value.
 
 weir follows Beam's Java runner core (runners/core-java: ReduceFnRunner, LateDataUtils,
@@ -24,10 +24,11 @@ watermarks"), this script accounts for it:
 - Beam's runner carries watermarks in whole milliseconds: every time here is a multiple of 1,000us.
 - Python's runner does not clean a window up when its allowed lateness is over
   (apache_beam/transforms/trigger.py, GeneralTriggerDriver._output: `TODO(robertwb): allowed
-  lateness`); it only drops elements whose own window has expired. A session whose element comes
-  after another session of its key expired can still merge into it in Python, where Java's
-  cleanup timer (and weir) had removed it: such a case is found from weir's panes
-  (`merges_into_expired`) and counted apart as "not comparable".
+  lateness`); it only drops elements whose own window has expired. And its merge carries a
+  finished window's TOMBSTONE (`late = "never"`), where Java's leaves a finished window out. So a
+  session whose element comes after another session of its key expired or finished meets it in
+  Python, where it is a session of its own in Java (and weir): such a case is found from weir's
+  panes (`not_comparable`) and counted apart as "not comparable".
 - Beam's runner stalls on some cases (its monitor's "pipeline stall", raised as a tuple, which
   Python reports as a TypeError), as it does when late elements still wait for a late firing at
   the end, which with no cleanup timer it never fires (Java's cleanup timer, and weir, fire them
@@ -36,7 +37,7 @@ watermarks"), this script accounts for it:
   (`allow_unsafe_triggers`): it is told.
 
     .venv/bin/pip install apache-beam      # never a dependency of weir; a separate venv works too
-    .venv/bin/python bench/beam_semantics.py [--cases N] [--seed S]
+    .venv/bin/python bench/beam_semantics.py [--cases N] [--seed S] [--steps K]
 
 Prints every case that differs (its seed, the case, both sides' panes) and a summary; exits 1 if any
 differs. Without apache-beam it says how to get it and exits 0.
@@ -55,7 +56,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import beam_compare  # noqa: E402  (how to find apache-beam, or say how to install it)
 
 from weir.sim.stream.teststream import TestStream  # noqa: E402
-from weir.sim.stream.windows import SUM, Session, Sliding, Trigger, Tumbling, WindowSpec  # noqa: E402
+from weir.sim.stream.windows import Session, Sliding, Trigger, Tumbling, WindowSpec  # noqa: E402
 
 MS = 1_000  # every time is whole milliseconds (Beam's runner carries watermarks so)
 #: One microsecond more of allowed lateness for weir: Beam's Python runner expires a window when the
@@ -70,8 +71,8 @@ Pane = tuple  # (key, window start, window end, timing, index, is_last, value)
 COLLECTED: list[tuple] = []
 
 
-def make_case(seed: int) -> dict:
-    """A random windowed job and test stream, the same for the same seed."""
+def make_case(seed: int, steps: int = 8) -> dict:
+    """A random windowed job and test stream of 2 to `steps` steps, the same for the same seed."""
     rng = random.Random(seed)
     kind = rng.choice(["tumbling", "sliding", "session"])
     windows = {"tumbling": ("tumbling", MS * rng.choice([10, 20])),
@@ -82,13 +83,14 @@ def make_case(seed: int) -> dict:
             "late_n": rng.choice([1, 1, 2, 3]), "accumulation": rng.choice(["discarding", "accumulating"]),
             "steps": []}
     watermark = 0
-    for _ in range(rng.randint(2, 8)):
+    for _ in range(rng.randint(2, steps)):
         if rng.random() < 0.6:
             case["steps"].append(("add", [(rng.choice("ab"), MS * rng.randint(0, 60), rng.randint(1, 9))
                                           for _ in range(rng.randint(1, 4))]))
         else:
             watermark += MS * rng.randint(1, 25)
             case["steps"].append(("watermark", watermark))
+    case["aggregate"] = rng.choice(["sum", "sum", "count"])
     return case
 
 
@@ -97,7 +99,7 @@ def weir_panes(case: dict) -> list[Pane]:
     kind, *sizes = case["windows"]
     windows = {"tumbling": Tumbling, "sliding": Sliding, "session": Session}[kind](*sizes)
     trigger = Trigger(early_every_n=case["early"], late_every_n=case["late_n"], late=case["late"])
-    spec = WindowSpec(windows, aggregate=SUM, trigger=trigger, accumulation=case["accumulation"],
+    spec = WindowSpec(windows, aggregate=case["aggregate"], trigger=trigger, accumulation=case["accumulation"],
                       allowed_lateness=case["lateness"] + PYTHON_LATENESS, semantics="beam")
     stream = TestStream()
     for step, arg in case["steps"]:
@@ -106,27 +108,33 @@ def weir_panes(case: dict) -> list[Pane]:
     return sorted((p.key, p.start, p.end, p.timing.value, p.index, p.is_last, p.value) for p in result.panes)
 
 
-def merges_into_expired(case: dict, panes: list[Pane]) -> bool:
-    """Whether a session element may join, in Beam's Python runner, a session of its key that had
-    expired before it came (the watermark past `end + lateness`), which Java's runner and weir had
-    cleaned up: Python keeps expired windows (see the module's docstring). The sessions are weir's
-    `panes`' windows (each session fires before it expires, so each has a pane), less those a
-    merge took into a larger one."""
+def not_comparable(case: dict, panes: list[Pane]) -> bool:
+    """Whether a session element may meet, in Beam's Python runner, a session of its key that the
+    Java runner core (and weir) would not let it merge with (see the module's docstring):
+    - one that had expired before it came (the watermark past `end + lateness`): Python keeps
+      expired windows, Java's cleanup timer has removed it;
+    - one whose trigger had finished (`late = "never"`, the watermark at or past its end): Python's
+      merge carries the finished window's TOMBSTONE and drops the element, Java's merge leaves a
+      finished window out.
+    The sessions are weir's `panes`' windows (each session fires before it expires or finishes,
+    so each has a pane), less those a merge took into a larger one."""
     if case["windows"][0] != "session":
         return False
-    gap, lateness = case["windows"][1], case["lateness"]
+    gap, lateness, never = case["windows"][1], case["lateness"], case["late"] == "never"
     windows = {(key, start, end) for key, start, end, *_rest in panes}
     live = [w for w in windows if not any(o != w and o[0] == w[0] and o[1] <= w[1] and w[2] <= o[2] for o in windows)]
-    watermark, expired = None, set()
+    watermark, seen, gone = None, set(), set()  # seen: sessions that had an element in an earlier step
     for step, arg in case["steps"]:
         if step == "watermark":
             watermark = arg
-            expired |= {w for w in live if watermark > w[2] + lateness}
-            continue
-        for key, t, _value in arg:
-            own_expired = watermark is not None and watermark > t + gap + lateness  # (dropped by its own window)
-            if not own_expired and any(k == key and t < end and start < t + gap for k, start, end in expired):
-                return True
+        else:
+            for key, t, _value in arg:
+                own_expired = watermark is not None and watermark > t + gap + lateness  # (dropped by its own window)
+                if not own_expired and any(k == key and t < end and start < t + gap for k, start, end in gone):
+                    return True
+            seen |= {w for w in live for key, t, _value in arg if w[0] == key and w[1] <= t < w[2]}
+        if watermark is not None:
+            gone |= {w for w in live if watermark > w[2] + lateness or (never and w in seen and watermark >= w[2])}
     return False
 
 
@@ -136,7 +144,7 @@ def without_empty_on_time(panes: list[Pane]) -> list[Pane]:
     out, left_out = [], {}
     for key, start, end, timing, index, last, value in sorted(panes, key=lambda p: (p[0], p[1], p[2], p[4])):
         window = (key, start, end)
-        if timing == "ON_TIME" and value == 0:  # (values are 1 to 9: a sum of 0 is an empty pane)
+        if timing == "ON_TIME" and value == 0:  # (values are 1 to 9: a sum or count of 0 is an empty pane)
             left_out[window] = left_out.get(window, 0) + 1
             continue
         out.append((key, start, end, timing, index - left_out.get(window, 0), last, value))
@@ -174,7 +182,7 @@ def beam_panes(beam, case: dict) -> list[Pane]:
         (p | stream.advance_watermark_to_infinity().with_output_types(tuple[str, int])
            | beam.WindowInto(windowfn, trigger=trigger, accumulation_mode=mode,
                              allowed_lateness=Duration(micros=case["lateness"]))
-           | beam.CombinePerKey(sum)
+           | (beam.CombinePerKey(sum) if case["aggregate"] == "sum" else beam.combiners.Count.PerKey())
            | beam.ParDo(Collect.fn(beam)))
     return without_empty_on_time(COLLECTED)
 
@@ -194,15 +202,15 @@ class Collect:
 
 
 #: What a case comes to: every pane agrees; some differ; Beam's runner failed on it (a stall: see the
-#: module's docstring); or it is not comparable (a session merges into an expired one in Python).
+#: module's docstring); or it is not comparable (a session meets an expired or finished one in Python).
 VERDICTS = ("agree", "differ", "Beam failed", "not comparable")
 
 
-def compare(beam, seed: int) -> tuple[str, str]:
+def compare(beam, seed: int, steps: int = 8) -> tuple[str, str]:
     """One case in both: its verdict (VERDICTS) and what to say of it."""
-    case = make_case(seed)
+    case = make_case(seed, steps)
     ours = weir_panes(case)
-    if merges_into_expired(case, ours):
+    if not_comparable(case, ours):
         return "not comparable", ""
     try:
         theirs = beam_panes(beam, case)
@@ -217,6 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=200, help="how many random cases")
     parser.add_argument("--seed", type=int, default=0, help="the first case's seed (the cases are seeds on from it)")
+    parser.add_argument("--steps", type=int, default=8, help="the most steps (bundles, watermark advances) a case has")
     args = parser.parse_args(argv)
     beam = beam_compare.beam_or_say_how("to compare weir's Beam semantics with Beam's DirectRunner")
     if beam is None:
@@ -225,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
           f"test streams, seeds {args.seed} to {args.seed + args.cases - 1}", flush=True)
     verdicts: dict[str, list[int]] = {verdict: [] for verdict in VERDICTS}
     for seed in range(args.seed, args.seed + args.cases):
-        verdict, detail = compare(beam, seed)
+        verdict, detail = compare(beam, seed, args.steps)
         verdicts[verdict].append(seed)
         if verdict == "differ":
             print(detail, flush=True)

@@ -162,23 +162,29 @@ def test_beam_semantics_runs_weir_with_pythons_lateness_boundary(beam_semantics)
     """Beam's Python runner keeps an element at W = end + lateness, which Java's rule (weir's)
     drops: weir runs with one microsecond more, so the two say the same there."""
     case = {"windows": ("tumbling", 10_000), "lateness": 5_000, "early": None, "late": "fire", "late_n": 1,
-            "accumulation": "discarding", "steps": [("add", [("k", 1_000, 1)]), ("watermark", 15_000),
+            "accumulation": "discarding", "aggregate": "sum", "steps": [("add", [("k", 1_000, 1)]), ("watermark", 15_000),
                                                      ("add", [("k", 2_000, 2)])]}
     assert beam_semantics.weir_panes(case) == [("k", 0, 10_000, "LATE", 1, False, 2),
                                                ("k", 0, 10_000, "ON_TIME", 0, False, 1)]
 
 
-def test_beam_semantics_sets_apart_a_session_that_merges_into_an_expired_one(beam_semantics):
-    """Beam's Python runner keeps a window past its allowed lateness (it has no cleanup timer), so
-    a later session can merge into it there where Java's runner and weir had cleaned it up."""
-    def case(t, windows=("session", 5_000)):
-        return {"windows": windows, "lateness": 5_000, "early": None, "late": "fire", "late_n": 1,
-                "accumulation": "discarding",
+def test_beam_semantics_sets_apart_a_session_that_meets_an_expired_or_finished_one(beam_semantics):
+    """Beam's Python runner keeps a window past its allowed lateness (it has no cleanup timer), and
+    carries a finished window's TOMBSTONE into a merge, so a later session can merge into either
+    there where Java's runner and weir have it a session of its own."""
+    def case(t, windows=("session", 5_000), late="fire"):
+        return {"windows": windows, "lateness": 5_000, "early": None, "late": late, "late_n": 1,
+                "accumulation": "discarding", "aggregate": "sum",
                 "steps": [("add", [("b", 10_000, 1)]), ("watermark", 23_000), ("add", [("b", t, 2)])]}
     overlapping, apart = case(14_000), case(16_000)  # [14000, 19000) overlaps [10000, 15000); [16000, 21000) not
     for c, merges in ((overlapping, True), (apart, False)):
         panes = beam_semantics.weir_panes(c)
         assert ("b", 10_000, 15_000, "ON_TIME", 0, False, 1) in panes
-        assert beam_semantics.merges_into_expired(c, panes) is merges
+        assert beam_semantics.not_comparable(c, panes) is merges
     tumbling = case(14_000, ("tumbling", 10_000))
-    assert beam_semantics.merges_into_expired(tumbling, beam_semantics.weir_panes(tumbling)) is False
+    assert beam_semantics.not_comparable(tumbling, beam_semantics.weir_panes(tumbling)) is False
+    finished = case(14_000, late="never")  # [10000, 15000) finished at W = 23000, and has not expired by lateness
+    finished["lateness"] = 30_000
+    assert beam_semantics.not_comparable(finished, beam_semantics.weir_panes(finished)) is True
+    finished["steps"][1] = ("watermark", 12_000)  # not yet at its end: [14000, 19000) merges with it, unfinished
+    assert beam_semantics.not_comparable(finished, beam_semantics.weir_panes(finished)) is False

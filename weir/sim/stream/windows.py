@@ -961,8 +961,11 @@ class WindowOperator:
         """The state of the window the element joins (merging sessions first), or None if expired.
 
         Sessions: Flink merges first and checks the merged window's lateness; Beam checks the
-        element's own window first (LateDataFilter), then merges only windows that overlap, and a
-        merge with a closed window (its trigger finished) is discarded."""
+        element's own window first (LateDataFilter), then merges only windows that overlap, and
+        a closed window (its trigger finished) takes no part: ReduceFnRunner.emit removes it from
+        the active windows, and MergingActiveWindowSet merges only ACTIVE and NEW ones. A session
+        that overlaps a closed one is a session of its own; one with exactly a closed window's
+        bounds is that closed window (its trigger's finished bits), whose elements are dropped."""
         spec = self.spec
         windows = self._state.setdefault(key, {})
         if isinstance(spec.windows, Session):
@@ -970,9 +973,7 @@ class WindowOperator:
                 if not windows:
                     del self._state[key]
                 return None
-            merged = spec.merging(windows, window)
-            if spec.beam and any(windows[w].closed for w in merged):
-                return None
+            merged = spec.merging([w for w, s in windows.items() if not s.closed] if spec.beam else windows, window)
             if merged and not (len(merged) == 1 and merged[0].start <= window.start and merged[0].end >= window.end):
                 return self._merge(key, window, merged)
             if merged:
@@ -1000,6 +1001,8 @@ class WindowOperator:
             cover = cover.cover(w)
         if self._expired(cover):
             return None
+        if cover in windows:  # (Beam: a closed window with the merge's bounds, whose state stays; the
+            return windows[cover]  # caller drops the element, and the windows stay unmerged, none lost)
         agg = self.spec.aggregate
         new = _WindowState(cover, self._next(), agg.empty)
         for w in sorted(merged):
