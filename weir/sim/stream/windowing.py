@@ -259,7 +259,7 @@ class WindowSpec:
     | count triggers (early every n, late every n) are asked | after each element | once per bundle (ReduceFnRunner.processElements) |
     | sessions merge when they | overlap or touch (TimeWindow.intersects) | overlap (IntervalWindow.isDisjoint) |
     | a late element is dropped by | the merged window (WindowOperator.processElement) | its own window, before merging (LateDataFilter) |
-    | `late = "never"` | refused (EventTimeTrigger fires every late element) | fires once, then closed: later elements are dropped |
+    | `late = "never"` | refused (EventTimeTrigger fires every late element) | fires once, then closed: later elements are dropped, a session overlapping it is one of its own |
     | a window opened after its end fires | every late_every_n late elements | at its first bundle, then every late_every_n (AfterWatermarkEarlyAndLate.shouldFire) |
     | a merged session's pane index | goes on from the windows merged (Flink has no panes) | starts at 0 (ReduceFnRunner's onMerge) |
     | an ON_TIME pane is `is_last` when | the window expires with it | there is no allowed lateness, or `late = "never"` (ReduceFnRunner.onTimers) |

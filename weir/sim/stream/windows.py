@@ -25,9 +25,10 @@ and emits `Pane`s. The rules, with where they come from:
   weir.sim.stream.windowing.WindowSpec): the on-time boundary, the drop boundary, count triggers
   per element or per bundle (`process_bundle`; a polled batch is a bundle), session merging on
   touch or overlap, lateness checked on the merged or the element's own window, Beam's
-  finishing AfterWatermark (`Trigger(late="never")`), and three of Beam's PaneInfo rules (a
-  window opened after its end fires at its first bundle; a merged session's pane index starts at
-  0; an ON_TIME pane is last only without lateness or with a finishing trigger).
+  finishing AfterWatermark (`Trigger(late="never")`; a finished session takes no part in
+  merging), and three more of Beam's rules: a window opened after its end fires at its first
+  bundle; a merged session's pane index starts at 0; an ON_TIME pane is last only without
+  lateness or with a finishing trigger.
 
 Where weir chooses for itself, it says so: an ON_TIME pane is emitted only if it has something to
 show (DISCARDING with new elements, or ACCUMULATING with any), like Flink and unlike Beam's default
