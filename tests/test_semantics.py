@@ -5,9 +5,11 @@ Flink: flink-streaming-java/src/main/java/org/apache/flink/streaming/runtime/ope
 WindowOperator.java (processElement, isWindowLate, cleanupTime), .../api/windowing/triggers/
 EventTimeTrigger.java, .../api/windowing/windows/TimeWindow.java (intersects, mergeWindows).
 Beam (Java runner core): runners/core-java/src/main/java/org/apache/beam/runners/core/
-ReduceFnRunner.java (processElements, droppedDueToClosedWindow), LateDataDroppingDoFnRunner.java
+ReduceFnRunner.java (processElements, droppedDueToClosedWindow, OnMergeCallback.onMerge, onTimers,
+emit), PaneInfoTracker.java, MergingActiveWindowSet.java (merge), LateDataDroppingDoFnRunner.java
 (LateDataFilter), LateDataUtils.java (garbageCollectionTime), triggers/DefaultTriggerStateMachine.java
-and triggers/AfterWatermarkStateMachine.java (endOfWindowReached); sdks/java/core/src/main/java/
+and triggers/AfterWatermarkStateMachine.java (endOfWindowReached, AfterWatermarkEarlyAndLate
+.shouldFire); sdks/java/core/src/main/java/
 org/apache/beam/sdk/transforms/windowing/IntervalWindow.java (isDisjoint) and
 MergeOverlappingIntervalWindows.java.
 """
