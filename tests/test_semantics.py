@@ -170,7 +170,7 @@ def test_beam_a_merged_window_starts_its_pane_index_again():
     away (`paneInfoTracker.clear`: "the merge result window gets to start fresh if it is new"), and
     PaneInfoTracker keeps a pane's index per window: the merged session's first pane is index 0.
     Beam's Python runner agrees (trigger.py GeneralTriggerDriver: "PaneInfo ... is not preserved
-    across merges"). Found by the differential fuzz against Beam's DirectRunner (issue 17 notes)."""
+    across merges"). Found by bench/beam_semantics.py, which compares with Beam's DirectRunner."""
     spec = WindowSpec(Session(10), trigger=Trigger(early_every_n=1), accumulation="accumulating", semantics="beam")
     assert panes(early_sessions().run(spec)) == [(8, 18, "EARLY", 0, False, 6), (8, 22, "EARLY", 0, False, 8),
                                                 (8, 22, "ON_TIME", 1, True, 8)]
