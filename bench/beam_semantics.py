@@ -4,10 +4,12 @@ needs apache-beam).
 Each case is a random windowed job and a random TestStream: tumbling, sliding or session windows,
 allowed lateness, early firings every n elements, late firings every n elements or none
 (`late = "never"`), discarding or accumulating panes, a sum or a count per key; bundles of elements and
-watermark advances, then the watermark to infinity. weir runs it with its own TestStream and
-WindowSpec(semantics="beam"), Beam with its TestStream, WindowInto(AfterWatermark(early=AfterCount,
-late=AfterCount)) and CombinePerKey(sum) or Count.PerKey(). Every pane must agree: key, window, timing, index,
-whether it is the last, value.
+watermark advances, then the watermark to infinity. weir runs it twice with
+WindowSpec(semantics="beam"): with its own TestStream (each bundle's elements one by one), and as
+a pipeline's processor feeds it (each bundle one numpy batch, `WindowOperator.process_batch`, which
+the columnar store may take). Beam runs it with its TestStream, WindowInto(AfterWatermark(
+early=AfterCount, late=AfterCount)) and CombinePerKey(sum) or Count.PerKey(). Every pane must agree,
+between weir's two paths and with Beam: key, window, timing, index, whether it is the last, value.
 
 weir follows Beam's Java runner core (runners/core-java: ReduceFnRunner, LateDataUtils,
 AfterWatermarkStateMachine); Beam's Python DirectRunner is a second implementation of the same
@@ -50,13 +52,15 @@ import random
 import sys
 from pathlib import Path
 
+import numpy as np
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import beam_compare  # noqa: E402  (how to find apache-beam, or say how to install it)
 
 from weir.sim.stream.teststream import TestStream  # noqa: E402
-from weir.sim.stream.windows import Session, Sliding, Trigger, Tumbling, WindowSpec  # noqa: E402
+from weir.sim.stream.windows import MAX_TIME, Session, Sliding, Trigger, Tumbling, WindowOperator, WindowSpec  # noqa: E402
 
 MS = 1_000  # every time is whole milliseconds (Beam's runner carries watermarks so)
 #: One microsecond more of allowed lateness for weir: Beam's Python runner expires a window when the
@@ -85,7 +89,7 @@ def make_case(seed: int, steps: int = 8) -> dict:
     watermark = 0
     for _ in range(rng.randint(2, steps)):
         if rng.random() < 0.6:
-            case["steps"].append(("add", [(rng.choice("ab"), MS * rng.randint(0, 60), rng.randint(1, 9))
+            case["steps"].append(("add", [(rng.choice([0, 1]), MS * rng.randint(0, 60), rng.randint(1, 9))
                                           for _ in range(rng.randint(1, 4))]))
         else:
             watermark += MS * rng.randint(1, 25)
@@ -94,18 +98,40 @@ def make_case(seed: int, steps: int = 8) -> dict:
     return case
 
 
-def weir_panes(case: dict) -> list[Pane]:
-    """The case in weir, with Beam's semantics (and Python's lateness boundary: PYTHON_LATENESS)."""
+def weir_spec(case: dict) -> WindowSpec:
+    """The case's windowing in weir, with Beam's semantics (and Python's lateness boundary:
+    PYTHON_LATENESS)."""
     kind, *sizes = case["windows"]
     windows = {"tumbling": Tumbling, "sliding": Sliding, "session": Session}[kind](*sizes)
     trigger = Trigger(early_every_n=case["early"], late_every_n=case["late_n"], late=case["late"])
-    spec = WindowSpec(windows, aggregate=case["aggregate"], trigger=trigger, accumulation=case["accumulation"],
+    return WindowSpec(windows, aggregate=case["aggregate"], trigger=trigger, accumulation=case["accumulation"],
                       allowed_lateness=case["lateness"] + PYTHON_LATENESS, semantics="beam")
+
+
+def _sorted(panes) -> list[Pane]:
+    return sorted((p.key, p.start, p.end, p.timing.value, p.index, p.is_last, p.value) for p in panes)
+
+
+def weir_panes(case: dict) -> list[Pane]:
+    """The case in weir's TestStream: each bundle's elements one by one (WindowOperator.process_bundle)."""
     stream = TestStream()
     for step, arg in case["steps"]:
         stream = stream.add_elements(*arg) if step == "add" else stream.advance_watermark_to(arg)
-    result = stream.advance_watermark_to_infinity().run(spec)
-    return sorted((p.key, p.start, p.end, p.timing.value, p.index, p.is_last, p.value) for p in result.panes)
+    return _sorted(stream.advance_watermark_to_infinity().run(weir_spec(case)).panes)
+
+
+def weir_batch_panes(case: dict) -> list[Pane]:
+    """The case as a pipeline's processor feeds it: each bundle one batch of numpy columns
+    (WindowOperator.process_batch, where whole-number keys may take the columnar store)."""
+    op = WindowOperator(weir_spec(case))
+    for step, arg in case["steps"]:
+        if step == "add":
+            keys, times, values = (np.array(column, dtype=np.int64) for column in zip(*arg))
+            op.process_batch(keys, times, values)
+        else:
+            op.advance_watermark(arg)
+    op.advance_watermark(MAX_TIME)
+    return _sorted(op.panes)
 
 
 def not_comparable(case: dict, panes: list[Pane]) -> bool:
@@ -179,7 +205,7 @@ def beam_panes(beam, case: dict) -> list[Pane]:
     options.view_as(TypeOptions).allow_unsafe_triggers = True
     COLLECTED.clear()
     with beam.Pipeline(runner="DirectRunner", options=options) as p:
-        (p | stream.advance_watermark_to_infinity().with_output_types(tuple[str, int])
+        (p | stream.advance_watermark_to_infinity().with_output_types(tuple[int, int])
            | beam.WindowInto(windowfn, trigger=trigger, accumulation_mode=mode,
                              allowed_lateness=Duration(micros=case["lateness"]))
            | (beam.CombinePerKey(sum) if case["aggregate"] == "sum" else beam.combiners.Count.PerKey())
@@ -209,7 +235,10 @@ VERDICTS = ("agree", "differ", "Beam failed", "not comparable")
 def compare(beam, seed: int, steps: int = 8) -> tuple[str, str]:
     """One case in both: its verdict (VERDICTS) and what to say of it."""
     case = make_case(seed, steps)
-    ours = weir_panes(case)
+    ours, batched = weir_panes(case), weir_batch_panes(case)
+    if ours != batched:  # (weir's two paths must agree whatever Beam says)
+        return "differ", f"seed {seed}: weir's batch path differs from its stream path:\n  case {case}\n  " \
+                         f"stream {ours}\n  batch  {batched}"
     if not_comparable(case, ours):
         return "not comparable", ""
     try:

@@ -168,6 +168,14 @@ def test_beam_semantics_runs_weir_with_pythons_lateness_boundary(beam_semantics)
                                                ("k", 0, 10_000, "ON_TIME", 0, False, 1)]
 
 
+def test_beam_semantics_weirs_batch_path_agrees_with_its_stream_path(beam_semantics):
+    """The script compares weir's two ways in, a TestStream's bundles element by element and a
+    pipeline's batches (process_batch, the columnar store for whole-number keys), before Beam."""
+    for seed in range(60):
+        case = beam_semantics.make_case(seed, steps=12)
+        assert beam_semantics.weir_batch_panes(case) == beam_semantics.weir_panes(case), (seed, case)
+
+
 def test_beam_semantics_sets_apart_a_session_that_meets_an_expired_or_finished_one(beam_semantics):
     """Beam's Python runner keeps a window past its allowed lateness (it has no cleanup timer), and
     carries a finished window's TOMBSTONE into a merge, so a later session can merge into either
