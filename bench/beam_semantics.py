@@ -256,6 +256,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="the first case's seed (the cases are seeds on from it)")
     parser.add_argument("--steps", type=int, default=8, help="the most steps (bundles, watermark advances) a case has")
     args = parser.parse_args(argv)
+    if args.cases < 1 or args.steps < 2:  # (argparse's error: one line, exit code 2)
+        parser.error(f"--cases must be at least 1 and --steps at least 2: got {args.cases} and {args.steps}")
     beam = beam_compare.beam_or_say_how("to compare weir's Beam semantics with Beam's DirectRunner")
     if beam is None:
         return 0

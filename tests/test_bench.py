@@ -137,6 +137,14 @@ def test_beam_semantics_without_beam_says_how_to_get_it_and_exits_0(beam_semanti
     assert "apache-beam is not installed" in capsys.readouterr().out
 
 
+def test_beam_semantics_refuses_too_few_cases_or_steps_in_one_line(beam_semantics, capsys):
+    for argv in (["--cases", "0"], ["--steps", "1"]):
+        with pytest.raises(SystemExit) as stop:
+            beam_semantics.main(argv)
+        assert stop.value.code == 2
+        assert "--cases must be at least 1 and --steps at least 2" in capsys.readouterr().err
+
+
 def test_beam_semantics_cases_are_seeded_and_in_whole_milliseconds(beam_semantics):
     """Beam's runner carries watermarks in whole milliseconds: every time a case holds is one."""
     assert beam_semantics.make_case(7) == beam_semantics.make_case(7) != beam_semantics.make_case(8)
