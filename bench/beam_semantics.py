@@ -3,12 +3,12 @@ needs apache-beam).
 
 Each case is a random windowed job and a random TestStream: tumbling, sliding or session windows,
 allowed lateness, early firings every n elements, late firings every n elements or none
-(`late = "never"`), discarding or accumulating panes, a sum or a count per key; bundles of elements and
+(`late = "never"`), discarding or accumulating panes, a sum, count, min or max per key; bundles of elements and
 watermark advances, then the watermark to infinity. weir runs it twice with
 WindowSpec(semantics="beam"): with its own TestStream (each bundle's elements one by one), and as
 a pipeline's processor feeds it (each bundle one numpy batch, `WindowOperator.process_batch`, which
 the columnar store may take). Beam runs it with its TestStream, WindowInto(AfterWatermark(
-early=AfterCount, late=AfterCount)) and CombinePerKey(sum) or Count.PerKey(). Every pane must agree,
+early=AfterCount, late=AfterCount)) and CombinePerKey of the same aggregate. Every pane must agree,
 between weir's two paths and with Beam: key, window, timing, index, whether it is the last, value.
 
 weir follows Beam's Java runner core (runners/core-java: ReduceFnRunner, LateDataUtils,
@@ -94,7 +94,7 @@ def make_case(seed: int, steps: int = 8) -> dict:
         else:
             watermark += MS * rng.randint(1, 25)
             case["steps"].append(("watermark", watermark))
-    case["aggregate"] = rng.choice(["sum", "sum", "count"])
+    case["aggregate"] = rng.choice(["sum", "sum", "count", "min", "max"])
     return case
 
 
@@ -170,7 +170,7 @@ def without_empty_on_time(panes: list[Pane]) -> list[Pane]:
     out, left_out = [], {}
     for key, start, end, timing, index, last, value in sorted(panes, key=lambda p: (p[0], p[1], p[2], p[4])):
         window = (key, start, end)
-        if timing == "ON_TIME" and value == 0:  # (values are 1 to 9: a sum or count of 0 is an empty pane)
+        if timing == "ON_TIME" and value in (0, None):  # (values are 1 to 9: 0 or None is an empty pane)
             left_out[window] = left_out.get(window, 0) + 1
             continue
         out.append((key, start, end, timing, index - left_out.get(window, 0), last, value))
@@ -208,9 +208,37 @@ def beam_panes(beam, case: dict) -> list[Pane]:
         (p | stream.advance_watermark_to_infinity().with_output_types(tuple[int, int])
            | beam.WindowInto(windowfn, trigger=trigger, accumulation_mode=mode,
                              allowed_lateness=Duration(micros=case["lateness"]))
-           | (beam.CombinePerKey(sum) if case["aggregate"] == "sum" else beam.combiners.Count.PerKey())
+           | beam.CombinePerKey(Combine.fn(beam, case["aggregate"]))
            | beam.ParDo(Collect.fn(beam)))
     return without_empty_on_time(COLLECTED)
+
+
+class Combine:
+    """Beam's CombineFn for an aggregate: an empty pane (Beam's empty ON_TIME ones) gives 0 for a
+    sum or a count and None for a min or a max (Python's own min of nothing raises)."""
+
+    @staticmethod
+    def fn(beam, name: str):
+        pick = {"sum": lambda a, b: a + b, "count": lambda a, b: a + b, "min": min, "max": max}[name]
+        empty = 0 if name in ("sum", "count") else None
+
+        class _Combine(beam.CombineFn):
+            def create_accumulator(self):
+                return empty
+
+            def add_input(self, acc, value):
+                value = 1 if name == "count" else value
+                return value if acc is None else pick(acc, value)
+
+            def merge_accumulators(self, accs):
+                out = empty
+                for acc in accs:
+                    out = acc if out is None else out if acc is None else pick(out, acc)
+                return out
+
+            def extract_output(self, acc):
+                return acc
+        return _Combine()
 
 
 class Collect:
