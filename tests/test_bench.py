@@ -15,16 +15,23 @@ from weir.analysis.windowed import batch_windows
 BENCH = Path(__file__).resolve().parent.parent / "bench"
 
 
-@pytest.fixture(scope="module")
-def beam_compare():
+def load_bench(name: str, script: str | None = None):
+    """bench/`script` (name.py unless given) as module `name`, with bench/ on sys.path while it
+    loads (the scripts import each other); sys.path is as it was after (some scripts add to it)."""
+    path = list(sys.path)
     sys.path.insert(0, str(BENCH))
     try:
-        spec = importlib.util.spec_from_file_location("beam_compare", BENCH / "beam_compare.py")
+        spec = importlib.util.spec_from_file_location(name, BENCH / (script or f"{name}.py"))
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
-        yield module
+        return module
     finally:
-        sys.path.remove(str(BENCH))
+        sys.path[:] = path
+
+
+@pytest.fixture(scope="module")
+def beam_compare():
+    return load_bench("beam_compare")
 
 
 def test_without_beam_it_says_how_to_get_it_and_exits_0(beam_compare, monkeypatch, capsys):
@@ -56,9 +63,7 @@ def test_first_difference_names_the_first_window_that_differs(beam_compare):
 
 
 def test_instructions_without_valgrind_says_so(monkeypatch, capsys):
-    spec = importlib.util.spec_from_file_location("instructions", BENCH / "instructions.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_bench("instructions")
     monkeypatch.setattr(module.shutil, "which", lambda name: None)
     assert module.main([]) == 0
     assert "valgrind is not installed" in capsys.readouterr().out
@@ -67,9 +72,7 @@ def test_instructions_without_valgrind_says_so(monkeypatch, capsys):
 def test_the_sink_alone_writes_the_runs_own_table_again_as_the_run_wrote_it():
     """bench/run.py's bound on a SQL sink's run: the run's rows through a fresh upsert sink, one
     write per written_at and partition; it asserts the table comes out as the run's own."""
-    spec = importlib.util.spec_from_file_location("bench_run", BENCH / "run.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_bench("bench_run", "run.py")
     from weir.sim.scenario.run import execute
     run = execute(module.hour(5, "default"))
     seconds, writes = module.sink_alone(run)
@@ -80,9 +83,7 @@ def test_the_sink_alone_writes_the_runs_own_table_again_as_the_run_wrote_it():
 def test_interleaved_runs_one_of_each_scenario_in_turn_and_gives_each_its_median(monkeypatch):
     """bench/run.py's rows that compare pipelines (the sinks, the hooks, parallelism) time them
     in turn, repetition by repetition, as the brief asks of ratios, not all of one then the next."""
-    spec = importlib.util.spec_from_file_location("bench_run", BENCH / "run.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_bench("bench_run", "run.py")
     order, real = [], module.execute
     monkeypatch.setattr(module, "execute", lambda sc: order.append(sc.name) or real(sc))
     medians, runs = module.interleaved({sink: module.into(sink, 2_000) for sink in ("append", "upsert")})
@@ -94,13 +95,7 @@ def test_interleaved_runs_one_of_each_scenario_in_turn_and_gives_each_its_median
 def test_costs_names_each_pipelines_parts_and_top_functions(capsys):
     """bench/costs.py (issue 17, item 2's profile summary): for each pipeline, the parts' shares
     of the profiled time, then its top functions by their own time."""
-    sys.path.insert(0, str(BENCH))
-    try:
-        spec = importlib.util.spec_from_file_location("costs", BENCH / "costs.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(BENCH))
+    module = load_bench("costs")
     assert module.part_of(("/x/weir/sim/kernel/network.py", 76, "send")) == "weir kernel (network, nodes, trace)"
     assert module.part_of(("/x/site-packages/simpy/core.py", 182, "step")) == "simpy"
     assert module.part_of(("~", 0, "<method 'execute' of 'sqlite3.Connection' objects>")) == "SQLite"
@@ -121,14 +116,7 @@ def test_costs_names_each_pipelines_parts_and_top_functions(capsys):
 # ---- bench/beam_semantics.py: weir's semantics = "beam" against Beam's DirectRunner ------------------
 @pytest.fixture(scope="module")
 def beam_semantics():
-    path = list(sys.path)  # (the script puts the repository and bench/ on it, for beam_compare)
-    try:
-        spec = importlib.util.spec_from_file_location("beam_semantics", BENCH / "beam_semantics.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        yield module
-    finally:
-        sys.path[:] = path
+    return load_bench("beam_semantics")
 
 
 def test_beam_semantics_without_beam_says_how_to_get_it_and_exits_0(beam_semantics, monkeypatch, capsys):
