@@ -60,6 +60,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import beam_compare  # noqa: E402  (how to find apache-beam, or say how to install it)
 
 from weir.sim.stream.teststream import TestStream  # noqa: E402
+
 from weir.sim.stream.windows import MAX_TIME, Session, Sliding, Trigger, Tumbling, WindowOperator, WindowSpec  # noqa: E402
 
 MS = 1_000  # every time is whole milliseconds (Beam's runner carries watermarks so)
@@ -112,18 +113,19 @@ def _sorted(panes) -> list[Pane]:
     return sorted((p.key, p.start, p.end, p.timing.value, p.index, p.is_last, p.value) for p in panes)
 
 
-def weir_panes(case: dict) -> list[Pane]:
-    """The case in weir's TestStream: each bundle's elements one by one (WindowOperator.process_bundle)."""
-    stream = TestStream()
-    for step, arg in case["steps"]:
-        stream = stream.add_elements(*arg) if step == "add" else stream.advance_watermark_to(arg)
-    return _sorted(stream.advance_watermark_to_infinity().run(weir_spec(case)).panes)
-
-
-def weir_batch_panes(case: dict) -> list[Pane]:
-    """The case as a pipeline's processor feeds it: each bundle one batch of numpy columns
-    (WindowOperator.process_batch, where whole-number keys may take the columnar store)."""
-    op = WindowOperator(weir_spec(case))
+def weir_operator(case: dict, spec: WindowSpec, batch: bool) -> WindowOperator:
+    """A window operator of `spec` that has run the case's steps, then the watermark to infinity:
+    each bundle's elements one by one (`WindowOperator.process_bundle`, as weir's TestStream feeds
+    it), or, with `batch`, as a pipeline's processor feeds it (each bundle one batch of numpy
+    columns, `WindowOperator.process_batch`, where whole-number keys may take the columnar store).
+    Its `panes` and `late` are what it emitted."""
+    op = WindowOperator(spec)
+    if not batch:
+        stream = TestStream()
+        for step, arg in case["steps"]:
+            stream = stream.add_elements(*arg) if step == "add" else stream.advance_watermark_to(arg)
+        stream.advance_watermark_to_infinity().run(op)
+        return op
     for step, arg in case["steps"]:
         if step == "add":
             keys, times, values = (np.array(column, dtype=np.int64) for column in zip(*arg))
@@ -131,7 +133,17 @@ def weir_batch_panes(case: dict) -> list[Pane]:
         else:
             op.advance_watermark(arg)
     op.advance_watermark(MAX_TIME)
-    return _sorted(op.panes)
+    return op
+
+
+def weir_panes(case: dict) -> list[Pane]:
+    """The case in weir, each bundle's elements one by one, as weir's TestStream feeds them."""
+    return _sorted(weir_operator(case, weir_spec(case), batch=False).panes)
+
+
+def weir_batch_panes(case: dict) -> list[Pane]:
+    """The case as a pipeline's processor feeds it: each bundle one batch of numpy columns."""
+    return _sorted(weir_operator(case, weir_spec(case), batch=True).panes)
 
 
 def not_comparable(case: dict, panes: list[Pane]) -> bool:

@@ -1,6 +1,8 @@
-"""bench/beam_compare.py (issue 17, item 6): without apache-beam it says how to get it and exits 0;
-its reading of weir's panes and its comparison are what the Beam run is judged by, so they are
-pinned here without Beam (the comparison itself needs apache-beam, never a dependency)."""
+"""The bench scripts: bench/beam_compare.py (issue 17, item 6), bench/beam_semantics.py and
+bench/flink_semantics.py each say how to get Beam or Flink and exit 0 without it; their reading of
+weir's panes and their comparisons are what the runs against Beam and Flink are judged by, so they
+are pinned here without either (neither is ever a dependency), and so is Flink's own output on
+hand-worked cases."""
 
 from __future__ import annotations
 
@@ -125,11 +127,12 @@ def test_beam_semantics_without_beam_says_how_to_get_it_and_exits_0(beam_semanti
     assert "apache-beam is not installed" in capsys.readouterr().out
 
 
-def test_beam_semantics_refuses_too_few_cases_or_steps_in_one_line(beam_semantics, capsys):
+@pytest.mark.parametrize("script", ["beam_semantics", "flink_semantics"])
+def test_semantics_checks_refuse_too_few_cases_or_steps_in_one_line(script, request, capsys):
     for argv in (["--cases", "0"], ["--steps", "1"]):
         with pytest.raises(SystemExit) as stop:
-            beam_semantics.main(argv)
-        assert stop.value.code == 2
+            request.getfixturevalue(script).main(argv)
+        assert stop.value.code == 2, (script, argv)
         assert "--cases must be at least 1 and --steps at least 2" in capsys.readouterr().err
 
 
@@ -192,3 +195,129 @@ def test_beam_semantics_sets_apart_a_session_that_meets_an_expired_or_finished_o
     assert beam_semantics.not_comparable(finished, beam_semantics.weir_panes(finished)) is True
     finished["steps"][1] = ("watermark", 12_000)  # not yet at its end: [14000, 19000) merges with it, unfinished
     assert beam_semantics.not_comparable(finished, beam_semantics.weir_panes(finished)) is False
+
+
+@pytest.fixture(scope="module")
+def flink_semantics():
+    return load_bench("flink_semantics")
+
+
+def test_flink_semantics_without_flinks_jars_says_how_to_get_them_and_exits_0(flink_semantics, monkeypatch, capsys):
+    monkeypatch.setattr(flink_semantics, "flink_lib", lambda given: None)
+    assert flink_semantics.main(["--cases", "3"]) == 0
+    assert "pip install apache-flink-libraries==1.20.5" in capsys.readouterr().out
+
+
+def test_flink_semantics_with_the_jars_but_no_jdk_says_so_and_exits_0(flink_semantics, monkeypatch, tmp_path, capsys):
+    (tmp_path / "flink-dist-1.20.5.jar").write_bytes(b"")
+    monkeypatch.setattr(flink_semantics.shutil, "which", lambda name: None)
+    assert flink_semantics.main(["--cases", "3", "--flink-lib", str(tmp_path)]) == 0
+    assert "a JDK is not" in capsys.readouterr().out
+
+
+def test_flink_semantics_finds_the_jars_by_flag_then_environment(flink_semantics, monkeypatch, tmp_path):
+    given, env, empty = tmp_path / "given", tmp_path / "env", tmp_path / "empty"
+    for folder in (given, env, empty):
+        folder.mkdir()
+    for folder in (given, env):
+        (folder / "flink-dist-1.20.5.jar").write_bytes(b"")
+    monkeypatch.delenv("FLINK_HOME", raising=False)
+    monkeypatch.setenv("FLINK_LIB", str(env))
+    assert flink_semantics.flink_lib(str(given)) == given
+    assert flink_semantics.flink_lib(str(empty)) == env  # (a folder without flink-dist is passed over)
+    monkeypatch.delenv("FLINK_LIB")
+    monkeypatch.setattr(flink_semantics.importlib.util, "find_spec", lambda name: None)  # (no pyflink either)
+    assert flink_semantics.flink_lib(None) is None
+    monkeypatch.setenv("FLINK_HOME", str(tmp_path))
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "lib" / "flink-dist-1.20.5.jar").write_bytes(b"")
+    assert flink_semantics.flink_lib(None) == tmp_path / "lib"
+
+
+def test_flink_semantics_cases_are_seeded_and_in_the_oracles_format(flink_semantics):
+    assert flink_semantics.make_case(7) == flink_semantics.make_case(7) != flink_semantics.make_case(8)
+    for seed in range(40):
+        marks = [arg for step, arg in flink_semantics.make_case(seed)["steps"] if step == "watermark"]
+        assert marks == sorted(set(marks)) and all(m >= 0 for m in marks), (seed, marks)
+    case = {"windows": ("sliding", 20, 5), "lateness": 10, "accumulation": "discarding", "aggregate": "max",
+            "steps": [("add", [(0, 3, 4), (1, 9, 2)]), ("watermark", 12)]}
+    assert flink_semantics.case_lines(7, case) == ["CASE 7 sliding 20 5 10 discarding max", "A 0 3 4", "A 1 9 2",
+                                                   "W 12", "END"]
+
+
+def test_flink_semantics_weirs_batch_path_agrees_with_its_stream_path(flink_semantics):
+    for seed in range(60):
+        case = flink_semantics.make_case(seed, steps=12)
+        assert flink_semantics.weir_outcome(case, batch=True) == flink_semantics.weir_outcome(case, batch=False), \
+            (seed, case)
+
+
+#: What Flink 1.20.5's window operator did (bench/flink/WindowOracle.java, 2026-12-01) on four
+#: hand-worked cases, each for a rule of the Flink column: flink-streaming-java/src/main/java/org/
+#: apache/flink/streaming/runtime/operators/windowing/WindowOperator.java (isWindowLate: a window is
+#: gone at `maxTimestamp + allowedLateness <= watermark`; processElement: an element goes to the late
+#: side output only when every window it belongs to is gone, and a session's lateness is its merged
+#: window's), .../api/windowing/triggers/EventTimeTrigger.java (fires at maxTimestamp, and on every
+#: element of a window the watermark has passed), .../api/windowing/windows/TimeWindow.java
+#: (intersects: sessions that touch merge) and PurgingTrigger.java (discarding).
+FLINK_RECORDED = """\
+P 1 0 0 10 ON_TIME 1
+P 1 0 0 10 LATE 3
+P 1 0 0 10 LATE 7
+L 1 0 4 8
+DONE 1
+P 2 0 0 10 ON_TIME 3
+P 2 0 20 25 ON_TIME 4
+DONE 2
+P 3 0 0 20 ON_TIME 1
+L 3 0 5 1
+P 3 0 10 30 ON_TIME 2
+DONE 3
+P 4 0 0 5 ON_TIME 1
+P 4 0 0 12 ON_TIME 7
+P 4 0 0 12 LATE 15
+L 4 0 2 16
+DONE 4
+"""
+FLINK_CASES = {
+    # [0, 10) with lateness 5 is gone at W = 9 + 5 = 14: an element at W = 13 fires LATE, at 14 is late output
+    1: {"windows": ("tumbling", 10), "lateness": 5, "accumulation": "accumulating", "aggregate": "sum",
+        "steps": [("add", [(0, 1, 1)]), ("watermark", 9), ("add", [(0, 2, 2)]), ("watermark", 13),
+                  ("add", [(0, 3, 4)]), ("watermark", 14), ("add", [(0, 4, 8)])]},
+    # [0, 5) and [5, 10) touch: one session [0, 10)
+    2: {"windows": ("session", 5), "lateness": 0, "accumulation": "discarding", "aggregate": "sum",
+        "steps": [("add", [(0, 0, 1), (0, 5, 2)]), ("watermark", 9), ("add", [(0, 20, 4)]), ("watermark", 30)]},
+    # at W = 19, 12 joins [10, 30) alone ([0, 20) is gone) and is no late element; 5's windows are all gone
+    3: {"windows": ("sliding", 20, 10), "lateness": 0, "accumulation": "accumulating", "aggregate": "count",
+        "steps": [("add", [(0, 15, 1)]), ("watermark", 19), ("add", [(0, 12, 1), (0, 5, 1)]), ("watermark", 40)]},
+    # a session that fired merges into a new, later one; a late element merges into it while it lives; after
+    # its cleanup at W = 11 + 10 = 21 an element's own session [2, 7) is gone at once: late output
+    4: {"windows": ("session", 5), "lateness": 10, "accumulation": "accumulating", "aggregate": "sum",
+        "steps": [("add", [(0, 0, 1)]), ("watermark", 4), ("add", [(0, 7, 2), (0, 3, 4)]), ("watermark", 20),
+                  ("add", [(0, 1, 8)]), ("watermark", 21), ("add", [(0, 2, 16)])]},
+}
+
+
+def test_weir_does_what_flinks_window_operator_did_on_hand_worked_cases(flink_semantics):
+    """weir's Flink semantics against Flink's own output, recorded (FLINK_RECORDED): each window's
+    firings in order, with their timing and value, and the late side output; on both of weir's paths."""
+    flink = flink_semantics.parse_output(FLINK_RECORDED.splitlines())
+    assert sorted(flink) == sorted(FLINK_CASES)
+    for seed, case in FLINK_CASES.items():
+        for batch in (False, True):
+            ours = flink_semantics.weir_outcome(case, batch)
+            assert flink_semantics.first_difference(ours, flink[seed]) is None, (seed, batch)
+            assert ours == flink[seed], (seed, batch)
+
+
+def test_flink_semantics_reads_failures_and_names_the_first_difference(flink_semantics):
+    parsed = flink_semantics.parse_output(["log4j: something", "P 3 0 0 10 ON_TIME 5", "DONE 3",
+                                           "FAILED 4 java.lang.IllegalStateException: no"])
+    assert parsed == {3: ({(0, 0, 10): [("ON_TIME", 5)]}, []), 4: "java.lang.IllegalStateException: no"}
+    ours = ({(0, 0, 10): [("ON_TIME", 5)], (1, 0, 10): [("ON_TIME", 2), ("LATE", 3)]}, [])
+    theirs = ({(0, 0, 10): [("ON_TIME", 5)], (1, 0, 10): [("ON_TIME", 2)]}, [])
+    assert flink_semantics.first_difference(ours, theirs) == \
+        "window (1, 0, 10): weir [('ON_TIME', 2), ('LATE', 3)], Flink [('ON_TIME', 2)]"
+    assert flink_semantics.first_difference((ours[0], [(0, 4, 8)]), ours) == \
+        "late side output: weir [(0, 4, 8)], Flink []"
+    assert flink_semantics.first_difference(ours, ours) is None

@@ -1,0 +1,301 @@
+// Apache Flink's own window operator on test streams: the oracle for bench/flink_semantics.py.
+//
+// It reads cases from standard input and runs each as a Flink job in a local mini cluster
+// (parallelism 1): a source that emits the case's elements (each with its timestamp) and
+// watermarks in the order given, then ends (Flink's legacy source then emits
+// Watermark.MAX_WATERMARK), keyBy(key), window(assigner), allowedLateness, sideOutputLateData,
+// trigger EventTimeTrigger (accumulating) or PurgingTrigger.of(EventTimeTrigger) (discarding), and
+// aggregate(sum | count | min | max, a ProcessWindowFunction that writes each firing out).
+//
+// Input, one case after another:
+//   CASE <id> <tumbling|sliding|session> <size> <slide> <lateness> <accumulating|discarding> <aggregate>
+//   A <key> <timestamp> <value>        an element
+//   W <watermark>                      a watermark
+//   END
+// (a session's <size> is its gap; <slide> is only read for sliding windows.)
+//
+// Output, per case, in the order Flink emitted it:
+//   P <id> <key> <start> <end> <EARLY|ON_TIME|LATE> <value>    a firing of a window
+//   L <id> <key> <timestamp> <value>                          an element sent to the late side output
+//   DONE <id>
+//   FAILED <id> <what Flink raised>                           in place of DONE, if the job failed
+//
+// A firing's timing is read from the trigger call that caused it (a thin wrapper around Flink's
+// trigger records it): onEventTime at the window's maxTimestamp is ON_TIME, onElement before the
+// watermark reached maxTimestamp EARLY, any other LATE. Flink has no panes; this is weir's naming.
+//
+// Times are plain longs: Flink's windows are whole numbers of milliseconds, and the case's numbers
+// (weir's microseconds) are given to Flink as they are, so every boundary is exact.
+
+import java.io.BufferedReader;
+import java.io.InputStreamReader;
+import java.time.Duration;
+import java.util.ArrayList;
+
+import org.apache.flink.api.common.functions.AggregateFunction;
+import org.apache.flink.api.common.typeinfo.TypeInformation;
+import org.apache.flink.api.common.typeinfo.Types;
+import org.apache.flink.api.java.functions.KeySelector;
+import org.apache.flink.api.java.tuple.Tuple3;
+import org.apache.flink.runtime.minicluster.MiniCluster;
+import org.apache.flink.runtime.minicluster.MiniClusterConfiguration;
+import org.apache.flink.streaming.api.datastream.DataStream;
+import org.apache.flink.streaming.api.datastream.SingleOutputStreamOperator;
+import org.apache.flink.streaming.api.datastream.WindowedStream;
+import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
+import org.apache.flink.streaming.api.functions.sink.SinkFunction;
+import org.apache.flink.streaming.api.functions.source.SourceFunction;
+import org.apache.flink.streaming.api.functions.windowing.ProcessWindowFunction;
+import org.apache.flink.streaming.api.watermark.Watermark;
+import org.apache.flink.streaming.api.windowing.assigners.EventTimeSessionWindows;
+import org.apache.flink.streaming.api.windowing.assigners.SlidingEventTimeWindows;
+import org.apache.flink.streaming.api.windowing.assigners.TumblingEventTimeWindows;
+import org.apache.flink.streaming.api.windowing.assigners.WindowAssigner;
+import org.apache.flink.streaming.api.windowing.triggers.EventTimeTrigger;
+import org.apache.flink.streaming.api.windowing.triggers.PurgingTrigger;
+import org.apache.flink.streaming.api.windowing.triggers.Trigger;
+import org.apache.flink.streaming.api.windowing.triggers.TriggerResult;
+import org.apache.flink.streaming.api.windowing.windows.TimeWindow;
+import org.apache.flink.util.Collector;
+import org.apache.flink.util.OutputTag;
+
+public final class WindowOracle {
+
+    /** Which trigger call is running on this task thread: {0, 0} onElement, {1, time} onEventTime. */
+    static final ThreadLocal<long[]> CALL = ThreadLocal.withInitial(() -> new long[] {0, 0});
+
+    static final TypeInformation<Tuple3<Long, Long, Long>> ELEMENT = Types.TUPLE(Types.LONG, Types.LONG, Types.LONG);
+
+    /** The case's script: elements (key, timestamp, value) and watermarks, in order. */
+    static final class Script implements SourceFunction<Tuple3<Long, Long, Long>> {
+        private final ArrayList<long[]> steps;
+
+        Script(ArrayList<long[]> steps) {
+            this.steps = steps;
+        }
+
+        @Override
+        public void run(SourceContext<Tuple3<Long, Long, Long>> ctx) {
+            for (long[] step : steps) {
+                synchronized (ctx.getCheckpointLock()) {
+                    if (step[0] == 0) {
+                        ctx.collectWithTimestamp(Tuple3.of(step[1], step[2], step[3]), step[2]);
+                    } else {
+                        ctx.emitWatermark(new Watermark(step[1]));
+                    }
+                }
+            }
+        }
+
+        @Override
+        public void cancel() {}
+    }
+
+    static final class KeyOf implements KeySelector<Tuple3<Long, Long, Long>, Long> {
+        @Override
+        public Long getKey(Tuple3<Long, Long, Long> element) {
+            return element.f0;
+        }
+    }
+
+    /** Flink's own trigger, its calls recorded for the window function to read. */
+    static final class Observed extends Trigger<Object, TimeWindow> {
+        private final Trigger<Object, TimeWindow> inner;
+
+        Observed(Trigger<Object, TimeWindow> inner) {
+            this.inner = inner;
+        }
+
+        @Override
+        public TriggerResult onElement(Object element, long timestamp, TimeWindow window, TriggerContext ctx)
+                throws Exception {
+            CALL.set(new long[] {0, 0});
+            return inner.onElement(element, timestamp, window, ctx);
+        }
+
+        @Override
+        public TriggerResult onEventTime(long time, TimeWindow window, TriggerContext ctx) throws Exception {
+            CALL.set(new long[] {1, time});
+            return inner.onEventTime(time, window, ctx);
+        }
+
+        @Override
+        public TriggerResult onProcessingTime(long time, TimeWindow window, TriggerContext ctx) throws Exception {
+            return inner.onProcessingTime(time, window, ctx);
+        }
+
+        @Override
+        public boolean canMerge() {
+            return inner.canMerge();
+        }
+
+        @Override
+        public void onMerge(TimeWindow window, OnMergeContext ctx) throws Exception {
+            inner.onMerge(window, ctx);
+        }
+
+        @Override
+        public void clear(TimeWindow window, TriggerContext ctx) throws Exception {
+            inner.clear(window, ctx);
+        }
+    }
+
+    static final class Aggregate implements AggregateFunction<Tuple3<Long, Long, Long>, Long, Long> {
+        private final String kind;
+
+        Aggregate(String kind) {
+            this.kind = kind;
+        }
+
+        @Override
+        public Long createAccumulator() {
+            switch (kind) {
+                case "min": return Long.MAX_VALUE;
+                case "max": return Long.MIN_VALUE;
+                default: return 0L;
+            }
+        }
+
+        @Override
+        public Long add(Tuple3<Long, Long, Long> element, Long acc) {
+            switch (kind) {
+                case "count": return acc + 1;
+                case "min": return Math.min(acc, element.f2);
+                case "max": return Math.max(acc, element.f2);
+                default: return acc + element.f2;
+            }
+        }
+
+        @Override
+        public Long getResult(Long acc) {
+            return acc;
+        }
+
+        @Override
+        public Long merge(Long a, Long b) {
+            switch (kind) {
+                case "min": return Math.min(a, b);
+                case "max": return Math.max(a, b);
+                default: return a + b;
+            }
+        }
+    }
+
+    static final class Emit extends ProcessWindowFunction<Long, String, Long, TimeWindow> {
+        private final String id;
+
+        Emit(String id) {
+            this.id = id;
+        }
+
+        @Override
+        public void process(Long key, Context ctx, Iterable<Long> values, Collector<String> out) {
+            TimeWindow w = ctx.window();
+            long[] call = CALL.get();
+            String timing;
+            if (call[0] == 1) {
+                timing = call[1] == w.maxTimestamp() ? "ON_TIME" : "LATE";
+            } else {
+                timing = w.maxTimestamp() > ctx.currentWatermark() ? "EARLY" : "LATE";
+            }
+            out.collect("P " + id + " " + key + " " + w.getStart() + " " + w.getEnd() + " " + timing + " "
+                    + values.iterator().next());
+        }
+    }
+
+    static final class Print implements SinkFunction<String> {
+        @Override
+        public void invoke(String line, Context ctx) {
+            synchronized (System.out) {
+                System.out.println(line);
+            }
+        }
+    }
+
+    static final class Late implements SinkFunction<Tuple3<Long, Long, Long>> {
+        private final String id;
+
+        Late(String id) {
+            this.id = id;
+        }
+
+        @Override
+        public void invoke(Tuple3<Long, Long, Long> e, Context ctx) {
+            synchronized (System.out) {
+                System.out.println("L " + id + " " + e.f0 + " " + e.f1 + " " + e.f2);
+            }
+        }
+    }
+
+    static WindowAssigner<Object, TimeWindow> assigner(String kind, long size, long slide) {
+        switch (kind) {
+            case "tumbling": return TumblingEventTimeWindows.of(Duration.ofMillis(size));
+            case "sliding": return SlidingEventTimeWindows.of(Duration.ofMillis(size), Duration.ofMillis(slide));
+            case "session": return EventTimeSessionWindows.withGap(Duration.ofMillis(size));
+            default: throw new IllegalArgumentException("windows: " + kind);
+        }
+    }
+
+    static void run(MiniCluster cluster, String[] spec, ArrayList<long[]> steps) throws Exception {
+        String id = spec[1];
+        StreamExecutionEnvironment env = StreamExecutionEnvironment.createLocalEnvironment(1);
+        DataStream<Tuple3<Long, Long, Long>> source = env.addSource(new Script(steps), "script", ELEMENT);
+        OutputTag<Tuple3<Long, Long, Long>> late = new OutputTag<>("late", ELEMENT);
+        Trigger<Object, TimeWindow> trigger = new Observed(EventTimeTrigger.create());
+        WindowedStream<Tuple3<Long, Long, Long>, Long, TimeWindow> windowed = source
+                .keyBy(new KeyOf())
+                .window(assigner(spec[2], Long.parseLong(spec[3]), Long.parseLong(spec[4])))
+                .allowedLateness(Duration.ofMillis(Long.parseLong(spec[5])))
+                .sideOutputLateData(late)
+                .trigger(spec[6].equals("discarding") ? PurgingTrigger.of(trigger) : trigger);
+        SingleOutputStreamOperator<String> panes = windowed.aggregate(
+                new Aggregate(spec[7]), new Emit(id), Types.LONG, Types.LONG, Types.STRING);
+        panes.addSink(new Print());
+        panes.getSideOutput(late).addSink(new Late(id));
+        cluster.executeJobBlocking(env.getStreamGraph().getJobGraph());
+        System.out.println("DONE " + id);
+        System.out.flush();
+    }
+
+    public static void main(String[] args) {
+        int status = 0;
+        try {
+            cases();
+        } catch (Throwable e) {
+            System.err.println("WindowOracle: " + e);
+            status = 1;
+        }
+        System.exit(status); // (the mini cluster's threads would keep a failed JVM waiting)
+    }
+
+    static void cases() throws Exception {
+        // one mini cluster for every case: starting one costs over a second, a job on it a tenth
+        MiniCluster cluster = new MiniCluster(new MiniClusterConfiguration.Builder()
+                .setNumTaskManagers(1).setNumSlotsPerTaskManager(1).withRandomPorts().build());
+        cluster.start();
+        BufferedReader in = new BufferedReader(new InputStreamReader(System.in));
+        String[] spec = null;
+        ArrayList<long[]> steps = new ArrayList<>();
+        for (String line = in.readLine(); line != null; line = in.readLine()) {
+            String[] f = line.trim().split("\\s+");
+            switch (f[0]) {
+                case "CASE": spec = f; steps = new ArrayList<>(); break;
+                case "A": steps.add(new long[] {0, Long.parseLong(f[1]), Long.parseLong(f[2]), Long.parseLong(f[3])}); break;
+                case "W": steps.add(new long[] {1, Long.parseLong(f[1])}); break;
+                case "END":
+                    try {
+                        run(cluster, spec, steps);
+                    } catch (Exception e) { // a case Flink fails on is reported, and the rest still run
+                        Throwable cause = e;
+                        while (cause.getCause() != null) {
+                            cause = cause.getCause();
+                        }
+                        System.out.println("FAILED " + spec[1] + " " + cause.toString().replace('\n', ' '));
+                    }
+                    break;
+                default: break;
+            }
+        }
+        cluster.close();
+    }
+}
