@@ -5,7 +5,7 @@ Each case is a random windowed job and a random TestStream: tumbling, sliding or
 allowed lateness, early firings every n elements, late firings every n elements or none
 (`late = "never"`), discarding or accumulating panes, a sum, count, min or max per key; bundles of elements and
 watermark advances, then the watermark to infinity. weir runs it twice with
-WindowSpec(semantics="beam"): with its own TestStream (each bundle's elements one by one), and as
+WindowSpec(semantics="beam"): as its own TestStream feeds it (each bundle's elements one by one), and as
 a pipeline's processor feeds it (each bundle one numpy batch, `WindowOperator.process_batch`, which
 the columnar store may take). Beam runs it with its TestStream, WindowInto(AfterWatermark(
 early=AfterCount, late=AfterCount)) and CombinePerKey of the same aggregate. Every pane must agree,
@@ -59,7 +59,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import beam_compare  # noqa: E402  (how to find apache-beam, or say how to install it)
 
-from weir.sim.stream.teststream import TestStream  # noqa: E402
+from weir.sim.stream.operators import WindowedAggregation  # noqa: E402
 
 from weir.sim.stream.windows import MAX_TIME, Session, Sliding, Trigger, Tumbling, WindowOperator, WindowSpec  # noqa: E402
 
@@ -115,23 +115,34 @@ def _sorted(panes) -> list[Pane]:
 
 def weir_operator(case: dict, spec: WindowSpec, batch: bool) -> WindowOperator:
     """A window operator of `spec` that has run the case's steps, then the watermark to infinity:
-    each bundle's elements one by one (`WindowOperator.process_bundle`, as weir's TestStream feeds
-    it), or, with `batch`, as a pipeline's processor feeds it (each bundle one batch of numpy
+    each group of elements one by one (`WindowOperator.process_bundle`, as weir's TestStream feeds
+    a bundle), or, with `batch`, as a pipeline's processor feeds it (each group one batch of numpy
     columns, `WindowOperator.process_batch`, where whole-number keys may take the columnar store).
-    Its `panes` and `late` are what it emitted."""
-    op = WindowOperator(spec)
-    if not batch:
-        stream = TestStream()
-        for step, arg in case["steps"]:
-            stream = stream.add_elements(*arg) if step == "add" else stream.advance_watermark_to(arg)
-        stream.advance_watermark_to_infinity().run(op)
-        return op
-    for step, arg in case["steps"]:
-        if step == "add":
+    Its `panes` and `late` are what it emitted.
+
+    A step may also be ("checkpoint", None), a snapshot, or ("fail", None), a failure, once: the
+    operator is restored from the last snapshot as a pipeline's is (`WindowedAggregation.restore`:
+    its watermark starts again from MIN_TIME) and the steps after the snapshot run again. What it
+    emitted before the failure stays emitted."""
+    aggregation = WindowedAggregation(spec)
+    op, steps = aggregation.op, case["steps"]
+    snapshot, failed, i = (op.snapshot(), 0), False, 0  # (a failure before any checkpoint starts again)
+    while i < len(steps):
+        step, arg = steps[i]
+        i += 1
+        if step == "add" and batch:
             keys, times, values = (np.array(column, dtype=np.int64) for column in zip(*arg))
             op.process_batch(keys, times, values)
-        else:
+        elif step == "add":
+            op.process_bundle(arg)
+        elif step == "watermark":
             op.advance_watermark(arg)
+        elif step == "checkpoint":
+            snapshot = (op.snapshot(), i)
+        elif step == "fail" and not failed:
+            failed = True
+            aggregation.restore(snapshot[0])
+            i = snapshot[1]
     op.advance_watermark(MAX_TIME)
     return op
 

@@ -3,21 +3,25 @@
 
 Each case is a random windowed job and a random script of elements and watermarks: tumbling,
 sliding or session windows, allowed lateness, discarding or accumulating panes, a sum, count, min
-or max per key, and the late side output. weir runs it twice with WindowSpec(semantics="flink"):
-with its own TestStream, and as a pipeline's processor feeds it (each step's elements one numpy
-batch, `WindowOperator.process_batch`, which the columnar store may take). Flink 1.20 runs it in a
-local mini cluster (`bench/flink/WindowOracle.java`, compiled here with javac): a source that emits
-the elements, each with its timestamp, and the watermarks in the script's order, then ends (and
-so emits Flink's MAX_WATERMARK); keyBy, the same window assigner, allowedLateness,
-sideOutputLateData, Flink's EventTimeTrigger (accumulating) or PurgingTrigger.of(EventTimeTrigger)
-(discarding), and the aggregate as an AggregateFunction. Times are given to Flink as the same
-integers weir has, so every boundary is exact (a window of 10 is Flink's 10 ms).
+or max per key, and the late side output. Four cases in ten also have a checkpoint and, after
+it, a failure: restored from the checkpoint, the steps between run again. weir runs it twice with
+WindowSpec(semantics="flink"): as its own TestStream feeds an operator, and as a pipeline's
+processor does (each step's elements one numpy batch, `WindowOperator.process_batch`, which the
+columnar store may take), with a pipeline's snapshot and restore (`WindowedAggregation.restore`).
+Flink 1.20 runs it in a local mini cluster (`bench/flink/WindowOracle.java`, compiled here with
+javac): a source that emits the elements, each with its timestamp, and the watermarks in the
+script's order, then ends (and so emits Flink's MAX_WATERMARK); keyBy, the same window assigner,
+allowedLateness, sideOutputLateData, Flink's EventTimeTrigger (accumulating) or
+PurgingTrigger.of(EventTimeTrigger) (discarding), the aggregate as an AggregateFunction; with a
+checkpoint, checkpointing taken only there and one restart after the failure. Times are given to
+Flink as the same integers weir has, so every boundary is exact (a window of 10 is Flink's 10 ms).
 
 What must agree, per case:
-- every window's firings, in the order it fired: key, window bounds, timing and value. Flink has
-  no panes; a firing's timing is read from the trigger call behind it (onEventTime at the window's
-  maxTimestamp is ON_TIME, onElement before the watermark reached it EARLY, any other LATE);
-- the late side output: the same elements.
+- every window's firings, in the order it fired (before a failure and after it): key, window
+  bounds, timing and value. Flink has no panes; a firing's timing is read from the trigger call
+  behind it (onEventTime at the window's maxTimestamp, the first time, is ON_TIME; onElement before
+  the watermark reached it EARLY; any other LATE, such as a window's firing again after a restore);
+- the late side output: the same elements, as often.
 Not compared: pane indexes beyond their order, and `is_last`, which are weir's (Flink has neither);
 early and count triggers (`early_every_n`, `late_every_n`), which Flink has no built-in trigger
 for: the cases use Flink's default trigger, which is weir's `Trigger()` under Flink semantics.
@@ -75,6 +79,11 @@ def make_case(seed: int, steps: int = 8) -> dict:
         else:
             watermark += rng.randint(1, 25)
             case["steps"].append(("watermark", watermark))
+    if rng.random() < 0.4:  # a checkpoint, and a failure after it: restored, the steps between run again
+        steps_ = case["steps"]
+        at = rng.randint(0, len(steps_))
+        fail = rng.randint(at, len(steps_))
+        case["steps"] = [*steps_[:at], ("checkpoint", None), *steps_[at:fail], ("fail", None), *steps_[fail:]]
     return case
 
 
@@ -99,7 +108,10 @@ def case_lines(seed: int, case: dict) -> list[str]:
     size, slide = sizes[0], sizes[1] if len(sizes) > 1 else 0
     lines = [f"CASE {seed} {kind} {size} {slide} {case['lateness']} {case['accumulation']} {case['aggregate']}"]
     for step, arg in case["steps"]:
-        lines += [f"A {k} {t} {v}" for k, t, v in arg] if step == "add" else [f"W {arg}"]
+        if step == "add":
+            lines += [f"A {k} {t} {v}" for k, t, v in arg]
+        else:
+            lines.append({"watermark": f"W {arg}", "checkpoint": "C", "fail": "F"}[step])
     return lines + ["END"]
 
 

@@ -236,13 +236,23 @@ def test_flink_semantics_finds_the_jars_by_flag_then_environment(flink_semantics
 
 def test_flink_semantics_cases_are_seeded_and_in_the_oracles_format(flink_semantics):
     assert flink_semantics.make_case(7) == flink_semantics.make_case(7) != flink_semantics.make_case(8)
+    restored = 0
     for seed in range(40):
+        steps = [step for step, _arg in flink_semantics.make_case(seed)["steps"]]
         marks = [arg for step, arg in flink_semantics.make_case(seed)["steps"] if step == "watermark"]
         assert marks == sorted(set(marks)) and all(m >= 0 for m in marks), (seed, marks)
+        if "fail" in steps:  # one checkpoint, and one failure after it
+            restored += 1
+            assert steps.count("checkpoint") == steps.count("fail") == 1, (seed, steps)
+            assert steps.index("checkpoint") < steps.index("fail"), (seed, steps)
+        else:
+            assert "checkpoint" not in steps, (seed, steps)
+    assert 8 <= restored <= 24  # (four in ten)
     case = {"windows": ("sliding", 20, 5), "lateness": 10, "accumulation": "discarding", "aggregate": "max",
             "steps": [("add", [(0, 3, 4), (1, 9, 2)]), ("watermark", 12)]}
+    case["steps"] += [("checkpoint", None), ("watermark", 15), ("fail", None)]
     assert flink_semantics.case_lines(7, case) == ["CASE 7 sliding 20 5 10 discarding max", "A 0 3 4", "A 1 9 2",
-                                                   "W 12", "END"]
+                                                   "W 12", "C", "W 15", "F", "END"]
 
 
 def test_flink_semantics_weirs_batch_path_agrees_with_its_stream_path(flink_semantics):
@@ -252,14 +262,16 @@ def test_flink_semantics_weirs_batch_path_agrees_with_its_stream_path(flink_sema
             (seed, case)
 
 
-#: What Flink 1.20.5's window operator did (bench/flink/WindowOracle.java, 2026-12-01) on four
-#: hand-worked cases, each for a rule of the Flink column: flink-streaming-java/src/main/java/org/
+#: What Flink 1.20.5's window operator did (bench/flink/WindowOracle.java, 2026-12-01) on hand-worked
+#: cases: four for rules of the Flink column, flink-streaming-java/src/main/java/org/
 #: apache/flink/streaming/runtime/operators/windowing/WindowOperator.java (isWindowLate: a window is
 #: gone at `maxTimestamp + allowedLateness <= watermark`; processElement: an element goes to the late
 #: side output only when every window it belongs to is gone, and a session's lateness is its merged
 #: window's), .../api/windowing/triggers/EventTimeTrigger.java (fires at maxTimestamp, and on every
 #: element of a window the watermark has passed), .../api/windowing/windows/TimeWindow.java
-#: (intersects: sessions that touch merge) and PurgingTrigger.java (discarding).
+#: (intersects: sessions that touch merge) and PurgingTrigger.java (discarding); and three with a
+#: checkpoint and a failure after it, for .../api/operators/InternalTimerServiceImpl.java (timers
+#: are restored from the checkpoint, the watermark is not: it starts again at Long.MIN_VALUE).
 FLINK_RECORDED = """\
 P 1 0 0 10 ON_TIME 1
 P 1 0 0 10 LATE 3
@@ -278,6 +290,21 @@ P 4 0 0 12 ON_TIME 7
 P 4 0 0 12 LATE 15
 L 4 0 2 16
 DONE 4
+P 5 0 0 10 ON_TIME 1
+P 5 0 0 10 LATE 3
+P 5 0 0 10 LATE 3
+DONE 5
+P 6 0 0 10 ON_TIME 1
+P 6 0 0 10 LATE 2
+P 6 0 0 10 ON_TIME 1
+P 6 0 0 10 LATE 2
+P 6 0 0 10 LATE 4
+P 6 0 10 20 ON_TIME 5
+DONE 6
+P 7 0 0 10 ON_TIME 1
+P 7 0 0 10 ON_TIME 4
+L 7 0 3 8
+DONE 7
 """
 FLINK_CASES = {
     # [0, 10) with lateness 5 is gone at W = 9 + 5 = 14: an element at W = 13 fires LATE, at 14 is late output
@@ -295,6 +322,20 @@ FLINK_CASES = {
     4: {"windows": ("session", 5), "lateness": 10, "accumulation": "accumulating", "aggregate": "sum",
         "steps": [("add", [(0, 0, 1)]), ("watermark", 4), ("add", [(0, 7, 2), (0, 3, 4)]), ("watermark", 20),
                   ("add", [(0, 1, 8)]), ("watermark", 21), ("add", [(0, 2, 16)])]},
+    # restored after it fired on time: the replayed element is not late (the watermark is MIN again), and the
+    # window fires again, LATE, when the watermark passes its end once more; what was written stays written
+    5: {"windows": ("tumbling", 10), "lateness": 20, "accumulation": "accumulating", "aggregate": "sum",
+        "steps": [("add", [(0, 1, 1)]), ("watermark", 9), ("checkpoint", None), ("add", [(0, 2, 2)]),
+                  ("fail", None), ("watermark", 30)]},
+    # restored before it fired: it fires ON_TIME again, then LATE for each late element, as the first time
+    6: {"windows": ("tumbling", 10), "lateness": 5, "accumulation": "discarding", "aggregate": "sum",
+        "steps": [("add", [(0, 1, 1), (0, 12, 5)]), ("checkpoint", None), ("watermark", 9), ("add", [(0, 3, 2)]),
+                  ("fail", None), ("add", [(0, 4, 4)]), ("watermark", 40)]},
+    # restored after [0, 10) was cleaned up: until a watermark comes, nothing is late, and an element of [0, 10)
+    # opens it again, to fire ON_TIME; once the watermark is back past its end, the next is late output
+    7: {"windows": ("tumbling", 10), "lateness": 0, "accumulation": "accumulating", "aggregate": "sum",
+        "steps": [("add", [(0, 1, 1)]), ("watermark", 20), ("checkpoint", None), ("fail", None),
+                  ("add", [(0, 2, 4)]), ("watermark", 25), ("add", [(0, 3, 8)])]},
 }
 
 

@@ -6,11 +6,20 @@
 // Watermark.MAX_WATERMARK), keyBy(key), window(assigner), allowedLateness, sideOutputLateData,
 // trigger EventTimeTrigger (accumulating) or PurgingTrigger.of(EventTimeTrigger) (discarding), and
 // aggregate(sum | count | min | max, a ProcessWindowFunction that writes each firing out).
+// A case with a checkpoint runs with checkpointing on and one restart: the source holds the
+// checkpoint lock except where the script has its checkpoint, so the one checkpoint that counts is
+// taken there; the failure is an element the trigger throws on (once), so everything before it has
+// been through the window operator; the job then restarts from the checkpoint (window state and
+// timers restored, the watermark back to Long.MIN_VALUE) and the source replays from there.
+// What was written out before the failure stays written (the sink prints).
 //
 // Input, one case after another:
 //   CASE <id> <tumbling|sliding|session> <size> <slide> <lateness> <accumulating|discarding> <aggregate>
 //   A <key> <timestamp> <value>        an element
 //   W <watermark>                      a watermark
+//   C                                  a checkpoint, taken here and nowhere else
+//   F                                  a failure (once): the job restarts from the last checkpoint, and
+//                                      the source replays the script from there
 //   END
 // (a session's <size> is its gap; <slide> is only read for sliding windows.)
 //
@@ -21,8 +30,9 @@
 //   FAILED <id> <what Flink raised>                           in place of DONE, if the job failed
 //
 // A firing's timing is read from the trigger call that caused it (a thin wrapper around Flink's
-// trigger records it): onEventTime at the window's maxTimestamp is ON_TIME, onElement before the
-// watermark reached maxTimestamp EARLY, any other LATE. Flink has no panes; this is weir's naming.
+// trigger records it): onEventTime at the window's maxTimestamp, the first time for that window
+// (trigger state, so checkpointed), is ON_TIME; onElement before the watermark reached
+// maxTimestamp EARLY; any other LATE. Flink has no panes; this is weir's naming.
 //
 // Times are plain longs: Flink's windows are whole numbers of milliseconds, and the case's numbers
 // (weir's microseconds) are given to Flink as they are, so every boundary is exact.
@@ -31,14 +41,28 @@ import java.io.BufferedReader;
 import java.io.InputStreamReader;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 
 import org.apache.flink.api.common.functions.AggregateFunction;
+import org.apache.flink.api.common.restartstrategy.RestartStrategies;
+import org.apache.flink.api.common.state.CheckpointListener;
+import org.apache.flink.api.common.state.ListState;
+import org.apache.flink.api.common.state.ListStateDescriptor;
+import org.apache.flink.api.common.state.ValueState;
+import org.apache.flink.api.common.state.ValueStateDescriptor;
 import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.api.common.typeinfo.Types;
 import org.apache.flink.api.java.functions.KeySelector;
 import org.apache.flink.api.java.tuple.Tuple3;
 import org.apache.flink.runtime.minicluster.MiniCluster;
 import org.apache.flink.runtime.minicluster.MiniClusterConfiguration;
+import org.apache.flink.runtime.state.FunctionInitializationContext;
+import org.apache.flink.runtime.state.FunctionSnapshotContext;
+import org.apache.flink.streaming.api.checkpoint.CheckpointedFunction;
 import org.apache.flink.streaming.api.datastream.DataStream;
 import org.apache.flink.streaming.api.datastream.SingleOutputStreamOperator;
 import org.apache.flink.streaming.api.datastream.WindowedStream;
@@ -61,27 +85,71 @@ import org.apache.flink.util.OutputTag;
 
 public final class WindowOracle {
 
-    /** Which trigger call is running on this task thread: {0, 0} onElement, {1, time} onEventTime. */
-    static final ThreadLocal<long[]> CALL = ThreadLocal.withInitial(() -> new long[] {0, 0});
+    /** Which trigger call is running on this task thread (see Observed). */
+    static final ThreadLocal<long[]> CALL = ThreadLocal.withInitial(() -> new long[] {0});
 
     static final TypeInformation<Tuple3<Long, Long, Long>> ELEMENT = Types.TUPLE(Types.LONG, Types.LONG, Types.LONG);
 
-    /** The case's script: elements (key, timestamp, value) and watermarks, in order. */
-    static final class Script implements SourceFunction<Tuple3<Long, Long, Long>> {
+    /** The case's script: elements (key, timestamp, value), watermarks, a checkpoint, a failure. */
+    static final class Script implements SourceFunction<Tuple3<Long, Long, Long>>, CheckpointedFunction,
+            CheckpointListener {
         private final ArrayList<long[]> steps;
+        private transient ListState<Integer> saved;
+        private transient int position; // the next step; what a checkpoint keeps
+        private transient Map<Long, Integer> taken; // checkpoint id -> the position it kept
+        private transient volatile int completed; // the position of the last checkpoint completed
 
         Script(ArrayList<long[]> steps) {
             this.steps = steps;
         }
 
         @Override
-        public void run(SourceContext<Tuple3<Long, Long, Long>> ctx) {
-            for (long[] step : steps) {
-                synchronized (ctx.getCheckpointLock()) {
-                    if (step[0] == 0) {
+        public void initializeState(FunctionInitializationContext context) throws Exception {
+            saved = context.getOperatorStateStore().getListState(new ListStateDescriptor<>("position", Types.INT));
+            position = 0;
+            for (Integer p : saved.get()) {
+                position = p;
+            }
+            taken = new HashMap<>();
+            completed = -1;
+        }
+
+        @Override
+        public void snapshotState(FunctionSnapshotContext context) throws Exception {
+            saved.update(List.of(position));
+            taken.put(context.getCheckpointId(), position);
+        }
+
+        @Override
+        public void notifyCheckpointComplete(long checkpointId) {
+            Integer at = taken.remove(checkpointId);
+            if (at != null) {
+                completed = at;
+            }
+        }
+
+        @Override
+        public void run(SourceContext<Tuple3<Long, Long, Long>> ctx) throws Exception {
+            Object lock = ctx.getCheckpointLock();
+            // The lock is held throughout, so a checkpoint is taken only where the script has one:
+            // there the source waits on the lock (which lets the task take it) until a checkpoint
+            // of this position has completed.
+            synchronized (lock) {
+                while (position < steps.size()) {
+                    long[] step = steps.get(position);
+                    position++;
+                    if (step[0] == 0 || step[0] == 3) { // an element; a failure is an element the trigger fails on
                         ctx.collectWithTimestamp(Tuple3.of(step[1], step[2], step[3]), step[2]);
-                    } else {
+                    } else if (step[0] == 1) {
                         ctx.emitWatermark(new Watermark(step[1]));
+                    } else {
+                        long until = System.nanoTime() + 30_000_000_000L;
+                        while (completed != position) {
+                            if (System.nanoTime() > until) {
+                                throw new IllegalStateException("no checkpoint completed in 30 s at step " + position);
+                            }
+                            lock.wait(1);
+                        }
                     }
                 }
             }
@@ -98,25 +166,52 @@ public final class WindowOracle {
         }
     }
 
-    /** Flink's own trigger, its calls recorded for the window function to read. */
+    /** Cases whose planned failure has happened (the failure is once per case, not again on restore). */
+    static final Set<String> FAILED = ConcurrentHashMap.newKeySet();
+
+    /** Key of the element that stands for a planned failure: never a case's key, and left out of the output. */
+    static final long FAILURE = -1;
+
+    /**
+     * Flink's own trigger, its calls recorded for the window function to read: {0} onElement,
+     * {1} onEventTime at the window's maxTimestamp for the first time (ON_TIME), {2} any other
+     * onEventTime. "First time" is trigger state, so it is checkpointed: after a restore, a window
+     * that had fired at its maxTimestamp before the checkpoint fires there again (the watermark
+     * starts again from Long.MIN_VALUE), and that firing is LATE. The trigger also throws on the
+     * planned failure's element, once per case: after every element and watermark before it has
+     * been through the window operator.
+     */
     static final class Observed extends Trigger<Object, TimeWindow> {
         private final Trigger<Object, TimeWindow> inner;
+        private final String id;
+        private final ValueStateDescriptor<Boolean> fired = new ValueStateDescriptor<>("fired on time", Types.BOOLEAN);
 
-        Observed(Trigger<Object, TimeWindow> inner) {
+        Observed(Trigger<Object, TimeWindow> inner, String id) {
             this.inner = inner;
+            this.id = id;
         }
 
         @Override
+        @SuppressWarnings("unchecked")
         public TriggerResult onElement(Object element, long timestamp, TimeWindow window, TriggerContext ctx)
                 throws Exception {
-            CALL.set(new long[] {0, 0});
+            if (((Tuple3<Long, Long, Long>) element).f0 == FAILURE && FAILED.add(id)) {
+                throw new IllegalStateException("the planned failure");
+            }
+            CALL.set(new long[] {0});
             return inner.onElement(element, timestamp, window, ctx);
         }
 
         @Override
         public TriggerResult onEventTime(long time, TimeWindow window, TriggerContext ctx) throws Exception {
-            CALL.set(new long[] {1, time});
-            return inner.onEventTime(time, window, ctx);
+            TriggerResult result = inner.onEventTime(time, window, ctx);
+            ValueState<Boolean> state = ctx.getPartitionedState(fired);
+            boolean first = time == window.maxTimestamp() && result.isFire() && state.value() == null;
+            if (first) {
+                state.update(true);
+            }
+            CALL.set(new long[] {first ? 1 : 2});
+            return result;
         }
 
         @Override
@@ -131,11 +226,12 @@ public final class WindowOracle {
 
         @Override
         public void onMerge(TimeWindow window, OnMergeContext ctx) throws Exception {
-            inner.onMerge(window, ctx);
+            inner.onMerge(window, ctx); // (the merged window is new: it has not fired on time)
         }
 
         @Override
         public void clear(TimeWindow window, TriggerContext ctx) throws Exception {
+            ctx.getPartitionedState(fired).clear();
             inner.clear(window, ctx);
         }
     }
@@ -191,13 +287,11 @@ public final class WindowOracle {
         @Override
         public void process(Long key, Context ctx, Iterable<Long> values, Collector<String> out) {
             TimeWindow w = ctx.window();
-            long[] call = CALL.get();
-            String timing;
-            if (call[0] == 1) {
-                timing = call[1] == w.maxTimestamp() ? "ON_TIME" : "LATE";
-            } else {
-                timing = w.maxTimestamp() > ctx.currentWatermark() ? "EARLY" : "LATE";
+            if (key == FAILURE) {
+                return;
             }
+            long call = CALL.get()[0];
+            String timing = call == 1 ? "ON_TIME" : call == 0 && w.maxTimestamp() > ctx.currentWatermark() ? "EARLY" : "LATE";
             out.collect("P " + id + " " + key + " " + w.getStart() + " " + w.getEnd() + " " + timing + " "
                     + values.iterator().next());
         }
@@ -239,9 +333,15 @@ public final class WindowOracle {
     static void run(MiniCluster cluster, String[] spec, ArrayList<long[]> steps) throws Exception {
         String id = spec[1];
         StreamExecutionEnvironment env = StreamExecutionEnvironment.createLocalEnvironment(1);
+        if (steps.stream().anyMatch(step -> step[0] == 2)) { // a checkpoint: taken only where the script says
+            env.enableCheckpointing(10);
+            env.setRestartStrategy(RestartStrategies.fixedDelayRestart(1, 0L));
+        } else {
+            env.setRestartStrategy(RestartStrategies.noRestart());
+        }
         DataStream<Tuple3<Long, Long, Long>> source = env.addSource(new Script(steps), "script", ELEMENT);
         OutputTag<Tuple3<Long, Long, Long>> late = new OutputTag<>("late", ELEMENT);
-        Trigger<Object, TimeWindow> trigger = new Observed(EventTimeTrigger.create());
+        Trigger<Object, TimeWindow> trigger = new Observed(EventTimeTrigger.create(), id);
         WindowedStream<Tuple3<Long, Long, Long>, Long, TimeWindow> windowed = source
                 .keyBy(new KeyOf())
                 .window(assigner(spec[2], Long.parseLong(spec[3]), Long.parseLong(spec[4])))
@@ -282,6 +382,8 @@ public final class WindowOracle {
                 case "CASE": spec = f; steps = new ArrayList<>(); break;
                 case "A": steps.add(new long[] {0, Long.parseLong(f[1]), Long.parseLong(f[2]), Long.parseLong(f[3])}); break;
                 case "W": steps.add(new long[] {1, Long.parseLong(f[1])}); break;
+                case "C": steps.add(new long[] {2}); break;
+                case "F": steps.add(new long[] {3, FAILURE, 1_000_000_000L, 0}); break; // (never late)
                 case "END":
                     try {
                         run(cluster, spec, steps);
