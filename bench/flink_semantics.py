@@ -19,8 +19,9 @@ Flink as the same integers weir has, so every boundary is exact (a window of 10 
 What must agree, per case:
 - every window's firings, in the order it fired (before a failure and after it): key, window
   bounds, timing and value. Flink has no panes; a firing's timing is read from the trigger call
-  behind it (onEventTime at the window's maxTimestamp, the first time, is ON_TIME; onElement before
-  the watermark reached it EARLY; any other LATE, such as a window's firing again after a restore);
+  behind it (onEventTime at the window's maxTimestamp is ON_TIME unless the window fired at or
+  past its end before, as after a restore; onElement before the watermark reached it EARLY; any
+  other LATE: weir's timing, and Beam's PaneInfoTracker's);
 - the late side output: the same elements, as often.
 Not compared: pane indexes beyond their order, and `is_last`, which are weir's (Flink has neither);
 early and count triggers (`early_every_n`, `late_every_n`), which Flink has no built-in trigger

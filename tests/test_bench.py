@@ -269,7 +269,7 @@ def test_flink_semantics_weirs_batch_path_agrees_with_its_stream_path(flink_sema
 #: side output only when every window it belongs to is gone, and a session's lateness is its merged
 #: window's), .../api/windowing/triggers/EventTimeTrigger.java (fires at maxTimestamp, and on every
 #: element of a window the watermark has passed), .../api/windowing/windows/TimeWindow.java
-#: (intersects: sessions that touch merge) and PurgingTrigger.java (discarding); and three with a
+#: (intersects: sessions that touch merge) and PurgingTrigger.java (discarding); and four with a
 #: checkpoint and a failure after it, for .../api/operators/InternalTimerServiceImpl.java (timers
 #: are restored from the checkpoint, the watermark is not: it starts again at Long.MIN_VALUE).
 FLINK_RECORDED = """\
@@ -305,6 +305,9 @@ P 7 0 0 10 ON_TIME 1
 P 7 0 0 10 ON_TIME 4
 L 7 0 3 8
 DONE 7
+P 8 0 20 40 LATE 6
+P 8 0 20 40 LATE 1
+DONE 8
 """
 FLINK_CASES = {
     # [0, 10) with lateness 5 is gone at W = 9 + 5 = 14: an element at W = 13 fires LATE, at 14 is late output
@@ -336,6 +339,11 @@ FLINK_CASES = {
     7: {"windows": ("tumbling", 10), "lateness": 0, "accumulation": "accumulating", "aggregate": "sum",
         "steps": [("add", [(0, 1, 1)]), ("watermark", 20), ("checkpoint", None), ("fail", None),
                   ("add", [(0, 2, 4)]), ("watermark", 25), ("add", [(0, 3, 8)])]},
+    # a window that opened after its end fired LATE; restored, it fires again at its end, and that is LATE too
+    # (the oracle's timing: a firing after an ON_TIME or LATE one is LATE, as in Beam's PaneInfoTracker)
+    8: {"windows": ("tumbling", 20), "lateness": 10, "accumulation": "discarding", "aggregate": "sum",
+        "steps": [("watermark", 41), ("add", [(0, 33, 6)]), ("checkpoint", None), ("fail", None),
+                  ("add", [(0, 34, 1)])]},
 }
 
 

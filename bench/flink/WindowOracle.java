@@ -30,9 +30,9 @@
 //   FAILED <id> <what Flink raised>                           in place of DONE, if the job failed
 //
 // A firing's timing is read from the trigger call that caused it (a thin wrapper around Flink's
-// trigger records it): onEventTime at the window's maxTimestamp, the first time for that window
-// (trigger state, so checkpointed), is ON_TIME; onElement before the watermark reached
-// maxTimestamp EARLY; any other LATE. Flink has no panes; this is weir's naming.
+// trigger records it): onEventTime at the window's maxTimestamp is ON_TIME unless the window has
+// fired at or past its end before (trigger state, so checkpointed); onElement before the
+// watermark reached maxTimestamp EARLY; any other LATE. Flink has no panes; this is weir's naming.
 //
 // Times are plain longs: Flink's windows are whole numbers of milliseconds, and the case's numbers
 // (weir's microseconds) are given to Flink as they are, so every boundary is exact.
@@ -174,17 +174,20 @@ public final class WindowOracle {
 
     /**
      * Flink's own trigger, its calls recorded for the window function to read: {0} onElement,
-     * {1} onEventTime at the window's maxTimestamp for the first time (ON_TIME), {2} any other
-     * onEventTime. "First time" is trigger state, so it is checkpointed: after a restore, a window
-     * that had fired at its maxTimestamp before the checkpoint fires there again (the watermark
-     * starts again from Long.MIN_VALUE), and that firing is LATE. The trigger also throws on the
-     * planned failure's element, once per case: after every element and watermark before it has
-     * been through the window operator.
+     * {1} onEventTime at the window's maxTimestamp when the window has not fired at or past its
+     * end before (ON_TIME), {2} any other onEventTime. Whether it has is trigger state, so it is
+     * checkpointed: after a restore, a window that had fired at its maxTimestamp, or LATE on an
+     * element, before the checkpoint fires at its maxTimestamp again (the watermark starts again
+     * from Long.MIN_VALUE), and that firing is LATE. That is weir's pane timing, and Beam's
+     * (PaneInfoTracker.describePane: a pane after an ON_TIME or LATE one is LATE). The trigger
+     * also throws on the planned failure's element, once per case: after every element and
+     * watermark before it has been through the window operator.
      */
     static final class Observed extends Trigger<Object, TimeWindow> {
         private final Trigger<Object, TimeWindow> inner;
         private final String id;
-        private final ValueStateDescriptor<Boolean> fired = new ValueStateDescriptor<>("fired on time", Types.BOOLEAN);
+        private final ValueStateDescriptor<Boolean> passed = new ValueStateDescriptor<>("fired at or past its end",
+                Types.BOOLEAN);
 
         Observed(Trigger<Object, TimeWindow> inner, String id) {
             this.inner = inner;
@@ -198,19 +201,23 @@ public final class WindowOracle {
             if (((Tuple3<Long, Long, Long>) element).f0 == FAILURE && FAILED.add(id)) {
                 throw new IllegalStateException("the planned failure");
             }
+            TriggerResult result = inner.onElement(element, timestamp, window, ctx);
+            if (result.isFire() && window.maxTimestamp() <= ctx.getCurrentWatermark()) {
+                ctx.getPartitionedState(passed).update(true); // a LATE firing: no ON_TIME one after it
+            }
             CALL.set(new long[] {0});
-            return inner.onElement(element, timestamp, window, ctx);
+            return result;
         }
 
         @Override
         public TriggerResult onEventTime(long time, TimeWindow window, TriggerContext ctx) throws Exception {
             TriggerResult result = inner.onEventTime(time, window, ctx);
-            ValueState<Boolean> state = ctx.getPartitionedState(fired);
-            boolean first = time == window.maxTimestamp() && result.isFire() && state.value() == null;
-            if (first) {
+            boolean atEnd = time == window.maxTimestamp() && result.isFire();
+            ValueState<Boolean> state = ctx.getPartitionedState(passed);
+            CALL.set(new long[] {atEnd && state.value() == null ? 1 : 2});
+            if (atEnd) {
                 state.update(true);
             }
-            CALL.set(new long[] {first ? 1 : 2});
             return result;
         }
 
@@ -231,7 +238,7 @@ public final class WindowOracle {
 
         @Override
         public void clear(TimeWindow window, TriggerContext ctx) throws Exception {
-            ctx.getPartitionedState(fired).clear();
+            ctx.getPartitionedState(passed).clear();
             inner.clear(window, ctx);
         }
     }
