@@ -29,6 +29,16 @@ def test_assigners():
     assert Window(0, 10).max_ts == 9
 
 
+def test_a_trigger_refuses_a_count_or_delay_below_1_naming_which_it_is():
+    """early_every_n and late_every_n count elements; early_after is a time (microseconds)."""
+    for kwargs, message in (({"late_every_n": 0}, "trigger.late_every_n: got 0; accepts a whole number of elements > 0"),
+                            ({"early_every_n": -2}, "trigger.early_every_n: got -2; accepts a whole number of elements"),
+                            ({"early_after": 0}, "trigger.early_after: got 0; accepts a whole number of microseconds")):
+        with pytest.raises(ScenarioError) as refused:
+            Trigger(**kwargs)
+        assert str(refused.value).startswith(message), (kwargs, str(refused.value))
+
+
 def test_on_time_pane_fires_when_the_watermark_reaches_max_ts_not_before():
     base = TestStream().add_elements(("a", 1_000, 5), ("a", 9_999, 7), ("b", 4_000, 1))
     assert panes(base.advance_watermark_to(9_998).run(WindowSpec(S10))) == []

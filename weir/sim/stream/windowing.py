@@ -52,9 +52,9 @@ class Window(NamedTuple):
         return Window(min(self.start, other.start), max(self.end, other.end))
 
 
-def _positive(key: str, value: int) -> None:
+def _positive(key: str, value: int, what: str = "a whole number of microseconds > 0") -> None:
     if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-        raise ScenarioError(key, value, "a whole number of microseconds > 0")
+        raise ScenarioError(key, value, what)
 
 
 @dataclass(frozen=True)
@@ -134,11 +134,12 @@ class Trigger:
     late: str = "fire"
 
     def __post_init__(self) -> None:
-        for name in ("early_every_n", "early_after"):
-            value = getattr(self, name)
-            if value is not None:
-                _positive(f"trigger.{name}", value)
-        _positive("trigger.late_every_n", self.late_every_n)
+        count = "a whole number of elements > 0"
+        if self.early_every_n is not None:
+            _positive("trigger.early_every_n", self.early_every_n, count)
+        if self.early_after is not None:
+            _positive("trigger.early_after", self.early_after)
+        _positive("trigger.late_every_n", self.late_every_n, count)
         if self.late not in LATE_FIRINGS:
             raise ScenarioError("trigger.late", self.late, "one of " + ", ".join(LATE_FIRINGS))
 
