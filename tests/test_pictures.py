@@ -326,6 +326,42 @@ def test_the_late_data_picture_sets_each_record_against_the_watermark_and_its_wi
             plt.close(fig)
 
 
+def test_the_panes_picture_puts_each_pane_at_its_watermark_and_each_run_in_a_band():
+    """One stream under Flink's rules and Beam's: a row per window and run, a row for a run's late
+    side output; each pane a dot at the watermark it fired at (side by side where several fired at
+    one), labelled with its value; panes the end of input fired at the right edge."""
+    from weir.analysis.plots import panes
+    from weir.sim.stream.teststream import TestStream
+    from weir.sim.stream.windows import SUM, Tumbling, WindowSpec
+    stream = (TestStream().add_elements(("k", 1_000, 1)).advance_watermark_to(9_999).advance_watermark_to(12_000)
+              .add_elements(("k", 3_000, 4), ("k", 4_000, 8)).advance_watermark_to(14_999)
+              .add_elements(("k", 6_000, 32), ("k", 15_000, 64)).advance_watermark_to_infinity())
+    results = {s: stream.run(WindowSpec(Tumbling(10_000), aggregate=SUM, allowed_lateness=5_000, semantics=s))
+               for s in ("flink", "beam")}
+    fig, ax = plt.subplots()
+    try:
+        panes(results, ax)
+        rows = [t.get_text() for t in ax.get_yticklabels()]
+        assert rows == ["flink: k [0, 10,000)", "flink: k [10,000, 20,000)", "flink: late side output",
+                        "beam: k [0, 10,000)", "beam: k [10,000, 20,000)"]
+        dots = {}  # (row, value) -> x, from the annotations over each mark
+        for text in ax.texts:
+            x, y = text.xy
+            dots[(int(y), text.get_text())] = x
+        assert dots[(0, "1")] == 9_999 and dots[(3, "1")] == 12_000  # ON_TIME: at max_ts (Flink), past it (Beam)
+        assert dots[(0, "4")] == 12_000 < dots[(0, "8")]  # two LATE panes at one watermark, side by side
+        assert 12_000 < dots[(3, "12")] < 12_500  # Beam: one LATE pane a bundle, beside its ON_TIME one
+        assert dots[(3, "32")] == 14_999  # and Beam keeps 32
+        assert dots[(2, "32 @6,000")] == 14_999  # Flink: 32 comes too late
+        end = dots[(1, "64")]
+        assert end == dots[(4, "64")] > 14_999 and ax.get_xlim()[1] > end  # end of input: the right edge
+        labels = _legend(ax)
+        assert labels == ["ON_TIME pane", "LATE pane", "late element (side output)",
+                          "end of input (watermark +infinity)"], labels
+    finally:
+        plt.close(fig)
+
+
 def test_checkpoint_durations_are_on_their_own_scale_and_the_timeout_is_named():
     from weir.analysis.plots import checkpoint_durations
     fig, (far, near) = plt.subplots(2)

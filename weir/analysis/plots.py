@@ -14,7 +14,9 @@ the user's own `plt.show()`) as it was. `weir.show(ax)` displays such a figure i
 - `checkpoint_durations`: each checkpoint's duration, failed ones marked, on a scale that shows
   them (the timeout a line when it is near, a note when it is far above);
 - `source_vs_sink`: records in the log and rows written by the sink (panes, for a windowed job), over time;
-- `lag`: the consumer lag per partition (each in its own colour and dash, over records.lag-max).
+- `lag`: the consumer lag per partition (each in its own colour and dash, over records.lag-max);
+- `panes`: not of a run but of test streams (`TestStream.run`): each window's panes at the
+  watermark they fired at, and the late side output, for one or more results side by side.
 
 Every mark a plot draws has a legend entry.
 """
@@ -35,8 +37,8 @@ from weir.analysis.metrics import (
     late_marks, metrics, operator_watermark, partition_watermarks, watermark_series,
 )
 
-__all__ = ["timeline", "watermarks", "late_data", "checkpoint_durations", "source_vs_sink", "lag", "write_plots",
-           "PLOTS"]
+__all__ = ["timeline", "watermarks", "late_data", "panes", "checkpoint_durations", "source_vs_sink", "lag",
+           "write_plots", "PLOTS"]
 
 #: Line dashes for series that may lie on one another (lag per partition): each stays visible.
 _DASHES = ("-", (0, (5, 2)), (0, (1, 1.5)), (0, (6, 2, 1, 2)), (0, (2, 3)), (0, (8, 3, 1, 3, 1, 3)))
@@ -209,6 +211,73 @@ def late_data(run: Any, ax=None):
             label="watermark (the window operator's)")
     return _finish(ax, "late data: event time against arrival, the watermark and the windows", "event time (s)",
                    "simulated (processing) time the record reached the window operator (s)", ncol=2)
+
+
+_TIMING_MARKS = {"EARLY": ("o", "#8ecae6"), "ON_TIME": ("o", "#4c9f70"), "LATE": ("o", "#f4a261")}
+
+
+def panes(results: Any, ax=None):
+    """The panes and the late side output of test streams (`TestStream(...).run(spec)`'s results):
+    one row per key and window, each pane a dot at the watermark it fired at, coloured by its
+    timing (EARLY, ON_TIME, LATE) and labelled with its value; each element of the late side output
+    a cross at the watermark it came at, on a row of its own. Given a dict {label: result}, the
+    runs share the axes, one band of rows each: one stream under `semantics = "flink"` and
+    `"beam"`, or under two settings, side by side. Panes at one watermark stand side by side, in
+    the order they fired; panes fired by the end of input (the watermark at +infinity) at the
+    right edge, and any before the first watermark at the left."""
+    from weir.sim.stream.windows import MAX_TIME, MIN_TIME
+
+    runs = results if isinstance(results, dict) else {"": results}
+    marks = [p.watermark for r in runs.values() for p in r.panes] + [e.watermark for r in runs.values() for e in r.late]
+    finite = [w for w in marks if MIN_TIME < w < MAX_TIME] or [0]
+    low, high = min(finite), max(finite)
+    span = max(high - low, 1)
+    left, right, nudge = low - 0.12 * span, high + 0.12 * span, 0.025 * span
+
+    def x_of(watermark: int) -> float:
+        return right if watermark >= MAX_TIME else left if watermark <= MIN_TIME else watermark
+
+    taken: dict[tuple[int, float], int] = {}  # (row, x) -> how many marks stand there already
+
+    def beside(row: int, watermark: int) -> float:
+        """Where the next mark at `watermark` on `row` goes: right of those already there."""
+        x = x_of(watermark)
+        n = taken[(row, x)] = taken.get((row, x), -1) + 1
+        return x + nudge * n
+
+    rows: list[str] = []
+    drawn: set[str] = set()  # legend entries so far (one each)
+    ax = _axes(ax, 1 + 0.45 * sum(len({(p.key, p.window) for p in r.panes}) + bool(r.late) for r in runs.values()))
+    for label, result in runs.items():
+        band = f"{label}: " if label else ""
+        row_of: dict = {}
+        for pane in result.panes:
+            row = row_of.setdefault((pane.key, pane.window), len(rows) + len(row_of))
+            x = beside(row, pane.watermark)
+            timing = pane.timing.value
+            marker, color = _TIMING_MARKS[timing]
+            ax.plot([x], [row], marker, color=color, ms=9, zorder=3, label=None if timing in drawn else f"{timing} pane")
+            drawn.add(timing)
+            ax.annotate(f"{pane.value}", (x, row), xytext=(0, 7), textcoords="offset points", ha="center", fontsize=8)
+        rows += [f"{band}{key} [{w.start:,}, {w.end:,})" for key, w in row_of]
+        if result.late:
+            row = len(rows)
+            rows.append(f"{band}late side output")
+            for element in result.late:
+                x = beside(row, element.watermark)
+                ax.plot([x], [row], "x", color="#d1495b", ms=9, mew=2, zorder=3,
+                        label=None if "late" in drawn else "late element (side output)")
+                drawn.add("late")
+                ax.annotate(f"{element.value} @{element.timestamp:,}", (x, row), xytext=(0, 7),
+                            textcoords="offset points", ha="center", fontsize=8)
+        if label != list(runs)[-1]:
+            ax.axhline(len(rows) - 0.5, color="#adb5bd", lw=1)
+    ax.set_yticks(range(len(rows)), rows, fontsize=8)
+    ax.set_ylim(len(rows) - 0.4, -0.6)  # first row on top
+    ax.set_xlim(left - nudge, right + 3 * nudge)
+    if any(w >= MAX_TIME for w in marks):
+        ax.axvline(right, color="#adb5bd", lw=1, ls=":", label="end of input (watermark +infinity)")
+    return _finish(ax, "panes by the watermark they fired at (value above each)", xlabel="watermark (us)", ncol=2)
 
 
 def checkpoint_durations(run: Any, ax=None):
