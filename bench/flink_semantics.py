@@ -81,10 +81,10 @@ def make_case(seed: int, steps: int = 8) -> dict:
             watermark += rng.randint(1, 25)
             case["steps"].append(("watermark", watermark))
     if rng.random() < 0.4:  # a checkpoint, and a failure after it: restored, the steps between run again
-        steps_ = case["steps"]
-        at = rng.randint(0, len(steps_))
-        fail = rng.randint(at, len(steps_))
-        case["steps"] = [*steps_[:at], ("checkpoint", None), *steps_[at:fail], ("fail", None), *steps_[fail:]]
+        script = case["steps"]
+        at = rng.randint(0, len(script))
+        fail = rng.randint(at, len(script))
+        case["steps"] = [*script[:at], ("checkpoint", None), *script[at:fail], ("fail", None), *script[fail:]]
     return case
 
 
@@ -176,15 +176,16 @@ def run_flink(lib: Path, cases: dict[int, dict], progress=None) -> dict[int, Out
                        capture_output=True, text=True)
         script = Path(tmp) / "cases.txt"
         script.write_text("\n".join(line for seed, case in cases.items() for line in case_lines(seed, case)) + "\n")
-        with open(script) as stdin, subprocess.Popen(
+        log = Path(tmp) / "stderr.txt"  # (a file, not a pipe: Flink may log more than a pipe holds)
+        with open(script) as stdin, open(log, "w") as stderr, subprocess.Popen(
                 ["java", "-cp", f"{tmp}{os.pathsep}{classpath}", "WindowOracle"], stdin=stdin,
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as java:
+                stdout=subprocess.PIPE, stderr=stderr, text=True) as java:
             lines = []
             for line in java.stdout:
                 lines.append(line)
                 if progress is not None and line.startswith(("DONE ", "FAILED ")):
                     progress(int(line.split()[1]))
-            error = java.stderr.read()
+        error = log.read_text()
         if java.returncode != 0:
             raise RuntimeError(f"Flink's job failed (exit code {java.returncode}): "
                                + (error.strip().splitlines() or ["no message"])[-1])

@@ -370,3 +370,19 @@ def test_flink_semantics_reads_failures_and_names_the_first_difference(flink_sem
     assert flink_semantics.first_difference((ours[0], [(0, 4, 8)]), ours) == \
         "late side output: weir [(0, 4, 8)], Flink []"
     assert flink_semantics.first_difference(ours, ours) is None
+
+
+def test_flink_semantics_says_in_one_line_when_the_oracle_cannot_compile_or_run(flink_semantics, monkeypatch,
+                                                                                 tmp_path, capsys):
+    import subprocess
+    monkeypatch.setattr(flink_semantics, "flink_or_say_how", lambda given: tmp_path)
+    failures = [subprocess.CalledProcessError(1, "javac", stderr="error: error reading flink-dist.jar\nmore"),
+                RuntimeError("Flink's job failed (exit code 1): java.net.BindException")]
+    for failure in failures:
+        def run_flink(lib, cases, progress=None, failure=failure):
+            raise failure
+        monkeypatch.setattr(flink_semantics, "run_flink", run_flink)
+        assert flink_semantics.main(["--cases", "2"]) == 1
+        last = capsys.readouterr().out.strip().splitlines()[-1]
+        assert last in (f"javac could not compile WindowOracle.java against {tmp_path}: error: error reading "
+                        "flink-dist.jar", "Flink's job failed (exit code 1): java.net.BindException"), last
