@@ -2,7 +2,7 @@
 (optional: needs Java 11+ and Flink's jars).
 
 Each case is a random windowed job and a random script of elements and watermarks: tumbling,
-sliding or session windows, allowed lateness, discarding or accumulating panes, a sum, count, min
+sliding (either aligned to an offset, sometimes) or session windows, allowed lateness, discarding or accumulating panes, a sum, count, min
 or max per key, and the late side output. Four cases in ten also have a checkpoint and, after
 it, a failure: restored from the checkpoint, the steps between run again. weir runs it twice with
 WindowSpec(semantics="flink"): as its own TestStream feeds an operator, and as a pipeline's
@@ -85,12 +85,15 @@ def make_case(seed: int, steps: int = 8) -> dict:
         at = rng.randint(0, len(script))
         fail = rng.randint(at, len(script))
         case["steps"] = [*script[:at], ("checkpoint", None), *script[at:fail], ("fail", None), *script[fail:]]
+    if kind != "session":  # windows aligned to an offset (Flink's must be less than the slide: 5 at least)
+        case["offset"] = rng.choice([0, 0, 0, 2, -3, 4])
     return case
 
 
 def weir_spec(case: dict) -> WindowSpec:
     kind, *sizes = case["windows"]
-    windows = {"tumbling": Tumbling, "sliding": Sliding, "session": Session}[kind](*sizes)
+    offset = {"offset": case["offset"]} if case.get("offset") else {}
+    windows = {"tumbling": Tumbling, "sliding": Sliding, "session": Session}[kind](*sizes, **offset)
     return WindowSpec(windows, aggregate=case["aggregate"], accumulation=case["accumulation"],
                       allowed_lateness=case["lateness"], semantics="flink", side_output_late=True)
 
@@ -107,7 +110,8 @@ def case_lines(seed: int, case: dict) -> list[str]:
     """The case in WindowOracle's input format."""
     kind, *sizes = case["windows"]
     size, slide = sizes[0], sizes[1] if len(sizes) > 1 else 0
-    lines = [f"CASE {seed} {kind} {size} {slide} {case['lateness']} {case['accumulation']} {case['aggregate']}"]
+    lines = [f"CASE {seed} {kind} {size} {slide} {case.get('offset', 0)} {case['lateness']} {case['accumulation']} "
+             f"{case['aggregate']}"]
     for step, arg in case["steps"]:
         if step == "add":
             lines += [f"A {k} {t} {v}" for k, t, v in arg]

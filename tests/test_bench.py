@@ -251,8 +251,11 @@ def test_flink_semantics_cases_are_seeded_and_in_the_oracles_format(flink_semant
     case = {"windows": ("sliding", 20, 5), "lateness": 10, "accumulation": "discarding", "aggregate": "max",
             "steps": [("add", [(0, 3, 4), (1, 9, 2)]), ("watermark", 12)]}
     case["steps"] += [("checkpoint", None), ("watermark", 15), ("fail", None)]
-    assert flink_semantics.case_lines(7, case) == ["CASE 7 sliding 20 5 10 discarding max", "A 0 3 4", "A 1 9 2",
+    assert flink_semantics.case_lines(7, case) == ["CASE 7 sliding 20 5 0 10 discarding max", "A 0 3 4", "A 1 9 2",
                                                    "W 12", "C", "W 15", "F", "END"]
+    case["offset"], case["windows"] = -3, ("tumbling", 10)
+    assert flink_semantics.case_lines(7, case)[0] == "CASE 7 tumbling 10 0 -3 10 discarding max"
+    assert flink_semantics.weir_spec(case).windows.offset == -3
 
 
 def test_flink_semantics_weirs_batch_path_agrees_with_its_stream_path(flink_semantics):

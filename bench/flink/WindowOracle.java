@@ -14,14 +14,14 @@
 // What was written out before the failure stays written (the sink prints).
 //
 // Input, one case after another:
-//   CASE <id> <tumbling|sliding|session> <size> <slide> <lateness> <accumulating|discarding> <aggregate>
+//   CASE <id> <tumbling|sliding|session> <size> <slide> <offset> <lateness> <accumulating|discarding> <aggregate>
 //   A <key> <timestamp> <value>        an element
 //   W <watermark>                      a watermark
 //   C                                  a checkpoint, taken here and nowhere else
 //   F                                  a failure (once): the job restarts from the last checkpoint, and
 //                                      the source replays the script from there
 //   END
-// (a session's <size> is its gap; <slide> is only read for sliding windows.)
+// (a session's <size> is its gap; <slide> is only read for sliding windows, <offset> not for sessions.)
 //
 // Output, per case, in the order Flink emitted it:
 //   P <id> <key> <start> <end> <EARLY|ON_TIME|LATE> <value>    a firing of a window
@@ -328,10 +328,11 @@ public final class WindowOracle {
         }
     }
 
-    static WindowAssigner<Object, TimeWindow> assigner(String kind, long size, long slide) {
+    static WindowAssigner<Object, TimeWindow> assigner(String kind, long size, long slide, long offset) {
         switch (kind) {
-            case "tumbling": return TumblingEventTimeWindows.of(Duration.ofMillis(size));
-            case "sliding": return SlidingEventTimeWindows.of(Duration.ofMillis(size), Duration.ofMillis(slide));
+            case "tumbling": return TumblingEventTimeWindows.of(Duration.ofMillis(size), Duration.ofMillis(offset));
+            case "sliding": return SlidingEventTimeWindows.of(Duration.ofMillis(size), Duration.ofMillis(slide),
+                    Duration.ofMillis(offset));
             case "session": return EventTimeSessionWindows.withGap(Duration.ofMillis(size));
             default: throw new IllegalArgumentException("windows: " + kind);
         }
@@ -351,12 +352,12 @@ public final class WindowOracle {
         Trigger<Object, TimeWindow> trigger = new Observed(EventTimeTrigger.create(), id);
         WindowedStream<Tuple3<Long, Long, Long>, Long, TimeWindow> windowed = source
                 .keyBy(new KeyOf())
-                .window(assigner(spec[2], Long.parseLong(spec[3]), Long.parseLong(spec[4])))
-                .allowedLateness(Duration.ofMillis(Long.parseLong(spec[5])))
+                .window(assigner(spec[2], Long.parseLong(spec[3]), Long.parseLong(spec[4]), Long.parseLong(spec[5])))
+                .allowedLateness(Duration.ofMillis(Long.parseLong(spec[6])))
                 .sideOutputLateData(late)
-                .trigger(spec[6].equals("discarding") ? PurgingTrigger.of(trigger) : trigger);
+                .trigger(spec[7].equals("discarding") ? PurgingTrigger.of(trigger) : trigger);
         SingleOutputStreamOperator<String> panes = windowed.aggregate(
-                new Aggregate(spec[7]), new Emit(id), Types.LONG, Types.LONG, Types.STRING);
+                new Aggregate(spec[8]), new Emit(id), Types.LONG, Types.LONG, Types.STRING);
         panes.addSink(new Print());
         panes.getSideOutput(late).addSink(new Late(id));
         cluster.executeJobBlocking(env.getStreamGraph().getJobGraph());
