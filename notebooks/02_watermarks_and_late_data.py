@@ -108,6 +108,8 @@ print(verdicts["idle_partition_idleness"]["window_complete"].summary)
 # - `weir run late_data_dropped --plots plots/` writes the watermark plot and the others.
 # - Change `window.allowed_lateness` in a copy of `late_data_dropped.toml` and watch
 #   `window_complete` turn from violated to held.
+# - These runs follow Flink's rules. Beam's differ at the edges (when the ON_TIME pane fires,
+#   whether an element at exactly `max_ts + lateness` is kept): `11_flink_and_beam_windows`.
 
 # %% [markdown]
 # ## Exercises
