@@ -360,6 +360,8 @@ def test_the_panes_picture_puts_each_pane_at_its_watermark_and_each_run_in_a_ban
                           "end of input (watermark +infinity)"], labels
     finally:
         plt.close(fig)
+    with pytest.raises(TypeError, match=r"panes takes a test stream's result .*; got int for 'beam'"):
+        panes({"flink": results["flink"], "beam": 3})
 
 
 def test_checkpoint_durations_are_on_their_own_scale_and_the_timeout_is_named():

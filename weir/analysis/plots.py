@@ -228,6 +228,10 @@ def panes(results: Any, ax=None):
     from weir.sim.stream.windows import MAX_TIME, MIN_TIME
 
     runs = results if isinstance(results, dict) else {"": results}
+    for label, result in runs.items():
+        if not (hasattr(result, "panes") and hasattr(result, "late")):
+            raise TypeError(f"panes takes a test stream's result (TestStream(...).run(spec)), or a dict of them by "
+                            f"label; got {type(result).__name__}" + (f" for {label!r}" if label else ""))
     marks = [p.watermark for r in runs.values() for p in r.panes] + [e.watermark for r in runs.values() for e in r.late]
     finite = [w for w in marks if MIN_TIME < w < MAX_TIME] or [0]
     low, high = min(finite), max(finite)
