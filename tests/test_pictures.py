@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import struct
+import warnings
 import zlib
 
 import matplotlib.pyplot as plt
@@ -362,6 +363,12 @@ def test_the_panes_picture_puts_each_pane_at_its_watermark_and_each_run_in_a_ban
         plt.close(fig)
     with pytest.raises(TypeError, match=r"panes takes a test stream's result .*; got int for 'beam'"):
         panes({"flink": results["flink"], "beam": 3})
+    quiet = TestStream().advance_watermark_to(5).run(WindowSpec(Tumbling(10), aggregate=SUM))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # (an empty legend would warn)
+        ax = panes(quiet)
+    assert [t.get_text() for t in ax.texts] == ["no pane fired and no element came too late"]
+    assert ax.get_legend() is None
 
 
 def test_checkpoint_durations_are_on_their_own_scale_and_the_timeout_is_named():

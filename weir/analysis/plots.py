@@ -61,7 +61,8 @@ def _finish(ax, title: str, ylabel: str | None = None, xlabel: str = "simulated 
     if ylabel:
         ax.set_ylabel(ylabel)
     ax.set_title(title)
-    ax.legend(fontsize=7, ncol=ncol)
+    if ax.get_legend_handles_labels()[0]:  # (nothing drawn, nothing to name: no empty legend, no warning)
+        ax.legend(fontsize=7, ncol=ncol)
     return ax
 
 
@@ -276,6 +277,8 @@ def panes(results: Any, ax=None):
                             textcoords="offset points", ha="center", fontsize=8)
         if label != list(runs)[-1]:
             ax.axhline(len(rows) - 0.5, color="#adb5bd", lw=1)
+    if not rows:
+        ax.text(0.5, 0.5, "no pane fired and no element came too late", transform=ax.transAxes, ha="center")
     ax.set_yticks(range(len(rows)), rows, fontsize=8)
     ax.set_ylim(len(rows) - 0.4, -0.6)  # first row on top
     ax.set_xlim(left - nudge, right + 3 * nudge)
