@@ -240,7 +240,7 @@ def test_flink_semantics_cases_are_seeded_and_in_the_oracles_format(flink_semant
     for seed in range(40):
         steps = [step for step, _arg in flink_semantics.make_case(seed)["steps"]]
         marks = [arg for step, arg in flink_semantics.make_case(seed)["steps"] if step == "watermark"]
-        assert marks == sorted(set(marks)) and all(m >= 0 for m in marks), (seed, marks)
+        assert marks == sorted(set(marks)) and all(m >= -50 for m in marks), (seed, marks)
         if "fail" in steps:  # one checkpoint, and one failure after it
             restored += 1
             assert steps.count("checkpoint") == steps.count("fail") == 1, (seed, steps)
@@ -248,6 +248,9 @@ def test_flink_semantics_cases_are_seeded_and_in_the_oracles_format(flink_semant
         else:
             assert "checkpoint" not in steps, (seed, steps)
     assert 8 <= restored <= 24  # (four in ten)
+    before_0 = sum(any(t < 0 for step, arg in flink_semantics.make_case(seed)["steps"] if step == "add"
+                       for _k, t, _v in arg) for seed in range(100))
+    assert 8 <= before_0 <= 35  # (a fifth have their times 50 lower)
     case = {"windows": ("sliding", 20, 5), "lateness": 10, "accumulation": "discarding", "aggregate": "max",
             "steps": [("add", [(0, 3, 4), (1, 9, 2)]), ("watermark", 12)]}
     case["steps"] += [("checkpoint", None), ("watermark", 15), ("fail", None)]
