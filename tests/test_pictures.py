@@ -356,6 +356,8 @@ def test_the_panes_picture_puts_each_pane_at_its_watermark_and_each_run_in_a_ban
         assert dots[(2, "32 @6,000")] == 14_999  # Flink: 32 comes too late
         end = dots[(1, "64")]
         assert end == dots[(4, "64")] > 14_999 and ax.get_xlim()[1] > end  # end of input: the right edge
+        ticks = [t.get_text() for t in ax.get_xticklabels()]
+        assert ticks[-1] == "+infinity" and "12,000" in ticks, ticks  # the watermark's ticks, and the edge named
         labels = _legend(ax)
         assert labels == ["ON_TIME pane", "LATE pane", "late element (side output)",
                           "end of input (watermark +infinity)"], labels

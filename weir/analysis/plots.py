@@ -234,8 +234,8 @@ def panes(results: Any, ax=None):
             raise TypeError(f"panes takes a test stream's result (TestStream(...).run(spec)), or a dict of them by "
                             f"label; got {type(result).__name__}" + (f" for {label!r}" if label else ""))
     marks = [p.watermark for r in runs.values() for p in r.panes] + [e.watermark for r in runs.values() for e in r.late]
-    finite = [w for w in marks if MIN_TIME < w < MAX_TIME] or [0]
-    low, high = min(finite), max(finite)
+    finite = [w for w in marks if MIN_TIME < w < MAX_TIME]
+    low, high = (min(finite), max(finite)) if finite else (0, 0)
     span = max(high - low, 1)
     left, right, nudge = low - 0.12 * span, high + 0.12 * span, 0.025 * span
 
@@ -282,8 +282,15 @@ def panes(results: Any, ax=None):
     ax.set_yticks(range(len(rows)), rows, fontsize=8)
     ax.set_ylim(len(rows) - 0.4, -0.6)  # first row on top
     ax.set_xlim(left - nudge, right + 3 * nudge)
+    # the watermark's own ticks where it was finite; the edges named for what stands there
+    ticks = [t for t in ax.get_xticks() if low <= t <= high] if finite else []
+    names = [f"{t:,.0f}" for t in ticks]
+    if any(w <= MIN_TIME for w in marks):
+        ticks, names = [left, *ticks], ["before any", *names]
     if any(w >= MAX_TIME for w in marks):
+        ticks, names = [*ticks, right], [*names, "+infinity"]
         ax.axvline(right, color="#adb5bd", lw=1, ls=":", label="end of input (watermark +infinity)")
+    ax.set_xticks(ticks, names)
     return _finish(ax, "panes by the watermark they fired at (value above each)", xlabel="watermark (us)", ncol=2)
 
 
