@@ -118,6 +118,48 @@ def test_append_sink_keeps_every_row_it_is_given():
     assert c["written_at"].tolist() == [100, 100, 200, 200]
 
 
+@settings(max_examples=60, deadline=None)
+@given(writes=st.lists(st.tuples(st.integers(0, 70), st.booleans(), st.integers(0, 3)), max_size=80),
+       seed=st.integers(0, 2**32 - 1))
+def test_append_sink_small_writes_wait_in_lists_and_read_as_every_row_in_order(writes, seed):
+    """A write of at most SMALL_WRITE rows waits in Python lists until FLUSH_ROWS rows do, or the
+    table is read; big ones go to the columns at once, after what waits. Either way the table is
+    every row in the order written, in the columns' dtypes (a read_committed batch's own offsets
+    included)."""
+    from weir.sim.patterns import sinks
+    from weir.sim.kernel.batch import dtype_of
+
+    rng = np.random.default_rng(seed)
+    s, want, first = AppendSink(capacity=8), {c: [] for c in sinks.SINK_COLUMNS}, 0
+    for i, (n, skipped, p) in enumerate(writes):
+        ids = rng.integers(0, 10**6, n)
+        offsets = np.sort(rng.choice(2 * n + 1, n, replace=False)) + first if skipped else None
+        b = RecordBatch(p, first, ids, ids % 5, ids, ids + 1, offsets, first + 2 * n + 1 if skipped else None)
+        assert s.write(b, ids * 3, written_at=i) == 0
+        waiting = len(s._small[0])
+        assert waiting < sinks.FLUSH_ROWS and (n <= sinks.SMALL_WRITE or not waiting), f"seed {seed}"
+        for c, v in (("record_id", ids), ("key", ids % 5), ("partition", [p] * n), ("offset", b.offset),
+                     ("value", ids * 3), ("written_at", [i] * n)):
+            want[c] += list(v)
+        first = b.end_offset
+    got = s.contents()
+    assert {c: got[c].tolist() for c in got} == {c: [int(x) for x in v] for c, v in want.items()}, f"seed {seed}"
+    assert all(got[c].dtype == dtype_of(c) for c in got), f"seed {seed}"
+
+
+def test_append_sink_small_writes_join_the_columns_every_flush_rows():
+    """Rows of one-record writes (a pipeline at batch size 1) wait in lists, and join the columns
+    when FLUSH_ROWS of them do: what waits stays small however long the run."""
+    from weir.sim.patterns import sinks
+
+    s = AppendSink()
+    for i in range(2 * sinks.FLUSH_ROWS + 3):
+        s.write(batch([i], first=i), arr(i), written_at=i)
+        assert len(s._cols["record_id"]) == (i + 1) // sinks.FLUSH_ROWS * sinks.FLUSH_ROWS
+    assert len(s._small[0]) == 3
+    assert s.contents()["offset"].tolist() == list(range(2 * sinks.FLUSH_ROWS + 3)) and not s._small[0]
+
+
 def test_append_sink_contents_copy_a_column_only_when_much_of_it_is_unused():
     """A column sized for what it holds is handed out as it is (a copy would cost fresh memory for
     a few rows of room); one with much room is cut to its length, so the room is not kept alive."""
