@@ -105,3 +105,36 @@ def test_mode_is_shown_only_where_a_pipeline_runs(capsys):
     assert json.loads(ran)["mode"] is None
     _, shown, _ = run_cli(capsys, "run", "saga_compensation")
     assert " mode " not in shown.split("invariant")[0]
+
+
+def test_diff_of_anything_but_one_scenario_or_two_traces_says_what_it_takes(tmp_path, capsys):
+    """Two scenarios (or a scenario and a trace) are refused in one line that says what diff takes,
+    before anything runs; a file that is not a saved trace is named with what it is."""
+    toml = "weir/scenarios/exactly_once_crash.toml"
+    code, out, err = run_cli(capsys, "diff", toml, "at_least_once_crash")
+    assert (code, out) == (2, "") and err.splitlines() == [
+        "weir: diff: got two scenarios; accepts one scenario (run twice, in two processes), or two traces saved by "
+        "`weir run --save-trace`"]
+    (tmp_path / "t.npz").write_text("not a trace")
+    code, _, err = run_cli(capsys, "diff", str(tmp_path / "t.npz"), "exactly_once_crash")
+    assert code == 2 and "got a scenario and a trace;" in err and len(err.splitlines()) == 1
+    for other, found in (("t.npz", "a file that is not a saved trace (ValueError)"), ("gone.npz", "no such file"),
+                         (".", "a folder")):
+        code, _, err = run_cli(capsys, "diff", str(tmp_path / "t.npz"), str(tmp_path / other))
+        assert code == 2 and err.splitlines() == [  # the first that is not a trace is named
+            f"weir: {tmp_path / 't.npz'}: (file): got a file that is not a saved trace (ValueError); "
+            "accepts a trace saved by `weir run --save-trace`"], err
+        code, _, err = run_cli(capsys, "diff", str(tmp_path / other), str(tmp_path / other))
+        assert code == 2 and f": (file): got {found}; accepts" in err and len(err.splitlines()) == 1, err
+
+
+def test_an_error_line_cuts_a_value_only_where_the_cut_hides_more_than_a_few_characters():
+    """A path a little over the length kept for a value is shown whole (it was cut by one character,
+    "... (1 more characters)"); a long value is cut on a word, saying how much is left out."""
+    from weir.sim.kernel.errors import ScenarioError
+
+    path = "/work/main/weir/scenarios/exactly_once_crash.toml"  # 51 characters, 53 with its quotes
+    assert f"got {path!r};" in str(ScenarioError("(file)", path, "a trace"))
+    line = str(ScenarioError("key", "word " * 40, "x"))
+    cut = re.search(r"got '(.*) \.\.\. \((\d+) more characters\); accepts x$", line)
+    assert cut and len(cut.group(1)) <= 50 and int(cut.group(2)) > 16 and 1 + len(cut.group(1)) + int(cut.group(2)) == 202  # (the quote)

@@ -17,7 +17,7 @@ from rich.markup import escape
 from weir.faults.coverage import POINT_KINDS
 from weir.faults.matrix import MATRIX_KINDS, PATTERNS
 from weir._version import __version__
-from weir.sim.kernel.errors import ScenarioError, WeirError, near
+from weir.sim.kernel.errors import ScenarioError, WeirError, near, raw
 from weir.sim.kernel.schema import SCHEMA_VERSION
 from weir.sim.scenario.loader import builtin_scenarios, load_scenario
 from weir.sim.scenario.loader import load_faults
@@ -418,6 +418,11 @@ def _cmd_diff(args, out) -> int:
 
     from weir.analysis.diff import diff_dict, first_difference, load_trace
     if len(args.what) == 2:
+        scenarios = [w for w in args.what if w.endswith(".toml") or (not Path(w).exists() and w in builtin_scenarios())]
+        if scenarios:  # two scenarios, or one and a trace: not two traces
+            raise ScenarioError("diff", raw("two scenarios" if len(scenarios) == 2 else "a scenario and a trace"),
+                                "one scenario (run twice, in two processes), or two traces saved by "
+                                "`weir run --save-trace`")
         left, right = (load_trace(p) for p in args.what)
         label = f"{args.what[0]} and {args.what[1]}"
     elif len(args.what) == 1:

@@ -15,7 +15,7 @@ from typing import Any, Literal, TypedDict
 
 import numpy as np
 
-from weir.sim.kernel.errors import ScenarioError
+from weir.sim.kernel.errors import ScenarioError, raw
 from weir.sim.kernel.schema import SCHEMA_VERSION
 from weir.sim.kernel.trace import FrozenTrace
 
@@ -111,11 +111,12 @@ def load_trace(path: str | Path) -> FrozenTrace:
             nodes = tuple(str(n) for n in data["nodes"])
             columns = {k: np.asarray(data[k]) for k in ("time", "kind", "node", "a", "b", "c", "d")}
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
-        raise ScenarioError("(file)", str(path), f"a trace saved by `weir run --save-trace` ({e.__class__.__name__})",
-                            str(path)) from None
+        found = ("no such file" if isinstance(e, FileNotFoundError) else "a folder" if isinstance(e, IsADirectoryError)
+                 else f"a file that is not a saved trace ({e.__class__.__name__})")
+        raise ScenarioError("(file)", raw(found), "a trace saved by `weir run --save-trace`", str(path)) from None
     lengths = {len(v) for v in columns.values()}
     if len(lengths) != 1 or any(v.ndim != 1 or v.dtype.kind not in "iu" for v in columns.values()) or (
             len(columns["node"]) and not 0 <= int(columns["node"].min()) <= int(columns["node"].max()) < len(nodes)):
-        raise ScenarioError("(file)", str(path), "a trace saved by `weir run --save-trace` (its columns do not agree: "
-                            "a damaged or edited file)", str(path))
+        raise ScenarioError("(file)", raw("a trace whose columns do not agree (a damaged or edited file)"),
+                            "a trace saved by `weir run --save-trace`", str(path))
     return FrozenTrace(nodes, columns)

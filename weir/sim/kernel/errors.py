@@ -48,11 +48,14 @@ def near(word: object, choices: Iterable[str]) -> str | None:
     return found[0] if found else None
 
 
+_LEAST_CUT = 16  # characters: _short cuts more than this, or nothing
+
+
 def _short(text: str, most: int) -> str:
     """`text` cut to about `most` characters, on a word, saying so: an error stays one readable line
     (a value a fuzzer made, a list of every invariant's name)."""
     text = text.replace("\n", " ").replace("\r", " ")
-    if len(text) <= most:
+    if len(text) <= most + _LEAST_CUT:  # a cut of a few characters would hide them, not shorten the line
         return text
     cut = text[:most].rsplit(" ", 1)[0].rstrip(",;:")
     return f"{cut} ... ({len(text) - len(cut)} more characters)"
