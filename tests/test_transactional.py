@@ -112,6 +112,7 @@ _STEPS = st.lists(st.one_of(
 @settings(max_examples=150, deadline=None)
 @given(steps=_STEPS, chunk=st.integers(1, 5))
 @example(steps=[("write", 0, [1, 2]), ("commit", 0), ("write", 0, [1]), ("abort", 1)], chunk=5)  # after its commit
+@example(steps=[("write", 1, [1, 2]), ("write", 0, [2]), ("commit", 1), ("commit", 0)], chunk=1)  # one record, two txns
 def test_publishing_in_place_reads_as_moving_the_rows_did(steps, chunk):
     """TransactionalSink publishes a transaction's rows where they were written (a commit log
     entry, as Delta Lake's); the sink before it copied them into the table. For any sequence of
