@@ -138,3 +138,16 @@ def test_an_error_line_cuts_a_value_only_where_the_cut_hides_more_than_a_few_cha
     line = str(ScenarioError("key", "word " * 40, "x"))
     cut = re.search(r"got '(.*) \.\.\. \((\d+) more characters\); accepts x$", line)
     assert cut and len(cut.group(1)) <= 50 and int(cut.group(2)) > 16 and 1 + len(cut.group(1)) + int(cut.group(2)) == 202  # (the quote)
+
+
+@pytest.mark.parametrize("option", [("report", "--out"), ("run", "--plots"), ("run", "--report")])
+def test_a_folder_to_write_into_below_a_file_is_refused_before_the_run(tmp_path, capsys, option):
+    """A folder weir would make under a file fails when it is made, after the run: say so first."""
+    command, flag = option
+    (tmp_path / "notes").write_text("a file")
+    target = tmp_path / "notes" / "deeper" / "out"
+    code, out, err = run_cli(capsys, command, "exactly_once_crash", flag, str(target))
+    (line,) = err.splitlines()  # (the path it got is cut to fit the line: the file above it is named whole)
+    assert (code, out) == (2, "") and line.startswith(f"weir: {flag}: got '") and line.endswith(
+        f"; accepts a folder to write into (it is created if missing); {tmp_path / 'notes'} is a file"), err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes"]

@@ -228,6 +228,10 @@ def _writable_dir(option: str, value: str) -> Path:
     path = Path(value)
     if path.exists() and not path.is_dir():
         raise ScenarioError(option, value, "a folder to write into (it is created if missing), not a file")
+    # the nearest part of it that exists must be a folder too (else making it fails, after the run)
+    above = next((a for a in path.absolute().parents if a.exists()), None)
+    if above is not None and not above.is_dir():
+        raise ScenarioError(option, value, f"a folder to write into (it is created if missing); {above} is a file")
     return path
 
 
