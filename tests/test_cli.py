@@ -151,3 +151,20 @@ def test_a_folder_to_write_into_below_a_file_is_refused_before_the_run(tmp_path,
     assert (code, out) == (2, "") and line.startswith(f"weir: {flag}: got '") and line.endswith(
         f"; accepts a folder to write into (it is created if missing); {tmp_path / 'notes'} is a file"), err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes"]
+
+
+@pytest.mark.parametrize("args", [("run", "exactly_once_crash", "--save-trace"),
+                                  ("sweep", "exactly_once_crash", "--seeds", "2", "--journal"),
+                                  ("matrix", "--kinds", "crash", "--journal"), ("matrix", "--kinds", "crash", "--plot")])
+def test_a_file_to_write_that_is_a_folder_is_refused_before_anything_runs(tmp_path, capsys, monkeypatch, args):
+    """A trace, journal or plot path that is a folder failed when written (the trace's after its
+    run: 'weir: /.tmp.partial-N: Is a directory'); one below a file, likewise. Both are refused
+    first, in one line, with no progress shown and nothing written."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "notes").write_text("a file")
+    for target, accepts in (("out", "a file path in an existing folder, not a folder"),
+                            ("notes/x", "a file path in an existing folder")):
+        (tmp_path / "out").mkdir(exist_ok=True)
+        code, out, err = run_cli(capsys, *args, target)
+        assert (code, out) == (2, "") and err.splitlines() == [f"weir: {args[-1]}: got {target!r}; accepts {accepts}"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes", "out"] and not any((tmp_path / "out").iterdir())

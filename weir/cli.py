@@ -235,6 +235,16 @@ def _writable_dir(option: str, value: str) -> Path:
     return path
 
 
+def _writable_file(option: str, value: str) -> None:
+    """`value` as a file weir may write: in a folder that exists, and not a folder itself (checked
+    before a run, so that its result is not lost to a path that cannot take it)."""
+    path = Path(value)
+    if path.is_dir():
+        raise ScenarioError(option, value, "a file path in an existing folder, not a folder")
+    if not path.resolve().parent.is_dir():
+        raise ScenarioError(option, value, "a file path in an existing folder")
+
+
 def _existing_dir(option: str, value: str, what: str) -> Path:
     """`value` as a folder that exists (weir writes `what` into it), or a one-line ScenarioError."""
     if not Path(value).is_dir():
@@ -255,8 +265,8 @@ def _cmd_run(args, out) -> int:
     scenario = _scenario_of(args)
     plots = _writable_dir("--plots", args.plots) if args.plots else None
     report = _writable_dir("--report", args.report) if args.report else None
-    if args.save_trace and not Path(args.save_trace).resolve().parent.is_dir():
-        raise ScenarioError("--save-trace", args.save_trace, "a file path in an existing folder")
+    if args.save_trace:
+        _writable_file("--save-trace", args.save_trace)
     finished = _executed(scenario, args.seed, not args.json)
     result = api.result_of(finished)
     if args.json:
@@ -347,6 +357,8 @@ def _cmd_sweep(args, out) -> int:
     if args.first + args.seeds - 1 > MAX_SEED:
         raise ScenarioError("--first", args.first, f"a first seed that leaves room for --seeds {args.seeds} "
                             f"below {MAX_SEED:_}")
+    if args.journal is not None:
+        _writable_file("--journal", args.journal)
     journal = args.resume or args.journal
     try:
         with _executor(args, [scenario]) as executor, \
@@ -384,8 +396,10 @@ def _cmd_matrix(args, out) -> int:
 
     patterns = listed("--patterns", args.patterns, tuple(PATTERNS))
     kinds = listed("--kinds", args.kinds, MATRIX_KINDS)
-    if args.plot is not None and not Path(args.plot).resolve().parent.is_dir():
-        raise ScenarioError("--plot", args.plot, "a file path in an existing folder")
+    if args.plot is not None:
+        _writable_file("--plot", args.plot)
+    if args.journal is not None:
+        _writable_file("--journal", args.journal)
     if args.out is not None:
         _existing_dir("--out", args.out, "the failing schedules")
 
