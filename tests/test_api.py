@@ -82,3 +82,23 @@ def test_with_settings_refuses_a_bad_key_or_value_naming_it():
         with pytest.raises(weir.ScenarioError) as caught:
             base.with_settings(settings)
         assert str(caught.value).startswith(message), str(caught.value)
+
+
+def test_execute_says_what_it_takes_for_a_wrong_scenario_seed_or_faults():
+    """A name where a Scenario goes, a seed that is not a whole number >= 0, or faults that are
+    not Faults: one clear error each (they were AttributeErrors from deep inside, or a ValueError
+    in another form). A numpy integer is a seed like the int it equals."""
+    import numpy as np
+    import pytest
+
+    sc = weir.load_scenario("exactly_once_crash")
+    with pytest.raises(TypeError, match=r"^execute takes a weir.Scenario .* got str$"):
+        weir.execute("exactly_once_crash")
+    for seed in (-1, "3", 1.0, True, np.int64(-2)):
+        with pytest.raises(weir.ScenarioError, match=r"^seed: got .*; accepts a whole number >= 0$"):
+            weir.execute(sc, seed=seed)
+    for faults, got in ((("crash",), "str"), (sc.faults[0], "Fault"), ([*sc.faults, None], "NoneType")):
+        with pytest.raises(weir.ScenarioError, match=rf"^faults: got a {got}; accepts a tuple of weir.Fault"):
+            weir.execute(sc, faults=faults)
+    assert weir.execute(sc, seed=np.int64(5)).trace.sha256() == weir.execute(sc, seed=5).trace.sha256()
+    assert weir.execute(sc, faults=list(sc.faults)).trace.sha256() == weir.execute(sc).trace.sha256()

@@ -12,7 +12,7 @@ import numpy as np
 from weir.sim.kernel.clock import NodeClock
 from weir.sim.kernel.inject import install as install_faults
 from weir.sim.kernel.memory import BIG_RUN, trim
-from weir.sim.kernel.errors import UserCodeTimedOut, UserError, UserHookError
+from weir.sim.kernel.errors import ScenarioError, UserCodeTimedOut, UserError, UserHookError, raw
 from weir.sim.kernel.node import Status
 from weir.sim.kernel.watchdog import Watchdog
 from weir.sim.kernel.world import World
@@ -171,6 +171,7 @@ def execute(scenario: Scenario, seed: int | None = None, faults: tuple[Fault, ..
     `progress(done, total)`, if given, is told every 65,536 events how many of the workload's
     records the job has gone past: to show progress; it sees the run, never changes it.
     """
+    seed = _check_arguments(scenario, seed, faults)
     seed = scenario.seed if seed is None else seed
     faults = scenario.faults if faults is None else tuple(faults)
     users = user_classes(scenario)
@@ -178,6 +179,24 @@ def execute(scenario: Scenario, seed: int | None = None, faults: tuple[Fault, ..
     with Watchdog(bound, GUARD_CODE) as watchdog:
         run = _execute(scenario, seed, faults, settle, watchdog, progress)
     return run
+
+
+def _check_arguments(scenario: object, seed: object, faults: object) -> int | None:
+    """A clear error for what `execute` cannot take (before, an AttributeError from deep inside);
+    the seed as an int (a numpy integer is one too)."""
+    if not isinstance(scenario, Scenario):
+        raise TypeError(f"execute takes a weir.Scenario (weir.load_scenario(name or path) reads one); "
+                        f"got {type(scenario).__name__}")
+    if seed is not None:
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise ScenarioError("seed", seed, "a whole number >= 0")
+        seed = int(seed)
+    if faults is not None:
+        bad = [faults] if not isinstance(faults, (tuple, list)) else [f for f in faults if not isinstance(f, Fault)]
+        if bad:
+            raise ScenarioError("faults", raw(f"a {type(bad[0]).__name__}"),
+                                "a tuple of weir.Fault (weir.load_faults(path) reads them from a file)")
+    return seed
 
 
 class _CutShort(Exception):
