@@ -85,15 +85,18 @@ def test_with_settings_refuses_a_bad_key_or_value_naming_it():
 
 
 def test_execute_says_what_it_takes_for_a_wrong_scenario_seed_or_faults():
-    """A name where a Scenario goes, a seed that is not a whole number >= 0, or faults that are
-    not Faults: one clear error each (they were AttributeErrors from deep inside, or a ValueError
-    in another form). A numpy integer is a seed like the int it equals."""
+    """Something other than a Scenario, name or path, a seed that is not a whole number >= 0, or
+    faults that are not Faults: one clear error each (they were AttributeErrors from deep inside,
+    or a ValueError in another form). A name runs as its Scenario does, as in weir.run, and a
+    numpy integer is a seed like the int it equals."""
     import numpy as np
     import pytest
 
     sc = weir.load_scenario("exactly_once_crash")
-    with pytest.raises(TypeError, match=r"^execute takes a weir.Scenario .* got str$"):
-        weir.execute("exactly_once_crash")
+    assert weir.execute("exactly_once_crash").trace.sha256() == weir.execute(sc).trace.sha256()
+    for wrong in (None, 5, ["exactly_once_crash"]):
+        with pytest.raises(TypeError, match=r"^execute takes a weir.Scenario, or a built-in name or TOML path; got "):
+            weir.execute(wrong)
     for seed in (-1, "3", 1.0, True, np.int64(-2)):
         with pytest.raises(weir.ScenarioError, match=r"^seed: got .*; accepts a whole number >= 0$"):
             weir.execute(sc, seed=seed)
@@ -102,3 +105,21 @@ def test_execute_says_what_it_takes_for_a_wrong_scenario_seed_or_faults():
             weir.execute(sc, faults=faults)
     assert weir.execute(sc, seed=np.int64(5)).trace.sha256() == weir.execute(sc, seed=5).trace.sha256()
     assert weir.execute(sc, faults=list(sc.faults)).trace.sha256() == weir.execute(sc).trace.sha256()
+
+
+def test_check_result_of_sweep_and_explore_say_what_they_take():
+    """The other entry points of the Python API: a clear error for a wrong argument, before any run."""
+    import pytest
+
+    sc = weir.load_scenario("exactly_once_crash")
+    with pytest.raises(TypeError, match=r"^check takes a finished run .*; got str$"):
+        weir.check("exactly_once_crash")
+    with pytest.raises(TypeError, match=r"^result_of takes a finished run .*; got str$"):
+        weir.result_of("exactly_once_crash")
+    for seeds, got in (("abc", "'abc'"), ([1, -1], "-1"), ([1.5], "1.5"), ([True], "True")):
+        with pytest.raises(weir.ScenarioError, match=rf"^seeds: got {got}; accepts whole numbers >= 0"):
+            weir.sweep(sc, seeds)
+    for kwargs, key in (({"max_runs": 0}, "max_runs"), ({"max_runs": 2.5}, "max_runs"), ({"budget_s": 0}, "budget_s"),
+                        ({"budget_s": float("nan")}, "budget_s"), ({"budget_s": "1"}, "budget_s")):
+        with pytest.raises(weir.ScenarioError, match=rf"^{key}: got "):
+            weir.explore(sc, **kwargs)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypedDict
 from weir.analysis.checkers import Verdict, check, produced_ids
 from weir.analysis.verdict import VerdictJSON, verdict_table_html
 from weir.analysis.upsert import UpsertJSON, upsert_summary
+from weir.sim.kernel.errors import ScenarioError
 from weir.sim.kernel.schema import SCHEMA_VERSION
 from weir.sim.scenario.run import Run, execute
 from weir.sim.scenario.model import Fault, Scenario
@@ -276,6 +277,8 @@ def result_from_record(record: dict[str, Any]) -> RunResult:
 
 def result_of(finished: Run) -> RunResult:
     """Check a finished run against its scenario's expectations and summarise it."""
+    if not isinstance(finished, Run):
+        raise TypeError(f"result_of takes a finished run (weir.execute gives one); got {type(finished).__name__}")
     s = finished.scenario
     verdicts = check(finished)
     expectations = []
@@ -365,6 +368,10 @@ def explore(scenario: Scenario | str, budget_s: float = 60.0, seed: int = 0,
     from weir.faults.explore import explore as search
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
+    if isinstance(budget_s, bool) or not isinstance(budget_s, (int, float)) or not budget_s > 0:  # (NaN too)
+        raise ScenarioError("budget_s", budget_s, "a number of seconds > 0")
+    if max_runs is not None and (isinstance(max_runs, bool) or not isinstance(max_runs, int) or max_runs < 1):
+        raise ScenarioError("max_runs", max_runs, "a whole number >= 1, or None (no bound but the budget)")
     return search(scenario, budget_s, seed, progress=progress, rates=rates, swarm_mode=swarm, max_runs=max_runs)
 
 

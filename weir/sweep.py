@@ -15,6 +15,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal, TypedDict
 
+import numpy as np
+
+from weir.sim.kernel.errors import ScenarioError
 from weir.sim.kernel.schema import SCHEMA_VERSION
 from weir.sim.scenario.journal import Journal
 from weir.sim.scenario.pool import Interrupted, run_all, ship
@@ -113,7 +116,11 @@ def sweep(scenario: Scenario | str, seeds: Iterable[int], workers: int | None = 
     weir.sim.scenario.pool.Interrupted, whose `partial` is the Sweep of the seeds that finished."""
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
-    seeds = list(dict.fromkeys(int(s) for s in seeds))
+    given: list[Any] = [seeds] if isinstance(seeds, (str, bytes)) else list(seeds)
+    bad = [s for s in given if isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 0]
+    if bad:
+        raise ScenarioError("seeds", bad[0], "whole numbers >= 0 (a range, say)")
+    seeds = list(dict.fromkeys(int(s) for s in given))
     workers = getattr(executor, "workers", None) or max(1, min(workers or os.cpu_count() or 1, len(seeds) or 1))
     started = time.perf_counter()  # reported, never used to decide anything
     book, done = None, {}

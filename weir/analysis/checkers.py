@@ -413,6 +413,9 @@ def _judged(name: str, fn: Callable[[Any], Verdict], run: RunLike, big: bool = F
 def check(run: RunLike, names: Iterable[str] | None = None) -> tuple[Verdict, ...]:
     """Run the named checkers (by default every one that applies to the run), in INVARIANTS order,
     then the scenario's own oracle (`expect.oracle`, under its function's name), if it has one."""
+    if not all(hasattr(run, field) for field in ("source", "sink", "status")):
+        raise TypeError(f"check takes a finished run (weir.execute gives one), or an object with its source, sink "
+                        f"and status; got {type(run).__name__}")
     scenario = getattr(run, "scenario", None)
     expect = getattr(scenario, "expect", None)
     oracle = getattr(expect, "oracle", None)

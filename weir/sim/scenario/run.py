@@ -153,9 +153,10 @@ def _user_errors(job: Job, files: frozenset[str], watchdog: Watchdog) -> Callabl
     return on_error
 
 
-def execute(scenario: Scenario, seed: int | None = None, faults: tuple[Fault, ...] | None = None,
+def execute(scenario: Scenario | str, seed: int | None = None, faults: tuple[Fault, ...] | None = None,
             settle: bool = False, progress: Callable[[int, int], None] | None = None) -> Run:
-    """Run `scenario` with `seed` (default: the scenario's) and `faults` (default: the scenario's).
+    """Run `scenario` (a Scenario, or a built-in name or TOML path) with `seed` (default: the
+    scenario's) and `faults` (default: the scenario's).
 
     `settle` (explore's runs) stops a pipeline run as soon as its verdict cannot change: every
     fault healed, the producer done, and no durable progress over twice the scenario's longest timer (status
@@ -171,6 +172,9 @@ def execute(scenario: Scenario, seed: int | None = None, faults: tuple[Fault, ..
     `progress(done, total)`, if given, is told every 65,536 events how many of the workload's
     records the job has gone past: to show progress; it sees the run, never changes it.
     """
+    if isinstance(scenario, str):  # a built-in name or a TOML path, as weir.run, sweep and explore take
+        from weir.sim.scenario.loader import load_scenario
+        scenario = load_scenario(scenario)
     seed = _check_arguments(scenario, seed, faults)
     seed = scenario.seed if seed is None else seed
     faults = scenario.faults if faults is None else tuple(faults)
@@ -185,8 +189,7 @@ def _check_arguments(scenario: object, seed: object, faults: object) -> int | No
     """A clear error for what `execute` cannot take (before, an AttributeError from deep inside);
     the seed as an int (a numpy integer is one too)."""
     if not isinstance(scenario, Scenario):
-        raise TypeError(f"execute takes a weir.Scenario (weir.load_scenario(name or path) reads one); "
-                        f"got {type(scenario).__name__}")
+        raise TypeError(f"execute takes a weir.Scenario, or a built-in name or TOML path; got {type(scenario).__name__}")
     if seed is not None:
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
             raise ScenarioError("seed", seed, "a whole number >= 0")
