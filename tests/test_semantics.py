@@ -330,6 +330,11 @@ def test_time_helpers_are_whole_microseconds():
     assert seconds(1.5) == 1_500_000
     with pytest.raises(ValueError, match="a whole number of microseconds"):
         millis(0.0001)
+    assert (micros(np.int64(3)), millis(np.float64(0.25))) == (3, 250)  # numpy numbers are numbers
+    for bad, error in (("5ms", TypeError), (None, TypeError), (True, TypeError), (float("nan"), ValueError),
+                       (float("inf"), ValueError)):  # (a string reached decimal: InvalidOperation)
+        with pytest.raises(error, match=r"^seconds takes a (finite )?number; got "):
+            seconds(bad)
 
 
 # ---- in a pipeline -------------------------------------------------------------------------------

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import numbers
 import re
 from decimal import Decimal, InvalidOperation
 
@@ -15,6 +17,10 @@ S = 1_000_000
 
 
 def _whole(amount: int | float, unit: int, name: str) -> int:
+    if isinstance(amount, bool) or not isinstance(amount, numbers.Real):
+        raise TypeError(f"{name} takes a number; got {amount!r}")
+    if not math.isfinite(amount):
+        raise ValueError(f"{name} takes a finite number; got {amount!r}")
     us = Decimal(str(amount)) * unit
     if us != us.to_integral_value():
         raise ValueError(f"{name}({amount!r}) is {us}us: time is a whole number of microseconds")
