@@ -123,3 +123,21 @@ def test_check_result_of_sweep_and_explore_say_what_they_take():
                         ({"budget_s": float("nan")}, "budget_s"), ({"budget_s": "1"}, "budget_s")):
         with pytest.raises(weir.ScenarioError, match=rf"^{key}: got "):
             weir.explore(sc, **kwargs)
+
+
+def test_a_scenario_part_of_the_wrong_class_is_named_in_one_line():
+    """A dict where a Workload goes, a string where a Checkpointing or a tuple of Faults goes, one
+    Fault alone: a ScenarioError naming the part (they failed later, as AttributeErrors). A list
+    or a generator of Faults is a tuple of them."""
+    import pytest
+
+    crash = weir.Fault(node="sink", at="1ms")
+    for kwargs, line in (({"workload": {"records": 5}}, "workload: got a dict; accepts a weir.Workload"),
+                         ({"checkpoint": "100ms"}, "checkpoint: got a str; accepts a weir.Checkpointing, or None"),
+                         ({"faults": ("crash",)}, "faults: got a str; accepts a tuple of weir.Fault"),
+                         ({"faults": crash}, "faults: got a Fault; accepts a tuple of weir.Fault"),
+                         ({"links": None}, "links: got a NoneType; accepts a tuple of weir.LinkSpec")):
+        with pytest.raises(weir.ScenarioError) as raised:
+            weir.Scenario(**kwargs)
+        assert str(raised.value) == line
+    assert weir.Scenario(faults=[crash]).faults == weir.Scenario(faults=(f for f in [crash])).faults == (crash,)

@@ -12,7 +12,7 @@ faults (weir.sim.scenario.environment), and here the rest ([expect], [retry], th
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields, replace
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 from weir.sim.scenario.checks import (
@@ -192,6 +192,15 @@ class RunLimits:
         _validate(self, "run")
 
 
+#: Scenario's parts and what each must be (True: or None), for _check_parts.
+_PARTS: tuple[tuple[str, type, bool], ...] = (
+    ("workload", Workload, False), ("pipeline", Pipeline, False), ("checkpoint", Checkpointing, True),
+    ("window", WindowSettings, True), ("watermarks", WatermarkSettings, True), ("expect", Expect, False),
+    ("run", RunLimits, False), ("reconcile", Reconcile, True), ("retry", RetryPolicy, False),
+    ("payments", PaymentSettings, False), ("outbox", OutboxSettings, True), ("saga", SagaSettings, True))
+_LISTS: tuple[tuple[str, type], ...] = (("nodes", NodeSpec), ("faults", Fault), ("links", LinkSpec))
+
+
 @dataclass(frozen=True)
 class Scenario:
     """A whole scenario: workload, pipeline, checkpoints, node clocks, faults, expectations."""
@@ -219,8 +228,28 @@ class Scenario:
     outbox: OutboxSettings | None = None
     saga: SagaSettings | None = None
 
+    def _check_parts(self) -> None:
+        """Each part of the right class (a dict where a Workload goes, say, or a fault's kind where
+        a Fault goes, failed later with an AttributeError): a one-line error naming the part."""
+        for key, kind, optional in _PARTS:
+            value = getattr(self, key)
+            if not isinstance(value, kind) and not (optional and value is None):
+                raise ScenarioError(key, raw(f"a {type(value).__name__}"),
+                                    f"a weir.{kind.__name__}" + (", or None" if optional else ""))
+        for key, kind in _LISTS:
+            items = getattr(self, key)
+            if isinstance(items, (str, bytes, Mapping)) or not isinstance(items, Iterable):
+                bad = [items]
+            else:
+                items = tuple(items)  # (a generator is read once: what is checked is what is kept)
+                object.__setattr__(self, key, items)
+                bad = [item for item in items if not isinstance(item, kind)]
+            if bad:
+                raise ScenarioError(key, raw(f"a {type(bad[0]).__name__}"), f"a tuple of weir.{kind.__name__}")
+
     def __post_init__(self) -> None:
         _validate(self, "scenario")
+        self._check_parts()
         object.__setattr__(self, "nodes", tuple(self.nodes))
         object.__setattr__(self, "faults", tuple(self.faults))
         object.__setattr__(self, "links", tuple(self.links))
