@@ -141,3 +141,6 @@ def test_a_scenario_part_of_the_wrong_class_is_named_in_one_line():
             weir.Scenario(**kwargs)
         assert str(raised.value) == line
     assert weir.Scenario(faults=[crash]).faults == weir.Scenario(faults=(f for f in [crash])).faults == (crash,)
+    for wrong, got in (("crash", "str"), (crash, "Fault"), (("crash",), "str")):  # and what writes them out
+        with pytest.raises(weir.ScenarioError, match=rf"^faults: got a {got}; accepts a tuple of weir.Fault$"):
+            weir.faults_toml(wrong)
