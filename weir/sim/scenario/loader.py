@@ -182,7 +182,11 @@ def load_faults(path: str | Path) -> tuple[Fault, ...]:
 
 def faults_toml(faults: tuple[Fault, ...], header: str = "") -> str:
     """The schedule as `[[faults]]` tables, durations in whole microseconds (read back by load_faults)."""
-    bad = [faults] if isinstance(faults, (str, bytes, Fault)) else [f for f in faults if not isinstance(f, Fault)]
+    if isinstance(faults, (str, bytes, Fault)):
+        bad: list[Any] = [faults]
+    else:
+        faults = tuple(faults)  # (a generator is read once)
+        bad = [f for f in faults if not isinstance(f, Fault)]
     if bad:
         raise ScenarioError("faults", raw(f"a {type(bad[0]).__name__}"), "a tuple of weir.Fault")
     lines = [f"# {line}" for line in header.splitlines()] + ([""] if header else [])
