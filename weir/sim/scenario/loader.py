@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from weir.sim.kernel.errors import ScenarioError, near, raw
 from weir.sim.scenario.model import (
-    LINK_KINDS, NODE_FORMS, LinkSpec, Fault, NodeSpec, Scenario, TABLES, WINDOW_STEP, is_node_name,
+    LINK_KINDS, NODE_FORMS, LinkSpec, Fault, NodeSpec, Scenario, TABLES, WINDOW_STEP, is_node_name, tuple_of,
 )
 
 if TYPE_CHECKING:
@@ -182,13 +182,7 @@ def load_faults(path: str | Path) -> tuple[Fault, ...]:
 
 def faults_toml(faults: tuple[Fault, ...], header: str = "") -> str:
     """The schedule as `[[faults]]` tables, durations in whole microseconds (read back by load_faults)."""
-    if isinstance(faults, (str, bytes, Fault)):
-        bad: list[Any] = [faults]
-    else:
-        faults = tuple(faults)  # (a generator is read once)
-        bad = [f for f in faults if not isinstance(f, Fault)]
-    if bad:
-        raise ScenarioError("faults", raw(f"a {type(bad[0]).__name__}"), "a tuple of weir.Fault")
+    faults = tuple_of("faults", faults, Fault)
     lines = [f"# {line}" for line in header.splitlines()] + ([""] if header else [])
     for f in faults:
         lines += ["[[faults]]", f'kind = "{f.kind}"', f'node = "{f.node}"', f"at = {f.at}", f"down_for = {f.down_for}"]

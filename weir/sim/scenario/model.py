@@ -192,6 +192,21 @@ class RunLimits:
         _validate(self, "run")
 
 
+def tuple_of(key: str, items: Any, kind: type) -> tuple[Any, ...]:
+    """`items` as a tuple of `kind` (a list or a generator too: read once, so what is checked is
+    what is kept), or a one-line ScenarioError naming `key` and the first thing that is not one
+    (a string, one `kind` alone, None...). Scenario's lists, execute's and faults_toml's faults."""
+    kept: tuple[Any, ...] = ()
+    if isinstance(items, (str, bytes, Mapping)) or not isinstance(items, Iterable):
+        bad = [items]
+    else:
+        kept = tuple(items)
+        bad = [item for item in kept if not isinstance(item, kind)]
+    if bad:
+        raise ScenarioError(key, raw(f"a {type(bad[0]).__name__}"), f"a tuple of weir.{kind.__name__}")
+    return kept
+
+
 #: Scenario's parts and what each must be (True: or None), for _check_parts.
 _PARTS: tuple[tuple[str, type, bool], ...] = (
     ("workload", Workload, False), ("pipeline", Pipeline, False), ("checkpoint", Checkpointing, True),
@@ -237,15 +252,7 @@ class Scenario:
                 raise ScenarioError(key, raw(f"a {type(value).__name__}"),
                                     f"a weir.{kind.__name__}" + (", or None" if optional else ""))
         for key, kind in _LISTS:
-            items = getattr(self, key)
-            if isinstance(items, (str, bytes, Mapping)) or not isinstance(items, Iterable):
-                bad = [items]
-            else:
-                items = tuple(items)  # (a generator is read once: what is checked is what is kept)
-                object.__setattr__(self, key, items)
-                bad = [item for item in items if not isinstance(item, kind)]
-            if bad:
-                raise ScenarioError(key, raw(f"a {type(bad[0]).__name__}"), f"a tuple of weir.{kind.__name__}")
+            object.__setattr__(self, key, tuple_of(key, getattr(self, key), kind))
 
     def __post_init__(self) -> None:
         _validate(self, "scenario")

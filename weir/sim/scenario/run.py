@@ -12,7 +12,7 @@ import numpy as np
 from weir.sim.kernel.clock import NodeClock
 from weir.sim.kernel.inject import install as install_faults
 from weir.sim.kernel.memory import BIG_RUN, trim
-from weir.sim.kernel.errors import ScenarioError, UserCodeTimedOut, UserError, UserHookError, raw
+from weir.sim.kernel.errors import ScenarioError, UserCodeTimedOut, UserError, UserHookError
 from weir.sim.kernel.node import Status
 from weir.sim.kernel.watchdog import Watchdog
 from weir.sim.kernel.world import World
@@ -21,7 +21,7 @@ from weir.sim.kafka.partitioner import partition_for
 from weir.sim.stream.checkpoint import CheckpointStore
 from weir.sim.stream.job import Job
 from weir.sim.kafka.producer import Producer, draw_workload
-from weir.sim.scenario.model import MODES, Fault, Scenario
+from weir.sim.scenario.model import MODES, Fault, Scenario, tuple_of
 from weir.sim.patterns.dlq import DeadLetterQueue, FixAndReplay
 from weir.sim.patterns.sinks import UpsertSink, WindowResults, make_sink
 from weir.sim.scenario.components import user_classes, user_files
@@ -175,9 +175,9 @@ def execute(scenario: Scenario | str, seed: int | None = None, faults: tuple[Fau
     if isinstance(scenario, str):  # a built-in name or a TOML path, as weir.run, sweep and explore take
         from weir.sim.scenario.loader import load_scenario
         scenario = load_scenario(scenario)
-    seed = _check_arguments(scenario, seed, faults)
+    seed, faults = _check_arguments(scenario, seed, faults)
     seed = scenario.seed if seed is None else seed
-    faults = scenario.faults if faults is None else tuple(faults)
+    faults = scenario.faults if faults is None else faults
     users = user_classes(scenario)
     bound = scenario.run.user_timeout / 1e6 if users else 0
     with Watchdog(bound, GUARD_CODE) as watchdog:
@@ -185,21 +185,16 @@ def execute(scenario: Scenario | str, seed: int | None = None, faults: tuple[Fau
     return run
 
 
-def _check_arguments(scenario: object, seed: object, faults: object) -> int | None:
+def _check_arguments(scenario: object, seed: object, faults: object) -> tuple[int | None, tuple[Fault, ...] | None]:
     """A clear error for what `execute` cannot take (before, an AttributeError from deep inside);
-    the seed as an int (a numpy integer is one too)."""
+    the seed as an int (a numpy integer is one too), and the faults as a tuple."""
     if not isinstance(scenario, Scenario):
         raise TypeError(f"execute takes a weir.Scenario, or a built-in name or TOML path; got {type(scenario).__name__}")
     if seed is not None:
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
             raise ScenarioError("seed", seed, "a whole number >= 0")
         seed = int(seed)
-    if faults is not None:
-        bad = [faults] if not isinstance(faults, (tuple, list)) else [f for f in faults if not isinstance(f, Fault)]
-        if bad:
-            raise ScenarioError("faults", raw(f"a {type(bad[0]).__name__}"),
-                                "a tuple of weir.Fault (weir.load_faults(path) reads them from a file)")
-    return seed
+    return seed, None if faults is None else tuple_of("faults", faults, Fault)
 
 
 class _CutShort(Exception):
