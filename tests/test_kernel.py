@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -173,7 +175,7 @@ def test_messages_to_a_crashed_node_are_lost():
 def test_the_trace_holds_every_value_it_is_given(rows, now):
     """Rows are packed into the trace's buffer whole: kinds, nodes and any int64 read back unchanged."""
     from weir.sim.kernel.trace import Trace
-    trace = Trace(("a",), lambda: now)
+    trace = Trace(("a",), SimpleNamespace(_now=now))
     for kind, node, a, b, c, d in rows:
         trace.add(kind, node, a, b, c, d)
     cols = trace.freeze().columns
@@ -183,7 +185,7 @@ def test_the_trace_holds_every_value_it_is_given(rows, now):
 
 def test_a_trace_value_beyond_int64_is_refused():
     from weir.sim.kernel.trace import Trace
-    trace = Trace(("a",), lambda: 0)
+    trace = Trace(("a",), SimpleNamespace(_now=0))
     import struct
     with pytest.raises(struct.error, match="out of range"):
         trace.add(Kind.SEND, 0, 2**63)

@@ -17,10 +17,10 @@ NODES = ("producer", "broker", "source", "processor", "sink", "coordinator")
 
 def traced(events, source=None, **extra) -> SimpleNamespace:
     """A run whose trace is `events`: (time, kind, node name, a, b, c, d)."""
-    now = [0]
-    trace = Trace(NODES, lambda: now[0])
+    clock = SimpleNamespace(_now=0)
+    trace = Trace(NODES, clock)
     for time, kind, node, *fields in events:
-        now[0] = time
+        clock._now = time
         trace.add(kind, NODES.index(node), *fields)
     source = source or {"record_id": np.arange(0), "partition": np.arange(0), "offset": np.arange(0)}
     return SimpleNamespace(trace=trace.freeze(), source=source, **extra)

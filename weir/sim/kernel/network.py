@@ -12,7 +12,7 @@ from simpy.events import PENDING
 from weir.sim.kernel.rng import Draws
 from weir.sim.kernel.node import Node
 from weir.sim.kernel.timer import after, pending, succeed
-from weir.sim.kernel.trace import Kind, Msg
+from weir.sim.kernel.trace import Kind, Msg, pack_row
 
 if TYPE_CHECKING:
     from weir.sim.kernel.world import World
@@ -21,6 +21,7 @@ __all__ = ["Network", "TIMED_OUT"]
 
 
 TIMED_OUT = object()  # the value of a request that got no answer in time
+_SEND, _RECV = Kind.SEND, Kind.RECV  # (every message writes both rows: trace.add's work, inlined)
 
 
 class Network:
@@ -90,8 +91,8 @@ class Network:
         world = self.world
         env = world.env
         r1, r2 = ref
-        world.trace.add(Kind.SEND, src.index, dst.index, msg, r1, r2)
         now = env._now  # (Environment.now, without the property's call: this runs for every message)
+        world.trace.rows.frombytes(pack_row(now, _SEND, src.index, dst.index, msg, r1, r2))
         link = (src.index, dst.index)
         paused = src.paused_until
         departure = paused if paused > now else now  # a paused sender sends when it resumes
@@ -149,7 +150,7 @@ class Network:
             self._schedule(src, dst, msg, ref, resumes - now, lost, deliver, args, ordered)
             return
         if not lost and dst.up and not (self.cut and self.cut.get((src.index, dst.index))):
-            self.world.trace.add(Kind.RECV, dst.index, src.index, msg, ref[0], ref[1])
+            self.world.trace.rows.frombytes(pack_row(now, _RECV, dst.index, src.index, msg, ref[0], ref[1]))
             deliver(*args)
         else:
             self.world.trace.add(Kind.DROP, dst.index, src.index, msg, ref[0], ref[1])

@@ -7,7 +7,6 @@ simulated time, maximum events), so a run that never finishes ends with a verdic
 
 from __future__ import annotations
 
-import functools
 from heapq import heappop
 from collections.abc import Callable
 from typing import Any
@@ -42,7 +41,7 @@ class World:
         names = tuple(nodes)
         # the clock the trace reads on every row: simpy's own attribute behind Environment.now, read
         # in C (a lambda and the property were two Python calls a row)
-        self.trace = Trace(names, functools.partial(getattr, self.env, "_now"))
+        self.trace = Trace(names, self.env)
         boot = boot_times or {}
         self.nodes = {name: Node(self, i, name, clock, boot.get(name, 0)) for i, (name, clock) in enumerate(nodes.items())}
         self.net = Network(self, latency, jitter, jitter_shape)
