@@ -69,6 +69,22 @@ def test_tolerated_failures_do_not_fail_the_job():
     assert kinds(run, "CKPT_ABORT") and run.restarts == 0
 
 
+def test_a_checkpoint_timeout_costs_no_event_unless_it_expires():
+    """A checkpoint that completes leaves no timer behind (CheckpointCoordinator arms its timeout
+    with Node.unless, which keeps only the node's earliest deadline in simpy's queue): 10 s of
+    100ms checkpoints give the same trace whether each times out after 1 s or after an hour, and
+    cost about the same events. The deadline armed while its checkpoint was in flight still goes
+    off, at most one a timeout: some ten in 10 s. With a timer per checkpoint, each of the
+    ninety-odd that ended more than a second before the run did went off, for nothing."""
+    base = weir.load_scenario("exactly_once_crash").with_settings({
+        "workload.records": 400, "workload.produce_batch": 40, "workload.produce_interval": "1s",  # 10 s
+        "run.max_time": "30s"}).with_faults(())
+    short, long = (execute(base.with_settings({"checkpoint.timeout": t})) for t in ("1s", "1h"))
+    assert short.status == long.status == "drained" and short.checkpoints_completed > 90
+    assert short.trace_sha256 == long.trace_sha256
+    assert 0 <= short.events - long.events <= 12, (short.events, long.events)
+
+
 def test_incremental_snapshots_write_only_changed_keys():
     base = small("exactly_once")
     many_keys = replace(base, workload=replace(base.workload, keys=5_000))  # an interval touches only some

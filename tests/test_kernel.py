@@ -352,6 +352,20 @@ def test_after_refuses_a_negative_delay():
         after(simpy.Environment(), -1)
 
 
+def test_settle_triggers_an_event_without_scheduling_it():
+    """weir.sim.kernel.timer.settle: the event reads as triggered (what Node.unless asks of its
+    `answered`), and no event id is taken, nothing enters the queue, no callback runs."""
+    from weir.sim.kernel.timer import pending, settle
+    env = simpy.Environment()
+    event = pending(env)
+    event.callbacks.append(lambda _ev: pytest.fail("a settled event's callbacks must not run"))
+    eid = next(env._eid)
+    settle(event)
+    assert event.triggered and event.ok and event.value is None
+    assert not env._queue and next(env._eid) == eid + 1
+    env.run()
+
+
 def _handoffs(ours: bool, filtered: bool, plan, interrupts, blocks) -> tuple[list, int]:
     """Items put into a queue (ours: Inbox or Gate; theirs: simpy's Store or FilterStore) at the
     times `plan` says, each with a tick set beside it, taken by a consumer that works each item's

@@ -17,7 +17,7 @@ from typing import Any
 import simpy
 from simpy.events import NORMAL, PENDING, Event
 
-__all__ = ["after", "at", "pending", "succeed", "Inbox"]
+__all__ = ["after", "at", "pending", "succeed", "settle", "Inbox"]
 
 _new = object.__new__
 
@@ -67,6 +67,14 @@ def succeed(event: Event, value: Any = None) -> None:
     event._ok = True
     event._value = value
     heappush(env._queue, (env._now, NORMAL, next(env._eid), event))
+
+
+def settle(event: Event) -> None:
+    """Mark a pending event triggered (with None) without scheduling it: no event id, nothing in the
+    queue, no callback runs. Only for an event that nothing waits on and that is only asked whether
+    it has triggered: the `answered` of a Node.unless timeout whose end is not a message."""
+    event._ok = True
+    event._value = None
 
 
 class Inbox:

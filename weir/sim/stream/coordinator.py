@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 import simpy
 
+from weir.sim.kernel.timer import pending as pending_event, settle
 from weir.sim.kernel.trace import Kind, Msg
 from weir.sim.stream.checkpoint import Checkpoint
 from weir.sim.stream.sink_task import commit_transactions
@@ -55,11 +56,16 @@ class CheckpointCoordinator:
                     continue
                 n = store.new_id()
                 store.triggered += 1
-                self.pending = {"id": n, "started": world.now, "parts": {}}
+                # "ended": settled when it completes or aborts, so that its timeout costs no event after
+                self.pending = {"id": n, "started": world.now, "parts": {}, "ended": pending_event(world.env)}
                 world.trace.add(Kind.CKPT_TRIGGER, node.index, n, a.generation)
                 for i, source in enumerate(job.source_nodes):
                     world.net.send(node, source, Msg.TRIGGER, a.request_barrier, i, n, ref=(n, 0))
-                node.later(cfg.timeout, lambda n=n: self._expired(n))
+                # (`unless`, not `later`: a timer per checkpoint, due a timeout (10 s by default) after
+                # it began, stayed in simpy's queue long after its checkpoint ended, and went off for
+                # nothing: every event paid for a queue a hundred timers deep in a run of 100ms
+                # checkpoints, and the run an event a checkpoint once it outlasted the timeout)
+                node.unless(cfg.timeout, self.pending["ended"], lambda n=n: self._expired(n))
         except simpy.Interrupt:
             return
 
@@ -129,6 +135,7 @@ class CheckpointCoordinator:
         store.max_duration = max(store.max_duration, duration)
         store.max_bytes = max(store.max_bytes, pending["bytes"])
         self.pending = None
+        settle(pending["ended"])
         world.trace.add(Kind.CKPT_COMPLETE, job.coordinator.index, n, duration, size, pending["bytes"])
         if job.transactional:
             # an RPC, as in Flink: lost, late or out of order, it fails nothing; a later one subsumes it
@@ -168,6 +175,7 @@ class CheckpointCoordinator:
         store.last_end = world.now
         store.max_duration = max(store.max_duration, duration)
         self.pending = None
+        settle(pending["ended"])
         world.trace.add(Kind.CKPT_ABORT, job.coordinator.index, n, duration, store.consecutive_failures)
         self._notify_operators(n, False)
         if store.consecutive_failures > job.checkpoint.tolerable_failures:
