@@ -43,11 +43,10 @@ class Network:
         self.latency = latency
         self.jitter = jitter
         self.jitter_shape = jitter_shape
-        self._jitter: dict[tuple[int, int], Draws] = {}  # one stream per link: traffic on one never shifts another's
-        self._latency: dict[tuple[int, int], int] = {}  # each link's base latency, set with its draws
-        self._routes: dict[tuple[int, int], tuple[int, Draws, bool]] = {}  # link -> (latency, draws, jittered)
+        # link -> [its base latency, its jitter draws, whether it draws any, the last arrival on it]
+        # (_route); one jitter stream per link: traffic on one never shifts another's
+        self._routes: dict[tuple[int, int], list] = {}
         self.links: dict[tuple[int, int], tuple[int, int, str]] = {}  # link -> (latency, jitter, shape), if its own
-        self._last_arrival: dict[tuple[int, int], int] = {}
         self.cut: dict[tuple[int, int], int] = {}  # links a partition cuts (src, dst) -> how many partitions do
         self._on_cut: list[Callable[[Node, Node, Msg], None]] = []
         self.link_faults: list = []  # active delay, loss, duplicate and reorder faults: (fault, links it covers)
@@ -66,16 +65,15 @@ class Network:
             total += latency + jitter
         return total
 
-    def _draws(self, src: Node, dst: Node) -> Draws:
+    def _route(self, src: Node, dst: Node) -> list:
+        """The link src -> dst's [latency, draws, jittered, last arrival], made at its first message."""
         link = (src.index, dst.index)
-        draws = self._jitter.get(link)
-        if draws is None:
-            latency, jitter, shape = self.links.get(link, (self.latency, self.jitter, self.jitter_shape))
-            self._latency[link] = latency
-            # a link without jitter draws nothing (Draws.next returns 0): it needs no stream
-            stream = self.world.rngs.stream(f"network.jitter.{src.name}->{dst.name}") if jitter else None
-            draws = self._jitter[link] = Draws(stream, 0, jitter, shape=shape)
-        return draws
+        latency, jitter, shape = self.links.get(link, (self.latency, self.jitter, self.jitter_shape))
+        # a link without jitter draws nothing (Draws.next returns 0): it needs no stream
+        stream = self.world.rngs.stream(f"network.jitter.{src.name}->{dst.name}") if jitter else None
+        draws = Draws(stream, 0, jitter, shape=shape)
+        route = self._routes[link] = [latency, draws, draws.high > 0, 0]
+        return route
 
     def send(self, src: Node, dst: Node, msg: Msg, deliver: Callable[..., Any], *args: Any,
              ref: tuple[int, int] = (0, 0), ordered: bool = True) -> None:
@@ -94,15 +92,28 @@ class Network:
         now = env._now  # (Environment.now, without the property's call: this runs for every message)
         world.trace.rows.frombytes(pack_row(now, _SEND, src.index, dst.index, msg, r1, r2))
         link = (src.index, dst.index)
+        route = self._routes.get(link) or self._route(src, dst)
         paused = src.paused_until
         departure = paused if paused > now else now  # a paused sender sends when it resumes
-        route = self._routes.get(link)
-        if route is None:
-            draws = self._draws(src, dst)
-            # jitter is drawn from [0, high]: with high 0 Draws.next returns 0 and draws nothing, so skip it
-            route = self._routes[link] = (self._latency[link], draws, draws.high > 0)
-        latency, draws, jittered = route
-        arrival = departure + latency + (draws.next() if jittered else 0)
+        # jitter is drawn from [0, high]: with high 0 Draws.next returns 0 and draws nothing, so skip it
+        arrival = departure + route[0] + (route[1].next() if route[2] else 0)
+        lost = reordered = False
+        copy_at = None
+        if self.link_faults:
+            arrival, lost, reordered, copy_at = self._faulted(src, dst, link, route, arrival, ordered)
+        if ordered or not reordered:
+            if arrival < route[3]:
+                arrival = route[3]
+            route[3] = arrival
+        after(env, arrival - now, partial(self._arrive, src, dst, msg, ref, lost, deliver, args, ordered))
+        if copy_at is not None:
+            world.trace.add(Kind.DUPLICATE, src.index, dst.index, msg, r1, r2)
+            self._schedule(src, dst, msg, ref, arrival - now + copy_at, lost, deliver, args, ordered)
+
+    def _faulted(self, src: Node, dst: Node, link: tuple[int, int], route: list, arrival: int,
+                 ordered: bool) -> tuple[int, bool, bool, int | None]:
+        """What the active link faults do to a message due at `arrival`: (its arrival now, whether
+        it is lost, whether it may overtake others, when a second copy follows it or None)."""
         lost = reordered = False
         copy_at = None
         for fault, links in self.link_faults:
@@ -117,17 +128,9 @@ class Network:
                     if kind == "loss":
                         lost = True
                     elif not ordered:  # duplicate: a second copy, up to one more trip behind the first
-                        trip = self._latency[link] + draws.high
+                        trip = route[0] + route[1].high
                         copy_at = int(self._fault_stream("duplicate", src, dst).integers(0, trip + 1))
-        if ordered or not reordered:
-            last = self._last_arrival.get(link, 0)
-            if arrival < last:
-                arrival = last
-            self._last_arrival[link] = arrival
-        after(env, arrival - now, partial(self._arrive, src, dst, msg, ref, lost, deliver, args, ordered))
-        if copy_at is not None:
-            world.trace.add(Kind.DUPLICATE, src.index, dst.index, msg, r1, r2)
-            self._schedule(src, dst, msg, ref, arrival - now + copy_at, lost, deliver, args, ordered)
+        return arrival, lost, reordered, copy_at
 
     def _fault_stream(self, kind: str, src: Node, dst: Node):
         return self.world.rngs.stream(f"network.{kind}.{src.name}->{dst.name}")
