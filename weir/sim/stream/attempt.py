@@ -68,7 +68,10 @@ class Attempt:
 
     @property
     def in_flight(self) -> int:
-        return sum(s.in_flight for s in self.sources)
+        total = 0
+        for s in self.sources:  # (a loop, not sum over a generator: asked at every acknowledgement)
+            total += s.in_flight
+        return total
 
     # Message handlers: each runs on arrival at its node, and only while this attempt is alive.
     def to_processor(self, j: int, channel: int, msg, tag: int = 0) -> None:

@@ -107,7 +107,7 @@ class Gate(Inbox):
         else:
             self.items.append(item)
             if type(item[1]) is RecordBatch:
-                self.queued_records += len(item[1])
+                self.queued_records += len(item[1].record_id)  # (not len(batch): a Python call less)
                 if self.queued_records > self.max_queued_records:
                     self.max_queued_records = self.queued_records
         return after(self.env, 0, self._trigger_get)
@@ -129,7 +129,7 @@ class Gate(Inbox):
                 if accept(item):
                     del items[j]
                     if type(item[1]) is RecordBatch:
-                        self.queued_records -= len(item[1])
+                        self.queued_records -= len(item[1].record_id)
                     succeed(event, item)
                     del queue[i]
                     break

@@ -380,8 +380,9 @@ def apply_rows(job: Job, batch: RecordBatch, out, txn: int | None) -> None:
     else:
         rewritten = job.sink_table.write(batch, out, node.local_time())
     rewritten = int(rewritten or 0)  # a user's write may return None: "I cannot tell"
-    job.rows_written += len(batch)
-    trace.add(Kind.WRITE, node.index, batch.partition_id, batch.first_offset, len(batch), rewritten)
+    n = len(batch)
+    job.rows_written += n
+    trace.add(Kind.WRITE, node.index, batch.partition_id, batch.first_offset, n, rewritten)
 
 
 def commit_transactions(a: Attempt, n: int) -> None:

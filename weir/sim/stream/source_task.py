@@ -179,13 +179,13 @@ class SourceTask:
                 self.next = (self.partitions.index(p) + 1) % len(self.partitions)
                 a.positions[p] = end
                 a.offsets_moved()
-                if not len(batch):  # read_committed skipped only aborted records: move on, nothing to process
-                    trace.add(Kind.POLL, node.index, p, batch.first_offset, 0, a.generation)
+                n = len(batch)
+                trace.add(Kind.POLL, node.index, p, batch.first_offset, n, a.generation)
+                if not n:  # read_committed skipped only aborted records: move on, nothing to process
                     continue
-                trace.add(Kind.POLL, node.index, p, batch.first_offset, len(batch), a.generation)
                 if job.ingested_at is not None:  # ingestion time: event time is when the source read it
                     stamp = node.local_time()
-                    batch = replace(batch, event_time=np.full(len(batch), stamp, dtype=np.int64))
+                    batch = replace(batch, event_time=np.full(n, stamp, dtype=np.int64))
                     job.ingested_at[batch.record_id] = stamp
                 parts = split(batch, parallelism, salts)
                 self.in_flight += 1  # from the poll on: the run has not drained while the batch is on its way
@@ -270,9 +270,8 @@ class SourceTask:
                 credits[j] -= 1
                 self.queued[j] -= 1
             queue.popleft()
-            if kind is Msg.WATERMARK:
-                a.watermarks_in_flight += 1
             if kind is Msg.WATERMARK:  # which subtask it goes to, and whether its sender is idle
+                a.watermarks_in_flight += 1
                 ref = (ref[0], 2 * j + int(payload.idle))
             self.job.world.net.send(self.node, self.job.processor, kind, a.to_processor, j, self.index, payload,
                                     self.tag, ref=ref)
