@@ -16,6 +16,7 @@ attempt's (weir.sim.stream.attempt), since a rebalance moves partitions between 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Generator
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -211,10 +212,11 @@ class SourceTask:
         except simpy.Interrupt:
             return
 
-    def poll(self, read_committed: bool):
+    def poll(self, read_committed: bool) -> Generator:
         """Fetch the next batch of the subtask's partitions (None if there is nothing new). In
         rebalance mode the fetch carries the consumer's generation: if a rebalance happened since,
-        the answer is the consumer's new Assignment instead."""
+        the answer is the consumer's new Assignment instead. Returns the fetch's process step
+        (`batch = yield from self.poll(...)`): net.call's own generator, no layer around it."""
         job, a = self.job, self.attempt
         broker, cfg = job.broker, job.cfg
         start = self.partitions[self.next] if self.partitions else -1
@@ -229,8 +231,8 @@ class SourceTask:
             return broker.fetch(a.positions, start, cfg.batch_size, read_committed, self.partitions)
 
         wait = self.fetch_wait()
-        return (yield from job.world.net.call(self.node, broker.node, Msg.FETCH, lambda: broker.hold(attempt, wait),
-                                              cfg.request_timeout, ref=(start, cfg.batch_size)))
+        return job.world.net.call(self.node, broker.node, Msg.FETCH, lambda: broker.hold(attempt, wait),
+                                  cfg.request_timeout, ref=(start, cfg.batch_size))
 
     def fetch_wait(self) -> int:
         """How long the broker may hold this fetch (Pipeline.fetch_wait): no longer than until
