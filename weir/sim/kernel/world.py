@@ -39,8 +39,8 @@ class World:
         self.rngs = RngStreams(seed)
         self.fault_windows: list = []  # faults that last a window of time (weir/sim/kernel/inject/windows.py)
         names = tuple(nodes)
-        # the clock the trace reads on every row: simpy's own attribute behind Environment.now, read
-        # in C (a lambda and the property were two Python calls a row)
+        # the trace reads the time of every row as the environment's `_now`, simpy's own attribute
+        # behind Environment.now (a lambda and the property were two Python calls a row)
         self.trace = Trace(names, self.env)
         boot = boot_times or {}
         self.nodes = {name: Node(self, i, name, clock, boot.get(name, 0)) for i, (name, clock) in enumerate(nodes.items())}
