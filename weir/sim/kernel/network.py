@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Generator
-from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import simpy
@@ -105,7 +104,7 @@ class Network:
             if arrival < route[3]:
                 arrival = route[3]
             route[3] = arrival
-        after(env, arrival - now, partial(self._arrive, src, dst, msg, ref, lost, deliver, args, ordered))
+        after(env, arrival - now, self._arrive).message = (src, dst, msg, ref, lost, deliver, args, ordered)
         if copy_at is not None:
             world.trace.add(Kind.DUPLICATE, src.index, dst.index, msg, r1, r2)
             self._schedule(src, dst, msg, ref, arrival - now + copy_at, lost, deliver, args, ordered)
@@ -137,16 +136,18 @@ class Network:
 
     def _schedule(self, src: Node, dst: Node, msg: Msg, ref: tuple[int, int], delay: int, lost: bool,
                   deliver: Callable[..., Any], args: tuple, ordered: bool = True) -> None:
-        """Arrive `delay` from now (`_arrive`). The callback is a partial of a bound method, not a
-        closure: a closure over these ten names makes a cell for each, on every message; and one
-        that names itself, to arrive again after a pause, is a reference cycle that only the cyclic
-        collector frees (tests/test_memory.py)."""
-        after(self.world.env, delay, partial(self._arrive, src, dst, msg, ref, lost, deliver, args, ordered))
+        """Arrive `delay` from now (`_arrive`). The message rides on its timer, as the event's
+        `message`, and the callback is the bound method `_arrive`: a partial of it made and unwound
+        a call more on every message, and a closure over these names makes a cell for each (one that
+        named itself, to arrive again after a pause, would be a reference cycle that only the cyclic
+        collector frees: tests/test_memory.py)."""
+        after(self.world.env, delay, self._arrive).message = (src, dst, msg, ref, lost, deliver, args, ordered)
 
-    def _arrive(self, src: Node, dst: Node, msg: Msg, ref: tuple[int, int], lost: bool, deliver: Callable[..., Any],
-                args: tuple, ordered: bool, _ev: simpy.Event) -> None:
-        """RECV and deliver, or DROP (and, for a message on a connection, tell the on_cut listeners:
-        the connection broke; a lost request is for its caller's timeout)."""
+    def _arrive(self, ev: simpy.Event) -> None:
+        """The message `ev` carries arrives: RECV and deliver, or DROP (and, for a message on a
+        connection, tell the on_cut listeners: the connection broke; a lost request is for its
+        caller's timeout)."""
+        src, dst, msg, ref, lost, deliver, args, ordered = ev.message  # type: ignore[attr-defined]
         now = self.world.env._now
         resumes = dst.paused_until
         if resumes > now:  # a paused receiver takes it in when it resumes (in order): arrive again then
