@@ -15,13 +15,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal, TypedDict
 
-import numpy as np
-
 from weir.sim.kernel.errors import ScenarioError
 from weir.sim.kernel.schema import SCHEMA_VERSION
 from weir.sim.scenario.journal import Journal
 from weir.sim.scenario.pool import Interrupted, run_all, ship
-from weir.sim.scenario.model import Fault, Scenario
+from weir.sim.scenario.model import Fault, Scenario, is_seed
 from weir.sim.scenario.loader import load_scenario
 
 from .api import RunResult, result_from_record, result_record, run
@@ -117,7 +115,7 @@ def sweep(scenario: Scenario | str, seeds: Iterable[int], workers: int | None = 
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
     given: list[Any] = [seeds] if isinstance(seeds, (str, bytes)) else list(seeds)
-    bad = [s for s in given if isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 0]
+    bad = [s for s in given if not is_seed(s)]
     if bad:
         raise ScenarioError("seeds", bad[0], "whole numbers >= 0 (a range, say)")
     seeds = list(dict.fromkeys(int(s) for s in given))

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields, replace
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeGuard
+
+import numpy as np
 
 from weir.sim.scenario.checks import (
     Duration, MaybeDuration, Names, _relay_base, _replay_base, _resolve, _spec, _validate,
@@ -207,6 +209,11 @@ def tuple_of(key: str, items: Any, kind: type) -> tuple[Any, ...]:
     return kept
 
 
+def is_seed(value: object) -> TypeGuard[int | np.integer]:
+    """Whether `value` is a seed a run takes: a whole number >= 0 (a numpy integer too; not a bool)."""
+    return not isinstance(value, bool) and isinstance(value, (int, np.integer)) and bool(value >= 0)
+
+
 #: Scenario's parts and what each must be (True: or None), for _check_parts.
 _PARTS: tuple[tuple[str, type, bool], ...] = (
     ("workload", Workload, False), ("pipeline", Pipeline, False), ("checkpoint", Checkpointing, True),
@@ -256,10 +263,7 @@ class Scenario:
 
     def __post_init__(self) -> None:
         _validate(self, "scenario")
-        self._check_parts()
-        object.__setattr__(self, "nodes", tuple(self.nodes))
-        object.__setattr__(self, "faults", tuple(self.faults))
-        object.__setattr__(self, "links", tuple(self.links))
+        self._check_parts()  # (nodes, faults and links are tuples after it)
         mode = self.pipeline.mode
         object.__setattr__(self, "operators", tuple(self.operators))
         if self.operators:
