@@ -144,8 +144,10 @@ Chunks = Iterator[tuple[str, tuple]]  # WHERE clauses and their parameters, a pa
 def rowid_chunks(db: sqlite3.Connection, table: str) -> Chunks:
     """A rowid table's rows READ_CHUNK rowids at a time (fewer rows where rowids were deleted)."""
     low, high = db.execute(f"SELECT min(rowid), max(rowid) FROM {table}").fetchone()
-    for start in range(low or 0, (high or -1) + 1, READ_CHUNK):
-        yield "rowid >= ? AND rowid < ?", (start, start + READ_CHUNK)
+    if low is None:  # (empty)
+        return
+    for start in range(low, high + 1, READ_CHUNK):
+        yield "rowid >= ? AND rowid < ?", (start, min(start + READ_CHUNK, high + 1))
 
 
 def key_chunks(db: sqlite3.Connection, table: str, key: tuple[str, ...]) -> Chunks:
@@ -166,7 +168,8 @@ def key_chunks(db: sqlite3.Connection, table: str, key: tuple[str, ...]) -> Chun
 
 
 def int_columns(db: sqlite3.Connection, columns: tuple[str, ...], names: tuple[str, ...], table: str,
-                sort_by: tuple[str, ...] = (), chunks: Chunks | None = None, rows: int | None = None) -> dict[str, np.ndarray]:
+                sort_by: tuple[str, ...] = (), chunks: Chunks | None = None, rows: int | None = None,
+                rowid: str | None = None) -> dict[str, np.ndarray]:
     """The integer `columns` (SQL expressions) of every row of `table`, as arrays named `names`.
 
     Read a chunk at a time (READ_CHUNK rowids, or the `chunks` given, each in order, together
@@ -176,10 +179,13 @@ def int_columns(db: sqlite3.Connection, columns: tuple[str, ...], names: tuple[s
     the rows by those columns here, stably (ties stay in the order read), not in SQL (SQLite's
     sorter would hold a second copy of the table while it sorts). Each column in
     weir.sim.kernel.batch.dtype_of's dtype. `rows`: how many rows the chunks hold, if the caller
-    knows (else count(*) counts)."""
+    knows (else count(*) counts). `rowid`: the name of a column that is the table's rowid (an
+    INTEGER PRIMARY KEY), read in rowid chunks: a chunk that holds every rowid of its range has
+    that range for the column, which is not read then (a sixth of an upsert sink's read-out)."""
     n = db.execute(f"SELECT count(*) FROM {table}").fetchone()[0] if rows is None else rows
     cols = [np.empty(n, dtype=dtype_of(name)) for name in names]
-    folded = ", ".join(f"group_concat({c})" for c in columns)
+    skip = names.index(rowid) if rowid is not None and chunks is None else -1  # (a column of rowid ranges)
+    folded = ", ".join(f"group_concat({c})" for i, c in enumerate(columns) if i != skip)
     done = 0
     for where, params in rowid_chunks(db, table) if chunks is None else chunks:
         count, *texts = db.execute(f"SELECT count(*), {folded} FROM {table} WHERE {where}", params).fetchone()
@@ -187,7 +193,15 @@ def int_columns(db: sqlite3.Connection, columns: tuple[str, ...], names: tuple[s
             continue
         if done + count > n:
             raise AssertionError(f"{table} holds more than the {n} rows it was said to")
-        for col, text in zip(cols, texts):
+        if skip >= 0:
+            start, stop = params
+            if count == stop - start:  # every rowid of the range: the column is the range
+                cols[skip][done:done + count] = np.arange(start, stop)
+            else:
+                cols[skip][done:done + count] = np.fromstring(db.execute(
+                    f"SELECT group_concat({columns[skip]}) FROM {table} WHERE {where}", params).fetchone()[0],
+                    dtype=np.int64, sep=",")
+        for col, text in zip((c for i, c in enumerate(cols) if i != skip), texts):
             col[done:done + count] = np.fromstring(text, dtype=np.int64, sep=",")
         done += count
     if done != n:
@@ -229,43 +243,48 @@ def statement_rows(db: sqlite3.Connection, statement: str, suffix: str, width: i
     return counts + [rest - rest % SHAPE_STEP, rest % SHAPE_STEP]
 
 
-def _statement_parts(db: sqlite3.Connection, statement: str, suffix: str, width: int, rows):
-    """`rows` (an array or a list) cut as statement_rows says: (row count, rows) per statement, in order."""
+def _statement_parts(db: sqlite3.Connection, statement: str, suffix: str, width: int, rows,
+                     counts: list[int] | None = None):
+    """`rows` (an array or a list) cut as statement_rows says (or as `counts` says, where the
+    caller asked it already): (row count, rows) per statement, in order."""
     at = 0
-    for count in statement_rows(db, statement, suffix, width, len(rows)):
+    for count in statement_rows(db, statement, suffix, width, len(rows)) if counts is None else counts:
         yield count, rows[at:at + count]
         at += count
 
 
 def insert_rows(db: sqlite3.Connection, statement: str, rows: np.ndarray, suffix: str = "",
-                constants: tuple = ()) -> None:
+                constants: tuple = (), counts: list[int] | None = None) -> None:
     """`statement` ('INSERT INTO t (...) VALUES') for each row of the 2-D integer array `rows`, a
     multi-row VALUES list at a time (statement_rows: then `suffix`, an ON CONFLICT clause): the
     rows are applied in order, as many single-row statements would be, at half the cost of
     executemany. `constants` are bound ahead of each statement's rows (to parameters `statement`
-    holds itself)."""
+    holds itself). `counts`: statement_rows's answer for these rows, if the caller has it."""
     width = rows.shape[1]
-    for count, part in _statement_parts(db, statement, suffix, width, rows):
-        db.execute(_values(statement, width, count, suffix), [*constants, *part.ravel().tolist()])
+    for count, part in _statement_parts(db, statement, suffix, width, rows, counts):
+        values = part.ravel().tolist()
+        db.execute(_values(statement, width, count, suffix), [*constants, *values] if constants else values)
 
 
 def insert_atomically(db: sqlite3.Connection, statement: str, rows: np.ndarray, suffix: str = "") -> None:
     """insert_rows, all or nothing: in a transaction if it takes more than one statement (a single
     statement is atomic on its own, and BEGIN and COMMIT cost two more)."""
-    if len(statement_rows(db, statement, suffix, rows.shape[1], len(rows))) <= 1:
-        insert_rows(db, statement, rows, suffix)
+    counts = statement_rows(db, statement, suffix, rows.shape[1], len(rows))
+    if len(counts) <= 1:
+        insert_rows(db, statement, rows, suffix, counts=counts)
         return
     db.execute("BEGIN")
-    insert_rows(db, statement, rows, suffix)
+    insert_rows(db, statement, rows, suffix, counts=counts)
     db.execute("COMMIT")
 
 
-def insert_tuples(db: sqlite3.Connection, statement: str, rows: list[tuple], suffix: str = "") -> None:
+def insert_tuples(db: sqlite3.Connection, statement: str, rows: list[tuple], suffix: str = "",
+                  counts: list[int] | None = None) -> None:
     """insert_rows for rows that are tuples of any SQL values (all of one width)."""
     if not rows:
         return
     width = len(rows[0])
-    for count, part in _statement_parts(db, statement, suffix, width, rows):
+    for count, part in _statement_parts(db, statement, suffix, width, rows, counts):
         db.execute(_values(statement, width, count, suffix), list(itertools.chain.from_iterable(part)))
 
 
@@ -345,7 +364,7 @@ class UpsertSink(Sink):
         """The table's rows, by record id."""
         columns = tuple(_quoted(c) for c in SINK_COLUMNS)
         if self._by_record:  # the record id is the rowid: the table's own order
-            return int_columns(self._db, columns, SINK_COLUMNS, "sink")
+            return int_columns(self._db, columns, SINK_COLUMNS, "sink", rowid="record_id")
         return int_columns(self._db, columns, SINK_COLUMNS, "sink", sort_by=("record_id", "written_at"))
 
     def close(self) -> None:
@@ -523,20 +542,21 @@ class WindowResults(_TwoPhaseTables):
         pane_conflict, late_conflict = (_PANE_CONFLICT, _LATE_CONFLICT) if txn is None else ("", "")
         block_insert, block_suffix = _BLOCK_INSERT[txn is None], ") WHERE true" + pane_conflict
         # multi-row statements per table and block (statement_rows); a single statement is atomic on its own
-        statements = sum(len(statement_rows(db, statement, suffix, len(rows[0]), len(rows)))
-                         for statement, suffix, rows in ((f"INSERT INTO {panes_into} VALUES", pane_conflict, pane_rows),
-                                                         (f"INSERT INTO {late_into} VALUES", late_conflict, late_rows))
-                         if rows)
-        statements += sum(len(statement_rows(db, block_insert, block_suffix, 3, len(block))) for block in blocks)
+        pane_insert, late_insert = f"INSERT INTO {panes_into} VALUES", f"INSERT INTO {late_into} VALUES"
+        pane_counts, late_counts = (statement_rows(db, statement, suffix, len(rows[0]), len(rows)) if rows else []
+                                    for statement, suffix, rows in ((pane_insert, pane_conflict, pane_rows),
+                                                                    (late_insert, late_conflict, late_rows)))
+        block_counts = [statement_rows(db, block_insert, block_suffix, 3, len(block)) for block in blocks]
+        statements = len(pane_counts) + len(late_counts) + sum(map(len, block_counts))
         if statements > 1:
             db.execute("BEGIN")
-        insert_tuples(db, f"INSERT INTO {panes_into} VALUES", pane_rows, pane_conflict)
-        for block in blocks:
+        insert_tuples(db, pane_insert, pane_rows, pane_conflict, pane_counts)
+        for block, counts in zip(blocks, block_counts):
             window = block.window
             constants = (*staged, window.start, window.end, int(block.is_last), block.watermark, written_at, subtask)
             insert_rows(db, block_insert, np.column_stack((block.keys, block.values, block.counts)), block_suffix,
-                        constants)
-        insert_tuples(db, f"INSERT INTO {late_into} VALUES", late_rows, late_conflict)
+                        constants, counts)
+        insert_tuples(db, late_insert, late_rows, late_conflict, late_counts)
         if statements > 1:
             db.execute("COMMIT")
 
