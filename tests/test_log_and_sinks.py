@@ -243,6 +243,47 @@ def test_small_batches_loop_to_the_same_totals_as_numpy_wrapping_included(pairs,
     assert looped.tolist() == vectorised.tolist()
 
 
+@settings(max_examples=80, deadline=None)
+@given(size=st.sampled_from([1, 7, 2**15, 2**15 + 1, 100_000]), data=st.data())
+def test_running_totals_sort_keys_either_way_to_the_loops_answer(size, data):
+    """running_totals sorts the keys as int16 (numpy's radix sort) when `totals` has at most 2**15
+    entries, as given otherwise: either way the loop's answer, for int32 keys from 0 up to the
+    last entry, batches past SMALL_BATCH and sums that wrap."""
+    from unittest import mock
+
+    from weir.sim.stream import operators
+    n = data.draw(st.integers(operators.SMALL_BATCH + 1, 200), label="n")
+    # keys that a narrower sort would mix up (equal in their low 8 or 16 bits) among others
+    twins = st.sampled_from([k for k in (0, 1, 255, 256, 257, 2**15 - 1, 2**15, 2**16, 2**16 + 1) if k < size])
+    pool = data.draw(st.lists(st.integers(0, size - 1) | twins, min_size=1, max_size=6), label="keys used")
+    keys = np.array(data.draw(st.lists(st.sampled_from(pool), min_size=n, max_size=n)), dtype=np.int32)
+    values = np.array(data.draw(st.lists(st.integers(-(2**63), 2**63 - 1), min_size=n, max_size=n)), dtype=np.int64)
+    start = np.arange(size, dtype=np.int64) * (2**50 + 3)
+    looped, vectorised = start.copy(), start.copy()
+    with mock.patch.object(operators, "SMALL_BATCH", 10**6):
+        by_loop = running_totals(keys, values, looped)
+    by_numpy = running_totals(keys, values, vectorised)
+    assert by_numpy.tolist() == by_loop.tolist(), f"size {size}"
+    assert np.array_equal(looped, vectorised), f"size {size}"
+
+
+def test_running_totals_keep_apart_keys_whose_low_bits_agree():
+    """The sort must keep distinct keys apart: at the edges of the int16 sort (2**15 entries, and
+    one more) keys equal in their low 8 or 16 bits, interleaved, each get their own total."""
+    from unittest import mock
+
+    from weir.sim.stream import operators
+    for size in (2**15, 2**15 + 1, 2**16 + 2):
+        twins = [k for k in (0, 256, 1, 257, 255, 2**15 - 1, 2**15, 2**16, 2**16 + 1) if k < size]
+        keys = np.array((twins * 20)[::-1], dtype=np.int32)
+        values = np.arange(1, len(keys) + 1, dtype=np.int64) * 1_000
+        looped, vectorised = np.zeros(size, dtype=np.int64), np.zeros(size, dtype=np.int64)
+        with mock.patch.object(operators, "SMALL_BATCH", 10**6):
+            by_loop = running_totals(keys, values, looped)
+        assert running_totals(keys, values, vectorised).tolist() == by_loop.tolist(), f"size {size}"
+        assert np.array_equal(looped, vectorised), f"size {size}"
+
+
 @given(st.lists(st.integers(-(2**63), 2**63 - 1), max_size=50), st.integers(1, 64))
 def test_vectorised_partitioner_equals_the_reference(keys, partitions):
     from weir.sim.kafka.partitioner import murmur2, partition_for
