@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from hypothesis import given, settings, strategies as st
 
@@ -68,6 +70,28 @@ def test_a_coordinator_that_was_down_expires_nobody_for_it():
     assert list(group.last_heartbeat) == [0] and broker.generation == 1  # a fresh session from t=100
     world.env.run(until=131)
     assert list(group.last_heartbeat) == [] and broker.generation == 2
+
+
+def test_a_paused_broker_in_a_consumer_group_runs_to_its_end():
+    """A pause of the broker expires the members whose heartbeats it held; a held fetch of one
+    rejoins it (a rebalance), which woke the held fetches inside the broker's own wake: until
+    2026-12-02 a fetch was then answered twice and the run stopped with an internal error."""
+    base = load_scenario("consumer_rebalance")
+    scenario = replace(base, faults=base.faults + (Fault(kind="pause", node="broker", at=320_000, down_for=45_000),))
+    run = execute(scenario, seed=99)
+    verdicts = {v.invariant: v.held for v in check(run)}
+    assert run.status == "drained" and verdicts["no_loss"], f"seed {run.seed}: {run.status}"
+
+
+@settings(max_examples=8, deadline=None)
+@given(at=st.integers(0, 600_000), down_for=st.integers(1, 120_000), seed=st.integers(0, 10**6))
+def test_a_broker_pause_in_a_consumer_group_loses_nothing(at, down_for, seed):
+    base = load_scenario("consumer_rebalance")
+    scenario = replace(base, faults=base.faults + (Fault(kind="pause", node="broker", at=at, down_for=down_for),))
+    run = execute(scenario, seed=seed)
+    verdicts = {v.invariant: v for v in check(run)}
+    assert run.status == "drained" and verdicts["no_loss"].held, (
+        f"broker paused at {at}us for {down_for}us, seed {seed}: {run.status}, {verdicts['no_loss'].summary}")
 
 
 def rebalancing(faults=(), commit: str = "after_ack", sink: str = "append", consumers: int = 2, seed: int = 1):

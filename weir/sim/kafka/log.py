@@ -153,6 +153,7 @@ class Broker:
         # fetches held for records (long polls, fetch.max.wait.ms): [try again, answer], in arrival order;
         # a crash of the broker loses them (their callers time out and ask again)
         self._held: list[list[Any]] = []
+        self._waking = self._woken = False  # wake() is running; a try it made woke the broker again
         node.on_crash(lambda _node: self._held.clear())
 
     # ---- long polls ----------------------------------------------------------------------------
@@ -176,18 +177,34 @@ class Broker:
         return answer
 
     def wake(self) -> None:
-        """Records may have become readable: try the held fetches again, oldest first."""
-        if not self._held:
+        """Records may have become readable: try the held fetches again, oldest first.
+
+        A try can wake the broker itself: the fetch of a member the group expired rejoins it, a
+        rebalance, which wakes the held fetches. That wake is folded into this one, which goes
+        round them again once it is through them. (Until 2026-12-02 the inner wake went round the
+        same list, answered fetches the outer one then answered again, and the run stopped with an
+        internal error: a pause of the broker in a consumer group could do it.)"""
+        if self._waking:
+            self._woken = True
             return
-        still = []
-        for entry in self._held:
-            attempt, answer = entry
-            found = attempt()
-            if found is None:
-                still.append(entry)
-            else:
-                succeed(answer, found)
-        self._held = still
+        self._waking = True
+        try:
+            while self._held:
+                self._woken = False
+                held, self._held = self._held, []
+                still = []
+                for entry in held:
+                    attempt, answer = entry
+                    found = attempt()
+                    if found is None:
+                        still.append(entry)
+                    else:
+                        succeed(answer, found)
+                self._held = still + self._held
+                if not self._woken:
+                    break
+        finally:
+            self._waking = False
 
     def on_commit(self, listener) -> None:
         self._on_commit.append(listener)
