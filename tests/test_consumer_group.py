@@ -72,6 +72,58 @@ def test_a_coordinator_that_was_down_expires_nobody_for_it():
     assert list(group.last_heartbeat) == [] and broker.generation == 2
 
 
+def _session_run(beats: list[tuple[int, int]], drift: int, timeout: int, answer: bool,
+                 pause: tuple[int, int] | None = None):
+    """A coordinator (clock drift `drift` ppm, session `timeout`) hearing (time, member) joins and
+    heartbeats, the first of a member a join; with or without marking session checks answered;
+    paused at `pause` (time, duration), as a pause fault does (installed before the run)."""
+    world = World(1, {"broker": NodeClock(drift_ppm=drift)}, max_time=10**9, max_events=10**6)
+    broker = Broker(world, world.node("broker"), 3, 16)
+    group = ConsumerGroup(world, broker, timeout)
+    if not answer:
+        group._answer_checks = lambda: None
+    if pause is not None:
+        node = world.node("broker")
+        node.may_pause = True
+        world.env.timeout(pause[0]).callbacks.append(lambda _e: node.pause(pause[1]))
+    seen: set[int] = set()
+    for at, member in sorted(beats):
+        event = world.env.timeout(at)
+        event.callbacks.append(lambda _e, m=member, first=member not in seen: group.join(m) if first else group.heartbeat(m))
+        seen.add(member)
+    world.run()
+    rows = [(r["time"], r["generation"], r["member"], r["reason"]) for r in world.trace.freeze().rows()
+            if r["kind"] == "REBALANCE"]
+    return rows, world.events
+
+
+@settings(max_examples=150, deadline=None)
+@given(beats=st.lists(st.tuples(st.integers(0, 400), st.integers(0, 3)), min_size=1, max_size=40),
+       drift=st.sampled_from([0, 0, 300_000, -500_000, 999_999, -999_999]), timeout=st.integers(1, 60),
+       pause=st.none() | st.tuples(st.integers(0, 400), st.integers(1, 100)))
+def test_session_checks_that_expire_nobody_cost_no_event_and_change_nothing(beats, drift, timeout, pause):
+    """weir.sim.kafka.group.ConsumerGroup._answer_checks: a session check set on a heartbeat is
+    skipped once every member has been heard from since its threshold (the last-heard time at or
+    before which it expires a member). Every rebalance happens at the same time, in the same order,
+    as when every check goes off (a coordinator clock that runs fast or slow included: a slow one
+    expires members heard from after the check was set, and a coordinator that may pause, whose
+    checks all go off); no more events, fewer whenever members keep beating."""
+    skipped, events = _session_run(beats, drift, timeout, True, pause)
+    every, all_events = _session_run(beats, drift, timeout, False, pause)
+    assert skipped == every, f"drift {drift}, timeout {timeout}, pause {pause}"
+    assert events <= all_events
+
+
+def test_a_heartbeating_group_sets_a_session_check_per_heartbeat_and_runs_few():
+    """Two members beating every 10us with a 30us session: without the answered checks each of
+    the 200 heartbeats' checks is an event; with them about one a session is (Node.unless keeps
+    the earliest unanswered deadline in simpy's queue, and it goes off even if answered later)."""
+    beats = [(t, m) for t in range(0, 1_000, 10) for m in (0, 1)]
+    skipped, events = _session_run(beats, 0, 30, answer=True)
+    every, all_events = _session_run(beats, 0, 30, answer=False)
+    assert skipped == every and all_events - events >= 160, (events, all_events)
+
+
 def test_a_paused_broker_in_a_consumer_group_runs_to_its_end():
     """A pause of the broker expires the members whose heartbeats it held; a held fetch of one
     rejoins it (a rebalance), which woke the held fetches inside the broker's own wake: until

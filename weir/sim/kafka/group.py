@@ -16,8 +16,12 @@ moves starts again from its last commit.
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 
+from simpy import Event
+
+from weir.sim.kernel.timer import pending, settle
 from weir.sim.kernel.world import Node, World
 from weir.sim.kernel.trace import Kind
 
@@ -45,6 +49,9 @@ class ConsumerGroup:
         self.last_heartbeat: dict[int, int] = {}  # member -> when its last heartbeat (or join) arrived
         self.assignment: dict[int, tuple[int, ...]] = {}
         self.rebalances = 0
+        # session checks not yet known to do nothing: (the last-heard time at or before which a member
+        # is expired when the check runs, the event that marks it answered), in the order they were set
+        self._checks: deque[tuple[int, Event]] = deque()
         # A coordinator that comes back gives every member a fresh session (Kafka's new coordinator
         # loads the group and starts their timers again), rather than expiring them all.
         self.node.on_restart(lambda _n: self._fresh_sessions())
@@ -54,6 +61,7 @@ class ConsumerGroup:
         for m in self.last_heartbeat:
             self.last_heartbeat[m] = now
             self._expire_later()
+        self._answer_checks()
 
     # ---- requests from members (they run on the broker node) ------------------------------------
     def join(self, member: int) -> Assignment:
@@ -61,12 +69,14 @@ class ConsumerGroup:
         self.last_heartbeat[member] = self.world.now
         self._rebalance(member, JOINED)
         self._expire_later()
+        self._answer_checks()
         return self.assignment_of(member)
 
     def heartbeat(self, member: int) -> None:
         if member in self.last_heartbeat:
             self.last_heartbeat[member] = self.world.now
             self._expire_later()
+            self._answer_checks()
 
     def current(self, member: int, generation: int) -> Assignment | None:
         """None if `generation` is current; else the member's assignment now. A member that was
@@ -84,7 +94,28 @@ class ConsumerGroup:
 
     # ---- the coordinator's own work -----------------------------------------------------------------
     def _expire_later(self) -> None:
-        self.node.later(self.session_timeout, self._expire)
+        """A session check `session_timeout` from now (by the coordinator's clock), as Kafka's
+        coordinator sets one on each heartbeat. It is a Node.unless timeout: it goes off where a
+        `later` timer would have, unless _answer_checks has found by then that it will expire nobody."""
+        node, now = self.node, self.world.now
+        answered = pending(self.world.env)
+        self._checks.append((now + node.clock.true_span(self.session_timeout) - self.session_timeout, answered))
+        node.unless(self.session_timeout, answered, self._expire)
+
+    def _answer_checks(self) -> None:
+        """Mark answered the session checks that will expire nobody, oldest first: those whose
+        threshold is below every member's last heartbeat now and below now. A member's last
+        heartbeat only moves forward, and one who joins later is heard from later, so such a check
+        finds every member within its session when it runs, and does nothing: it need not be an
+        event. Only while the coordinator's node cannot pause (no pause fault on it): a pause holds
+        a check past its due time, when its threshold would be later than the one judged here."""
+        checks = self._checks
+        if not checks or self.node.may_pause:
+            return
+        now = self.world.now
+        oldest = min(self.last_heartbeat.values(), default=now)
+        while checks and checks[0][0] < min(now, oldest):
+            settle(checks.popleft()[1])
 
     def _expire(self) -> None:
         if not self.node.up:
@@ -95,6 +126,7 @@ class ConsumerGroup:
             del self.last_heartbeat[m]
         if gone:
             self._rebalance(gone[0], EXPIRED)
+            self._answer_checks()
 
     def _rebalance(self, member: int, reason: int) -> None:
         self.broker.generation += 1

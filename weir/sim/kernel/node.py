@@ -66,6 +66,7 @@ class Node:
         self._up_waiters: list[simpy.Event] = []
         self.paused_until = 0  # a stop-the-world pause (weir/sim/kernel/inject/network.py) freezes the node until then
         self._pauses: list[tuple[int, int]] = []  # every pause so far: (start, end)
+        self.may_pause = False  # a pause fault is installed on this node (set before the run starts)
         self._deadlines: list[list] = []  # `unless` timers, a heap: [due, event id, answered, fn]
         self._armed: list[tuple[int, int]] = []  # (due, event id) of those in simpy's queue, a heap
 

@@ -101,6 +101,6 @@ def install_pause(world: World, fault: Fault) -> None:
     """A stop-the-world pause: from `at` for `down_for` the node's messages wait, both ways."""
     release = world.hold()
     node = world.node(fault.node)
-
+    node.may_pause = True
     world.env.timeout(fault.at).callbacks.append(lambda _ev: node.pause(fault.down_for))
     world.env.timeout(fault.at + fault.down_for).callbacks.append(lambda _ev: release())
