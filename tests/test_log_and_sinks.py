@@ -291,6 +291,19 @@ def test_vectorised_partitioner_equals_the_reference(keys, partitions):
     assert partition_for(np.array(keys, dtype=np.int64), partitions).tolist() == expected
 
 
+@given(st.lists(st.integers(-(2**63), 2**63 - 1) | st.sampled_from([0, -1, 2**31, -(2**31), 2**63 - 1, -(2**63)]),
+                min_size=1, max_size=8), st.integers(1, 1_000))
+def test_a_few_keys_hashed_in_python_land_where_numpy_puts_them(keys, partitions):
+    """partition_for hashes at most _FEW_KEYS keys one by one in Python (an outbox's or a saga's
+    record at a time), more with numpy: the same partition for every key, Kafka's murmur2."""
+    from weir.sim.kafka import partitioner
+    assert len(keys) <= partitioner._FEW_KEYS
+    arr = np.array(keys, dtype=np.int64)
+    assert partitioner.partition_for(arr, partitions).tolist() == partitioner._murmur_partitions(arr, partitions).tolist()
+    expected = [(partitioner.murmur2(k.to_bytes(8, "big", signed=True)) & 0x7FFFFFFF) % partitions for k in keys]
+    assert partitioner.partition_for(arr, partitions).tolist() == expected
+
+
 @given(st.integers(0, 2**18), st.integers(64, 20_000), st.integers(1, 40_000), st.integers(0, 2**32 - 1))
 @settings(max_examples=25, deadline=None)
 def test_a_partition_table_for_many_small_keys_equals_murmur2(top, n, partitions, seed):
