@@ -189,7 +189,6 @@ def test_upsert_sink_overwrites_rows_by_record_id_in_sqlite():
     s.close()
 
 
-
 def test_a_run_whose_sink_holds_only_record_0_reads_it_out():
     """Until 2026-12-02 the rowid chunks took a largest rowid of 0 for an empty table: an upsert
     sink holding record 0 alone read out no row, and a one-record exactly-once run stopped with
@@ -203,6 +202,7 @@ def test_a_run_whose_sink_holds_only_record_0_reads_it_out():
     run = execute(Scenario(name="one_record", workload=Workload(records=1), checkpoint=Checkpointing(),
                            pipeline=Pipeline(mode="exactly_once", sink="upsert")))
     assert (run.status, run.sink["record_id"].tolist()) == ("drained", [0]), f"seed {run.seed}"
+
 
 def loop_totals(keys, values, totals):
     out = []
