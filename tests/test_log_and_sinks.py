@@ -304,6 +304,28 @@ def test_a_few_keys_hashed_in_python_land_where_numpy_puts_them(keys, partitions
     assert partitioner.partition_for(arr, partitions).tolist() == expected
 
 
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 2**14), st.integers(9, 63), st.integers(0, 2**20), st.integers(1, 5_000), st.integers(0, 2**32 - 1))
+def test_a_small_batch_looks_its_keys_up_in_a_table_built_before(top, n, high, partitions, seed):
+    """A batch of 9 to 63 keys looks them up in the largest table built for its partition count
+    (the run's workload builds one) where its keys fit, builds a small one where they fit a few
+    times its size, and hashes them otherwise: murmur2's partitions every way."""
+    from unittest import mock
+
+    from weir.sim.kafka import partitioner
+    rng = np.random.default_rng(seed)
+    with mock.patch.object(partitioner, "_largest", {}):
+        small = rng.integers(0, high + 1, n)
+        assert partitioner.partition_for(small, partitions).tolist() == partitioner._murmur_partitions(small, partitions).tolist()
+        workload = rng.integers(0, top + 1, 5_000)
+        partitioner.partition_for(workload, partitions)  # (builds the workload's table)
+        size = len(partitioner._largest[partitions])
+        for keys in (rng.integers(0, top + 1, n), rng.integers(0, high + 1, n),
+                     np.append(rng.integers(0, size, n - 1), size)):  # (one key just past the table)
+            assert partitioner.partition_for(keys, partitions).tolist() == \
+                partitioner._murmur_partitions(keys, partitions).tolist(), f"seed {seed}"
+
+
 @given(st.integers(0, 2**18), st.integers(64, 20_000), st.integers(1, 40_000), st.integers(0, 2**32 - 1))
 @settings(max_examples=25, deadline=None)
 def test_a_partition_table_for_many_small_keys_equals_murmur2(top, n, partitions, seed):
