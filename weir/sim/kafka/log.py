@@ -27,6 +27,7 @@ __all__ = ["PartitionedLog", "Broker", "COMMITTED", "OPEN", "ABORTED"]
 COMMITTED, OPEN, ABORTED = 0, 1, 2  # a record's transaction state (plain records are committed at once)
 _COLUMNS = ("record_id", "key", "event_time", "value", "state")
 _NARROW_PARTITIONS = np.iinfo(np.int16).max  # up to this many, partition ids fit in 16 bits
+_FEW_RECORDS = 8  # a producer batch of at most this many is split by partition in Python, not numpy
 
 
 class PartitionedLog:
@@ -311,27 +312,29 @@ class Broker:
         record_id = np.arange(first_id, first_id + n, dtype=np.int64) if record_ids is None else record_ids
         partitions = self.log.partitions
         part = partition_for(key, partitions)
-        # by partition, keeping the batch's order within each: numpy sorts 16-bit integers stably by
-        # radix, in linear time (int64 takes timsort, several times the cost)
-        order = np.argsort(part.astype(np.int16) if partitions <= _NARROW_PARTITIONS else part, kind="stable")
-        bounds = np.zeros(partitions + 1, dtype=np.int64)
-        np.cumsum(np.bincount(part, minlength=partitions), out=bounds[1:])
-        for p in range(partitions):
-            lo, hi = bounds[p], bounds[p + 1]
-            if hi > lo:
-                idx = order[lo:hi]
-                state = COMMITTED if txn is None else OPEN
-                first = self.log.append(p, record_id[idx], key[idx], event_time[idx], value[idx], state)
-                if self._appended is None:
-                    slow = any(f.kind == "partition_slow" for f in self.world.fault_windows)
-                    self._appended = [[] for _ in range(self.log.partitions)] if slow else False
-                if self._appended:
-                    self._appended[p].append((self.world.now, first + (hi - lo)))
-                if txn is not None:
-                    if self.open_txn != txn:
-                        self._open(txn)
-                    span = self._open_ranges.setdefault(p, [first, first])
-                    span[1] = first + (hi - lo)
+        # by partition, keeping the batch's order within each
+        if n <= _FEW_RECORDS:  # (a record at a time: an application's, an outbox relay's) in Python
+            parts = part.tolist()
+            runs = [(p, [i for i, q in enumerate(parts) if q == p]) for p in sorted(set(parts))]
+        else:  # numpy sorts 16-bit integers stably by radix, in linear time (int64 takes timsort, several times the cost)
+            order = np.argsort(part.astype(np.int16) if partitions <= _NARROW_PARTITIONS else part, kind="stable")
+            bounds = np.zeros(partitions + 1, dtype=np.int64)
+            np.cumsum(np.bincount(part, minlength=partitions), out=bounds[1:])
+            runs = [(p, order[bounds[p]:bounds[p + 1]]) for p in range(partitions) if bounds[p + 1] > bounds[p]]
+        state = COMMITTED if txn is None else OPEN
+        for p, idx in runs:
+            first = self.log.append(p, record_id[idx], key[idx], event_time[idx], value[idx], state)
+            end = first + len(idx)
+            if self._appended is None:
+                slow = any(f.kind == "partition_slow" for f in self.world.fault_windows)
+                self._appended = [[] for _ in range(self.log.partitions)] if slow else False
+            if self._appended:
+                self._appended[p].append((self.world.now, end))
+            if txn is not None:
+                if self.open_txn != txn:
+                    self._open(txn)
+                span = self._open_ranges.setdefault(p, [first, first])
+                span[1] = end
         self._producer_next_id[producer] = max(self._producer_next_id.get(producer, 0), int(record_id[-1]) + 1 if n else first_id)
         self.world.trace.add(Kind.PRODUCE, self.node.index, first_id, n, 0, checksum)
         self.wake()
