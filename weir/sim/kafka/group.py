@@ -98,6 +98,9 @@ class ConsumerGroup:
         coordinator sets one on each heartbeat. It is a Node.unless timeout: it goes off where a
         `later` timer would have, unless _answer_checks has found by then that it will expire nobody."""
         node, now = self.node, self.world.now
+        if node.may_pause:  # (_answer_checks answers none: a plain timer, and nothing kept for it)
+            node.later(self.session_timeout, self._expire)
+            return
         answered = pending(self.world.env)
         self._checks.append((now + node.clock.true_span(self.session_timeout) - self.session_timeout, answered))
         node.unless(self.session_timeout, answered, self._expire)
@@ -110,7 +113,7 @@ class ConsumerGroup:
         event. Only while the coordinator's node cannot pause (no pause fault on it): a pause holds
         a check past its due time, when its threshold would be later than the one judged here."""
         checks = self._checks
-        if not checks or self.node.may_pause:
+        if not checks:  # (none are kept while the coordinator may pause: _expire_later)
             return
         now = self.world.now
         oldest = min(self.last_heartbeat.values(), default=now)
