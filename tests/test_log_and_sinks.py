@@ -314,12 +314,12 @@ def test_a_small_batch_looks_its_keys_up_in_a_table_built_before(top, n, high, p
 
     from weir.sim.kafka import partitioner
     rng = np.random.default_rng(seed)
-    with mock.patch.object(partitioner, "_largest", {}):
+    with mock.patch.object(partitioner, "_tables", {}):
         small = rng.integers(0, high + 1, n)
         assert partitioner.partition_for(small, partitions).tolist() == partitioner._murmur_partitions(small, partitions).tolist()
         workload = rng.integers(0, top + 1, 5_000)
         partitioner.partition_for(workload, partitions)  # (builds the workload's table)
-        size = len(partitioner._largest[partitions])
+        size = len(partitioner._tables[partitions])
         for keys in (rng.integers(0, top + 1, n), rng.integers(0, high + 1, n),
                      np.append(rng.integers(0, size, n - 1), size)):  # (one key just past the table)
             assert partitioner.partition_for(keys, partitions).tolist() == \

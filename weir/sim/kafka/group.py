@@ -61,7 +61,6 @@ class ConsumerGroup:
         for m in self.last_heartbeat:
             self.last_heartbeat[m] = now
             self._expire_later()
-        self._answer_checks()
 
     # ---- requests from members (they run on the broker node) ------------------------------------
     def join(self, member: int) -> Assignment:
@@ -69,14 +68,12 @@ class ConsumerGroup:
         self.last_heartbeat[member] = self.world.now
         self._rebalance(member, JOINED)
         self._expire_later()
-        self._answer_checks()
         return self.assignment_of(member)
 
     def heartbeat(self, member: int) -> None:
         if member in self.last_heartbeat:
             self.last_heartbeat[member] = self.world.now
             self._expire_later()
-            self._answer_checks()
 
     def current(self, member: int, generation: int) -> Assignment | None:
         """None if `generation` is current; else the member's assignment now. A member that was
@@ -104,6 +101,7 @@ class ConsumerGroup:
         answered = pending(self.world.env)
         self._checks.append((now + node.clock.true_span(self.session_timeout) - self.session_timeout, answered))
         node.unless(self.session_timeout, answered, self._expire)
+        self._answer_checks()  # (every caller has just heard from a member)
 
     def _answer_checks(self) -> None:
         """Mark answered the session checks that will expire nobody, oldest first: those whose

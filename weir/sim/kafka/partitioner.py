@@ -8,8 +8,6 @@ put it in. `murmur2` is the byte-level reference; `partition_for` does the same 
 
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 
 __all__ = ["murmur2", "partition_for"]
@@ -61,31 +59,30 @@ def partition_for(keys: np.ndarray, partitions: int) -> np.ndarray:
         return np.array([_partition_of(k, partitions) for k in keys.tolist()], dtype=np.int64)
     low, high = int(keys.min()), int(keys.max())
     if low >= 0 and high < _TABLE_KEYS:
-        table = _largest.get(partitions)
-        if table is not None and high < len(table):  # (a run builds one for its workload's keys)
-            return table[keys].astype(np.int64)
-        if high < 4 * n:  # a table no bigger than a few times the keys it serves now
+        table = _tables.get(partitions)
+        if table is None or high >= len(table):  # (a run builds one for its workload's keys)
+            if high >= 4 * n:  # a table no bigger than a few times the keys it serves now
+                return _murmur_partitions(keys, partitions)
             table = _table(partitions, 1 << max(high, 1).bit_length())
-            if partitions not in _largest and len(_largest) >= 16:
-                _largest.clear()  # (a bound on what is kept: the tables are built again as asked)
-            if len(table) > len(_largest.get(partitions, ())):
-                _largest[partitions] = table
-            return table[keys].astype(np.int64)
+        return table[keys].astype(np.int64)
     return _murmur_partitions(keys, partitions)
 
 
-#: The largest table built for each partition count, for batches too small to build one: a batch of
-#: 9 to 63 keys looks its keys up (some 6 us) instead of hashing them with numpy (40 to 80 us).
-_largest: dict[int, np.ndarray] = {}
+#: The largest table built for each partition count: it serves every batch whose keys it covers,
+#: a batch of 9 to 63 keys too (a lookup, some 6 us, where numpy's hashing costs 40 to 80 us).
+_tables: dict[int, np.ndarray] = {}
 
 
-@functools.lru_cache(maxsize=16)
 def _table(partitions: int, size: int) -> np.ndarray:
-    """The partition of each key 0 .. size - 1 (read-only: it is shared; at most 512 KiB)."""
+    """The partition of each key 0 .. size - 1 (read-only: it is shared; at most 512 KiB), kept as
+    the count's table (it is built only when bigger than the one kept, which it covers)."""
     table = _murmur_partitions(np.arange(size, dtype=np.int64), partitions)
     if partitions <= np.iinfo(np.int16).max:
         table = table.astype(np.int16)
     table.flags.writeable = False
+    if partitions not in _tables and len(_tables) >= 16:
+        _tables.clear()  # (a bound on what is kept: a table is built again when asked for)
+    _tables[partitions] = table
     return table
 
 
