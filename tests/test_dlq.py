@@ -78,6 +78,18 @@ def test_retrying_forever_blocks_the_pipeline():
     assert len(run.sink["record_id"]) < 1000
 
 
+def test_retrying_forever_past_a_thousand_attempts_keeps_the_cap():
+    """multiplier^(attempt-1) passes the largest float at attempt 1,025 (2.0): the wait stays
+    max_backoff, where it raised OverflowError and stopped the run with an internal error."""
+    assert backoff_delay(1_025, 1000, 2.0, 5000, 0.0, 0.5) == backoff_delay(5_000, 1000, 2.0, 5000, 0.2, 0.5) / 1.1 == 5000
+    from dataclasses import replace
+    from weir.sim.scenario.model import RunLimits
+    scenario = failing(RetryPolicy(forever=True, backoff="1us", max_backoff="2us"), records=400)
+    run = execute(replace(scenario, run=RunLimits(max_time="1500ms")))  # (a retry a millisecond: the write_time)
+    retries = sum(1 for r in run.trace.rows() if r["kind"] == "RETRY")
+    assert run.status == "time_limit" and retries > 1_100, (run.status, retries)
+
+
 def test_transient_failures_are_retried_until_they_succeed():
     run = execute(failing(RetryPolicy(failure_rate=0.3, max_retries=20), poison_every=0))
     assert verdicts(run)["exactly_once"] and len(run.dlq["record_id"]) == 0

@@ -320,6 +320,9 @@ class Scenario:
         if self.saga is not None and (self.window is not None or self.outbox is not None or self.checkpoint is not None):
             raise ScenarioError("saga", raw("a [saga] table"), "no [window], [outbox] or [checkpoint] with it "
                                 "(the sagas take the pipeline's place)")
+        if self.saga is not None and self.pipeline.sink == "payments":
+            raise ScenarioError("pipeline.sink", "payments", "no sink with a [saga] table (the sagas take the pipeline's "
+                                "place: its payment service charges)")
         if self.outbox is not None and (self.workload.transactional or self.workload.producers > 1
                                         or self.workload.resend_fraction):
             raise ScenarioError("outbox", raw("an [outbox] table"), "one plain producer: workload.transactional = false, "

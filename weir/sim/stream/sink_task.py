@@ -56,8 +56,12 @@ def _result(returned) -> int:
 
 def backoff_delay(attempt: int, backoff: int, multiplier: float, max_backoff: int, jitter: float, u: float) -> int:
     """The wait before retry `attempt` (1, 2, ...): backoff * multiplier^(attempt-1), at most
-    max_backoff, times (1 + jitter * u) for a uniform draw u in [0, 1); whole microseconds."""
-    base = min(backoff * multiplier ** (attempt - 1), max_backoff)
+    max_backoff, times (1 + jitter * u) for a uniform draw u in [0, 1); whole microseconds. (A
+    retry for ever reaches attempts whose multiplier^(attempt-1) is past any float: max_backoff.)"""
+    try:
+        base = min(backoff * multiplier ** (attempt - 1), max_backoff)
+    except OverflowError:
+        base = max_backoff
     return int(base * (1 + jitter * u))
 
 
