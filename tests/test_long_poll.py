@@ -132,6 +132,47 @@ def test_an_idle_outbox_relay_costs_nothing_and_still_publishes_every_order():
     assert abs(often.events - seldom.events) < 500, (often.events, seldom.events)
 
 
+#: The DLQ replay job of dlq_replay over a minute that is mostly idle: a batch of 20 records every
+#: 600ms, a poison record among every 450, each dead-lettered and replayed long before the next.
+SPARSE_DLQ = weir.load_scenario("dlq_replay").with_settings({
+    "workload.records": 2_000, "workload.produce_batch": 20, "workload.produce_interval": "600ms",
+    "workload.poison_every": 450, "retry.replay_after": "100ms"}).with_faults(())
+
+
+def test_an_idle_dlq_replay_job_costs_nothing_and_still_replays_every_dead_letter():
+    """The replay job polls every replay_interval while dead letters wait; an empty queue puts it to
+    sleep until the next record is dead-lettered. Over the minute, replaying every 5ms or every
+    100ms costs about the same events (a timer per 5ms tick would add some 12,000)."""
+    often, seldom = (weir.execute(SPARSE_DLQ.with_settings({"retry.replay_interval": i})) for i in ("5ms", "100ms"))
+    for run in (often, seldom):
+        assert run.status == "drained" and len(run.sink["record_id"]) == 2_000, run.status
+        assert len(run.dlq["record_id"]) == 4 and all(run.dlq["processed"]), run.dlq
+    assert abs(often.events - seldom.events) < 200, (often.events, seldom.events)
+
+
+def _polling(node, waiters, period):
+    """Node.next_tick as the loops were before they slept: a timer for the next tick."""
+    yield from node.wait(period)
+
+
+@pytest.mark.parametrize("scenario", [weir.load_scenario("dlq_replay"), SPARSE_DLQ, weir.load_scenario("outbox_cdc"),
+                                      weir.load_scenario("at_least_once_crash")], ids=lambda sc: sc.name)
+def test_a_loop_that_sleeps_while_idle_runs_as_its_timer_would_have(monkeypatch, scenario):
+    """The replay job, the outbox relay and the periodic committer sleep in Node.next_tick while
+    they find nothing to do. Without pauses, the run is the one a timer every period gives, trace
+    row for trace row: only the idle timers' events are gone (a pause while one sleeps keeps its
+    ticks on the grid, where the timer's would have moved: Node.next_tick)."""
+    slept = weir.execute(scenario)
+    monkeypatch.setattr("weir.sim.kernel.node.Node.next_tick", _polling)
+    polled = weir.execute(scenario)
+    assert slept.status == polled.status == "drained"
+    assert (slept.trace_sha256, slept.end_time) == (polled.trace_sha256, polled.end_time)
+    # (a sleep is two events, the wake and the tick: a loop idle for less than two periods costs one more)
+    assert slept.events <= polled.events + 3, (slept.events, polled.events)
+    if scenario is SPARSE_DLQ:  # a minute of 50ms ticks
+        assert polled.events - slept.events > 1_000, (polled.events, slept.events)
+
+
 def test_a_poll_interval_without_polling_is_refused_in_one_line():
     """poll_interval applies only to weir's polling (fetch_max_wait = 0): with long polls, the
     default since 2026-11-30, a file that still sets it is told so rather than silently ignored."""

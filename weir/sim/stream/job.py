@@ -60,6 +60,8 @@ from weir.sim.stream.sink_task import replay_dead_letters
 from weir.sim.stream.windows import MAX_TIME
 
 if TYPE_CHECKING:
+    import simpy
+
     from weir.sim.patterns.dlq import DeadLetterQueue
     from weir.sim.stream.functions import DeadLetterReplay
     from weir.sim.patterns.sinks import WindowResults
@@ -126,6 +128,7 @@ class Job:
         self.replayed_in_flight = 0  # records restored from unaligned checkpoints' in-flight data and processed
         # retries and the dead-letter queue (record pipelines): durable, like the sink
         self.dlq = dlq
+        self.dlq_waiters: list[simpy.Event] = []  # the DLQ replay job, asleep while the queue is empty
         self.replay_job = replay_job  # the DLQ replay job's policy (weir.DeadLetterReplay), with retry.replay_after
         self.replaying = False  # the replay job is in the middle of a round
         self.skipped = 0  # records given up on with retry.exhausted = "skip" (dropped)

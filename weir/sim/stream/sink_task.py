@@ -28,6 +28,7 @@ import simpy
 
 from weir.sim.kafka.producer import poison_mask
 from weir.sim.kernel.batch import RecordBatch
+from weir.sim.kernel.node import wake
 from weir.sim.kernel.errors import UserHookError
 from weir.sim.kernel.timer import Inbox
 from weir.sim.kernel.trace import Kind, Msg
@@ -372,6 +373,7 @@ class SinkTask:
         if policy.exhausted == "dlq":
             n = job.dlq.add(batch, rows, *error, retries, policy.max_retries, node.local_time())
             job.world.trace.add(Kind.DEAD_LETTER, node.index, batch.partition_id, batch.first_offset, n, retries)
+            wake(job.dlq_waiters)
         else:
             job.skipped += int(rows.sum())
 
@@ -404,7 +406,10 @@ def replay_dead_letters(job: Job):
     """The DLQ replay job (on the sink node; weir.DeadLetterReplay says how): from
     `retry.replay_after`, every replay_interval, take what waits in the dead-letter queue, fix it,
     write it to the sink and mark it processed, in the order the job says. Each step takes a
-    write_time, so a crash can land between them."""
+    write_time, so a crash can land between them. A look that finds the queue empty sleeps until
+    a record is dead-lettered (Node.next_tick), then looks at the tick the interval would have
+    given: an idle replay job costs nothing, and the run is the one a timer every interval gives
+    (but for a pause of the sink node while the job sleeps, which does not move its ticks)."""
     policy, world, dlq, node = job.scenario.retry, job.world, job.dlq, job.sink
     replay = job.replay_job
     try:
@@ -421,7 +426,10 @@ def replay_dead_letters(job: Job):
                     yield from _mark(job, letters)
                 job.replaying = False
             job.check_drained()
-            yield from node.wait(policy.replay_interval)
+            if letters:  # (held back by a sink fault, or more may wait: the next tick looks again)
+                yield from node.wait(policy.replay_interval)
+            else:  # nothing waits: sleep until a record is dead-lettered, then take the tick it would
+                yield from node.next_tick(job.dlq_waiters, policy.replay_interval)
     except simpy.Interrupt:  # the sink node crashed: whatever the round had not done is not done
         job.replaying = False
         return
