@@ -38,6 +38,18 @@ def test_resends_are_new_records_carrying_an_earlier_payment():
     assert all(3900 <= again[p] - first[p] <= 4100 for p in first)
 
 
+def test_resends_of_a_producer_without_pauses_come_after_every_original():
+    """workload.produce_interval = 0 produces every batch at once: a re-send resend_after later comes
+    after all of them (it divided by the interval, and the run stopped with an internal error)."""
+    base = load_scenario("payments_idempotent").with_settings({"workload.records": 300, "workload.produce_interval": 0})
+    later, at_once = (execute(base.with_settings({"workload.resend_after": after})) for after in ("200ms", 0))
+    for run in (later, at_once):
+        assert run.status == "drained" and len(run.payment_of) > 300, run.status
+    # 200ms later: the originals in order, then the re-sends in order; at once: each right after its original
+    assert later.payment_of[:300].tolist() == list(range(300)) and np.all(np.diff(later.payment_of[300:]) > 0)
+    assert np.all(np.diff(at_once.payment_of) >= 0) and len(at_once.payment_of) == len(later.payment_of)
+
+
 def test_payment_scenarios():
     ok, no_dedup, short = (weir.run(n) for n in ("payments_idempotent", "payments_no_dedup", "dedup_ttl_too_short"))
     assert ok.matches and no_dedup.matches and short.matches

@@ -76,7 +76,10 @@ def draw_workload(world: World, scenario: Scenario) -> WorkloadData:
     if w.resend_fraction:  # a client sends some payments again, resend_after later: new records, same payment
         rrng = world.rngs.stream("workload.resend")
         again = np.flatnonzero(rrng.random(n) < w.resend_fraction)
-        shift = (w.resend_after // w.produce_interval) * w.produce_batch  # records produced meanwhile
+        if w.produce_interval:
+            shift = (w.resend_after // w.produce_interval) * w.produce_batch  # records produced meanwhile
+        else:  # every batch at once: a re-send any later comes after them all
+            shift = n if w.resend_after else 0
         position = np.concatenate([np.arange(n) * 2, (again + shift) * 2 + 1])  # a re-send after its slot
         order = np.argsort(position, kind="stable")
         payment_of = np.concatenate([payment_of, again])[order]
