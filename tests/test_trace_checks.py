@@ -54,6 +54,33 @@ def test_aborted_records_need_no_acknowledgement():
     assert commits_after_ack(run).held
 
 
+def test_a_read_uncommitted_poll_counts_the_aborted_records_it_read():
+    """A read_committed poll of 2 records from offset 0 skips the aborted 1 and 2 (it ends at 4); a
+    read_uncommitted one reads them (it ends at 2). Counting them as skipped moved the acknowledged
+    prefix past records nobody acknowledged (a commit ahead of the sink held), or past the end of
+    the partition's records (IndexError)."""
+    source = {"record_id": np.arange(6), "partition": np.zeros(6, dtype=np.int64), "offset": np.arange(6),
+              "state": np.array([0, 2, 2, 0, 0, 0])}
+    events = [(1, Kind.POLL, "source", 0, 0, 2, 1), (2, Kind.ACK, "source", 0, 0, 2, 1), (3, Kind.COMMIT, "broker", 0, 4, 1, 1)]
+    isolation = {name: SimpleNamespace(pipeline=SimpleNamespace(isolation=name)) for name in ("read_committed", "read_uncommitted")}
+    assert commits_after_ack(traced(events, source=source, scenario=isolation["read_committed"])).held
+    v = commits_after_ack(traced(events, source=source, scenario=isolation["read_uncommitted"]))
+    assert not v.held and v.evidence["first"][0]["acknowledged_below"] == 2
+    rest = events[:2] + [(3, Kind.POLL, "source", 0, 2, 4, 1), (4, Kind.ACK, "source", 0, 2, 4, 1),
+                         (5, Kind.COMMIT, "broker", 0, 6, 1, 1)]  # offsets 2..5: four records, two not aborted
+    assert commits_after_ack(traced(rest, source=source, scenario=isolation["read_uncommitted"])).held
+
+
+def test_read_uncommitted_transactions_that_time_out_are_judged():
+    """Transactions aborted by their timeout, read by a read_uncommitted consumer: the check runs
+    (it stopped with an IndexError) and holds, as the after_ack committer never runs ahead."""
+    run = execute(load_scenario("txn_read_uncommitted").with_settings({"workload.records": 1000,
+                                                                       "workload.transaction_timeout": "3ms"}))
+    assert (run.source["state"] == 2).sum() > 0
+    v = commits_after_ack(run)
+    assert v.held and v.evidence["commits"] > 0, v.summary
+
+
 # ---- checkpoint_atomic ----------------------------------------------------------------------------
 def test_state_and_offsets_from_one_checkpoint_hold_and_from_two_do_not():
     same = traced([(1, Kind.STATE_RESTORE, "processor", 3, 2, 100, 0), (2, Kind.RESTORE, "source", 3, 2, 0, 0)])
