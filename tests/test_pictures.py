@@ -291,6 +291,17 @@ def test_the_late_marks_agree_with_the_job_on_a_pair_of_scenarios():
     assert len(dropped[0]) == execute(load_scenario("late_data_dropped")).late_dropped == len(kept[0])
 
 
+def test_a_windowed_run_too_short_for_a_watermark_draws_every_plot(tmp_path):
+    """Ten records: the window operator never gets a watermark, so no record is late (late_marks
+    indexed the empty watermark series, and `weir run --plots` stopped with an internal error)."""
+    from weir.analysis.metrics import late_marks
+    run = execute(load_scenario("late_data_side_output").with_settings({"workload.records": 10}))
+    marks = late_marks(run)
+    assert len(marks["on_time"][0]) == 10 and len(marks["late"][0]) == len(marks["dropped"][0]) == 0
+    written = write_plots(run, tmp_path)
+    assert {p.name for p in written} >= {"watermarks.png", "late_data.png"}
+
+
 def _legend(ax) -> list[str]:
     legend = ax.get_legend()
     return [t.get_text() for t in legend.get_texts()] if legend is not None else []

@@ -264,7 +264,10 @@ def late_marks(run: Any) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     idx, at = np.concatenate(which), np.concatenate(when)
     ts = src["event_time"][idx]
     k = np.searchsorted(mark.time, at, side="left") - 1  # the watermark before the batch was processed
-    w = np.where(k >= 0, mark.value[np.maximum(k, 0)], np.iinfo(np.int64).min)
+    if len(mark.value):
+        w = np.where(k >= 0, mark.value[np.maximum(k, 0)], np.iinfo(np.int64).min)
+    else:  # the operator never had a watermark (a run too short for one): nothing was late
+        w = np.full(len(at), np.iinfo(np.int64).min)
     last_start = ts - (ts - getattr(window.windows, "offset", 0)) % step  # the latest window the record is in
     first_end = last_start - (-(-size // step) - 1) * step + size  # the earliest window's end
     while_open = first_end - 1 + int(window.semantics == "beam")
