@@ -100,6 +100,36 @@ def test_a_scenario_without_values_cannot_state_it():
         replace(payments, expect=weir.Expect(hold=("matches_reference",)))
 
 
+class SometimesBroken(KeyCounter):
+    """A user operator that raises while BROKEN is set: code whose fault-free run can fail where the
+    run under test did not (one that reads the wall clock, say, or past run.user_timeout)."""
+
+    BROKEN = False
+
+    def on_batch(self, batch, now):
+        if SometimesBroken.BROKEN:
+            raise RuntimeError("broken now")
+        return super().on_batch(batch, now)
+
+
+def test_a_reference_run_that_failed_in_user_code_judges_no_value(monkeypatch):
+    """exactly_once and matches_reference take their values from the fault-free run; one that
+    stopped on an error in the user's code is no reference. Both say so instead of judging the
+    values against what it wrote before it failed (exactly_once raised KeyError where that run's
+    sink had no value column)."""
+    from weir.analysis import reference
+    monkeypatch.setattr(reference, "_references", type(reference._references)())
+    run = weir.execute(_with(SometimesBroken, records=3000), 3)
+    monkeypatch.setattr(SometimesBroken, "BROKEN", True)
+    once, matches = (_verdict(run, name) for name in ("exactly_once", "matches_reference"))
+    assert once.held and once.evidence["values_judged_by"] is None, once.summary
+    assert "with the value" not in once.summary
+    assert matches.held and matches.evidence == {"judged": False}
+    assert matches.summary.startswith("not judged: the fault-free run stopped on an error in your code "
+                                      "(SometimesBroken.on_batch at "), matches.summary
+    assert "RuntimeError: broken now" in matches.summary
+
+
 def test_the_reference_is_run_once_per_scenario_and_seed(monkeypatch):
     from weir.analysis import reference
     calls = []

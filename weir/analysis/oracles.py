@@ -66,7 +66,10 @@ def _expected_table(run: Any, top: int = 0) -> tuple[np.ndarray, np.ndarray, str
     if users:
         if not all(getattr(cls, "deterministic", True) for cls in users):
             return None
-        ref = reference_run(run).sink
+        reference = reference_run(run)
+        ref = reference.sink
+        if reference.user_errors or "value" not in ref:  # your code failed without faults, or wrote no value
+            return None
         ids = np.asarray(ref["record_id"])
         last, where = np.unique(ids[::-1], return_index=True)  # the row a reader sees: the last
         table, known = _table(int(last.max(initial=-1)) + 1, top)
@@ -181,6 +184,9 @@ def _first_wrong(sink: dict, ids: np.ndarray, values: np.ndarray, wrong_rows: np
 def matches_reference(run: Any) -> Verdict:
     """Every value the run wrote is the value the same workload gives without faults."""
     reference = reference_run(run)
+    if reference.user_errors:  # what it wrote is what your code wrote before it failed: no reference
+        return Verdict("matches_reference", True, "not judged: the fault-free run stopped on an error in your code "
+                       f"({reference.user_errors[0].line()})", {"judged": False})
     if run.scenario.window is not None:
         return _windows_match(run, reference)
     return _records_match(run, reference)
