@@ -72,7 +72,7 @@ BAD = {
     "unknown_invariant": ("[expect]\nhold = ['fast']\n", "expect.hold: got 'fast'", "accepts one of no_user_errors, no_loss"),
     "section_not_table": ("workload = 3\n", "workload: got 3", "accepts a table [workload]"),
     "saga_with_payments_sink": ("[pipeline]\nsink = 'payments'\n[saga]\n", "pipeline.sink: got 'payments'",
-                                "accepts no sink with a [saga] table"),
+                                "accepts no payments sink with a [saga] table"),
     "fault_after_max_time": ("[run]\nmax_time = '1s'\n[[faults]]\nat = '2s'\n", "faults[0].at: got 2000000", "accepts a time before run.max_time"),
 }
 

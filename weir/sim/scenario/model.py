@@ -321,8 +321,8 @@ class Scenario:
             raise ScenarioError("saga", raw("a [saga] table"), "no [window], [outbox] or [checkpoint] with it "
                                 "(the sagas take the pipeline's place)")
         if self.saga is not None and self.pipeline.sink == "payments":
-            raise ScenarioError("pipeline.sink", "payments", "no sink with a [saga] table (the sagas take the pipeline's "
-                                "place: its payment service charges)")
+            raise ScenarioError("pipeline.sink", "payments", "no payments sink with a [saga] table (the sagas take the "
+                                "pipeline's place, and their payment service does the charging)")
         if self.outbox is not None and (self.workload.transactional or self.workload.producers > 1
                                         or self.workload.resend_fraction):
             raise ScenarioError("outbox", raw("an [outbox] table"), "one plain producer: workload.transactional = false, "
