@@ -42,7 +42,8 @@ def test_an_interrupted_sweep_keeps_what_finished_and_a_resume_runs_only_the_res
     resumed = sweep("at_most_once_crash", range(6), workers=workers, journal=journal, resume=True,
                     progress=lambda done, total: ran.append(done))
     assert _same(resumed.to_dict(), whole.to_dict())
-    assert len(ran) == 6 - len(partial.results)  # only the missing runs ran
+    assert ran[0] == len(partial.results)  # the start: what the journal holds
+    assert len(ran) == 1 + 6 - len(partial.results)  # then only the missing runs ran
     assert len(journal.read_text().splitlines()) == 7
 
 
@@ -53,6 +54,20 @@ def test_a_journal_of_other_work_is_refused(tmp_path):
         sweep("at_most_once_crash", range(3), journal=journal, resume=True)
     with pytest.raises(ScenarioError, match="--resume: got"):
         sweep("at_most_once_crash", range(2), journal=tmp_path / "missing.jsonl", resume=True)
+
+
+@pytest.mark.parametrize("command", [["sweep", "at_most_once_crash", "--seeds", "2"],
+                                     ["matrix", "--runs", "1", "--patterns", "at-most-once", "--kinds", "crash"]])
+def test_a_journal_that_is_not_text_is_one_line_and_exit_2(tmp_path, capsys, command):
+    """--resume of a binary file stopped with an internal error (UnicodeDecodeError), after the
+    progress line: now the one line of a bad input, naming the file, and the file is untouched."""
+    journal = tmp_path / "runs.jsonl"
+    journal.write_bytes(b"\xff\xfe\x00")
+    assert main([*command, "--resume", str(journal)]) == 2
+    err = capsys.readouterr().err
+    assert err.splitlines() == [f"weir: {journal}: --resume: got an unreadable file (UnicodeDecodeError); accepts a "
+                                f"journal that `weir {command[0]} --journal` wrote"], err
+    assert journal.read_bytes() == b"\xff\xfe\x00"
 
 
 def test_a_last_line_cut_short_is_run_again(tmp_path):

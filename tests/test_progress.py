@@ -4,6 +4,9 @@ terminal that is cleared when the work ends; and a long run's progress never cha
 from __future__ import annotations
 
 import io
+
+import pytest
+
 import weir
 from weir import progress as progress_mod
 from weir.progress import Progress, working
@@ -20,6 +23,7 @@ def test_in_a_log_progress_is_a_few_whole_lines(monkeypatch):
     monkeypatch.setattr(progress_mod.time, "monotonic", lambda: float(next(clock)) * 10)
     log = io.StringIO()
     with Progress("sweep", 200, "seeds", stream=log) as bar:
+        bar.update(0)  # (weir.sim.scenario.pool.run_all says 0 first: the work is under way)
         for done in range(1, 201):
             bar.update(done, note="fine")
     lines = log.getvalue().splitlines()
@@ -34,6 +38,15 @@ def test_in_a_log_lines_are_paced_and_the_end_is_always_said(monkeypatch):
         for done in range(1, 51):
             bar.update(done, 50)
     assert log.getvalue().splitlines() == ["matrix: 1 of 50 runs (2%)", "matrix: 50 of 50 runs (100%)"]
+
+
+def test_an_error_before_the_work_starts_leaves_no_progress_line():
+    """A bad input found inside the progress block (a journal to resume that cannot be read) is the
+    one line on stderr: the plain start line waits for the first update."""
+    log = io.StringIO()
+    with pytest.raises(ValueError), Progress("sweep", 20, "seeds", stream=log):
+        raise ValueError("an unreadable journal")
+    assert log.getvalue() == ""
 
 
 def test_in_a_terminal_it_is_a_live_bar_cleared_at_the_end():

@@ -19,7 +19,7 @@ def test_a_pool_gives_what_one_process_gives_in_seed_order():
     assert pooled.seeds == (5, 2, 9) and pooled.workers == 2 and serial.workers == 1
     assert [r.trace_sha256 for r in pooled.results] == [r.trace_sha256 for r in serial.results]
     assert [r.trace_sha256 for r in pooled.results] == [weir.run("at_least_once_crash", s).trace_sha256 for s in (5, 2, 9)]
-    assert seen == [(1, 3), (2, 3), (3, 3)]
+    assert seen == [(0, 3), (1, 3), (2, 3), (3, 3)]  # the start, then each run
     assert pickle.loads(pickle.dumps(pooled)).results == pooled.results
 
 

@@ -2,7 +2,8 @@
 
 In a terminal: a live bar (rich.progress) with the count, the rate and the time left, cleared
 when the work ends, so the table that follows starts on a clean line. Anywhere else (a CI log, a
-file, a pipe): a few plain lines, one at the start, one each time another tenth is done (at most
+file, a pipe): a few plain lines, one at the first update (the work under way: a bad input found
+before it leaves the one line of its error alone), one each time another tenth is done (at most
 one every few seconds) and one at the end: no carriage returns, nothing overwritten.
 
 It reads the wall clock, to pace its lines and to show the time left; it only ever writes to
@@ -57,8 +58,6 @@ class Progress:
                              console=self._console, transient=True)
             self._bar.start()
             self._task = self._bar.add_task(self.label, total=self.total, note="")
-        elif self.total:  # (a total still unknown comes with the first update)
-            self._line("")
         return self
 
     def update(self, done: float, total: float | None = None, note: str = "") -> None:
@@ -89,7 +88,7 @@ class Progress:
             return
         if self._bar is not None:
             self._bar.stop()
-        elif self._tenth < 10 and exc[0] is None:
+        elif self._tenth < 10 and exc[0] is None and (self._tenth >= 0 or self.total):
             self._line("")
 
 

@@ -107,7 +107,8 @@ def sweep(scenario: Scenario | str, seeds: Iterable[int], workers: int | None = 
           journal: str | Path | None = None, resume: bool = False, executor: Any = None) -> Sweep:
     """Run `scenario` once per seed (with `faults`, default its own) on `workers` processes (default:
     one per CPU, at most one per seed), or on `executor` (a Dask cluster's: weir.cluster.dask_executor;
-    the same results, hash for hash); `progress(done, total)` after each run.
+    the same results, hash for hash); `progress(done, total)` as the runs start
+    (done: what a resumed journal holds) and after each run.
 
     `journal`: a file that gets one JSON line per finished run as it lands (weir.sim.scenario.journal); with
     `resume`, the runs it already holds are not run again. Interrupted (Ctrl-C), it raises

@@ -32,7 +32,11 @@ class Journal:
         if resume:
             if not self.path.is_file():
                 raise ScenarioError(option, str(self.path), f"a journal that `weir {command} --journal` wrote")
-            lines = self.path.read_text(encoding="utf-8").splitlines()
+            try:
+                lines = self.path.read_text(encoding="utf-8").splitlines()
+            except (OSError, UnicodeDecodeError) as e:
+                raise ScenarioError(option, raw(f"an unreadable file ({e.__class__.__name__})"), f"a journal that "
+                                    f"`weir {command} --journal` wrote", str(self.path)) from None
             for n, line in enumerate(lines):
                 try:
                     entry = json.loads(line)

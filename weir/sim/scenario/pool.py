@@ -62,7 +62,7 @@ def run_all(fn: Callable[..., Any], calls: Sequence[tuple], workers: int = 1,
     """`[fn(*args) for args in calls]`, on `workers` processes (1: here) or on `executor` (anything
     with a concurrent.futures `submit`, such as a Dask client's executor: weir.cluster), skipping
     the calls whose results `done` already has; `on_result(i, result)` and `progress(done, total)`
-    after each call. Raises Interrupted (a KeyboardInterrupt) with what finished if interrupted;
+    after each call, and `progress` once before the first (done: how many `done` holds). Raises Interrupted (a KeyboardInterrupt) with what finished if interrupted;
     the calls still queued on an executor are cancelled (the executor is the caller's, left open)."""
     results: dict[int, Any] = dict(done or {})
     total = len(calls)
@@ -75,6 +75,8 @@ def run_all(fn: Callable[..., Any], calls: Sequence[tuple], workers: int = 1,
         if progress:
             progress(len(results), total)
 
+    if progress:  # the work is under way (and what a resumed journal already holds)
+        progress(len(results), total)
     try:
         if executor is not None:
             futures = {executor.submit(_call, fn, pickle.dumps(calls[i])): i for i in todo}
