@@ -138,6 +138,84 @@ def test_many_mutated_scenarios_run_or_are_refused_in_one_line(case, tmp_path, c
     _check_scenario(doc, name, tmp_path, capsys)
 
 
+# ---- values the schema accepts: deeper than random values, which the loader mostly refuses --------
+SCHEMA = weir.schema("scenario")["properties"]
+DURATIONS = ["0us", "1us", "3us", "1ms", "2ms", "7ms", "30ms", "100ms", "1s", "5s"]
+#: keys that name the user's code or take its parameters (the examples' fuzzing is their own)
+CODE_KEYS = {"source", "source_params", "sink_params", "params", "class", "strategy", "replay_job", "replay_params",
+             "relay", "relay_params", "consumer", "consumer_params", "oracle"}
+
+
+def accepted(spec: dict) -> st.SearchStrategy:
+    """Values that `spec` (a key's JSON Schema) accepts, small and at the edges."""
+    if "enum" in spec:
+        return st.sampled_from(spec["enum"])
+    if "anyOf" in spec:
+        if any(k.get("pattern", "").startswith("^\\s*([0-9]") for k in spec["anyOf"]):
+            return st.sampled_from(DURATIONS)
+        return st.one_of([accepted(k) for k in spec["anyOf"] if "enum" in k] or [accepted(spec["anyOf"][0])])
+    kind = spec.get("type")
+    if kind == "integer":
+        lo, hi = spec.get("minimum", 0), spec.get("maximum", 10**6)
+        return st.sampled_from([v for v in (lo, lo + 1, 2, 3, 4, 7, 16, 100, 1000) if lo <= v <= hi] or [lo])
+    if kind == "number":
+        lo, hi = spec.get("minimum", 0), spec.get("maximum", 10)
+        return st.sampled_from([v for v in (0.0, 0.01, 0.1, 0.5, 0.9, 1.0, 1.5, 2.0, 3.0) if lo <= v <= hi] or [lo])
+    if kind == "boolean":
+        return st.booleans()
+    if kind == "array" and "enum" in spec.get("items", {}):
+        return st.lists(st.sampled_from(spec["items"]["enum"]), min_size=1, max_size=3, unique=True)
+    return st.nothing()
+
+
+FAULT_KINDS = SCHEMA["faults"]["items"]["properties"]["kind"]["enum"]
+NODE_OF = {"store_fail": "coordinator", "store_slow": "coordinator", "store_torn": "coordinator"}
+
+
+@st.composite
+def schema_mutated(draw):
+    """A built-in scenario with up to eight keys set to values their schema accepts, and faults
+    added: combinations the built-ins do not have, most of which load (its [expect] is dropped,
+    as it seldom still applies)."""
+    name = draw(st.sampled_from(BUILTINS))
+    doc = tomllib.loads(weir.builtin_scenarios()[name].read_text())
+    doc.pop("expect", None)
+    for _ in range(draw(st.integers(1, 8))):
+        if draw(st.integers(0, 4)) == 0:
+            kind = draw(st.sampled_from(FAULT_KINDS))
+            node = NODE_OF.get(kind, "sink" if kind.startswith("sink_") else draw(st.sampled_from(
+                ["producer", "broker", "source", "processor", "sink", "coordinator"])))
+            doc.setdefault("faults", []).append({"kind": kind, "node": node, "at": draw(st.sampled_from(DURATIONS)),
+                                                 "down_for": draw(st.sampled_from(DURATIONS[1:]))})
+            continue
+        table = draw(st.sampled_from([t for t in ("workload", "pipeline", "checkpoint", "window", "watermarks", "retry",
+                                                  "run", "payments", "outbox", "saga", "reconcile")
+                                      if t in doc or t in ("workload", "pipeline", "retry", "checkpoint")]))
+        keys = sorted(set(SCHEMA[table].get("properties", {})) - CODE_KEYS)
+        key = draw(st.sampled_from(keys))
+        doc.setdefault(table, {})[key] = draw(accepted(SCHEMA[table]["properties"][key]))
+    doc.setdefault("run", {}).update(max_time="20s", max_events=200_000)
+    return name, doc
+
+
+@fuzz(100)
+@given(case=schema_mutated())
+def test_a_scenario_of_accepted_values_runs_or_is_refused_in_one_line(case, tmp_path, capsys):
+    """Each value accepted by its own key, in combinations: what a user's file is. The bugs this
+    kind of fuzzing found: a retry for ever past 1,024 attempts, a [saga] beside the payments sink,
+    re-sends with produce_interval 0, read_uncommitted polls of aborted records."""
+    name, doc = case
+    _check_scenario(doc, name, tmp_path, capsys)
+
+
+@pytest.mark.slow
+@fuzz(int(os.environ.get("WEIR_FUZZ_EXAMPLES", "100")))
+@given(case=schema_mutated())
+def test_many_scenarios_of_accepted_values_run_or_are_refused_in_one_line(case, tmp_path, capsys):
+    name, doc = case
+    _check_scenario(doc, name, tmp_path, capsys)
+
+
 fault_table = st.dictionaries(
     st.sampled_from(["kind", "node", "at", "down_for", "slow_by", "peers", "group", "direction", "by", "factor",
                      "rate", "partition", "nope"]),
