@@ -95,6 +95,26 @@ def test_bad_scenario_file_is_one_line_and_exit_2(tmp_path, case):
     assert path.read_text() == text
 
 
+def test_a_sliding_window_of_very_many_windows_per_record_loads_with_one_warning(tmp_path):
+    """A slide of 5us under a 10ms window puts each record in 2,000 windows: it runs, but a user
+    who meant 5ms is told why it is slow (the fuzzer's runs of it took minutes). 1,000 is quiet."""
+    import warnings
+    from weir.sim.scenario.pipeline import WindowSettings
+    with pytest.warns(UserWarning, match=r"^window\.slide: 5us puts each record in 2,000 windows"):
+        WindowSettings(kind="sliding", size="10ms", slide="5us")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        WindowSettings(kind="sliding", size="10ms", slide="10us")
+        WindowSettings(kind="tumbling", size="10ms")
+    path = tmp_path / "many.toml"
+    path.write_text('[workload]\nrecords = 20\n[window]\nkind = "sliding"\nsize = "10ms"\nslide = "5us"\n')
+    out = cli("run", str(path))
+    assert out.returncode == 0, out.stderr
+    assert out.stderr.splitlines() == ["weir: warning: window.slide: 5us puts each record in 2,000 windows "
+                                       "(window.size / window.slide), each its own state and pane: the run costs "
+                                       "about that many times a tumbling window's"], out.stderr
+
+
 def test_a_scenario_that_does_not_exist():
     out = cli("run", "no_such_scenario")
     assert out.returncode == 2 and out.stdout == ""

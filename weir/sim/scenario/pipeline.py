@@ -277,6 +277,11 @@ class WindowSettings:
             raise ScenarioError("window.slide", raw("nothing"), "a duration when window.kind = 'sliding'")
         if self.kind == "session" and self.gap is None:
             raise ScenarioError("window.gap", raw("nothing"), "a duration when window.kind = 'session'")
+        if self.kind == "sliding" and self.slide is not None and -(-self.size // self.slide) > MANY_WINDOWS:
+            import warnings
+            warnings.warn(f"window.slide: {self.slide}us puts each record in {-(-self.size // self.slide):,} windows "
+                          f"(window.size / window.slide), each its own state and pane: the run costs about that "
+                          f"many times a tumbling window's", UserWarning, stacklevel=3)
 
     def spec(self) -> WindowSpec:
         """The WindowSpec this describes."""
@@ -292,6 +297,12 @@ class WindowSettings:
                           trigger=Trigger(self.early_every_n, self.early_after, self.late_every_n, self.late),
                           allowed_lateness=self.allowed_lateness, semantics=self.semantics,
                           side_output_late=self.side_output)
+
+
+#: A sliding window that puts each record in more windows than this (window.size / window.slide)
+#: loads with a warning: every one is state and a pane, so the run costs about that many times a
+#: tumbling window's (a slide of "1us" where "1ms" was meant makes 200 records take minutes).
+MANY_WINDOWS = 1_000
 
 
 @dataclass(frozen=True)
