@@ -314,6 +314,19 @@ def test_an_unwritable_output_path_is_one_line(tmp_path, capsys):
     assert len(err) == 2 and all(line.startswith("weir: ") for line in err), err
 
 
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc, where no folder can be made")
+@pytest.mark.parametrize("argv", [["run", "at_least_once_crash", "--records", "200", "--report", "/proc/weir-report"],
+                                  ["report", "at_least_once_crash", "--records", "200", "--out", "/proc/weir-report"],
+                                  ["run", "at_least_once_crash", "--records", "200", "--save-trace", "/proc/weir.npz"]])
+def test_a_folder_that_cannot_be_made_is_one_line_naming_it(argv, capsys):
+    """A path that passes the checks before the run but cannot be written (here /proc, even as
+    root) was two lines, "report: writing ..." and an error naming weir's temporary folder
+    (/proc/.weir-report.partial-PID): now the one line, naming the path given."""
+    assert main(argv) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith(f"weir: {argv[-1]}: ") and ".partial-" not in err[0], err
+
+
 def test_an_internal_error_is_exit_3_with_one_line_and_the_traceback_in_a_file(capsys, monkeypatch):
     import weir.cli as cli
 

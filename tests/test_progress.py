@@ -49,6 +49,19 @@ def test_an_error_before_the_work_starts_leaves_no_progress_line():
     assert log.getvalue() == ""
 
 
+def test_a_step_says_what_it_does_once_under_way_and_not_when_it_could_not_start():
+    log = io.StringIO()
+    with working("report: writing out/", stream=log) as begun:
+        begun()
+        assert log.getvalue() == "report: writing out/\n"
+        begun()
+    assert log.getvalue() == "report: writing out/\n"
+    failed = io.StringIO()
+    with pytest.raises(OSError), working("report: writing /proc/x", stream=failed):
+        raise OSError("the folder cannot be made")
+    assert failed.getvalue() == ""
+
+
 def test_in_a_terminal_it_is_a_live_bar_cleared_at_the_end():
     tty = Terminal()
     with Progress("sweep", 10, "seeds", stream=tty) as bar:

@@ -316,8 +316,9 @@ def _write_report(finished, result, out_dir: Path, scenario_ref: str, records: i
                   quiet: bool = False) -> tuple[Path, Path]:
     """Write the report; unless `quiet` (--json: stderr carries only errors), say so on stderr."""
     from weir.analysis.report import write_report
-    with working(f"report: writing {out_dir}", enabled=not quiet):
-        md, page = write_report(finished, out_dir, scenario_ref, verdicts=result.verdicts, records=records)
+    with working(f"report: writing {out_dir}", enabled=not quiet) as begun:
+        md, page = write_report(finished, out_dir, scenario_ref, verdicts=result.verdicts, records=records,
+                                begun=begun)
     if not quiet:
         sys.stderr.write(f"wrote {md} and {page}\n")
     return md, page

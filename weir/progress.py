@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TextIO
 
@@ -93,17 +93,27 @@ class Progress:
 
 
 @contextmanager
-def working(message: str, stream: TextIO | None = None, enabled: bool = True) -> Iterator[None]:
+def working(message: str, stream: TextIO | None = None, enabled: bool = True) -> Iterator[Callable[[], None]]:
     """A step with no count (writing a report): a spinner with `message` in a terminal, the message
-    as one line elsewhere."""
+    as one line elsewhere, once the step calls the function it yields (`with working(m) as
+    begun: ...; begun()`), so that a bad input found first (a folder that cannot be made) is the
+    only line; at the end of a step that never called it."""
     stream = stream if stream is not None else sys.stderr
     console = Console(file=stream, stderr=True, highlight=False)
+    said = False
+
+    def begun() -> None:
+        nonlocal said
+        if not said:
+            said = True
+            stream.write(message + "\n")
+            stream.flush()
+
     if not enabled:
-        yield
+        yield lambda: None
     elif console.is_terminal and not console.is_dumb_terminal:
         with console.status(message):
-            yield
+            yield lambda: None
     else:
-        stream.write(message + "\n")
-        stream.flush()
-        yield
+        yield begun
+        begun()

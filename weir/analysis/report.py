@@ -12,6 +12,7 @@ from __future__ import annotations
 import html
 import shlex
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -136,17 +137,20 @@ def _html(title: str, markdown: str, diagram: bool) -> str:
 
 
 def write_report(run: Any, out_dir: str | Path, scenario_ref: str | None = None, verdicts=None,
-                 records: int | None = None) -> tuple[Path, Path]:
+                 records: int | None = None, begun: Callable[[], None] | None = None) -> tuple[Path, Path]:
     """Write the report of `run` into `out_dir` (created if missing); (report.md, report.html).
 
     `scenario_ref` is how the replay command names the scenario (a built-in name or a path;
-    default: the scenario's name); `records`, the --records the run was given, if any."""
+    default: the scenario's name); `records`, the --records the run was given, if any; `begun()`
+    is called once its folder is made (weir.progress.working: the CLI's "writing" line)."""
     from weir.sim.kernel.files import atomic_dir
     from weir.sim.scenario.loader import faults_toml
     final = Path(out_dir)
     final.parent.mkdir(parents=True, exist_ok=True)
     verdicts = check(run) if verdicts is None else verdicts
     with atomic_dir(final) as out:  # the folder appears complete, or not at all
+        if begun is not None:
+            begun()
         faults_file = None
         if run.scenario.faults:
             (out / "faults.toml").write_text(faults_toml(run.scenario.faults, f"the fault schedule of "

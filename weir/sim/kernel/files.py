@@ -42,7 +42,11 @@ def atomic_file(path):
     path = Path(path)
     tmp = path.with_name(f".{path.name}.partial-{os.getpid()}")
     try:
-        with open(tmp, "wb") as f:
+        try:
+            f = open(tmp, "wb")
+        except OSError as e:  # say the path the user gave, not the temporary one beside it
+            raise OSError(e.errno, e.strerror, str(path)) from None
+        with f:
             yield f
             f.flush()
             os.fsync(f.fileno())
@@ -61,7 +65,10 @@ def atomic_dir(path):
     tmp = path.with_name(f".{path.name}.partial-{os.getpid()}")
     if tmp.exists():
         shutil.rmtree(tmp)
-    tmp.mkdir(parents=True)
+    try:
+        tmp.mkdir(parents=True)
+    except OSError as e:  # say the path the user gave, not the temporary one beside it
+        raise OSError(e.errno, e.strerror, str(path)) from None
     try:
         yield tmp
         old = None
