@@ -7,6 +7,7 @@ import re
 
 import pytest
 
+import weir
 from weir.cli import main
 
 
@@ -105,6 +106,17 @@ def test_mode_is_shown_only_where_a_pipeline_runs(capsys):
     assert json.loads(ran)["mode"] is None
     _, shown, _ = run_cli(capsys, "run", "saga_compensation")
     assert " mode " not in shown.split("invariant")[0]
+
+
+def test_sagas_with_a_parallelism_print_no_subtasks(tmp_path, capsys):
+    """`pipeline.parallelism` beside [saga] runs no processor subtasks (the sagas take the pipeline's
+    place): the run prints without a subtask table, where it raised on max() of none (found by fuzzing)."""
+    path = tmp_path / "sagas.toml"
+    text = weir.builtin_scenarios()["saga_compensation"].read_text()
+    path.write_text(text.replace("[saga]", "[pipeline]\nparallelism = 4\n\n[saga]", 1))
+    code, out, err = run_cli(capsys, "run", str(path))
+    assert (code, err) == (0, "") and "processor subtasks" not in out and "back-pressured" not in out
+    assert "saga_atomic" in out
 
 
 def test_diff_of_anything_but_one_scenario_or_two_traces_says_what_it_takes(tmp_path, capsys):

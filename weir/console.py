@@ -56,7 +56,7 @@ def subtask_table(result: RunResult) -> Table:
     for name in ("subtask", "records", "share", "busy", "max queued records"):
         table.add_column(name, justify="right")
     total = sum(t["records"] for t in result.subtasks) or 1
-    busiest = max(t["records"] for t in result.subtasks)
+    busiest = max((t["records"] for t in result.subtasks), default=0)
     for t in result.subtasks:
         style = "[bold]" if t["records"] == busiest and len(result.subtasks) > 1 else ""
         table.add_row(f"{style}{t['subtask']}", f"{style}{t['records']}", f"{100 * t['records'] / total:.1f}%",
@@ -150,7 +150,7 @@ def print_run(result: RunResult, out: Console, scenario_ref: str | None = None, 
                        if pair is not None else "")
             out.print(f"  the upsert sink merged {up['merged']} distinct records into other records' rows: its dedup "
                       f"key ({', '.join(up['dedup_key'])}) is not unique per record{example}", markup=False)
-    if r.parallelism > 1 or len(r.sources) > 1:
+    if r.subtasks and (r.parallelism > 1 or len(r.sources) > 1):  # (sagas run no pipeline: no subtasks)
         stalled = ", ".join(f"{format_duration(t['backpressured_us'])} (subtask {t['subtask']})" for t in r.sources)
         out.print(f"  parallelism {r.parallelism}; sources back-pressured (could not poll): {stalled}")
         out.print()
