@@ -273,6 +273,23 @@ def test_unbounded_work_is_refused_in_one_line(argv, key, capsys):
     assert len(err) == 1 and key in err[0], err
 
 
+def test_the_largest_state_entry_runs_and_a_larger_one_is_refused(tmp_path, capsys):
+    """A snapshot's size (entries times checkpoint.state_entry_bytes) goes into the trace as a 64-bit
+    number: at 2^62 bytes an entry, 100 keys overflowed it (an internal error, found by fuzzing).
+    An entry is at most 1 GiB; the trace holds that times any run's entries."""
+    doc = tomllib.loads(weir.builtin_scenarios()["exactly_once_crash"].read_text())
+    path = tmp_path / "big.toml"
+    doc["checkpoint"]["state_entry_bytes"] = 2**30
+    path.write_text(to_toml(doc))
+    assert main(["run", str(path), "--records", "2000"]) == 0, capsys.readouterr().err
+    capsys.readouterr()
+    doc["checkpoint"]["state_entry_bytes"] = 2**30 + 1
+    path.write_text(to_toml(doc))
+    assert main(["run", str(path)]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"weir: {path}: checkpoint.state_entry_bytes: got 1073741825; accepts a whole number from 1 to 1_073_741_824"]
+
+
 def test_a_bad_option_value_found_after_parsing_is_one_line_too(capsys):
     assert main(["matrix", "--patterns", " , "]) == 2
     assert "--patterns" in capsys.readouterr().err

@@ -16,6 +16,8 @@ from weir.sim.scenario.run import execute
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "examples"))
+from components import ForgetfulPaneTotal  # noqa: E402 - (examples/ on the path first)
+
 EXAMPLE = ROOT / "examples" / "operator_chain.toml"
 
 
@@ -123,3 +125,35 @@ def test_a_leaky_pane_operator_is_caught_after_a_restore(seed):
     verdict = weir.run(flawed, seed).verdict("window_complete")
     assert not verdict.held and "differ" in verdict.summary, f"seed {seed}: {verdict.summary}"
     assert weir.run(s, seed).verdict("window_complete").held, f"seed {seed}"
+
+
+class SometimesBrokenPanes(ForgetfulPaneTotal):
+    """The leaky pane operator, raising while BROKEN is set: code whose fault-free run can fail where
+    the run under test did not (a wall-clock read, run.user_timeout under load)."""
+
+    BROKEN = False
+
+    def on_batch(self, batch, now):
+        if SometimesBrokenPanes.BROKEN:
+            raise RuntimeError("broken now")
+        return super().on_batch(batch, now)
+
+
+def test_a_reference_run_that_failed_judges_which_windows_fired_but_not_their_values(monkeypatch):
+    """With operators after the window, window_complete takes the values from the fault-free run;
+    one that stopped on an error in the user's code is no reference (it wrote the windows before
+    the error). The verdict still judges which windows fired, and says the values were not judged,
+    as exactly_once and matches_reference do."""
+    from weir.analysis import reference
+    monkeypatch.setattr(reference, "_references", type(reference._references)())
+    s = weir.load_scenario(ROOT / "examples" / "operator_chain_panes.toml")
+    run = execute(replace(s, operators_after=(weir.ComponentSpec(SometimesBrokenPanes),)), 1)
+    wrong = next(iter(weir.check(run, ["window_complete"])))
+    assert not wrong.held and "differ from the batch result" in wrong.summary, f"seed 1: {wrong.summary}"
+    monkeypatch.setattr(reference, "_references", type(reference._references)())
+    monkeypatch.setattr(SometimesBrokenPanes, "BROKEN", True)
+    verdict = next(iter(weir.check(run, ["window_complete"])))
+    assert verdict.held and verdict.evidence["values_judged"] is False, f"seed 1: {verdict.summary}"
+    assert verdict.summary.startswith(f"all {verdict.evidence['closed_windows']} windows fired"), verdict.summary
+    assert "values not judged: the fault-free run stopped on an error in your code (SometimesBrokenPanes.on_batch" \
+        in verdict.summary and "RuntimeError: broken now" in verdict.summary, verdict.summary

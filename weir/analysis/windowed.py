@@ -361,7 +361,7 @@ def _window_diff(run: Any, true_time: bool) -> tuple[dict, dict, list, list, lis
     """(expected, actual, how many windows are closed, those with no result, those with a wrong one;
     each list sorted)."""
     expected, actual = batch_windows(run, true_time), job_windows(run)
-    if getattr(run.scenario, "operators_after", ()):
+    if getattr(run.scenario, "operators_after", ()) and _failed_reference(run) is None:
         from weir.analysis.reference import reference_run
         reference = job_windows(reference_run(run))
         expected = {w: reference.get(w, v) for w, v in expected.items()}
@@ -377,6 +377,16 @@ def _window_diff(run: Any, true_time: bool) -> tuple[dict, dict, list, list, lis
     return expected, actual, len(closed), missing, wrong
 
 
+def _failed_reference(run: Any) -> str | None:
+    """With operators after the window, whose results only the fault-free run gives: that run's
+    first error in the user's code, where it stopped on one (what it wrote is then no reference)."""
+    if not getattr(run.scenario, "operators_after", ()):
+        return None
+    from weir.analysis.reference import reference_run
+    errors = reference_run(run).user_errors
+    return errors[0].line() if errors else None
+
+
 def _judge_windows(run: Any, name: str, true_time: bool) -> Verdict:
     by = " by when the events happened" if true_time else ""
     closing = closing_watermark(run, true_time)
@@ -389,19 +399,25 @@ def _judge_windows(run: Any, name: str, true_time: bool) -> Verdict:
                        f"{type(e).__name__}: {e}", {"error": f"{type(e).__name__}: {e}"})
     same = true_time and expected is batch_windows(run, False) and closing == closing_watermark(run, False)
     expected, actual, closed, missing, wrong = _window_diff(run, true_time and not same)  # no clock moved: the same
+    failed = _failed_reference(run)
+    if failed is not None:  # which windows fired is still judged; what your operators made of them is not
+        wrong = []
+    unjudged = "" if failed is None else f"; values not judged: the fault-free run stopped on an error in your code ({failed})"
     still_open = len(expected) - closed
     stalled = run.window_watermark is None or run.window_watermark == MIN_TIME
     evidence = {"closed_windows": closed, "missing": len(missing), "wrong": len(wrong),
                 "open_windows": still_open, "closing_watermark": closing,
                 "operator_watermark": run.window_watermark,
                 "first_missing": [list(w) for w in missing[:SHOW_IDS]],
-                "first_wrong": [[*w, expected[w][0], actual[w][0]] for w in wrong[:SHOW_IDS]]}
+                "first_wrong": [[*w, expected[w][0], actual[w][0]] for w in wrong[:SHOW_IDS]],
+                "values_judged": failed is None}
     if not missing and not wrong:
+        match = "match the batch result" if failed is None else "fired"
         if closing == MAX_TIME:
-            return Verdict(name, True, f"all {closed} windows match the batch result{by} (the end "
-                           "of input fired every one)", evidence)
-        return Verdict(name, True, f"all {closed} closed windows match the batch result{by} "
-                       f"({still_open} still open at the end)", evidence)
+            return Verdict(name, True, f"all {closed} windows {match}{by} (the end "
+                           f"of input fired every one){unjudged}", evidence)
+        return Verdict(name, True, f"all {closed} closed windows {match}{by} "
+                       f"({still_open} still open at the end){unjudged}", evidence)
     parts = []
     if missing and true_time:
         parts.append(f"{len(missing)} of {closed} windows of what happened have no result (never fired, "
@@ -419,7 +435,7 @@ def _judge_windows(run: Any, name: str, true_time: bool) -> Verdict:
         k, s, e = wrong[0]
         parts.append(f"{len(wrong)} windows differ from the batch result{by} (first: key {k} [{s}, {e}) "
                      f"expected {expected[wrong[0]][0]}, got {actual[wrong[0]][0]})")
-    return Verdict(name, False, "; ".join(parts), evidence)
+    return Verdict(name, False, "; ".join(parts) + unjudged, evidence)
 
 
 def no_late_records(run: Any) -> Verdict:

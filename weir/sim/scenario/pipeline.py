@@ -24,6 +24,9 @@ if TYPE_CHECKING:
 
 #: The most records a workload may have (and the most keys): checked before anything is allocated.
 MAX_RECORDS = 10_000_000
+#: checkpoint.state_entry_bytes at most (1 GiB): a snapshot's size, entries times this, stays a
+#: 64-bit number of bytes (the trace's) for any run that ends
+MAX_ENTRY_BYTES = 2**30
 
 __all__ = ["MAX_RECORDS", "MODES", "OFFSET_COMMITS", "DEFAULT_COMMIT", "SINKS", "Workload", "Pipeline", "Checkpointing",
            "WINDOW_KINDS", "AGGREGATE_NAMES", "WATERMARK_STRATEGIES", "WindowSettings", "WatermarkSettings"]
@@ -217,7 +220,7 @@ class Checkpointing:
     timeout: Duration = field(default=given("10s"), metadata=_spec("duration", min=1))
     tolerable_failures: int = field(default=0, metadata=_spec("count"))
     store_bandwidth: MaybeRate = field(default=given(None), metadata=_spec("rate", optional=True))
-    state_entry_bytes: int = field(default=8, metadata=_spec("count", min=1))
+    state_entry_bytes: int = field(default=8, metadata=_spec("count", min=1, max=MAX_ENTRY_BYTES))
     incremental: bool = field(default=False, metadata=_spec("flag"))
     mode: str = field(default="exactly_once", metadata=_spec("choice", choices=("exactly_once", "at_least_once")))
     unaligned: bool = field(default=False, metadata=_spec("flag"))
