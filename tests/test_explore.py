@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 import weir
@@ -35,6 +37,20 @@ def test_commit_before_ack_passes_without_faults_and_explore_refutes_it():
     assert not replayed.verdict("no_loss").held and replayed.verdict("no_loss").summary == ce.verdict.summary
 
 
+def test_progress_goes_on_while_shrinking():
+    """Shrinking takes up to 400 runs whatever the budget: `progress` is told at once that the
+    search broke a claim (`shrinking` names it), then after shrink runs, and last with the total."""
+    seen = []
+    ticks = iter(range(10**6))  # a clock a second further on at each read: progress at every chance
+    report = explore(load_scenario("commit_before_ack"), budget_s=10**5, seed=0, clock=lambda: float(next(ticks)),
+                     progress=lambda r: seen.append((r.shrinking, r.runs, r.shrink_runs)))
+    shrinking = [s for s in seen if s[0] is not None]
+    assert seen[:len(seen) - len(shrinking)] == [(None, n, 0) for n in range(2, report.runs + 1)], seen
+    assert shrinking[0] == ("no_loss", report.runs, 0) and shrinking[-1] == ("no_loss", report.runs, report.shrink_runs)
+    spent = [s[2] for s in shrinking]
+    assert spent == sorted(spent) and len(set(spent)) >= report.shrink_runs // 2, spent
+
+
 def test_explore_finds_nothing_in_exactly_once():
     report = explore(load_scenario("exactly_once_crash"), budget_s=3, seed=1)
     assert report.counterexample is None and report.runs >= 5
@@ -65,8 +81,13 @@ def test_a_schedule_file_round_trips():
 
 def test_the_command_writes_a_replay_file_and_a_regression_test(tmp_path, capsys):
     code = main(["explore", "commit_before_ack", "--budget", "30", "--out", str(tmp_path)])
-    out = capsys.readouterr().out
+    out, err = capsys.readouterr()
     assert code == 1
+    # shrinking has its own progress lines, bounded by runs (the budget bounds the search only)
+    spent = re.search(r"shrunk in (\d+) runs", out).group(1)
+    lines = err.splitlines()
+    assert lines[-2] == "explore, shrinking: 0 of 400 runs at most (0%); no_loss broken after 4 runs", err
+    assert lines[-1].startswith(f"explore, shrinking: {spent} of 400 runs at most ("), err
     files = list(tmp_path.glob("commit_before_ack.seed*.faults.toml"))
     assert len(files) == 1 and "no_loss violated" in out
     replay = next(line for line in out.splitlines() if line.startswith("replay: "))

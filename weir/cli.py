@@ -15,6 +15,7 @@ from pathlib import Path
 from rich.markup import escape
 
 from weir.faults.coverage import POINT_KINDS
+from weir.faults.explore import SHRINK_RUNS
 from weir.faults.matrix import MATRIX_KINDS, PATTERNS
 from weir._version import __version__
 from weir.sim.kernel.errors import ScenarioError, WeirError, near, raw
@@ -495,6 +496,10 @@ def _cmd_explore(args, out) -> int:
                   f"{args.budget:g}s{runs}, search seed {args.seed}")
     with Progress("explore", args.budget, "seconds of the budget", enabled=not args.json) as bar:
         def progress(report) -> None:
+            if report.shrinking is not None:  # shrinking is bounded by runs, not by the budget
+                bar.update(report.shrink_runs, SHRINK_RUNS, label="explore, shrinking", unit="runs at most",
+                           note=f"{report.shrinking} broken after {report.runs} runs")
+                return
             bar.update(min(report.seconds, args.budget),
                        note=f"{report.runs} runs, {report.runs_per_second:.1f} runs/s, nothing broken yet")
         report = api.explore(scenario, args.budget, args.seed, progress=progress, rates=args.kinds, swarm=args.swarm,

@@ -60,15 +60,21 @@ class Progress:
             self._task = self._bar.add_task(self.label, total=self.total, note="")
         return self
 
-    def update(self, done: float, total: float | None = None, note: str = "") -> None:
-        """`done` of the total so far (and a new total, if it changed)."""
+    def update(self, done: float, total: float | None = None, note: str = "", label: str | None = None,
+               unit: str | None = None) -> None:
+        """`done` of the total so far (and a new total, if it changed). A new label or unit is the
+        work's next stage (explore's shrinking after its search): in a log, it gets a line at once."""
         if total is not None:
             self.total = total
         self.done = done
+        stage = (label or self.label, unit or self.unit)
+        if stage != (self.label, self.unit):
+            self.label, self.unit = stage
+            self._tenth = -1
         if not self.enabled:
             return
         if self._bar is not None:
-            self._bar.update(self._task, completed=done, total=self.total, note=note)
+            self._bar.update(self._task, completed=done, total=self.total, note=note, description=self.label)
             return
         tenth = int(10 * done / self.total) if self.total else 10
         now = time.monotonic()  # determinism: ok (paces progress lines on stderr only)

@@ -40,6 +40,7 @@ __all__ = ["Counterexample", "ExploreReport", "ExploreJSON", "explore", "random_
            "NEMESIS_KINDS", "applicable_kinds"]
 
 MIN_RECORDS = 100  # shrinking the workload stops here
+SHRINK_RUNS = 400  # shrinking stops after this many runs, whatever the search's budget
 
 
 class SavedJSON(TypedDict):
@@ -93,6 +94,7 @@ class ExploreReport:
     seconds: float = 0.0
     counterexample: Counterexample | None = None
     claims: tuple[str, ...] = field(default=())
+    shrinking: str | None = None  # the claim the search broke, once it shrinks the run that broke it
 
     @property
     def runs_per_second(self) -> float:
@@ -218,8 +220,10 @@ def swarm(rng: np.random.Generator, rates: dict[str, float]) -> dict[str, float]
 
 
 def shrink(scenario: Scenario, seed: int, faults: tuple[Fault, ...], invariant: str,
-           budget_runs: int = 400) -> tuple[Scenario, tuple[Fault, ...], int]:
-    """Shrink a counterexample that breaks `invariant`; (scenario, faults, runs spent)."""
+           budget_runs: int = SHRINK_RUNS, on_run: Callable[[int], None] | None = None,
+           ) -> tuple[Scenario, tuple[Fault, ...], int]:
+    """Shrink a counterexample that breaks `invariant`; (scenario, faults, runs spent). `on_run` is
+    told the runs spent after each one."""
     runs = 0
 
     def breaks(sc: Scenario, fs: tuple[Fault, ...]) -> bool:
@@ -228,6 +232,8 @@ def shrink(scenario: Scenario, seed: int, faults: tuple[Fault, ...], invariant: 
             return False
         runs += 1
         run = execute(sc, seed, fs, settle=True)
+        if on_run is not None:
+            on_run(runs)
         return not check(run, (invariant,))[0].held
 
     def fewer_records(sc: Scenario) -> Scenario:
@@ -278,7 +284,7 @@ def shrink(scenario: Scenario, seed: int, faults: tuple[Fault, ...], invariant: 
 
 def explore(scenario: Scenario, budget_s: float = 60.0, seed: int = 0, max_faults: int = 3,
             progress: Callable[[ExploreReport], None] | None = None, clock: Callable[[], float] = time.monotonic,
-            shrink_runs: int = 400, rates: dict[str, float] | None = None, swarm_mode: bool = False,
+            shrink_runs: int = SHRINK_RUNS, rates: dict[str, float] | None = None, swarm_mode: bool = False,
             max_runs: int | None = None) -> ExploreReport:
     """Search for a run that breaks a claim of `scenario` within `budget_s` seconds (and, if given,
     `max_runs` runs: a budget that is the same on every machine); shrink it.
@@ -320,11 +326,24 @@ def explore(scenario: Scenario, budget_s: float = 60.0, seed: int = 0, max_fault
             break
     if found is not None:
         run_seed, faults, broken = found
-        small, shrunk, spent = shrink(scenario, run_seed, faults, broken.invariant, shrink_runs)
+        report.shrinking = broken.invariant
+
+        def shrunk(spent: int) -> None:  # progress while shrinking: at once, then once a second
+            nonlocal last_tick
+            report.shrink_runs = spent
+            if progress is not None and (spent == 0 or clock() - last_tick >= 1.0):
+                last_tick = clock()
+                report.seconds = last_tick - start
+                progress(report)
+
+        shrunk(0)
+        small, shrunk_faults, spent = shrink(scenario, run_seed, faults, broken.invariant, shrink_runs, shrunk)
         report.shrink_runs = spent
-        verdict = check(execute(small, run_seed, shrunk), (broken.invariant,))[0]  # as the replay prints it
+        if progress is not None:
+            progress(report)
+        verdict = check(execute(small, run_seed, shrunk_faults), (broken.invariant,))[0]  # as the replay prints it
         if verdict.held:  # a shrink step trusted a settled run that would have drained: keep the unshrunk one
-            small, shrunk, verdict = scenario, faults, broken
-        report.counterexample = Counterexample(small, run_seed, shrunk, verdict, faults)
+            small, shrunk_faults, verdict = scenario, faults, broken
+        report.counterexample = Counterexample(small, run_seed, shrunk_faults, verdict, faults)
     report.seconds = clock() - start
     return report
