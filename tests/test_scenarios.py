@@ -65,6 +65,8 @@ BAD = {
     "wrong_type": ("[workload]\nrecords = 'many'\n", "workload.records: got 'many'", "accepts a whole number from 1 to 10_000_000"),
     "negative_duration": ("[[faults]]\nnode = 'sink'\nat = -5\n", "faults[0].at: got -5", "accepts a whole number of microseconds >= 0"),
     "negative_duration_string": ("[[faults]]\nnode = 'sink'\nat = '-5ms'\n", "faults[0].at: got '-5ms'", "accepts a whole number"),
+    "bad_signed_duration": ("[[faults]]\nkind = 'clock_step'\nnode = 'source'\nby = 'x'\n", "faults[0].by: got 'x'",
+                            "accepts a whole number of microseconds (negative too), or a string like '250us', '-15ms'"),
     "unknown_node": ("[[faults]]\nnode = 'database'\nat = '1s'\n", "faults[0].node: got 'database'",
                      "accepts one of producer, broker, source, processor, sink, coordinator"),
     "unknown_mode": ("[pipeline]\nmode = 'twice'\n", "pipeline.mode: got 'twice'", "accepts one of at_most_once, at_least_once, exactly_once"),

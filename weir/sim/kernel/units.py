@@ -7,7 +7,7 @@ import numbers
 import re
 from decimal import Decimal, InvalidOperation
 
-__all__ = ["US", "MS", "S", "parse_duration", "format_duration", "DURATION_FORMS", "DURATION_PATTERN", "parse_rate", "RATE_FORMS",
+__all__ = ["US", "MS", "S", "parse_duration", "format_duration", "DURATION_FORMS", "SIGNED_DURATION_FORMS", "DURATION_PATTERN", "parse_rate", "RATE_FORMS",
            "RATE_PATTERN",
            "micros", "millis", "seconds", "minutes"]
 
@@ -51,6 +51,7 @@ _PATTERN = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*(us|ms|s|min|h)\s*$")
 #: A duration string, as a regular expression (the scenario JSON Schema's pattern).
 DURATION_PATTERN = _PATTERN.pattern
 DURATION_FORMS = "a whole number of microseconds >= 0, or a string like '250us', '15ms', '1.5s', '2min', '1h'"
+SIGNED_DURATION_FORMS = "a whole number of microseconds (negative too), or a string like '250us', '-15ms', '1.5s', '2min', '-1h'"
 
 
 def parse_duration(value: object) -> int:

@@ -16,7 +16,8 @@ from weir.sim.kernel.given import Given
 from weir.sim.scenario.nodes import EXTRA_NODE_KINDS, NODE_FORMS, NODES, SAGA_NODES, is_node_name
 if TYPE_CHECKING:
     from weir.sim.scenario.components import ComponentSpec
-from weir.sim.kernel.units import DURATION_FORMS, DURATION_PATTERN, RATE_FORMS, RATE_PATTERN, parse_duration, parse_rate
+from weir.sim.kernel.units import DURATION_FORMS, DURATION_PATTERN, RATE_FORMS, RATE_PATTERN, SIGNED_DURATION_FORMS, \
+    parse_duration, parse_rate
 
 
 def _spec(kind: str, **opts: Any) -> dict[str, Any]:
@@ -145,7 +146,7 @@ def _validate(obj: Any, section: str) -> None:
             try:
                 us = parse_duration(magnitude)
             except ValueError:
-                raise ScenarioError(key, value, "a duration (" + DURATION_FORMS + "), optionally negative") from None
+                raise ScenarioError(key, value, SIGNED_DURATION_FORMS) from None
             if us > MAX_DURATION:
                 raise ScenarioError(key, value, f"a duration of at most {MAX_DURATION:_}us either way")
             object.__setattr__(obj, f.name, -us if negative else us)
@@ -254,7 +255,7 @@ def field_schema(f: Any) -> dict[str, Any]:
     elif kind == "signed_duration":
         out = {"anyOf": [{"type": "integer", "minimum": -MAX_DURATION, "maximum": MAX_DURATION},
                          {"type": "string", "pattern": DURATION_PATTERN.replace("^\\s*", "^\\s*-?", 1)}],
-               "description": DURATION_FORMS + ", optionally negative"}
+               "description": SIGNED_DURATION_FORMS}
     elif kind == "component":
         out = {"anyOf": ([{"enum": list(meta["choices"])}] if meta.get("choices") else []) + [IMPORT_PATH_SCHEMA],
                "description": "a built-in name or an importable 'module:Class' that subclasses "
