@@ -12,7 +12,9 @@ import shutil
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["safe_file_name", "atomic_write", "atomic_file", "atomic_dir"]
+from weir.sim.kernel.errors import ScenarioError, raw
+
+__all__ = ["safe_file_name", "atomic_write", "atomic_file", "atomic_dir", "read_text"]
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.=+-]+")
 
@@ -24,6 +26,16 @@ def safe_file_name(name: str, fallback: str = "scenario") -> str:
     cleaned = _UNSAFE.sub("_", name)
     cleaned = re.sub(r"\.{2,}", ".", cleaned).strip("._")[:100]
     return cleaned or fallback
+
+
+def read_text(path, key: str, accepts: str, shown: str | None = None) -> str:
+    """A text file a user gave, or the one-line error of a bad input: `key` got an unreadable file
+    (a folder, a file weir may not read, a binary one), where `accepts` is what it takes."""
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise ScenarioError(key, raw(f"an unreadable file ({e.__class__.__name__})"), accepts,
+                            str(path) if shown is None else shown) from None
 
 
 def atomic_write(path, data: str | bytes, encoding: str = "utf-8") -> Path:

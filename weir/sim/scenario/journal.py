@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from weir.sim.kernel.errors import ScenarioError, raw
+from weir.sim.kernel.files import read_text
 
 __all__ = ["Journal"]
 
@@ -32,11 +33,7 @@ class Journal:
         if resume:
             if not self.path.is_file():
                 raise ScenarioError(option, str(self.path), f"a journal that `weir {command} --journal` wrote")
-            try:
-                lines = self.path.read_text(encoding="utf-8").splitlines()
-            except (OSError, UnicodeDecodeError) as e:
-                raise ScenarioError(option, raw(f"an unreadable file ({e.__class__.__name__})"), f"a journal that "
-                                    f"`weir {command} --journal` wrote", str(self.path)) from None
+            lines = read_text(self.path, option, f"a journal that `weir {command} --journal` wrote").splitlines()
             for n, line in enumerate(lines):
                 try:
                     entry = json.loads(line)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from weir.sim.kernel.errors import ScenarioError, near, raw
+from weir.sim.kernel.files import read_text
 from weir.sim.scenario.model import (
     LINK_KINDS, NODE_FORMS, LinkSpec, Fault, NodeSpec, Scenario, TABLES, WINDOW_STEP, is_node_name, tuple_of,
 )
@@ -115,10 +116,7 @@ def _parse_tables(tables: Any, key: str, cls: type) -> tuple[Any, ...]:
 
 
 def _read_toml(path: Path, shown: str) -> dict[str, Any]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise ScenarioError("(file)", raw(f"an unreadable file ({e.__class__.__name__})"), "a UTF-8 TOML file", shown) from None
+    text = read_text(path, "(file)", "a UTF-8 TOML file", shown)
     depth = _nesting(text)
     if depth > MAX_NESTING:
         raise ScenarioError("(file)", raw(f"arrays or inline tables nested {depth} deep"),
