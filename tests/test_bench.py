@@ -82,6 +82,14 @@ def test_the_sink_alone_writes_the_runs_own_table_again_as_the_run_wrote_it():
     assert seconds > 0 and writes == len(groups) and len(run.sink["record_id"]) == 5_000
 
 
+def test_sqlite_alone_upserts_every_row_with_the_sinks_own_statement():
+    """bench/run.py's floor of any real SQL sink: SQLite upserting rows it makes itself. It asserts
+    the table holds them all (a count it checks itself); both times are measured."""
+    module = load_bench("bench_run", "run.py")
+    upsert_s, cte_s = module.sqlite_alone(20_000)
+    assert upsert_s > 0 and cte_s > 0
+
+
 def test_interleaved_runs_one_of_each_scenario_in_turn_and_gives_each_its_median(monkeypatch):
     """bench/run.py's rows that compare pipelines (the sinks, the hooks, parallelism) time them
     in turn, repetition by repetition, as the brief asks of ratios, not all of one then the next."""
