@@ -97,9 +97,10 @@ def test_execute_says_what_it_takes_for_a_wrong_scenario_seed_or_faults():
     for wrong in (None, 5, ["exactly_once_crash"]):
         with pytest.raises(TypeError, match=r"^execute takes a weir.Scenario, or a built-in name or TOML path; got "):
             weir.execute(wrong)
-    for seed in (-1, "3", 1.0, True, np.int64(-2)):
-        with pytest.raises(weir.ScenarioError, match=r"^seed: got .*; accepts a whole number >= 0$"):
+    for seed in (-1, "3", 1.0, True, np.int64(-2), 2**62 + 1, 2**70):  # (past 2**62: the trace's 64 bits overflowed)
+        with pytest.raises(weir.ScenarioError, match=r"^seed: got .*; accepts a whole number from 0 to 4_611_686_018_427_387_904$"):
             weir.execute(sc, seed=seed)
+    assert weir.execute(weir.load_scenario("commit_before_ack"), seed=2**62).status == "drained"
     for faults, got in ((("crash",), "str"), (sc.faults[0], "Fault"), ([*sc.faults, None], "NoneType")):
         with pytest.raises(weir.ScenarioError, match=rf"^faults: got a {got}; accepts a tuple of weir.Fault"):
             weir.execute(sc, faults=faults)
@@ -116,8 +117,10 @@ def test_check_result_of_sweep_and_explore_say_what_they_take():
         weir.check("exactly_once_crash")
     with pytest.raises(TypeError, match=r"^result_of takes a finished run .*; got str$"):
         weir.result_of("exactly_once_crash")
-    for seeds, got in (("abc", "'abc'"), ([1, -1], "-1"), ([1.5], "1.5"), ([True], "True")):
-        with pytest.raises(weir.ScenarioError, match=rf"^seeds: got {got}; accepts whole numbers >= 0"):
+    for seeds, got in (("abc", "'abc'"), ([1, -1], "-1"), ([1.5], "1.5"), ([True], "True"), (20, "20"),
+                       (None, "None"), ([2**63], str(2**63))):
+        with pytest.raises(weir.ScenarioError, match=rf"^seeds: got {got}; accepts seeds, each a whole number from 0 "
+                           r"to 4_611_686_018_427_387_904, as a list or a range \(range\(20\): 20 seeds\)$"):
             weir.sweep(sc, seeds)
     for kwargs, key in (({"max_runs": 0}, "max_runs"), ({"max_runs": 2.5}, "max_runs"), ({"budget_s": 0}, "budget_s"),
                         ({"budget_s": float("nan")}, "budget_s"), ({"budget_s": "1"}, "budget_s")):

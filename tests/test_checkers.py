@@ -70,6 +70,10 @@ def test_check_runs_all_or_the_named_ones_in_a_fixed_order():
     assert [v.invariant for v in check(run, ["exactly_once", "no_loss"])] == ["no_loss", "exactly_once"]
     with pytest.raises(ValueError, match="unknown invariant 'nope'"):
         check(run, ["nope"])
+    assert [v.invariant for v in check(run, "no_loss")] == ["no_loss"]  # one name alone, not its letters
+    for names, shown in (([[]], r"\[\]"), (["no_loss", 3], "3"), ([{}], r"\{\}")):  # (not a TypeError of set or sort)
+        with pytest.raises(ValueError, match=rf"^unknown invariant {shown}; known: no_user_errors, "):
+            check(run, names)
 
 
 def test_evidence_is_capped_at_a_few_ids():

@@ -42,6 +42,13 @@ def test_every_schema_is_a_valid_json_schema(name):
     jsonschema.Draft202012Validator.check_schema(schema(name, closed=True))
 
 
+def test_a_schema_name_that_is_not_one_is_a_clear_error():
+    """A name weir has no schema for, or no name at all (a list was a TypeError of a dict lookup)."""
+    for name, got in (("nope", "'nope'"), ([], r"\[\]"), (None, "None")):
+        with pytest.raises(ScenarioError, match=rf"^schema: got {got}; accepts one of scenario, faults, "):
+            schema(name)
+
+
 def test_the_output_schemas_are_open_and_the_closed_ones_are_not():
     run = {**{"schema_version": 2}, "a key from a later version": 1}
     assert not list(jsonschema.Draft202012Validator(schema("list")).iter_errors({**run, "scenarios": []}))

@@ -70,7 +70,7 @@ class ScenarioFile(pytest.File):
             scenario = load_scenario(self.path)
         except WeirError as e:
             raise self.CollectError(f"weir: {e}") from None
-        from weir.cli import MAX_SEED
+        from weir.sim.scenario.model import MAX_SEED
         seeds, forced = self.config.getoption("weir_seeds"), self.config.getoption("weir_seed")
         if seeds < 1:
             raise self.CollectError(f"weir: --weir-seeds: got {seeds}; accepts a whole number >= 1")

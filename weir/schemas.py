@@ -43,6 +43,8 @@ def schema(name: str, closed: bool = False) -> dict[str, Any]:
     """The JSON Schema `name` (one of SCHEMAS). The output schemas allow keys they do not name, so
     that a reader of this version reads later output; `closed=True` allows none (the tests hold
     every command's output to that, so the schemas name every key)."""
+    if not isinstance(name, str):
+        raise ScenarioError("schema", name, "one of " + ", ".join(SCHEMAS))
     if name == "scenario":
         return scenario_schema()
     if name == "faults":

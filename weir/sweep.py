@@ -19,7 +19,7 @@ from weir.sim.kernel.errors import ScenarioError
 from weir.sim.kernel.schema import SCHEMA_VERSION
 from weir.sim.scenario.journal import Journal
 from weir.sim.scenario.pool import Interrupted, run_all, ship
-from weir.sim.scenario.model import Fault, Scenario, is_seed
+from weir.sim.scenario.model import SEED_ACCEPTS, Fault, Scenario, is_seed
 from weir.sim.scenario.loader import load_scenario
 
 from .api import RunResult, result_from_record, result_record, run
@@ -115,10 +115,13 @@ def sweep(scenario: Scenario | str, seeds: Iterable[int], workers: int | None = 
     weir.sim.scenario.pool.Interrupted, whose `partial` is the Sweep of the seeds that finished."""
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
-    given: list[Any] = [seeds] if isinstance(seeds, (str, bytes)) else list(seeds)
+    accepts = f"seeds, each {SEED_ACCEPTS}, as a list or a range (range(20): 20 seeds)"
+    if not isinstance(seeds, Iterable) or isinstance(seeds, (str, bytes)):
+        raise ScenarioError("seeds", seeds, accepts)
+    given: list[Any] = list(seeds)
     bad = [s for s in given if not is_seed(s)]
     if bad:
-        raise ScenarioError("seeds", bad[0], "whole numbers >= 0 (a range, say)")
+        raise ScenarioError("seeds", bad[0], accepts)
     seeds = list(dict.fromkeys(int(s) for s in given))
     workers = getattr(executor, "workers", None) or max(1, min(workers or os.cpu_count() or 1, len(seeds) or 1))
     started = time.perf_counter()  # reported, never used to decide anything

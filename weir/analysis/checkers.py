@@ -420,12 +420,15 @@ def check(run: RunLike, names: Iterable[str] | None = None) -> tuple[Verdict, ..
     expect = getattr(scenario, "expect", None)
     oracle = getattr(expect, "oracle", None)
     own = getattr(expect, "oracle_name", None) if oracle is not None else None
-    wanted = set(applicable(scenario)) | ({own} if own else set()) if names is None else set(names)
-    unknown = sorted(wanted - set(INVARIANTS) - {own})
+    if isinstance(names, str):  # one name
+        names = (names,)
+    given = None if names is None else list(names)
+    unknown = [n for n in given or () if not isinstance(n, str) or (n not in INVARIANTS and n != own)]
     if unknown:
-        close = near(unknown[0], INVARIANTS)
+        close = near(unknown[0], INVARIANTS) if isinstance(unknown[0], str) else None
         raise ValueError(f"unknown invariant {unknown[0]!r}" + (f" (did you mean {close!r}?)" if close else "")
                          + f"; known: {', '.join(INVARIANTS)}")
+    wanted = set(applicable(scenario)) | ({own} if own else set()) if given is None else set(given)
     if any(getattr(e, "phase", "run") != "run" for e in getattr(run, "user_errors", ())):
         wanted &= {"no_user_errors", "drained"}  # user code failed before or after the simulation: nothing else to read
     big = len(getattr(run, "source", None) or {"record_id": ()}["record_id"]) >= BIG_RUN

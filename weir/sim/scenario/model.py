@@ -209,9 +209,16 @@ def tuple_of(key: str, items: Any, kind: type) -> tuple[Any, ...]:
     return kept
 
 
+#: The largest seed (as the scenario's `seed` key and `--seed` take): the trace records it as a
+#: 64-bit number
+MAX_SEED = 2**62
+SEED_ACCEPTS = f"a whole number from 0 to {MAX_SEED:_}"
+
+
 def is_seed(value: object) -> TypeGuard[int | np.integer]:
-    """Whether `value` is a seed a run takes: a whole number >= 0 (a numpy integer too; not a bool)."""
-    return not isinstance(value, bool) and isinstance(value, (int, np.integer)) and bool(value >= 0)
+    """Whether `value` is a seed a run takes: a whole number from 0 to MAX_SEED (a numpy integer
+    too; not a bool)."""
+    return not isinstance(value, bool) and isinstance(value, (int, np.integer)) and bool(0 <= value <= MAX_SEED)
 
 
 #: Scenario's parts and what each must be (True: or None), for _check_parts.

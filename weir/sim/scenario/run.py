@@ -21,7 +21,7 @@ from weir.sim.kafka.partitioner import partition_for
 from weir.sim.stream.checkpoint import CheckpointStore
 from weir.sim.stream.job import Job
 from weir.sim.kafka.producer import Producer, draw_workload
-from weir.sim.scenario.model import MODES, Fault, Scenario, is_seed, tuple_of
+from weir.sim.scenario.model import MODES, SEED_ACCEPTS, Fault, Scenario, is_seed, tuple_of
 from weir.sim.patterns.dlq import DeadLetterQueue, FixAndReplay
 from weir.sim.patterns.sinks import UpsertSink, WindowResults, make_sink
 from weir.sim.scenario.components import user_classes, user_files
@@ -192,7 +192,7 @@ def _check_arguments(scenario: object, seed: object, faults: object) -> tuple[in
         raise TypeError(f"execute takes a weir.Scenario, or a built-in name or TOML path; got {type(scenario).__name__}")
     if seed is not None:
         if not is_seed(seed):
-            raise ScenarioError("seed", seed, "a whole number >= 0")
+            raise ScenarioError("seed", seed, SEED_ACCEPTS)
         seed = int(seed)
     return seed, None if faults is None else tuple_of("faults", faults, Fault)
 
