@@ -168,28 +168,48 @@ def accepted(spec: dict) -> st.SearchStrategy:
         return st.booleans()
     if kind == "array" and "enum" in spec.get("items", {}):
         return st.lists(st.sampled_from(spec["items"]["enum"]), min_size=1, max_size=3, unique=True)
+    if kind == "array" and any("enum" in k for k in spec.get("items", {}).get("anyOf", ())):  # nodes
+        return st.lists(accepted(spec["items"]), max_size=3, unique=True)
     return st.nothing()
 
 
-FAULT_KINDS = SCHEMA["faults"]["items"]["properties"]["kind"]["enum"]
+FAULT = SCHEMA["faults"]["items"]["properties"]
+FAULT_KINDS = FAULT["kind"]["enum"]
 NODE_OF = {"store_fail": "coordinator", "store_slow": "coordinator", "store_torn": "coordinator"}
+NODE = SCHEMA["nodes"]["additionalProperties"]["properties"]
+LINK = SCHEMA["links"]["items"]["properties"]
+PIPELINE_NODES = ["producer", "broker", "source", "processor", "sink", "coordinator"]
 
 
 @st.composite
 def schema_mutated(draw):
     """A built-in scenario with up to eight keys set to values their schema accepts, and faults
-    added: combinations the built-ins do not have, most of which load (its [expect] is dropped,
-    as it seldom still applies)."""
+    (with any of their keys), node clocks and links added: combinations the built-ins do not
+    have, about half of which load (its [expect] is dropped, as it seldom still applies)."""
     name = draw(st.sampled_from(BUILTINS))
     doc = tomllib.loads(weir.builtin_scenarios()[name].read_text())
     doc.pop("expect", None)
     for _ in range(draw(st.integers(1, 8))):
-        if draw(st.integers(0, 4)) == 0:
+        what = draw(st.integers(0, 9))
+        if what <= 1:  # a fault, with up to three of its other keys
             kind = draw(st.sampled_from(FAULT_KINDS))
-            node = NODE_OF.get(kind, "sink" if kind.startswith("sink_") else draw(st.sampled_from(
-                ["producer", "broker", "source", "processor", "sink", "coordinator"])))
-            doc.setdefault("faults", []).append({"kind": kind, "node": node, "at": draw(st.sampled_from(DURATIONS)),
-                                                 "down_for": draw(st.sampled_from(DURATIONS[1:]))})
+            node = NODE_OF.get(kind, "sink" if kind.startswith("sink_") else draw(st.sampled_from(PIPELINE_NODES)))
+            fault = {"kind": kind, "node": node, "at": draw(st.sampled_from(DURATIONS)),
+                     "down_for": draw(st.sampled_from(DURATIONS[1:]))}
+            for key in draw(st.lists(st.sampled_from(sorted(set(FAULT) - set(fault))), max_size=3, unique=True)):
+                fault[key] = draw(accepted(FAULT[key]))
+            doc.setdefault("faults", []).append(fault)
+            continue
+        if what == 2:  # a node's clock
+            key = draw(st.sampled_from(sorted(NODE)))
+            node = doc.setdefault("nodes", {}).setdefault(draw(st.sampled_from(PIPELINE_NODES)), {})
+            node[key] = draw(st.sampled_from([-10_000, 0, 3, 200_000]) if key == "clock_drift_ppm" else accepted(NODE[key]))
+            continue
+        if what == 3:  # a link's latency and jitter
+            link = {"between": draw(st.lists(st.sampled_from(PIPELINE_NODES), min_size=2, max_size=2, unique=True))}
+            for key in draw(st.lists(st.sampled_from(sorted(set(LINK) - {"between"})), max_size=3, unique=True)):
+                link[key] = draw(accepted(LINK[key]))
+            doc.setdefault("links", []).append(link)
             continue
         table = draw(st.sampled_from([t for t in ("workload", "pipeline", "checkpoint", "window", "watermarks", "retry",
                                                   "run", "payments", "outbox", "saga", "reconcile")
