@@ -180,3 +180,31 @@ def test_a_file_to_write_that_is_a_folder_is_refused_before_anything_runs(tmp_pa
         code, out, err = run_cli(capsys, *args, target)
         assert (code, out) == (2, "") and err.splitlines() == [f"weir: {args[-1]}: got {target!r}; accepts {accepts}"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes", "out"] and not any((tmp_path / "out").iterdir())
+
+
+def test_a_missing_path_is_named_whole(tmp_path, capsys):
+    """A path that is not there leads the line, whole: as a `got` it was cut to 50 characters, and a
+    long path's end (the file name) is what tells the user which it is."""
+    deep = tmp_path / "a" / "folder" / "deep" / "enough" / "that" / "its" / "name" / "passes" / "fifty" / "characters"
+    cases = [
+        (["run", str(deep / "mine.toml")],
+         f"weir: {deep / 'mine.toml'}: scenario: got no such file; accepts a path to a .toml file, or a built-in "
+         f"name ({len(weir.builtin_scenarios())} in `weir list`)"),
+        (["run", "at_least_once_crash", "--faults", str(deep / "f.toml")],
+         f"weir: {deep / 'f.toml'}: --faults: got no such file; accepts a path to a TOML file of [[faults]] tables"),
+        (["explore", "commit_before_ack", "--out", str(deep)],
+         f"weir: {deep}: --out: got no such folder; accepts an existing folder to write the fault schedule into"),
+        (["sweep", "commit_before_ack", "--resume", str(deep / "runs.jsonl")],
+         f"weir: {deep / 'runs.jsonl'}: --resume: got no such file; accepts a journal that `weir sweep --journal` wrote"),
+        (["sweep", "commit_before_ack", "--resume", str(tmp_path)],
+         f"weir: {tmp_path}: --resume: got a folder; accepts a journal that `weir sweep --journal` wrote"),
+    ]
+    (tmp_path / "file").write_text("")
+    cases.append((["explore", "commit_before_ack", "--out", str(tmp_path / "file")],
+                  f"weir: {tmp_path / 'file'}: --out: got a file, not a folder; accepts an existing folder to write the "
+                  "fault schedule into"))
+    for argv, line in cases:
+        code, out, err = run_cli(capsys, *argv)
+        assert (code, out, err.splitlines()) == (2, "", [line]), argv
+    code, _, err = run_cli(capsys, "run", "exactly_once_crsh")  # a name, not a path: the names near it
+    assert code == 2 and "got 'exactly_once_crsh'; accepts a built-in name (" in err and "near it: exactly_once_crash," in err

@@ -18,7 +18,7 @@ from weir.faults.coverage import POINT_KINDS
 from weir.faults.explore import SHRINK_RUNS
 from weir.faults.matrix import MATRIX_KINDS, PATTERNS
 from weir._version import __version__
-from weir.sim.kernel.errors import ScenarioError, WeirError, near, raw
+from weir.sim.kernel.errors import ScenarioError, WeirError, near, no_such_path, raw
 from weir.sim.kernel.schema import SCHEMA_VERSION
 from weir.sim.scenario.loader import builtin_scenarios, load_scenario
 from weir.sim.scenario.loader import load_faults
@@ -250,7 +250,8 @@ def _writable_file(option: str, value: str) -> None:
 def _existing_dir(option: str, value: str, what: str) -> Path:
     """`value` as a folder that exists (weir writes `what` into it), or a one-line ScenarioError."""
     if not Path(value).is_dir():
-        raise ScenarioError(option, value, f"an existing folder to write {what} into")
+        raise no_such_path(option, value, f"an existing folder to write {what} into",
+                           "a file, not a folder" if Path(value).exists() else "no such folder")
     return Path(value)
 
 

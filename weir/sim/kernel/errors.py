@@ -39,6 +39,12 @@ class ScenarioError(WeirError, ValueError):
         return ScenarioError(self.key, self.got, self.accepts, file, self.hint)
 
 
+def no_such_path(key: str, path: object, accepts: str, found: str = "no such file") -> ScenarioError:
+    """A path the user gave for `key` that is not there: the path whole, where the line names the
+    file (a `got` is cut to 50 characters, and a long path's end is what tells which it is)."""
+    return ScenarioError(key, _Raw(found), accepts, str(path))
+
+
 def near(word: object, choices: Iterable[str]) -> str | None:
     """The choice closest to a misspelled `word` (difflib's ratio at least 0.6), or None."""
     import difflib

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from weir.sim.kernel.errors import ScenarioError, raw
+from weir.sim.kernel.errors import ScenarioError, no_such_path, raw
 from weir.sim.kernel.files import read_text
 
 __all__ = ["Journal"]
@@ -32,7 +32,8 @@ class Journal:
         option = "--resume" if resume else "--journal"
         if resume:
             if not self.path.is_file():
-                raise ScenarioError(option, str(self.path), f"a journal that `weir {command} --journal` wrote")
+                raise no_such_path(option, self.path, f"a journal that `weir {command} --journal` wrote",
+                                   "a folder" if self.path.is_dir() else "no such file")
             lines = read_text(self.path, option, f"a journal that `weir {command} --journal` wrote").splitlines()
             for n, line in enumerate(lines):
                 try:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import tomllib
 from dataclasses import fields
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from weir.sim.kernel.errors import ScenarioError, near, raw
+from weir.sim.kernel.errors import ScenarioError, near, no_such_path, raw
 from weir.sim.kernel.files import read_text
 from weir.sim.scenario.model import (
     LINK_KINDS, NODE_FORMS, LinkSpec, Fault, NodeSpec, Scenario, TABLES, WINDOW_STEP, is_node_name, tuple_of,
@@ -167,7 +168,7 @@ def load_faults(path: str | Path) -> tuple[Fault, ...]:
     """A fault schedule from a TOML file of `[[faults]]` tables (what `weir explore` writes)."""
     path = Path(path)
     if not path.exists():
-        raise ScenarioError("--faults", str(path), "a path to a TOML file of [[faults]] tables")
+        raise no_such_path("--faults", path, "a path to a TOML file of [[faults]] tables")
     doc = _read_toml(path, str(path))
     try:
         for k in doc:
@@ -270,6 +271,9 @@ def load_scenario(ref: str | Path) -> Scenario:
     else:
         path = Path(ref)
         if not path.exists():
+            if "/" in ref or os.sep in ref:  # a path: named whole, with no built-in names beside it
+                raise no_such_path("scenario", ref, f"a path to a .toml file, or a built-in name ({len(builtin)} in "
+                                   "`weir list`)")
             import difflib
             near = difflib.get_close_matches(ref, list(builtin), n=3, cutoff=0.4) or list(builtin)[:3]
             raise ScenarioError("scenario", ref, f"a built-in name ({len(builtin)} in `weir list`; near it: "
