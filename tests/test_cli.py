@@ -208,3 +208,16 @@ def test_a_missing_path_is_named_whole(tmp_path, capsys):
         assert (code, out, err.splitlines()) == (2, "", [line]), argv
     code, _, err = run_cli(capsys, "run", "exactly_once_crsh")  # a name, not a path: the names near it
     assert code == 2 and "got 'exactly_once_crsh'; accepts a built-in name (" in err and "near it: exactly_once_crash," in err
+
+
+@pytest.mark.parametrize("args", [["list"], ["run", "commit_before_ack", "--json"]])
+def test_output_whose_reader_left_exits_141_and_says_nothing(args):
+    """`weir list | head -1`: the reader closes the pipe. rich's tables exited 1 (weir's "not as
+    expected") and JSON output printed "Broken pipe (a path weir could read or write)". Both leave
+    quietly with 141, as a program killed by SIGPIPE does."""
+    import subprocess
+    import sys
+    with subprocess.Popen([sys.executable, "-m", "weir", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE) as child:
+        child.stdout.close()  # gone before weir writes a byte
+        err = child.stderr.read()
+        assert (child.wait(), err) == (141, b"")

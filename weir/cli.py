@@ -34,8 +34,8 @@ from weir.sim.kernel.files import safe_file_name
 __all__ = ["main"]
 
 #: 0 as expected, 1 not as expected, 2 bad input (one line naming what), 3 a bug in weir (one line,
-#: the traceback in a file), 130 interrupted.
-EXIT_OK, EXIT_MISMATCH, EXIT_BAD_INPUT = 0, 1, 2
+#: the traceback in a file), 130 interrupted, 141 the output's reader left (128 + SIGPIPE).
+EXIT_OK, EXIT_MISMATCH, EXIT_BAD_INPUT, EXIT_PIPE = 0, 1, 2, 141
 
 
 class _Parser(argparse.ArgumentParser):
@@ -97,7 +97,7 @@ def _parser() -> argparse.ArgumentParser:
                      epilog="exit codes: 0 as expected (or nothing broken), 1 not as expected (a claim broken), "
                             "2 bad input (one line naming the file or option, the key, what it got and what it "
                             "accepts), 3 an internal error (a bug in weir: one line, the traceback in a file), "
-                            "130 interrupted")
+                            "130 interrupted, 141 the reader of its output closed it (`| head`)")
     parser.add_argument("--version", action="version", version=f"weir {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     p_list = sub.add_parser("list", help="list the built-in scenarios")
@@ -574,6 +574,9 @@ def main(argv: list[str] | None = None) -> int:
     except WeirError as e:
         sys.stderr.write(f"weir: {e}\n")
         return EXIT_BAD_INPUT
+    except BrokenPipeError:  # the reader of stdout left (`weir run --json | head`): nothing to say
+        _stdout_to_devnull()
+        return EXIT_PIPE
     except OSError as e:  # a path weir could not read or write: the user's to fix
         where = f"{e.filename}: " if getattr(e, "filename", None) else ""
         sys.stderr.write(f"weir: {where}{e.strerror or e} (a path weir could read or write)\n")
@@ -586,6 +589,16 @@ def main(argv: list[str] | None = None) -> int:
 
 
 EXIT_INTERNAL = 3
+
+
+def _stdout_to_devnull() -> None:
+    """Point stdout at /dev/null, so that the interpreter's last flush of what the gone reader did
+    not take raises nothing more (Python's documented way to leave on a broken pipe)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # (a stdout with no file descriptor: a test's capture)
+        pass
 
 
 def _internal_error(error: Exception, argv: list[str] | None) -> int:

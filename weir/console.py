@@ -29,10 +29,18 @@ def clip(text: str, width: int) -> str:
     return cut.rstrip(" ,;:(") + "…"
 
 
+class _Console(Console):
+    def on_broken_pipe(self) -> None:
+        """The reader of the output left (`weir list | head`): rich exits with 1, which is weir's
+        "not as expected"; raised on, weir.cli.main leaves with 141, as for JSON output."""
+        self.quiet = True
+        raise BrokenPipeError
+
+
 def console(file=None) -> Console:
     """A console at least 120 columns wide, so tables do not wrap in CI logs."""
     width = max(120, shutil.get_terminal_size((120, 24)).columns)
-    return Console(file=file, width=width, soft_wrap=False, highlight=False)
+    return _Console(file=file, width=width, soft_wrap=False, highlight=False)
 
 
 def run_table(result: RunResult) -> Table:
