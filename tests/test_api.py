@@ -122,6 +122,16 @@ def test_check_result_of_sweep_and_explore_say_what_they_take():
         with pytest.raises(weir.ScenarioError, match=rf"^seeds: got {got}; accepts seeds, each a whole number from 0 "
                            r"to 4_611_686_018_427_387_904, as a list or a range \(range\(20\): 20 seeds\)$"):
             weir.sweep(sc, seeds)
+    for kwargs, message in (({"workers": 0}, "workers: got 0; accepts a whole number from 1 to 256, or None"),
+                            ({"workers": "2"}, "workers: got '2'; accepts a whole number from 1 to 256"),
+                            ({"faults": [1]}, "faults: got an int; accepts a tuple of weir.Fault"),  # (it broke the pool)
+                            ({"faults": "crash"}, "faults: got a str; accepts a tuple of weir.Fault"),
+                            ({"progress": 5}, "progress: got 5; accepts a function of (done, total), or None"),
+                            ({"journal": 123}, "journal: got 123; accepts a path"),
+                            ({"resume": True}, "resume: got True; accepts False without a journal")):
+        with pytest.raises(weir.ScenarioError) as raised:
+            weir.sweep(sc, range(2), **kwargs)
+        assert str(raised.value).startswith(message), (kwargs, str(raised.value))
     for kwargs, key in (({"max_runs": 0}, "max_runs"), ({"max_runs": 2.5}, "max_runs"), ({"budget_s": 0}, "budget_s"),
                         ({"budget_s": float("nan")}, "budget_s"), ({"budget_s": "1"}, "budget_s")):
         with pytest.raises(weir.ScenarioError, match=rf"^{key}: got "):
@@ -147,3 +157,16 @@ def test_a_scenario_part_of_the_wrong_class_is_named_in_one_line():
     for wrong, got in (("crash", "str"), (crash, "Fault"), (("crash",), "str")):  # and what writes them out
         with pytest.raises(weir.ScenarioError, match=rf"^faults: got a {got}; accepts a tuple of weir.Fault$"):
             weir.faults_toml(wrong)
+
+
+def test_a_scenario_error_pickles_with_its_line():
+    """A worker process's ScenarioError reaches the sweep that started it: it pickles (its
+    __init__ takes its parts, so the default pickling failed and broke the process pool), with
+    the same line, whatever the value it got."""
+    import pickle
+
+    for got in (3, "x", object(), weir.Fault(kind="crash", node="sink")):
+        error = weir.ScenarioError("faults", got, "a tuple of weir.Fault", "my.toml", hint="Fault")
+        again = pickle.loads(pickle.dumps(error))
+        assert type(again) is weir.ScenarioError and str(again) == str(error)
+        assert (again.key, again.accepts, again.file, again.hint) == ("faults", "a tuple of weir.Fault", "my.toml", "Fault")

@@ -25,6 +25,7 @@ from weir.sim.scenario.loader import load_faults
 
 from weir.sim.scenario.pipeline import MAX_RECORDS
 from weir.sim.scenario.model import MAX_SEED
+from weir.sweep import MAX_WORKERS
 
 from . import api, console as show
 from .schemas import SCHEMAS
@@ -76,7 +77,7 @@ def _rates(text: str) -> dict[str, float]:
 
 
 #: Upper bounds of the options that set how much work or memory a command takes.
-MAX_SEEDS, MAX_RUNS, MAX_WORKERS, MAX_BUDGET_S = 100_000, 1_000_000, 256, 1e6
+MAX_SEEDS, MAX_RUNS, MAX_BUDGET_S = 100_000, 1_000_000, 1e6
 
 
 def _seed_of(option: str):

@@ -19,7 +19,7 @@ from weir.sim.kernel.errors import ScenarioError
 from weir.sim.kernel.schema import SCHEMA_VERSION
 from weir.sim.scenario.journal import Journal
 from weir.sim.scenario.pool import Interrupted, run_all, ship
-from weir.sim.scenario.model import SEED_ACCEPTS, Fault, Scenario, is_seed
+from weir.sim.scenario.model import SEED_ACCEPTS, Fault, Scenario, is_seed, tuple_of
 from weir.sim.scenario.loader import load_scenario
 
 from .api import RunResult, result_from_record, result_record, run
@@ -102,6 +102,24 @@ class Sweep:
                 "trace_sha256": {str(r.seed): r.trace_sha256 for r in self.results}}
 
 
+#: The most worker processes a sweep (or matrix) takes.
+MAX_WORKERS = 256
+
+
+def _check_options(workers: object, faults: object, progress: object, journal: object, resume: object) -> None:
+    """A one-line ScenarioError for a sweep option it cannot take, before anything runs (a wrong
+    one failed in a worker process, or broke the pool)."""
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)
+                                or not 1 <= workers <= MAX_WORKERS):
+        raise ScenarioError("workers", workers, f"a whole number from 1 to {MAX_WORKERS}, or None (one per CPU)")
+    if progress is not None and not callable(progress):
+        raise ScenarioError("progress", progress, "a function of (done, total), or None")
+    if journal is not None and not isinstance(journal, (str, os.PathLike)):
+        raise ScenarioError("journal", journal, "a path (a str or a pathlib.Path), or None")
+    if resume and journal is None:
+        raise ScenarioError("resume", resume, "False without a journal (a sweep resumes from its journal's runs)")
+
+
 def sweep(scenario: Scenario | str, seeds: Iterable[int], workers: int | None = None,
           faults: tuple[Fault, ...] | None = None, progress: Callable[[int, int], None] | None = None,
           journal: str | Path | None = None, resume: bool = False, executor: Any = None) -> Sweep:
@@ -123,6 +141,9 @@ def sweep(scenario: Scenario | str, seeds: Iterable[int], workers: int | None = 
     if bad:
         raise ScenarioError("seeds", bad[0], accepts)
     seeds = list(dict.fromkeys(int(s) for s in given))
+    _check_options(workers, faults, progress, journal, resume)
+    if faults is not None:
+        faults = tuple_of("faults", faults, Fault)
     workers = getattr(executor, "workers", None) or max(1, min(workers or os.cpu_count() or 1, len(seeds) or 1))
     started = time.perf_counter()  # reported, never used to decide anything
     book, done = None, {}

@@ -194,6 +194,12 @@ class RunLimits:
         _validate(self, "run")
 
 
+def a_type(value: object) -> str:
+    """What `value` is, for an error line: "a str", "an int"."""
+    name = type(value).__name__
+    return f"{'an' if name[0] in 'aeiouAEIOU' else 'a'} {name}"
+
+
 def tuple_of(key: str, items: Any, kind: type) -> tuple[Any, ...]:
     """`items` as a tuple of `kind` (a list or a generator too: read once, so what is checked is
     what is kept), or a one-line ScenarioError naming `key` and the first thing that is not one
@@ -205,7 +211,7 @@ def tuple_of(key: str, items: Any, kind: type) -> tuple[Any, ...]:
         kept = tuple(items)
         bad = [item for item in kept if not isinstance(item, kind)]
     if bad:
-        raise ScenarioError(key, raw(f"a {type(bad[0]).__name__}"), f"a tuple of weir.{kind.__name__}")
+        raise ScenarioError(key, raw(a_type(bad[0])), f"a tuple of weir.{kind.__name__}")
     return kept
 
 
@@ -263,7 +269,7 @@ class Scenario:
         for key, kind, optional in _PARTS:
             value = getattr(self, key)
             if not isinstance(value, kind) and not (optional and value is None):
-                raise ScenarioError(key, raw(f"a {type(value).__name__}"),
+                raise ScenarioError(key, raw(a_type(value)),
                                     f"a weir.{kind.__name__}" + (", or None" if optional else ""))
         for key, kind in _LISTS:
             object.__setattr__(self, key, tuple_of(key, getattr(self, key), kind))
