@@ -172,10 +172,15 @@ def batch_windows(run: Any, true_time: bool = False) -> Mapping[tuple[int, int, 
         return batch_windows(run, False)
     read = times != NOT_STAMPED  # never stamped (ingestion time: never read): no event time
     source_values = chained_values(run) if getattr(run.scenario, "operators", ()) else src["value"]
-    if type(spec.windows).__name__ == "Tumbling" and agg.name in _NUMPY_REDUCE and not hasattr(spec.windows, "gap"):
+    kind = type(spec.windows).__name__
+    if kind in ("Tumbling", "Sliding") and agg.name in _NUMPY_REDUCE:
         every = bool(read.all())  # (most runs: then no copy of a column; _tumbling_batch reads them a chunk at a time)
-        return _tumbling_batch(spec.windows, agg.name, *(np.asarray(c if every else c[read]) for c in (
-            src["key"], times, source_values)))
+        columns = (np.asarray(c if every else c[read]) for c in (src["key"], times, source_values))
+        if kind == "Tumbling":
+            return _tumbling_batch(spec.windows, agg.name, *columns)
+        table = _sliding_batch(spec.windows, agg.name, *columns)
+        if table is not None:
+            return table
     keys, times, values = src["key"][read].tolist(), times[read].tolist(), source_values[read].tolist()
     if hasattr(spec.windows, "gap"):  # sessions: per key, sorted by time, merge windows that touch (Flink) or overlap (Beam)
         gap = spec.windows.gap
@@ -254,6 +259,76 @@ def _tumbling_batch(windows, name: str, keys: np.ndarray, times: np.ndarray,
     ufunc = _NUMPY_REDUCE[name]
     results = counts if ufunc is None else ufunc.reduceat(values, bounds)
     return WindowTable(keys[bounds], starts[bounds], starts[bounds] + windows.size, results.astype(np.int64),
+                       counts.astype(np.int64))
+
+
+#: Rows (records times the windows each is in) the sorting path of _sliding_batch takes at most;
+#: past it, the records go one by one (Sliding.assign), as for any aggregate
+SLIDING_ROWS = 1 << 25
+
+
+def _sliding_batch(windows, name: str, keys: np.ndarray, times: np.ndarray, values: np.ndarray,
+                   chunk: int = CHECK_CHUNK) -> WindowTable | None:
+    """batch_windows for sliding windows and a built-in aggregate, vectorised; None where the
+    records are too many for it (SLIDING_ROWS). As Sliding.assign: a record at t is in the
+    windows that start at `last - s * slide` for s = 0, 1, ... while the start is after t - size,
+    `last` being the latest start at or before t. Each s (a "shift") is one round of numpy calls
+    over the records. When the (key, window) cells are few for the records, count and reduce into
+    them (as _tumbling_batch), `chunk` records at a time; else group the rows with one sort."""
+    empty = WindowTable(*(np.zeros(0, dtype=np.int64) for _ in range(5)))
+    if not len(keys):
+        return empty
+    size, slide, offset = windows.size, windows.slide, windows.offset
+    shifts = -(-size // slide)  # the most windows a record is in
+    ufunc = _NUMPY_REDUCE[name]
+
+    def last_start(t):
+        return t - (t - offset) % slide
+
+    def rows(at: int, step: int):
+        """The chunk's (key, start, value) rows, shift by shift, those whose window holds its record."""
+        k = keys[at:at + step].astype(np.int64)
+        t = times[at:at + step].astype(np.int64)
+        v = values[at:at + step].astype(np.int64)
+        last = last_start(t)
+        for shift in range(shifts):
+            start = last - shift * slide
+            inside = start > t - size
+            if not inside.any():
+                break  # (a later shift's starts are earlier still)
+            yield k[inside], start[inside], v[inside]
+
+    kmin, smin = int(keys.min()), last_start(int(times.min())) - (shifts - 1) * slide
+    width = (last_start(int(times.max())) - smin) // slide + 1
+    cells = (int(keys.max()) - kmin + 1) * width
+    if cells <= 4 * len(keys) * shifts + 65_536:  # few cells: count into them, no sort
+        counts = np.zeros(cells, dtype=np.int64)
+        results = counts if ufunc is None else np.zeros(cells, dtype=np.int64) if name == "sum" else np.full(
+            cells, np.iinfo(np.int64).max if name == "min" else np.iinfo(np.int64).min, dtype=np.int64)
+        step = max(chunk, cells) // shifts + 1  # (a chunk's bincount is as long as the cells)
+        for at in range(0, len(keys), step):
+            for k, start, v in rows(at, step):
+                cell = (k - kmin) * width + (start - smin) // slide
+                counts += np.bincount(cell, minlength=cells)
+                if ufunc is not None:
+                    ufunc.at(results, cell, v)
+        used = np.flatnonzero(counts)  # in (key, window start) order
+        firsts = smin + (used % width) * slide
+        return WindowTable(kmin + used // width, firsts, firsts + size, results[used], counts[used])
+    if len(keys) * shifts > SLIDING_ROWS:
+        return None
+    parts = list(rows(0, len(keys)))
+    if not parts:  # (a slide longer than the size leaves gaps: these records fell in them)
+        return empty
+    k, start, v = (np.concatenate(c) for c in zip(*parts))
+    order = np.lexsort((start, k))
+    k, start, v = k[order], start[order], v[order]
+    new = np.ones(len(k), dtype=bool)
+    new[1:] = (k[1:] != k[:-1]) | (start[1:] != start[:-1])
+    bounds = np.flatnonzero(new)
+    counts = np.diff(np.append(bounds, len(k)))
+    results = counts if ufunc is None else ufunc.reduceat(v, bounds)
+    return WindowTable(k[bounds], start[bounds], start[bounds] + size, results.astype(np.int64),
                        counts.astype(np.int64))
 
 
