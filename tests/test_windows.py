@@ -747,3 +747,22 @@ def test_the_sliding_batch_gives_way_to_the_loop_past_its_rows(monkeypatch):
     assert windowed._sliding_batch(Sliding(4, 1), "sum", keys, times, keys) is None
     monkeypatch.setattr(windowed, "SLIDING_ROWS", 8)
     assert len(windowed._sliding_batch(Sliding(4, 1), "sum", keys, times, keys)) == 8
+
+
+@settings(max_examples=150, deadline=None)
+@given(records=st.lists(st.tuples(st.one_of(st.integers(0, 3), st.integers(-3, 10**6)), st.integers(-5_000, 5_000),
+                                  st.integers(-10**12, 10**12)), max_size=80),
+       name=st.sampled_from(["sum", "count", "min", "max"]), gap=st.integers(1, 700), beam=st.booleans())
+def test_the_session_batch_windows_equal_the_record_by_record_ones(records, name, gap, beam):
+    """weir.analysis.windowed._session_batch against the loop batch_windows ran for sessions (and
+    still runs for other aggregates): per key, by time, a record joins the session while it comes
+    before the session's end (Beam: the windows overlap) or at it (Flink: they touch); equal times,
+    gaps of exactly `gap`, one record alone."""
+    import numpy as np
+
+    from weir.analysis import windowed
+    from weir.sim.stream.windowing import AGGREGATES
+    slow = windowed.session_windows(gap, beam, AGGREGATES[name], *([r[i] for r in records] for i in range(3)))
+    keys, times, values = (np.array([r[i] for r in records], dtype=np.int64) for i in range(3))
+    found = windowed._session_batch(gap, beam, name, keys, times, values)
+    assert list(found.items()) == sorted(slow.items()), f"records {records}, gap {gap}, beam {beam}"

@@ -181,29 +181,38 @@ def batch_windows(run: Any, true_time: bool = False) -> Mapping[tuple[int, int, 
         table = _sliding_batch(spec.windows, agg.name, *columns)
         if table is not None:
             return table
+    if kind == "Session" and agg.name in _NUMPY_REDUCE:
+        return _session_batch(spec.windows.gap, spec.semantics == "beam", agg.name,
+                              *(np.asarray(c[read]) for c in (src["key"], times, source_values)))
     keys, times, values = src["key"][read].tolist(), times[read].tolist(), source_values[read].tolist()
-    if hasattr(spec.windows, "gap"):  # sessions: per key, sorted by time, merge windows that touch (Flink) or overlap (Beam)
-        gap = spec.windows.gap
-        beam = spec.semantics == "beam"
-        by_key: dict[int, list[tuple[int, int]]] = {}
-        for k, t, v in zip(keys, times, values):
-            by_key.setdefault(k, []).append((t, v))
-        for k, events in by_key.items():
-            events.sort()
-            start, end, acc, n = None, None, agg.empty, 0
-            for t, v in events:
-                if start is not None and (t < end if beam else t <= end):
-                    end, acc, n = max(end, t + gap), agg.add(acc, v), n + 1
-                    continue
-                if start is not None:
-                    out[(k, start, end)] = (acc, n)
-                start, end, acc, n = t, t + gap, agg.add(agg.empty, v), 1
-            out[(k, start, end)] = (acc, n)
-        return out
+    if hasattr(spec.windows, "gap"):
+        return session_windows(spec.windows.gap, spec.semantics == "beam", agg, keys, times, values)
     for k, t, v in zip(keys, times, values):
         for w in spec.windows.assign(t):
             acc, n = out.get((k, w.start, w.end), (agg.empty, 0))
             out[(k, w.start, w.end)] = (agg.add(acc, v), n + 1)
+    return out
+
+
+def session_windows(gap: int, beam: bool, agg: Any, keys: list, times: list,
+                    values: list) -> dict[tuple[int, int, int], tuple[Any, int]]:
+    """batch_windows for sessions and any aggregate, record by record: per key, sorted by time, a
+    record joins the session while its window overlaps it (Beam) or touches it (Flink)."""
+    out: dict[tuple[int, int, int], tuple[Any, int]] = {}
+    by_key: dict[int, list[tuple[int, int]]] = {}
+    for k, t, v in zip(keys, times, values):
+        by_key.setdefault(k, []).append((t, v))
+    for k, events in by_key.items():
+        events.sort()
+        start, end, acc, n = None, None, agg.empty, 0
+        for t, v in events:
+            if start is not None and (t < end if beam else t <= end):
+                end, acc, n = max(end, t + gap), agg.add(acc, v), n + 1
+                continue
+            if start is not None:
+                out[(k, start, end)] = (acc, n)
+            start, end, acc, n = t, t + gap, agg.add(agg.empty, v), 1
+        out[(k, start, end)] = (acc, n)
     return out
 
 
@@ -259,6 +268,29 @@ def _tumbling_batch(windows, name: str, keys: np.ndarray, times: np.ndarray,
     ufunc = _NUMPY_REDUCE[name]
     results = counts if ufunc is None else ufunc.reduceat(values, bounds)
     return WindowTable(keys[bounds], starts[bounds], starts[bounds] + windows.size, results.astype(np.int64),
+                       counts.astype(np.int64))
+
+
+def _session_batch(gap: int, beam: bool, name: str, keys: np.ndarray, times: np.ndarray,
+                   values: np.ndarray) -> WindowTable:
+    """batch_windows for session windows and a built-in aggregate, vectorised: each key's records
+    sorted by time, a session ending where the next record comes `gap` or more after the last
+    (Beam: its window [t, t + gap) does not overlap the session's), or more than `gap` after it
+    (Flink: nor touch it); a session is [its first time, its last time + gap)."""
+    if not len(keys):
+        return WindowTable(*(np.zeros(0, dtype=np.int64) for _ in range(5)))
+    keys, times, values = (np.asarray(c, dtype=np.int64) for c in (keys, times, values))
+    order = np.lexsort((times, keys))
+    keys, times, values = keys[order], times[order], values[order]
+    new = np.ones(len(keys), dtype=bool)
+    apart = np.diff(times)
+    new[1:] = (keys[1:] != keys[:-1]) | ((apart >= gap) if beam else (apart > gap))
+    bounds = np.flatnonzero(new)
+    lasts = np.append(bounds[1:], len(keys)) - 1
+    counts = np.diff(np.append(bounds, len(keys)))
+    ufunc = _NUMPY_REDUCE[name]
+    results = counts if ufunc is None else ufunc.reduceat(values, bounds)
+    return WindowTable(keys[bounds], times[bounds], times[lasts] + gap, results.astype(np.int64),
                        counts.astype(np.int64))
 
 
