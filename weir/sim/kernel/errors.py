@@ -34,7 +34,7 @@ class ScenarioError(WeirError, ValueError):
         hint = f" (did you mean {self.hint!r}?)" if self.hint else ""
         return f"{where}{self.key}: got {_short(str(got), 50)}{hint}; accepts {_short(self.accepts, 170)}"
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[type, tuple[Any, ...]]:
         """Pickled as its parts (a worker process's error reaches the sweep that started it), the
         value it got as the text the line shows (the value itself may not pickle)."""
         got = self.got if isinstance(self.got, _Raw) else _Raw(repr(self.got))
