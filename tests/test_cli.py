@@ -108,15 +108,22 @@ def test_mode_is_shown_only_where_a_pipeline_runs(capsys):
     assert " mode " not in shown.split("invariant")[0]
 
 
-def test_sagas_with_a_parallelism_print_no_subtasks(tmp_path, capsys):
+def test_sagas_with_a_parallelism_print_no_subtasks_and_warn_it_does_nothing(tmp_path, capsys):
     """`pipeline.parallelism` beside [saga] runs no processor subtasks (the sagas take the pipeline's
-    place): the run prints without a subtask table, where it raised on max() of none (found by fuzzing)."""
+    place): the run prints without a subtask table, where it raised on max() of none (found by
+    fuzzing), after one warning line that the key does nothing. The keys sagas use warn of nothing."""
+    import warnings
+
     path = tmp_path / "sagas.toml"
     text = weir.builtin_scenarios()["saga_compensation"].read_text()
-    path.write_text(text.replace("[saga]", "[pipeline]\nparallelism = 4\n\n[saga]", 1))
-    code, out, err = run_cli(capsys, "run", str(path))
-    assert (code, err) == (0, "") and "processor subtasks" not in out and "back-pressured" not in out
-    assert "saga_atomic" in out
+    for table, warned in (("parallelism = 4\nsink = 'upsert'", ["pipeline.sink, pipeline.parallelism: do nothing"]),
+                          ("request_timeout = '50ms'\nnetwork_jitter = '1ms'", [])):
+        path.write_text(text.replace("[saga]", f"[pipeline]\n{table}\n\n[saga]", 1))
+        with warnings.catch_warnings():
+            warnings.simplefilter("default")  # (as the weir command shows them: once, however often the scenario is rebuilt)
+            code, out, err = run_cli(capsys, "run", str(path))
+        assert code == 0 and "processor subtasks" not in out and "back-pressured" not in out and "saga_atomic" in out
+        assert [line.split(" beside")[0].removeprefix("weir: warning: ") for line in err.splitlines()] == warned, err
 
 
 def test_diff_of_anything_but_one_scenario_or_two_traces_says_what_it_takes(tmp_path, capsys):

@@ -221,6 +221,23 @@ MAX_SEED = 2**62
 SEED_ACCEPTS = f"a whole number from 0 to {MAX_SEED:_}"
 
 
+#: The [pipeline] keys sagas use: their requests' timeout and the network's.
+SAGA_PIPELINE_KEYS = frozenset({"request_timeout", "network_latency", "network_jitter", "network_jitter_shape"})
+
+
+def _warn_unused_by_sagas(pipeline: Pipeline) -> None:
+    """One warning naming the [pipeline] keys set beside [saga] that sagas do not use (they take
+    the pipeline's place): a user who set `parallelism` there is told it does nothing."""
+    default = Pipeline()
+    unused = [f"pipeline.{f.name}" for f in fields(Pipeline)
+              if f.name not in SAGA_PIPELINE_KEYS and getattr(pipeline, f.name) != getattr(default, f.name)]
+    if unused:
+        import warnings
+        warnings.warn(f"{', '.join(unused)}: {'does' if len(unused) == 1 else 'do'} nothing beside [saga] (the sagas "
+                      f"take the pipeline's place; of [pipeline] they use {', '.join(sorted(SAGA_PIPELINE_KEYS))})",
+                      UserWarning, stacklevel=2)  # (one place: shown once, however often the scenario is rebuilt)
+
+
 def is_seed(value: object) -> TypeGuard[int | np.integer]:
     """Whether `value` is a seed a run takes: a whole number from 0 to MAX_SEED (a numpy integer
     too; not a bool)."""
@@ -336,6 +353,8 @@ class Scenario:
         if self.saga is not None and self.pipeline.sink == "payments":
             raise ScenarioError("pipeline.sink", "payments", "no payments sink with a [saga] table (the sagas take the "
                                 "pipeline's place, and their payment service does the charging)")
+        if self.saga is not None:
+            _warn_unused_by_sagas(self.pipeline)
         if self.outbox is not None and (self.workload.transactional or self.workload.producers > 1
                                         or self.workload.resend_fraction):
             raise ScenarioError("outbox", raw("an [outbox] table"), "one plain producer: workload.transactional = false, "
