@@ -747,6 +747,12 @@ def test_the_sliding_batch_gives_way_to_the_loop_past_its_rows(monkeypatch):
     assert windowed._sliding_batch(Sliding(4, 1), "sum", keys, times, keys) is None
     monkeypatch.setattr(windowed, "SLIDING_ROWS", 8)
     assert len(windowed._sliding_batch(Sliding(4, 1), "sum", keys, times, keys)) == 8
+    # dense keys, but more cells than SLIDING_CELLS: the sorting path, the same windows
+    keys, times = np.array([0, 1], dtype=np.int64), np.array([0, 100], dtype=np.int64)  # 2 x 104 cells
+    dense = windowed._sliding_batch(Sliding(4, 1), "sum", keys, times, keys)
+    assert len(dense) == 8
+    monkeypatch.setattr(windowed, "SLIDING_CELLS", 10)
+    assert list(windowed._sliding_batch(Sliding(4, 1), "sum", keys, times, keys).items()) == list(dense.items())
 
 
 @settings(max_examples=150, deadline=None)

@@ -295,8 +295,11 @@ def _session_batch(gap: int, beam: bool, name: str, keys: np.ndarray, times: np.
 
 
 #: Rows (records times the windows each is in) the sorting path of _sliding_batch takes at most;
-#: past it, the records go one by one (Sliding.assign), as for any aggregate
-SLIDING_ROWS = 1 << 25
+#: past it, the records go one by one (Sliding.assign), as for any aggregate. And the (key, window)
+#: cells its counting path takes at most (two int64 arrays of them): a tiny slide over a long run
+#: has many windows, and its cells are not bounded by the records as a tumbling window's are
+SLIDING_ROWS = 1 << 24
+SLIDING_CELLS = 1 << 24
 
 
 def _sliding_batch(windows, name: str, keys: np.ndarray, times: np.ndarray, values: np.ndarray,
@@ -333,7 +336,7 @@ def _sliding_batch(windows, name: str, keys: np.ndarray, times: np.ndarray, valu
     kmin, smin = int(keys.min()), last_start(int(times.min())) - (shifts - 1) * slide
     width = (last_start(int(times.max())) - smin) // slide + 1
     cells = (int(keys.max()) - kmin + 1) * width
-    if cells <= 4 * len(keys) * shifts + 65_536:  # few cells: count into them, no sort
+    if cells <= min(4 * len(keys) * shifts + 65_536, SLIDING_CELLS):  # few cells: count into them, no sort
         counts = np.zeros(cells, dtype=np.int64)
         results = counts if ufunc is None else np.zeros(cells, dtype=np.int64) if name == "sum" else np.full(
             cells, np.iinfo(np.int64).max if name == "min" else np.iinfo(np.int64).min, dtype=np.int64)
