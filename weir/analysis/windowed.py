@@ -258,7 +258,12 @@ def _tumbling_batch(windows, name: str, keys: np.ndarray, times: np.ndarray,
         return WindowTable(kmin + used // width, firsts, firsts + size, results[used].astype(np.int64),
                            counts[used].astype(np.int64))
     keys, times, values = (np.asarray(c, dtype=np.int64) for c in (keys, times, values))
-    starts = start_of(times)
+    return _grouped(keys, start_of(times), values, windows.size, name)
+
+
+def _grouped(keys: np.ndarray, starts: np.ndarray, values: np.ndarray, size: int, name: str) -> WindowTable:
+    """Rows of (key, window start, value) as windows of `size`: grouped with one sort, each group
+    reduced with the aggregate's ufunc (count: its rows), in (key, start) order."""
     order = np.lexsort((starts, keys))
     keys, starts, values = keys[order], starts[order], values[order]
     new = np.ones(len(keys), dtype=bool)
@@ -267,7 +272,7 @@ def _tumbling_batch(windows, name: str, keys: np.ndarray, times: np.ndarray,
     counts = np.diff(np.append(bounds, len(keys)))
     ufunc = _NUMPY_REDUCE[name]
     results = counts if ufunc is None else ufunc.reduceat(values, bounds)
-    return WindowTable(keys[bounds], starts[bounds], starts[bounds] + windows.size, results.astype(np.int64),
+    return WindowTable(keys[bounds], starts[bounds], starts[bounds] + size, results.astype(np.int64),
                        counts.astype(np.int64))
 
 
@@ -356,15 +361,7 @@ def _sliding_batch(windows, name: str, keys: np.ndarray, times: np.ndarray, valu
     if not parts:  # (a slide longer than the size leaves gaps: these records fell in them)
         return empty
     k, start, v = (np.concatenate(c) for c in zip(*parts))
-    order = np.lexsort((start, k))
-    k, start, v = k[order], start[order], v[order]
-    new = np.ones(len(k), dtype=bool)
-    new[1:] = (k[1:] != k[:-1]) | (start[1:] != start[:-1])
-    bounds = np.flatnonzero(new)
-    counts = np.diff(np.append(bounds, len(k)))
-    results = counts if ufunc is None else ufunc.reduceat(v, bounds)
-    return WindowTable(k[bounds], start[bounds], start[bounds] + size, results.astype(np.int64),
-                       counts.astype(np.int64))
+    return _grouped(k, start, v, size, name)
 
 
 @once_per_check
